@@ -1,0 +1,90 @@
+import { Command } from 'commander';
+import { ClientAgent } from '../client/agent.js';
+import { Backoff } from '../client/backoff.js';
+import { addDialFlags, dialOptions, gatewayAddress, parsePorts, type DialFlags } from './common.js';
+
+interface BenchClientFlags extends DialFlags {
+  gateway: string;
+  secondary?: string;
+  key: string;
+  count: string;
+  prefix: string;
+  allowForward?: string;
+  allowExec?: boolean;
+  interval: string;
+}
+
+/** Many real clients in one process: each its own id, socket, hello, heartbeat and reconnect. */
+export function benchCommand(_env: NodeJS.ProcessEnv): Command {
+  const bench = new Command('bench').description('load generators');
+  addDialFlags(
+    bench
+      .command('clients')
+      .description('hold N real clients connected, printing a JSON status line every few seconds')
+      .requiredOption('--gateway <host:port>', 'the primary (or standalone) server')
+      .option('--secondary <host:port>', 'the secondary server')
+      .requiredOption('--key <key>', 'connectivity key')
+      .requiredOption('--count <n>', 'how many clients')
+      .option('--prefix <name>', 'client names and ids are PREFIX-0 ... PREFIX-(N-1)', 'bench')
+      .option('--allow-forward <ports>', 'ports each client allows')
+      .option('--allow-exec', 'allow commands')
+      .option('--interval <seconds>', 'seconds between status lines', '5'),
+  ).action((flags: BenchClientFlags) => {
+    const count = Number(flags.count);
+    if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive whole number');
+    const gateway = gatewayAddress(flags.gateway);
+    const dial = dialOptions(flags, gateway.tls);
+    const policy = { allowForward: new Set(parsePorts(flags.allowForward)), allowExec: Boolean(flags.allowExec) };
+    const agents: ClientAgent[] = [];
+    const started = Date.now();
+    let allConnectedReported = false;
+    const status = () => {
+      const byServer: Record<string, number> = {};
+      let connected = 0;
+      for (const a of agents) {
+        if (a.status !== 'connected') continue;
+        connected++;
+        byServer[a.server ?? '?'] = (byServer[a.server ?? '?'] ?? 0) + 1;
+      }
+      return { msg: 'bench clients', count, connected, byServer, elapsedMs: Date.now() - started };
+    };
+    const print = () => process.stdout.write(JSON.stringify(status()) + '\n');
+    for (let i = 0; i < count; i++) {
+      const agent = new ClientAgent({
+        gateway: gateway.address,
+        secondary: flags.secondary ? gatewayAddress(flags.secondary).address : undefined,
+        key: flags.key,
+        id: `${flags.prefix}-${i}`,
+        name: `${flags.prefix}-${i}`,
+        group: flags.prefix,
+        platform: 'bench',
+        policy,
+        dial,
+        backoff: new Backoff(250, 10_000),
+      });
+      agent.on('status', (s) => {
+        if (s === 'connected' && !allConnectedReported && agents.every((a) => a.status === 'connected')) {
+          allConnectedReported = true;
+          process.stdout.write(JSON.stringify({ ...status(), msg: 'all connected' }) + '\n');
+        }
+      });
+      agents.push(agent);
+    }
+    // Start in small slices so one process does not open thousands of sockets in a single tick.
+    let next = 0;
+    const startSome = () => {
+      const end = Math.min(count, next + 200);
+      for (; next < end; next++) agents[next]!.start();
+      if (next < count) setTimeout(startSome, 10);
+    };
+    startSome();
+    setInterval(print, Number(flags.interval) * 1000);
+    const stop = () => {
+      for (const a of agents) a.stop();
+      process.exit(0);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  return bench;
+}

@@ -1,0 +1,119 @@
+import { Command } from 'commander';
+import { ControlClient } from '../control/controlClient.js';
+import { runExec } from '../control/exec.js';
+import { parseForwardSpec, startForward } from '../control/forward.js';
+import { addDialFlags, dialOptions, gatewayAddress, readKey, readPassword, table, type DialFlags } from './common.js';
+
+interface ControlFlags extends DialFlags {
+  gateway: string;
+  secondary?: string;
+  key?: string;
+  keyFile?: string;
+  operator?: string;
+  passwordEnv?: string;
+  passwordStdin?: boolean;
+  totp?: string;
+}
+
+async function connect(cmd: Command, env: NodeJS.ProcessEnv, useStdinForPassword = true): Promise<ControlClient> {
+  const flags = cmd.optsWithGlobals<ControlFlags>();
+  const gateway = gatewayAddress(flags.gateway);
+  if (flags.passwordStdin && !useStdinForPassword) throw new Error('--password-stdin cannot be used with exec (stdin is the command\'s input); use --password-env');
+  return ControlClient.connect({
+    gateway: gateway.address,
+    secondary: flags.secondary ? gatewayAddress(flags.secondary).address : undefined,
+    key: readKey(flags),
+    operator: flags.operator,
+    password: await readPassword(flags, env),
+    totp: flags.totp,
+    dial: dialOptions(flags, gateway.tls),
+  });
+}
+
+export function controlCommand(env: NodeJS.ProcessEnv): Command {
+  const control = addDialFlags(
+    new Command('control')
+      .description("an operator's tool: browse the clients and open sessions to them")
+      .requiredOption('--gateway <host:port>', 'the primary (or standalone) server')
+      .option('--secondary <host:port>', 'the secondary server, used when the primary does not answer')
+      .option('--key <key>', 'connectivity key')
+      .option('--key-file <file>', 'file holding the connectivity key')
+      .option('--operator <name>', 'operator name (required once operators exist)')
+      .option('--password-env <var>', "environment variable holding the operator's password")
+      .option('--password-stdin', "read the operator's password from stdin")
+      .option('--totp <code>', 'the current TOTP code, for operators enrolled in TOTP'),
+  ).enablePositionalOptions();
+
+  control
+    .command('browse')
+    .description('list the clients of your key, with the server each is on')
+    .option('--json', 'print JSON')
+    .option('--group <group>', 'only this group')
+    .option('--filter <text>', 'only clients whose name, id, group, platform or address contains this')
+    .action(async (opts: { json?: boolean; group?: string; filter?: string }, cmd: Command) => {
+      const client = await connect(cmd, env);
+      const clients = await client.browse({ group: opts.group, filter: opts.filter });
+      client.close();
+      if (opts.json) return void process.stdout.write(JSON.stringify(clients, null, 2) + '\n');
+      process.stdout.write(table(['NAME', 'ID', 'GROUP', 'PLATFORM', 'ADDRESS', 'SERVER', 'CONNECTED'], clients.map((c) => [c.name, c.id, c.group, c.platform, c.address, c.server, c.connectedAt])) + '\n');
+    });
+
+  control
+    .command('servers')
+    .description('the servers of the cluster: weight, status, clients and sessions on each')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const client = await connect(cmd, env);
+      const servers = await client.servers();
+      client.close();
+      if (opts.json) return void process.stdout.write(JSON.stringify(servers, null, 2) + '\n');
+      process.stdout.write(table(['ADDRESS', 'ROLE', 'WEIGHT', 'ENABLED', 'SECONDARY', 'STATUS', 'CLIENTS', 'SESSIONS'], servers.map((s) => [s.address, s.role, String(s.weight), s.enabled ? 'yes' : 'no', s.secondary ? 'yes' : '', s.status, String(s.clients), String(s.sessions)])) + '\n');
+    });
+
+  control
+    .command('forward')
+    .description('listen on a local port; each connection becomes a session to REMOTE_PORT on the client')
+    .argument('<client>', "the client's name or id")
+    .argument('<spec>', '[BIND:]LOCAL_PORT:REMOTE_PORT')
+    .action(async (clientName: string, specText: string, _opts: unknown, cmd: Command) => {
+      const spec = parseForwardSpec(specText);
+      const client = await connect(cmd, env);
+      // Fail now, not at the first connection, if the client is unknown.
+      const known = await client.browse();
+      if (!known.some((c) => c.id === clientName || c.name === clientName)) throw new Error(`no client ${clientName}`);
+      const server = await startForward(client, clientName, spec, {
+        onSession: (e) => {
+          if (!e.ok) process.stderr.write(`switchboard: session to ${clientName}:${spec.remotePort} failed: ${e.error}\n`);
+        },
+      });
+      const address = server.address() as { address: string; port: number };
+      process.stdout.write(JSON.stringify({ msg: 'forwarding', listen: `${address.address}:${address.port}`, client: clientName, port: spec.remotePort }) + '\n');
+      const stop = () => {
+        server.close();
+        client.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+
+  control
+    .command('exec')
+    .description("run a command on the client; its stdout, stderr and exit code come back")
+    .argument('<client>', "the client's name or id")
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .passThroughOptions()
+    .action(async (clientName: string, words: string[], _opts: unknown, cmd: Command) => {
+      const command = words[0] === '--' ? words.slice(1) : words;
+      if (command.length === 0) throw new Error('exec needs a command: exec CLIENT -- COMMAND [ARGS...]');
+      const client = await connect(cmd, env, false);
+      const exit = await runExec(client, clientName, command, { stdin: process.stdin.isTTY ? undefined : process.stdin, stdout: process.stdout, stderr: process.stderr });
+      client.close();
+      process.exitCode = exit.code ?? 128;
+      if (exit.signal) process.stderr.write(`switchboard: the command was killed by ${exit.signal}\n`);
+      // stdin may hold the event loop open; the command is over.
+      setImmediate(() => process.exit(process.exitCode));
+    });
+
+  return control;
+}

@@ -1,0 +1,26 @@
+import { Command, CommanderError } from 'commander';
+import { benchCommand } from './benchCommand.js';
+import { clientCommand } from './clientCommand.js';
+import { configCommand } from './configCommand.js';
+import { controlCommand } from './controlCommand.js';
+import { serverCommand } from './serverCommand.js';
+
+/** The `switchboard` entry point: the only module that reads process.env and argv. */
+const program = new Command('switchboard')
+  .description('Switchboard: a connectivity server cluster for remote management')
+  .version('0.1.0')
+  .enablePositionalOptions()
+  .exitOverride();
+
+program.addCommand(serverCommand(process.env));
+program.addCommand(configCommand(process.env));
+program.addCommand(clientCommand(process.env));
+program.addCommand(controlCommand(process.env));
+program.addCommand(benchCommand(process.env));
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`switchboard: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,84 @@
+import { Command } from 'commander';
+import { parseHostPort } from '../net/address.js';
+import { newSecret } from '../protocol/proof.js';
+import { ConfigStore } from '../store/configStore.js';
+import { hashPassword } from '../store/passwords.js';
+import { createLogger } from '../server/logger.js';
+import { SwitchboardServer } from '../server/server.js';
+import { loadTlsFiles, selfSignedTls, type TlsMaterial } from '../server/tlsFiles.js';
+
+interface ServerFlags {
+  data: string;
+  listen: string;
+  role: string;
+  advertise?: string;
+  primary?: string;
+  clusterSecretFile?: string;
+  tlsSelfSigned?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  init?: boolean;
+  logLevel: string;
+}
+
+/** On a first run with --init: a key and an admin operator, printed once. */
+async function initialCredentials(store: ConfigStore): Promise<string | undefined> {
+  if (store.keys().length > 0 || store.operatorCount() > 0) return undefined;
+  const key = store.addKey('default', newSecret());
+  const password = newSecret(12);
+  store.putOperator({ name: 'admin', passwordHash: await hashPassword(password), role: 'admin', keys: [] });
+  store.audit('switchboard', 'init', { key: 'default', operator: 'admin' });
+  return [
+    '',
+    'Switchboard first run: these credentials are shown once; keep them now.',
+    `  key       default   ${key.value}`,
+    `  operator  admin     password ${password}`,
+    '',
+  ].join('\n');
+}
+
+export function serverCommand(_env: NodeJS.ProcessEnv): Command {
+  return new Command('server')
+    .description('run a Switchboard server')
+    .option('--data <dir>', 'data directory (SQLite store, TLS files)', './data')
+    .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', '0.0.0.0:443')
+    .option('--role <role>', 'standalone | primary | member | standby', 'standalone')
+    .option('--advertise <host:port>', 'the address clients and servers use to reach this server')
+    .option('--primary <host:port>', "the primary's address (members and standbys)")
+    .option('--cluster-secret-file <file>', 'file holding the cluster secret (or env SWITCHBOARD_CLUSTER_SECRET)')
+    .option('--tls-self-signed', 'serve TLS with a self-signed certificate kept in the data directory')
+    .option('--tls-cert <file>', 'TLS certificate (PEM)')
+    .option('--tls-key <file>', 'TLS private key (PEM)')
+    .option('--init', 'on the first run, create a key and an admin operator and print them once')
+    .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
+    .action(async (flags: ServerFlags) => {
+      const { host, port } = parseHostPort(flags.listen, 443);
+      if (flags.role !== 'standalone') throw new Error(`role ${flags.role} is not available in this build`);
+      if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
+      const logger = createLogger(flags.logLevel);
+      const store = ConfigStore.open(flags.data);
+      let tls: TlsMaterial | undefined;
+      if (flags.tlsCert && flags.tlsKey) tls = loadTlsFiles(flags.tlsCert, flags.tlsKey);
+      else if (flags.tlsSelfSigned) tls = await selfSignedTls(flags.data, [host, ...(flags.advertise ? [parseHostPort(flags.advertise).host] : [])]);
+      if (flags.init) {
+        const banner = await initialCredentials(store);
+        if (banner) process.stderr.write(banner + '\n');
+      }
+      if (store.keys().length === 0) {
+        logger.warn({ hint: `switchboard config --data ${flags.data} key add NAME` }, 'no key configured: no client or control can connect until one is added');
+      }
+      const server = new SwitchboardServer({ store, logger, host, port, advertise: flags.advertise, tls });
+      await server.start();
+      if (tls) process.stderr.write(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint}\n`);
+      const shutdown = (signal: string) => {
+        logger.info({ signal }, 'shutting down');
+        void server.stop().then(() => {
+          store.close();
+          logger.flush();
+          setTimeout(() => process.exit(0), 50);
+        });
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+    });
+}

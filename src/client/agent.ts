@@ -1,0 +1,189 @@
+import { EventEmitter } from 'node:events';
+import { hostname, platform as osPlatform, release } from 'node:os';
+import type WebSocket from 'ws';
+import { CloseCodes } from '../protocol/closeCodes.js';
+import { toWireError } from '../protocol/errors.js';
+import { decode, ServerToClient, type SessionTarget } from '../protocol/messages.js';
+import { keyProof } from '../protocol/proof.js';
+import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
+import { Backoff } from './backoff.js';
+import { checkPolicy, type LocalPolicy } from './policy.js';
+import { prepareSession } from './sessionRunner.js';
+
+export interface ClientOptions {
+  gateway: string;
+  secondary?: string;
+  key: string;
+  id: string;
+  name?: string;
+  group?: string;
+  platform?: string;
+  policy: LocalPolicy;
+  dial: DialOptions;
+  backoff?: Backoff;
+}
+
+export type ClientStatus = 'connecting' | 'connected' | 'waiting' | 'stopped';
+
+interface ClientEvents {
+  status: [status: ClientStatus, detail: { server?: string; reason?: string; delayMs?: number }];
+  session: [event: { target: SessionTarget; refused?: string }];
+}
+
+const MAX_REDIRECTS = 4;
+
+/**
+ * The agent on a managed machine: dials out to the gateway, proves its key, follows a redirect to
+ * the server that will hold it, answers heartbeats, runs sessions its policy allows, and
+ * reconnects forever with jittered backoff, trying the primary and the secondary in turn.
+ */
+export class ClientAgent extends EventEmitter<ClientEvents> {
+  status: ClientStatus = 'stopped';
+  server: string | undefined;
+  private ws: WebSocket | undefined;
+  private stopped = true;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private readonly backoff: Backoff;
+  private heartbeatMs = 30_000;
+  private redirects = 0;
+  private failures = 0;
+  /** Where the cluster told us to go if the first contact fails (learned from welcome). */
+  private known: { primary: string; secondary?: string };
+
+  constructor(private readonly options: ClientOptions) {
+    super();
+    this.backoff = options.backoff ?? new Backoff();
+    this.known = { primary: options.gateway, secondary: options.secondary };
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connect(this.known.primary);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.watchdog);
+    this.ws?.terminate();
+    this.setStatus('stopped', {});
+  }
+
+  private setStatus(status: ClientStatus, detail: { server?: string; reason?: string; delayMs?: number }): void {
+    this.status = status;
+    this.emit('status', status, detail);
+  }
+
+  private connect(target: string): void {
+    if (this.stopped) return;
+    this.setStatus('connecting', { server: target });
+    const ws = openWebSocket(target, '/v1/client', this.options.dial);
+    this.ws = ws;
+    let nextTarget: string | undefined;
+    let welcomed = false;
+    let closeReason = '';
+
+    ws.on('message', (data) => {
+      const decoded = decode(ServerToClient, data);
+      if (!decoded.ok) {
+        closeReason = `bad message from server: ${decoded.error}`;
+        ws.terminate();
+        return;
+      }
+      const msg = decoded.value;
+      switch (msg.type) {
+        case 'challenge':
+          ws.send(JSON.stringify({
+            type: 'hello',
+            version: 1,
+            id: this.options.id,
+            name: this.options.name ?? hostname(),
+            group: this.options.group ?? '',
+            platform: this.options.platform ?? `${osPlatform()} ${release()}`,
+            proof: keyProof(this.options.key, 'client', msg.nonce, this.options.id),
+            allowForward: [...this.options.policy.allowForward],
+            allowExec: this.options.policy.allowExec,
+          }));
+          break;
+        case 'welcome':
+          welcomed = true;
+          this.redirects = 0;
+          this.failures = 0;
+          this.backoff.reset();
+          this.server = msg.server;
+          this.heartbeatMs = msg.heartbeat * 1000;
+          if (msg.cluster.primary) this.known = { primary: msg.cluster.primary, secondary: msg.cluster.secondary ?? this.known.secondary };
+          this.armWatchdog();
+          this.setStatus('connected', { server: msg.server });
+          break;
+        case 'redirect':
+          nextTarget = msg.to;
+          closeReason = `redirected to ${msg.to}`;
+          break;
+        case 'reconnect':
+          closeReason = msg.reason;
+          nextTarget = msg.to;
+          break;
+        case 'session':
+          void this.runSession(target, msg.ticket, msg.target);
+          break;
+      }
+    });
+
+    ws.on('ping', () => this.armWatchdog());
+    ws.on('error', (err) => {
+      closeReason ||= err.message;
+    });
+    ws.on('close', (code, reason) => {
+      clearTimeout(this.watchdog);
+      if (this.ws === ws) this.ws = undefined;
+      if (this.stopped) return;
+      closeReason ||= reason.toString() || `closed (${code})`;
+      if (nextTarget && this.redirects < MAX_REDIRECTS) {
+        this.redirects++;
+        return this.connect(nextTarget);
+      }
+      this.redirects = 0;
+      if (!welcomed) this.failures++;
+      // After failures, alternate between the primary and the secondary; a refusal that will not
+      // change by retrying at once (bad key) still retries, but slowly, as the backoff grows.
+      const next = this.known.secondary && this.failures % 2 === 1 ? this.known.secondary : this.known.primary;
+      const delayMs = code === CloseCodes.SHUTTING_DOWN ? Math.min(1000, this.backoff.next()) : this.backoff.next();
+      this.setStatus('waiting', { reason: closeReason, delayMs });
+      this.retryTimer = setTimeout(() => this.connect(next), delayMs);
+    });
+  }
+
+  /** No ping for 2.5 heartbeats: the server or the path is gone, even if TCP has not noticed. */
+  private armWatchdog(): void {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => this.ws?.terminate(), this.heartbeatMs * 2.5);
+  }
+
+  private async runSession(server: string, ticket: string, target: SessionTarget): Promise<void> {
+    const refusal = checkPolicy(this.options.policy, target);
+    if (refusal) return this.refuse(ticket, target, refusal);
+    let prepared;
+    try {
+      prepared = await prepareSession(target);
+    } catch (err) {
+      return this.refuse(ticket, target, toWireError(err));
+    }
+    try {
+      const data = await openDataConnection(server, ticket, this.options.dial);
+      prepared.attach(data);
+      this.emit('session', { target });
+    } catch (err) {
+      prepared.abort();
+      this.emit('session', { target, refused: (err as Error).message });
+    }
+  }
+
+  private refuse(ticket: string, target: SessionTarget, error: { code: string; message: string }): void {
+    this.ws?.send(JSON.stringify({ type: 'session-refused', ticket, error }));
+    this.emit('session', { target, refused: error.message });
+  }
+}
+

@@ -1,0 +1,27 @@
+/**
+ * Reconnect delays: exponential with "full jitter" (a random delay between half and all of the
+ * current step), so that thousands of clients cut off at once do not come back at once.
+ */
+export class Backoff {
+  private attempt = 0;
+
+  constructor(
+    private readonly baseMs = 500,
+    private readonly maxMs = 30_000,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  next(): number {
+    const step = Math.min(this.maxMs, this.baseMs * 2 ** this.attempt);
+    this.attempt = Math.min(this.attempt + 1, 30);
+    return Math.round(step / 2 + (this.random() * step) / 2);
+  }
+
+  reset(): void {
+    this.attempt = 0;
+  }
+
+  get attempts(): number {
+    return this.attempt;
+  }
+}

@@ -1,0 +1,25 @@
+import { ErrorCodes, type WireError } from '../protocol/errors.js';
+import type { SessionTarget } from '../protocol/messages.js';
+
+/**
+ * The client's own say over what may reach its machine. It is set on the client's command line and
+ * checked on the client: no server or control can widen it.
+ */
+export interface LocalPolicy {
+  allowForward: ReadonlySet<number>;
+  allowExec: boolean;
+}
+
+export function checkPolicy(policy: LocalPolicy, target: SessionTarget): WireError | undefined {
+  if (target.kind === 'forward') {
+    if (target.host !== undefined && target.host !== 'localhost' && target.host !== '127.0.0.1') {
+      return { code: ErrorCodes.POLICY_REFUSED, message: `this client forwards only to its own machine, not ${target.host}` };
+    }
+    if (!policy.allowForward.has(target.port)) {
+      return { code: ErrorCodes.POLICY_REFUSED, message: `port ${target.port} is not in this client's --allow-forward list` };
+    }
+    return undefined;
+  }
+  if (!policy.allowExec) return { code: ErrorCodes.POLICY_REFUSED, message: 'this client does not allow commands (start it with --allow-exec)' };
+  return undefined;
+}

@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
+import { encodeExecFrame, encodeExit, ExecChannel } from '../protocol/execFrames.js';
+import type { SessionTarget } from '../protocol/messages.js';
+import { splice } from '../server/splice.js';
+
+/**
+ * The client's end of a session: first the local resource is opened (so a refused port becomes a
+ * clear error at the control, not a silent close), then the data connection, then the two are joined.
+ */
+export interface PreparedSession {
+  attach(data: Duplex): void;
+  abort(): void;
+}
+
+export function prepareSession(target: SessionTarget): Promise<PreparedSession> {
+  return target.kind === 'forward' ? prepareForward(target.port, target.host ?? '127.0.0.1') : Promise.resolve(prepareExec(target.command));
+}
+
+function prepareForward(port: number, host: string): Promise<PreparedSession> {
+  return new Promise((resolve, reject) => {
+    const local = net.connect({ host, port, allowHalfOpen: true });
+    local.setNoDelay(true);
+    const onError = (err: Error) => reject(new SwitchboardError(ErrorCodes.CONNECT_FAILED, `cannot connect to port ${port} on the client: ${err.message}`));
+    local.once('error', onError);
+    local.once('connect', () => {
+      local.off('error', onError);
+      local.pause();
+      resolve({ attach: (data) => splice(data, local), abort: () => local.destroy() });
+    });
+  });
+}
+
+/**
+ * Runs a command with its stdin fed from the session and its stdout, stderr and exit status sent
+ * back as frames. When the socket cannot take more, the command's output is paused.
+ */
+function prepareExec(command: string[]): PreparedSession {
+  return {
+    abort: () => undefined,
+    attach(socket) {
+      const [file, ...args] = command as [string, ...string[]];
+      const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+      const outputs = [child.stdout, child.stderr];
+      const send = (channel: ExecChannel, chunk: Buffer) => {
+        if (!socket.write(encodeExecFrame(channel, chunk))) {
+          for (const s of outputs) s.pause();
+          socket.once('drain', () => outputs.forEach((s) => s.resume()));
+        }
+      };
+      child.stdout.on('data', (chunk: Buffer) => send(ExecChannel.stdout, chunk));
+      child.stderr.on('data', (chunk: Buffer) => send(ExecChannel.stderr, chunk));
+      socket.pipe(child.stdin);
+      child.stdin.on('error', () => undefined); // the command may exit without reading its input
+      let spawnError: Error | undefined;
+      child.once('error', (err) => {
+        spawnError = err;
+        send(ExecChannel.stderr, Buffer.from(`cannot run ${file}: ${err.message}\n`));
+        socket.end(encodeExit({ code: 127, signal: null }));
+      });
+      child.once('close', (code, signal) => {
+        if (spawnError) return;
+        socket.end(encodeExit({ code, signal }));
+      });
+      socket.once('close', () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      });
+      socket.on('error', () => socket.destroy());
+    },
+  };
+}

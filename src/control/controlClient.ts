@@ -1,0 +1,138 @@
+import type { Duplex } from 'node:stream';
+import type WebSocket from 'ws';
+import { errorCodeForClose } from '../protocol/closeCodes.js';
+import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
+import { decode, ServerToControl, type ClientInfo, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
+import { keyProof } from '../protocol/proof.js';
+import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
+
+export interface ControlOptions {
+  gateway: string;
+  secondary?: string;
+  key: string;
+  operator?: string;
+  password?: string;
+  totp?: string;
+  dial: DialOptions;
+}
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * The control SDK: one logged-in channel to the acting primary, with browse, servers and open.
+ * `connect` tries the gateway, then the secondary, and says clearly why neither answered.
+ */
+export class ControlClient {
+  private nextReq = 1;
+  private readonly pending = new Map<number, Pending>();
+  private closedError: Error | undefined;
+
+  private constructor(
+    private readonly ws: WebSocket,
+    /** The address this control dialled (the gateway or the secondary): data connections go there too. */
+    readonly target: string,
+    /** The server's own advertised address. */
+    readonly server: string,
+    private readonly options: ControlOptions,
+  ) {
+    ws.on('message', (data) => {
+      const decoded = decode(ServerToControl, data);
+      if (!decoded.ok || decoded.value.type !== 'response') return;
+      const { req, result, error } = decoded.value;
+      const waiter = this.pending.get(req);
+      if (!waiter) return;
+      this.pending.delete(req);
+      if (error) waiter.reject(new SwitchboardError(error.code as ErrorCode, error.message));
+      else waiter.resolve(result);
+    });
+    ws.on('close', (code, reason) => {
+      this.closedError = new SwitchboardError(errorCodeForClose(code) ?? ErrorCodes.UNREACHABLE, `connection to ${target} closed: ${reason.toString() || code}`);
+      for (const waiter of this.pending.values()) waiter.reject(this.closedError);
+      this.pending.clear();
+    });
+  }
+
+  static async connect(options: ControlOptions): Promise<ControlClient> {
+    const targets = [options.gateway, ...(options.secondary ? [options.secondary] : [])];
+    const errors: Error[] = [];
+    for (const target of targets) {
+      try {
+        return await ControlClient.connectTo(target, options);
+      } catch (err) {
+        errors.push(err as Error);
+        const code = (err as SwitchboardError).code;
+        // Credentials that one server refused, the other would refuse too.
+        if (code === ErrorCodes.BAD_KEY || code === ErrorCodes.BAD_LOGIN || code === ErrorCodes.LOCKED_OUT || code === ErrorCodes.FORBIDDEN || code === ErrorCodes.LOGIN_REQUIRED) throw err;
+      }
+    }
+    if (errors.length === 1) throw errors[0];
+    throw new SwitchboardError((errors.at(-1) as SwitchboardError).code ?? ErrorCodes.UNREACHABLE, errors.map((e) => e.message).join('; '));
+  }
+
+  private static connectTo(target: string, options: ControlOptions): Promise<ControlClient> {
+    return new Promise((resolve, reject) => {
+      const ws = openWebSocket(target, '/v1/control', options.dial);
+      let settled = false;
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        ws.terminate();
+        reject(err);
+      };
+      ws.on('error', (err) => fail(err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCodes.UNREACHABLE, `cannot reach ${target}: ${err.message}`)));
+      ws.on('close', (code, reason) => fail(new SwitchboardError(errorCodeForClose(code) ?? ErrorCodes.UNREACHABLE, `${target} refused the control: ${reason.toString() || `closed (${code})`}`)));
+      ws.on('message', function onMessage(data) {
+        const decoded = decode(ServerToControl, data);
+        if (!decoded.ok) return fail(new SwitchboardError(ErrorCodes.BAD_MESSAGE, `bad message from ${target}: ${decoded.error}`));
+        const msg = decoded.value;
+        if (msg.type === 'challenge') {
+          ws.send(JSON.stringify({
+            type: 'login',
+            version: 1,
+            proof: keyProof(options.key, 'control', msg.nonce, options.operator ?? ''),
+            operator: options.operator,
+            password: options.password,
+            totp: options.totp,
+          }));
+        } else if (msg.type === 'ready') {
+          settled = true;
+          ws.off('message', onMessage);
+          ws.removeAllListeners('close');
+          ws.removeAllListeners('error');
+          ws.on('error', () => undefined);
+          resolve(new ControlClient(ws, target, msg.server, options));
+        }
+      });
+    });
+  }
+
+  private request<T>(method: string, params: object = {}): Promise<T> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const req = this.nextReq++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(req, { resolve: resolve as (v: unknown) => void, reject });
+      this.ws.send(JSON.stringify({ type: 'request', req, method, params }));
+    });
+  }
+
+  browse(params: { group?: string; filter?: string } = {}): Promise<ClientInfo[]> {
+    return this.request('browse', params);
+  }
+
+  servers(): Promise<ServerInfo[]> {
+    return this.request('servers');
+  }
+
+  /** Opens a session and returns its byte stream, spliced through the cluster to the client. */
+  async open(client: string, target: SessionTarget): Promise<Duplex> {
+    const { ticket } = await this.request<{ ticket: string }>('open', { client, target });
+    return openDataConnection(this.target, ticket, this.options.dial);
+  }
+
+  close(): void {
+    this.ws.close(1000, 'bye');
+  }
+}

@@ -1,0 +1,216 @@
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import WebSocket from 'ws';
+import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
+import { MAX_MESSAGE_BYTES } from '../protocol/messages.js';
+import { parseHostPort } from './address.js';
+
+/**
+ * How a client, a control or a member reaches a server: optionally through an HTTP CONNECT proxy,
+ * optionally in TLS verified by a CA or a pinned certificate fingerprint. Everything above this
+ * module speaks plain `ws://` and HTTP; the agent below decides what the socket really is.
+ */
+export interface DialOptions {
+  tls: boolean;
+  /** PEM of the CA (or the self-signed certificate itself) to trust. */
+  ca?: string | Buffer;
+  /** SHA-256 fingerprint of the server's certificate, hex with or without colons. */
+  fingerprint?: string;
+  /** Encrypt but do not verify: for tests and first contact only. */
+  insecure?: boolean;
+  /** http://[user:pass@]host:port */
+  proxy?: string;
+  connectTimeoutMs?: number;
+}
+
+export const plainDial: DialOptions = { tls: false };
+
+export function normalizeFingerprint(text: string): string {
+  return text.replace(/[^0-9a-fA-F]/g, '').toUpperCase();
+}
+
+function withTimeout<T extends Duplex>(socket: T, ms: number, what: string, fail: (err: Error) => void): () => void {
+  const timer = setTimeout(() => {
+    fail(new SwitchboardError(ErrorCodes.UNREACHABLE, `${what}: no answer within ${ms} ms`));
+    socket.destroy();
+  }, ms);
+  return () => clearTimeout(timer);
+}
+
+/** Opens a TCP tunnel through an HTTP CONNECT proxy. */
+function connectViaProxy(proxyUrl: string, host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  const proxy = new URL(proxyUrl);
+  if (proxy.protocol !== 'http:') throw new SwitchboardError(ErrorCodes.PROXY_FAILED, `unsupported proxy scheme ${proxy.protocol} (use http://)`);
+  const target = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const headers: Record<string, string> = { Host: target };
+  if (proxy.username) {
+    const creds = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+    headers['Proxy-Authorization'] = `Basic ${Buffer.from(creds).toString('base64')}`;
+  }
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: proxy.hostname,
+      port: Number(proxy.port || 80),
+      method: 'CONNECT',
+      path: target,
+      headers,
+      agent: false,
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new SwitchboardError(ErrorCodes.PROXY_FAILED, `proxy ${proxy.host} did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    req.once('connect', (res, socket, head) => {
+      clearTimeout(timer);
+      if (res.statusCode !== 200) {
+        socket.destroy();
+        reject(new SwitchboardError(ErrorCodes.PROXY_FAILED, `proxy ${proxy.host} refused CONNECT to ${target}: ${res.statusCode} ${res.statusMessage ?? ''}`.trim()));
+        return;
+      }
+      if (head.length) socket.unshift(head);
+      resolve(socket);
+    });
+    req.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new SwitchboardError(ErrorCodes.PROXY_FAILED, `proxy ${proxy.host}: ${err.message}`));
+    });
+    req.end();
+  });
+}
+
+function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, allowHalfOpen: true });
+    socket.setNoDelay(true);
+    const clear = withTimeout(socket, timeoutMs, `connect to ${host}:${port}`, reject);
+    socket.once('connect', () => {
+      clear();
+      socket.removeListener('error', onError);
+      resolve(socket);
+    });
+    const onError = (err: Error) => {
+      clear();
+      reject(new SwitchboardError(ErrorCodes.UNREACHABLE, `cannot reach ${host}:${port}: ${err.message}`));
+    };
+    socket.once('error', onError);
+  });
+}
+
+function startTls(raw: net.Socket, host: string, opts: DialOptions, timeoutMs: number): Promise<tls.TLSSocket> {
+  const pinned = opts.fingerprint ? normalizeFingerprint(opts.fingerprint) : undefined;
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      socket: raw,
+      servername: net.isIP(host) ? undefined : host,
+      ca: opts.ca,
+      // A pinned fingerprint replaces the CA check; it is checked below, before any byte is sent.
+      rejectUnauthorized: !opts.insecure && !pinned,
+      checkServerIdentity: opts.ca && !pinned ? (_h, cert) => tls.checkServerIdentity(host, cert) : undefined,
+    });
+    const clear = withTimeout(socket, timeoutMs, `TLS handshake with ${host}`, reject);
+    socket.once('secureConnect', () => {
+      clear();
+      socket.removeListener('error', onError);
+      if (pinned) {
+        const got = normalizeFingerprint(socket.getPeerCertificate().fingerprint256 ?? '');
+        if (got !== pinned) {
+          socket.destroy();
+          reject(new SwitchboardError(ErrorCodes.TLS_MISMATCH, `server certificate fingerprint ${got} does not match the pinned ${pinned}`));
+          return;
+        }
+      }
+      resolve(socket);
+    });
+    const onError = (err: Error & { code?: string }) => {
+      clear();
+      const hint = err.code === 'SELF_SIGNED_CERT_IN_CHAIN' || err.code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || err.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
+        ? ' (pass --ca FILE or --tls-fingerprint SHA256 to trust this server)'
+        : err.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || err.code === 'ECONNRESET'
+          ? ' (is the server speaking TLS on this port?)'
+          : '';
+      reject(new SwitchboardError(ErrorCodes.TLS_MISMATCH, `TLS with ${host} failed: ${err.message}${hint}`));
+    };
+    socket.once('error', onError);
+  });
+}
+
+/**
+ * Connects a raw socket to a server: proxy, TCP, TLS, as the options say. The socket allows
+ * half-close, so a session can carry EOF one way while bytes still flow the other.
+ */
+export async function connectSocket(hostPort: string, opts: DialOptions): Promise<net.Socket> {
+  const { host, port } = parseHostPort(hostPort);
+  const timeoutMs = opts.connectTimeoutMs ?? 10_000;
+  const raw = opts.proxy ? await connectViaProxy(opts.proxy, host, port, timeoutMs) : await connectTcp(host, port, timeoutMs);
+  raw.allowHalfOpen = true;
+  if (!opts.tls) return raw;
+  const secure = await startTls(raw, host, opts, timeoutMs);
+  secure.allowHalfOpen = true;
+  return secure;
+}
+
+/** An http.Agent whose sockets come from connectSocket; one per dial, no pooling. */
+class DialAgent extends http.Agent {
+  constructor(private readonly target: string, private readonly opts: DialOptions) {
+    super({ keepAlive: false });
+  }
+
+  override createConnection(_options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): undefined {
+    connectSocket(this.target, this.opts).then(
+      (socket) => callback?.(null, socket),
+      (err: Error) => callback?.(err, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+}
+
+export function openWebSocket(hostPort: string, path: string, opts: DialOptions, headers: Record<string, string> = {}): WebSocket {
+  return new WebSocket(`ws://${hostPort}${path}`, {
+    agent: new DialAgent(hostPort, opts),
+    maxPayload: MAX_MESSAGE_BYTES,
+    handshakeTimeout: opts.connectTimeoutMs ?? 10_000,
+    perMessageDeflate: false,
+    headers,
+  });
+}
+
+export const SESSION_UPGRADE = 'switchboard-session';
+
+/**
+ * Opens a session data connection: an HTTP upgrade to a raw byte stream, authorised by a ticket.
+ * Resolves with the socket once the server has answered 101.
+ */
+export function openDataConnection(hostPort: string, ticket: string, opts: DialOptions, headers: Record<string, string> = {}): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      agent: new DialAgent(hostPort, opts),
+      path: `/v1/session/${encodeURIComponent(ticket)}`,
+      headers: { Connection: 'Upgrade', Upgrade: SESSION_UPGRADE, Host: hostPort, ...headers },
+    });
+    req.once('upgrade', (_res, socket, head) => {
+      if (head.length) socket.unshift(head);
+      resolve(socket);
+    });
+    req.once('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk.slice(0, 1024)));
+      res.once('end', () => {
+        let message = `${res.statusCode} ${res.statusMessage ?? ''}`;
+        let code: string = ErrorCodes.BAD_TICKET;
+        try {
+          const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
+          if (parsed.error?.message) message = parsed.error.message;
+          if (parsed.error?.code) code = parsed.error.code;
+        } catch {
+          /* not JSON: keep the status line */
+        }
+        reject(new SwitchboardError(code as typeof ErrorCodes.BAD_TICKET, `data connection refused: ${message}`));
+      });
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}

@@ -1,0 +1,53 @@
+/**
+ * Every failure that crosses a process boundary has a stable code, so that scripts, tests and the
+ * console can react to it without parsing prose. The message is for people.
+ */
+export const ErrorCodes = {
+  BAD_KEY: 'SB_ERR_BAD_KEY',
+  BAD_MESSAGE: 'SB_ERR_BAD_MESSAGE',
+  MESSAGE_TOO_BIG: 'SB_ERR_MESSAGE_TOO_BIG',
+  HELLO_TIMEOUT: 'SB_ERR_HELLO_TIMEOUT',
+  LOGIN_REQUIRED: 'SB_ERR_LOGIN_REQUIRED',
+  BAD_LOGIN: 'SB_ERR_BAD_LOGIN',
+  LOCKED_OUT: 'SB_ERR_LOCKED_OUT',
+  FORBIDDEN: 'SB_ERR_FORBIDDEN',
+  DUPLICATE_CLIENT: 'SB_ERR_DUPLICATE_CLIENT',
+  UNKNOWN_CLIENT: 'SB_ERR_UNKNOWN_CLIENT',
+  AMBIGUOUS_CLIENT: 'SB_ERR_AMBIGUOUS_CLIENT',
+  POLICY_REFUSED: 'SB_ERR_POLICY_REFUSED',
+  CONNECT_FAILED: 'SB_ERR_CONNECT_FAILED',
+  SESSION_TIMEOUT: 'SB_ERR_SESSION_TIMEOUT',
+  BAD_TICKET: 'SB_ERR_BAD_TICKET',
+  TOO_MANY_SESSIONS: 'SB_ERR_TOO_MANY_SESSIONS',
+  NOT_PRIMARY: 'SB_ERR_NOT_PRIMARY',
+  TLS_REQUIRED: 'SB_ERR_TLS_REQUIRED',
+  TLS_MISMATCH: 'SB_ERR_TLS_MISMATCH',
+  PROXY_FAILED: 'SB_ERR_PROXY_FAILED',
+  UNREACHABLE: 'SB_ERR_UNREACHABLE',
+  CLUSTER_AUTH: 'SB_ERR_CLUSTER_AUTH',
+  NOT_IN_CLUSTER: 'SB_ERR_NOT_IN_CLUSTER',
+  CONFIG: 'SB_ERR_CONFIG',
+  SHUTTING_DOWN: 'SB_ERR_SHUTTING_DOWN',
+  INTERNAL: 'SB_ERR_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class SwitchboardError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'SwitchboardError';
+    this.code = code;
+  }
+}
+
+export interface WireError {
+  code: string;
+  message: string;
+}
+
+export function toWireError(err: unknown): WireError {
+  if (err instanceof SwitchboardError) return { code: err.code, message: err.message };
+  return { code: ErrorCodes.INTERNAL, message: err instanceof Error ? err.message : String(err) };
+}

@@ -1,0 +1,86 @@
+/**
+ * The byte stream of an exec session, from client to control: frames of
+ * [1 byte channel][4 bytes big-endian length][payload]. Control → client is the command's raw stdin.
+ * Channels: stdout, stderr, and exit (payload: a JSON `{ code, signal }`).
+ */
+export const ExecChannel = { stdout: 1, stderr: 2, exit: 3 } as const;
+export type ExecChannel = (typeof ExecChannel)[keyof typeof ExecChannel];
+
+export const MAX_EXEC_FRAME = 1024 * 1024;
+const HEADER = 5;
+
+export interface ExecExit {
+  code: number | null;
+  signal: string | null;
+}
+
+export type ExecFrame =
+  | { channel: typeof ExecChannel.stdout | typeof ExecChannel.stderr; data: Buffer }
+  | { channel: typeof ExecChannel.exit; exit: ExecExit };
+
+export function encodeExecFrame(channel: ExecChannel, payload: Buffer): Buffer {
+  const header = Buffer.allocUnsafe(HEADER);
+  header.writeUInt8(channel, 0);
+  header.writeUInt32BE(payload.length, 1);
+  return Buffer.concat([header, payload]);
+}
+
+export function encodeExit(exit: ExecExit): Buffer {
+  return encodeExecFrame(ExecChannel.exit, Buffer.from(JSON.stringify(exit)));
+}
+
+/**
+ * An incremental decoder: push bytes in any split, get whole frames out. It never throws; a
+ * malformed stream puts it in a failed state with the reason.
+ */
+export class ExecFrameDecoder {
+  private buffered: Buffer = Buffer.alloc(0);
+  error: string | undefined;
+
+  push(chunk: Buffer): ExecFrame[] {
+    if (this.error) return [];
+    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
+    const frames: ExecFrame[] = [];
+    while (this.buffered.length >= HEADER) {
+      const channel = this.buffered.readUInt8(0);
+      const length = this.buffered.readUInt32BE(1);
+      if (channel < 1 || channel > 3) return this.fail(frames, `unknown exec channel ${channel}`);
+      if (length > MAX_EXEC_FRAME) return this.fail(frames, `exec frame of ${length} bytes is over the limit`);
+      if (this.buffered.length < HEADER + length) break;
+      const payload = this.buffered.subarray(HEADER, HEADER + length);
+      this.buffered = this.buffered.subarray(HEADER + length);
+      if (channel === ExecChannel.exit) {
+        const exit = parseExit(payload);
+        if (!exit) return this.fail(frames, 'malformed exit frame');
+        frames.push({ channel, exit });
+      } else {
+        frames.push({ channel: channel as 1 | 2, data: Buffer.from(payload) });
+      }
+    }
+    return frames;
+  }
+
+  /** Bytes received that do not yet make a whole frame. */
+  get pending(): number {
+    return this.buffered.length;
+  }
+
+  private fail(frames: ExecFrame[], reason: string): ExecFrame[] {
+    this.error = reason;
+    this.buffered = Buffer.alloc(0);
+    return frames;
+  }
+}
+
+function parseExit(payload: Buffer): ExecExit | undefined {
+  try {
+    const value = JSON.parse(payload.toString('utf8')) as unknown;
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { code, signal } = value as Record<string, unknown>;
+    if (code !== null && !(typeof code === 'number' && Number.isInteger(code))) return undefined;
+    if (signal !== null && typeof signal !== 'string') return undefined;
+    return { code: code as number | null, signal: signal as string | null };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,146 @@
+import { z } from 'zod';
+
+/**
+ * Every JSON message of the control plane, validated at the edge. `decode*` never throws: bad input
+ * becomes `{ ok: false, error }`, so a malformed frame can only ever close its own connection.
+ */
+
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/);
+const label = z.string().max(128);
+const port = z.number().int().min(1).max(65535);
+const hostPort = z.string().min(3).max(260);
+
+export const SessionTarget = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('forward'), port, host: z.string().max(255).optional() }),
+  z.object({ kind: z.literal('exec'), command: z.array(z.string().max(4096)).min(1).max(256) }),
+]);
+export type SessionTarget = z.infer<typeof SessionTarget>;
+
+export const ClusterAddresses = z.object({
+  primary: hostPort.optional(),
+  secondary: hostPort.optional(),
+});
+
+// ---- server → client -------------------------------------------------------------------------
+export const ServerToClient = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('challenge'), nonce: z.string().max(128), server: hostPort, epoch: z.number().int().min(0) }),
+  z.object({
+    type: z.literal('welcome'),
+    server: hostPort,
+    heartbeat: z.number().positive(),
+    cluster: ClusterAddresses,
+  }),
+  z.object({ type: z.literal('redirect'), to: hostPort, reason: z.string().max(256) }),
+  z.object({ type: z.literal('reconnect'), reason: z.string().max(256), to: hostPort.optional(), delayMs: z.number().int().min(0).optional() }),
+  z.object({ type: z.literal('session'), ticket: z.string().max(128), target: SessionTarget }),
+]);
+export type ServerToClient = z.infer<typeof ServerToClient>;
+
+// ---- client → server -------------------------------------------------------------------------
+export const ClientHello = z.object({
+  type: z.literal('hello'),
+  version: z.literal(1),
+  id,
+  name: label.min(1),
+  group: label,
+  platform: label,
+  proof: z.string().max(128),
+  allowForward: z.array(port).max(1024),
+  allowExec: z.boolean(),
+});
+export type ClientHello = z.infer<typeof ClientHello>;
+
+export const ClientToServer = z.discriminatedUnion('type', [
+  ClientHello,
+  z.object({
+    type: z.literal('session-refused'),
+    ticket: z.string().max(128),
+    error: z.object({ code: z.string().max(64), message: z.string().max(512) }),
+  }),
+]);
+export type ClientToServer = z.infer<typeof ClientToServer>;
+
+// ---- control ⇄ server --------------------------------------------------------------------------
+export const ControlLogin = z.object({
+  type: z.literal('login'),
+  version: z.literal(1),
+  proof: z.string().max(128),
+  operator: z.string().max(128).optional(),
+  password: z.string().max(1024).optional(),
+  totp: z.string().max(16).optional(),
+});
+export type ControlLogin = z.infer<typeof ControlLogin>;
+
+export const ControlRequest = z.object({
+  type: z.literal('request'),
+  req: z.number().int().min(0),
+  method: z.enum(['browse', 'servers', 'open']),
+  params: z.record(z.string(), z.unknown()).default({}),
+});
+export type ControlRequest = z.infer<typeof ControlRequest>;
+
+export const ControlToServer = z.discriminatedUnion('type', [ControlLogin, ControlRequest]);
+export type ControlToServer = z.infer<typeof ControlToServer>;
+
+export const BrowseParams = z.object({ group: z.string().max(128).optional(), filter: z.string().max(256).optional() });
+export const OpenParams = z.object({ client: z.string().min(1).max(128), target: SessionTarget });
+export type OpenParams = z.infer<typeof OpenParams>;
+
+export const WireErrorSchema = z.object({ code: z.string(), message: z.string() });
+
+export const ServerToControl = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('challenge'), nonce: z.string().max(128), server: hostPort, epoch: z.number().int().min(0) }),
+  z.object({ type: z.literal('ready'), server: hostPort, role: z.string(), operator: z.string().optional() }),
+  z.object({ type: z.literal('response'), req: z.number().int(), result: z.unknown().optional(), error: WireErrorSchema.optional() }),
+]);
+export type ServerToControl = z.infer<typeof ServerToControl>;
+
+/** A client as a control sees it: the `browse --json` shape. */
+export interface ClientInfo {
+  id: string;
+  name: string;
+  group: string;
+  platform: string;
+  address: string;
+  server: string;
+  connectedAt: string;
+}
+
+/** A server as a control sees it: the `servers --json` shape (the Servers tab). */
+export interface ServerInfo {
+  address: string;
+  role: string;
+  weight: number;
+  enabled: boolean;
+  secondary: boolean;
+  status: 'up' | 'down' | 'draining';
+  clients: number;
+  sessions: number;
+}
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** Parses one text frame against a schema; never throws. */
+export function decode<T>(schema: z.ZodType<T>, raw: unknown): Decoded<T> {
+  let text: string;
+  if (typeof raw === 'string') text = raw;
+  else if (Buffer.isBuffer(raw)) text = raw.toString('utf8');
+  else if (Array.isArray(raw)) text = Buffer.concat(raw as Buffer[]).toString('utf8');
+  else if (raw instanceof ArrayBuffer) text = Buffer.from(raw).toString('utf8');
+  else return { ok: false, error: 'unsupported frame type' };
+  if (text.length > MAX_MESSAGE_BYTES) return { ok: false, error: 'message too big' };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, error: 'not JSON' };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    return { ok: false, error: first ? `${first.path.join('.') || 'message'}: ${first.message}` : 'invalid message' };
+  }
+  return { ok: true, value: parsed.data };
+}

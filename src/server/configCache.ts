@@ -1,0 +1,52 @@
+import { EventEmitter } from 'node:events';
+import type { ConfigStore, Key } from '../store/configStore.js';
+import type { Settings } from '../store/settings.js';
+
+/**
+ * The running server's view of its store. Another process (`switchboard config --data`, or
+ * replication) may write the database at any time; SQLite's data_version tells us cheaply, and we
+ * reload. Emits `changed` with the names of keys that disappeared, so their clients can be closed.
+ */
+export class ConfigCache extends EventEmitter<{ changed: [removedKeys: string[]] }> {
+  keys: Key[] = [];
+  settings!: Settings;
+  operatorCount = 0;
+  version = 0;
+  private seen = -1;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly store: ConfigStore) {
+    super();
+    this.reload();
+  }
+
+  watch(intervalMs = 250): void {
+    this.timer = setInterval(() => this.check(), intervalMs);
+    this.timer.unref();
+  }
+
+  /** Re-reads the store if anyone committed since the last look; call after writing here too. */
+  check(): void {
+    const dv = this.store.dataVersion();
+    const version = this.store.version();
+    if (dv === this.seen && version === this.version) return;
+    this.seen = dv;
+    if (version === this.version) return;
+    this.reload();
+  }
+
+  private reload(): void {
+    const before = new Set(this.keys.map((k) => k.name));
+    this.keys = this.store.keys();
+    this.settings = this.store.settings();
+    this.operatorCount = this.store.operatorCount();
+    this.version = this.store.version();
+    this.seen = this.store.dataVersion();
+    for (const k of this.keys) before.delete(k.name);
+    this.emit('changed', [...before]);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}

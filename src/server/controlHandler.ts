@@ -1,0 +1,115 @@
+import type WebSocket from 'ws';
+import { toClientInfo } from '../cluster/directory.js';
+import { CloseCodes } from '../protocol/closeCodes.js';
+import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
+import { BrowseParams, ControlToServer, decode, OpenParams, type ControlLogin, type ControlRequest } from '../protocol/messages.js';
+import { findProvenKey, newNonce } from '../protocol/proof.js';
+import type { ServerContext } from './context.js';
+import { authenticateOperator } from './operatorAuth.js';
+import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
+
+export const MAX_PENDING_SESSIONS_PER_CONTROL = 16;
+
+/**
+ * A control's channel: challenge, login (a proof of its key, and an operator's password once any
+ * operator exists), then requests: browse, servers, open. Only the acting primary answers.
+ */
+export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remote: { remoteAddress?: string }): void {
+  const address = remoteAddressOf(remote);
+  const log = ctx.logger.child({ peer: address, channel: 'control' });
+  const acting = ctx.acting();
+  if (!acting.acting) {
+    const primary = acting.primary ?? 'unknown';
+    log.info({ primary }, 'control refused: not the acting primary');
+    return closeWith(ws, CloseCodes.NOT_PRIMARY, `this server does not answer controls; browse the primary ${primary}`);
+  }
+  const nonce = newNonce();
+  let session: { key: string; operator: string } | undefined;
+  let loggingIn = false;
+  let pendingOpens = 0;
+
+  const loginTimer = setTimeout(() => closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no login in time'), ctx.config.settings['hello-timeout'] * 1000);
+  ws.on('close', () => clearTimeout(loginTimer));
+  sendJson(ws, { type: 'challenge', nonce, server: ctx.advertise, epoch: ctx.epoch() });
+
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) return refuse(CloseCodes.BAD_MESSAGE, 'binary frames are not part of the protocol');
+    const decoded = decode(ControlToServer, data);
+    if (!decoded.ok) return refuse(CloseCodes.BAD_MESSAGE, `malformed message: ${decoded.error}`);
+    const message = decoded.value;
+    if (message.type === 'login') {
+      if (session || loggingIn) return refuse(CloseCodes.BAD_MESSAGE, 'already logged in');
+      loggingIn = true;
+      void onLogin(message);
+    } else if (!session) {
+      refuse(CloseCodes.LOGIN_REQUIRED, 'log in first');
+    } else {
+      void onRequest(message, session).then(
+        (result) => sendJson(ws, { type: 'response', req: message.req, result }),
+        (err: unknown) => sendJson(ws, { type: 'response', req: message.req, error: toWireError(err) }),
+      );
+    }
+  });
+
+  function refuse(code: number, reason: string): void {
+    log.warn({ closeCode: code, reason }, 'control refused');
+    closeWith(ws, code, reason);
+  }
+
+  async function onLogin(login: ControlLogin): Promise<void> {
+    clearTimeout(loginTimer);
+    const key = findProvenKey(ctx.config.keys, 'control', nonce, login.operator ?? '', login.proof);
+    if (!key) return refuse(CloseCodes.BAD_KEY, 'key not accepted');
+    let operator = '';
+    if (ctx.config.operatorCount > 0 || login.operator) {
+      const outcome = await authenticateOperator(ctx, { name: login.operator, password: login.password, totp: login.totp, address });
+      if (!outcome.ok) return refuse(outcome.closeCode, outcome.reason);
+      if (outcome.operator.role !== 'admin' && !outcome.operator.keys.includes(key.name)) {
+        return refuse(CloseCodes.FORBIDDEN, `operator ${outcome.operator.name} may not use key ${key.name}`);
+      }
+      operator = outcome.operator.name;
+    }
+    if (ws.readyState !== ws.OPEN) return;
+    session = { key: key.name, operator };
+    log.info({ operator: operator || undefined, keyName: key.name }, 'control logged in');
+    ctx.store.audit(operator || `key:${key.name}`, 'control.login', { address });
+    sendJson(ws, { type: 'ready', server: ctx.advertise, role: ctx.role, operator: operator || undefined });
+  }
+
+  async function onRequest(request: ControlRequest, who: { key: string; operator: string }): Promise<unknown> {
+    const keys = new Set([who.key]);
+    switch (request.method) {
+      case 'browse': {
+        const params = BrowseParams.safeParse(request.params);
+        if (!params.success) throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, 'browse: bad parameters');
+        return ctx.directory.list({ keys, ...params.data }).map(toClientInfo);
+      }
+      case 'servers':
+        return ctx.servers();
+      case 'open': {
+        const params = OpenParams.safeParse(request.params);
+        if (!params.success) throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, `open: ${params.error.issues[0]?.message ?? 'bad parameters'}`);
+        if (pendingOpens >= MAX_PENDING_SESSIONS_PER_CONTROL) {
+          throw new SwitchboardError(ErrorCodes.TOO_MANY_SESSIONS, `at most ${MAX_PENDING_SESSIONS_PER_CONTROL} sessions may be opening at once`);
+        }
+        const { entry, ambiguous } = ctx.directory.resolve(params.data.client, keys);
+        if (ambiguous) throw new SwitchboardError(ErrorCodes.AMBIGUOUS_CLIENT, `${ambiguous} clients are named ${params.data.client}; use the id`);
+        if (!entry) throw new SwitchboardError(ErrorCodes.UNKNOWN_CLIENT, `no client ${params.data.client}`);
+        pendingOpens++;
+        try {
+          const far = await ctx.openFarEnd(entry, params.data.target);
+          const ticket = ctx.broker.offer(far, {
+            clientId: entry.id,
+            clientName: entry.name,
+            server: entry.server,
+            operator: who.operator || `key:${who.key}`,
+            target: params.data.target,
+          });
+          return { ticket, client: toClientInfo(entry) };
+        } finally {
+          pendingOpens--;
+        }
+      }
+    }
+  }
+}

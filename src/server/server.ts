@@ -1,0 +1,234 @@
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { Directory, type DirectoryEntry } from '../cluster/directory.js';
+import { CloseCodes } from '../protocol/closeCodes.js';
+import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
+import { MAX_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
+import { SESSION_UPGRADE } from '../net/dial.js';
+import type { ConfigStore } from '../store/configStore.js';
+import { Broker, type SessionClosed } from './broker.js';
+import { handleClientConnection } from './clientHandler.js';
+import { ConfigCache } from './configCache.js';
+import type { ConnectedClient, Placement, Role, ServerContext } from './context.js';
+import { handleControlConnection } from './controlHandler.js';
+import { listen, type Listener } from './listener.js';
+import { LoginLimiter } from './loginLimiter.js';
+import type { Logger } from './logger.js';
+import { TicketTable } from './tickets.js';
+import type { TlsMaterial } from './tlsFiles.js';
+
+export interface ServerOptions {
+  store: ConfigStore;
+  logger: Logger;
+  host: string;
+  port: number;
+  /** The HOST:PORT others use to reach this server; defaults to the bound address. */
+  advertise?: string;
+  role?: Role;
+  tls?: TlsMaterial;
+  ticketTtlMs?: number;
+}
+
+function jsonReply(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function refuseUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Forbidden'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/**
+ * One Switchboard server process: the listener, the client and control channels, the broker, and
+ * the store. Alone it is a standalone server; the cluster module supplies the primary's and the
+ * member's behaviour through the context hooks.
+ */
+export class SwitchboardServer implements ServerContext {
+  readonly role: Role;
+  readonly logger: Logger;
+  readonly store: ConfigStore;
+  readonly config: ConfigCache;
+  readonly broker: Broker;
+  readonly limiter: LoginLimiter;
+  readonly clients = new Map<string, ConnectedClient>();
+  readonly directory = new Directory();
+  advertise = '';
+  private listener: Listener | undefined;
+  private readonly wss: WebSocketServer;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatSeconds = 0;
+  private stopping = false;
+
+  constructor(private readonly options: ServerOptions) {
+    this.role = options.role ?? 'standalone';
+    this.logger = options.logger;
+    this.store = options.store;
+    this.config = new ConfigCache(options.store);
+    this.limiter = new LoginLimiter(this.config.settings['lockout-attempts']);
+    this.broker = new Broker(new TicketTable(options.ticketTtlMs ?? 10_000), (s) => this.sessionClosed(s));
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
+  }
+
+  get address(): string {
+    const a = this.listener!.address;
+    return `${a.address}:${a.port}`;
+  }
+
+  get port(): number {
+    return this.listener!.address.port;
+  }
+
+  async start(): Promise<void> {
+    this.listener = await listen(this.options.host, this.options.port, { request: (q, s) => this.onRequest(q, s), upgrade: (q, s, h) => this.onUpgrade(q, s, h) }, this.options.tls);
+    this.advertise = this.options.advertise ?? this.address;
+    this.config.on('changed', (removed) => this.onConfigChanged(removed));
+    this.config.watch();
+    this.scheduleHeartbeat();
+    this.logger.info({ address: this.address, advertise: this.advertise, role: this.role, tls: Boolean(this.options.tls), fingerprint: this.options.tls?.fingerprint }, 'listening');
+  }
+
+  /** Stops accepting, tells clients to come back later (or elsewhere), and closes everything. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.config.stop();
+    clearInterval(this.heartbeatTimer);
+    for (const client of this.clients.values()) {
+      client.send({ type: 'reconnect', reason: 'server shutting down', delayMs: 1000 });
+      client.close(CloseCodes.SHUTTING_DOWN, 'server shutting down');
+    }
+    this.broker.close();
+    await this.listener?.close();
+    this.logger.info('stopped');
+  }
+
+  openSockets(): number {
+    return this.listener?.openSockets() ?? 0;
+  }
+
+  // ---- hooks a cluster role overrides --------------------------------------------------------
+  epoch(): number {
+    return 0;
+  }
+
+  acting(): { acting: true } | { acting: false; primary: string | undefined } {
+    return { acting: true };
+  }
+
+  clusterAddresses(): { primary?: string; secondary?: string } {
+    return {};
+  }
+
+  place(): Placement {
+    return { keep: true };
+  }
+
+  servers(): ServerInfo[] {
+    return [
+      {
+        address: this.advertise,
+        role: this.role,
+        weight: this.config.settings['primary-weight'],
+        enabled: true,
+        secondary: false,
+        status: this.stopping ? 'draining' : 'up',
+        clients: this.clients.size,
+        sessions: this.broker.activeCount,
+      },
+    ];
+  }
+
+  clientUp(client: ConnectedClient): void {
+    this.directory.upsert(client.entry);
+  }
+
+  clientDown(client: ConnectedClient): void {
+    this.directory.remove(client.id, this.advertise);
+  }
+
+  openFarEnd(entry: DirectoryEntry, target: SessionTarget): Promise<Duplex> {
+    const client = this.clients.get(entry.id);
+    if (!client) return Promise.reject(new SwitchboardError(ErrorCodes.UNKNOWN_CLIENT, `client ${entry.name} is not connected`));
+    return this.broker.requestFromClient(client, target);
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+  private sessionClosed(s: SessionClosed): void {
+    const detail = { session: s.id, client: s.clientId, clientName: s.clientName, server: s.server, target: s.target, bytesToClient: s.bytesToClient, bytesFromClient: s.bytesFromClient, durationMs: s.durationMs };
+    this.logger.info(detail, 'session closed');
+    this.store.audit(s.operator, 'session.closed', detail);
+  }
+
+  private onConfigChanged(removedKeys: string[]): void {
+    if (removedKeys.length) {
+      const removed = new Set(removedKeys);
+      for (const client of this.clients.values()) {
+        if (removed.has(client.entry.key)) client.close(CloseCodes.KEY_REMOVED, 'key removed');
+      }
+      this.logger.info({ keys: removedKeys }, 'keys removed; their clients disconnected');
+    }
+    if (this.config.settings.heartbeat !== this.heartbeatSeconds) this.scheduleHeartbeat();
+  }
+
+  /** One timer for all clients: ping each; one that did not answer the last ping is dead. */
+  private scheduleHeartbeat(): void {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatSeconds = this.config.settings.heartbeat;
+    this.heartbeatTimer = setInterval(() => {
+      for (const client of this.clients.values()) {
+        if (!client.alive) {
+          this.logger.info({ client: client.id }, 'client missed its heartbeat');
+          client.ws.terminate();
+          continue;
+        }
+        client.alive = false;
+        client.ws.ping();
+      }
+    }, this.heartbeatSeconds * 1000);
+    this.heartbeatTimer.unref();
+  }
+
+  private tlsRefused(req: http.IncomingMessage): boolean {
+    return this.config.settings['require-tls'] && !(req.socket as { encrypted?: boolean }).encrypted;
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/healthz') {
+      const acting = this.acting();
+      return jsonReply(res, this.stopping ? 503 : 200, { role: this.role, acting: acting.acting, epoch: this.epoch() });
+    }
+    if (this.tlsRefused(req)) return jsonReply(res, 403, { error: { code: ErrorCodes.TLS_REQUIRED, message: 'this server requires TLS (https)' } });
+    jsonReply(res, 404, { error: { code: 'SB_ERR_NOT_FOUND', message: `no route ${url.pathname}` } });
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (this.stopping) return refuseUpgrade(socket, 403, ErrorCodes.SHUTTING_DOWN, 'server is shutting down');
+    if (this.tlsRefused(req)) return refuseUpgrade(socket, 403, ErrorCodes.TLS_REQUIRED, 'this server requires TLS (https)');
+    if (path.startsWith('/v1/session/')) return this.onDataConnection(req, socket, head, decodeURIComponent(path.slice('/v1/session/'.length)));
+    const handler = path === '/v1/client' ? handleClientConnection : path === '/v1/control' ? handleControlConnection : undefined;
+    if (!handler) return refuseUpgrade(socket, 404, 'SB_ERR_NOT_FOUND', `no channel ${path}`);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', (err) => this.logger.debug({ err: err.message }, 'websocket error'));
+      handler(this, ws, req.socket);
+    });
+  }
+
+  private onDataConnection(req: http.IncomingMessage, socket: Duplex, head: Buffer, ticket: string): void {
+    if ((req.headers.upgrade ?? '').toLowerCase() !== SESSION_UPGRADE) return refuseUpgrade(socket, 404, ErrorCodes.BAD_TICKET, 'not a session upgrade');
+    const onSocket = this.broker.tickets.take(ticket);
+    if (!onSocket) {
+      this.logger.warn({ peer: req.socket.remoteAddress }, 'data connection with an unknown or used ticket');
+      return refuseUpgrade(socket, 404, ErrorCodes.BAD_TICKET, 'unknown, expired or used ticket');
+    }
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${SESSION_UPGRADE}\r\n\r\n`);
+    if (head.length) socket.unshift(head);
+    onSocket(socket, head);
+  }
+}

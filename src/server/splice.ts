@@ -1,0 +1,32 @@
+import type { Duplex } from 'node:stream';
+
+/**
+ * Joins two byte streams in both directions. `pipe` gives backpressure (a slow reader pauses the
+ * writer, so memory stays at a few high-water marks) and carries EOF as a half-close. When one side
+ * is gone for good, the other is torn down at once. `done` fires exactly once.
+ */
+export function splice(a: Duplex, b: Duplex, done?: (err?: Error) => void): void {
+  allowHalfOpen(a);
+  allowHalfOpen(b);
+  let finished = false;
+  const finish = (err?: Error) => {
+    if (finished) return;
+    finished = true;
+    a.destroy();
+    b.destroy();
+    done?.(err);
+  };
+  a.on('error', finish);
+  b.on('error', finish);
+  a.once('close', () => finish());
+  b.once('close', () => finish());
+  a.pipe(b);
+  b.pipe(a);
+  a.resume();
+  b.resume();
+}
+
+/** Sockets handed over by an HTTP upgrade default to closing on EOF; a half-close must survive. */
+function allowHalfOpen(stream: Duplex): void {
+  (stream as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
+}

@@ -1,0 +1,352 @@
+import Database from 'better-sqlite3';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { migrations } from './schema.js';
+import { defaultSettings, isSettingName, parseSetting, type SettingName, type Settings } from './settings.js';
+
+export interface Key {
+  name: string;
+  value: string;
+  createdAt: string;
+}
+
+export type OperatorRole = 'admin' | 'operator';
+
+export interface Operator {
+  name: string;
+  role: OperatorRole;
+  /** Keys whose clients this operator may see; an admin sees every key. */
+  keys: string[];
+  hasTotp: boolean;
+  createdAt: string;
+}
+
+export interface OperatorSecrets extends Operator {
+  passwordHash: string;
+  totpSecret: string | null;
+}
+
+export interface ServerRow {
+  address: string;
+  weight: number;
+  enabled: boolean;
+  secondary: boolean;
+}
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  detail: Record<string, unknown>;
+}
+
+/** Everything that replicates from the acting primary to its members, at one version. */
+export interface ConfigSnapshot {
+  version: number;
+  keys: Key[];
+  operators: (Omit<OperatorSecrets, 'hasTotp'>)[];
+  servers: ServerRow[];
+  settings: Settings;
+}
+
+export class ConfigError extends Error {}
+
+const NAME = /^[A-Za-z0-9._@-]{1,64}$/;
+const ADDRESS = /^[A-Za-z0-9.-]{1,253}:\d{1,5}$/;
+
+function checkName(kind: string, name: string): void {
+  if (!NAME.test(name)) throw new ConfigError(`${kind} name must be 1-64 letters, digits or . _ @ -: ${JSON.stringify(name)}`);
+}
+
+export function checkServerAddress(address: string): void {
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  if (!ADDRESS.test(address) || port < 1 || port > 65535) throw new ConfigError(`server address must be HOST:PORT: ${JSON.stringify(address)}`);
+}
+
+/**
+ * The server's SQLite store: configuration (replicated), server-local meta, and the audit log.
+ * Every configuration write runs in a transaction that bumps `config_version`, so a running server
+ * (or a member) can tell that something changed and what version it holds.
+ */
+export class ConfigStore {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  static open(dataDir: string): ConfigStore {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const file = join(dataDir, 'switchboard.db');
+    const db = new Database(file);
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+      try {
+        chmodSync(f, 0o600);
+      } catch {
+        /* the WAL files appear on first write */
+      }
+    }
+    return new ConfigStore(db);
+  }
+
+  static memory(): ConfigStore {
+    return new ConfigStore(new Database(':memory:'));
+  }
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    this.migrate();
+    this.stmts = {
+      keys: db.prepare('SELECT name, value, created_at AS createdAt FROM keys ORDER BY name'),
+      addKey: db.prepare('INSERT INTO keys (name, value, created_at) VALUES (?, ?, ?)'),
+      removeKey: db.prepare('DELETE FROM keys WHERE name = ?'),
+      operators: db.prepare('SELECT * FROM operators ORDER BY name'),
+      operator: db.prepare('SELECT * FROM operators WHERE name = ?'),
+      upsertOperator: db.prepare(
+        `INSERT INTO operators (name, password_hash, role, keys, totp_secret, created_at) VALUES (@name, @passwordHash, @role, @keys, @totpSecret, @createdAt)
+         ON CONFLICT(name) DO UPDATE SET password_hash = @passwordHash, role = @role, keys = @keys, totp_secret = @totpSecret`,
+      ),
+      removeOperator: db.prepare('DELETE FROM operators WHERE name = ?'),
+      setTotp: db.prepare('UPDATE operators SET totp_secret = ? WHERE name = ?'),
+      servers: db.prepare('SELECT address, weight, enabled, secondary FROM servers ORDER BY address'),
+      server: db.prepare('SELECT address, weight, enabled, secondary FROM servers WHERE address = ?'),
+      upsertServer: db.prepare(
+        `INSERT INTO servers (address, weight, enabled, secondary) VALUES (@address, @weight, @enabled, @secondary)
+         ON CONFLICT(address) DO UPDATE SET weight = @weight, enabled = @enabled, secondary = @secondary`,
+      ),
+      clearSecondary: db.prepare('UPDATE servers SET secondary = 0 WHERE address != ?'),
+      removeServer: db.prepare('DELETE FROM servers WHERE address = ?'),
+      settings: db.prepare('SELECT name, value FROM settings'),
+      setSetting: db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
+      getMeta: db.prepare('SELECT value FROM meta WHERE name = ?'),
+      setMeta: db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
+      bumpVersion: db.prepare("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'config_version'"),
+      audit: db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)'),
+      auditLog: db.prepare('SELECT id, at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?'),
+    };
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    for (let i = current; i < migrations.length; i++) {
+      this.db.transaction(() => {
+        this.db.exec(migrations[i]!);
+        this.db.pragma(`user_version = ${i + 1}`);
+      })();
+    }
+  }
+
+  /** Runs a configuration change and bumps the version in the same transaction. */
+  private change<T>(fn: () => T): T {
+    return this.db.transaction(() => {
+      const result = fn();
+      this.stmts.bumpVersion.run();
+      return result;
+    })();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Changes whenever another connection (another process) commits: cheap to poll. */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  version(): number {
+    return Number(this.meta('config_version') ?? 0);
+  }
+
+  meta(name: string): string | undefined {
+    const row = this.stmts.getMeta.get(name) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  setMeta(name: string, value: string): void {
+    this.stmts.setMeta.run(name, value);
+  }
+
+  // ---- keys ----------------------------------------------------------------------------------
+  keys(): Key[] {
+    return this.stmts.keys.all() as Key[];
+  }
+
+  addKey(name: string, value: string): Key {
+    checkName('key', name);
+    if (value.length < 8 || value.length > 256) throw new ConfigError('a key value must be 8 to 256 characters');
+    const key = { name, value, createdAt: new Date().toISOString() };
+    this.change(() => {
+      if (this.keys().some((k) => k.name === name)) throw new ConfigError(`key ${name} exists already`);
+      this.stmts.addKey.run(key.name, key.value, key.createdAt);
+    });
+    return key;
+  }
+
+  removeKey(name: string): void {
+    this.change(() => {
+      if (this.stmts.removeKey.run(name).changes === 0) throw new ConfigError(`no key named ${name}`);
+    });
+  }
+
+  // ---- operators -----------------------------------------------------------------------------
+  private static operatorFromRow(row: Record<string, unknown>): OperatorSecrets {
+    return {
+      name: row.name as string,
+      role: row.role as OperatorRole,
+      keys: JSON.parse(row.keys as string) as string[],
+      hasTotp: row.totp_secret != null,
+      createdAt: row.created_at as string,
+      passwordHash: row.password_hash as string,
+      totpSecret: (row.totp_secret as string | null) ?? null,
+    };
+  }
+
+  operators(): Operator[] {
+    return (this.stmts.operators.all() as Record<string, unknown>[]).map((row) => {
+      const { passwordHash: _h, totpSecret: _t, ...visible } = ConfigStore.operatorFromRow(row);
+      return visible;
+    });
+  }
+
+  operatorCount(): number {
+    return (this.stmts.operators.all() as unknown[]).length;
+  }
+
+  operatorSecrets(name: string): OperatorSecrets | undefined {
+    const row = this.stmts.operator.get(name) as Record<string, unknown> | undefined;
+    return row ? ConfigStore.operatorFromRow(row) : undefined;
+  }
+
+  /** Adds or replaces an operator; the caller hashes the password (see passwords.ts). */
+  putOperator(op: { name: string; passwordHash: string; role: OperatorRole; keys: string[] }): void {
+    checkName('operator', op.name);
+    for (const k of op.keys) checkName('key', k);
+    this.change(() => {
+      const existing = this.operatorSecrets(op.name);
+      this.stmts.upsertOperator.run({
+        name: op.name,
+        passwordHash: op.passwordHash,
+        role: op.role,
+        keys: JSON.stringify(op.keys),
+        totpSecret: existing?.totpSecret ?? null,
+        createdAt: existing?.createdAt ?? new Date().toISOString(),
+      });
+    });
+  }
+
+  removeOperator(name: string): void {
+    this.change(() => {
+      if (this.stmts.removeOperator.run(name).changes === 0) throw new ConfigError(`no operator named ${name}`);
+    });
+  }
+
+  setOperatorTotp(name: string, secret: string | null): void {
+    this.change(() => {
+      if (this.stmts.setTotp.run(secret, name).changes === 0) throw new ConfigError(`no operator named ${name}`);
+    });
+  }
+
+  // ---- servers -------------------------------------------------------------------------------
+  servers(): ServerRow[] {
+    return (this.stmts.servers.all() as Record<string, number | string>[]).map((row) => ({
+      address: row.address as string,
+      weight: row.weight as number,
+      enabled: row.enabled === 1,
+      secondary: row.secondary === 1,
+    }));
+  }
+
+  addServer(row: ServerRow): void {
+    checkServerAddress(row.address);
+    this.change(() => {
+      if (this.stmts.server.get(row.address)) throw new ConfigError(`server ${row.address} exists already`);
+      this.writeServer(row);
+    });
+  }
+
+  setServer(address: string, patch: Partial<Omit<ServerRow, 'address'>>): ServerRow {
+    return this.change(() => {
+      const current = this.servers().find((s) => s.address === address);
+      if (!current) throw new ConfigError(`no server ${address} in the server table`);
+      const next = { ...current, ...patch };
+      this.writeServer(next);
+      return next;
+    });
+  }
+
+  private writeServer(row: ServerRow): void {
+    if (!Number.isInteger(row.weight) || row.weight < 0) throw new ConfigError('weight must be a whole number, 0 or more');
+    // At most one secondary: flagging one clears the others.
+    if (row.secondary) this.stmts.clearSecondary.run(row.address);
+    this.stmts.upsertServer.run({ address: row.address, weight: row.weight, enabled: row.enabled ? 1 : 0, secondary: row.secondary ? 1 : 0 });
+  }
+
+  removeServer(address: string): void {
+    this.change(() => {
+      if (this.stmts.removeServer.run(address).changes === 0) throw new ConfigError(`no server ${address} in the server table`);
+    });
+  }
+
+  // ---- settings ------------------------------------------------------------------------------
+  settings(): Settings {
+    const out = defaultSettings() as unknown as Record<string, unknown>;
+    for (const row of this.stmts.settings.all() as { name: string; value: string }[]) {
+      if (isSettingName(row.name)) out[row.name] = JSON.parse(row.value);
+    }
+    return out as unknown as Settings;
+  }
+
+  setSetting(name: string, text: unknown): Settings[SettingName] {
+    if (!isSettingName(name)) throw new ConfigError(`unknown setting ${name}`);
+    let value: Settings[SettingName];
+    try {
+      value = parseSetting(name, text);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+    this.change(() => this.stmts.setSetting.run(name, JSON.stringify(value)));
+    return value;
+  }
+
+  // ---- replication ---------------------------------------------------------------------------
+  snapshot(): ConfigSnapshot {
+    return this.db.transaction(() => ({
+      version: this.version(),
+      keys: this.keys(),
+      operators: (this.stmts.operators.all() as Record<string, unknown>[]).map((row) => {
+        const { hasTotp: _t, ...op } = ConfigStore.operatorFromRow(row);
+        return op;
+      }),
+      servers: this.servers(),
+      settings: this.settings(),
+    }))();
+  }
+
+  /** Replaces the whole replicated configuration with a snapshot from the acting primary. */
+  applySnapshot(snap: ConfigSnapshot): void {
+    this.db.transaction(() => {
+      this.db.exec('DELETE FROM keys; DELETE FROM operators; DELETE FROM servers; DELETE FROM settings;');
+      for (const k of snap.keys) this.stmts.addKey.run(k.name, k.value, k.createdAt);
+      for (const op of snap.operators) {
+        this.stmts.upsertOperator.run({ ...op, keys: JSON.stringify(op.keys) });
+      }
+      for (const s of snap.servers) this.stmts.upsertServer.run({ address: s.address, weight: s.weight, enabled: s.enabled ? 1 : 0, secondary: s.secondary ? 1 : 0 });
+      for (const [name, value] of Object.entries(snap.settings)) this.stmts.setSetting.run(name, JSON.stringify(value));
+      this.stmts.setMeta.run('config_version', String(snap.version));
+    })();
+  }
+
+  // ---- audit ---------------------------------------------------------------------------------
+  audit(actor: string, action: string, detail: Record<string, unknown> = {}): void {
+    this.stmts.audit.run(new Date().toISOString(), actor, action, JSON.stringify(detail));
+  }
+
+  auditLog(limit = 100): AuditEntry[] {
+    return (this.stmts.auditLog.all(limit) as (Omit<AuditEntry, 'detail'> & { detail: string })[]).map((row) => ({
+      ...row,
+      detail: JSON.parse(row.detail) as Record<string, unknown>,
+    }));
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Numbered migrations: each runs once, in order, in one transaction, and `user_version` records the
+ * last one applied. Never edit a migration that has shipped; add the next one.
+ */
+export const migrations: readonly string[] = [
+  `CREATE TABLE keys (
+     name TEXT PRIMARY KEY,
+     value TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE operators (
+     name TEXT PRIMARY KEY,
+     password_hash TEXT NOT NULL,
+     role TEXT NOT NULL CHECK (role IN ('admin', 'operator')),
+     keys TEXT NOT NULL DEFAULT '[]',
+     totp_secret TEXT,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE servers (
+     address TEXT PRIMARY KEY,
+     weight INTEGER NOT NULL CHECK (weight >= 0),
+     enabled INTEGER NOT NULL DEFAULT 1,
+     secondary INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE settings (
+     name TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   );
+   CREATE TABLE meta (
+     name TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   );
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     detail TEXT NOT NULL DEFAULT '{}'
+   );
+   INSERT INTO meta (name, value) VALUES ('config_version', '0');`,
+];

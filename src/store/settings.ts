@@ -1,0 +1,41 @@
+import { z } from 'zod';
+
+/**
+ * Cluster-wide settings: edited on the acting primary and replicated. Each has a CLI name, a parser
+ * for the text a user types, and a default. Server-local settings (listen address, TLS files, data
+ * directory) are command-line flags and never live here.
+ */
+export const settingDefinitions = {
+  'primary-weight': { schema: z.coerce.number().int().min(0).max(1_000_000), default: 900 },
+  'require-tls': { schema: z.enum(['true', 'false']).transform((v) => v === 'true').or(z.boolean()), default: false },
+  heartbeat: { schema: z.coerce.number().min(0.2).max(3600), default: 30 },
+  'hello-timeout': { schema: z.coerce.number().min(0.5).max(300), default: 10 },
+  'lockout-attempts': { schema: z.coerce.number().int().min(1).max(1000), default: 5 },
+} as const;
+
+export type SettingName = keyof typeof settingDefinitions;
+
+export interface Settings {
+  'primary-weight': number;
+  'require-tls': boolean;
+  heartbeat: number;
+  'hello-timeout': number;
+  'lockout-attempts': number;
+}
+
+export function isSettingName(name: string): name is SettingName {
+  return Object.hasOwn(settingDefinitions, name);
+}
+
+/** Parses a user's text (or a replicated JSON value) for a setting; throws a readable Error. */
+export function parseSetting(name: SettingName, value: unknown): Settings[SettingName] {
+  const result = settingDefinitions[name].schema.safeParse(value);
+  if (!result.success) throw new Error(`invalid value for ${name}: ${String(value)}`);
+  return result.data as Settings[SettingName];
+}
+
+export function defaultSettings(): Settings {
+  const out: Record<string, unknown> = {};
+  for (const [name, def] of Object.entries(settingDefinitions)) out[name] = def.default;
+  return out as unknown as Settings;
+}
