@@ -1,0 +1,148 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root, from dist/test/helpers. */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const BIN = join(ROOT, 'bin', 'switchboard.js');
+
+export function tempDir(prefix = 'sb-test-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs one `switchboard ...` command to completion. */
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`switchboard ${args.join(' ')} did not finish; stderr: ${stderr}`));
+    }, opts.timeoutMs ?? 30_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** A long-running `switchboard ...` process whose JSON log lines are collected. */
+export class Proc {
+  readonly lines: Record<string, unknown>[] = [];
+  stdout = '';
+  stderr = '';
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  private waiters: (() => void)[] = [];
+
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let partial = '';
+    this.child.stdout!.on('data', (d: Buffer) => {
+      const text = d.toString();
+      this.stdout += text;
+      partial += text;
+      const parts = partial.split('\n');
+      partial = parts.pop()!;
+      for (const line of parts) {
+        try {
+          this.lines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          /* not a log line */
+        }
+      }
+      this.notify();
+    });
+    this.child.stderr!.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+      this.notify();
+    });
+    this.exited = new Promise((resolve) => this.child.on('exit', (code) => {
+      this.notify();
+      resolve(code);
+    }));
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves with the first log line that matches (already seen or still to come). */
+  waitForLine(match: (line: Record<string, unknown>) => boolean, what: string, timeoutMs = 15_000, from = 0): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; stderr: ${this.stderr.slice(-2000)}`)), timeoutMs);
+      const check = () => {
+        const found = this.lines.slice(from).find(match);
+        if (found) {
+          clearTimeout(timer);
+          resolve(found);
+        } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
+          clearTimeout(timer);
+          reject(new Error(`process exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}; stderr: ${this.stderr.slice(-2000)}`));
+        } else this.waiters.push(check);
+      };
+      check();
+    });
+  }
+
+  waitForMsg(msg: string, timeoutMs?: number, from?: number): Promise<Record<string, unknown>> {
+    return this.waitForLine((l) => l.msg === msg, `log "${msg}"`, timeoutMs, from);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+export interface RunningServer {
+  proc: Proc;
+  address: string;
+  data: string;
+}
+
+/** Starts `switchboard server` on 127.0.0.1:0 (or the given listen address) and waits until it listens. */
+export async function startServer(data: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, listen = '127.0.0.1:0'): Promise<RunningServer> {
+  const proc = new Proc(['server', '--data', data, '--listen', listen, ...extraArgs], env);
+  const line = await proc.waitForMsg('listening');
+  return { proc, address: line.address as string, data };
+}
+
+/** Adds a key offline and returns its value. */
+export async function addKey(data: string, name: string, value?: string): Promise<string> {
+  const result = await runCli(['config', '--data', data, 'key', 'add', name, ...(value ? ['--value', value] : [])]);
+  if (result.code !== 0) throw new Error(`key add failed: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
+/** Starts `switchboard client` and waits until it is connected. */
+export async function startClient(args: string[], waitConnected = true): Promise<Proc> {
+  const proc = new Proc(['client', ...args]);
+  if (waitConnected) await proc.waitForLine((l) => l.status === 'connected', 'client connected');
+  return proc;
+}
