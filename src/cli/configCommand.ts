@@ -16,10 +16,16 @@ const ACTOR = 'cli';
  * Edits the configuration in a data directory. A running server sees the change within a fraction
  * of a second (it watches the store), so no restart is needed.
  */
-function withStore<T>(cmd: Command, fn: (store: ConfigStore) => T | Promise<T>): Promise<T> {
+function withStore<T>(cmd: Command, fn: (store: ConfigStore) => T | Promise<T>, writes = true): Promise<T> {
   const flags = cmd.optsWithGlobals<ConfigFlags>();
   if (!flags.data) throw new Error('--data DIR is required');
   const store = ConfigStore.open(flags.data);
+  // Configuration has one writer at a time: the acting primary. A member's copy is replicated.
+  if (writes && store.meta('role') === 'member') {
+    const primary = store.meta('primary') ?? '';
+    store.close();
+    return Promise.reject(new Error(`this data directory belongs to a cluster member; change the configuration on the primary ${primary}`.trim()));
+  }
   return Promise.resolve(fn(store)).finally(() => store.close());
 }
 
@@ -52,7 +58,7 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
       withStore(cmd, (store) => {
         const keys = store.keys();
         print(opts.json, keys, () => table(['NAME', 'VALUE', 'CREATED'], keys.map((k) => [k.name, k.value, k.createdAt])));
-      }),
+      }, false),
     );
   key
     .command('remove')
@@ -106,7 +112,7 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
       withStore(cmd, (store) => {
         const ops = store.operators();
         print(opts.json, ops, () => table(['NAME', 'ROLE', 'KEYS', 'TOTP', 'CREATED'], ops.map((o) => [o.name, o.role, o.role === 'admin' ? '(all)' : o.keys.join(','), o.hasTotp ? 'yes' : 'no', o.createdAt])));
-      }),
+      }, false),
     );
   operator
     .command('remove')
@@ -172,7 +178,7 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
       withStore(cmd, (store) => {
         const rows = store.servers();
         print(opts.json, rows, () => table(['ADDRESS', 'WEIGHT', 'ENABLED', 'SECONDARY'], rows.map((s) => [s.address, String(s.weight), s.enabled ? 'yes' : 'no', s.secondary ? 'yes' : ''])));
-      }),
+      }, false),
     );
 
   config
@@ -207,7 +213,7 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
             `servers: ${shown.servers.map((s) => `${s.address} w=${s.weight}${s.enabled ? '' : ' disabled'}${s.secondary ? ' secondary' : ''}`).join(', ') || '(none)'}`,
           ].join('\n'),
         );
-      }),
+      }, false),
     );
 
   return config;

@@ -1,4 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import type { ClusterHost } from '../cluster/clusterHost.js';
+import { MemberRole } from '../cluster/memberRole.js';
+import { PrimaryRole } from '../cluster/primaryRole.js';
+import type { DialOptions } from '../net/dial.js';
+import type { Role } from '../server/context.js';
+import { gatewayAddress } from './common.js';
 import { parseHostPort } from '../net/address.js';
 import { newSecret } from '../protocol/proof.js';
 import { ConfigStore } from '../store/configStore.js';
@@ -7,7 +14,16 @@ import { createLogger } from '../server/logger.js';
 import { SwitchboardServer } from '../server/server.js';
 import { loadTlsFiles, selfSignedTls, type TlsMaterial } from '../server/tlsFiles.js';
 
+/** The cluster secret never goes on a command line, where `ps` would show it. */
+function readClusterSecret(flags: ServerFlags, env: NodeJS.ProcessEnv): string {
+  const secret = flags.clusterSecretFile ? readFileSync(flags.clusterSecretFile, 'utf8').trim() : env.SWITCHBOARD_CLUSTER_SECRET;
+  if (!secret) throw new Error('a cluster server needs the cluster secret: --cluster-secret-file FILE or SWITCHBOARD_CLUSTER_SECRET');
+  if (secret.length < 16) throw new Error('the cluster secret must be at least 16 characters');
+  return secret;
+}
+
 interface ServerFlags {
+  primaryFingerprint?: string;
   data: string;
   listen: string;
   role: string;
@@ -37,7 +53,7 @@ async function initialCredentials(store: ConfigStore): Promise<string | undefine
   ].join('\n');
 }
 
-export function serverCommand(_env: NodeJS.ProcessEnv): Command {
+export function serverCommand(env: NodeJS.ProcessEnv): Command {
   return new Command('server')
     .description('run a Switchboard server')
     .option('--data <dir>', 'data directory (SQLite store, TLS files)', './data')
@@ -45,6 +61,7 @@ export function serverCommand(_env: NodeJS.ProcessEnv): Command {
     .option('--role <role>', 'standalone | primary | member | standby', 'standalone')
     .option('--advertise <host:port>', 'the address clients and servers use to reach this server')
     .option('--primary <host:port>', "the primary's address (members and standbys)")
+    .option('--primary-fingerprint <sha256>', "pin the primary's TLS certificate (members)")
     .option('--cluster-secret-file <file>', 'file holding the cluster secret (or env SWITCHBOARD_CLUSTER_SECRET)')
     .option('--tls-self-signed', 'serve TLS with a self-signed certificate kept in the data directory')
     .option('--tls-cert <file>', 'TLS certificate (PEM)')
@@ -53,7 +70,13 @@ export function serverCommand(_env: NodeJS.ProcessEnv): Command {
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
     .action(async (flags: ServerFlags) => {
       const { host, port } = parseHostPort(flags.listen, 443);
-      if (flags.role !== 'standalone') throw new Error(`role ${flags.role} is not available in this build`);
+      const role = flags.role as Role;
+      if (!['standalone', 'primary', 'member'].includes(role)) throw new Error(`--role must be standalone, primary or member (got ${flags.role})`);
+      const secret = role === 'standalone' ? undefined : readClusterSecret(flags, env);
+      if (role === 'member' && !flags.primary) throw new Error("a member needs --primary HOST:PORT (the primary's address)");
+      if (role !== 'standalone' && !flags.advertise && (host === '0.0.0.0' || host === '::' || port === 0)) {
+        throw new Error('a cluster server needs --advertise HOST:PORT: the address other servers and clients use to reach it');
+      }
       if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
       const logger = createLogger(flags.logLevel);
       const store = ConfigStore.open(flags.data);
@@ -67,7 +90,13 @@ export function serverCommand(_env: NodeJS.ProcessEnv): Command {
       if (store.keys().length === 0) {
         logger.warn({ hint: `switchboard config --data ${flags.data} key add NAME` }, 'no key configured: no client or control can connect until one is added');
       }
-      const server = new SwitchboardServer({ store, logger, host, port, advertise: flags.advertise, tls });
+      const primary = flags.primary ? gatewayAddress(flags.primary) : undefined;
+      const clusterDial: DialOptions = { tls: Boolean(primary?.tls || flags.primaryFingerprint), fingerprint: flags.primaryFingerprint, insecure: !flags.primaryFingerprint };
+      const behaviour =
+        role === 'primary' ? (h: ClusterHost) => new PrimaryRole(h, { secret: secret! })
+        : role === 'member' ? (h: ClusterHost) => new MemberRole(h, { secret: secret!, primary: primary!.address })
+        : undefined;
+      const server = new SwitchboardServer({ store, logger, host, port, advertise: flags.advertise ?? (role === 'standalone' ? undefined : `${host}:${port}`), tls, role, behaviour, clusterDial });
       await server.start();
       if (tls) process.stderr.write(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint}\n`);
       const shutdown = (signal: string) => {

@@ -82,6 +82,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     const ws = openWebSocket(target, '/v1/client', this.options.dial);
     this.ws = ws;
     let nextTarget: string | undefined;
+    let nextDelayMs = 0;
     let welcomed = false;
     let closeReason = '';
 
@@ -125,6 +126,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
         case 'reconnect':
           closeReason = msg.reason;
           nextTarget = msg.to;
+          nextDelayMs = msg.delayMs ?? 0;
           break;
         case 'session':
           void this.runSession(target, msg.ticket, msg.target);
@@ -143,7 +145,11 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       closeReason ||= reason.toString() || `closed (${code})`;
       if (nextTarget && this.redirects < MAX_REDIRECTS) {
         this.redirects++;
-        return this.connect(nextTarget);
+        const to = nextTarget;
+        if (nextDelayMs === 0) return this.connect(to);
+        this.setStatus('waiting', { reason: closeReason, delayMs: nextDelayMs });
+        this.retryTimer = setTimeout(() => this.connect(to), nextDelayMs);
+        return;
       }
       this.redirects = 0;
       if (!welcomed) this.failures++;

@@ -18,6 +18,8 @@ export interface BrowseFilter {
  */
 export class Directory {
   private readonly entries = new Map<string, DirectoryEntry>();
+  /** Clients per server, kept as entries change: placement reads it on every arrival. */
+  private readonly perServer = new Map<string, number>();
 
   get size(): number {
     return this.entries.size;
@@ -28,14 +30,28 @@ export class Directory {
   }
 
   upsert(entry: DirectoryEntry): void {
+    const before = this.entries.get(entry.id);
+    if (before) this.count(before.server, -1);
     this.entries.set(entry.id, entry);
+    this.count(entry.server, 1);
   }
 
   /** Removes the client only if it is still recorded on that server (a newer placement wins). */
   remove(id: string, server?: string): boolean {
     const entry = this.entries.get(id);
     if (!entry || (server !== undefined && entry.server !== server)) return false;
+    this.count(entry.server, -1);
     return this.entries.delete(id);
+  }
+
+  private count(server: string, delta: number): void {
+    const n = (this.perServer.get(server) ?? 0) + delta;
+    if (n === 0) this.perServer.delete(server);
+    else this.perServer.set(server, n);
+  }
+
+  clientsOn(server: string): number {
+    return this.perServer.get(server) ?? 0;
   }
 
   /** Replaces everything recorded for one server with its current list; returns what changed. */
@@ -44,14 +60,14 @@ export class Directory {
     const incoming = new Set(entries.map((e) => e.id));
     for (const [id, entry] of this.entries) {
       if (entry.server === server && !incoming.has(id)) {
-        this.entries.delete(id);
+        this.remove(id);
         removed++;
       }
     }
     let added = 0;
     for (const entry of entries) {
       if (!this.entries.has(entry.id)) added++;
-      this.entries.set(entry.id, entry);
+      this.upsert(entry);
     }
     return { added, removed };
   }
@@ -61,9 +77,7 @@ export class Directory {
   }
 
   countByServer(): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const entry of this.entries.values()) counts.set(entry.server, (counts.get(entry.server) ?? 0) + 1);
-    return counts;
+    return new Map(this.perServer);
   }
 
   list(filter: BrowseFilter = {}): DirectoryEntry[] {

@@ -1,6 +1,8 @@
+import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import type { Directory, DirectoryEntry } from '../cluster/directory.js';
-import type { ClientHello, ServerToClient, ServerInfo } from '../protocol/messages.js';
+import type { Link } from '../cluster/link.js';
+import type { ClientHello, ServerToClient, ServerInfo, SessionTarget } from '../protocol/messages.js';
 import type { ConfigStore } from '../store/configStore.js';
 import type { Broker } from './broker.js';
 import type { ConfigCache } from './configCache.js';
@@ -25,11 +27,33 @@ export interface ConnectedClient {
 /** What a placement decision says about an arriving client. */
 export type Placement = { keep: true } | { keep: false; redirect: string; reason: string };
 
+export type Acting = { acting: true } | { acting: false; primary: string | undefined };
+
 /**
- * What the connection handlers need of the server. The cluster plugs its behaviour in through
- * `place`, `acting`, `servers` and the client up/down hooks; a standalone server answers them itself.
+ * What differs between a standalone server, a primary and a member: who answers controls, where
+ * clients go, who knows the cluster's clients, and how a session reaches a client.
  */
-export interface ServerContext {
+export interface RoleBehaviour {
+  epoch(): number;
+  acting(): Acting;
+  clusterAddresses(): { primary?: string; secondary?: string };
+  place(hello: ClientHello): Placement;
+  servers(): ServerInfo[];
+  clientUp(client: ConnectedClient): void;
+  clientDown(client: ConnectedClient): void;
+  /** Opens the far end of a session to a client anywhere in the cluster. */
+  openFarEnd(entry: DirectoryEntry, target: SessionTarget, operator: string): Promise<Duplex>;
+  /** A server dialled /v1/cluster; only a primary accepts it. */
+  acceptClusterLink(link: Link): void;
+  configChanged(): void;
+  start(): void;
+  stop(): void;
+}
+
+/**
+ * What the connection handlers need of the server: its parts, and the role's behaviour.
+ */
+export interface ServerContext extends Omit<RoleBehaviour, 'acceptClusterLink' | 'configChanged' | 'start' | 'stop'> {
   readonly advertise: string;
   readonly role: Role;
   readonly logger: Logger;
@@ -41,14 +65,4 @@ export interface ServerContext {
   readonly clients: Map<string, ConnectedClient>;
   /** The clients a control may browse: the whole cluster's on the acting primary. */
   readonly directory: Directory;
-  epoch(): number;
-  /** Is this server the one that answers controls? Otherwise, the address of the one that does. */
-  acting(): { acting: true } | { acting: false; primary: string | undefined };
-  clusterAddresses(): { primary?: string; secondary?: string };
-  place(hello: ClientHello): Placement;
-  servers(): ServerInfo[];
-  clientUp(client: ConnectedClient): void;
-  clientDown(client: ConnectedClient): void;
-  /** Opens the far end of a session to a client anywhere in the cluster. */
-  openFarEnd(entry: DirectoryEntry, target: import('../protocol/messages.js').SessionTarget): Promise<import('node:stream').Duplex>;
 }

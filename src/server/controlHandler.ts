@@ -96,13 +96,14 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
         if (ambiguous) throw new SwitchboardError(ErrorCodes.AMBIGUOUS_CLIENT, `${ambiguous} clients are named ${params.data.client}; use the id`);
         if (!entry) throw new SwitchboardError(ErrorCodes.UNKNOWN_CLIENT, `no client ${params.data.client}`);
         pendingOpens++;
+        const operator = who.operator || `key:${who.key}`;
         try {
-          const far = await ctx.openFarEnd(entry, params.data.target);
+          const far = await ctx.openFarEnd(entry, params.data.target, operator);
           const ticket = ctx.broker.offer(far, {
             clientId: entry.id,
             clientName: entry.name,
             server: entry.server,
-            operator: who.operator || `key:${who.key}`,
+            operator,
             target: params.data.target,
           });
           return { ticket, client: toClientInfo(entry) };

@@ -3,14 +3,20 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { Directory, type DirectoryEntry } from '../cluster/directory.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
+import { ErrorCodes } from '../protocol/errors.js';
 import { MAX_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { SESSION_UPGRADE } from '../net/dial.js';
 import type { ConfigStore } from '../store/configStore.js';
 import { Broker, type SessionClosed } from './broker.js';
 import { handleClientConnection } from './clientHandler.js';
 import { ConfigCache } from './configCache.js';
-import type { ConnectedClient, Placement, Role, ServerContext } from './context.js';
+import type { ClientHello } from '../protocol/messages.js';
+import { wsLink } from '../net/wsLink.js';
+import type { Acting, ConnectedClient, Placement, Role, RoleBehaviour, ServerContext } from './context.js';
+import { StandaloneRole } from './standaloneRole.js';
+import type { ClusterHost } from '../cluster/clusterHost.js';
+import type { Link } from '../cluster/link.js';
+import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
 import { handleControlConnection } from './controlHandler.js';
 import { listen, type Listener } from './listener.js';
 import { LoginLimiter } from './loginLimiter.js';
@@ -28,6 +34,10 @@ export interface ServerOptions {
   role?: Role;
   tls?: TlsMaterial;
   ticketTtlMs?: number;
+  /** How a member reaches its primary (TLS, pinning). */
+  clusterDial?: DialOptions;
+  /** The role's behaviour; standalone when not given. */
+  behaviour?: (host: ClusterHost) => RoleBehaviour;
 }
 
 function jsonReply(res: http.ServerResponse, status: number, body: unknown): void {
@@ -47,7 +57,7 @@ function refuseUpgrade(socket: Duplex, status: number, code: string, message: st
  * the store. Alone it is a standalone server; the cluster module supplies the primary's and the
  * member's behaviour through the context hooks.
  */
-export class SwitchboardServer implements ServerContext {
+export class SwitchboardServer implements ServerContext, ClusterHost {
   readonly role: Role;
   readonly logger: Logger;
   readonly store: ConfigStore;
@@ -61,7 +71,8 @@ export class SwitchboardServer implements ServerContext {
   private readonly wss: WebSocketServer;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatSeconds = 0;
-  private stopping = false;
+  stopping = false;
+  private behaviour!: RoleBehaviour;
 
   constructor(private readonly options: ServerOptions) {
     this.role = options.role ?? 'standalone';
@@ -85,6 +96,8 @@ export class SwitchboardServer implements ServerContext {
   async start(): Promise<void> {
     this.listener = await listen(this.options.host, this.options.port, { request: (q, s) => this.onRequest(q, s), upgrade: (q, s, h) => this.onUpgrade(q, s, h) }, this.options.tls);
     this.advertise = this.options.advertise ?? this.address;
+    this.behaviour = (this.options.behaviour ?? ((host) => new StandaloneRole(host)))(this);
+    this.behaviour.start();
     this.config.on('changed', (removed) => this.onConfigChanged(removed));
     this.config.watch();
     this.scheduleHeartbeat();
@@ -97,8 +110,10 @@ export class SwitchboardServer implements ServerContext {
     this.stopping = true;
     this.config.stop();
     clearInterval(this.heartbeatTimer);
+    this.behaviour.stop();
+    const elsewhere = this.clusterAddresses().primary;
     for (const client of this.clients.values()) {
-      client.send({ type: 'reconnect', reason: 'server shutting down', delayMs: 1000 });
+      client.send({ type: 'reconnect', reason: 'server shutting down', to: elsewhere !== this.advertise ? elsewhere : undefined, delayMs: 1000 });
       client.close(CloseCodes.SHUTTING_DOWN, 'server shutting down');
     }
     this.broker.close();
@@ -106,54 +121,54 @@ export class SwitchboardServer implements ServerContext {
     this.logger.info('stopped');
   }
 
+  get fingerprint(): string | undefined {
+    return this.options.tls?.fingerprint;
+  }
+
+  dialData(address: string, ticket: string, fingerprint: string | undefined): Promise<Duplex> {
+    return openDataConnection(address, ticket, { tls: Boolean(fingerprint), fingerprint });
+  }
+
+  dialLink(address: string): Link {
+    const ws = openWebSocket(address, '/v1/cluster', this.options.clusterDial ?? { tls: false });
+    return wsLink(ws, { remoteAddress: address });
+  }
+
   openSockets(): number {
     return this.listener?.openSockets() ?? 0;
   }
 
-  // ---- hooks a cluster role overrides --------------------------------------------------------
+  // ---- the role's behaviour ------------------------------------------------------------------
   epoch(): number {
-    return 0;
+    return this.behaviour.epoch();
   }
 
-  acting(): { acting: true } | { acting: false; primary: string | undefined } {
-    return { acting: true };
+  acting(): Acting {
+    return this.behaviour.acting();
   }
 
   clusterAddresses(): { primary?: string; secondary?: string } {
-    return {};
+    return this.behaviour.clusterAddresses();
   }
 
-  place(): Placement {
-    return { keep: true };
+  place(hello: ClientHello): Placement {
+    return this.behaviour.place(hello);
   }
 
   servers(): ServerInfo[] {
-    return [
-      {
-        address: this.advertise,
-        role: this.role,
-        weight: this.config.settings['primary-weight'],
-        enabled: true,
-        secondary: false,
-        status: this.stopping ? 'draining' : 'up',
-        clients: this.clients.size,
-        sessions: this.broker.activeCount,
-      },
-    ];
+    return this.behaviour.servers();
   }
 
   clientUp(client: ConnectedClient): void {
-    this.directory.upsert(client.entry);
+    this.behaviour.clientUp(client);
   }
 
   clientDown(client: ConnectedClient): void {
-    this.directory.remove(client.id, this.advertise);
+    this.behaviour.clientDown(client);
   }
 
-  openFarEnd(entry: DirectoryEntry, target: SessionTarget): Promise<Duplex> {
-    const client = this.clients.get(entry.id);
-    if (!client) return Promise.reject(new SwitchboardError(ErrorCodes.UNKNOWN_CLIENT, `client ${entry.name} is not connected`));
-    return this.broker.requestFromClient(client, target);
+  openFarEnd(entry: DirectoryEntry, target: SessionTarget, operator: string): Promise<Duplex> {
+    return this.behaviour.openFarEnd(entry, target, operator);
   }
 
   // ---- internals -----------------------------------------------------------------------------
@@ -172,6 +187,7 @@ export class SwitchboardServer implements ServerContext {
       this.logger.info({ keys: removedKeys }, 'keys removed; their clients disconnected');
     }
     if (this.config.settings.heartbeat !== this.heartbeatSeconds) this.scheduleHeartbeat();
+    this.behaviour.configChanged();
   }
 
   /** One timer for all clients: ping each; one that did not answer the last ping is dead. */
@@ -212,6 +228,9 @@ export class SwitchboardServer implements ServerContext {
     if (this.stopping) return refuseUpgrade(socket, 403, ErrorCodes.SHUTTING_DOWN, 'server is shutting down');
     if (this.tlsRefused(req)) return refuseUpgrade(socket, 403, ErrorCodes.TLS_REQUIRED, 'this server requires TLS (https)');
     if (path.startsWith('/v1/session/')) return this.onDataConnection(req, socket, head, decodeURIComponent(path.slice('/v1/session/'.length)));
+    if (path === '/v1/cluster') {
+      return this.wss.handleUpgrade(req, socket, head, (ws) => this.behaviour.acceptClusterLink(wsLink(ws, req.socket)));
+    }
     const handler = path === '/v1/client' ? handleClientConnection : path === '/v1/control' ? handleControlConnection : undefined;
     if (!handler) return refuseUpgrade(socket, 404, 'SB_ERR_NOT_FOUND', `no channel ${path}`);
     this.wss.handleUpgrade(req, socket, head, (ws) => {

@@ -324,8 +324,14 @@ export class ConfigStore {
     }))();
   }
 
-  /** Replaces the whole replicated configuration with a snapshot from the acting primary. */
-  applySnapshot(snap: ConfigSnapshot): void {
+  /**
+   * Replaces the whole replicated configuration with a snapshot from the acting primary. Settings
+   * this version does not know are skipped; a bad value is refused before anything is written.
+   */
+  applySnapshot(snap: Omit<ConfigSnapshot, 'settings'> & { settings: Record<string, unknown> }): void {
+    const settings = Object.entries(snap.settings)
+      .filter(([name]) => isSettingName(name))
+      .map(([name, value]) => [name, parseSetting(name as SettingName, value)] as const);
     this.db.transaction(() => {
       this.db.exec('DELETE FROM keys; DELETE FROM operators; DELETE FROM servers; DELETE FROM settings;');
       for (const k of snap.keys) this.stmts.addKey.run(k.name, k.value, k.createdAt);
@@ -333,7 +339,7 @@ export class ConfigStore {
         this.stmts.upsertOperator.run({ ...op, keys: JSON.stringify(op.keys) });
       }
       for (const s of snap.servers) this.stmts.upsertServer.run({ address: s.address, weight: s.weight, enabled: s.enabled ? 1 : 0, secondary: s.secondary ? 1 : 0 });
-      for (const [name, value] of Object.entries(snap.settings)) this.stmts.setSetting.run(name, JSON.stringify(value));
+      for (const [name, value] of settings) this.stmts.setSetting.run(name, JSON.stringify(value));
       this.stmts.setMeta.run('config_version', String(snap.version));
     })();
   }

@@ -15,13 +15,13 @@ export const settingDefinitions = {
 
 export type SettingName = keyof typeof settingDefinitions;
 
-export interface Settings {
+export type Settings = {
   'primary-weight': number;
   'require-tls': boolean;
   heartbeat: number;
   'hello-timeout': number;
   'lockout-attempts': number;
-}
+};
 
 export function isSettingName(name: string): name is SettingName {
   return Object.hasOwn(settingDefinitions, name);

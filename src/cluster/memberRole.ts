@@ -1,0 +1,230 @@
+import type { Duplex } from 'node:stream';
+import { Backoff } from '../client/backoff.js';
+import { CloseCodes } from '../protocol/closeCodes.js';
+import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
+import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
+import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
+import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
+import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
+import type { ClusterHost, ClusterOptions } from './clusterHost.js';
+import type { DirectoryEntry } from './directory.js';
+import type { Link } from './link.js';
+import { memberIdentity } from './primaryRole.js';
+
+type LinkState = 'linking' | 'linked' | 'refused';
+
+const LOAD_REPORT_MS = 1000;
+const DRAIN_BATCH = 50;
+const DRAIN_EVERY_MS = 250;
+const DRAIN_JITTER_MS = 2000;
+
+/**
+ * A member: holds the clients the primary placed on it, reports them, replicates the
+ * configuration into its own store, and opens sessions to its clients when the primary asks.
+ * Without a link it keeps serving from its copy; when the primary refuses it (removed, disabled,
+ * wrong secret) it sends its clients back to the primary.
+ */
+export class MemberRole implements RoleBehaviour {
+  private link: Link | undefined;
+  private state: LinkState = 'linking';
+  private primary: string;
+  private secondary: string | undefined;
+  private draining = false;
+  private stopped = false;
+  private readonly backoff = new Backoff(250, 5000);
+  private retryTimer: NodeJS.Timeout | undefined;
+  private loadTimer: NodeJS.Timeout | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly host: ClusterHost,
+    private readonly options: ClusterOptions & { primary: string },
+  ) {
+    this.primary = options.primary;
+    this.secondary = host.store.servers().find((s) => s.secondary)?.address;
+  }
+
+  start(): void {
+    this.host.store.setMeta('role', 'member');
+    this.host.store.setMeta('primary', this.primary);
+    this.connect();
+    this.loadTimer = setInterval(() => this.sendToPrimary({ type: 'load', clients: this.host.clients.size, sessions: this.host.broker.activeCount }), LOAD_REPORT_MS);
+    this.loadTimer.unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.loadTimer);
+    clearInterval(this.drainTimer);
+    this.link?.close(1000, 'member shutting down');
+  }
+
+  epoch(): number {
+    return Number(this.host.store.meta('epoch') ?? 0);
+  }
+
+  acting(): Acting {
+    return { acting: false, primary: this.primary };
+  }
+
+  clusterAddresses(): { primary?: string; secondary?: string } {
+    return { primary: this.primary, secondary: this.secondary };
+  }
+
+  place(): Placement {
+    if (this.state === 'refused' || this.draining) return { keep: false, redirect: this.primary, reason: 'this server takes no new clients' };
+    return { keep: true };
+  }
+
+  servers(): ServerInfo[] {
+    return [];
+  }
+
+  clientUp(client: ConnectedClient): void {
+    this.host.directory.upsert(client.entry);
+    this.sendToPrimary({ type: 'client-up', entry: client.entry });
+  }
+
+  clientDown(client: ConnectedClient): void {
+    this.host.directory.remove(client.id, this.host.advertise);
+    this.sendToPrimary({ type: 'client-down', id: client.id });
+  }
+
+  openFarEnd(): Promise<Duplex> {
+    return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, `sessions are opened through the primary ${this.primary}`));
+  }
+
+  acceptClusterLink(link: Link): void {
+    link.close(CloseCodes.NOT_PRIMARY, `this server is a member; the primary is ${this.primary}`);
+  }
+
+  configChanged(): void {
+    this.secondary = this.host.store.servers().find((s) => s.secondary)?.address;
+  }
+
+  private sendToPrimary(message: MemberToPrimary): void {
+    if (this.state === 'linked') this.link?.send(message);
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const log = this.host.logger.child({ channel: 'cluster', primary: this.primary });
+    const link = this.host.dialLink(this.primary);
+    this.link = link;
+    const myNonce = newNonce();
+    let accepted = false;
+
+    link.onMessage((data) => {
+      const decoded = decode(PrimaryToMember, data);
+      if (!decoded.ok) {
+        log.warn({ reason: decoded.error }, 'malformed message from the primary');
+        return link.close(CloseCodes.BAD_MESSAGE, 'malformed message');
+      }
+      const msg = decoded.value;
+      switch (msg.type) {
+        case 'challenge': {
+          const { host } = this;
+          link.send({
+            type: 'join',
+            version: 1,
+            address: host.advertise,
+            nonce: myNonce,
+            proof: keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, msg.nonce, memberIdentity(host.advertise, host.fingerprint)),
+            configVersion: host.store.version(),
+            epoch: this.epoch(),
+            fingerprint: host.fingerprint,
+            clients: [...host.clients.values()].map((c) => c.entry),
+            sessions: host.broker.activeCount,
+          } satisfies MemberToPrimary);
+          break;
+        }
+        case 'accepted': {
+          if (!proofMatches(keyProof(this.options.secret, CLUSTER_PRIMARY_PURPOSE, myNonce, msg.primary), msg.proof)) {
+            log.error('the primary did not prove the cluster secret; refusing it');
+            return link.close(CloseCodes.CLUSTER_AUTH, 'primary failed to prove the cluster secret');
+          }
+          if (msg.epoch < this.epoch()) {
+            log.warn({ epoch: msg.epoch, ours: this.epoch() }, 'ignoring a primary with an older epoch');
+            return link.close(CloseCodes.STALE_EPOCH, `stale epoch ${msg.epoch} < ${this.epoch()}`);
+          }
+          accepted = true;
+          this.state = 'linked';
+          this.backoff.reset();
+          this.host.store.setMeta('epoch', String(msg.epoch));
+          this.secondary = msg.secondary;
+          if (this.draining) this.setDraining(false);
+          log.info({ epoch: msg.epoch }, 'linked to the primary');
+          break;
+        }
+        case 'config':
+          if (msg.snapshot.version !== this.host.store.version()) {
+            try {
+              this.host.store.applySnapshot(msg.snapshot);
+              this.host.config.check();
+              log.info({ version: msg.snapshot.version }, 'configuration replicated');
+            } catch (err) {
+              log.error({ err: (err as Error).message }, 'could not apply the replicated configuration');
+            }
+          }
+          break;
+        case 'open':
+          void this.openForPrimary(link, msg.req, msg.clientId, msg.target, msg.operator);
+          break;
+        case 'drain':
+          this.setDraining(msg.draining);
+          break;
+      }
+    });
+
+    link.onClose((code, reason) => {
+      if (this.link === link) this.link = undefined;
+      if (this.stopped) return;
+      const refused = code === CloseCodes.NOT_IN_CLUSTER || code === CloseCodes.CLUSTER_AUTH;
+      if (refused) {
+        log.error({ closeCode: code, reason }, 'the primary refused this server');
+        this.state = 'refused';
+        this.setDraining(true);
+      } else {
+        if (accepted) log.warn({ closeCode: code, reason }, 'link to the primary lost; serving from the local copy');
+        if (this.state !== 'refused') this.state = 'linking';
+      }
+      const delay = refused ? Math.max(5000, this.backoff.next()) : this.backoff.next();
+      this.retryTimer = setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  private async openForPrimary(link: Link, req: number, clientId: string, target: SessionTarget, operator: string): Promise<void> {
+    const client = this.host.clients.get(clientId);
+    if (!client) {
+      return link.send({ type: 'open-failed', req, error: { code: ErrorCodes.UNKNOWN_CLIENT, message: `client ${clientId} is not on ${this.host.advertise}` } } satisfies MemberToPrimary);
+    }
+    try {
+      const far = await this.host.broker.requestFromClient(client, target);
+      const entry: DirectoryEntry = client.entry;
+      const ticket = this.host.broker.offer(far, { clientId, clientName: entry.name, server: this.host.advertise, operator, target });
+      link.send({ type: 'opened', req, ticket } satisfies MemberToPrimary);
+    } catch (err) {
+      link.send({ type: 'open-failed', req, error: toWireError(err) } satisfies MemberToPrimary);
+    }
+  }
+
+  /** Sends clients back to the primary in small, jittered batches: no reconnect storm. */
+  private setDraining(draining: boolean): void {
+    this.draining = draining;
+    clearInterval(this.drainTimer);
+    if (!draining) return;
+    this.drainTimer = setInterval(() => {
+      const batch = [...this.host.clients.values()].slice(0, DRAIN_BATCH);
+      if (batch.length === 0) return clearInterval(this.drainTimer);
+      for (const client of batch) {
+        client.send({ type: 'reconnect', reason: 'server draining', to: this.primary, delayMs: Math.floor(Math.random() * DRAIN_JITTER_MS) });
+        client.close(CloseCodes.DRAINING, 'server draining');
+        // Forget it now, so the next batch moves on even before its socket has closed.
+        this.host.clients.delete(client.id);
+        this.host.broker.clientGone(client.id);
+        this.clientDown(client);
+      }
+    }, DRAIN_EVERY_MS);
+  }
+}

@@ -1,0 +1,278 @@
+import type { Duplex } from 'node:stream';
+import { CloseCodes } from '../protocol/closeCodes.js';
+import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, MemberToPrimary, type PrimaryToMember } from '../protocol/clusterMessages.js';
+import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
+import { decode, type ClientHello, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
+import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
+import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
+import { openLocal } from '../server/standaloneRole.js';
+import type { ClusterHost, ClusterOptions } from './clusterHost.js';
+import type { DirectoryEntry } from './directory.js';
+import type { Link } from './link.js';
+import { chooseServer, PendingPlacements, type Candidate } from './placement.js';
+
+interface MemberState {
+  address: string;
+  link: Link;
+  fingerprint: string | undefined;
+  sessions: number;
+  draining: boolean;
+}
+
+interface OpenWaiter {
+  member: string;
+  resolve: (ticket: string) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+const JOIN_TIMEOUT_MS = 10_000;
+const OPEN_TIMEOUT_MS = 15_000;
+
+/** The member's join proof binds its address and TLS fingerprint, so neither can be swapped. */
+export function memberIdentity(address: string, fingerprint: string | undefined): string {
+  return `${address}|${fingerprint ?? ''}`;
+}
+
+/**
+ * The primary: the first contact of every client, which it places by weight; the holder of the
+ * cluster-wide directory that controls browse; the broker of sessions to clients on members; and
+ * the source of the configuration that members replicate.
+ */
+export class PrimaryRole implements RoleBehaviour {
+  private readonly members = new Map<string, MemberState>();
+  private readonly pending = new PendingPlacements();
+  private readonly opens = new Map<number, OpenWaiter>();
+  private nextReq = 1;
+
+  constructor(
+    private readonly host: ClusterHost,
+    private readonly options: ClusterOptions,
+  ) {}
+
+  start(): void {
+    const store = this.host.store;
+    if (Number(store.meta('epoch') ?? 0) < 1) store.setMeta('epoch', '1');
+    store.setMeta('role', 'primary');
+    store.setMeta('primary', this.host.advertise);
+  }
+
+  stop(): void {
+    for (const m of this.members.values()) m.link.close(CloseCodes.SHUTTING_DOWN, 'primary shutting down');
+  }
+
+  epoch(): number {
+    return Number(this.host.store.meta('epoch') ?? 1);
+  }
+
+  acting(): Acting {
+    return { acting: true };
+  }
+
+  private secondary(): string | undefined {
+    return this.host.store.servers().find((s) => s.secondary)?.address;
+  }
+
+  clusterAddresses(): { primary?: string; secondary?: string } {
+    return { primary: this.host.advertise, secondary: this.secondary() };
+  }
+
+  private candidates(): Candidate[] {
+    const { host } = this;
+    const self: Candidate = {
+      address: host.advertise,
+      weight: host.config.settings['primary-weight'],
+      enabled: true,
+      healthy: !host.stopping,
+      clients: host.clients.size + this.pending.count(host.advertise),
+    };
+    return [
+      self,
+      ...host.store.servers().map((row) => {
+        const member = this.members.get(row.address);
+        return {
+          address: row.address,
+          weight: row.weight,
+          enabled: row.enabled,
+          healthy: member !== undefined && !member.draining,
+          clients: host.directory.clientsOn(row.address) + this.pending.count(row.address),
+        };
+      }),
+    ];
+  }
+
+  place(hello: ClientHello): Placement {
+    const now = Date.now();
+    this.pending.expire(now);
+    this.pending.settle(hello.id);
+    const choice = chooseServer(this.candidates());
+    if (!choice || choice.address === this.host.advertise) return { keep: true };
+    this.pending.add(hello.id, choice.address, now);
+    return { keep: false, redirect: choice.address, reason: 'placed by weight' };
+  }
+
+  servers(): ServerInfo[] {
+    const { host } = this;
+    const rows: ServerInfo[] = [
+      {
+        address: host.advertise,
+        role: 'primary',
+        weight: host.config.settings['primary-weight'],
+        enabled: true,
+        secondary: false,
+        status: host.stopping ? 'draining' : 'up',
+        clients: host.clients.size,
+        sessions: host.broker.activeCount,
+      },
+    ];
+    for (const row of host.store.servers()) {
+      const member = this.members.get(row.address);
+      const clients = host.directory.clientsOn(row.address);
+      rows.push({
+        address: row.address,
+        role: 'member',
+        weight: row.weight,
+        enabled: row.enabled,
+        secondary: row.secondary,
+        status: !member ? 'down' : member.draining && clients > 0 ? 'draining' : 'up',
+        clients,
+        sessions: member?.sessions ?? 0,
+      });
+    }
+    return rows;
+  }
+
+  clientUp(client: ConnectedClient): void {
+    this.pending.settle(client.id);
+    this.host.directory.upsert(client.entry);
+  }
+
+  clientDown(client: ConnectedClient): void {
+    this.host.directory.remove(client.id, this.host.advertise);
+  }
+
+  async openFarEnd(entry: DirectoryEntry, target: SessionTarget, operator: string): Promise<Duplex> {
+    if (entry.server === this.host.advertise) return openLocal(this.host, entry, target);
+    const member = this.members.get(entry.server);
+    if (!member) throw new SwitchboardError(ErrorCodes.UNREACHABLE, `server ${entry.server}, which holds ${entry.name}, is not linked to the primary`);
+    const req = this.nextReq++;
+    const ticket = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.opens.delete(req);
+        reject(new SwitchboardError(ErrorCodes.SESSION_TIMEOUT, `server ${member.address} did not open the session in time`));
+      }, OPEN_TIMEOUT_MS);
+      this.opens.set(req, { member: member.address, resolve, reject, timer });
+      this.send(member.link, { type: 'open', req, clientId: entry.id, target, operator });
+    });
+    return this.host.dialData(member.address, ticket, member.fingerprint);
+  }
+
+  private settleOpen(req: number, result: { ticket: string } | { error: { code: string; message: string } }, from: string): void {
+    const waiter = this.opens.get(req);
+    if (!waiter || waiter.member !== from) return;
+    this.opens.delete(req);
+    clearTimeout(waiter.timer);
+    if ('ticket' in result) waiter.resolve(result.ticket);
+    else waiter.reject(new SwitchboardError(result.error.code as ErrorCode, result.error.message));
+  }
+
+  private send(link: Link, message: PrimaryToMember): void {
+    link.send(message);
+  }
+
+  acceptClusterLink(link: Link): void {
+    const log = this.host.logger.child({ peer: link.remoteAddress, channel: 'cluster' });
+    const nonce = newNonce();
+    let member: MemberState | undefined;
+    const timer = setTimeout(() => link.close(CloseCodes.HELLO_TIMEOUT, 'no join in time'), JOIN_TIMEOUT_MS);
+    this.send(link, { type: 'challenge', nonce, epoch: this.epoch(), primary: this.host.advertise });
+
+    const refuse = (code: number, reason: string) => {
+      log.warn({ closeCode: code, reason }, 'cluster link refused');
+      link.close(code, reason);
+    };
+
+    link.onMessage((data) => {
+      const decoded = decode(MemberToPrimary, data);
+      if (!decoded.ok) return refuse(CloseCodes.BAD_MESSAGE, `malformed cluster message: ${decoded.error}`);
+      const msg = decoded.value;
+      if (!member) {
+        if (msg.type !== 'join') return refuse(CloseCodes.BAD_MESSAGE, 'expected join');
+        clearTimeout(timer);
+        const expected = keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, nonce, memberIdentity(msg.address, msg.fingerprint));
+        if (!proofMatches(expected, msg.proof)) return refuse(CloseCodes.CLUSTER_AUTH, 'cluster secret not accepted');
+        const row = this.host.store.servers().find((s) => s.address === msg.address);
+        if (!row) return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is not in the primary's server table`);
+        if (!row.enabled) return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is disabled in the primary's server table`);
+        this.members.get(msg.address)?.link.close(CloseCodes.DUPLICATE_CLIENT, 'replaced by a newer link from the same server');
+        member = { address: msg.address, link, fingerprint: msg.fingerprint, sessions: msg.sessions, draining: false };
+        this.members.set(msg.address, member);
+        const { added, removed } = this.host.directory.replaceServer(msg.address, msg.clients.map((c) => ({ ...c, server: msg.address })));
+        for (const c of msg.clients) this.pending.settle(c.id);
+        this.send(link, {
+          type: 'accepted',
+          proof: keyProof(this.options.secret, CLUSTER_PRIMARY_PURPOSE, msg.nonce, this.host.advertise),
+          epoch: this.epoch(),
+          primary: this.host.advertise,
+          secondary: this.secondary(),
+        });
+        if (msg.configVersion !== this.host.store.version()) this.send(link, { type: 'config', snapshot: this.host.store.snapshot() });
+        log.info({ member: msg.address, clients: msg.clients.length, added, removed, configVersion: msg.configVersion }, 'member joined');
+        return;
+      }
+      switch (msg.type) {
+        case 'client-up':
+          this.pending.settle(msg.entry.id);
+          this.host.directory.upsert({ ...msg.entry, server: member.address });
+          break;
+        case 'client-down':
+          this.host.directory.remove(msg.id, member.address);
+          break;
+        case 'load':
+          member.sessions = msg.sessions;
+          break;
+        case 'opened':
+          this.settleOpen(msg.req, { ticket: msg.ticket }, member.address);
+          break;
+        case 'open-failed':
+          this.settleOpen(msg.req, { error: msg.error }, member.address);
+          break;
+        case 'join':
+          refuse(CloseCodes.BAD_MESSAGE, 'already joined');
+          break;
+      }
+    });
+
+    link.onClose((code, reason) => {
+      clearTimeout(timer);
+      if (!member || this.members.get(member.address) !== member) return;
+      this.members.delete(member.address);
+      const dropped = this.host.directory.dropServer(member.address);
+      this.pending.dropServer(member.address);
+      for (const [req, waiter] of this.opens) {
+        if (waiter.member !== member.address) continue;
+        this.settleOpen(req, { error: { code: ErrorCodes.UNREACHABLE, message: `server ${member.address} went away` } }, member.address);
+      }
+      log.warn({ member: member.address, closeCode: code, reason, clientsDropped: dropped }, 'member link lost');
+    });
+  }
+
+  /** Replicates the new configuration, and applies enabled/removed to the linked members at once. */
+  configChanged(): void {
+    const snapshot = this.host.store.snapshot();
+    const rows = new Map(snapshot.servers.map((r) => [r.address, r]));
+    for (const member of this.members.values()) {
+      const row = rows.get(member.address);
+      if (!row) {
+        member.link.close(CloseCodes.NOT_IN_CLUSTER, `${member.address} was removed from the primary's server table`);
+        continue;
+      }
+      this.send(member.link, { type: 'config', snapshot });
+      if (row.enabled === member.draining) {
+        member.draining = !row.enabled;
+        this.send(member.link, { type: 'drain', draining: member.draining });
+        this.host.logger.info({ member: member.address, draining: member.draining }, member.draining ? 'member draining' : 'member enabled');
+      }
+    }
+  }
+}

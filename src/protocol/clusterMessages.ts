@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { SessionTarget } from './messages.js';
+
+/**
+ * Messages of the cluster link (/v1/cluster): a member's channel to the acting primary. The
+ * member proves the cluster secret over the primary's nonce; the primary proves it back over the
+ * member's nonce, so neither side can be impersonated by a process without the secret.
+ */
+const hostPort = z.string().min(3).max(260);
+const id = z.string().min(1).max(128);
+
+export const DirectoryEntrySchema = z.object({
+  id,
+  name: z.string().max(128),
+  group: z.string().max(128),
+  platform: z.string().max(128),
+  address: z.string().max(128),
+  server: hostPort,
+  connectedAt: z.string().max(64),
+  key: z.string().max(64),
+});
+
+const KeySchema = z.object({ name: z.string(), value: z.string(), createdAt: z.string() });
+const OperatorSchema = z.object({
+  name: z.string(),
+  role: z.enum(['admin', 'operator']),
+  keys: z.array(z.string()),
+  createdAt: z.string(),
+  passwordHash: z.string(),
+  totpSecret: z.string().nullable(),
+});
+const ServerRowSchema = z.object({ address: z.string(), weight: z.number().int().min(0), enabled: z.boolean(), secondary: z.boolean() });
+
+export const ConfigSnapshotSchema = z.object({
+  version: z.number().int().min(0),
+  keys: z.array(KeySchema),
+  operators: z.array(OperatorSchema),
+  servers: z.array(ServerRowSchema),
+  settings: z.record(z.string(), z.unknown()),
+});
+
+export const MemberToPrimary = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('join'),
+    version: z.literal(1),
+    address: hostPort,
+    nonce: z.string().max(128),
+    proof: z.string().max(128),
+    configVersion: z.number().int().min(0),
+    epoch: z.number().int().min(0),
+    fingerprint: z.string().max(200).optional(),
+    clients: z.array(DirectoryEntrySchema).max(100_000),
+    sessions: z.number().int().min(0),
+  }),
+  z.object({ type: z.literal('client-up'), entry: DirectoryEntrySchema }),
+  z.object({ type: z.literal('client-down'), id }),
+  z.object({ type: z.literal('load'), clients: z.number().int().min(0), sessions: z.number().int().min(0) }),
+  z.object({ type: z.literal('opened'), req: z.number().int(), ticket: z.string().max(128) }),
+  z.object({ type: z.literal('open-failed'), req: z.number().int(), error: z.object({ code: z.string(), message: z.string() }) }),
+]);
+export type MemberToPrimary = z.infer<typeof MemberToPrimary>;
+
+export const PrimaryToMember = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('challenge'), nonce: z.string().max(128), epoch: z.number().int().min(0), primary: hostPort }),
+  z.object({
+    type: z.literal('accepted'),
+    proof: z.string().max(128),
+    epoch: z.number().int().min(0),
+    primary: hostPort,
+    secondary: hostPort.optional(),
+  }),
+  z.object({ type: z.literal('config'), snapshot: ConfigSnapshotSchema }),
+  z.object({ type: z.literal('open'), req: z.number().int(), clientId: id, target: SessionTarget, operator: z.string().max(128) }),
+  z.object({ type: z.literal('drain'), draining: z.boolean() }),
+]);
+export type PrimaryToMember = z.infer<typeof PrimaryToMember>;
+
+/** What the proofs sign, so that a member's proof cannot be replayed as the primary's. */
+export const CLUSTER_MEMBER_PURPOSE = 'cluster-member';
+export const CLUSTER_PRIMARY_PURPOSE = 'cluster-primary';
