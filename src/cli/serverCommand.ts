@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { ClusterHost } from '../cluster/clusterHost.js';
-import { MemberRole } from '../cluster/memberRole.js';
+import { FailoverRole } from '../cluster/failoverRole.js';
 import { PrimaryRole } from '../cluster/primaryRole.js';
 import type { DialOptions } from '../net/dial.js';
 import type { Role } from '../server/context.js';
@@ -24,6 +24,7 @@ function readClusterSecret(flags: ServerFlags, env: NodeJS.ProcessEnv): string {
 
 interface ServerFlags {
   primaryFingerprint?: string;
+  faultBlock?: string;
   data: string;
   listen: string;
   role: string;
@@ -68,6 +69,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .option('--init', 'on the first run, create a key and an admin operator and print them once')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
+    .addOption(new Option('--fault-block <addresses>', 'testing: drop cluster traffic with these HOST:PORTs').hideHelp())
     .action(async (flags: ServerFlags) => {
       const { host, port } = parseHostPort(flags.listen, 443);
       const role = flags.role as Role;
@@ -87,16 +89,16 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         const banner = await initialCredentials(store);
         if (banner) process.stderr.write(banner + '\n');
       }
-      if (store.keys().length === 0) {
+      if (store.keys().length === 0 && role !== 'member') {
         logger.warn({ hint: `switchboard config --data ${flags.data} key add NAME` }, 'no key configured: no client or control can connect until one is added');
       }
       const primary = flags.primary ? gatewayAddress(flags.primary) : undefined;
       const clusterDial: DialOptions = { tls: Boolean(primary?.tls || flags.primaryFingerprint), fingerprint: flags.primaryFingerprint, insecure: !flags.primaryFingerprint };
       const behaviour =
         role === 'primary' ? (h: ClusterHost) => new PrimaryRole(h, { secret: secret! })
-        : role === 'member' ? (h: ClusterHost) => new MemberRole(h, { secret: secret!, primary: primary!.address })
+        : role === 'member' ? (h: ClusterHost) => new FailoverRole(h, { secret: secret!, primary: primary!.address })
         : undefined;
-      const server = new SwitchboardServer({ store, logger, host, port, advertise: flags.advertise ?? (role === 'standalone' ? undefined : `${host}:${port}`), tls, role, behaviour, clusterDial });
+      const server = new SwitchboardServer({ store, logger, host, port, advertise: flags.advertise ?? (role === 'standalone' ? undefined : `${host}:${port}`), tls, role, behaviour, clusterDial, clusterSecret: secret, faultBlock: flags.faultBlock?.split(',') });
       await server.start();
       if (tls) process.stderr.write(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint}\n`);
       const shutdown = (signal: string) => {

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { RoleHost } from '../server/standaloneRole.js';
+import type { RpcMethod } from '../protocol/clusterRpc.js';
 import type { Link } from './link.js';
 
 /** What the cluster roles need of their server, beyond what every role uses. */
@@ -10,6 +11,8 @@ export interface ClusterHost extends RoleHost {
   dialData(address: string, ticket: string, fingerprint: string | undefined): Promise<Duplex>;
   /** Opens the cluster link to the primary. */
   dialLink(address: string): Link;
+  /** A signed one-shot request to another server (status, snapshot, step-down). */
+  callRpc(address: string, method: RpcMethod, params?: Record<string, unknown>): Promise<unknown>;
 }
 
 export interface ClusterOptions {

@@ -1,8 +1,15 @@
+import { EventEmitter } from 'node:events';
 import type { ClientInfo } from '../protocol/messages.js';
 
 /** A client as the directory holds it: what a control may see, plus the key that decides who may. */
 export interface DirectoryEntry extends ClientInfo {
   key: string;
+  /**
+   * The client's own policy as it announced it, so that a console offers only what the client
+   * allows (the client still checks every session itself). Optional: older members omit it.
+   */
+  allowExec?: boolean;
+  allowForward?: number[];
 }
 
 export interface BrowseFilter {
@@ -16,7 +23,7 @@ export interface BrowseFilter {
  * Which client is on which server. The acting primary holds the whole cluster's; a server holds
  * its own clients' too. Soft state: rebuilt from the servers' own lists whenever they (re)join.
  */
-export class Directory {
+export class Directory extends EventEmitter<{ up: [entry: DirectoryEntry]; down: [entry: DirectoryEntry] }> {
   private readonly entries = new Map<string, DirectoryEntry>();
   /** Clients per server, kept as entries change: placement reads it on every arrival. */
   private readonly perServer = new Map<string, number>();
@@ -34,6 +41,8 @@ export class Directory {
     if (before) this.count(before.server, -1);
     this.entries.set(entry.id, entry);
     this.count(entry.server, 1);
+    // Live views (the console's event stream) follow the directory rather than each role's code path.
+    this.emit('up', entry);
   }
 
   /** Removes the client only if it is still recorded on that server (a newer placement wins). */
@@ -41,7 +50,9 @@ export class Directory {
     const entry = this.entries.get(id);
     if (!entry || (server !== undefined && entry.server !== server)) return false;
     this.count(entry.server, -1);
-    return this.entries.delete(id);
+    this.entries.delete(id);
+    this.emit('down', entry);
+    return true;
   }
 
   private count(server: string, delta: number): void {
@@ -70,6 +81,11 @@ export class Directory {
       this.upsert(entry);
     }
     return { added, removed };
+  }
+
+  /** Forgets every client that is not on this server (a primary stepping down to member). */
+  retainOnly(server: string): void {
+    for (const entry of [...this.entries.values()]) if (entry.server !== server) this.remove(entry.id);
   }
 
   dropServer(server: string): number {
@@ -104,7 +120,7 @@ export class Directory {
   }
 }
 
-/** The public shape of an entry: the key name stays inside the server. */
-export function toClientInfo({ key: _key, ...info }: DirectoryEntry): ClientInfo {
+/** The public shape of an entry (`browse --json`): the key name stays inside the server. */
+export function toClientInfo({ key: _key, allowExec: _e, allowForward: _f, ...info }: DirectoryEntry): ClientInfo {
   return info;
 }

@@ -24,11 +24,21 @@ const DRAIN_JITTER_MS = 2000;
  * Without a link it keeps serving from its copy; when the primary refuses it (removed, disabled,
  * wrong secret) it sends its clients back to the primary.
  */
+export interface MemberHooks {
+  /** The link to the acting primary came up (true) or went down (false). */
+  onLink?(linked: boolean): void;
+}
+
 export class MemberRole implements RoleBehaviour {
   private link: Link | undefined;
   private state: LinkState = 'linking';
-  private primary: string;
+  /** The configured primary: where clients and links go first. */
+  private readonly primary: string;
+  /** The server whose link we hold (or last held): the primary, or the acting secondary. */
+  private actingPrimary: string;
   private secondary: string | undefined;
+  private attempts = 0;
+  private suspended = false;
   private draining = false;
   private stopped = false;
   private readonly backoff = new Backoff(250, 5000);
@@ -39,9 +49,15 @@ export class MemberRole implements RoleBehaviour {
   constructor(
     private readonly host: ClusterHost,
     private readonly options: ClusterOptions & { primary: string },
+    private readonly hooks: MemberHooks = {},
   ) {
     this.primary = options.primary;
+    this.actingPrimary = options.primary;
     this.secondary = host.store.servers().find((s) => s.secondary)?.address;
+  }
+
+  get linked(): boolean {
+    return this.state === 'linked';
   }
 
   start(): void {
@@ -65,7 +81,32 @@ export class MemberRole implements RoleBehaviour {
   }
 
   acting(): Acting {
-    return { acting: false, primary: this.primary };
+    return { acting: false, primary: this.actingPrimary };
+  }
+
+  /** While this server acts as the primary itself, its member side holds no link. */
+  suspend(): void {
+    this.suspended = true;
+    clearTimeout(this.retryTimer);
+    this.link?.close(1000, 'this server is now the acting primary');
+  }
+
+  resume(): void {
+    if (!this.suspended) return;
+    this.suspended = false;
+    this.host.store.setMeta('role', 'member');
+    this.attempts = 0;
+    this.connect();
+  }
+
+  /**
+   * Where to link next: the configured primary, and after a failure the secondary in turn (it may
+   * be acting). The secondary itself only ever follows the primary.
+   */
+  private nextTarget(): string {
+    const isSecondary = this.secondary === this.host.advertise;
+    if (isSecondary || !this.secondary || this.attempts % 2 === 0) return this.primary;
+    return this.secondary;
   }
 
   clusterAddresses(): { primary?: string; secondary?: string } {
@@ -73,7 +114,7 @@ export class MemberRole implements RoleBehaviour {
   }
 
   place(): Placement {
-    if (this.state === 'refused' || this.draining) return { keep: false, redirect: this.primary, reason: 'this server takes no new clients' };
+    if (this.state === 'refused' || this.draining) return { keep: false, redirect: this.actingPrimary, reason: 'this server takes no new clients' };
     return { keep: true };
   }
 
@@ -92,15 +133,22 @@ export class MemberRole implements RoleBehaviour {
   }
 
   openFarEnd(): Promise<Duplex> {
-    return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, `sessions are opened through the primary ${this.primary}`));
+    return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, `sessions are opened through the primary ${this.actingPrimary}`));
   }
 
   acceptClusterLink(link: Link): void {
-    link.close(CloseCodes.NOT_PRIMARY, `this server is a member; the primary is ${this.primary}`);
+    link.close(CloseCodes.NOT_PRIMARY, `this server is a member; the primary is ${this.actingPrimary}`);
   }
 
   configChanged(): void {
     this.secondary = this.host.store.servers().find((s) => s.secondary)?.address;
+  }
+
+  /** As a plain member: report whether we reach the primary (the secondary asks before promoting). */
+  rpc(method: string): Promise<unknown> {
+    if (method === 'status') return Promise.resolve({ acting: false, epoch: this.epoch(), reachesPrimary: this.linked, configVersion: this.host.store.version() });
+    if (method === 'snapshot') return Promise.resolve(this.host.store.snapshot());
+    return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, `${method}: this server is not acting as the primary`));
   }
 
   private sendToPrimary(message: MemberToPrimary): void {
@@ -108,9 +156,10 @@ export class MemberRole implements RoleBehaviour {
   }
 
   private connect(): void {
-    if (this.stopped) return;
-    const log = this.host.logger.child({ channel: 'cluster', primary: this.primary });
-    const link = this.host.dialLink(this.primary);
+    if (this.stopped || this.suspended) return;
+    const target = this.nextTarget();
+    const log = this.host.logger.child({ channel: 'cluster', primary: target });
+    const link = this.host.dialLink(target);
     this.link = link;
     const myNonce = newNonce();
     let accepted = false;
@@ -150,11 +199,14 @@ export class MemberRole implements RoleBehaviour {
           }
           accepted = true;
           this.state = 'linked';
+          this.attempts = 0;
           this.backoff.reset();
+          this.actingPrimary = msg.primary;
           this.host.store.setMeta('epoch', String(msg.epoch));
           this.secondary = msg.secondary;
           if (this.draining) this.setDraining(false);
-          log.info({ epoch: msg.epoch }, 'linked to the primary');
+          log.info({ epoch: msg.epoch, acting: msg.primary }, 'linked to the acting primary');
+          this.hooks.onLink?.(true);
           break;
         }
         case 'config':
@@ -179,7 +231,10 @@ export class MemberRole implements RoleBehaviour {
 
     link.onClose((code, reason) => {
       if (this.link === link) this.link = undefined;
-      if (this.stopped) return;
+      if (accepted) this.hooks.onLink?.(false);
+      if (this.stopped || this.suspended) return;
+      // After a link that worked, try the configured primary first; after each failure, the other.
+      this.attempts = accepted ? 0 : this.attempts + 1;
       const refused = code === CloseCodes.NOT_IN_CLUSTER || code === CloseCodes.CLUSTER_AUTH;
       if (refused) {
         log.error({ closeCode: code, reason }, 'the primary refused this server');
@@ -187,7 +242,7 @@ export class MemberRole implements RoleBehaviour {
         this.setDraining(true);
       } else {
         if (accepted) log.warn({ closeCode: code, reason }, 'link to the primary lost; serving from the local copy');
-        if (this.state !== 'refused') this.state = 'linking';
+        if (this.state !== 'refused' || code === CloseCodes.NOT_PRIMARY) this.state = 'linking';
       }
       const delay = refused ? Math.max(5000, this.backoff.next()) : this.backoff.next();
       this.retryTimer = setTimeout(() => this.connect(), delay);
@@ -218,7 +273,7 @@ export class MemberRole implements RoleBehaviour {
       const batch = [...this.host.clients.values()].slice(0, DRAIN_BATCH);
       if (batch.length === 0) return clearInterval(this.drainTimer);
       for (const client of batch) {
-        client.send({ type: 'reconnect', reason: 'server draining', to: this.primary, delayMs: Math.floor(Math.random() * DRAIN_JITTER_MS) });
+        client.send({ type: 'reconnect', reason: 'server draining', to: this.actingPrimary, delayMs: Math.floor(Math.random() * DRAIN_JITTER_MS) });
         client.close(CloseCodes.DRAINING, 'server draining');
         // Forget it now, so the next batch moves on even before its socket has closed.
         this.host.clients.delete(client.id);

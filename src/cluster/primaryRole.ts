@@ -9,6 +9,9 @@ import { openLocal } from '../server/standaloneRole.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
 import type { DirectoryEntry } from './directory.js';
 import type { Link } from './link.js';
+import { z } from 'zod';
+import { ConfigSnapshotSchema } from '../protocol/clusterMessages.js';
+import { nextEpoch } from './failover.js';
 import { chooseServer, PendingPlacements, type Candidate } from './placement.js';
 
 interface MemberState {
@@ -28,6 +31,17 @@ interface OpenWaiter {
 
 const JOIN_TIMEOUT_MS = 10_000;
 const OPEN_TIMEOUT_MS = 15_000;
+const RECLAIM_EVERY_MS = 2000;
+
+export interface PrimaryRoleOptions extends ClusterOptions {
+  /**
+   * Set when the secondary acts as primary after a failover: the configured primary's address,
+   * which stays what clients are told to try first. Unset on the configured primary itself.
+   */
+  actingFor?: string;
+}
+
+const StatusReply = z.object({ acting: z.boolean(), epoch: z.number().int().min(0) });
 
 /** The member's join proof binds its address and TLS fingerprint, so neither can be swapped. */
 export function memberIdentity(address: string, fingerprint: string | undefined): string {
@@ -44,21 +58,66 @@ export class PrimaryRole implements RoleBehaviour {
   private readonly pending = new PendingPlacements();
   private readonly opens = new Map<number, OpenWaiter>();
   private nextReq = 1;
+  private reclaimTimer: NodeJS.Timeout | undefined;
+  private reclaiming = false;
 
   constructor(
     private readonly host: ClusterHost,
-    private readonly options: ClusterOptions,
+    private readonly options: PrimaryRoleOptions,
   ) {}
 
   start(): void {
     const store = this.host.store;
     if (Number(store.meta('epoch') ?? 0) < 1) store.setMeta('epoch', '1');
-    store.setMeta('role', 'primary');
+    store.setMeta('role', this.options.actingFor ? 'acting-primary' : 'primary');
     store.setMeta('primary', this.host.advertise);
+    if (!this.options.actingFor) {
+      void this.reclaim();
+      this.reclaimTimer = setInterval(() => void this.reclaim(), RECLAIM_EVERY_MS);
+      this.reclaimTimer.unref();
+    }
   }
 
-  stop(): void {
-    for (const m of this.members.values()) m.link.close(CloseCodes.SHUTTING_DOWN, 'primary shutting down');
+  /** Closes the member links; they find the acting primary again by themselves. */
+  stop(reason = 'primary shutting down'): void {
+    clearInterval(this.reclaimTimer);
+    for (const m of [...this.members.values()]) m.link.close(CloseCodes.SHUTTING_DOWN, reason);
+  }
+
+  /**
+   * Failback: if the secondary took over while we were away (or cut off), take its newer
+   * configuration, then the role back with a higher epoch, and ask it to step down. Members then
+   * re-link here; their clients stay where they are.
+   */
+  private async reclaim(): Promise<void> {
+    const secondary = this.secondary();
+    if (!secondary || this.reclaiming) return;
+    this.reclaiming = true;
+    const log = this.host.logger.child({ channel: 'cluster', secondary });
+    try {
+      const status = StatusReply.safeParse(await this.host.callRpc(secondary, 'status'));
+      if (!status.success || !status.data.acting) return;
+      log.warn({ theirEpoch: status.data.epoch, ourEpoch: this.epoch() }, 'the secondary is acting as primary; taking the role back');
+      const snapshot = ConfigSnapshotSchema.parse(await this.host.callRpc(secondary, 'snapshot'));
+      if (snapshot.version >= this.host.store.version()) {
+        this.host.store.applySnapshot(snapshot);
+        this.host.config.check();
+      }
+      const epoch = nextEpoch(this.epoch(), status.data.epoch);
+      this.host.store.setMeta('epoch', String(epoch));
+      await this.host.callRpc(secondary, 'step-down', { epoch });
+      log.warn({ epoch, configVersion: snapshot.version }, 'took the primary role back');
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'secondary not reachable for failback check');
+    } finally {
+      this.reclaiming = false;
+    }
+  }
+
+  rpc(method: string): Promise<unknown> {
+    if (method === 'status') return Promise.resolve({ acting: true, epoch: this.epoch(), reachesPrimary: true, configVersion: this.host.store.version() });
+    if (method === 'snapshot') return Promise.resolve(this.host.store.snapshot());
+    return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, `${method} is not for the primary`));
   }
 
   epoch(): number {
@@ -74,21 +133,22 @@ export class PrimaryRole implements RoleBehaviour {
   }
 
   clusterAddresses(): { primary?: string; secondary?: string } {
-    return { primary: this.host.advertise, secondary: this.secondary() };
+    return { primary: this.options.actingFor ?? this.host.advertise, secondary: this.secondary() };
   }
 
   private candidates(): Candidate[] {
     const { host } = this;
+    // The acting secondary is in its own table as a member: count it once, as itself.
     const self: Candidate = {
       address: host.advertise,
-      weight: host.config.settings['primary-weight'],
+      weight: this.options.actingFor ? (host.store.servers().find((r) => r.address === host.advertise)?.weight ?? 1000) : host.config.settings['primary-weight'],
       enabled: true,
       healthy: !host.stopping,
       clients: host.clients.size + this.pending.count(host.advertise),
     };
     return [
       self,
-      ...host.store.servers().map((row) => {
+      ...host.store.servers().filter((row) => row.address !== host.advertise).map((row) => {
         const member = this.members.get(row.address);
         return {
           address: row.address,
@@ -113,19 +173,23 @@ export class PrimaryRole implements RoleBehaviour {
 
   servers(): ServerInfo[] {
     const { host } = this;
-    const rows: ServerInfo[] = [
-      {
-        address: host.advertise,
-        role: 'primary',
-        weight: host.config.settings['primary-weight'],
-        enabled: true,
-        secondary: false,
-        status: host.stopping ? 'draining' : 'up',
-        clients: host.clients.size,
-        sessions: host.broker.activeCount,
-      },
-    ];
+    const selfRow = host.store.servers().find((row) => row.address === host.advertise);
+    const rows: ServerInfo[] = [];
+    if (this.options.actingFor) {
+      rows.push({ address: this.options.actingFor, role: 'primary', weight: host.config.settings['primary-weight'], enabled: true, secondary: false, status: 'down', clients: 0, sessions: 0 });
+    }
+    rows.push({
+      address: host.advertise,
+      role: this.options.actingFor ? 'acting primary' : 'primary',
+      weight: selfRow?.weight ?? host.config.settings['primary-weight'],
+      enabled: true,
+      secondary: selfRow?.secondary ?? false,
+      status: host.stopping ? 'draining' : 'up',
+      clients: host.clients.size,
+      sessions: host.broker.activeCount,
+    });
     for (const row of host.store.servers()) {
+      if (row.address === host.advertise) continue;
       const member = this.members.get(row.address);
       const clients = host.directory.clientsOn(row.address);
       rows.push({

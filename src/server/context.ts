@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import type { Directory, DirectoryEntry } from '../cluster/directory.js';
 import type { Link } from '../cluster/link.js';
+import type { RpcMethod } from '../protocol/clusterRpc.js';
 import type { ClientHello, ServerToClient, ServerInfo, SessionTarget } from '../protocol/messages.js';
 import type { ConfigStore } from '../store/configStore.js';
 import type { Broker } from './broker.js';
@@ -46,6 +47,8 @@ export interface RoleBehaviour {
   /** A server dialled /v1/cluster; only a primary accepts it. */
   acceptClusterLink(link: Link): void;
   configChanged(): void;
+  /** Answers a signed request from another server of the cluster. */
+  rpc(method: RpcMethod, params: Record<string, unknown>, from: string): Promise<unknown>;
   start(): void;
   stop(): void;
 }
@@ -53,7 +56,7 @@ export interface RoleBehaviour {
 /**
  * What the connection handlers need of the server: its parts, and the role's behaviour.
  */
-export interface ServerContext extends Omit<RoleBehaviour, 'acceptClusterLink' | 'configChanged' | 'start' | 'stop'> {
+export interface ServerContext extends Omit<RoleBehaviour, 'acceptClusterLink' | 'configChanged' | 'rpc' | 'start' | 'stop'> {
   readonly advertise: string;
   readonly role: Role;
   readonly logger: Logger;

@@ -3,8 +3,9 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { Directory, type DirectoryEntry } from '../cluster/directory.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { ErrorCodes } from '../protocol/errors.js';
-import { MAX_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
+import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
+import { RPC_PATH, RpcReply, RpcRequest, signReply, signRequest, verifyReply, verifyRequest, type RpcMethod } from '../protocol/clusterRpc.js';
+import { decode, MAX_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { SESSION_UPGRADE } from '../net/dial.js';
 import type { ConfigStore } from '../store/configStore.js';
 import { Broker, type SessionClosed } from './broker.js';
@@ -16,7 +17,7 @@ import type { Acting, ConnectedClient, Placement, Role, RoleBehaviour, ServerCon
 import { StandaloneRole } from './standaloneRole.js';
 import type { ClusterHost } from '../cluster/clusterHost.js';
 import type { Link } from '../cluster/link.js';
-import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
+import { openDataConnection, openWebSocket, postJson, type DialOptions } from '../net/dial.js';
 import { handleControlConnection } from './controlHandler.js';
 import { listen, type Listener } from './listener.js';
 import { LoginLimiter } from './loginLimiter.js';
@@ -36,6 +37,13 @@ export interface ServerOptions {
   ticketTtlMs?: number;
   /** How a member reaches its primary (TLS, pinning). */
   clusterDial?: DialOptions;
+  /** The shared secret servers of one cluster prove to each other. */
+  clusterSecret?: string;
+  /**
+   * Test-only fault hook: cluster traffic to and from these addresses is dropped, as if the
+   * network between this server and them were cut.
+   */
+  faultBlock?: readonly string[];
   /** The role's behaviour; standalone when not given. */
   behaviour?: (host: ClusterHost) => RoleBehaviour;
 }
@@ -130,8 +138,50 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   dialLink(address: string): Link {
-    const ws = openWebSocket(address, '/v1/cluster', this.options.clusterDial ?? { tls: false });
+    const ws = openWebSocket(address, this.blocked(address) ? '/v1/fault-blocked' : '/v1/cluster', this.options.clusterDial ?? { tls: false });
     return wsLink(ws, { remoteAddress: address });
+  }
+
+  private blocked(address: string): boolean {
+    return this.options.faultBlock?.includes(address) ?? false;
+  }
+
+  async callRpc(address: string, method: RpcMethod, params: Record<string, unknown> = {}): Promise<unknown> {
+    const secret = this.options.clusterSecret;
+    if (!secret) throw new SwitchboardError(ErrorCodes.NOT_IN_CLUSTER, 'this server has no cluster secret');
+    if (this.blocked(address)) throw new SwitchboardError(ErrorCodes.UNREACHABLE, `${address} is cut off (fault hook)`);
+    const request = signRequest(secret, method, params, this.advertise, Date.now());
+    const { body } = await postJson(address, RPC_PATH, request, this.options.clusterDial ?? { tls: false }, 3000);
+    const reply = RpcReply.safeParse(body);
+    if (!reply.success || !verifyReply(secret, request.nonce, reply.data)) throw new SwitchboardError(ErrorCodes.CLUSTER_AUTH, `${address} did not prove the cluster secret`);
+    if (reply.data.error) throw new SwitchboardError(reply.data.error.code as typeof ErrorCodes.INTERNAL, reply.data.error.message);
+    return reply.data.result;
+  }
+
+  /** A signed request from another server: verified, answered by the role, and the reply signed. */
+  private onRpc(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const secret = this.options.clusterSecret;
+    if (!secret || req.method !== 'POST') return jsonReply(res, 404, { error: { code: ErrorCodes.NOT_IN_CLUSTER, message: 'not a cluster server' } });
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      body += chunk;
+      if (body.length > MAX_MESSAGE_BYTES) req.destroy();
+    });
+    req.on('end', () => {
+      const parsed = decode(RpcRequest, body);
+      if (!parsed.ok) return jsonReply(res, 400, { error: { code: ErrorCodes.BAD_MESSAGE, message: parsed.error } });
+      const request = parsed.value;
+      const refusal = verifyRequest(secret, request, Date.now());
+      if (refusal || this.blocked(request.from)) {
+        this.logger.warn({ peer: req.socket.remoteAddress, from: request.from, reason: refusal ?? 'fault hook' }, 'cluster request refused');
+        return jsonReply(res, 403, { error: { code: ErrorCodes.CLUSTER_AUTH, message: refusal ?? 'cut off' } });
+      }
+      this.behaviour.rpc(request.method, request.params, request.from).then(
+        (result) => jsonReply(res, 200, signReply(secret, request.nonce, { result })),
+        (err: unknown) => jsonReply(res, 200, signReply(secret, request.nonce, { error: toWireError(err) })),
+      );
+    });
   }
 
   openSockets(): number {
@@ -214,6 +264,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === RPC_PATH) return this.onRpc(req, res);
     if (url.pathname === '/healthz') {
       const acting = this.acting();
       return jsonReply(res, this.stopping ? 503 : 200, { role: this.role, acting: acting.acting, epoch: this.epoch() });

@@ -58,6 +58,10 @@ export class StandaloneRole implements RoleBehaviour {
   }
 
   configChanged(): void {}
+
+  rpc(): Promise<unknown> {
+    return Promise.reject(new SwitchboardError(ErrorCodes.NOT_IN_CLUSTER, 'this server is standalone'));
+  }
   start(): void {}
   stop(): void {}
 }

@@ -1,0 +1,167 @@
+import type { Duplex } from 'node:stream';
+import { z } from 'zod';
+import type { RpcMethod } from '../protocol/clusterRpc.js';
+import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
+import type { ClientHello, ServerInfo, SessionTarget } from '../protocol/messages.js';
+import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
+import type { ClusterHost, ClusterOptions } from './clusterHost.js';
+import type { DirectoryEntry } from './directory.js';
+import { nextEpoch, promotionDecision, type Probe } from './failover.js';
+import type { Link } from './link.js';
+import { MemberRole } from './memberRole.js';
+import { PrimaryRole } from './primaryRole.js';
+
+const ELECTION_EVERY_MS = 500;
+const ProbeReply = z.object({ acting: z.boolean().optional(), epoch: z.number().int().min(0), reachesPrimary: z.boolean() });
+
+/**
+ * Every member runs this role. As a plain member it delegates to MemberRole. If it is the
+ * secondary and loses the primary, it asks the other servers whether they still reach it, and
+ * when no majority does, takes over as acting primary with a higher epoch. When the primary
+ * returns and asks it to step down, it becomes a member again, keeping its own clients.
+ */
+export class FailoverRole implements RoleBehaviour {
+  private readonly member: MemberRole;
+  private actingRole: PrimaryRole | undefined;
+  private electionTimer: NodeJS.Timeout | undefined;
+  private electing = false;
+
+  constructor(
+    private readonly host: ClusterHost,
+    private readonly options: ClusterOptions & { primary: string },
+  ) {
+    this.member = new MemberRole(host, options, { onLink: (linked) => this.onLink(linked) });
+  }
+
+  private get current(): RoleBehaviour {
+    return this.actingRole ?? this.member;
+  }
+
+  private isSecondary(): boolean {
+    return this.host.store.servers().some((s) => s.secondary && s.address === this.host.advertise);
+  }
+
+  start(): void {
+    this.member.start();
+    // A secondary that starts while the primary is already gone must be able to take over too.
+    if (this.isSecondary()) this.startElection();
+  }
+
+  stop(): void {
+    clearInterval(this.electionTimer);
+    this.actingRole?.stop('acting primary shutting down');
+    this.member.stop();
+  }
+
+  private onLink(linked: boolean): void {
+    if (linked) return this.stopElection();
+    if (this.isSecondary() && !this.actingRole) this.startElection();
+  }
+
+  private startElection(): void {
+    if (this.electionTimer) return;
+    this.electionTimer = setInterval(() => void this.electionRound(), ELECTION_EVERY_MS);
+    this.electionTimer.unref();
+  }
+
+  private stopElection(): void {
+    clearInterval(this.electionTimer);
+    this.electionTimer = undefined;
+  }
+
+  private async probe(address: string): Promise<Probe & { epoch: number; acting: boolean }> {
+    try {
+      const reply = ProbeReply.parse(await this.host.callRpc(address, 'status'));
+      return { address, reachable: true, reachesPrimary: reply.reachesPrimary, epoch: reply.epoch, acting: reply.acting ?? false };
+    } catch {
+      return { address, reachable: false, reachesPrimary: false, epoch: 0, acting: false };
+    }
+  }
+
+  private async electionRound(): Promise<void> {
+    if (this.electing || this.actingRole || this.member.linked || !this.isSecondary()) {
+      if (this.member.linked || this.actingRole) this.stopElection();
+      return;
+    }
+    this.electing = true;
+    try {
+      // The primary itself may answer a direct question even if the link is down: then it lives.
+      const primary = await this.probe(this.options.primary);
+      if (primary.reachable) return;
+      const others = this.host.store.servers().filter((s) => s.enabled && s.address !== this.host.advertise);
+      const probes = await Promise.all(others.map((s) => this.probe(s.address)));
+      const decision = promotionDecision({ others: others.length, probes });
+      if (!decision.promote || this.member.linked) {
+        this.host.logger.info({ reason: decision.reason }, 'primary lost, not taking over');
+        return;
+      }
+      this.promote(nextEpoch(this.epoch(), ...probes.map((p) => p.epoch)), decision.reason);
+    } finally {
+      this.electing = false;
+    }
+  }
+
+  private promote(epoch: number, reason: string): void {
+    this.stopElection();
+    this.host.store.setMeta('epoch', String(epoch));
+    this.member.suspend();
+    this.actingRole = new PrimaryRole(this.host, { ...this.options, actingFor: this.options.primary });
+    this.actingRole.start();
+    // Our own clients are already in the directory; members bring theirs as they re-link.
+    this.host.logger.warn({ epoch, reason }, 'the secondary takes over as acting primary');
+  }
+
+  private stepDown(epoch: number): void {
+    if (!this.actingRole) return;
+    this.actingRole.stop('the primary is back; re-link to it');
+    this.actingRole = undefined;
+    this.host.store.setMeta('epoch', String(epoch));
+    this.host.directory.retainOnly(this.host.advertise);
+    this.member.resume();
+    this.host.logger.warn({ epoch }, 'stepped down: the primary has its role back');
+  }
+
+  async rpc(method: RpcMethod, params: Record<string, unknown>, from: string): Promise<unknown> {
+    if (method === 'step-down') {
+      const epoch = Number(params.epoch);
+      if (from !== this.options.primary) throw new SwitchboardError(ErrorCodes.FORBIDDEN, 'only the configured primary may take the role back');
+      if (!Number.isInteger(epoch) || epoch <= this.epoch()) throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, `step-down needs an epoch above ${this.epoch()}`);
+      this.stepDown(epoch);
+      return { steppedDown: true };
+    }
+    return this.current.rpc(method, params, from);
+  }
+
+  // ---- everything else is the current role's ----------------------------------------------
+  epoch(): number {
+    return Number(this.host.store.meta('epoch') ?? 0);
+  }
+  acting(): Acting {
+    return this.current.acting();
+  }
+  clusterAddresses(): { primary?: string; secondary?: string } {
+    return this.current.clusterAddresses();
+  }
+  place(hello: ClientHello): Placement {
+    return this.current.place(hello);
+  }
+  servers(): ServerInfo[] {
+    return this.current.servers();
+  }
+  clientUp(client: ConnectedClient): void {
+    this.current.clientUp(client);
+  }
+  clientDown(client: ConnectedClient): void {
+    this.current.clientDown(client);
+  }
+  openFarEnd(entry: DirectoryEntry, target: SessionTarget, operator: string): Promise<Duplex> {
+    return this.current.openFarEnd(entry, target, operator);
+  }
+  acceptClusterLink(link: Link): void {
+    this.current.acceptClusterLink(link);
+  }
+  configChanged(): void {
+    this.member.configChanged();
+    this.actingRole?.configChanged();
+  }
+}

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { keyProof, newNonce, proofMatches } from './proof.js';
+
+/**
+ * Signed one-shot requests between servers (status probes for failover, the configuration
+ * handback at failback, step-down). Each request carries a fresh nonce and a timestamp under an
+ * HMAC of the cluster secret, and so does its reply, bound to the request's nonce: neither a
+ * process without the secret nor a replay of an old message gets anywhere.
+ */
+export const RPC_PATH = '/v1/cluster/rpc';
+const MAX_AGE_MS = 30_000;
+
+export const RpcMethod = z.enum(['status', 'snapshot', 'step-down']);
+export type RpcMethod = z.infer<typeof RpcMethod>;
+
+export const RpcRequest = z.object({
+  method: RpcMethod,
+  params: z.record(z.string(), z.unknown()),
+  from: z.string().max(260),
+  nonce: z.string().max(128),
+  at: z.number(),
+  proof: z.string().max(128),
+});
+export type RpcRequest = z.infer<typeof RpcRequest>;
+
+export const RpcReply = z.object({
+  result: z.unknown().optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  proof: z.string().max(128),
+});
+export type RpcReply = z.infer<typeof RpcReply>;
+
+function requestText(r: Omit<RpcRequest, 'proof'>): string {
+  return JSON.stringify([r.method, r.params, r.from, r.at]);
+}
+
+export function signRequest(secret: string, method: RpcMethod, params: Record<string, unknown>, from: string, now: number): RpcRequest {
+  const unsigned = { method, params, from, nonce: newNonce(), at: now };
+  return { ...unsigned, proof: keyProof(secret, 'cluster-rpc', unsigned.nonce, requestText(unsigned)) };
+}
+
+export function verifyRequest(secret: string, request: RpcRequest, now: number): string | undefined {
+  if (Math.abs(now - request.at) > MAX_AGE_MS) return 'request too old (are the clocks in step?)';
+  const expected = keyProof(secret, 'cluster-rpc', request.nonce, requestText(request));
+  return proofMatches(expected, request.proof) ? undefined : 'cluster secret not accepted';
+}
+
+function replyText(reply: Omit<RpcReply, 'proof'>): string {
+  return JSON.stringify([reply.result ?? null, reply.error ?? null]);
+}
+
+export function signReply(secret: string, nonce: string, reply: Omit<RpcReply, 'proof'>): RpcReply {
+  return { ...reply, proof: keyProof(secret, 'cluster-rpc-reply', nonce, replyText(reply)) };
+}
+
+export function verifyReply(secret: string, nonce: string, reply: RpcReply): boolean {
+  return proofMatches(keyProof(secret, 'cluster-rpc-reply', nonce, replyText(reply)), reply.proof);
+}
