@@ -107,7 +107,8 @@ function startTls(raw: net.Socket, host: string, opts: DialOptions, timeoutMs: n
       ca: opts.ca,
       // A pinned fingerprint replaces the CA check; it is checked below, before any byte is sent.
       rejectUnauthorized: !opts.insecure && !pinned,
-      checkServerIdentity: opts.ca && !pinned ? (_h, cert) => tls.checkServerIdentity(host, cert) : undefined,
+      // Never undefined: tls.connect asserts it is a function. The name checked is the host dialled.
+      checkServerIdentity: pinned ? () => undefined : (_h, cert) => tls.checkServerIdentity(host, cert),
     });
     const clear = withTimeout(socket, timeoutMs, `TLS handshake with ${host}`, reject);
     socket.once('secureConnect', () => {
@@ -167,13 +168,39 @@ class DialAgent extends http.Agent {
 }
 
 export function openWebSocket(hostPort: string, path: string, opts: DialOptions, headers: Record<string, string> = {}): WebSocket {
-  return new WebSocket(`ws://${hostPort}${path}`, {
+  const ws = new WebSocket(`ws://${hostPort}${path}`, {
     agent: new DialAgent(hostPort, opts),
     maxPayload: MAX_MESSAGE_BYTES,
     handshakeTimeout: opts.connectTimeoutMs ?? 10_000,
     perMessageDeflate: false,
     headers,
   });
+  // A refusal before the upgrade (403 require-tls, 404, ...) carries a JSON error: report its
+  // message and code rather than ws's bare "Unexpected server response: 403".
+  ws.once('unexpected-response', (_req, res) => {
+    let body = '';
+    let done = false;
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => (body += chunk.slice(0, 1024)));
+    const finish = () => {
+      if (done) return;
+      done = true;
+      if (ws.readyState !== WebSocket.CONNECTING) return;
+      let err = new SwitchboardError(ErrorCodes.UNREACHABLE, `${hostPort} refused the connection: ${res.statusCode} ${res.statusMessage ?? ''}`.trim());
+      try {
+        const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
+        if (parsed.error?.message) err = new SwitchboardError((parsed.error.code ?? ErrorCodes.UNREACHABLE) as typeof ErrorCodes.UNREACHABLE, `${hostPort} refused the connection: ${parsed.error.message}`);
+      } catch {
+        /* not JSON: keep the status line */
+      }
+      ws.emit('error', err);
+      ws.terminate();
+    };
+    res.once('end', finish);
+    res.once('close', finish);
+    res.once('error', finish);
+  });
+  return ws;
 }
 
 export const SESSION_UPGRADE = 'switchboard-session';
@@ -212,5 +239,37 @@ export function openDataConnection(hostPort: string, ticket: string, opts: DialO
     });
     req.once('error', reject);
     req.end();
+  });
+}
+
+/** One JSON request/response over the same dialling rules (proxy, TLS, pinning). */
+export function postJson(hostPort: string, path: string, body: unknown, opts: DialOptions, timeoutMs = 5000): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const text = JSON.stringify(body);
+    const req = http.request({
+      agent: new DialAgent(hostPort, { ...opts, connectTimeoutMs: Math.min(timeoutMs, opts.connectTimeoutMs ?? timeoutMs) }),
+      method: 'POST',
+      path,
+      headers: { Host: hostPort, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
+      timeout: timeoutMs,
+    });
+    req.once('timeout', () => req.destroy(new SwitchboardError(ErrorCodes.UNREACHABLE, `${hostPort} did not answer within ${timeoutMs} ms`)));
+    req.once('error', reject);
+    req.once('response', (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        data += chunk;
+        if (data.length > 4 * 1024 * 1024) req.destroy(new SwitchboardError(ErrorCodes.MESSAGE_TOO_BIG, `${hostPort} sent too large a reply`));
+      });
+      res.once('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) as unknown });
+        } catch {
+          reject(new SwitchboardError(ErrorCodes.BAD_MESSAGE, `${hostPort} sent a reply that is not JSON`));
+        }
+      });
+    });
+    req.end(text);
   });
 }
