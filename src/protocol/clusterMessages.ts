@@ -18,6 +18,8 @@ export const DirectoryEntrySchema = z.object({
   server: hostPort,
   connectedAt: z.string().max(64),
   key: z.string().max(64),
+  allowExec: z.boolean().optional(),
+  allowForward: z.array(z.number().int().min(1).max(65535)).max(1024).optional(),
 });
 
 const KeySchema = z.object({ name: z.string(), value: z.string(), createdAt: z.string() });

@@ -83,6 +83,8 @@ export function handleClientConnection(ctx: ServerContext, ws: WebSocket, remote
         server: ctx.advertise,
         connectedAt: new Date().toISOString(),
         key: key.name,
+        allowExec: hello.allowExec,
+        allowForward: hello.allowForward,
       },
       send: (message) => sendJson(ws, message),
       close: (code, reason) => closeWith(ws, code, reason),

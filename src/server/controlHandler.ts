@@ -5,6 +5,7 @@ import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js
 import { BrowseParams, ControlToServer, decode, OpenParams, type ControlLogin, type ControlRequest } from '../protocol/messages.js';
 import { findProvenKey, newNonce } from '../protocol/proof.js';
 import type { ServerContext } from './context.js';
+import { browseClients, OpenLimiter, openFarEnd } from './controlOps.js';
 import { authenticateOperator } from './operatorAuth.js';
 import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
 
@@ -26,7 +27,7 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
   const nonce = newNonce();
   let session: { key: string; operator: string } | undefined;
   let loggingIn = false;
-  let pendingOpens = 0;
+  const opens = new OpenLimiter(MAX_PENDING_SESSIONS_PER_CONTROL);
 
   const loginTimer = setTimeout(() => closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no login in time'), ctx.config.settings['hello-timeout'] * 1000);
   ws.on('close', () => clearTimeout(loginTimer));
@@ -82,34 +83,23 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
       case 'browse': {
         const params = BrowseParams.safeParse(request.params);
         if (!params.success) throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, 'browse: bad parameters');
-        return ctx.directory.list({ keys, ...params.data }).map(toClientInfo);
+        return browseClients(ctx.directory, keys, params.data);
       }
       case 'servers':
         return ctx.servers();
       case 'open': {
         const params = OpenParams.safeParse(request.params);
         if (!params.success) throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, `open: ${params.error.issues[0]?.message ?? 'bad parameters'}`);
-        if (pendingOpens >= MAX_PENDING_SESSIONS_PER_CONTROL) {
-          throw new SwitchboardError(ErrorCodes.TOO_MANY_SESSIONS, `at most ${MAX_PENDING_SESSIONS_PER_CONTROL} sessions may be opening at once`);
-        }
-        const { entry, ambiguous } = ctx.directory.resolve(params.data.client, keys);
-        if (ambiguous) throw new SwitchboardError(ErrorCodes.AMBIGUOUS_CLIENT, `${ambiguous} clients are named ${params.data.client}; use the id`);
-        if (!entry) throw new SwitchboardError(ErrorCodes.UNKNOWN_CLIENT, `no client ${params.data.client}`);
-        pendingOpens++;
         const operator = who.operator || `key:${who.key}`;
-        try {
-          const far = await ctx.openFarEnd(entry, params.data.target, operator);
-          const ticket = ctx.broker.offer(far, {
-            clientId: entry.id,
-            clientName: entry.name,
-            server: entry.server,
-            operator,
-            target: params.data.target,
-          });
-          return { ticket, client: toClientInfo(entry) };
-        } finally {
-          pendingOpens--;
-        }
+        const { entry, far } = await opens.run(() => openFarEnd(ctx, params.data.client, keys, params.data.target, operator));
+        const ticket = ctx.broker.offer(far, {
+          clientId: entry.id,
+          clientName: entry.name,
+          server: entry.server,
+          operator,
+          target: params.data.target,
+        });
+        return { ticket, client: toClientInfo(entry) };
       }
     }
   }

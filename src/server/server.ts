@@ -24,6 +24,7 @@ import { LoginLimiter } from './loginLimiter.js';
 import type { Logger } from './logger.js';
 import { TicketTable } from './tickets.js';
 import type { TlsMaterial } from './tlsFiles.js';
+import { WebFront } from './webFront.js';
 
 export interface ServerOptions {
   store: ConfigStore;
@@ -81,6 +82,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   private heartbeatSeconds = 0;
   stopping = false;
   private behaviour!: RoleBehaviour;
+  /** The REST API and the console, made on first use. */
+  private web: WebFront | undefined;
 
   constructor(private readonly options: ServerOptions) {
     this.role = options.role ?? 'standalone';
@@ -270,6 +273,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       return jsonReply(res, this.stopping ? 503 : 200, { role: this.role, acting: acting.acting, epoch: this.epoch() });
     }
     if (this.tlsRefused(req)) return jsonReply(res, 403, { error: { code: ErrorCodes.TLS_REQUIRED, message: 'this server requires TLS (https)' } });
+    if ((this.web ??= new WebFront(this)).handle(req, res, url)) return;
     jsonReply(res, 404, { error: { code: 'SB_ERR_NOT_FOUND', message: `no route ${url.pathname}` } });
   }
 

@@ -1,0 +1,54 @@
+import { API_HEADERS } from './httpIo.js';
+import type { HubEvent } from './eventHub.js';
+import { STREAMED, type ApiDeps, type Route } from './route.js';
+
+/** A stream that falls this far behind is dropped; the browser's EventSource reconnects and reloads. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+const KEEPALIVE_MS = 20_000;
+
+export function formatEvent(event: HubEvent): string {
+  return `event: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`;
+}
+
+/**
+ * GET /events: Server-Sent Events for the console (`client-up`, `client-down`, `servers`), filtered
+ * by the caller's keys. The session must stay valid: when it ends, so does the stream.
+ */
+export function eventRoutes(deps: ApiDeps): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/events',
+      access: 'operator',
+      async handle(call) {
+        const { res, who } = call;
+        res.writeHead(200, { ...API_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+        res.write('retry: 2000\n\n');
+        const role = who.operator.role;
+        const keys = JSON.stringify(who.operator.keys);
+        const close = () => res.end();
+        const unsubscribe = deps.hub.subscribe({
+          keys: who.keys,
+          send(event) {
+            if (res.writableLength > MAX_BUFFERED_BYTES) return close();
+            res.write(formatEvent(event));
+          },
+          alive() {
+            if (!deps.sessions.live(who.token, deps.now())) return false;
+            // A change of role or keys changes what this stream may carry: end it, the console reconnects.
+            const now = deps.ctx.store.operators().find((o) => o.name === who.operator.name);
+            return now !== undefined && now.role === role && JSON.stringify(now.keys) === keys;
+          },
+          close,
+        });
+        const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
+        keepalive.unref();
+        res.once('close', () => {
+          clearInterval(keepalive);
+          unsubscribe();
+        });
+        return STREAMED;
+      },
+    },
+  ];
+}

@@ -1,0 +1,58 @@
+import { ErrorCodes } from '../../protocol/errors.js';
+import { OpenLimiter, openFarEnd } from '../controlOps.js';
+import { MAX_PENDING_SESSIONS_PER_CONTROL } from '../controlHandler.js';
+import { collectExec, DEFAULT_EXEC_LIMITS } from './execCollector.js';
+import { ApiError } from './apiError.js';
+import type { ApiDeps, Route } from './route.js';
+import { ExecBody } from './schemas.js';
+
+/**
+ * Runs a short command on a client the caller may reach, and answers with its output and exit code.
+ * The session goes the same way as `control exec` (through the member holding the client, checked by
+ * the client's own policy); only the output is bounded, since it comes back in one JSON answer.
+ */
+export function execRoutes(deps: ApiDeps): Route[] {
+  const { ctx } = deps;
+  // One limiter per operator name: a script with many tokens still shares its operator's budget.
+  const limiters = new Map<string, OpenLimiter>();
+  const limiterFor = (name: string) => {
+    let limiter = limiters.get(name);
+    if (!limiter) limiters.set(name, (limiter = new OpenLimiter(MAX_PENDING_SESSIONS_PER_CONTROL)));
+    return limiter;
+  };
+  return [
+    {
+      method: 'POST',
+      path: '/exec',
+      access: 'operator',
+      async handle(call) {
+        const body = await call.body(ExecBody);
+        const operator = call.who.operator.name;
+        const target = { kind: 'exec' as const, command: body.command };
+        const limits = { ...DEFAULT_EXEC_LIMITS, timeoutMs: body.timeoutMs ?? DEFAULT_EXEC_LIMITS.timeoutMs };
+        return limiterFor(operator).run(async () => {
+          const { entry, far } = await openFarEnd(ctx, body.client, call.who.keys, target, operator);
+          if (call.req.destroyed) {
+            far.destroy();
+            throw new ApiError(499, ErrorCodes.CONNECT_FAILED, 'the caller went away');
+          }
+          const startedAt = deps.now();
+          const result = await collectExec(far, limits);
+          ctx.store.audit(operator, 'exec', {
+            client: entry.id,
+            clientName: entry.name,
+            server: entry.server,
+            command: body.command,
+            code: result.code,
+            signal: result.signal,
+            truncated: result.truncated,
+            timedOut: result.timedOut,
+            bytesFromClient: Buffer.byteLength(result.stdout) + Buffer.byteLength(result.stderr),
+            durationMs: deps.now() - startedAt,
+          });
+          return { client: entry.id, ...result };
+        });
+      },
+    },
+  ];
+}

@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import type http from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** Pages and styles are shipped as they are; the scripts are compiled from TypeScript by `tsc`. */
+const STATIC_DIRS = [join(here, '..', '..', '..', 'src', 'console', 'static'), join(here, '..', 'console')];
+
+const TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  svg: 'image/svg+xml',
+  png: 'image/png',
+};
+
+/**
+ * The console's security headers: scripts and styles only from this origin (no inline script, so an
+ * injected string cannot run), images also from data: URLs (the TOTP QR code), no framing.
+ */
+export const CONSOLE_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+};
+
+/** A file name the console may ask for: flat, no dots but the extension, so no path escapes. */
+const FILE = /^[a-zA-Z0-9_-]+\.(html|css|js|svg|png)$/;
+
+/** Serves /console/ from memory, read once; the files change only with a new build. */
+export class ConsoleFiles {
+  private readonly cache = new Map<string, Buffer | null>();
+
+  private read(name: string): Buffer | null {
+    if (!this.cache.has(name)) {
+      let found: Buffer | null = null;
+      for (const dir of STATIC_DIRS) {
+        try {
+          found = readFileSync(join(dir, name));
+          break;
+        } catch {
+          /* try the next directory */
+        }
+      }
+      this.cache.set(name, found);
+    }
+    return this.cache.get(name)!;
+  }
+
+  /** `rest` is the path after /console/. */
+  serve(req: http.IncomingMessage, res: http.ServerResponse, rest: string): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', ...CONSOLE_HEADERS });
+      return void res.end();
+    }
+    const name = rest === '' ? 'index.html' : rest;
+    const body = FILE.test(name) ? this.read(name) : null;
+    if (!body) {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', ...CONSOLE_HEADERS });
+      return void res.end('not found\n');
+    }
+    const ext = name.slice(name.lastIndexOf('.') + 1);
+    res.writeHead(200, {
+      'content-type': TYPES[ext] ?? 'application/octet-stream',
+      'content-length': body.length,
+      // Revalidate each time: a new build must never run against a stale cached script.
+      'cache-control': 'no-cache',
+      ...CONSOLE_HEADERS,
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+}
