@@ -21,7 +21,7 @@ function withStore<T>(cmd: Command, fn: (store: ConfigStore) => T | Promise<T>, 
   if (!flags.data) throw new Error('--data DIR is required');
   const store = ConfigStore.open(flags.data);
   // Configuration has one writer at a time: the acting primary. A member's copy is replicated.
-  if (writes && store.meta('role') === 'member') {
+  if (writes && ['member', 'standby'].includes(store.meta('role') ?? '')) {
     const primary = store.meta('primary') ?? '';
     store.close();
     return Promise.reject(new Error(`this data directory belongs to a cluster member; change the configuration on the primary ${primary}`.trim()));

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import type { ClusterHost } from '../cluster/clusterHost.js';
 import { FailoverRole } from '../cluster/failoverRole.js';
 import { PrimaryRole } from '../cluster/primaryRole.js';
+import { StandbyRole } from '../cluster/standbyRole.js';
 import type { DialOptions } from '../net/dial.js';
 import type { Role } from '../server/context.js';
 import { gatewayAddress } from './common.js';
@@ -73,9 +74,10 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
     .action(async (flags: ServerFlags) => {
       const { host, port } = parseHostPort(flags.listen, 443);
       const role = flags.role as Role;
-      if (!['standalone', 'primary', 'member'].includes(role)) throw new Error(`--role must be standalone, primary or member (got ${flags.role})`);
-      const secret = role === 'standalone' ? undefined : readClusterSecret(flags, env);
-      if (role === 'member' && !flags.primary) throw new Error("a member needs --primary HOST:PORT (the primary's address)");
+      if (!['standalone', 'primary', 'member', 'standby'].includes(role)) throw new Error(`--role must be standalone, primary, member or standby (got ${flags.role})`);
+      // A standalone server needs the secret only to accept a standby.
+      const secret = role === 'standalone' && !flags.clusterSecretFile && !env.SWITCHBOARD_CLUSTER_SECRET ? undefined : readClusterSecret(flags, env);
+      if ((role === 'member' || role === 'standby') && !flags.primary) throw new Error(`a ${role} needs --primary HOST:PORT (the primary's address)`);
       if (role !== 'standalone' && !flags.advertise && (host === '0.0.0.0' || host === '::' || port === 0)) {
         throw new Error('a cluster server needs --advertise HOST:PORT: the address other servers and clients use to reach it');
       }
@@ -89,14 +91,15 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         const banner = await initialCredentials(store);
         if (banner) process.stderr.write(banner + '\n');
       }
-      if (store.keys().length === 0 && role !== 'member') {
+      if (store.keys().length === 0 && role !== 'member' && role !== 'standby') {
         logger.warn({ hint: `switchboard config --data ${flags.data} key add NAME` }, 'no key configured: no client or control can connect until one is added');
       }
       const primary = flags.primary ? gatewayAddress(flags.primary) : undefined;
       const clusterDial: DialOptions = { tls: Boolean(primary?.tls || flags.primaryFingerprint), fingerprint: flags.primaryFingerprint, insecure: !flags.primaryFingerprint };
       const behaviour =
-        role === 'primary' ? (h: ClusterHost) => new PrimaryRole(h, { secret: secret! })
+        role === 'primary' || (role === 'standalone' && secret) ? (h: ClusterHost) => new PrimaryRole(h, { secret: secret! })
         : role === 'member' ? (h: ClusterHost) => new FailoverRole(h, { secret: secret!, primary: primary!.address })
+        : role === 'standby' ? (h: ClusterHost) => new StandbyRole(h, { secret: secret!, primary: primary!.address })
         : undefined;
       const server = new SwitchboardServer({ store, logger, host, port, advertise: flags.advertise ?? (role === 'standalone' ? undefined : `${host}:${port}`), tls, role, behaviour, clusterDial, clusterSecret: secret, faultBlock: flags.faultBlock?.split(',') });
       await server.start();

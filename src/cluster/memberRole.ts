@@ -48,7 +48,7 @@ export class MemberRole implements RoleBehaviour {
 
   constructor(
     private readonly host: ClusterHost,
-    private readonly options: ClusterOptions & { primary: string },
+    private readonly options: ClusterOptions & { primary: string; standby?: boolean },
     private readonly hooks: MemberHooks = {},
   ) {
     this.primary = options.primary;
@@ -61,7 +61,7 @@ export class MemberRole implements RoleBehaviour {
   }
 
   start(): void {
-    this.host.store.setMeta('role', 'member');
+    this.host.store.setMeta('role', this.options.standby ? 'standby' : 'member');
     this.host.store.setMeta('primary', this.primary);
     this.connect();
     this.loadTimer = setInterval(() => this.sendToPrimary({ type: 'load', clients: this.host.clients.size, sessions: this.host.broker.activeCount }), LOAD_REPORT_MS);
@@ -183,6 +183,7 @@ export class MemberRole implements RoleBehaviour {
             configVersion: host.store.version(),
             epoch: this.epoch(),
             fingerprint: host.fingerprint,
+            standby: this.options.standby,
             clients: [...host.clients.values()].map((c) => c.entry),
             sessions: host.broker.activeCount,
           } satisfies MemberToPrimary);
@@ -268,7 +269,12 @@ export class MemberRole implements RoleBehaviour {
   private setDraining(draining: boolean): void {
     this.draining = draining;
     clearInterval(this.drainTimer);
-    if (!draining) return;
+    if (draining) this.sendClientsBack();
+  }
+
+  /** Tells every client here to go to the acting primary, a batch at a time. */
+  sendClientsBack(): void {
+    clearInterval(this.drainTimer);
     this.drainTimer = setInterval(() => {
       const batch = [...this.host.clients.values()].slice(0, DRAIN_BATCH);
       if (batch.length === 0) return clearInterval(this.drainTimer);

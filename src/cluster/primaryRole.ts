@@ -16,6 +16,7 @@ import { chooseServer, PendingPlacements, type Candidate } from './placement.js'
 
 interface MemberState {
   address: string;
+  standby: boolean;
   link: Link;
   fingerprint: string | undefined;
   sessions: number;
@@ -180,7 +181,7 @@ export class PrimaryRole implements RoleBehaviour {
     }
     rows.push({
       address: host.advertise,
-      role: this.options.actingFor ? 'acting primary' : 'primary',
+      role: this.options.actingFor ? 'acting primary' : host.role,
       weight: selfRow?.weight ?? host.config.settings['primary-weight'],
       enabled: true,
       secondary: selfRow?.secondary ?? false,
@@ -188,6 +189,9 @@ export class PrimaryRole implements RoleBehaviour {
       clients: host.clients.size,
       sessions: host.broker.activeCount,
     });
+    for (const m of this.members.values()) {
+      if (m.standby) rows.push({ address: m.address, role: 'standby', weight: 0, enabled: true, secondary: false, status: 'up', clients: host.directory.clientsOn(m.address), sessions: m.sessions });
+    }
     for (const row of host.store.servers()) {
       if (row.address === host.advertise) continue;
       const member = this.members.get(row.address);
@@ -266,10 +270,11 @@ export class PrimaryRole implements RoleBehaviour {
         const expected = keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, nonce, memberIdentity(msg.address, msg.fingerprint));
         if (!proofMatches(expected, msg.proof)) return refuse(CloseCodes.CLUSTER_AUTH, 'cluster secret not accepted');
         const row = this.host.store.servers().find((s) => s.address === msg.address);
-        if (!row) return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is not in the primary's server table`);
-        if (!row.enabled) return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is disabled in the primary's server table`);
+        const standby = msg.standby === true;
+        if (!standby && !row) return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is not in the primary's server table`);
+        if (!standby && !row?.enabled) return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is disabled in the primary's server table`);
         this.members.get(msg.address)?.link.close(CloseCodes.DUPLICATE_CLIENT, 'replaced by a newer link from the same server');
-        member = { address: msg.address, link, fingerprint: msg.fingerprint, sessions: msg.sessions, draining: false };
+        member = { address: msg.address, standby, link, fingerprint: msg.fingerprint, sessions: msg.sessions, draining: false };
         this.members.set(msg.address, member);
         const { added, removed } = this.host.directory.replaceServer(msg.address, msg.clients.map((c) => ({ ...c, server: msg.address })));
         for (const c of msg.clients) this.pending.settle(c.id);
@@ -326,6 +331,10 @@ export class PrimaryRole implements RoleBehaviour {
     const snapshot = this.host.store.snapshot();
     const rows = new Map(snapshot.servers.map((r) => [r.address, r]));
     for (const member of this.members.values()) {
+      if (member.standby) {
+        this.send(member.link, { type: 'config', snapshot });
+        continue;
+      }
       const row = rows.get(member.address);
       if (!row) {
         member.link.close(CloseCodes.NOT_IN_CLUSTER, `${member.address} was removed from the primary's server table`);
