@@ -51,6 +51,8 @@ export const MemberToPrimary = z.discriminatedUnion('type', [
     configVersion: z.number().int().min(0),
     epoch: z.number().int().min(0),
     fingerprint: z.string().max(200).optional(),
+    /** A standby of a standalone server: replicates the configuration, holds no placed clients. */
+    standby: z.boolean().optional(),
     clients: z.array(DirectoryEntrySchema).max(100_000),
     sessions: z.number().int().min(0),
   }),
