@@ -36,6 +36,8 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
     const dial = dialOptions(flags, gateway.tls);
     const policy = { allowForward: new Set(parsePorts(flags.allowForward)), allowExec: Boolean(flags.allowExec) };
     const agents: ClientAgent[] = [];
+    /** Why clients are waiting to retry, counted by reason: the first thing to read in a storm. */
+    const lastReason = new Map<ClientAgent, string>();
     const started = Date.now();
     let allConnectedReported = false;
     const status = () => {
@@ -46,7 +48,9 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
         connected++;
         byServer[a.server ?? '?'] = (byServer[a.server ?? '?'] ?? 0) + 1;
       }
-      return { msg: 'bench clients', count, connected, byServer, elapsedMs: Date.now() - started };
+      const waiting: Record<string, number> = {};
+      for (const [a, reason] of lastReason) if (a.status !== 'connected') waiting[reason] = (waiting[reason] ?? 0) + 1;
+      return { msg: 'bench clients', count, connected, byServer, waiting, elapsedMs: Date.now() - started };
     };
     const print = () => process.stdout.write(JSON.stringify(status()) + '\n');
     for (let i = 0; i < count; i++) {
@@ -62,7 +66,8 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
         dial,
         backoff: new Backoff(250, 10_000),
       });
-      agent.on('status', (s) => {
+      agent.on('status', (s, detail) => {
+        if (s === 'waiting') lastReason.set(agent, (detail.reason ?? '').replace(/\d+ ms/, 'N ms').slice(0, 80));
         if (s === 'connected' && !allConnectedReported && agents.every((a) => a.status === 'connected')) {
           allConnectedReported = true;
           process.stdout.write(JSON.stringify({ ...status(), msg: 'all connected' }) + '\n');

@@ -30,6 +30,7 @@ export const ErrorCodes = {
   NOT_FOUND: 'SB_ERR_NOT_FOUND',
   CSRF: 'SB_ERR_CSRF',
   SHUTTING_DOWN: 'SB_ERR_SHUTTING_DOWN',
+  BUSY: 'SB_ERR_BUSY',
   INTERNAL: 'SB_ERR_INTERNAL',
 } as const;
 

@@ -7,6 +7,9 @@ import type { TlsMaterial } from './tlsFiles.js';
 export interface ListenerHandlers {
   request(req: http.IncomingMessage, res: http.ServerResponse): void;
   upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Counts a new connection in by remote address; false closes it at once. */
+  admit(address: string): boolean;
+  release(address: string): void;
 }
 
 export interface Listener {
@@ -36,8 +39,13 @@ export async function listen(host: string, port: number, handlers: ListenerHandl
 
   const sockets = new Set<net.Socket>();
   const tcpServer = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+    const address = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    if (!handlers.admit(address)) return void socket.destroy();
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.once('close', () => {
+      sockets.delete(socket);
+      handlers.release(address);
+    });
     socket.on('error', () => socket.destroy());
     socket.setNoDelay(true);
     const timer = setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);

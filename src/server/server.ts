@@ -22,7 +22,9 @@ import { handleControlConnection } from './controlHandler.js';
 import { listen, type Listener } from './listener.js';
 import { LoginLimiter } from './loginLimiter.js';
 import type { Logger } from './logger.js';
+import { ConnectionLimits } from './connectionLimits.js';
 import { TicketTable } from './tickets.js';
+import { TokenBucket } from './tokenBucket.js';
 import type { TlsMaterial } from './tlsFiles.js';
 import { WebFront } from './webFront.js';
 
@@ -57,7 +59,8 @@ function jsonReply(res: http.ServerResponse, status: number, body: unknown): voi
 
 function refuseUpgrade(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ error: { code, message } });
-  socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Forbidden'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  const statusText = status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Forbidden';
+  socket.end(`HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
@@ -80,6 +83,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   private readonly wss: WebSocketServer;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatSeconds = 0;
+  private readonly connectionLimits: ConnectionLimits;
+  private readonly admission: TokenBucket;
   stopping = false;
   private behaviour!: RoleBehaviour;
   /** The REST API and the console, made on first use. */
@@ -91,6 +96,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.store = options.store;
     this.config = new ConfigCache(options.store);
     this.limiter = new LoginLimiter(this.config.settings['lockout-attempts']);
+    this.connectionLimits = new ConnectionLimits(this.config.settings['max-connections-per-address']);
+    this.admission = new TokenBucket(this.config.settings['admission-rate'], this.config.settings['admission-rate'] * 2, Date.now());
     this.broker = new Broker(new TicketTable(options.ticketTtlMs ?? 10_000), (s) => this.sessionClosed(s));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
   }
@@ -105,7 +112,12 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   async start(): Promise<void> {
-    this.listener = await listen(this.options.host, this.options.port, { request: (q, s) => this.onRequest(q, s), upgrade: (q, s, h) => this.onUpgrade(q, s, h) }, this.options.tls);
+    this.listener = await listen(this.options.host, this.options.port, {
+        request: (q, s) => this.onRequest(q, s),
+        upgrade: (q, s, h) => this.onUpgrade(q, s, h),
+        admit: (a) => this.connectionLimits.admit(a),
+        release: (a) => this.connectionLimits.release(a),
+      }, this.options.tls);
     this.advertise = this.options.advertise ?? this.address;
     this.behaviour = (this.options.behaviour ?? ((host) => new StandaloneRole(host)))(this);
     this.behaviour.start();
@@ -240,6 +252,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       this.logger.info({ keys: removedKeys }, 'keys removed; their clients disconnected');
     }
     if (this.config.settings.heartbeat !== this.heartbeatSeconds) this.scheduleHeartbeat();
+    this.connectionLimits.setMax(this.config.settings['max-connections-per-address']);
+    this.admission.configure(this.config.settings['admission-rate'], this.config.settings['admission-rate'] * 2);
     this.behaviour.configChanged();
   }
 
@@ -285,6 +299,11 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     if (path.startsWith('/v1/session/')) return this.onDataConnection(req, socket, head, decodeURIComponent(path.slice('/v1/session/'.length)));
     if (path === '/v1/cluster') {
       return this.wss.handleUpgrade(req, socket, head, (ws) => this.behaviour.acceptClusterLink(wsLink(ws, req.socket)));
+    }
+    if (path === '/v1/client') {
+      // A reconnect storm is admitted at a steady rate; the rest are told when to come back.
+      const waitMs = this.admission.take(Date.now());
+      if (waitMs > 0) return refuseUpgrade(socket, 503, ErrorCodes.BUSY, `server busy admitting clients; retry in ${waitMs} ms`);
     }
     const handler = path === '/v1/client' ? handleClientConnection : path === '/v1/control' ? handleControlConnection : undefined;
     if (!handler) return refuseUpgrade(socket, 404, 'SB_ERR_NOT_FOUND', `no channel ${path}`);

@@ -11,6 +11,9 @@ export const settingDefinitions = {
   heartbeat: { schema: z.coerce.number().min(0.2).max(3600), default: 30 },
   'hello-timeout': { schema: z.coerce.number().min(0.5).max(300), default: 10 },
   'lockout-attempts': { schema: z.coerce.number().int().min(1).max(1000), default: 5 },
+  /** New client connections admitted per second (bursts of twice that); the rest back off. */
+  'admission-rate': { schema: z.coerce.number().int().min(1).max(1_000_000), default: 2000 },
+  'max-connections-per-address': { schema: z.coerce.number().int().min(1).max(1_000_000), default: 1000 },
 } as const;
 
 export type SettingName = keyof typeof settingDefinitions;
@@ -21,6 +24,8 @@ export type Settings = {
   heartbeat: number;
   'hello-timeout': number;
   'lockout-attempts': number;
+  'admission-rate': number;
+  'max-connections-per-address': number;
 };
 
 export function isSettingName(name: string): name is SettingName {
