@@ -108,6 +108,7 @@ export class FailoverRole implements RoleBehaviour {
     this.actingRole = new PrimaryRole(this.host, { ...this.options, actingFor: this.options.primary });
     this.actingRole.start();
     // Our own clients are already in the directory; members bring theirs as they re-link.
+    this.host.metrics.failovers.inc();
     this.host.logger.warn({ epoch, reason }, 'the secondary takes over as acting primary');
   }
 
@@ -159,6 +160,9 @@ export class FailoverRole implements RoleBehaviour {
   }
   acceptClusterLink(link: Link): void {
     this.current.acceptClusterLink(link);
+  }
+  replicationLagSeconds(): number {
+    return this.actingRole ? 0 : this.member.replicationLagSeconds();
   }
   configChanged(): void {
     this.member.configChanged();

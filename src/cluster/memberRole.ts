@@ -39,6 +39,7 @@ export class MemberRole implements RoleBehaviour {
   private secondary: string | undefined;
   private attempts = 0;
   private suspended = false;
+  private unlinkedSince = Date.now();
   private draining = false;
   private stopped = false;
   private readonly backoff = new Backoff(250, 5000);
@@ -58,6 +59,10 @@ export class MemberRole implements RoleBehaviour {
 
   get linked(): boolean {
     return this.state === 'linked';
+  }
+
+  replicationLagSeconds(): number {
+    return this.linked || this.suspended ? 0 : (Date.now() - this.unlinkedSince) / 1000;
   }
 
   start(): void {
@@ -232,7 +237,10 @@ export class MemberRole implements RoleBehaviour {
 
     link.onClose((code, reason) => {
       if (this.link === link) this.link = undefined;
-      if (accepted) this.hooks.onLink?.(false);
+      if (accepted) {
+        this.unlinkedSince = Date.now();
+        this.hooks.onLink?.(false);
+      }
       if (this.stopped || this.suspended) return;
       // After a link that worked, try the configured primary first; after each failure, the other.
       this.attempts = accepted ? 0 : this.attempts + 1;

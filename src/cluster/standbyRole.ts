@@ -114,6 +114,10 @@ export class StandbyRole implements RoleBehaviour {
     this.member.configChanged();
   }
 
+  replicationLagSeconds(): number {
+    return this.member.replicationLagSeconds();
+  }
+
   rpc(method: RpcMethod): Promise<unknown> {
     return this.member.rpc(method);
   }

@@ -48,3 +48,10 @@ const closeCodeErrors: Partial<Record<number, ErrorCode>> = {
 export function errorCodeForClose(code: number): ErrorCode | undefined {
   return closeCodeErrors[code];
 }
+
+const names = new Map<number, string>(Object.entries(CloseCodes).map(([name, code]) => [code, name.toLowerCase()]));
+
+/** A stable, low-cardinality label for a close code (metrics, logs). */
+export function closeCodeName(code: number): string {
+  return names.get(code) ?? String(code);
+}

@@ -1,5 +1,5 @@
 import type WebSocket from 'ws';
-import { CloseCodes } from '../protocol/closeCodes.js';
+import { CloseCodes, closeCodeName } from '../protocol/closeCodes.js';
 import { ClientToServer, decode, type ClientHello } from '../protocol/messages.js';
 import { findProvenKey, newNonce } from '../protocol/proof.js';
 import type { ConnectedClient, ServerContext } from './context.js';
@@ -51,6 +51,7 @@ export function handleClientConnection(ctx: ServerContext, ws: WebSocket, remote
   });
 
   function refuse(code: number, reason: string): void {
+    ctx.metrics.refusals.inc({ reason: closeCodeName(code) });
     log.warn({ client: client?.id, closeCode: code, reason }, 'client refused');
     closeWith(ws, code, reason);
   }
@@ -60,7 +61,9 @@ export function handleClientConnection(ctx: ServerContext, ws: WebSocket, remote
     const key = findProvenKey(ctx.config.keys, 'client', nonce, hello.id, hello.proof);
     if (!key) return refuse(CloseCodes.BAD_KEY, 'key not accepted');
     const placement = ctx.place(hello);
+    ctx.metrics.placements.inc({ server: placement.keep ? ctx.advertise : placement.redirect });
     if (!placement.keep) {
+      ctx.metrics.redirects.inc();
       sendJson(ws, { type: 'redirect', to: placement.redirect, reason: placement.reason });
       log.debug({ client: hello.id, to: placement.redirect }, 'client redirected');
       closeWith(ws, 1000, 'redirected');

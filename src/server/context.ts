@@ -9,6 +9,7 @@ import type { Broker } from './broker.js';
 import type { ConfigCache } from './configCache.js';
 import type { LoginLimiter } from './loginLimiter.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
 
 export type Role = 'standalone' | 'primary' | 'member' | 'standby';
 
@@ -47,6 +48,8 @@ export interface RoleBehaviour {
   /** A server dialled /v1/cluster; only a primary accepts it. */
   acceptClusterLink(link: Link): void;
   configChanged(): void;
+  /** On a member: seconds since it last had a live link to the acting primary (0 while linked). */
+  replicationLagSeconds?(): number;
   /** Answers a signed request from another server of the cluster. */
   rpc(method: RpcMethod, params: Record<string, unknown>, from: string): Promise<unknown>;
   start(): void;
@@ -56,7 +59,7 @@ export interface RoleBehaviour {
 /**
  * What the connection handlers need of the server: its parts, and the role's behaviour.
  */
-export interface ServerContext extends Omit<RoleBehaviour, 'acceptClusterLink' | 'configChanged' | 'rpc' | 'start' | 'stop'> {
+export interface ServerContext extends Omit<RoleBehaviour, 'acceptClusterLink' | 'configChanged' | 'rpc' | 'replicationLagSeconds' | 'start' | 'stop'> {
   readonly advertise: string;
   readonly role: Role;
   readonly logger: Logger;
@@ -64,6 +67,7 @@ export interface ServerContext extends Omit<RoleBehaviour, 'acceptClusterLink' |
   readonly store: ConfigStore;
   readonly broker: Broker;
   readonly limiter: LoginLimiter;
+  readonly metrics: Metrics;
   /** Clients connected to this server, by id. */
   readonly clients: Map<string, ConnectedClient>;
   /** The clients a control may browse: the whole cluster's on the acting primary. */

@@ -23,6 +23,7 @@ import { listen, type Listener } from './listener.js';
 import { LoginLimiter } from './loginLimiter.js';
 import type { Logger } from './logger.js';
 import { ConnectionLimits } from './connectionLimits.js';
+import { Metrics } from './metrics.js';
 import { TicketTable } from './tickets.js';
 import { TokenBucket } from './tokenBucket.js';
 import type { TlsMaterial } from './tlsFiles.js';
@@ -76,6 +77,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   readonly config: ConfigCache;
   readonly broker: Broker;
   readonly limiter: LoginLimiter;
+  readonly metrics: Metrics;
   readonly clients = new Map<string, ConnectedClient>();
   readonly directory = new Directory();
   advertise = '';
@@ -96,6 +98,15 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.store = options.store;
     this.config = new ConfigCache(options.store);
     this.limiter = new LoginLimiter(this.config.settings['lockout-attempts']);
+    this.metrics = new Metrics({
+      clients: () => this.clients.size,
+      sessions: () => this.broker.activeCount,
+      directorySize: () => this.directory.size,
+      epoch: () => this.epoch(),
+      configVersion: () => this.config.version,
+      acting: () => this.acting().acting,
+      replicationLagSeconds: () => this.behaviour.replicationLagSeconds?.() ?? 0,
+    });
     this.connectionLimits = new ConnectionLimits(this.config.settings['max-connections-per-address']);
     this.admission = new TokenBucket(this.config.settings['admission-rate'], this.config.settings['admission-rate'] * 2, Date.now());
     this.broker = new Broker(new TicketTable(options.ticketTtlMs ?? 10_000), (s) => this.sessionClosed(s));
@@ -238,6 +249,9 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
 
   // ---- internals -----------------------------------------------------------------------------
   private sessionClosed(s: SessionClosed): void {
+    this.metrics.sessionsOpened.inc();
+    this.metrics.bytesRelayed.inc({ direction: 'to_client' }, s.bytesToClient);
+    this.metrics.bytesRelayed.inc({ direction: 'from_client' }, s.bytesFromClient);
     const detail = { session: s.id, client: s.clientId, clientName: s.clientName, server: s.server, target: s.target, bytesToClient: s.bytesToClient, bytesFromClient: s.bytesFromClient, durationMs: s.durationMs };
     this.logger.info(detail, 'session closed');
     this.store.audit(s.operator, 'session.closed', detail);
@@ -282,6 +296,13 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === RPC_PATH) return this.onRpc(req, res);
+    if (url.pathname === '/metrics') {
+      void this.metrics.text().then((text) => {
+        res.writeHead(200, { 'content-type': this.metrics.contentType });
+        res.end(text);
+      });
+      return;
+    }
     if (url.pathname === '/healthz') {
       const acting = this.acting();
       return jsonReply(res, this.stopping ? 503 : 200, { role: this.role, acting: acting.acting, epoch: this.epoch() });
@@ -303,6 +324,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     if (path === '/v1/client') {
       // A reconnect storm is admitted at a steady rate; the rest are told when to come back.
       const waitMs = this.admission.take(Date.now());
+      if (waitMs > 0) this.metrics.refusals.inc({ reason: 'busy' });
       if (waitMs > 0) return refuseUpgrade(socket, 503, ErrorCodes.BUSY, `server busy admitting clients; retry in ${waitMs} ms`);
     }
     const handler = path === '/v1/client' ? handleClientConnection : path === '/v1/control' ? handleControlConnection : undefined;

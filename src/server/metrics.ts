@@ -1,0 +1,52 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface MetricsSource {
+  clients(): number;
+  sessions(): number;
+  directorySize(): number;
+  epoch(): number;
+  configVersion(): number;
+  acting(): boolean;
+  /** On a member: seconds its replicated configuration may be behind (0 while linked). */
+  replicationLagSeconds(): number;
+}
+
+/**
+ * The server's Prometheus metrics. Gauges are read at scrape time from the server itself, so no
+ * hot path pays for them; counters are bumped where the event happens.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly bytesRelayed: Counter<'direction'>;
+  readonly placements: Counter<'server'>;
+  readonly redirects: Counter;
+  readonly refusals: Counter<'reason'>;
+  readonly failovers: Counter;
+  readonly sessionsOpened: Counter;
+
+  constructor(source: MetricsSource) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_process_', eventLoopMonitoringPrecision: 20 });
+    new Gauge({ name: 'switchboard_clients', help: 'Clients connected to this server', registers, collect() { this.set(source.clients()); } });
+    new Gauge({ name: 'switchboard_sessions_active', help: 'Sessions relayed through this server now', registers, collect() { this.set(source.sessions()); } });
+    new Gauge({ name: 'switchboard_directory_clients', help: 'Clients this server can browse (the cluster, on the acting primary)', registers, collect() { this.set(source.directorySize()); } });
+    new Gauge({ name: 'switchboard_epoch', help: 'Cluster epoch this server follows', registers, collect() { this.set(source.epoch()); } });
+    new Gauge({ name: 'switchboard_config_version', help: 'Configuration version held by this server', registers, collect() { this.set(source.configVersion()); } });
+    new Gauge({ name: 'switchboard_acting_primary', help: '1 when this server answers controls', registers, collect() { this.set(source.acting() ? 1 : 0); } });
+    new Gauge({ name: 'switchboard_replication_lag_seconds', help: 'On a member: seconds since it last had a live link to the acting primary (0 while linked)', registers, collect() { this.set(source.replicationLagSeconds()); } });
+    this.bytesRelayed = new Counter({ name: 'switchboard_bytes_relayed_total', help: 'Session bytes relayed, by direction', labelNames: ['direction'], registers });
+    this.placements = new Counter({ name: 'switchboard_placements_total', help: 'Clients placed by this server, by the server chosen', labelNames: ['server'], registers });
+    this.redirects = new Counter({ name: 'switchboard_redirects_total', help: 'Clients redirected to another server', registers });
+    this.refusals = new Counter({ name: 'switchboard_refusals_total', help: 'Connections and sessions refused, by reason', labelNames: ['reason'], registers });
+    this.failovers = new Counter({ name: 'switchboard_failovers_total', help: 'Times this server took over as acting primary', registers });
+    this.sessionsOpened = new Counter({ name: 'switchboard_sessions_total', help: 'Sessions relayed through this server', registers });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
