@@ -47,7 +47,7 @@ export class StoreConfigTarget implements ConfigTarget {
   private checkKeys(keys: string[]): void {
     const known = new Set(this.store.keys().map((k) => k.name));
     const unknown = keys.filter((k) => !known.has(k));
-    if (unknown.length) throw new ConfigError(`no such key: ${unknown.join(', ')}`);
+    if (unknown.length) throw new ConfigError(`unknown key: ${unknown.join(', ')}`);
   }
 
   private static checkPassword(password: string): void {

@@ -1,8 +1,6 @@
-import { ErrorCodes } from '../../protocol/errors.js';
 import { OpenLimiter, openFarEnd } from '../controlOps.js';
 import { MAX_PENDING_SESSIONS_PER_CONTROL } from '../controlHandler.js';
 import { collectExec, DEFAULT_EXEC_LIMITS } from './execCollector.js';
-import { ApiError } from './apiError.js';
 import type { ApiDeps, Route } from './route.js';
 import { ExecBody } from './schemas.js';
 
@@ -32,12 +30,11 @@ export function execRoutes(deps: ApiDeps): Route[] {
         const limits = { ...DEFAULT_EXEC_LIMITS, timeoutMs: body.timeoutMs ?? DEFAULT_EXEC_LIMITS.timeoutMs };
         return limiterFor(operator).run(async () => {
           const { entry, far } = await openFarEnd(ctx, body.client, call.who.keys, target, operator);
-          if (call.req.destroyed) {
-            far.destroy();
-            throw new ApiError(499, ErrorCodes.CONNECT_FAILED, 'the caller went away');
-          }
+          // A caller that hangs up ends the session, which stops the command on the client.
+          const hangUp = () => far.destroy();
+          call.res.once('close', hangUp);
           const startedAt = deps.now();
-          const result = await collectExec(far, limits);
+          const result = await collectExec(far, limits).finally(() => call.res.off('close', hangUp));
           ctx.store.audit(operator, 'exec', {
             client: entry.id,
             clientName: entry.name,
