@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ClientAgent } from '../client/agent.js';
 import { Backoff } from '../client/backoff.js';
+import { newIdentity } from '../client/identity.js';
 import { addDialFlags, dialOptions, gatewayAddress, parsePorts, type DialFlags } from './common.js';
 
 interface BenchClientFlags extends DialFlags {
@@ -25,7 +26,7 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
       .option('--secondary <host:port>', 'the secondary server')
       .requiredOption('--key <key>', 'connectivity key')
       .requiredOption('--count <n>', 'how many clients')
-      .option('--prefix <name>', 'client names and ids are PREFIX-0 ... PREFIX-(N-1)', 'bench')
+      .option('--prefix <name>', 'client names are PREFIX-0 ... PREFIX-(N-1) (ids come from each client\'s own key pair)', 'bench')
       .option('--allow-forward <ports>', 'ports each client allows')
       .option('--allow-exec', 'allow commands')
       .option('--interval <seconds>', 'seconds between status lines', '5'),
@@ -58,7 +59,7 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
         gateway: gateway.address,
         secondary: flags.secondary ? gatewayAddress(flags.secondary).address : undefined,
         key: flags.key,
-        id: `${flags.prefix}-${i}`,
+        identity: newIdentity(),
         name: `${flags.prefix}-${i}`,
         group: flags.prefix,
         platform: 'bench',

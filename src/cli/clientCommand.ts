@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { ClientAgent } from '../client/agent.js';
-import { loadOrCreateClientId } from '../client/identity.js';
+import { loadOrCreateIdentity } from '../client/identity.js';
 import { createLogger } from '../server/logger.js';
 import { addDialFlags, dialOptions, gatewayAddress, parsePorts, readKey, type DialFlags } from './common.js';
 
@@ -38,7 +38,7 @@ export function clientCommand(_env: NodeJS.ProcessEnv): Command {
       gateway: gateway.address,
       secondary: flags.secondary ? gatewayAddress(flags.secondary).address : undefined,
       key: readKey(flags),
-      id: loadOrCreateClientId(flags.state),
+      identity: loadOrCreateIdentity(flags.state),
       name: flags.name,
       group: flags.group,
       policy: { allowForward: new Set(parsePorts(flags.allowForward)), allowExec: Boolean(flags.allowExec) },

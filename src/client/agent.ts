@@ -7,6 +7,7 @@ import { decode, ServerToClient, type SessionTarget } from '../protocol/messages
 import { keyProof } from '../protocol/proof.js';
 import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
 import { Backoff } from './backoff.js';
+import type { ClientIdentity } from './identity.js';
 import { checkPolicy, type LocalPolicy } from './policy.js';
 import { prepareSession } from './sessionRunner.js';
 
@@ -14,7 +15,7 @@ export interface ClientOptions {
   gateway: string;
   secondary?: string;
   key: string;
-  id: string;
+  identity: ClientIdentity;
   name?: string;
   group?: string;
   platform?: string;
@@ -99,11 +100,13 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
           ws.send(JSON.stringify({
             type: 'hello',
             version: 1,
-            id: this.options.id,
+            id: this.options.identity.id,
+            publicKey: this.options.identity.publicKey,
+            signature: this.options.identity.sign(msg.nonce),
             name: this.options.name ?? hostname(),
             group: this.options.group ?? '',
             platform: this.options.platform ?? `${osPlatform()} ${release()}`,
-            proof: keyProof(this.options.key, 'client', msg.nonce, this.options.id),
+            proof: keyProof(this.options.key, 'client', msg.nonce, this.options.identity.id),
             allowForward: [...this.options.policy.allowForward],
             allowExec: this.options.policy.allowExec,
           }));

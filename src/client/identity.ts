@@ -1,18 +1,35 @@
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { clientIdFor, rawPublicKey, signIdentity } from '../protocol/clientIdentity.js';
 
-/** A client's id survives restarts: it is made once and kept in the state directory. */
-export function loadOrCreateClientId(stateDir: string): string {
-  const file = join(stateDir, 'client-id');
+/** A client's identity: its key pair, and the id derived from the public half. */
+export interface ClientIdentity {
+  id: string;
+  publicKey: string;
+  sign(nonce: string): string;
+}
+
+function identityOf(privateKey: KeyObject): ClientIdentity {
+  const raw = rawPublicKey(createPublicKey(privateKey));
+  const id = clientIdFor(raw);
+  return { id, publicKey: raw.toString('base64url'), sign: (nonce) => signIdentity(privateKey, nonce, id) };
+}
+
+export function newIdentity(): ClientIdentity {
+  return identityOf(generateKeyPairSync('ed25519').privateKey);
+}
+
+/** The identity survives restarts: the key pair is made once and kept (owner-only) in the state directory. */
+export function loadOrCreateIdentity(stateDir: string): ClientIdentity {
+  const file = join(stateDir, 'client-key.pem');
   try {
-    const id = readFileSync(file, 'utf8').trim();
-    if (id) return id;
-  } catch {
-    /* first run */
+    return identityOf(createPrivateKey(readFileSync(file, 'utf8')));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the client identity ${file}: ${(err as Error).message}`);
   }
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const id = randomUUID();
-  writeFileSync(file, `${id}\n`, { mode: 0o600 });
-  return id;
+  const { privateKey } = generateKeyPairSync('ed25519');
+  writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  return identityOf(privateKey);
 }

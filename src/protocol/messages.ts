@@ -47,6 +47,10 @@ export const ClientHello = z.object({
   group: label,
   platform: label,
   proof: z.string().max(128),
+  /** The client's Ed25519 public key (raw, base64url); the id is derived from it. */
+  publicKey: z.string().max(64),
+  /** The key's signature over the server's nonce and the id. */
+  signature: z.string().max(128),
   allowForward: z.array(port).max(1024),
   allowExec: z.boolean(),
 });

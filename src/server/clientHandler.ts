@@ -1,6 +1,7 @@
 import type WebSocket from 'ws';
 import { CloseCodes, closeCodeName } from '../protocol/closeCodes.js';
 import { ClientToServer, decode, type ClientHello } from '../protocol/messages.js';
+import { verifyIdentity } from '../protocol/clientIdentity.js';
 import { findProvenKey, newNonce } from '../protocol/proof.js';
 import type { ConnectedClient, ServerContext } from './context.js';
 import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
@@ -58,6 +59,9 @@ export function handleClientConnection(ctx: ServerContext, ws: WebSocket, remote
 
   function onHello(hello: ClientHello): void {
     clearTimeout(helloTimer);
+    if (!verifyIdentity(hello.id, hello.publicKey, hello.signature, nonce)) {
+      return refuse(CloseCodes.BAD_IDENTITY, `client ${hello.id} did not prove its identity (id not derived from its key, or bad signature)`);
+    }
     const key = findProvenKey(ctx.config.keys, 'client', nonce, hello.id, hello.proof);
     if (!key) return refuse(CloseCodes.BAD_KEY, 'key not accepted');
     const placement = ctx.place(hello);
