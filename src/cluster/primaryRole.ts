@@ -6,6 +6,7 @@ import { decode, type ClientHello, type ServerInfo, type SessionTarget } from '.
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
 import { openLocal } from '../server/standaloneRole.js';
+import type { ConfigSnapshot } from '../store/configStore.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
 import type { DirectoryEntry } from './directory.js';
 import type { Link } from './link.js';
@@ -33,6 +34,8 @@ interface OpenWaiter {
 const JOIN_TIMEOUT_MS = 10_000;
 const OPEN_TIMEOUT_MS = 15_000;
 const RECLAIM_EVERY_MS = 2000;
+/** Not a hash any password matches: an operator cannot log in on a server holding this. */
+const WITHHELD = 'withheld';
 
 export interface PrimaryRoleOptions extends ClusterOptions {
   /**
@@ -285,7 +288,7 @@ export class PrimaryRole implements RoleBehaviour {
           primary: this.host.advertise,
           secondary: this.secondary(),
         });
-        if (msg.configVersion !== this.host.store.version()) this.send(link, { type: 'config', snapshot: this.host.store.snapshot() });
+        if (msg.configVersion !== this.host.store.version()) this.send(link, { type: 'config', snapshot: this.snapshotFor(member, this.host.store.snapshot()) });
         log.info({ member: msg.address, clients: msg.clients.length, added, removed, configVersion: msg.configVersion }, 'member joined');
         return;
       }
@@ -326,13 +329,25 @@ export class PrimaryRole implements RoleBehaviour {
     });
   }
 
+  /**
+   * A member gets only what it needs. Every member gets the operator accounts (names, roles, keys),
+   * but their secrets (password hashes, TOTP seeds) go only to the servers that may answer controls
+   * one day: the secondary and a standby. Flagging another secondary bumps the version, so it then
+   * receives them.
+   */
+  private snapshotFor(member: MemberState, snapshot: ConfigSnapshot): ConfigSnapshot {
+    const mayAct = member.standby || snapshot.servers.some((r) => r.address === member.address && r.secondary);
+    if (mayAct) return snapshot;
+    return { ...snapshot, operators: snapshot.operators.map((op) => ({ ...op, passwordHash: WITHHELD, totpSecret: null })) };
+  }
+
   /** Replicates the new configuration, and applies enabled/removed to the linked members at once. */
   configChanged(): void {
     const snapshot = this.host.store.snapshot();
     const rows = new Map(snapshot.servers.map((r) => [r.address, r]));
     for (const member of this.members.values()) {
       if (member.standby) {
-        this.send(member.link, { type: 'config', snapshot });
+        this.send(member.link, { type: 'config', snapshot: this.snapshotFor(member, snapshot) });
         continue;
       }
       const row = rows.get(member.address);
@@ -340,7 +355,7 @@ export class PrimaryRole implements RoleBehaviour {
         member.link.close(CloseCodes.NOT_IN_CLUSTER, `${member.address} was removed from the primary's server table`);
         continue;
       }
-      this.send(member.link, { type: 'config', snapshot });
+      this.send(member.link, { type: 'config', snapshot: this.snapshotFor(member, snapshot) });
       if (row.enabled === member.draining) {
         member.draining = !row.enabled;
         this.send(member.link, { type: 'drain', draining: member.draining });
