@@ -6,6 +6,10 @@ import { controlCommand } from './controlCommand.js';
 import { serverCommand } from './serverCommand.js';
 
 /** The `switchboard` entry point: the only module that reads process.env and argv. */
+
+// Everything Switchboard writes (the store and its WAL, TLS keys, client identities) holds
+// secrets: owner-only, whatever the caller's umask.
+process.umask(0o077);
 const program = new Command('switchboard')
   .description('Switchboard: a connectivity server cluster for remote management')
   .version('0.1.0')
