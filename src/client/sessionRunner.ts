@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
-import { encodeExecFrame, encodeExit, ExecChannel } from '../protocol/execFrames.js';
+import { encodeExecFrame, encodeExit, ExecChannel, ExecInputDecoder } from '../protocol/execFrames.js';
 import type { SessionTarget } from '../protocol/messages.js';
 import { splice } from '../server/splice.js';
 
@@ -52,16 +52,38 @@ function prepareExec(command: string[]): PreparedSession {
       };
       child.stdout.on('data', (chunk: Buffer) => send(ExecChannel.stdout, chunk));
       child.stderr.on('data', (chunk: Buffer) => send(ExecChannel.stderr, chunk));
-      socket.pipe(child.stdin);
+      // stdin arrives as frames, its end as a frame (or a half-close); see ExecInput.
+      const input = new ExecInputDecoder();
+      let stdinOpen = true;
+      const endStdin = () => {
+        if (stdinOpen) child.stdin.end();
+        stdinOpen = false;
+      };
+      socket.on('data', (chunk: Buffer) => {
+        for (const frame of input.push(chunk)) {
+          if (!stdinOpen) continue;
+          if (frame.end) endStdin();
+          else if (!child.stdin.write(frame.data)) {
+            socket.pause();
+            child.stdin.once('drain', () => socket.resume());
+          }
+        }
+        if (input.error) socket.destroy();
+      });
+      socket.once('end', endStdin);
       child.stdin.on('error', () => undefined); // the command may exit without reading its input
       let spawnError: Error | undefined;
       child.once('error', (err) => {
         spawnError = err;
+        stdinOpen = false;
+        socket.resume();
         send(ExecChannel.stderr, Buffer.from(`cannot run ${file}: ${err.message}\n`));
         socket.end(encodeExit({ code: 127, signal: null }));
       });
       child.once('close', (code, signal) => {
         if (spawnError) return;
+        stdinOpen = false;
+        socket.resume(); // a stdin write may have paused it; the peer's end must still be read
         socket.end(encodeExit({ code, signal }));
       });
       socket.once('close', () => {

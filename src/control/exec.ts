@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
-import { ExecChannel, ExecFrameDecoder, type ExecExit } from '../protocol/execFrames.js';
+import { encodeStdin, encodeStdinEnd, ExecChannel, ExecFrameDecoder, type ExecExit } from '../protocol/execFrames.js';
 import type { ControlClient } from './controlClient.js';
 
 export interface ExecStreams {
@@ -15,8 +15,24 @@ export interface ExecStreams {
  */
 export async function runExec(control: ControlClient, clientName: string, command: string[], io: ExecStreams): Promise<ExecExit> {
   const socket = await control.open(clientName, { kind: 'exec', command });
-  if (io.stdin) io.stdin.pipe(socket);
-  else socket.end();
+  // stdin goes up as frames and its end as a frame, not a half-close: a proxy may not keep a
+  // half-closed tunnel open. The client half-closes after the exit frame; then we close too.
+  const stdin = io.stdin;
+  const onStdin = (chunk: Buffer | string) => {
+    if (!socket.writable) return;
+    if (!socket.write(encodeStdin(Buffer.from(chunk)))) {
+      stdin?.pause();
+      socket.once('drain', () => stdin?.resume());
+    }
+  };
+  const onStdinEnd = () => {
+    if (socket.writable) socket.write(encodeStdinEnd());
+  };
+  if (stdin) {
+    stdin.on('data', onStdin);
+    stdin.once('end', onStdinEnd);
+  } else onStdinEnd();
+  socket.once('end', () => socket.end());
   const decoder = new ExecFrameDecoder();
   return new Promise((resolve, reject) => {
     let exit: ExecExit | undefined;
@@ -35,7 +51,9 @@ export async function runExec(control: ControlClient, clientName: string, comman
     });
     socket.on('error', reject);
     socket.on('close', () => {
-      io.stdin?.unpipe(socket);
+      stdin?.off('data', onStdin);
+      stdin?.off('end', onStdinEnd);
+      stdin?.pause();
       if (exit) resolve(exit);
       else reject(new SwitchboardError(ErrorCodes.CONNECT_FAILED, 'the session ended before the command reported its exit status'));
     });

@@ -1,7 +1,8 @@
 /**
  * The byte stream of an exec session, from client to control: frames of
- * [1 byte channel][4 bytes big-endian length][payload]. Control → client is the command's raw stdin.
+ * [1 byte channel][4 bytes big-endian length][payload].
  * Channels: stdout, stderr, and exit (payload: a JSON `{ code, signal }`).
+ * Control → client is the command's stdin, framed the same way (see ExecInput below).
  */
 export const ExecChannel = { stdout: 1, stderr: 2, exit: 3 } as const;
 export type ExecChannel = (typeof ExecChannel)[keyof typeof ExecChannel];
@@ -82,5 +83,63 @@ function parseExit(payload: Buffer): ExecExit | undefined {
     return { code: code as number | null, signal: signal as string | null };
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Control → client: the command's stdin as frames, and its end as a frame of its own rather than a
+ * TCP half-close, because an HTTP CONNECT proxy on either side may turn a half-close into a full
+ * close (tinyproxy does) and cut the command's output off. A client also takes a half-close as the
+ * end of stdin, for peers that have nothing to send (the REST API).
+ */
+export const ExecInput = { data: 4, end: 5 } as const;
+const MAX_STDIN_FRAME = 64 * 1024;
+
+export function encodeStdin(chunk: Buffer): Buffer {
+  const frames: Buffer[] = [];
+  for (let at = 0; at < chunk.length; at += MAX_STDIN_FRAME) {
+    const part = chunk.subarray(at, at + MAX_STDIN_FRAME);
+    const header = Buffer.allocUnsafe(HEADER);
+    header.writeUInt8(ExecInput.data, 0);
+    header.writeUInt32BE(part.length, 1);
+    frames.push(header, part);
+  }
+  return Buffer.concat(frames);
+}
+
+export function encodeStdinEnd(): Buffer {
+  const header = Buffer.alloc(HEADER);
+  header.writeUInt8(ExecInput.end, 0);
+  return header;
+}
+
+export type ExecInputFrame = { end: false; data: Buffer } | { end: true };
+
+/** The client's decoder for stdin frames; like ExecFrameDecoder, it never throws. */
+export class ExecInputDecoder {
+  private buffered: Buffer = Buffer.alloc(0);
+  error: string | undefined;
+
+  push(chunk: Buffer): ExecInputFrame[] {
+    if (this.error) return [];
+    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
+    const frames: ExecInputFrame[] = [];
+    while (this.buffered.length >= HEADER) {
+      const channel = this.buffered.readUInt8(0);
+      const length = this.buffered.readUInt32BE(1);
+      if (channel !== ExecInput.data && channel !== ExecInput.end) return this.fail(frames, `unknown exec input channel ${channel}`);
+      if (length > MAX_EXEC_FRAME) return this.fail(frames, `exec input frame of ${length} bytes is over the limit`);
+      if (this.buffered.length < HEADER + length) break;
+      const payload = this.buffered.subarray(HEADER, HEADER + length);
+      this.buffered = this.buffered.subarray(HEADER + length);
+      frames.push(channel === ExecInput.end ? { end: true } : { end: false, data: Buffer.from(payload) });
+    }
+    return frames;
+  }
+
+  private fail(frames: ExecInputFrame[], reason: string): ExecInputFrame[] {
+    this.error = reason;
+    this.buffered = Buffer.alloc(0);
+    return frames;
   }
 }

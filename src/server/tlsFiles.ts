@@ -35,6 +35,7 @@ export async function selfSignedTls(dataDir: string, hosts: string[]): Promise<T
   const pems = await generate([{ name: 'commonName', value: 'switchboard' }], {
     keyType: 'ec',
     curve: 'P-256',
+    algorithm: 'sha256', // selfsigned defaults to SHA-1, which browsers and OpenSSL 3 reject
     notAfterDate: notAfter,
     extensions: [
       { name: 'basicConstraints', cA: true },

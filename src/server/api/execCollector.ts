@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { ExecChannel, ExecFrameDecoder } from '../../protocol/execFrames.js';
+import { encodeStdinEnd, ExecChannel, ExecFrameDecoder } from '../../protocol/execFrames.js';
 
 export interface ExecLimits {
   /** Output kept per stream; past it the command is stopped and the result marked truncated. */
@@ -69,6 +69,6 @@ export function collectExec(far: Duplex, limits: ExecLimits = DEFAULT_EXEC_LIMIT
     far.once('close', finish);
     far.once('end', finish);
     far.resume();
-    far.end();
+    far.write(encodeStdinEnd()); // not a half-close, which a proxy before the client may turn into a close
   });
 }
