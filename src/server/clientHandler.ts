@@ -10,7 +10,7 @@ import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
  * A client's control channel on this server: challenge, hello with a proof of its key, then
  * placement (welcome, or redirect elsewhere in the cluster), then session requests until it goes.
  */
-export function handleClientConnection(ctx: ServerContext, ws: WebSocket, remote: { remoteAddress?: string }): void {
+export function handleClientConnection(ctx: ServerContext, ws: WebSocket, remote: { remoteAddress?: string; encrypted?: boolean }): void {
   const address = remoteAddressOf(remote);
   const nonce = newNonce();
   const log = ctx.logger.child({ peer: address, channel: 'client' });
@@ -81,6 +81,7 @@ export function handleClientConnection(ctx: ServerContext, ws: WebSocket, remote
       alive: true,
       allowForward: hello.allowForward,
       allowExec: hello.allowExec,
+      secure: remote.encrypted === true,
       entry: {
         id: hello.id,
         name: hello.name,

@@ -22,6 +22,8 @@ export interface ConnectedClient {
   alive: boolean;
   allowForward: number[];
   allowExec: boolean;
+  /** Connected over TLS: a client that is not is closed when `require-tls` is switched on. */
+  secure: boolean;
   send(message: ServerToClient): void;
   close(code: number, reason: string): void;
 }

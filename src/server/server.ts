@@ -266,6 +266,9 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       this.logger.info({ keys: removedKeys }, 'keys removed; their clients disconnected');
     }
     if (this.config.settings.heartbeat !== this.heartbeatSeconds) this.scheduleHeartbeat();
+    if (this.config.settings['require-tls']) {
+      for (const client of this.clients.values()) if (!client.secure) client.close(CloseCodes.TLS_REQUIRED, 'this server now requires TLS');
+    }
     this.connectionLimits.setMax(this.config.settings['max-connections-per-address']);
     this.admission.configure(this.config.settings['admission-rate'], this.config.settings['admission-rate'] * 2);
     this.behaviour.configChanged();
