@@ -28,6 +28,8 @@ export function request<T = any>(address: string, method: string, path: string, 
   const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
   const payload = opts.raw ?? (body === undefined ? undefined : JSON.stringify(body));
   const headers: Record<string, string> = { ...(payload !== undefined && opts.raw === undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers };
+  // Always a length: Node sends a GET body without one otherwise, and the server reads it as garbage.
+  if (payload !== undefined) headers['content-length'] = String(Buffer.byteLength(payload));
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   if (opts.cookie) headers.cookie = opts.cookie;
   if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
