@@ -100,6 +100,7 @@ export class MemberRole implements RoleBehaviour {
     if (!this.suspended) return;
     this.suspended = false;
     this.host.store.setMeta('role', 'member');
+    this.host.store.setMeta('primary', this.primary);
     this.attempts = 0;
     this.connect();
   }
@@ -176,6 +177,9 @@ export class MemberRole implements RoleBehaviour {
         return link.close(CloseCodes.BAD_MESSAGE, 'malformed message');
       }
       const msg = decoded.value;
+      // Until we accept the primary (secret proven, epoch not stale), take nothing from it: a stale
+      // primary sends its old configuration right behind the 'accepted' that we refuse.
+      if (!accepted && msg.type !== 'challenge' && msg.type !== 'accepted') return;
       switch (msg.type) {
         case 'challenge': {
           const { host } = this;
@@ -209,6 +213,8 @@ export class MemberRole implements RoleBehaviour {
           this.backoff.reset();
           this.actingPrimary = msg.primary;
           this.host.store.setMeta('epoch', String(msg.epoch));
+          // `config --data` on this directory names the server that takes writes now.
+          this.host.store.setMeta('primary', msg.primary);
           this.secondary = msg.secondary;
           if (this.draining) this.setDraining(false);
           log.info({ epoch: msg.epoch, acting: msg.primary }, 'linked to the acting primary');

@@ -100,8 +100,12 @@ export class PrimaryRole implements RoleBehaviour {
     const log = this.host.logger.child({ channel: 'cluster', secondary });
     try {
       const status = StatusReply.safeParse(await this.host.callRpc(secondary, 'status'));
-      if (!status.success || !status.data.acting) return;
-      log.warn({ theirEpoch: status.data.epoch, ourEpoch: this.epoch() }, 'the secondary is acting as primary; taking the role back');
+      if (!status.success) return;
+      // A secondary that has seen a newer epoch without acting means we are the stale one (an old
+      // copy of our data directory came back): members refuse us until we are above that epoch.
+      const stale = status.data.epoch > this.epoch();
+      if (!status.data.acting && !stale) return;
+      log.warn({ theirEpoch: status.data.epoch, ourEpoch: this.epoch() }, status.data.acting ? 'the secondary is acting as primary; taking the role back' : 'the secondary has seen a newer epoch than ours; taking its configuration and a higher epoch');
       const snapshot = ConfigSnapshotSchema.parse(await this.host.callRpc(secondary, 'snapshot'));
       if (snapshot.version >= this.host.store.version()) {
         this.host.store.applySnapshot(snapshot);
@@ -109,7 +113,7 @@ export class PrimaryRole implements RoleBehaviour {
       }
       const epoch = nextEpoch(this.epoch(), status.data.epoch);
       this.host.store.setMeta('epoch', String(epoch));
-      await this.host.callRpc(secondary, 'step-down', { epoch });
+      if (status.data.acting) await this.host.callRpc(secondary, 'step-down', { epoch });
       log.warn({ epoch, configVersion: snapshot.version }, 'took the primary role back');
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'secondary not reachable for failback check');
