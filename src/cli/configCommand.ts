@@ -42,11 +42,12 @@ async function openTarget(cmd: Command, env: NodeJS.ProcessEnv, writes: boolean)
   }
   if (!flags.data) throw new Error('--data DIR (offline) or --gateway HOST:PORT (online) is required');
   const store = ConfigStore.open(flags.data);
-  // Configuration has one writer at a time: the acting primary. A member's copy is replicated.
-  if (writes && store.meta('role') === 'member') {
+  // Configuration has one writer at a time: the acting primary. A member's or standby's copy is replicated.
+  const role = store.meta('role');
+  if (writes && (role === 'member' || role === 'standby')) {
     const primary = store.meta('primary') ?? '';
     store.close();
-    throw new Error(`this data directory belongs to a cluster member; change the configuration on the primary ${primary}`.trim());
+    throw new Error(`this data directory belongs to a cluster ${role}; change the configuration on the primary ${primary}`.trim());
   }
   return new StoreConfigTarget(store, ACTOR, true);
 }
