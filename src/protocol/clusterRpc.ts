@@ -39,9 +39,39 @@ export function signRequest(secret: string, method: RpcMethod, params: Record<st
   return { ...unsigned, proof: keyProof(secret, 'cluster-rpc', unsigned.nonce, requestText(unsigned)) };
 }
 
+/**
+ * The nonces of accepted requests, kept for as long as a request could still pass the age check
+ * (its `at` may be up to 30 s ahead, then valid 30 s more), so a captured request cannot be replayed
+ * inside that window either. Only verified requests are recorded, so only a holder of the secret can
+ * fill it; past `max`, the oldest are forgotten. Pure: the clock is passed in.
+ */
+export class SeenNonces {
+  private readonly until = new Map<string, number>();
+
+  constructor(private readonly max = 100_000) {}
+
+  /** True the first time a nonce is offered; false for a replay within the window. */
+  first(nonce: string, now: number): boolean {
+    for (const [seen, until] of this.until) {
+      if (until > now && this.until.size <= this.max) break;
+      this.until.delete(seen);
+    }
+    if (this.until.has(nonce)) return false;
+    this.until.set(nonce, now + 2 * MAX_AGE_MS);
+    return true;
+  }
+}
+
 export function verifyRequest(secret: string, request: RpcRequest, now: number): string | undefined {
   if (Math.abs(now - request.at) > MAX_AGE_MS) return 'request too old (are the clocks in step?)';
-  const expected = keyProof(secret, 'cluster-rpc', request.nonce, requestText(request));
+  let text: string;
+  try {
+    text = requestText(request);
+  } catch {
+    // JSON.stringify throws on params nested a few thousand deep (a 10 KB body): refuse, never throw.
+    return 'malformed request';
+  }
+  const expected = keyProof(secret, 'cluster-rpc', request.nonce, text);
   return proofMatches(expected, request.proof) ? undefined : 'cluster secret not accepted';
 }
 

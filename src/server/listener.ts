@@ -28,7 +28,9 @@ const SNIFF_TIMEOUT_MS = 10_000;
  * instead of garbage, and `require-tls` can be a setting rather than a second port.
  */
 export async function listen(host: string, port: number, handlers: ListenerHandlers, tlsMaterial?: TlsMaterial): Promise<Listener> {
-  const httpServer = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, headersTimeout: 10_000 });
+  // The header deadline is checked every second rather than Node's default 30 s, so a slowloris
+  // connection trickling header lines is closed at 10 s, not held for up to 40.
+  const httpServer = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, headersTimeout: 10_000, connectionsCheckingInterval: 1000 });
   httpServer.on('request', handlers.request);
   httpServer.on('upgrade', handlers.upgrade);
   httpServer.on('clientError', (_err, socket) => socket.destroy());
@@ -67,6 +69,10 @@ export async function listen(host: string, port: number, handlers: ListenerHandl
       resolve();
     });
   });
+  // The HTTP server never listens itself (its sockets come from the sniffer above), and Node starts
+  // the timer that enforces headersTimeout and requestTimeout, and tracks connections for
+  // closeAllConnections, only on 'listening'. Without this a slowloris connection is never closed.
+  httpServer.emit('listening');
 
   return {
     address: tcpServer.address() as net.AddressInfo,

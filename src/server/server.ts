@@ -4,7 +4,7 @@ import { WebSocketServer } from 'ws';
 import { Directory, type DirectoryEntry } from '../cluster/directory.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
-import { RPC_PATH, RpcReply, RpcRequest, signReply, signRequest, verifyReply, verifyRequest, type RpcMethod } from '../protocol/clusterRpc.js';
+import { RPC_PATH, RpcReply, RpcRequest, SeenNonces, signReply, signRequest, verifyReply, verifyRequest, type RpcMethod } from '../protocol/clusterRpc.js';
 import { decode, MAX_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { SESSION_UPGRADE } from '../net/dial.js';
 import type { ConfigStore } from '../store/configStore.js';
@@ -91,6 +91,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   private behaviour!: RoleBehaviour;
   /** The REST API and the console, made on first use. */
   private web: WebFront | undefined;
+  /** Nonces of cluster requests already answered: a replay is refused. */
+  private readonly rpcNonces = new SeenNonces();
 
   constructor(private readonly options: ServerOptions) {
     this.role = options.role ?? 'standalone';
@@ -195,19 +197,31 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       if (body.length > MAX_MESSAGE_BYTES) req.destroy();
     });
     req.on('end', () => {
-      const parsed = decode(RpcRequest, body);
-      if (!parsed.ok) return jsonReply(res, 400, { error: { code: ErrorCodes.BAD_MESSAGE, message: parsed.error } });
-      const request = parsed.value;
-      const refusal = verifyRequest(secret, request, Date.now());
-      if (refusal || this.blocked(request.from)) {
-        this.logger.warn({ peer: req.socket.remoteAddress, from: request.from, reason: refusal ?? 'fault hook' }, 'cluster request refused');
-        return jsonReply(res, 403, { error: { code: ErrorCodes.CLUSTER_AUTH, message: refusal ?? 'cut off' } });
+      try {
+        this.answerRpc(secret, req, res, body);
+      } catch (err) {
+        // Unauthenticated input reaches this far: whatever goes wrong answers 400, never throws.
+        this.logger.warn({ peer: req.socket.remoteAddress, err: (err as Error).message }, 'cluster request refused');
+        jsonReply(res, 400, { error: { code: ErrorCodes.BAD_MESSAGE, message: 'malformed cluster request' } });
       }
-      this.behaviour.rpc(request.method, request.params, request.from).then(
-        (result) => jsonReply(res, 200, signReply(secret, request.nonce, { result })),
-        (err: unknown) => jsonReply(res, 200, signReply(secret, request.nonce, { error: toWireError(err) })),
-      );
     });
+  }
+
+  private answerRpc(secret: string, req: http.IncomingMessage, res: http.ServerResponse, body: string): void {
+    const parsed = decode(RpcRequest, body);
+    if (!parsed.ok) return jsonReply(res, 400, { error: { code: ErrorCodes.BAD_MESSAGE, message: parsed.error } });
+    const request = parsed.value;
+    const now = Date.now();
+    let refusal = verifyRequest(secret, request, now);
+    if (!refusal && !this.rpcNonces.first(request.nonce, now)) refusal = 'request replayed (nonce already used)';
+    if (refusal || this.blocked(request.from)) {
+      this.logger.warn({ peer: req.socket.remoteAddress, from: request.from, reason: refusal ?? 'fault hook' }, 'cluster request refused');
+      return jsonReply(res, 403, { error: { code: ErrorCodes.CLUSTER_AUTH, message: refusal ?? 'cut off' } });
+    }
+    this.behaviour.rpc(request.method, request.params, request.from).then(
+      (result) => jsonReply(res, 200, signReply(secret, request.nonce, { result })),
+      (err: unknown) => jsonReply(res, 200, signReply(secret, request.nonce, { error: toWireError(err) })),
+    );
   }
 
   openSockets(): number {
