@@ -19,6 +19,9 @@ export function parseForwardSpec(text: string): ForwardSpec {
   return { bindHost, localPort, remotePort };
 }
 
+/** Sessions a forward opens at once: the server's per-control limit (MAX_PENDING_SESSIONS_PER_CONTROL). */
+const MAX_OPENING = 16;
+
 export interface ForwardEvents {
   onSession?(event: { ok: boolean; error?: string }): void;
 }
@@ -28,10 +31,23 @@ export interface ForwardEvents {
  * The local socket is held paused until the session is up, so no byte is lost or buffered twice.
  */
 export async function startForward(control: ControlClient, clientName: string, spec: ForwardSpec, events: ForwardEvents = {}): Promise<net.Server> {
+  // The server lets one control have only so many sessions opening at once; more wait their turn.
+  let opening = 0;
+  const waiting: (() => void)[] = [];
+  const openSession = async () => {
+    while (opening >= MAX_OPENING) await new Promise<void>((r) => waiting.push(r));
+    opening++;
+    try {
+      return await control.open(clientName, { kind: 'forward', port: spec.remotePort });
+    } finally {
+      opening--;
+      waiting.shift()?.();
+    }
+  };
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (local) => {
     local.setNoDelay(true);
     local.on('error', () => local.destroy());
-    control.open(clientName, { kind: 'forward', port: spec.remotePort }).then(
+    openSession().then(
       (remote) => {
         if (local.destroyed) return void remote.destroy();
         splice(local, remote);

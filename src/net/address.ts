@@ -17,8 +17,8 @@ export function parseHostPort(text: string, defaultPort?: number): HostPort {
     host = colon === -1 ? trimmed : trimmed.slice(0, colon);
     portText = colon === -1 ? undefined : trimmed.slice(colon + 1);
   }
-  const port = portText === undefined ? defaultPort : Number(portText);
-  if (!host || port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
+  const port = portText === undefined ? defaultPort : /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!host || /[\s[\]/@]/.test(host) || port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`expected HOST:PORT, got ${JSON.stringify(text)}`);
   }
   return { host, port };

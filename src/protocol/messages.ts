@@ -131,7 +131,7 @@ export function decode<T>(schema: z.ZodType<T>, raw: unknown): Decoded<T> {
   let text: string;
   if (typeof raw === 'string') text = raw;
   else if (Buffer.isBuffer(raw)) text = raw.toString('utf8');
-  else if (Array.isArray(raw)) text = Buffer.concat(raw as Buffer[]).toString('utf8');
+  else if (Array.isArray(raw) && raw.every((part) => part instanceof Uint8Array)) text = Buffer.concat(raw as Buffer[]).toString('utf8');
   else if (raw instanceof ArrayBuffer) text = Buffer.from(raw).toString('utf8');
   else return { ok: false, error: 'unsupported frame type' };
   if (text.length > MAX_MESSAGE_BYTES) return { ok: false, error: 'message too big' };

@@ -58,6 +58,15 @@ function jsonReply(res: http.ServerResponse, status: number, body: unknown): voi
   res.end(text);
 }
 
+/** The ticket in a data connection's path; malformed percent-encoding is an unknown ticket, not a crash. */
+function ticketFromPath(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return '';
+  }
+}
+
 function refuseUpgrade(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ error: { code, message } });
   const statusText = status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Forbidden';
@@ -311,6 +320,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (!URL.canParse(req.url ?? '/', 'http://x')) return jsonReply(res, 400, { error: { code: ErrorCodes.BAD_MESSAGE, message: 'malformed request URL' } });
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === RPC_PATH) return this.onRpc(req, res);
     if (url.pathname === '/metrics') {
@@ -334,7 +344,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     const path = (req.url ?? '/').split('?')[0]!;
     if (this.stopping) return refuseUpgrade(socket, 403, ErrorCodes.SHUTTING_DOWN, 'server is shutting down');
     if (this.tlsRefused(req)) return refuseUpgrade(socket, 403, ErrorCodes.TLS_REQUIRED, 'this server requires TLS (https)');
-    if (path.startsWith('/v1/session/')) return this.onDataConnection(req, socket, head, decodeURIComponent(path.slice('/v1/session/'.length)));
+    if (path.startsWith('/v1/session/')) return this.onDataConnection(req, socket, head, ticketFromPath(path.slice('/v1/session/'.length)));
     if (path === '/v1/cluster') {
       return this.wss.handleUpgrade(req, socket, head, (ws) => this.behaviour.acceptClusterLink(wsLink(ws, req.socket)));
     }
