@@ -59,6 +59,22 @@ test('LoginLimiter: any locked subject locks the attempt; success clears only th
   assert.equal(limiter.lockedFor(fresh, now), 0, 'the free attempts follow the setting');
 });
 
+test('LoginLimiter: failures far apart are forgiven; a run of them locks', () => {
+  const limiter = new LoginLimiter(3, 60_000);
+  const who = ['ip:10.0.0.7'];
+  let now = 0;
+  // One typo a day, for a week: never locked.
+  for (let day = 0; day < 7; day++) {
+    now += 24 * 3600_000;
+    limiter.fail(who, now);
+    assert.equal(limiter.lockedFor(who, now), 0, `day ${day}`);
+  }
+  // Three in a row: locked.
+  limiter.fail(who, now + 1);
+  limiter.fail(who, now + 2);
+  assert.ok(limiter.lockedFor(who, now + 2) > 0);
+});
+
 test('LoginLimiter: the lock never shrinks as failures grow (property)', () => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 40 }), (free, failures) => {

@@ -4,7 +4,7 @@
  * the account's count. Pure: the clock is passed in.
  */
 export class LoginLimiter {
-  private readonly failures = new Map<string, { count: number; until: number }>();
+  private readonly failures = new Map<string, { count: number; until: number; last: number }>();
 
   constructor(
     private freeAttempts: number,
@@ -27,8 +27,11 @@ export class LoginLimiter {
 
   fail(subjects: string[], now: number): void {
     for (const s of subjects) {
-      const f = this.failures.get(s) ?? { count: 0, until: 0 };
+      const known = this.failures.get(s);
+      // Failures further apart than the longest lock are forgiven: only a run of them locks.
+      const f = known && now - known.last <= this.maxLockMs ? known : { count: 0, until: 0, last: now };
       f.count++;
+      f.last = now;
       const over = f.count - this.freeAttempts;
       if (over >= 0) f.until = now + Math.min(this.maxLockMs, 1000 * 2 ** over);
       this.failures.set(s, f);

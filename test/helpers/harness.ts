@@ -45,6 +45,8 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: 
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A command may exit before reading its input (a refused flag): that is its answer, not an error here.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }
