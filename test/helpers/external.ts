@@ -55,6 +55,8 @@ export function runTool(cmd: string, args: string[], opts: { env?: NodeJS.Proces
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
+    // A command that exits before reading its input (ssh-keygen, sshd -t) makes the write fail with EPIPE.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }
