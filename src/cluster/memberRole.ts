@@ -3,7 +3,7 @@ import { Backoff } from '../client/backoff.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
-import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
+import { decode, MAX_BULK_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
@@ -171,7 +171,7 @@ export class MemberRole implements RoleBehaviour {
     let accepted = false;
 
     link.onMessage((data) => {
-      const decoded = decode(PrimaryToMember, data);
+      const decoded = decode(PrimaryToMember, data, MAX_BULK_MESSAGE_BYTES);
       if (!decoded.ok) {
         log.warn({ reason: decoded.error }, 'malformed message from the primary');
         return link.close(CloseCodes.BAD_MESSAGE, 'malformed message');

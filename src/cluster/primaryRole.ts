@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, MemberToPrimary, type PrimaryToMember } from '../protocol/clusterMessages.js';
 import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
-import { decode, type ClientHello, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
+import { decode, MAX_BULK_MESSAGE_BYTES, type ClientHello, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
 import { openLocal } from '../server/standaloneRole.js';
@@ -268,7 +268,7 @@ export class PrimaryRole implements RoleBehaviour {
     };
 
     link.onMessage((data) => {
-      const decoded = decode(MemberToPrimary, data);
+      const decoded = decode(MemberToPrimary, data, MAX_BULK_MESSAGE_BYTES);
       if (!decoded.ok) return refuse(CloseCodes.BAD_MESSAGE, `malformed cluster message: ${decoded.error}`);
       const msg = decoded.value;
       if (!member) {

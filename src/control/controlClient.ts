@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import { errorCodeForClose } from '../protocol/closeCodes.js';
 import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
-import { decode, ServerToControl, type ClientInfo, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
+import { decode, MAX_BULK_MESSAGE_BYTES, ServerToControl, type ClientInfo, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { keyProof } from '../protocol/proof.js';
 import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
 
@@ -39,7 +39,7 @@ export class ControlClient {
     private readonly options: ControlOptions,
   ) {
     ws.on('message', (data) => {
-      const decoded = decode(ServerToControl, data);
+      const decoded = decode(ServerToControl, data, MAX_BULK_MESSAGE_BYTES);
       if (!decoded.ok || decoded.value.type !== 'response') return;
       const { req, result, error } = decoded.value;
       const waiter = this.pending.get(req);
@@ -74,7 +74,7 @@ export class ControlClient {
 
   private static connectTo(target: string, options: ControlOptions): Promise<ControlClient> {
     return new Promise((resolve, reject) => {
-      const ws = openWebSocket(target, '/v1/control', options.dial);
+      const ws = openWebSocket(target, '/v1/control', options.dial, {}, MAX_BULK_MESSAGE_BYTES);
       let settled = false;
       const fail = (err: Error) => {
         if (settled) return;

@@ -167,10 +167,14 @@ class DialAgent extends http.Agent {
   }
 }
 
-export function openWebSocket(hostPort: string, path: string, opts: DialOptions, headers: Record<string, string> = {}): WebSocket {
+/**
+ * Opens a WebSocket. `maxPayload` bounds what the server may send: small for clients, large for
+ * controls and members, which receive whole directories and configuration snapshots.
+ */
+export function openWebSocket(hostPort: string, path: string, opts: DialOptions, headers: Record<string, string> = {}, maxPayload = MAX_MESSAGE_BYTES): WebSocket {
   const ws = new WebSocket(`ws://${hostPort}${path}`, {
     agent: new DialAgent(hostPort, opts),
-    maxPayload: MAX_MESSAGE_BYTES,
+    maxPayload,
     handshakeTimeout: opts.connectTimeoutMs ?? 10_000,
     perMessageDeflate: false,
     headers,

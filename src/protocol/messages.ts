@@ -6,6 +6,11 @@ import { z } from 'zod';
  */
 
 export const MAX_MESSAGE_BYTES = 64 * 1024;
+/**
+ * What a server may send a control (a browse of a large fleet) and what servers of one cluster
+ * send each other (a member's client list, a configuration snapshot): 10,000 clients take ~3 MB.
+ */
+export const MAX_BULK_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/);
 const label = z.string().max(128);
@@ -127,14 +132,14 @@ export interface ServerInfo {
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** Parses one text frame against a schema; never throws. */
-export function decode<T>(schema: z.ZodType<T>, raw: unknown): Decoded<T> {
+export function decode<T>(schema: z.ZodType<T>, raw: unknown, maxBytes = MAX_MESSAGE_BYTES): Decoded<T> {
   let text: string;
   if (typeof raw === 'string') text = raw;
   else if (Buffer.isBuffer(raw)) text = raw.toString('utf8');
   else if (Array.isArray(raw) && raw.every((part) => part instanceof Uint8Array)) text = Buffer.concat(raw as Buffer[]).toString('utf8');
   else if (raw instanceof ArrayBuffer) text = Buffer.from(raw).toString('utf8');
   else return { ok: false, error: 'unsupported frame type' };
-  if (text.length > MAX_MESSAGE_BYTES) return { ok: false, error: 'message too big' };
+  if (text.length > maxBytes) return { ok: false, error: 'message too big' };
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -5,7 +5,7 @@ import { Directory, type DirectoryEntry } from '../cluster/directory.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
 import { RPC_PATH, RpcReply, RpcRequest, SeenNonces, signReply, signRequest, verifyReply, verifyRequest, type RpcMethod } from '../protocol/clusterRpc.js';
-import { decode, MAX_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
+import { decode, MAX_BULK_MESSAGE_BYTES, MAX_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { SESSION_UPGRADE } from '../net/dial.js';
 import type { ConfigStore } from '../store/configStore.js';
 import { Broker, type SessionClosed } from './broker.js';
@@ -69,7 +69,7 @@ function ticketFromPath(text: string): string {
 
 function refuseUpgrade(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ error: { code, message } });
-  const statusText = status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Forbidden';
+  const statusText = status === 400 ? 'Bad Request' : status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Forbidden';
   socket.end(`HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   setTimeout(() => socket.destroy(), 1000).unref();
 }
@@ -92,6 +92,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   advertise = '';
   private listener: Listener | undefined;
   private readonly wss: WebSocketServer;
+  /** Cluster links carry whole client lists and snapshots: a larger frame limit than clients get. */
+  private readonly clusterWss: WebSocketServer;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatSeconds = 0;
   private readonly connectionLimits: ConnectionLimits;
@@ -122,6 +124,9 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.admission = new TokenBucket(this.config.settings['admission-rate'], this.config.settings['admission-rate'] * 2, Date.now());
     this.broker = new Broker(new TicketTable(options.ticketTtlMs ?? 10_000), (s) => this.sessionClosed(s));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
+    this.clusterWss = new WebSocketServer({ noServer: true, maxPayload: MAX_BULK_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
+    // A broken handshake (no key, a wrong version or method) gets a JSON error like every refusal.
+    this.wss.on('wsClientError', (err, socket) => refuseUpgrade(socket, 400, ErrorCodes.BAD_MESSAGE, `bad WebSocket handshake: ${err.message}`));
   }
 
   get address(): string {
@@ -175,7 +180,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   dialLink(address: string): Link {
-    const ws = openWebSocket(address, this.blocked(address) ? '/v1/fault-blocked' : '/v1/cluster', this.options.clusterDial ?? { tls: false });
+    const ws = openWebSocket(address, this.blocked(address) ? '/v1/fault-blocked' : '/v1/cluster', this.options.clusterDial ?? { tls: false }, {}, MAX_BULK_MESSAGE_BYTES);
     return wsLink(ws, { remoteAddress: address });
   }
 
@@ -346,7 +351,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     if (this.tlsRefused(req)) return refuseUpgrade(socket, 403, ErrorCodes.TLS_REQUIRED, 'this server requires TLS (https)');
     if (path.startsWith('/v1/session/')) return this.onDataConnection(req, socket, head, ticketFromPath(path.slice('/v1/session/'.length)));
     if (path === '/v1/cluster') {
-      return this.wss.handleUpgrade(req, socket, head, (ws) => this.behaviour.acceptClusterLink(wsLink(ws, req.socket)));
+      return this.clusterWss.handleUpgrade(req, socket, head, (ws) => this.behaviour.acceptClusterLink(wsLink(ws, req.socket)));
     }
     if (path === '/v1/client') {
       // A reconnect storm is admitted at a steady rate; the rest are told when to come back.
