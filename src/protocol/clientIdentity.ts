@@ -11,9 +11,15 @@ export function clientIdFor(publicKeyRaw: Buffer): string {
   return createHash('sha256').update(publicKeyRaw).digest('base64url').slice(0, CLIENT_ID_LENGTH);
 }
 
+/**
+ * The raw 32-byte key: the end of its SubjectPublicKeyInfo DER (a fixed 12-byte header, then the key).
+ * Not the JWK export: on Node 20, exporting an Ed25519 key as JWK holds the key's mutex while it
+ * allocates, and a garbage collection that finalizes the generateKeyPairSync job takes the same
+ * mutex: the process hangs for good, about once in 100,000 key pairs (bench clients, tests).
+ */
 export function rawPublicKey(key: KeyObject): Buffer {
-  const jwk = key.export({ format: 'jwk' });
-  return Buffer.from(jwk.x as string, 'base64url');
+  const der = key.export({ format: 'der', type: 'spki' });
+  return Buffer.from(der.subarray(der.length - 32));
 }
 
 function identityText(nonce: string, id: string): Buffer {

@@ -30,6 +30,13 @@ export const CONSOLE_HEADERS: Readonly<Record<string, string>> = {
 /** A file name the console may ask for: flat, no dots but the extension, so no path escapes. */
 const FILE = /^[a-zA-Z0-9_-]+\.(html|css|js|svg|png)$/;
 
+/** A refusal is a JSON error with a stable code, like everywhere else on the port. */
+function refuse(res: http.ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify({ error: { code, message } });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers, ...CONSOLE_HEADERS });
+  res.end(text);
+}
+
 /** Serves /console/ from memory, read once; the files change only with a new build. */
 export class ConsoleFiles {
   private readonly cache = new Map<string, Buffer | null>();
@@ -52,16 +59,10 @@ export class ConsoleFiles {
 
   /** `rest` is the path after /console/. */
   serve(req: http.IncomingMessage, res: http.ServerResponse, rest: string): void {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD', ...CONSOLE_HEADERS });
-      return void res.end();
-    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(res, 405, 'SB_ERR_NOT_FOUND', `${req.method} is not allowed on the console`, { allow: 'GET, HEAD' });
     const name = rest === '' ? 'index.html' : rest;
     const body = FILE.test(name) ? this.read(name) : null;
-    if (!body) {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', ...CONSOLE_HEADERS });
-      return void res.end('not found\n');
-    }
+    if (!body) return refuse(res, 404, 'SB_ERR_NOT_FOUND', `no console file ${JSON.stringify(name.slice(0, 100))}`);
     const ext = name.slice(name.lastIndexOf('.') + 1);
     res.writeHead(200, {
       'content-type': TYPES[ext] ?? 'application/octet-stream',

@@ -2,6 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
+import { ErrorCodes } from '../protocol/errors.js';
 import type { TlsMaterial } from './tlsFiles.js';
 
 export interface ListenerHandlers {
@@ -10,6 +11,18 @@ export interface ListenerHandlers {
   /** Counts a new connection in by remote address; false closes it at once. */
   admit(address: string): boolean;
   release(address: string): void;
+}
+
+/** Text, as a request is (the chunk that failed may start anywhere in it); binary junk is not. */
+function looksLikeHttp(raw: unknown): boolean {
+  return Buffer.isBuffer(raw) && raw.length > 0 && raw.subarray(0, 64).every((b) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d);
+}
+
+/** Answers a raw socket with a JSON error and closes it (at once if the peer does not). */
+function endWithError(socket: Duplex, status: number, statusText: string, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(`HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 export interface Listener {
@@ -33,7 +46,22 @@ export async function listen(host: string, port: number, handlers: ListenerHandl
   const httpServer = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, headersTimeout: 10_000, connectionsCheckingInterval: 1000 });
   httpServer.on('request', handlers.request);
   httpServer.on('upgrade', handlers.upgrade);
-  httpServer.on('clientError', (_err, socket) => socket.destroy());
+  /** Sockets already given an error answer: more bytes after it are ignored until they close. */
+  const answered = new WeakSet<Duplex>();
+  httpServer.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: unknown }, socket: Duplex & { _httpMessage?: { headersSent?: boolean } }) => {
+    // A request Node cannot parse (a bad method, headers over the limit, too slow) still gets a
+    // JSON error with a stable code, like every other refusal, when nothing else was answered yet.
+    // Bytes that are not HTTP at all are dropped without a word.
+    if (answered.has(socket)) return;
+    const answerable = err.code === 'HPE_HEADER_OVERFLOW' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || looksLikeHttp(err.rawPacket);
+    if (answerable && socket.writable && !socket._httpMessage?.headersSent) {
+      answered.add(socket);
+      const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+      endWithError(socket, status, text, status === 431 ? ErrorCodes.MESSAGE_TOO_BIG : ErrorCodes.BAD_MESSAGE, status === 408 ? 'request not received in time' : `malformed HTTP request (${err.code ?? 'parse error'})`);
+    } else socket.destroy();
+  });
+  // No proxying here: a CONNECT request is refused like any unknown route.
+  httpServer.on('connect', (_req, socket: Duplex) => endWithError(socket, 405, 'Method Not Allowed', ErrorCodes.NOT_FOUND, 'CONNECT is not supported'));
 
   const tlsServer = tlsMaterial ? tls.createServer({ cert: tlsMaterial.cert, key: tlsMaterial.key, allowHalfOpen: true }) : undefined;
   tlsServer?.on('secureConnection', (socket) => httpServer.emit('connection', socket));
@@ -55,9 +83,16 @@ export async function listen(host: string, port: number, handlers: ListenerHandl
       clearTimeout(timer);
       const first = socket.read(1) as Buffer | null;
       if (!first) return void socket.destroy();
-      socket.unshift(first);
-      if (first[0] === 0x16 && tlsServer) tlsServer.emit('connection', socket);
-      else httpServer.emit('connection', socket);
+      if (first[0] === 0x16 && tlsServer) {
+        socket.unshift(first);
+        tlsServer.emit('connection', socket);
+      } else {
+        // Put back what has arrived as one chunk: the HTTP parser then sees the request's start as
+        // the client sent it (a one-byte first chunk splits a parse error in two).
+        const rest = socket.read() as Buffer | null;
+        socket.unshift(rest ? Buffer.concat([first, rest]) : first);
+        httpServer.emit('connection', socket);
+      }
       socket.resume();
     });
   });

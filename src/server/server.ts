@@ -126,7 +126,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
     this.clusterWss = new WebSocketServer({ noServer: true, maxPayload: MAX_BULK_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
     // A broken handshake (no key, a wrong version or method) gets a JSON error like every refusal.
-    this.wss.on('wsClientError', (err, socket) => refuseUpgrade(socket, 400, ErrorCodes.BAD_MESSAGE, `bad WebSocket handshake: ${err.message}`));
+    for (const wss of [this.wss, this.clusterWss]) wss.on('wsClientError', (err, socket) => refuseUpgrade(socket, 400, ErrorCodes.BAD_MESSAGE, `bad WebSocket handshake: ${err.message}`));
   }
 
   get address(): string {
