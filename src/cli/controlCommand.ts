@@ -112,7 +112,8 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       process.exitCode = exit.code ?? 128;
       if (exit.signal) process.stderr.write(`switchboard: the command was killed by ${exit.signal}\n`);
       // stdin may hold the event loop open; the command is over.
-      setImmediate(() => process.exit(process.exitCode));
+      // Exit once everything written to stdout is out (a pipe may still hold the tail).
+      process.stdout.write('', () => process.exit(process.exitCode));
     });
 
   return control;

@@ -303,6 +303,8 @@ export class PrimaryRole implements RoleBehaviour {
           break;
         case 'client-down':
           this.host.directory.remove(msg.id, member.address);
+          // Its sessions here may sit half-open (the far side only sent EOF): end them now.
+          this.host.broker.clientGone(msg.id);
           break;
         case 'load':
           member.sessions = msg.sessions;
@@ -323,6 +325,7 @@ export class PrimaryRole implements RoleBehaviour {
       clearTimeout(timer);
       if (!member || this.members.get(member.address) !== member) return;
       this.members.delete(member.address);
+      this.host.broker.serverGone(member.address);
       const dropped = this.host.directory.dropServer(member.address);
       this.pending.dropServer(member.address);
       for (const [req, waiter] of this.opens) {

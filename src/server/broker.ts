@@ -47,6 +47,7 @@ type CountedStream = Duplex & { bytesRead?: number; bytesWritten?: number };
 export class Broker {
   private readonly pending = new Map<string, PendingRequest>();
   private readonly sessions = new Map<string, ActiveSession>();
+  private readonly aborts = new Map<string, () => void>();
 
   constructor(
     readonly tickets: TicketTable,
@@ -80,8 +81,17 @@ export class Broker {
     request.reject(new SwitchboardError(error.code as typeof ErrorCodes.POLICY_REFUSED, error.message));
   }
 
-  /** The client went away: its unanswered requests fail now rather than at their timeout. */
+  /** A member went away: the sessions relayed to its clients cannot go on. */
+  serverGone(server: string): void {
+    for (const session of this.sessions.values()) if (session.server === server) this.aborts.get(session.id)?.();
+  }
+
+  /**
+   * The client went away: its unanswered requests fail now rather than at their timeout, and its
+   * running sessions are torn down (its data connections may linger half-open after a crash).
+   */
   clientGone(clientId: string): void {
+    for (const session of this.sessions.values()) if (session.clientId === clientId) this.aborts.get(session.id)?.();
     for (const [ticket, request] of this.pending) {
       if (request.clientId !== clientId) continue;
       this.tickets.cancel(ticket);
@@ -106,8 +116,9 @@ export class Broker {
   private run(far: CountedStream, near: CountedStream, meta: SessionMeta): void {
     const session: ActiveSession = { ...meta, id: randomUUID(), startedAt: new Date() };
     this.sessions.set(session.id, session);
-    splice(near, far, (err) => {
+    const abort = splice(near, far, (err) => {
       this.sessions.delete(session.id);
+      this.aborts.delete(session.id);
       this.onClosed({
         ...session,
         bytesToClient: near.bytesRead ?? 0,
@@ -116,6 +127,7 @@ export class Broker {
         error: err?.message,
       });
     });
+    if (this.sessions.has(session.id)) this.aborts.set(session.id, abort);
   }
 
   active(): ActiveSession[] {

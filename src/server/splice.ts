@@ -3,17 +3,24 @@ import type { Duplex } from 'node:stream';
 /**
  * Joins two byte streams in both directions. `pipe` gives backpressure (a slow reader pauses the
  * writer, so memory stays at a few high-water marks) and carries EOF as a half-close. When one side
- * is gone for good, the other is torn down at once. `done` fires exactly once.
+ * is gone for good, the other is torn down at once: after a failure with a TCP reset, so that the
+ * next hop of a relayed path fails too instead of waiting half-open. `done` fires exactly once.
+ * Returns an abort: tears the splice down as a failure (the client behind it is gone).
  */
-export function splice(a: Duplex, b: Duplex, done?: (err?: Error) => void): void {
+export function splice(a: Duplex, b: Duplex, done?: (err?: Error) => void): () => void {
   allowHalfOpen(a);
   allowHalfOpen(b);
   let finished = false;
   const finish = (err?: Error) => {
     if (finished) return;
     finished = true;
-    a.destroy();
-    b.destroy();
+    if (err) {
+      reset(a);
+      reset(b);
+    } else {
+      a.destroy();
+      b.destroy();
+    }
     done?.(err);
   };
   a.on('error', finish);
@@ -24,6 +31,17 @@ export function splice(a: Duplex, b: Duplex, done?: (err?: Error) => void): void
   b.pipe(a);
   a.resume();
   b.resume();
+  return () => finish(new Error('session aborted'));
+}
+
+function reset(stream: Duplex): void {
+  const socket = stream as Duplex & { resetAndDestroy?: () => void };
+  try {
+    if (typeof socket.resetAndDestroy === 'function') return void socket.resetAndDestroy();
+  } catch {
+    /* not a TCP handle (TLS over a proxy tunnel, say): a plain destroy will do */
+  }
+  stream.destroy();
 }
 
 /** Sockets handed over by an HTTP upgrade default to closing on EOF; a half-close must survive. */
