@@ -1,0 +1,329 @@
+/**
+ * docs/security.md, "Servers": a real cluster (primary with TLS, secondary, member) on 127.0.71.x.
+ * - A rogue member with a wrong secret is refused (4015) and gets no configuration; one with the
+ *   secret but not in the server table is refused (4016); a forged join cannot replace a real member.
+ * - A process posing as the primary: the member's join carries an HMAC, never the secret; a primary
+ *   that cannot prove the secret is refused (4015), one with an older epoch too (4017), and the
+ *   configuration either sends right behind is not applied.
+ * - Signed cluster requests (POST /v1/cluster/rpc): forged, tampered, old, future and replayed
+ *   requests are refused; a reply is bound to the request's nonce; step-down only from the primary.
+ * - A plain member's replicated store (its SQLite files, WAL included) holds no operator password
+ *   hash, no TOTP seed and no TLS key of the primary; the secondary's holds the operators' secrets.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { memberIdentity } from '../src/cluster/primaryRole.js';
+import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE } from '../src/protocol/clusterMessages.js';
+import { RPC_PATH, signReply, signRequest, verifyReply, type RpcRequest } from '../src/protocol/clusterRpc.js';
+import { keyProof, newNonce } from '../src/protocol/proof.js';
+import { ConfigStore } from '../src/store/configStore.js';
+import { addOperator, currentTotp, enrolTotp, login, request } from './helpers/api.js';
+import { Proc, runCli, tempDir, waitFor } from './helpers/harness.js';
+import { freePort, RawPeer, stopAll } from './helpers/sb.js';
+
+const dir = tempDir('sb-sec-cluster-');
+const SECRET = 'security-cluster-secret-5f1c2a9e7b';
+const WRONG_SECRET = 'not-the-cluster-secret-000000000';
+const KEY = 'security-cluster-key-0a1b2c3d4e5f';
+const PW = { admin: 'cluster-admin-pw-7Qx!', ops: 'cluster-ops-pw-9Zy!' };
+const procs: Proc[] = [];
+let port: number;
+const at = (host: number) => `127.0.71.${host}:${port}`;
+let P: string, S: string, M: string;
+let adminSeed: string;
+let adminToken: string;
+
+function data(name: string): string {
+  return join(dir.path, name);
+}
+
+function server(name: string, args: string[], secret = SECRET): Proc {
+  const proc = new Proc(['server', '--data', data(name), ...args], { SWITCHBOARD_CLUSTER_SECRET: secret });
+  procs.push(proc);
+  return proc;
+}
+
+function member(name: string, address: string, primary: string, secret = SECRET): Proc {
+  return server(name, ['--role', 'member', '--listen', address, '--advertise', address, '--primary', primary], secret);
+}
+
+async function cli(args: string[]): Promise<string> {
+  const r = await runCli(args);
+  if (r.code !== 0) throw new Error(`switchboard ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+interface OperatorRow {
+  name: string;
+  password_hash: string;
+  totp_secret: string | null;
+}
+
+function operatorsIn(name: string): OperatorRow[] {
+  const db = new Database(join(data(name), 'switchboard.db'), { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT name, password_hash, totp_secret FROM operators ORDER BY name').all() as OperatorRow[];
+  } finally {
+    db.close();
+  }
+}
+
+function configVersionOf(name: string): number {
+  const db = new Database(join(data(name), 'switchboard.db'), { readonly: true, fileMustExist: true });
+  try {
+    return Number((db.prepare("SELECT value FROM meta WHERE name = 'config_version'").get() as { value: string }).value);
+  } finally {
+    db.close();
+  }
+}
+
+/** Every byte of every file in a data directory (the database, its WAL and shared memory). */
+function filesOf(name: string): Buffer {
+  return Buffer.concat(readdirSync(data(name)).map((f) => readFileSync(join(data(name), f))));
+}
+
+async function keyNames(name: string): Promise<string[]> {
+  return (JSON.parse(await cli(['config', '--data', data(name), 'key', 'list', '--json'])) as { name: string }[]).map((k) => k.name);
+}
+
+function rpc(address: string, body: unknown): Promise<{ status: number; body: any }> {
+  return request(address, 'POST', RPC_PATH, body);
+}
+
+before(async () => {
+  port = await freePort();
+  [P, S, M] = [at(1), at(2), at(3)];
+  const p = data('p');
+  await cli(['config', '--data', p, 'key', 'add', 'k1', '--value', KEY]);
+  await addOperator(p, 'admin', PW.admin, 'admin');
+  await addOperator(p, 'ops', PW.ops, 'operator', ['k1']);
+  adminSeed = await enrolTotp(p, 'admin');
+  await cli(['config', '--data', p, 'server', 'add', S, '--secondary']);
+  await cli(['config', '--data', p, 'server', 'add', M]);
+  // The rogue with the wrong secret is in the table, so that only its secret is wrong.
+  await cli(['config', '--data', p, 'server', 'add', at(5)]);
+  // And one with the secret whose row is disabled.
+  await cli(['config', '--data', p, 'server', 'add', at(10), '--disabled']);
+  const primary = server('p', ['--role', 'primary', '--listen', P, '--advertise', P, '--tls-self-signed']);
+  await primary.waitForMsg('listening');
+  const s = member('s', S, P);
+  const m = member('m', M, P);
+  await Promise.all([s, m].map(async (proc) => {
+    await proc.waitForMsg('linked to the acting primary', 30_000);
+    await proc.waitForMsg('configuration replicated', 30_000);
+  }));
+  adminToken = (await login(P, 'admin', PW.admin, currentTotp(adminSeed))).token;
+});
+
+after(async () => {
+  await stopAll(procs);
+  dir.remove();
+});
+
+test('a rogue member with a wrong secret is refused (4015) and gets nothing; with the secret but not in the table, or disabled there (4016), too', async () => {
+  const primary = procs[0]!;
+  const from = primary.lines.length;
+  const wrong = member('rogue-wrong', at(5), P, WRONG_SECRET);
+  const notInTable = member('rogue-unlisted', at(6), P);
+  const disabled = member('rogue-disabled', at(10), P);
+  const [w, n, d] = await Promise.all([
+    wrong.waitForLine((l) => l.msg === 'the primary refused this server', 'the rogue refused', 20_000),
+    notInTable.waitForLine((l) => l.msg === 'the primary refused this server', 'the unlisted server refused', 20_000),
+    disabled.waitForLine((l) => l.msg === 'the primary refused this server', 'the disabled server refused', 20_000),
+  ]);
+  assert.equal(w.closeCode, 4015, JSON.stringify(w));
+  assert.equal(n.closeCode, 4016, JSON.stringify(n));
+  assert.equal(d.closeCode, 4016, JSON.stringify(d));
+  const refusals = primary.lines.slice(from).filter((l) => l.msg === 'cluster link refused');
+  assert.ok(refusals.some((l) => l.closeCode === 4015 && l.reason === 'cluster secret not accepted'), JSON.stringify(refusals));
+  assert.ok(refusals.some((l) => l.closeCode === 4016 && /not in the primary's server table/.test(String(l.reason))), JSON.stringify(refusals));
+  assert.ok(refusals.some((l) => l.closeCode === 4016 && /disabled in the primary's server table/.test(String(l.reason))), JSON.stringify(refusals));
+  // Neither received a configuration: no key, no operator.
+  assert.deepEqual(await keyNames('rogue-wrong'), []);
+  assert.deepEqual(await keyNames('rogue-unlisted'), []);
+  assert.deepEqual(await keyNames('rogue-disabled'), []);
+  assert.deepEqual(operatorsIn('rogue-wrong'), []);
+  const table = await request(P, 'GET', 'servers', undefined, { token: adminToken });
+  assert.equal(table.body.find((r: { address: string }) => r.address === at(5)).status, 'down');
+  assert.equal(table.body.find((r: { address: string }) => r.address === at(6)), undefined);
+  await stopAll([wrong, notInTable, disabled]);
+});
+
+test("a forged join in a real member's name is refused and does not replace the member's link", async () => {
+  const m = procs.find((p) => p.child.spawnargs.includes(M))!;
+  const fromM = m.lines.length;
+  const peer = RawPeer.open(P, '/v1/cluster');
+  const challenge = await peer.next('challenge');
+  peer.send({ type: 'join', version: 1, address: M, nonce: newNonce(), proof: keyProof(WRONG_SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, clients: [], sessions: 0 });
+  assert.equal((await peer.closeResult()).code, 4015);
+  // A replay of a proof made for another nonce fails the same way.
+  const again = RawPeer.open(P, '/v1/cluster');
+  await again.next('challenge');
+  again.send({ type: 'join', version: 1, address: M, nonce: newNonce(), proof: keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, clients: [], sessions: 0 });
+  assert.equal((await again.closeResult()).code, 4015);
+  // A frame announcing more than a cluster link's 64 MiB is refused at its header (1009).
+  const huge = RawPeer.open(P, '/v1/cluster');
+  await huge.next('challenge');
+  const header = Buffer.alloc(14);
+  header[0] = 0x81;
+  header[1] = 0x80 | 127;
+  header.writeBigUInt64BE(BigInt(64 * 1024 * 1024 + 1), 2);
+  (huge.ws as unknown as { _socket: import('node:net').Socket })._socket.write(header);
+  assert.equal((await huge.closeResult()).code, 1009);
+  const table = await request(P, 'GET', 'servers', undefined, { token: adminToken });
+  assert.equal(table.body.find((r: { address: string }) => r.address === M).status, 'up');
+  assert.ok(!m.lines.slice(fromM).some((l) => l.msg === 'link to the primary lost'), 'the real member kept its link');
+});
+
+test('a process posing as the primary: the join never carries the secret; no proof (4015) or an older epoch (4017) is refused, and its config ignored', async () => {
+  const fakeAddress = at(9);
+  const joins = new Map<string, { text: string; nonce: string }>();
+  const closes = new Map<string, number>();
+  const planted = { version: 99, keys: [{ name: 'planted', value: 'planted-key-value-000000', createdAt: new Date().toISOString() }], operators: [], servers: [], settings: {} };
+  const wss = new WebSocketServer({ host: '127.0.71.9', port, path: '/v1/cluster' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  wss.on('connection', (ws: WebSocket) => {
+    const nonce = newNonce();
+    ws.send(JSON.stringify({ type: 'challenge', nonce, epoch: 3, primary: fakeAddress }));
+    ws.on('message', (raw) => {
+      const text = raw.toString();
+      const join = JSON.parse(text) as { type: string; address: string; nonce: string; proof: string };
+      if (join.type !== 'join') return;
+      joins.set(join.address, { text, nonce });
+      ws.on('close', (code) => closes.set(join.address, code));
+      // The first fake has no secret; the second has it, but an older epoch than the member's.
+      const secret = join.address === at(7) ? WRONG_SECRET : SECRET;
+      ws.send(JSON.stringify({ type: 'accepted', proof: keyProof(secret, CLUSTER_PRIMARY_PURPOSE, join.nonce, fakeAddress), epoch: 3, primary: fakeAddress }));
+      ws.send(JSON.stringify({ type: 'config', snapshot: planted }));
+    });
+  });
+  try {
+    // The second member has followed epoch 7 before.
+    const stale = ConfigStore.open(data('f2'));
+    stale.setMeta('epoch', '7');
+    stale.close();
+    const f1 = member('f1', at(7), fakeAddress);
+    const f2 = member('f2', at(8), fakeAddress);
+    await f1.waitForMsg('the primary did not prove the cluster secret; refusing it', 20_000);
+    const staleLine = await f2.waitForMsg('ignoring a primary with an older epoch', 20_000);
+    assert.deepEqual([staleLine.epoch, staleLine.ours], [3, 7]);
+    await waitFor(() => closes.size === 2, 'both members to close the link');
+    assert.equal(closes.get(at(7)), 4015);
+    assert.equal(closes.get(at(8)), 4017);
+    for (const [address, join] of joins) {
+      assert.ok(!join.text.includes(SECRET), 'the cluster secret is not in the join');
+      const proof = (JSON.parse(join.text) as { proof: string }).proof;
+      assert.equal(proof, keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, join.nonce, memberIdentity(address, undefined)), 'the join proves the secret with an HMAC over our nonce and its address');
+    }
+    // A moment for anything queued behind the refusal, then: nothing was applied.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(await keyNames('f1'), []);
+    assert.deepEqual(await keyNames('f2'), []);
+    await stopAll([f1, f2]);
+  } finally {
+    await new Promise<void>((r) => wss.close(() => r()));
+    for (const ws of wss.clients) ws.terminate();
+  }
+});
+
+test('cluster requests: forged, tampered, old, future and replayed ones are refused; replies are bound to the nonce', async () => {
+  const now = () => Date.now();
+  const garbage = await request(P, 'POST', RPC_PATH, undefined, { raw: '{"method":', headers: { 'content-type': 'application/json' } });
+  assert.equal(garbage.status, 400);
+  assert.equal(garbage.body.error.code, 'SB_ERR_BAD_MESSAGE');
+  assert.equal((await request(P, 'GET', RPC_PATH)).status, 404);
+
+  for (const target of [P, S]) {
+    const forged = await rpc(target, signRequest(WRONG_SECRET, 'snapshot', {}, M, now()));
+    assert.equal(forged.status, 403, JSON.stringify(forged.body));
+    assert.equal(forged.body.error.code, 'SB_ERR_CLUSTER_AUTH');
+    assert.ok(!('result' in forged.body), 'nothing of the configuration comes back');
+
+    const old = await rpc(target, signRequest(SECRET, 'status', {}, M, now() - 31_000));
+    assert.equal(old.status, 403);
+    assert.match(old.body.error.message, /too old/);
+    const future = await rpc(target, signRequest(SECRET, 'status', {}, M, now() + 31_000));
+    assert.equal(future.status, 403);
+
+    const good = signRequest(SECRET, 'status', {}, M, now());
+    const answer = await rpc(target, good);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.ok(verifyReply(SECRET, good.nonce, answer.body), 'the reply proves the secret over our nonce');
+    assert.ok(!verifyReply(SECRET, newNonce(), answer.body), 'the reply is not valid for another request');
+    assert.ok(!verifyReply(WRONG_SECRET, good.nonce, answer.body));
+    const replayed = await rpc(target, good);
+    assert.equal(replayed.status, 403, `a replay is refused: ${JSON.stringify(replayed.body)}`);
+    assert.match(replayed.body.error.message, /replayed/);
+
+    // Any field changed after signing breaks the proof.
+    const base = signRequest(SECRET, 'status', {}, M, now());
+    const tampered: RpcRequest[] = [
+      { ...base, method: 'snapshot' },
+      { ...base, from: P },
+      { ...base, params: { epoch: 99 } },
+      { ...base, at: base.at + 1 },
+      { ...base, nonce: newNonce() },
+      { ...base, proof: base.proof.slice(0, -2) + (base.proof.endsWith('AA') ? 'BB' : 'AA') },
+    ];
+    for (const t of tampered) {
+      const r = await rpc(target, t);
+      assert.equal(r.status, 403, JSON.stringify(t));
+    }
+    // A reply forged by a man in the middle does not verify either.
+    assert.ok(!verifyReply(SECRET, base.nonce, signReply(WRONG_SECRET, base.nonce, { result: { acting: true, epoch: 1000 } })));
+  }
+
+  // Step-down is taken only from the configured primary, even with the secret.
+  const stepDown = signRequest(SECRET, 'step-down', { epoch: 1000 }, M, now());
+  const refused = await rpc(S, stepDown);
+  assert.equal(refused.status, 200);
+  assert.ok(verifyReply(SECRET, stepDown.nonce, refused.body));
+  assert.equal(refused.body.error.code, 'SB_ERR_FORBIDDEN');
+  const health = await request(S, 'GET', '/healthz');
+  assert.equal(health.body.epoch < 1000, true, 'the epoch did not move');
+
+  // An oversized body is cut off without an answer from the handler; the server stays up.
+  const big = await request(P, 'POST', RPC_PATH, undefined, { raw: 'x'.repeat(200_000), headers: { 'content-type': 'application/json' } }).catch((err: Error) => ({ status: 0, body: err.message }));
+  assert.notEqual(big.status, 500);
+  assert.equal((await request(P, 'GET', '/healthz')).status, 200);
+});
+
+test("a plain member's store holds no password hash, TOTP seed or TLS key; the secondary's holds the operators' secrets", async () => {
+  const check = () => {
+    const onPrimary = operatorsIn('p');
+    const onSecondary = operatorsIn('s');
+    const onMember = operatorsIn('m');
+    assert.deepEqual(onPrimary.map((o) => o.name), ['admin', 'ops']);
+    assert.deepEqual(onSecondary, onPrimary, 'the secondary holds the same secrets as the primary');
+    assert.deepEqual(onMember.map((o) => [o.name, o.password_hash, o.totp_secret]), [['admin', 'withheld', null], ['ops', 'withheld', null]]);
+    const memberFiles = filesOf('m');
+    for (const op of onPrimary) {
+      assert.ok(!memberFiles.includes(op.password_hash), `no trace of ${op.name}'s password hash in the member's files`);
+      if (op.totp_secret) assert.ok(!memberFiles.includes(op.totp_secret), `no trace of ${op.name}'s TOTP seed in the member's files`);
+    }
+    return onPrimary;
+  };
+  const before = check();
+  assert.ok(before.find((o) => o.name === 'admin')!.totp_secret);
+  // The primary's TLS key is server-local: never replicated.
+  const tlsKey = readFileSync(join(data('p'), 'tls-key.pem'), 'utf8');
+  const keyBody = tlsKey.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+  assert.ok(!readdirSync(data('m')).includes('tls-key.pem'));
+  for (const name of ['m', 's']) assert.ok(!filesOf(name).includes(keyBody.slice(0, 40)), `no trace of the primary's TLS key on ${name}`);
+  // The keys themselves do replicate: members check clients against them.
+  assert.deepEqual(await keyNames('m'), ['k1']);
+  const shown = JSON.parse(await cli(['config', '--data', data('m'), 'operator', 'list', '--json'])) as { name: string; hasTotp: boolean }[];
+  assert.deepEqual(shown.map((o) => [o.name, o.hasTotp]), [['admin', false], ['ops', false]]);
+
+  // A change replicates the same way: a new TOTP seed reaches the secondary and not the member.
+  const seed = await enrolTotp(data('p'), 'ops');
+  const version = configVersionOf('p');
+  await waitFor(() => configVersionOf('m') === version && configVersionOf('s') === version, 'the change to replicate', 20_000);
+  const afterChange = check();
+  assert.equal(afterChange.find((o) => o.name === 'ops')!.totp_secret, seed);
+  assert.ok(!filesOf('m').includes(seed));
+});
