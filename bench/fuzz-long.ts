@@ -53,6 +53,14 @@ async function run(named: NamedProperty, budgetMs: number): Promise<boolean> {
 const dir = tempDir('sb-fuzz-long-');
 const { target, procs } = await liveTarget(dir.path);
 const server = procs[0]!;
+// Interrupted (Ctrl-C, a CI timeout): take the server and the client down too.
+const interrupted = () => {
+  for (const p of procs) p.child.kill('SIGTERM');
+  dir.remove();
+  process.exit(130);
+};
+process.once('SIGINT', interrupted);
+process.once('SIGTERM', interrupted);
 const live: NamedProperty[] = [
   { name: 'HTTP: every route, random requests', property: httpProperty(target) },
   { name: 'HTTP: cluster requests', property: clusterRpcProperty(target) },
@@ -66,7 +74,11 @@ const unit = (seconds * 1000) / shares.reduce((a, b) => a + b, 0);
 process.stdout.write(JSON.stringify({ fuzz: 'start', seconds, seed, properties: all.length, server: target.address }) + '\n');
 let ok = true;
 try {
-  for (const [i, p] of all.entries()) ok = (await run(p, unit * shares[i]!)) && ok;
+  for (const [i, p] of all.entries()) {
+    ok = (await run(p, unit * shares[i]!)) && ok;
+    // A turn of the event loop between properties, so that Ctrl-C is heard.
+    await new Promise((r) => setImmediate(r));
+  }
   const health = await request(target.address, 'GET', '/healthz').catch(() => ({ status: 0 }));
   const errors = server.lines.filter((l) => Number(l.level) >= 50);
   if (health.status !== 200 || server.child.exitCode !== null) {
