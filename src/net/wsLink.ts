@@ -2,19 +2,29 @@ import WebSocket from 'ws';
 import type { Link } from '../cluster/link.js';
 import { closeWith, remoteAddressOf, sendJson } from '../server/wsUtil.js';
 
-/** A Link over a WebSocket, with a ping every `pingMs` so a dead peer is noticed within two. */
-export function wsLink(ws: WebSocket, remote: { remoteAddress?: string }, pingMs = 1000): Link {
-  let alive = true;
+/**
+ * A Link over a WebSocket, pinged every `pingMs`. The peer is dead when nothing (pong, ping or
+ * message) came from it for `missed` intervals. A round in which our own timer ran late (our event
+ * loop was blocked, so the peer's answer may be sitting unread) never counts against the peer:
+ * a busy primary must not cut its members off.
+ */
+export function wsLink(ws: WebSocket, remote: { remoteAddress?: string }, pingMs = 1000, missed = 4): Link {
+  let lastSeen = Date.now();
+  let lastTick = Date.now();
+  const seen = () => (lastSeen = Date.now());
   const timer = setInterval(() => {
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (!alive) return void ws.terminate();
-    alive = false;
+    const now = Date.now();
+    const late = now - lastTick > 2 * pingMs;
+    lastTick = now;
+    if (late) seen();
+    else if (now - lastSeen > missed * pingMs) return void ws.terminate();
     ws.ping();
   }, pingMs);
   timer.unref();
-  ws.on('pong', () => (alive = true));
-  ws.on('ping', () => (alive = true));
-  ws.on('message', () => (alive = true));
+  ws.on('pong', seen);
+  ws.on('ping', seen);
+  ws.on('message', seen);
   ws.on('close', () => clearInterval(timer));
   ws.on('error', () => undefined);
   return {

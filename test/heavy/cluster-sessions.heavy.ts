@@ -11,8 +11,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { Cluster, rssBytes, sha256, sleep, type ServerNode } from './helpers/cluster.js';
-import { BIN, Proc, waitFor } from './helpers/harness.js';
+import { Cluster, rssBytes, sha256, sleep, type ServerNode } from '../helpers/cluster.js';
+import { BIN, Proc, waitFor } from '../helpers/harness.js';
 
 let cluster: Cluster;
 let member: ServerNode;
