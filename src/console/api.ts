@@ -54,13 +54,5 @@ export interface Client {
   allowForward: number[];
 }
 
-export interface ServerInfo {
-  address: string;
-  role: string;
-  weight: number;
-  enabled: boolean;
-  secondary: boolean;
-  status: 'up' | 'down' | 'draining';
-  clients: number;
-  sessions: number;
-}
+// The Servers tab shows exactly what `servers --json` prints: one type for both (erased at build).
+export type { ServerInfo } from '../protocol/messages.js';
