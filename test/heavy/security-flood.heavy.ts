@@ -19,9 +19,9 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { request } from './helpers/api.js';
-import { addKey, Proc, ROOT, runCli, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
-import { connectControl, echoRoundTrip, echoService, fdCount, rssBytes, sleep, stopAll, type Service } from './helpers/sb.js';
+import { request } from '../helpers/api.js';
+import { addKey, Proc, ROOT, runCli, startClient, startServer, tempDir, waitFor, type RunningServer } from '../helpers/harness.js';
+import { connectControl, echoRoundTrip, echoService, fdCount, rssBytes, sleep, stopAll, type Service } from '../helpers/sb.js';
 
 const CONNECTIONS = Number(process.env.SB_FLOOD_CONNECTIONS ?? 3000);
 const SECONDS = Number(process.env.SB_FLOOD_SECONDS ?? 20);
