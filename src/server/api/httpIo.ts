@@ -44,8 +44,9 @@ export function readJsonBody(req: http.IncomingMessage, limit = MAX_BODY_BYTES):
       }
       chunks.push(chunk);
     });
-    req.once('error', (err) => {
-      if (!failed) reject(err);
+    // The caller hung up before its body was in (Node's 'aborted'): its fault, not a server error.
+    req.once('error', () => {
+      if (!failed) reject(new ApiError(400, ErrorCodes.BAD_MESSAGE, 'request body not received: the connection closed'));
     });
     req.once('end', () => {
       if (failed) return;
