@@ -187,7 +187,7 @@ test(`a flood of ${CONNECTIONS} junk connections: valid clients stay, sessions w
 
   // Fast-closed kinds spend part of the run waiting to reconnect, so not all slots are open at once.
   assert.ok(figures.junkPeakOpenAtOnce >= CONNECTIONS / 2, `thousands of junk connections were open at once: ${figures.junkPeakOpenAtOnce}`);
-  assert.ok(figures.junkConnectionsOpened >= CONNECTIONS * 3, `and many more over the run: ${figures.junkConnectionsOpened}`);
+  assert.ok(figures.junkConnectionsOpened >= CONNECTIONS * 2, `and many more over the run: ${figures.junkConnectionsOpened}`);
   assert.deepEqual(results.filter((r) => !r.ok), [], 'every session during the flood worked');
   assert.ok(peakRss - baseline.rss < RSS_HEADROOM, `server RSS grew by ${figures.rssPeakMiB - figures.rssBaselineMiB} MiB`);
   // Every kind of junk was closed by the server itself: at once for bad input, at the first-byte
