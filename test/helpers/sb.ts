@@ -272,6 +272,8 @@ export function echoRoundTrip(socket: net.Socket, text: string, timeoutMs = 10_0
       }
     };
     socket.on('data', onData);
+    // A socket handed over paused (rawHttp after a 101) keeps any early bytes until now.
+    socket.resume();
     socket.write(text);
   });
 }
@@ -421,6 +423,7 @@ export interface RawHttpReply {
   status: number;
   headers: string;
   body: string;
+  /** After a 101, paused with any bytes that followed the headers put back: resume it to read. */
   socket: net.Socket;
 }
 
@@ -456,6 +459,10 @@ export function rawHttp(address: string, request: string): Promise<RawHttpReply>
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(headers)?.[1] ?? 0);
       if (status === 101) {
         const rest = buf.subarray(Buffer.byteLength(text.slice(0, end + 4), 'latin1'));
+        // Stop reading before handing back what came behind the headers: unshifted while our
+        // listener is still attached, it would come straight back to it, again and again.
+        socket.off('data', onData);
+        socket.pause();
         if (rest.length) socket.unshift(rest);
         return finish({ status, headers, body: '', socket });
       }
