@@ -4,6 +4,7 @@
  * work through it, and configuration written on it works cluster-wide at once.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { ControlClient } from '../src/control/controlClient.js';
 import { runCli } from './helpers/harness.js';
@@ -16,6 +17,18 @@ const BENCH = 300;
 const REAL = ['fo-real-a', 'fo-real-b', 'fo-real-c', 'fo-real-d'];
 let echo: Awaited<ReturnType<typeof echoServer>>;
 let epochBefore = 0;
+/** The local port of a `control forward` started before the failure and left running through it. */
+let forwardPort = 0;
+
+/** One connection through the long-running forward, echoing `text`. */
+async function throughForward(text: string): Promise<string> {
+  const socket = net.connect(forwardPort, '127.0.0.1');
+  try {
+    return await echoRoundTrip(socket, text);
+  } finally {
+    socket.destroy();
+  }
+}
 
 const expectedNames = () => [...Array.from({ length: BENCH }, (_, i) => `fo-${i}`), ...REAL].sort();
 
@@ -40,6 +53,10 @@ test('before the failure: the primary answers browse with every client, spread o
   const h = await health(primary.address);
   assert.equal(h?.acting, true);
   epochBefore = h!.epoch;
+  const forward = cluster.spawn(['control', '--gateway', primary.address, '--secondary', secondary.address, '--key', KEY, 'forward', 'fo-real-a', `127.0.0.1:0:${echo.port}`]);
+  const listening = await forward.waitForLine((l) => l.msg === 'forwarding', 'control forward listening', 20_000);
+  forwardPort = Number(String(listening.listen).split(':').pop());
+  assert.equal(await throughForward('before the failure'), 'before the failure');
   assert.ok(epochBefore >= 1);
 });
 
@@ -84,7 +101,7 @@ test('during the failover: a control without --secondary fails clearly; a plain 
   assert.match(viaMember.stderr, new RegExp(`primary ${secondary.address.replace(/\./g, '\\.')}`), viaMember.stderr);
 });
 
-test('sessions through the acting secondary: exec and an echoing forward, to clients on it and on the member', async (t) => {
+test('sessions through the acting secondary: exec, an echoing forward to clients on it and on the member, and a forward started before the failure', async (t) => {
   const clients = await cluster.browse();
   const where = new Map(clients.map((c) => [c.name, c.server]));
   t.diagnostic(`real clients: ${REAL.map((n) => `${n} on ${where.get(n)}`).join(', ')}`);
@@ -98,6 +115,8 @@ test('sessions through the acting secondary: exec and an echoing forward, to cli
     assert.equal(r.stdout, `hello-from-${name}\n`, `${name} on ${where.get(name)}: ${r.stderr}`);
     assert.equal(r.code, 3);
   }
+  // The forward started before the failure dials again for its next session, and reaches the secondary.
+  assert.equal(await throughForward('after the failover'), 'after the failover');
   const control = await ControlClient.connect({ gateway: primary.address, secondary: secondary.address, key: KEY, dial: { tls: false } });
   try {
     assert.equal(control.server, secondary.address);

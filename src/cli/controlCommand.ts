@@ -1,7 +1,8 @@
 import { Command } from 'commander';
-import { ControlClient } from '../control/controlClient.js';
+import { ControlClient, type ControlOptions } from '../control/controlClient.js';
 import { runExec } from '../control/exec.js';
 import { parseForwardSpec, startForward } from '../control/forward.js';
+import { ReconnectingControl } from '../control/reconnectingControl.js';
 import { addDialFlags, dialOptions, gatewayAddress, readKey, readPassword, table, type DialFlags } from './common.js';
 
 interface ControlFlags extends DialFlags {
@@ -16,10 +17,14 @@ interface ControlFlags extends DialFlags {
 }
 
 async function connect(cmd: Command, env: NodeJS.ProcessEnv, useStdinForPassword = true): Promise<ControlClient> {
+  return ControlClient.connect(await controlOptions(cmd, env, useStdinForPassword));
+}
+
+async function controlOptions(cmd: Command, env: NodeJS.ProcessEnv, useStdinForPassword = true): Promise<ControlOptions> {
   const flags = cmd.optsWithGlobals<ControlFlags>();
   const gateway = gatewayAddress(flags.gateway);
   if (flags.passwordStdin && !useStdinForPassword) throw new Error('--password-stdin cannot be used with exec (stdin is the command\'s input); use --password-env');
-  return ControlClient.connect({
+  return {
     gateway: gateway.address,
     secondary: flags.secondary ? gatewayAddress(flags.secondary).address : undefined,
     key: readKey(flags),
@@ -27,7 +32,7 @@ async function connect(cmd: Command, env: NodeJS.ProcessEnv, useStdinForPassword
     password: await readPassword(flags, env),
     totp: flags.totp,
     dial: dialOptions(flags, gateway.tls),
-  });
+  };
 }
 
 export function controlCommand(env: NodeJS.ProcessEnv): Command {
@@ -77,10 +82,13 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
     .argument('<spec>', '[BIND:]LOCAL_PORT:REMOTE_PORT')
     .action(async (clientName: string, specText: string, _opts: unknown, cmd: Command) => {
       const spec = parseForwardSpec(specText);
-      const client = await connect(cmd, env);
+      const options = await controlOptions(cmd, env);
+      const first = await ControlClient.connect(options);
       // Fail now, not at the first connection, if the client is unknown.
-      const known = await client.browse();
+      const known = await first.browse();
       if (!known.some((c) => c.id === clientName || c.name === clientName)) throw new Error(`no client ${clientName}`);
+      // A forward runs for hours: when its server goes away, the next session dials again.
+      const client = new ReconnectingControl(first, options);
       const server = await startForward(client, clientName, spec, {
         onSession: (e) => {
           if (!e.ok) process.stderr.write(`switchboard: session to ${clientName}:${spec.remotePort} failed: ${e.error}\n`);

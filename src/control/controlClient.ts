@@ -109,6 +109,11 @@ export class ControlClient {
     });
   }
 
+  /** True once the channel to the server has closed: every request fails from then on. */
+  get closed(): boolean {
+    return this.closedError !== undefined;
+  }
+
   private request<T>(method: string, params: object = {}): Promise<T> {
     if (this.closedError) return Promise.reject(this.closedError);
     const req = this.nextReq++;

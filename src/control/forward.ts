@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { splice } from '../server/splice.js';
-import type { ControlClient } from './controlClient.js';
+import type { SessionOpener } from './reconnectingControl.js';
 
 export interface ForwardSpec {
   bindHost: string;
@@ -30,7 +30,7 @@ export interface ForwardEvents {
  * A local listener whose every connection becomes a session to a port on the client's machine.
  * The local socket is held paused until the session is up, so no byte is lost or buffered twice.
  */
-export async function startForward(control: ControlClient, clientName: string, spec: ForwardSpec, events: ForwardEvents = {}): Promise<net.Server> {
+export async function startForward(control: SessionOpener, clientName: string, spec: ForwardSpec, events: ForwardEvents = {}): Promise<net.Server> {
   // The server lets one control have only so many sessions opening at once; more wait their turn.
   let opening = 0;
   const waiting: (() => void)[] = [];
