@@ -184,7 +184,9 @@ test("a forged join in a real member's name is refused and does not replace the 
   const flood = Array.from({ length: 20 }, () => RawPeer.open(P, '/v1/cluster'));
   await Promise.all(flood.map((peer) => peer.next('challenge')));
   for (const peer of flood) peer.ws.send(Buffer.alloc(8 * 1024 * 1024, 0x61).toString());
-  for (const peer of flood) assert.equal((await peer.closeResult()).code, 1009);
+  // Each is closed; a peer still writing when the server drops the rest of its frame may see the
+  // reset (1006) before the close frame (1009).
+  for (const peer of flood) assert.ok([1009, 1006].includes((await peer.closeResult()).code));
   const grown = rssBytes(procs[0]!.child.pid!) - rssBefore;
   assert.ok(grown < 96 * 1024 * 1024, `primary RSS grew ${Math.round(grown / 2 ** 20)} MiB under 160 MiB of unauthenticated frames`);
   const table = await request(P, 'GET', 'servers', undefined, { token: adminToken });
