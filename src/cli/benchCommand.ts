@@ -41,6 +41,20 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
     const lastReason = new Map<ClientAgent, string>();
     const started = Date.now();
     let allConnectedReported = false;
+    /**
+     * How the clients retried, cumulative: connection attempts, welcomes, refusals by a busy server
+     * (503 with a retry hint), retries that went out before their hint was over (should stay 0), and
+     * the waits chosen after a busy refusal (hint or jittered backoff, whichever is longer).
+     */
+    const retries = { attempts: 0, welcomes: 0, busy: 0, early: 0 };
+    const busyWaits: number[] = [];
+    const hinted = new Map<ClientAgent, { at: number; hintMs: number }>();
+    const spread = () => {
+      if (busyWaits.length === 0) return undefined;
+      const sorted = [...busyWaits].sort((x, y) => x - y);
+      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+      return { min: sorted[0]!, p10: at(0.1), p50: at(0.5), p90: at(0.9), max: sorted.at(-1)! };
+    };
     const status = () => {
       const byServer: Record<string, number> = {};
       let connected = 0;
@@ -51,7 +65,7 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
       }
       const waiting: Record<string, number> = {};
       for (const [a, reason] of lastReason) if (a.status !== 'connected') waiting[reason] = (waiting[reason] ?? 0) + 1;
-      return { msg: 'bench clients', count, connected, byServer, waiting, elapsedMs: Date.now() - started };
+      return { msg: 'bench clients', count, connected, byServer, waiting, retries: { ...retries, busyWaitMs: spread() }, elapsedMs: Date.now() - started };
     };
     const print = () => process.stdout.write(JSON.stringify(status()) + '\n');
     for (let i = 0; i < count; i++) {
@@ -69,6 +83,19 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
       });
       agent.on('status', (s, detail) => {
         if (s === 'waiting') lastReason.set(agent, (detail.reason ?? '').replace(/\d+ ms/, 'N ms').slice(0, 80));
+        if (s === 'waiting' && detail.retryAfterMs !== undefined) {
+          retries.busy++;
+          busyWaits.push(detail.delayMs ?? 0);
+          hinted.set(agent, { at: performance.now(), hintMs: detail.retryAfterMs });
+        }
+        if (s === 'connecting') {
+          retries.attempts++;
+          const hint = hinted.get(agent);
+          hinted.delete(agent);
+          // Timers may fire a millisecond early: only a clearly early retry counts.
+          if (hint && performance.now() - hint.at < hint.hintMs - 2) retries.early++;
+        }
+        if (s === 'connected') retries.welcomes++;
         if (s === 'connected' && !allConnectedReported && agents.every((a) => a.status === 'connected')) {
           allConnectedReported = true;
           process.stdout.write(JSON.stringify({ ...status(), msg: 'all connected' }) + '\n');
