@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { ClientInfo, ServerInfo } from '../src/protocol/messages.js';
+import { MAX_MESSAGE_BYTES, type ClientInfo, type ServerInfo } from '../src/protocol/messages.js';
 import { Cluster, type Bench, type ServerNode } from './helpers/cluster.js';
 import type { Proc } from './helpers/harness.js';
 import { waitFor } from './helpers/harness.js';
@@ -231,4 +231,23 @@ test('churn: clients come and go (cleanly, killed, hung), a member restarts grac
   assert.ok(names.has('churn-c-0') && names.has('single-late'));
   const rows: ServerInfo[] = await cluster.servers();
   for (const r of rows) assert.equal(r.clients, listed.filter((x) => x.server === r.address).length, `servers and browse agree on ${r.address}`);
+});
+
+test('the primary restarts after kill -9: each member sends its client list again in ordinary-sized messages, and browse is whole', async () => {
+  // Enough clients on one member that its list is several times what one cluster message may hold.
+  const many = cluster.bench(600, 'relist', [], { gateway: m1.address });
+  benches.add(many);
+  await many.waitAllConnected(90_000);
+  const before = await directoryMatchesClients('the big list in browse');
+  const onM1 = before.filter((c) => c.server === m1.address);
+  const listBytes = Buffer.byteLength(JSON.stringify(onM1));
+  assert.ok(listBytes > MAX_MESSAGE_BYTES, `the member's list (${listBytes} bytes) is more than one message may hold`);
+
+  await cluster.stopNode(cluster.primary, 'SIGKILL');
+  await cluster.startPrimary();
+  const received = await cluster.primary.proc!.waitForLine((l) => l.msg === 'member client list received' && l.member === m1.address, "the primary receives m1's whole list", 30_000);
+  assert.ok((received.clients as number) >= onM1.length, `the list holds every client m1 kept: ${received.clients}`);
+  const after = await directoryMatchesClients('browse whole again after the restart', 90_000);
+  assert.equal(after.length, before.length);
+  assert.ok(after.filter((c) => c.server === m1.address).length >= onM1.length, "m1's clients are still on m1");
 });

@@ -1,7 +1,8 @@
 /**
  * docs/security.md, "Servers": a real cluster (primary with TLS, secondary, member) on 127.0.71.x.
  * - A rogue member with a wrong secret is refused (4015) and gets no configuration; one with the
- *   secret but not in the server table is refused (4016); a forged join cannot replace a real member.
+ *   secret but not in the server table is refused (4016); a forged join cannot replace a real member;
+ *   an unauthenticated link gets the ordinary 64 KiB frame limit, so a flood of huge frames costs nothing.
  * - A process posing as the primary: the member's join carries an HMAC, never the secret; a primary
  *   that cannot prove the secret is refused (4015), one with an older epoch too (4017), and the
  *   configuration either sends right behind is not applied.
@@ -24,6 +25,8 @@ import { ConfigStore } from '../src/store/configStore.js';
 import { addOperator, currentTotp, enrolTotp, login, request } from './helpers/api.js';
 import { Proc, runCli, tempDir, waitFor } from './helpers/harness.js';
 import { freePort, RawPeer, stopAll } from './helpers/sb.js';
+import { rssBytes } from './helpers/cluster.js';
+import { MAX_MESSAGE_BYTES } from '../src/protocol/messages.js';
 
 const dir = tempDir('sb-sec-cluster-');
 const SECRET = 'security-cluster-secret-5f1c2a9e7b';
@@ -158,22 +161,32 @@ test("a forged join in a real member's name is refused and does not replace the 
   const fromM = m.lines.length;
   const peer = RawPeer.open(P, '/v1/cluster');
   const challenge = await peer.next('challenge');
-  peer.send({ type: 'join', version: 1, address: M, nonce: newNonce(), proof: keyProof(WRONG_SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, clients: [], sessions: 0 });
+  peer.send({ type: 'join', version: 1, address: M, nonce: newNonce(), proof: keyProof(WRONG_SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, sessions: 0 });
   assert.equal((await peer.closeResult()).code, 4015);
   // A replay of a proof made for another nonce fails the same way.
   const again = RawPeer.open(P, '/v1/cluster');
   await again.next('challenge');
-  again.send({ type: 'join', version: 1, address: M, nonce: newNonce(), proof: keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, clients: [], sessions: 0 });
+  again.send({ type: 'join', version: 1, address: M, nonce: newNonce(), proof: keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, sessions: 0 });
   assert.equal((await again.closeResult()).code, 4015);
-  // A frame announcing more than a cluster link's 64 MiB is refused at its header (1009).
+  // A peer that has proven nothing gets the same 64 KiB frame limit as anyone: a frame announcing
+  // more is refused at its header (1009), before the server buffers any of it.
   const huge = RawPeer.open(P, '/v1/cluster');
   await huge.next('challenge');
   const header = Buffer.alloc(14);
   header[0] = 0x81;
   header[1] = 0x80 | 127;
-  header.writeBigUInt64BE(BigInt(64 * 1024 * 1024 + 1), 2);
+  header.writeBigUInt64BE(BigInt(MAX_MESSAGE_BYTES + 1), 2);
   (huge.ws as unknown as { _socket: import('node:net').Socket })._socket.write(header);
   assert.equal((await huge.closeResult()).code, 1009);
+  // Twenty of them at once, each really sending 8 MiB: a server that buffered the frames would grow by
+  // 160 MiB at least; this one only reads and drops what is already on its way (transient buffers).
+  const rssBefore = rssBytes(procs[0]!.child.pid!);
+  const flood = Array.from({ length: 20 }, () => RawPeer.open(P, '/v1/cluster'));
+  await Promise.all(flood.map((peer) => peer.next('challenge')));
+  for (const peer of flood) peer.ws.send(Buffer.alloc(8 * 1024 * 1024, 0x61).toString());
+  for (const peer of flood) assert.equal((await peer.closeResult()).code, 1009);
+  const grown = rssBytes(procs[0]!.child.pid!) - rssBefore;
+  assert.ok(grown < 96 * 1024 * 1024, `primary RSS grew ${Math.round(grown / 2 ** 20)} MiB under 160 MiB of unauthenticated frames`);
   const table = await request(P, 'GET', 'servers', undefined, { token: adminToken });
   assert.equal(table.body.find((r: { address: string }) => r.address === M).status, 'up');
   assert.ok(!m.lines.slice(fromM).some((l) => l.msg === 'link to the primary lost'), 'the real member kept its link');

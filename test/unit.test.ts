@@ -10,7 +10,10 @@ import { Backoff } from '../src/client/backoff.js';
 import { newIdentity } from '../src/client/identity.js';
 import { checkPolicy, type LocalPolicy } from '../src/client/policy.js';
 import { parsePorts } from '../src/cli/common.js';
+import { clientBatches } from '../src/cluster/clientBatches.js';
 import { Directory, toClientInfo, type DirectoryEntry } from '../src/cluster/directory.js';
+import { MemberToPrimary } from '../src/protocol/clusterMessages.js';
+import { decode, MAX_MESSAGE_BYTES } from '../src/protocol/messages.js';
 import { parseForwardSpec } from '../src/control/forward.js';
 import { verifyIdentity } from '../src/protocol/clientIdentity.js';
 import { findProvenKey, keyProof, newNonce } from '../src/protocol/proof.js';
@@ -197,6 +200,21 @@ test('Directory: per-server counts always match the entries (model-based propert
 });
 
 // ---- TicketTable -------------------------------------------------------------------------------------
+
+test('clientBatches: every entry once, in order, each batch one ordinary message; always a last batch', () => {
+  assert.deepEqual(clientBatches([]), [[]]);
+  const big = Array.from({ length: 3000 }, (_, i) => entry(`c${i}`, { name: `client-with-a-longish-name-${i}`, allowForward: [22, 80, 443, 3389, 5900] }));
+  const batches = clientBatches(big);
+  assert.ok(batches.length > 1);
+  assert.deepEqual(batches.flat().map((e) => e.id), big.map((e) => e.id));
+  for (const entries of batches) {
+    const message = JSON.stringify({ type: 'clients', entries, last: false });
+    assert.ok(Buffer.byteLength(message) <= MAX_MESSAGE_BYTES, `${Buffer.byteLength(message)} bytes`);
+    assert.equal(decode(MemberToPrimary, message).ok, true);
+  }
+  // An entry larger than the budget still travels, alone in its batch.
+  assert.deepEqual(clientBatches([entry('a'), entry('b')], 10).map((b) => b.length), [1, 1]);
+});
 
 test('TicketTable: a ticket is random, taken once, cancelled or expired for good', async () => {
   const table = new TicketTable(60_000);

@@ -67,20 +67,25 @@ export class Directory extends EventEmitter<{ up: [entry: DirectoryEntry]; down:
 
   /** Replaces everything recorded for one server with its current list; returns what changed. */
   replaceServer(server: string, entries: DirectoryEntry[]): { added: number; removed: number } {
-    let removed = 0;
-    const incoming = new Set(entries.map((e) => e.id));
-    for (const [id, entry] of this.entries) {
-      if (entry.server === server && !incoming.has(id)) {
-        this.remove(id);
-        removed++;
-      }
-    }
+    const removed = this.retainOnServer(server, new Set(entries.map((e) => e.id)));
     let added = 0;
     for (const entry of entries) {
       if (!this.entries.has(entry.id)) added++;
       this.upsert(entry);
     }
     return { added, removed };
+  }
+
+  /** Forgets the clients recorded on one server except those in `keep`; returns how many went. */
+  retainOnServer(server: string, keep: ReadonlySet<string>): number {
+    let removed = 0;
+    for (const [id, entry] of this.entries) {
+      if (entry.server === server && !keep.has(id)) {
+        this.remove(id);
+        removed++;
+      }
+    }
+    return removed;
   }
 
   /** Forgets every client that is not on this server (a primary stepping down to member). */

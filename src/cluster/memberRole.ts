@@ -6,6 +6,7 @@ import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js
 import { decode, MAX_BULK_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
+import { clientBatches } from './clientBatches.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
 import type { DirectoryEntry } from './directory.js';
 import type { Link } from './link.js';
@@ -193,7 +194,6 @@ export class MemberRole implements RoleBehaviour {
             epoch: this.epoch(),
             fingerprint: host.fingerprint,
             standby: this.options.standby,
-            clients: [...host.clients.values()].map((c) => c.entry),
             sessions: host.broker.activeCount,
           } satisfies MemberToPrimary);
           break;
@@ -217,7 +217,11 @@ export class MemberRole implements RoleBehaviour {
           this.host.store.setMeta('primary', msg.primary);
           this.secondary = msg.secondary;
           if (this.draining) this.setDraining(false);
-          log.info({ epoch: msg.epoch, acting: msg.primary }, 'linked to the acting primary');
+          // Our clients follow in small batches, all in this tick: any client-up or client-down that
+          // happens later is sent after the last batch, so the primary applies them in order.
+          const batches = clientBatches([...this.host.clients.values()].map((c) => c.entry));
+          batches.forEach((entries, i) => link.send({ type: 'clients', entries, last: i === batches.length - 1 } satisfies MemberToPrimary));
+          log.info({ epoch: msg.epoch, acting: msg.primary, clients: this.host.clients.size }, 'linked to the acting primary');
           this.hooks.onLink?.(true);
           break;
         }

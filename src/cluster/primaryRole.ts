@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, MemberToPrimary, type PrimaryToMember } from '../protocol/clusterMessages.js';
 import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
-import { decode, MAX_BULK_MESSAGE_BYTES, type ClientHello, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
+import { decode, type ClientHello, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
 import { openLocal } from '../server/standaloneRole.js';
@@ -22,6 +22,8 @@ interface MemberState {
   fingerprint: string | undefined;
   sessions: number;
   draining: boolean;
+  /** Ids reported since the join, until the member's client list is whole (its `last` batch). */
+  syncing?: Set<string>;
 }
 
 interface OpenWaiter {
@@ -268,7 +270,7 @@ export class PrimaryRole implements RoleBehaviour {
     };
 
     link.onMessage((data) => {
-      const decoded = decode(MemberToPrimary, data, MAX_BULK_MESSAGE_BYTES);
+      const decoded = decode(MemberToPrimary, data);
       if (!decoded.ok) return refuse(CloseCodes.BAD_MESSAGE, `malformed cluster message: ${decoded.error}`);
       const msg = decoded.value;
       if (!member) {
@@ -281,10 +283,9 @@ export class PrimaryRole implements RoleBehaviour {
         if (!standby && !row) return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is not in the primary's server table`);
         if (!standby && !row?.enabled) return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is disabled in the primary's server table`);
         this.members.get(msg.address)?.link.close(CloseCodes.DUPLICATE_CLIENT, 'replaced by a newer link from the same server');
-        member = { address: msg.address, standby, link, fingerprint: msg.fingerprint, sessions: msg.sessions, draining: false };
+        // What we had on this member stays browsable until its fresh list is whole.
+        member = { address: msg.address, standby, link, fingerprint: msg.fingerprint, sessions: msg.sessions, draining: false, syncing: new Set() };
         this.members.set(msg.address, member);
-        const { added, removed } = this.host.directory.replaceServer(msg.address, msg.clients.map((c) => ({ ...c, server: msg.address })));
-        for (const c of msg.clients) this.pending.settle(c.id);
         this.send(link, {
           type: 'accepted',
           proof: keyProof(this.options.secret, CLUSTER_PRIMARY_PURPOSE, msg.nonce, this.host.advertise),
@@ -293,13 +294,20 @@ export class PrimaryRole implements RoleBehaviour {
           secondary: this.secondary(),
         });
         if (msg.configVersion !== this.host.store.version()) this.send(link, { type: 'config', snapshot: this.snapshotFor(member, this.host.store.snapshot()) });
-        log.info({ member: msg.address, clients: msg.clients.length, added, removed, configVersion: msg.configVersion }, 'member joined');
+        log.info({ member: msg.address, configVersion: msg.configVersion }, 'member joined');
         return;
       }
       switch (msg.type) {
+        case 'clients':
+          for (const entry of msg.entries) this.memberClientUp(member, entry);
+          if (msg.last && member.syncing) {
+            const removed = this.host.directory.retainOnServer(member.address, member.syncing);
+            log.info({ member: member.address, clients: member.syncing.size, removed }, 'member client list received');
+            member.syncing = undefined;
+          }
+          break;
         case 'client-up':
-          this.pending.settle(msg.entry.id);
-          this.host.directory.upsert({ ...msg.entry, server: member.address });
+          this.memberClientUp(member, msg.entry);
           break;
         case 'client-down':
           this.host.directory.remove(msg.id, member.address);
@@ -334,6 +342,12 @@ export class PrimaryRole implements RoleBehaviour {
       }
       log.warn({ member: member.address, closeCode: code, reason, clientsDropped: dropped }, 'member link lost');
     });
+  }
+
+  private memberClientUp(member: MemberState, entry: DirectoryEntry): void {
+    this.pending.settle(entry.id);
+    this.host.directory.upsert({ ...entry, server: member.address });
+    member.syncing?.add(entry.id);
   }
 
   /**

@@ -53,9 +53,13 @@ export const MemberToPrimary = z.discriminatedUnion('type', [
     fingerprint: z.string().max(200).optional(),
     /** A standby of a standalone server: replicates the configuration, holds no placed clients. */
     standby: z.boolean().optional(),
-    clients: z.array(DirectoryEntrySchema).max(100_000),
     sessions: z.number().int().min(0),
   }),
+  /**
+   * The member's clients, sent in batches right after 'accepted' (see clientBatches). `last`: the
+   * list is whole, so the primary forgets any client it still had on this member that was not in it.
+   */
+  z.object({ type: z.literal('clients'), entries: z.array(DirectoryEntrySchema).max(10_000), last: z.boolean() }),
   z.object({ type: z.literal('client-up'), entry: DirectoryEntrySchema }),
   z.object({ type: z.literal('client-down'), id }),
   z.object({ type: z.literal('load'), clients: z.number().int().min(0), sessions: z.number().int().min(0) }),

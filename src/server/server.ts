@@ -94,8 +94,6 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   advertise = '';
   private listener: Listener | undefined;
   private readonly wss: WebSocketServer;
-  /** Cluster links carry whole client lists and snapshots: a larger frame limit than clients get. */
-  private readonly clusterWss: WebSocketServer;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatSeconds = 0;
   private readonly connectionLimits: ConnectionLimits;
@@ -125,10 +123,11 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.connectionLimits = new ConnectionLimits(this.config.settings['max-connections-per-address']);
     this.admission = new TokenBucket(this.config.settings['admission-rate'], this.config.settings['admission-rate'] * 2, Date.now());
     this.broker = new Broker(new TicketTable(options.ticketTtlMs ?? 10_000), (s) => this.sessionClosed(s));
+    // One frame limit for everyone who dials in, cluster links included: a peer has proven nothing
+    // when its first frames arrive. Members send their client lists in batches (clientBatches).
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
-    this.clusterWss = new WebSocketServer({ noServer: true, maxPayload: MAX_BULK_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
     // A broken handshake (no key, a wrong version or method) gets a JSON error like every refusal.
-    for (const wss of [this.wss, this.clusterWss]) wss.on('wsClientError', (err, socket) => refuseUpgrade(socket, 400, ErrorCodes.BAD_MESSAGE, `bad WebSocket handshake: ${err.message}`));
+    this.wss.on('wsClientError', (err, socket) => refuseUpgrade(socket, 400, ErrorCodes.BAD_MESSAGE, `bad WebSocket handshake: ${err.message}`));
   }
 
   get address(): string {
@@ -353,7 +352,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     if (this.tlsRefused(req)) return refuseUpgrade(socket, 403, ErrorCodes.TLS_REQUIRED, 'this server requires TLS (https)');
     if (path.startsWith('/v1/session/')) return this.onDataConnection(req, socket, head, ticketFromPath(path.slice('/v1/session/'.length)));
     if (path === '/v1/cluster') {
-      return this.clusterWss.handleUpgrade(req, socket, head, (ws) => this.behaviour.acceptClusterLink(wsLink(ws, req.socket)));
+      return this.wss.handleUpgrade(req, socket, head, (ws) => this.behaviour.acceptClusterLink(wsLink(ws, req.socket)));
     }
     if (path === '/v1/client') {
       // A reconnect storm is admitted at a steady rate; the rest are each told when to come back.
