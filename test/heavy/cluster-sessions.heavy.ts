@@ -126,7 +126,12 @@ async function forward(remotePort: number): Promise<{ proc: Proc; port: number }
 
 function connect(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => resolve(s));
+    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => {
+      s.off('error', reject);
+      // A reset that comes after a test is over must not surface as an error in the next one.
+      s.on('error', () => undefined);
+      resolve(s);
+    });
     s.once('error', reject);
   });
 }
