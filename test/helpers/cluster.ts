@@ -314,7 +314,7 @@ export class Cluster {
     const proc = this.track(
       new Proc(['client', '--gateway', opts.gateway ?? this.primary.address, '--key', opts.key ?? this.key, '--name', name, '--state', join(this.dir.path, `client-${name}`), ...extra]),
     );
-    if (opts.wait ?? true) await proc.waitForLine((l) => l.status === 'connected', `client ${name} connected`, 20_000);
+    if (opts.wait ?? true) await proc.waitForLine((l) => l.status === 'connected', `client ${name} connected`, 60_000);
     return proc;
   }
 

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { ServerInfo } from '../../src/protocol/messages.js';
-import { Cluster, shares, weightShares, type Bench, type ServerNode } from '../helpers/cluster.js';
-import { waitFor } from '../helpers/harness.js';
+import type { ServerInfo } from '../src/protocol/messages.js';
+import { Cluster, shares, weightShares, type Bench, type ServerNode } from './helpers/cluster.js';
+import { waitFor } from './helpers/harness.js';
 
 let cluster: Cluster;
 let a: ServerNode; // 1000
