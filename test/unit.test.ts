@@ -19,6 +19,7 @@ import { verifyIdentity } from '../src/protocol/clientIdentity.js';
 import { findProvenKey, keyProof, newNonce } from '../src/protocol/proof.js';
 import { LoginLimiter } from '../src/server/loginLimiter.js';
 import { TicketTable } from '../src/server/tickets.js';
+import { TokenBucket } from '../src/server/tokenBucket.js';
 import { ConfigStore } from '../src/store/configStore.js';
 import { hashPassword, verifyPassword } from '../src/store/passwords.js';
 import { parseSetting } from '../src/store/settings.js';
@@ -355,4 +356,24 @@ test('ConfigStore: every change bumps the version; keys and operators round-trip
   } finally {
     store.close();
   }
+});
+
+// ---- TokenBucket (admission) -----------------------------------------------------------------------
+
+test('TokenBucket: a burst is admitted, then the rate; each refusal gets its own slot, spread at the rate', () => {
+  const bucket = new TokenBucket(100, 200, 0, 60_000);
+  for (let i = 0; i < 200; i++) assert.equal(bucket.take(0), 0, 'the burst is admitted');
+  // 1,000 callers at once beyond the burst: each told a later time, 10 ms apart (100 per second).
+  const hints = Array.from({ length: 1000 }, () => bucket.take(0));
+  assert.ok(hints.every((h) => h > 0));
+  assert.deepEqual(hints.slice(0, 3), [10, 20, 30]);
+  assert.equal(hints.at(-1), 10_000);
+  // Callers that come back at their slot find a token.
+  assert.equal(bucket.take(10), 0);
+  assert.equal(bucket.take(20), 0);
+  assert.equal(bucket.take(20), 10_010 - 20, 'one early caller goes behind the queue');
+  // A backlog longer than the longest hint shares the last slot.
+  const capped = new TokenBucket(1, 1, 0, 5000);
+  capped.take(0);
+  assert.deepEqual(Array.from({ length: 8 }, () => capped.take(0)), [1000, 2000, 3000, 4000, 5000, 5000, 5000, 5000]);
 });

@@ -13,6 +13,7 @@ interface BenchClientFlags extends DialFlags {
   allowForward?: string;
   allowExec?: boolean;
   interval: string;
+  ramp: string;
 }
 
 /** Many real clients in one process: each its own id, socket, hello, heartbeat and reconnect. */
@@ -29,18 +30,37 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
       .option('--prefix <name>', 'client names are PREFIX-0 ... PREFIX-(N-1) (ids come from each client\'s own key pair)', 'bench')
       .option('--allow-forward <ports>', 'ports each client allows')
       .option('--allow-exec', 'allow commands')
-      .option('--interval <seconds>', 'seconds between status lines', '5'),
+      .option('--interval <seconds>', 'seconds between status lines', '5')
+      .option('--ramp <n>', 'at most N clients of this process making their first connection at a time (later reconnects are not held back)', '200'),
   ).action((flags: BenchClientFlags) => {
     const count = Number(flags.count);
     if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive whole number');
+    const ramp = Number(flags.ramp);
+    if (!Number.isInteger(ramp) || ramp < 1) throw new Error('--ramp must be a positive whole number');
     const gateway = gatewayAddress(flags.gateway);
     const dial = dialOptions(flags, gateway.tls);
     const policy = { allowForward: new Set(parsePorts(flags.allowForward)), allowExec: Boolean(flags.allowExec) };
     const agents: ClientAgent[] = [];
     /** Why clients are waiting to retry, counted by reason: the first thing to read in a storm. */
     const lastReason = new Map<ClientAgent, string>();
+    /** Clients welcomed at least once: the ramp lets the next ones start as these arrive. */
+    const everConnected = new Set<ClientAgent>();
     const started = Date.now();
     let allConnectedReported = false;
+    /**
+     * How the clients retried, cumulative: connection attempts, welcomes, refusals by a busy server
+     * (503 with a retry hint), retries that went out before their hint was over (should stay 0), and
+     * the waits chosen after a busy refusal (hint or jittered backoff, whichever is longer).
+     */
+    const retries = { attempts: 0, welcomes: 0, busy: 0, early: 0 };
+    const busyWaits: number[] = [];
+    const hinted = new Map<ClientAgent, { at: number; hintMs: number }>();
+    const spread = () => {
+      if (busyWaits.length === 0) return undefined;
+      const sorted = [...busyWaits].sort((x, y) => x - y);
+      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+      return { min: sorted[0]!, p10: at(0.1), p50: at(0.5), p90: at(0.9), max: sorted.at(-1)! };
+    };
     const status = () => {
       const byServer: Record<string, number> = {};
       let connected = 0;
@@ -51,7 +71,7 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
       }
       const waiting: Record<string, number> = {};
       for (const [a, reason] of lastReason) if (a.status !== 'connected') waiting[reason] = (waiting[reason] ?? 0) + 1;
-      return { msg: 'bench clients', count, connected, byServer, waiting, elapsedMs: Date.now() - started };
+      return { msg: 'bench clients', count, connected, byServer, waiting, retries: { ...retries, busyWaitMs: spread() }, elapsedMs: Date.now() - started };
     };
     const print = () => process.stdout.write(JSON.stringify(status()) + '\n');
     for (let i = 0; i < count; i++) {
@@ -69,17 +89,33 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
       });
       agent.on('status', (s, detail) => {
         if (s === 'waiting') lastReason.set(agent, (detail.reason ?? '').replace(/\d+ ms/, 'N ms').slice(0, 80));
-        if (s === 'connected' && !allConnectedReported && agents.every((a) => a.status === 'connected')) {
+        if (s === 'waiting' && detail.retryAfterMs !== undefined) {
+          retries.busy++;
+          busyWaits.push(detail.delayMs ?? 0);
+          hinted.set(agent, { at: performance.now(), hintMs: detail.retryAfterMs });
+        }
+        if (s === 'connecting') {
+          retries.attempts++;
+          const hint = hinted.get(agent);
+          hinted.delete(agent);
+          // Timers may fire a millisecond early: only a clearly early retry counts.
+          if (hint && performance.now() - hint.at < hint.hintMs - 2) retries.early++;
+        }
+        if (s === 'connected') retries.welcomes++;
+        if (s === 'connected' && !everConnected.has(agent)) everConnected.add(agent);
+        if (s === 'connected' && !allConnectedReported && everConnected.size === count && agents.every((a) => a.status === 'connected')) {
           allConnectedReported = true;
           process.stdout.write(JSON.stringify({ ...status(), msg: 'all connected' }) + '\n');
         }
       });
       agents.push(agent);
     }
-    // Start in small slices so one process does not open thousands of sockets in a single tick.
+    // Start in small slices, with at most --ramp first connections in flight: one process holding
+    // thousands of clients on a busy machine would otherwise time out its own handshakes. Only the
+    // start is paced; every reconnect after that is each client's own business (its backoff).
     let next = 0;
     const startSome = () => {
-      const end = Math.min(count, next + 200);
+      const end = Math.min(count, next + 200, everConnected.size + ramp);
       for (; next < end; next++) agents[next]!.start();
       if (next < count) setTimeout(startSome, 10);
     };

@@ -26,12 +26,22 @@ export interface ClientOptions {
 
 export type ClientStatus = 'connecting' | 'connected' | 'waiting' | 'stopped';
 
+export interface StatusDetail {
+  server?: string;
+  reason?: string;
+  delayMs?: number;
+  /** A busy server's hint (503 with a retry time) that this wait honours. */
+  retryAfterMs?: number;
+}
+
 interface ClientEvents {
-  status: [status: ClientStatus, detail: { server?: string; reason?: string; delayMs?: number }];
+  status: [status: ClientStatus, detail: StatusDetail];
   session: [event: { target: SessionTarget; refused?: string }];
 }
 
 const MAX_REDIRECTS = 4;
+/** A server's retry hint is honoured up to this; a longer one (a broken or hostile server) is cut. */
+const MAX_RETRY_HINT_MS = 5 * 60_000;
 
 /**
  * The agent on a managed machine: dials out to the gateway, proves its key, follows a redirect to
@@ -72,7 +82,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     this.setStatus('stopped', {});
   }
 
-  private setStatus(status: ClientStatus, detail: { server?: string; reason?: string; delayMs?: number }): void {
+  private setStatus(status: ClientStatus, detail: StatusDetail): void {
     this.status = status;
     this.emit('status', status, detail);
   }
@@ -86,6 +96,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     let nextDelayMs = 0;
     let welcomed = false;
     let closeReason = '';
+    let retryAfterMs: number | undefined;
 
     ws.on('message', (data) => {
       const decoded = decode(ServerToClient, data);
@@ -138,8 +149,9 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     });
 
     ws.on('ping', () => this.armWatchdog());
-    ws.on('error', (err) => {
+    ws.on('error', (err: Error & { retryAfterMs?: number }) => {
       closeReason ||= err.message;
+      if (err.retryAfterMs !== undefined) retryAfterMs = Math.min(MAX_RETRY_HINT_MS, err.retryAfterMs);
     });
     ws.on('close', (code, reason) => {
       clearTimeout(this.watchdog);
@@ -159,8 +171,11 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       // After failures, alternate between the primary and the secondary; a refusal that will not
       // change by retrying at once (bad key) still retries, but slowly, as the backoff grows.
       const next = this.known.secondary && this.failures % 2 === 1 ? this.known.secondary : this.known.primary;
-      const delayMs = code === CloseCodes.SHUTTING_DOWN ? Math.min(1000, this.backoff.next()) : this.backoff.next();
-      this.setStatus('waiting', { reason: closeReason, delayMs });
+      // A busy server (admission control) said when to come back: never sooner, later if our own
+      // jittered backoff says so.
+      const backoffMs = this.backoff.next();
+      const delayMs = retryAfterMs !== undefined ? Math.max(retryAfterMs, backoffMs) : code === CloseCodes.SHUTTING_DOWN ? Math.min(1000, backoffMs) : backoffMs;
+      this.setStatus('waiting', { reason: closeReason, delayMs, retryAfterMs });
       this.retryTimer = setTimeout(() => this.connect(next), delayMs);
     });
   }

@@ -192,11 +192,16 @@ export function openWebSocket(hostPort: string, path: string, opts: DialOptions,
       if (ws.readyState !== WebSocket.CONNECTING) return;
       let err = new SwitchboardError(ErrorCodes.UNREACHABLE, `${hostPort} refused the connection: ${res.statusCode} ${res.statusMessage ?? ''}`.trim());
       try {
-        const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
+        const parsed = JSON.parse(body) as { error?: { code?: string; message?: string; retryAfterMs?: unknown } };
         if (parsed.error?.message) err = new SwitchboardError((parsed.error.code ?? ErrorCodes.UNREACHABLE) as typeof ErrorCodes.UNREACHABLE, `${hostPort} refused the connection: ${parsed.error.message}`);
+        const hint = parsed.error?.retryAfterMs;
+        if (typeof hint === 'number' && Number.isFinite(hint) && hint >= 0) err.retryAfterMs = hint;
       } catch {
         /* not JSON: keep the status line */
       }
+      // Retry-After in seconds, from a server (or a proxy) that does not send the exact hint.
+      const header = Number(res.headers['retry-after']);
+      if (err.retryAfterMs === undefined && Number.isFinite(header) && header >= 0) err.retryAfterMs = header * 1000;
       ws.emit('error', err);
       ws.terminate();
     };

@@ -39,6 +39,8 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
 export class SwitchboardError extends Error {
   readonly code: ErrorCode;
+  /** A busy server's hint: how long to wait before trying again. */
+  retryAfterMs?: number;
   constructor(code: ErrorCode, message: string) {
     super(message);
     this.name = 'SwitchboardError';

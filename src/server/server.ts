@@ -67,10 +67,12 @@ function ticketFromPath(text: string): string {
   }
 }
 
-function refuseUpgrade(socket: Duplex, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ error: { code, message } });
+/** A refusal before the upgrade; `retryAfterMs` (a 503) goes out as Retry-After and, exactly, in the body. */
+function refuseUpgrade(socket: Duplex, status: number, code: string, message: string, retryAfterMs?: number): void {
+  const body = JSON.stringify({ error: { code, message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) } });
   const statusText = status === 400 ? 'Bad Request' : status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Forbidden';
-  socket.end(`HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  const retryAfter = retryAfterMs !== undefined ? `Retry-After: ${Math.ceil(retryAfterMs / 1000)}\r\n` : '';
+  socket.end(`HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retryAfter}Connection: close\r\n\r\n${body}`);
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
@@ -353,10 +355,12 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       return this.wss.handleUpgrade(req, socket, head, (ws) => this.behaviour.acceptClusterLink(wsLink(ws, req.socket)));
     }
     if (path === '/v1/client') {
-      // A reconnect storm is admitted at a steady rate; the rest are told when to come back.
+      // A reconnect storm is admitted at a steady rate; the rest are each told when to come back.
       const waitMs = this.admission.take(Date.now());
-      if (waitMs > 0) this.metrics.refusals.inc({ reason: 'busy' });
-      if (waitMs > 0) return refuseUpgrade(socket, 503, ErrorCodes.BUSY, `server busy admitting clients; retry in ${waitMs} ms`);
+      if (waitMs > 0) {
+        this.metrics.refusals.inc({ reason: 'busy' });
+        return refuseUpgrade(socket, 503, ErrorCodes.BUSY, `server busy admitting clients; retry in ${waitMs} ms`, waitMs);
+      }
     }
     const handler = path === '/v1/client' ? handleClientConnection : path === '/v1/control' ? handleControlConnection : undefined;
     if (!handler) return refuseUpgrade(socket, 404, 'SB_ERR_NOT_FOUND', `no channel ${path}`);

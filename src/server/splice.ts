@@ -25,8 +25,18 @@ export function splice(a: Duplex, b: Duplex, done?: (err?: Error) => void): () =
   };
   a.on('error', finish);
   b.on('error', finish);
-  a.once('close', () => finish());
-  b.once('close', () => finish());
+  a.once('close', () => closed(a, b));
+  b.once('close', () => closed(b, a));
+  /**
+   * One side is gone. If it went cleanly, having sent its EOF and taken ours, the pipe has just
+   * handed its last bytes and its EOF to the other side, which may still be writing them out to a
+   * slow reader: destroying it now would cut off the tail of the stream. It is torn down once it
+   * has flushed (or fails). A side that went any other way takes the other down at once.
+   */
+  const closed = (side: Duplex, other: Duplex) => {
+    if (!side.readableEnded || !side.writableFinished || other.destroyed || other.writableFinished) return finish();
+    other.once('finish', () => finish());
+  };
   a.pipe(b);
   b.pipe(a);
   a.resume();

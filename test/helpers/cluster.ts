@@ -202,7 +202,8 @@ export class Cluster {
   async startPrimary(extra: string[] = []): Promise<ServerNode> {
     const p = this.primary;
     p.proc = this.track(new Proc(['server', '--data', p.data, '--role', 'primary', '--listen', p.address, '--cluster-secret-file', this.secretFile, ...extra]));
-    await p.proc.waitForMsg('listening');
+    // Generous: on a loaded machine a server can take many seconds to open its store and listen.
+    await p.proc.waitForMsg('listening', 60_000);
     return p;
   }
 
@@ -215,18 +216,18 @@ export class Cluster {
     m.proc = this.track(
       new Proc(['server', '--data', m.data, '--role', 'member', '--primary', this.primary.address, '--listen', m.address, '--cluster-secret-file', opts.secretFile ?? this.secretFile, ...(opts.extra ?? [])]),
     );
-    await m.proc.waitForMsg('listening');
+    await m.proc.waitForMsg('listening', 60_000);
     if (opts.waitLinked ?? true) await this.waitMemberLinked(m);
     return m;
   }
 
-  async waitMemberLinked(m: ServerNode, timeoutMs = 20_000): Promise<void> {
+  async waitMemberLinked(m: ServerNode, timeoutMs = 60_000): Promise<void> {
     await waitFor(async () => (await this.serversNow()).find((s) => s.address === m.address)?.status === 'up', `${m.address} up on the primary`, timeoutMs, 100);
     await this.waitReplicated(m, timeoutMs);
   }
 
   /** Waits until the member's own store holds the primary's current config version. */
-  async waitReplicated(m: ServerNode, timeoutMs = 10_000): Promise<number> {
+  async waitReplicated(m: ServerNode, timeoutMs = 30_000): Promise<number> {
     const want = storeVersion(this.primary.data);
     return waitFor(() => (storeVersion(m.data) >= want ? storeVersion(m.data) : false), `${m.name} at config version ${want}`, timeoutMs, 50);
   }
@@ -313,7 +314,7 @@ export class Cluster {
     const proc = this.track(
       new Proc(['client', '--gateway', opts.gateway ?? this.primary.address, '--key', opts.key ?? this.key, '--name', name, '--state', join(this.dir.path, `client-${name}`), ...extra]),
     );
-    if (opts.wait ?? true) await proc.waitForLine((l) => l.status === 'connected', `client ${name} connected`, 20_000);
+    if (opts.wait ?? true) await proc.waitForLine((l) => l.status === 'connected', `client ${name} connected`, 60_000);
     return proc;
   }
 

@@ -11,8 +11,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { Cluster, rssBytes, sha256, sleep, type ServerNode } from '../helpers/cluster.js';
-import { BIN, Proc, waitFor } from '../helpers/harness.js';
+import { Cluster, rssBytes, sha256, sleep, type ServerNode } from './helpers/cluster.js';
+import { BIN, Proc, waitFor } from './helpers/harness.js';
 
 let cluster: Cluster;
 let member: ServerNode;
@@ -118,7 +118,7 @@ async function forward(remotePort: number): Promise<{ proc: Proc; port: number }
   const existing = forwards.get(remotePort);
   if (existing && existing.proc.child.exitCode === null && existing.proc.child.signalCode === null) return existing;
   const proc = cluster.track(new Proc(['control', '--gateway', cluster.primary.address, '--key', cluster.key, 'forward', 'sess', `127.0.0.1:0:${remotePort}`]));
-  const line = await proc.waitForMsg('forwarding', 20_000);
+  const line = await proc.waitForMsg('forwarding', 60_000);
   const f = { proc, port: Number(String(line.listen).split(':').at(-1)) };
   forwards.set(remotePort, f);
   return f;
@@ -126,7 +126,12 @@ async function forward(remotePort: number): Promise<{ proc: Proc; port: number }
 
 function connect(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => resolve(s));
+    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => {
+      s.off('error', reject);
+      // A reset that comes after a test is over must not surface as an error in the next one.
+      s.on('error', () => undefined);
+      resolve(s);
+    });
     s.once('error', reject);
   });
 }
@@ -138,7 +143,7 @@ async function sessionsOn(): Promise<{ primary: number; member: number }> {
 
 async function waitSessions(check: (s: { primary: number; member: number }) => boolean, what: string): Promise<void> {
   let last = { primary: -1, member: -1 };
-  await waitFor(async () => check((last = await sessionsOn())), `${what} (last: ${JSON.stringify(last)})`, 20_000, 200).catch((err: Error) => {
+  await waitFor(async () => check((last = await sessionsOn())), `${what} (last: ${JSON.stringify(last)})`, 60_000, 200).catch((err: Error) => {
     throw new Error(`${err.message}; last seen ${JSON.stringify(last)}`);
   });
 }
@@ -172,8 +177,8 @@ test('forward to a client on a member: a 32 MiB upload arrives intact, and the h
   assert.equal(reply.trim(), local.digest('hex'));
   socket.destroy();
   // The session went through the member: both servers logged it.
-  const onPrimary = await cluster.primary.proc!.waitForLine((l) => l.msg === 'session closed' && l.server === member.address && (l.target as { port?: number })?.port === hash.port, 'the primary logs the session');
-  const onMember = await member.proc!.waitForLine((l) => l.msg === 'session closed' && (l.target as { port?: number })?.port === hash.port, 'the member logs the session');
+  const onPrimary = await cluster.primary.proc!.waitForLine((l) => l.msg === 'session closed' && l.server === member.address && (l.target as { port?: number })?.port === hash.port, 'the primary logs the session', 60_000);
+  const onMember = await member.proc!.waitForLine((l) => l.msg === 'session closed' && (l.target as { port?: number })?.port === hash.port, 'the member logs the session', 60_000);
   assert.ok(Number(onPrimary.bytesToClient) >= CHUNKS * MB && Number(onMember.bytesToClient) >= CHUNKS * MB, 'both servers relayed every byte');
 });
 
@@ -213,7 +218,7 @@ test('a download read slowly after the control has half-closed: every byte arriv
 });
 
 test('exec on a client on a member: output, errors and exit code come back; stdin EOF reaches the command', async () => {
-  const status = await cluster.control(['exec', 'sess', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
+  const status = await cluster.control(['exec', 'sess', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7'], { timeoutMs: 60_000 });
   assert.equal(status.code, 7);
   assert.equal(status.stdout, 'out\n');
   assert.match(status.stderr, /^err$/m);
@@ -266,7 +271,7 @@ test('a slow reader bounds memory on the primary and the member: backpressure re
   const baseline = { primary: rssBytes(cluster.primary.proc!.child.pid!), member: rssBytes(member.proc!.child.pid!) };
   const socket = await connect(f.port);
   socket.pause(); // a reader that does not read
-  const record = await waitFor(() => endless.sent[endless.sent.length - 1], 'the service to start sending', 20_000);
+  const record = await waitFor(() => endless.sent[endless.sent.length - 1], 'the service to start sending', 60_000);
   // The service writes until every buffer on the path is full, then waits; its count stops growing.
   let previous = -1;
   await waitFor(
@@ -291,9 +296,9 @@ test('a slow reader bounds memory on the primary and the member: backpressure re
   // The stream still flows once the reader reads: it was held, not broken.
   const before = record.bytes;
   socket.resume();
-  await waitFor(() => record.bytes > before + 32 * MB, 'the service to send again');
+  await waitFor(() => record.bytes > before + 32 * MB, 'the service to send again', 60_000);
   socket.destroy();
-  await waitFor(() => endless.sockets.at(-1)!.destroyed, 'the service side closed when the reader left');
+  await waitFor(() => endless.sockets.at(-1)!.destroyed, 'the service side closed when the reader left', 60_000);
   await waitSessions((s) => s.primary === 0 && s.member === 0, 'sessions back to 0');
 });
 
@@ -303,14 +308,14 @@ test('killing the control end (kill -9) tears down the whole path: the service s
   socket.on('error', () => undefined);
   socket.pause();
   const count = endless.sockets.length;
-  await waitFor(() => endless.sockets.length > count, 'the session to reach the service').catch((err: Error) => {
+  await waitFor(() => endless.sockets.length > count, 'the session to reach the service', 60_000).catch((err: Error) => {
     throw new Error(`${err.message}; forward stderr: ${f.proc.stderr}; client: ${JSON.stringify(client.lines.slice(-5))}; sockets ${endless.sockets.length} ${count}`);
   });
   const far = endless.sockets.at(-1)!;
   await waitSessions((s) => s.primary === 1 && s.member === 1, 'one session counted on the primary and on the member');
 
   await f.proc.stop('SIGKILL');
-  await waitFor(() => far.destroyed, 'the service side of the session closed');
+  await waitFor(() => far.destroyed, 'the service side of the session closed', 60_000);
   await waitSessions((s) => s.primary === 0 && s.member === 0, 'sessions back to 0');
   socket.destroy();
 });
@@ -323,17 +328,17 @@ test('killing the client end (kill -9) tears down the whole path: the control si
   const over = Promise.race([once(socket, 'end'), once(socket, 'close')]);
   let bytes = 0;
   socket.on('data', (d: Buffer) => (bytes += d.length));
-  await waitFor(() => bytes > MB, 'data flowing');
+  await waitFor(() => bytes > MB, 'data flowing', 60_000);
   await waitSessions((s) => s.primary === 1 && s.member === 1, 'one session counted on the primary and on the member');
 
   await client.stop('SIGKILL');
-  await Promise.race([over, sleep(20_000).then(() => Promise.reject(new Error('the control side of the session neither ended nor closed')))]);
+  await Promise.race([over, sleep(60_000).then(() => Promise.reject(new Error('the control side of the session neither ended nor closed')))]);
   // Both servers end their halves although the control keeps its own side open.
   await waitSessions((s) => s.primary === 0 && s.member === 0, 'sessions back to 0');
   socket.destroy();
 
   // The client comes back (same id, same name) and sessions work again.
   client = await startClient();
-  const again = await cluster.control(['exec', 'sess', '--', 'echo', 'back']);
+  const again = await cluster.control(['exec', 'sess', '--', 'echo', 'back'], { timeoutMs: 60_000 });
   assert.equal(again.stdout, 'back\n', again.stderr);
 });
