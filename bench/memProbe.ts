@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -16,6 +16,9 @@ if (dir) {
     collect?.();
     const m = process.memoryUsage();
     const out = { at: Date.now(), gc: Boolean(collect), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
-    writeFileSync(join(dir, `${process.pid}.json`), JSON.stringify(out));
+    // Written aside then renamed, so the benchmark never reads half a file.
+    const file = join(dir, `${process.pid}.json`);
+    writeFileSync(`${file}.tmp`, JSON.stringify(out));
+    renameSync(`${file}.tmp`, file);
   });
 }
