@@ -4,6 +4,7 @@ import { ControlClient } from '../src/control/controlClient.js';
 import { plainDial } from '../src/net/dial.js';
 import type { ServerInfo } from '../src/protocol/messages.js';
 import { runCli, tempDir, waitFor } from '../test/helpers/harness.js';
+import { cpuDelta, cpuSnapshot } from './cpuTime.js';
 import { runGenerators } from './generators.js';
 import { startScript, SwitchboardProcess } from './processes.js';
 import { shippedNodeFlags } from './shippedFlags.js';
@@ -42,6 +43,8 @@ export interface PlacementFigures {
   perSecond: number;
   rounds: number[];
   retries: number[];
+  /** Server CPU ms per connection placed (all the path's servers together), median over the rounds. */
+  serverCpuMsPerClient: number;
 }
 
 export interface PlacementResult {
@@ -70,8 +73,8 @@ async function servers(): Promise<ServerInfo[]> {
   }
 }
 
-/** A primary and its members, started as a user would, with the shipped node flags. */
-async function startCluster(dir: string): Promise<void> {
+/** A primary and its members, started as a user would, with the shipped node flags; their pids. */
+async function startCluster(dir: string): Promise<number[]> {
   const secretFile = join(dir, 'cluster.secret');
   writeFileSync(secretFile, SECRET + '\n', { mode: 0o600 });
   const p = join(dir, 'primary');
@@ -83,32 +86,39 @@ async function startCluster(dir: string): Promise<void> {
   const flags = shippedNodeFlags();
   const primary = new SwitchboardProcess(['server', '--data', p, '--role', 'primary', '--listen', PRIMARY, '--cluster-secret-file', secretFile], flags);
   await primary.waitForLine((l) => l.msg === 'listening', 'the primary listening');
+  const pids = [primary.child.pid!];
   await Promise.all(MEMBERS.map(async (m, i) => {
     const member = new SwitchboardProcess(['server', '--data', join(dir, `m${i}`), '--role', 'member', '--primary', PRIMARY, '--listen', m, '--advertise', m, '--cluster-secret-file', secretFile], flags);
+    pids.push(member.child.pid!);
     await member.waitForLine((l) => l.msg === 'listening', `member ${m} listening`);
   }));
   await waitFor(async () => {
     const list = await servers().catch(() => []);
     return MEMBERS.every((m) => list.find((s) => s.address === m)?.status === 'up');
   }, 'both members up on the primary', 30_000, 250);
+  return pids;
 }
 
 export async function runPlacementRate(opts: PlacementOptions): Promise<PlacementResult> {
   const dir = tempDir('sb-bench-placement-');
   try {
-    await startCluster(dir.path);
+    const clusterPids = await startCluster(dir.path);
     const bare = await startScript('bareWs.js', ['--listen', BARE], shippedNodeFlags());
     const paths = [
-      { name: 'bare ws', kind: 'ws' as const, target: BARE },
-      { name: 'switchboard (primary + 2 members)', kind: 'switchboard' as const, target: PRIMARY },
+      { name: 'bare ws', kind: 'ws' as const, target: BARE, pids: [bare.child.pid!] },
+      { name: 'switchboard (primary + 2 members)', kind: 'switchboard' as const, target: PRIMARY, pids: clusterPids },
     ];
+    const cpu = new Map(paths.map((p) => [p.name, [] as number[]]));
     const rates = new Map(paths.map((p) => [p.name, [] as number[]]));
     const retries = new Map(paths.map((p) => [p.name, [] as number[]]));
     let placedOn: Record<string, number> = {};
     try {
       for (let r = 0; r < opts.rounds; r++) {
         for (const path of turn(paths, r)) {
+          const cpuBefore = cpuSnapshot(path.pids);
           const run = await runGenerators({ kind: path.kind, target: path.target, key: KEY, count: opts.clients, processes: opts.processes, concurrency: opts.concurrency, prefix: `place${r}-` });
+          const cpuMs = cpuDelta(cpuBefore, cpuSnapshot(path.pids));
+          cpu.get(path.name)!.push(cpuMs ? cpuMs.reduce((a, b) => a + b, 0) / opts.clients : NaN);
           if (path.kind === 'switchboard') {
             // The primary hears of each client from its member shortly after the welcome.
             placedOn = Object.fromEntries((await servers()).map((s) => [s.address, s.clients]));
@@ -116,7 +126,7 @@ export async function runPlacementRate(opts: PlacementOptions): Promise<Placemen
           await run.stop();
           rates.get(path.name)!.push(run.perSecond);
           retries.get(path.name)!.push(run.retries);
-          opts.log(`  #${r + 1} ${path.name}: ${opts.clients} in ${run.ms} ms = ${run.perSecond.toFixed(0)}/s (${run.retries} retries)${path.kind === 'switchboard' ? ` placed on ${JSON.stringify(placedOn)}` : ''}`);
+          opts.log(`  #${r + 1} ${path.name}: ${opts.clients} in ${run.ms} ms = ${run.perSecond.toFixed(0)}/s (${run.retries} retries), server CPU ${cpu.get(path.name)!.at(-1)!.toFixed(2)} ms per client${path.kind === 'switchboard' ? ` placed on ${JSON.stringify(placedOn)}` : ''}`);
           // Let the servers see the last round's clients go before the next round.
           await new Promise((res) => setTimeout(res, 3000));
         }
@@ -124,7 +134,7 @@ export async function runPlacementRate(opts: PlacementOptions): Promise<Placemen
     } finally {
       bare.child.kill('SIGKILL');
     }
-    const fig = (name: string): PlacementFigures => ({ path: name, perSecond: round(median(rates.get(name)!), 0), rounds: rates.get(name)!.map((x) => round(x, 0)), retries: retries.get(name)! });
+    const fig = (name: string): PlacementFigures => ({ path: name, perSecond: round(median(rates.get(name)!), 0), rounds: rates.get(name)!.map((x) => round(x, 0)), retries: retries.get(name)!, serverCpuMsPerClient: round(median(cpu.get(name)!), 2) });
     const baseline = fig(paths[0]!.name);
     const subject = fig(paths[1]!.name);
     return { clients: opts.clients, concurrency: opts.concurrency, members: MEMBERS.length, baseline, subject, ratio: round(subject.perSecond / baseline.perSecond, 3), placedOn };

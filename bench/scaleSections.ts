@@ -58,8 +58,8 @@ export async function placementSection(quick: boolean, log: Log): Promise<Sectio
     lines: [
       `Placement rate: ${r.clients} clients, ${r.concurrency} in progress at once, per second (median of the rounds)`,
       table(
-        ['path', 'per second', 'ratio', 'rounds', 'retries'],
-        [r.baseline, r.subject].map((f) => [f.path, f.perSecond, f === r.subject ? r.ratio : 1, f.rounds.join(','), f.retries.join(',')]),
+        ['path', 'per second', 'ratio', 'rounds', 'retries', 'server CPU ms/client'],
+        [r.baseline, r.subject].map((f) => [f.path, f.perSecond, f === r.subject ? r.ratio : 1, f.rounds.join(','), f.retries.join(','), f.serverCpuMsPerClient]),
       ),
     ],
   };
