@@ -15,6 +15,8 @@ import { median, round, turn } from './stats.js';
  * Each round the sink (parallelSink.ts) runs all sessions at once for a fixed window; the paths take
  * turns going first. Reported: aggregate MB/s (median of the rounds), the ratio, and the fairness of
  * the round with the median aggregate: per-session min / median / max and Jain's index.
+ * The chain is also measured with Switchboard's node flags, as a second baseline: with 200 streams
+ * a plain relay's heap settings matter too, and the ratio should not credit Switchboard for them.
  */
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -42,6 +44,9 @@ export interface ManySessionsResult {
   subject: ManyFigures;
   /** subject / baseline aggregate */
   ratio: number;
+  /** The chain started with the same node flags as Switchboard, and subject / that. */
+  flaggedBaseline: ManyFigures;
+  flaggedRatio: number;
 }
 
 /** The sink process, one request at a time. */
@@ -93,9 +98,10 @@ export async function runManySessions(opts: ManySessionsOptions): Promise<ManySe
   try {
     const sb = await startSwitchboard(service.address, { tls: false, nodeFlags: shippedNodeFlags() });
     const chain = await startRelayChain(service.address, 3);
+    const flagged = { ...(await startRelayChain(service.address, 3, undefined, shippedNodeFlags())), name: `relay chain [${shippedNodeFlags().join(' ')}]` };
     const sink = await Sink.start();
     try {
-      const paths = [chain, sb];
+      const paths = [chain, flagged, sb];
       const rounds = new Map<BenchPath, Round[]>(paths.map((p) => [p, []]));
       for (let r = 0; r < opts.rounds; r++) {
         for (const path of turn(paths, r)) {
@@ -110,7 +116,16 @@ export async function runManySessions(opts: ManySessionsOptions): Promise<ManySe
       }
       const baseline = figures(chain, rounds.get(chain)!);
       const subject = figures(sb, rounds.get(sb)!);
-      return { sessions: opts.sessions, windowMs: opts.windowMs, baseline, subject, ratio: round(subject.aggregateMBps / baseline.aggregateMBps, 3) };
+      const flaggedBaseline = figures(flagged, rounds.get(flagged)!);
+      return {
+        sessions: opts.sessions,
+        windowMs: opts.windowMs,
+        baseline,
+        subject,
+        ratio: round(subject.aggregateMBps / baseline.aggregateMBps, 3),
+        flaggedBaseline,
+        flaggedRatio: round(subject.aggregateMBps / flaggedBaseline.aggregateMBps, 3),
+      };
     } finally {
       sink.stop();
     }

@@ -26,8 +26,8 @@ export async function manySessionsSection(quick: boolean, log: Log): Promise<Sec
     lines: [
       `Many sessions: ${r.sessions} concurrent downloads for ${r.windowMs / 1000} s, aggregate MB/s (median of the rounds) and per-session MB/s of the median round`,
       table(
-        ['path', 'aggregate MB/s', 'ratio', 'min', 'median', 'max', 'min/median', 'Jain', 'open all (ms)'],
-        [r.baseline, r.subject].map((f) => [f.path, f.aggregateMBps, f === r.subject ? r.ratio : 1, f.minMBps, f.medianMBps, f.maxMBps, f.minOverMedian, f.jain, f.setupMs]),
+        ['path', 'aggregate MB/s', 'switchboard / this', 'min', 'median', 'max', 'min/median', 'Jain', 'open all (ms)'],
+        [r.baseline, r.flaggedBaseline, r.subject].map((f) => [f.path, f.aggregateMBps, f === r.baseline ? r.ratio : f === r.flaggedBaseline ? r.flaggedRatio : 1, f.minMBps, f.medianMBps, f.maxMBps, f.minOverMedian, f.jain, f.setupMs]),
       ),
     ],
   };
