@@ -34,7 +34,7 @@ export interface TlsFiles {
   fingerprint: string;
 }
 
-export async function startRelayChain(service: string, hops: number, tls?: TlsFiles): Promise<BenchPath> {
+export async function startRelayChain(service: string, hops: number, tls?: TlsFiles, nodeFlags: string[] = []): Promise<BenchPath> {
   let target = service;
   const pids: number[] = [];
   // Built from the service outwards: the last relay dials the service in plain TCP.
@@ -42,7 +42,7 @@ export async function startRelayChain(service: string, hops: number, tls?: TlsFi
     const args = ['--target', target];
     if (tls && i > 0) args.push('--tls-in', `${tls.cert},${tls.key}`);
     if (tls && i < hops - 1) args.push('--tls-out', tls.cert);
-    const relay = await startScript('relay.js', args);
+    const relay = await startScript('relay.js', args, nodeFlags);
     pids.unshift(relay.child.pid!);
     target = relay.address;
   }

@@ -36,8 +36,8 @@ export function track(child: ChildProcess): void {
 }
 
 /** Starts one of the bench's own scripts (service.js, relay.js) and waits for its listening line. */
-export function startScript(script: string, args: string[] = []): Promise<{ address: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startScript(script: string, args: string[] = [], nodeFlags: string[] = []): Promise<{ address: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [...nodeFlags, join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
   return new Promise((resolve, reject) => {
     let out = '';

@@ -7,6 +7,7 @@ import { startRelayChain, startSwitchboard, type BenchCase, type BenchPath } fro
 import { Driver, startScript, stopAll } from './processes.js';
 import { runSetupLatency, type LatencyResult } from './setupLatency.js';
 import { round, table } from './stats.js';
+import { idleSection, manySessionsSection, placementSection, type Section } from './scaleSections.js';
 import { runThroughput, type ThroughputResult } from './throughput.js';
 
 /**
@@ -17,7 +18,7 @@ import { runThroughput, type ThroughputResult } from './throughput.js';
  *   --mb N             MB per throughput transfer (default 1024)
  *   --repeats N        transfers per path and case (default 5; the median is reported)
  *   --samples N        setup-latency samples per path (default 500)
- *   --only NAME        throughput | latency
+ *   --only NAME        throughput | latency | many-sessions | idle | placement
  *   --no-tls           skip the TLS cases
  *   --direction D      download | upload (default both)
  *   --variant=FLAGS    also measure Switchboard with these node flags, e.g. --variant=--initial-heap-size=64
@@ -57,7 +58,8 @@ const samples = Number(flags.samples ?? (flags.quick ? 50 : 500));
 for (const [name, value] of Object.entries({ mb, repeats, samples })) {
   if (!Number.isInteger(value) || value < 1) usage(`--${name} must be a positive whole number`);
 }
-if (flags.only && flags.only !== 'throughput' && flags.only !== 'latency') usage('--only must be throughput or latency');
+const SECTIONS = ['throughput', 'latency', 'many-sessions', 'idle', 'placement'];
+if (flags.only && !SECTIONS.includes(flags.only)) usage(`--only must be one of ${SECTIONS.join(', ')}`);
 if (flags.direction && flags.direction !== 'download' && flags.direction !== 'upload') usage('--direction must be download or upload');
 const wanted = (name: string) => !flags.only || flags.only === name;
 const log = (line: string) => process.stderr.write(line + '\n');
@@ -79,16 +81,18 @@ async function main(): Promise<void> {
   const started = new Date();
   const atStart = machine();
   log(`switchboard bench: ${mb} MB x ${repeats} per throughput case, ${samples} setup samples per path`);
-  const service = await startScript('service.js');
-  const driver = await Driver.start();
   const variants = flags.variant!;
   const cases: BenchCase[] = [];
-  for (const tls of flags['no-tls'] ? [false] : [false, true]) {
-    const sb = await startSwitchboard(service.address, { tls });
-    const chain = await startRelayChain(service.address, RELAY_PROCESSES, sb.tls);
+  // The one-session paths are started only when a one-session benchmark runs.
+  const onePath = wanted('throughput') || wanted('latency');
+  const service = onePath ? await startScript('service.js') : undefined;
+  const driver = onePath ? await Driver.start() : undefined;
+  for (const tls of !service ? [] : flags['no-tls'] ? [false] : [false, true]) {
+    const sb = await startSwitchboard(service!.address, { tls });
+    const chain = await startRelayChain(service!.address, RELAY_PROCESSES, sb.tls);
     const subjects: BenchPath[] = [sb];
     for (const v of variants) {
-      subjects.push(await startSwitchboard(service.address, { tls, nodeFlags: v.split(/\s+/), label: `${tls ? '(TLS) ' : ''}[${v}]` }));
+      subjects.push(await startSwitchboard(service!.address, { tls, nodeFlags: v.split(/\s+/), label: `${tls ? '(TLS) ' : ''}[${v}]` }));
     }
     cases.push({ label: tls ? 'TLS' : 'plain', baseline: chain, subjects });
   }
@@ -98,11 +102,17 @@ async function main(): Promise<void> {
   let latency: LatencyResult[] = [];
   if (wanted('throughput')) {
     log('throughput:');
-    throughput = await runThroughput(driver, cases, { bytes: mb * 1e6, warmupBytes: Math.min(mb, 128) * 1e6, repeats, directions: [...directions], log });
+    throughput = await runThroughput(driver!, cases, { bytes: mb * 1e6, warmupBytes: Math.min(mb, 128) * 1e6, repeats, directions: [...directions], log });
   }
   if (wanted('latency')) {
     log('session setup latency:');
-    latency = await runSetupLatency(driver, cases, { samples, warmup: Math.min(50, samples), block: 50, log });
+    latency = await runSetupLatency(driver!, cases, { samples, warmup: Math.min(50, samples), block: 50, log });
+  }
+
+  // Issue 7's scale benchmarks: each section runs its own paths, and adds a JSON entry and a table.
+  const sections: Section[] = [];
+  for (const [name, section] of [['many-sessions', manySessionsSection], ['idle', idleSection], ['placement', placementSection]] as const) {
+    if (wanted(name)) sections.push(await section(flags.quick!, log));
   }
 
   const report = {
@@ -111,6 +121,7 @@ async function main(): Promise<void> {
     config: { mb, repeats, samples, relayProcesses: RELAY_PROCESSES, quick: flags.quick, variants },
     throughput,
     latency,
+    ...Object.fromEntries(sections.map((s) => [s.key, s.json])),
   };
 
   const out: string[] = [];
@@ -128,6 +139,7 @@ async function main(): Promise<void> {
       latency.map((l) => [l.case, l.subject.path, l.subject.p50, l.subject.p99, l.baseline.p50, l.baseline.p99, l.p50Ratio, l.p99Ratio]),
     ));
   }
+  for (const s of sections) out.push('', ...s.lines);
   const m = report.machine;
   out.push('', `machine: ${m.cpus} x ${m.cpuModel}, ${m.memoryMB} MB, node ${m.node}, ${m.platform}; load average ${m.loadAverage} at start, ${m.loadAverageAtEnd} at end`);
   process.stdout.write(out.join('\n') + '\n');

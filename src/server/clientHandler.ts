@@ -1,8 +1,9 @@
 import type WebSocket from 'ws';
 import { CloseCodes, closeCodeName } from '../protocol/closeCodes.js';
-import { ClientToServer, decode, type ClientHello } from '../protocol/messages.js';
+import { ClientToServer, decode, type ClientHello, type ServerToClient } from '../protocol/messages.js';
 import { verifyIdentity } from '../protocol/clientIdentity.js';
 import { findProvenKey, newNonce } from '../protocol/proof.js';
+import type { DirectoryEntry } from '../cluster/directory.js';
 import type { ConnectedClient, ServerContext } from './context.js';
 import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
 
@@ -11,95 +12,138 @@ import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
  * placement (welcome, or redirect elsewhere in the cluster), then session requests until it goes.
  */
 export function handleClientConnection(ctx: ServerContext, ws: WebSocket, remote: { remoteAddress?: string; encrypted?: boolean }): void {
-  const address = remoteAddressOf(remote);
-  const nonce = newNonce();
-  const log = ctx.logger.child({ peer: address, channel: 'client' });
-  let client: ConnectedClient | undefined;
+  new ClientChannel(ctx, ws, remoteAddressOf(remote), remote.encrypted === true);
+}
 
-  const helloTimer = setTimeout(() => {
-    log.warn({ code: 'SB_ERR_HELLO_TIMEOUT' }, 'client sent no hello in time');
-    closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no hello in time');
-  }, ctx.config.settings['hello-timeout'] * 1000);
+/** A connected client as the server keeps it: its methods live on the prototype, not per client. */
+class Client implements ConnectedClient {
+  alive = true;
 
-  sendJson(ws, { type: 'challenge', nonce, server: ctx.advertise, epoch: ctx.epoch() });
+  constructor(
+    readonly id: string,
+    readonly ws: WebSocket,
+    readonly entry: DirectoryEntry,
+    readonly allowForward: number[],
+    readonly allowExec: boolean,
+    readonly secure: boolean,
+  ) {}
 
-  ws.on('message', (data, isBinary) => {
-    if (isBinary) return refuse(CloseCodes.BAD_MESSAGE, 'binary frames are not part of the protocol');
+  send(message: ServerToClient): void {
+    sendJson(this.ws, message);
+  }
+
+  close(code: number, reason: string): void {
+    closeWith(this.ws, code, reason);
+  }
+}
+
+/**
+ * One client connection. A server holds thousands of these for hours, so what each keeps is kept
+ * small (docs/benchmarks.md, idle clients): one object with the state, three listeners, no logger
+ * of its own (the peer's fields are added to each line instead), and nothing of the handshake
+ * (nonce, hello timer) once the hello is answered.
+ */
+class ClientChannel {
+  private nonce: string | undefined = newNonce();
+  private helloTimer: NodeJS.Timeout | undefined;
+  private client: Client | undefined;
+
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly ws: WebSocket,
+    private readonly address: string,
+    private readonly secure: boolean,
+  ) {
+    this.helloTimer = setTimeout(() => {
+      this.log('warn', { code: 'SB_ERR_HELLO_TIMEOUT' }, 'client sent no hello in time');
+      closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no hello in time');
+    }, ctx.config.settings['hello-timeout'] * 1000);
+    sendJson(ws, { type: 'challenge', nonce: this.nonce, server: ctx.advertise, epoch: ctx.epoch() });
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('pong', () => {
+      if (this.client) this.client.alive = true;
+    });
+    ws.on('close', () => this.onClose());
+  }
+
+  private log(level: 'debug' | 'info' | 'warn', fields: object, msg: string): void {
+    this.ctx.logger[level]({ peer: this.address, channel: 'client', ...fields }, msg);
+  }
+
+  private stopHelloTimer(): void {
+    clearTimeout(this.helloTimer);
+    this.helloTimer = undefined;
+  }
+
+  private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    if (isBinary) return this.refuse(CloseCodes.BAD_MESSAGE, 'binary frames are not part of the protocol');
     const decoded = decode(ClientToServer, data);
-    if (!decoded.ok) return refuse(CloseCodes.BAD_MESSAGE, `malformed message: ${decoded.error}`);
+    if (!decoded.ok) return this.refuse(CloseCodes.BAD_MESSAGE, `malformed message: ${decoded.error}`);
     const message = decoded.value;
-    if (!client) {
-      if (message.type !== 'hello') return refuse(CloseCodes.BAD_MESSAGE, 'expected hello');
-      return onHello(message);
+    if (!this.client) {
+      if (message.type !== 'hello' || this.nonce === undefined) return this.refuse(CloseCodes.BAD_MESSAGE, 'expected hello');
+      return this.onHello(message, this.nonce);
     }
-    if (message.type === 'session-refused') ctx.broker.clientRefused(client.id, message.ticket, message.error);
-    else refuse(CloseCodes.BAD_MESSAGE, `unexpected ${message.type}`);
-  });
+    if (message.type === 'session-refused') this.ctx.broker.clientRefused(this.client.id, message.ticket, message.error);
+    else this.refuse(CloseCodes.BAD_MESSAGE, `unexpected ${message.type}`);
+  }
 
-  ws.on('pong', () => {
-    if (client) client.alive = true;
-  });
-
-  ws.on('close', () => {
-    clearTimeout(helloTimer);
+  private onClose(): void {
+    this.stopHelloTimer();
+    const { client, ctx } = this;
     if (!client) return;
     if (ctx.clients.get(client.id) === client) {
       ctx.clients.delete(client.id);
       ctx.broker.clientGone(client.id);
       ctx.clientDown(client);
-      log.info({ client: client.id, name: client.entry.name }, 'client down');
+      this.log('info', { client: client.id, name: client.entry.name }, 'client down');
     }
-  });
-
-  function refuse(code: number, reason: string): void {
-    ctx.metrics.refusals.inc({ reason: closeCodeName(code) });
-    log.warn({ client: client?.id, closeCode: code, reason }, 'client refused');
-    closeWith(ws, code, reason);
   }
 
-  function onHello(hello: ClientHello): void {
-    clearTimeout(helloTimer);
+  private refuse(code: number, reason: string): void {
+    this.ctx.metrics.refusals.inc({ reason: closeCodeName(code) });
+    this.log('warn', { client: this.client?.id, closeCode: code, reason }, 'client refused');
+    closeWith(this.ws, code, reason);
+  }
+
+  private onHello(hello: ClientHello, nonce: string): void {
+    const { ctx, ws } = this;
+    this.stopHelloTimer();
+    // One hello per connection: a second one is refused as unexpected, whatever it carries.
+    this.nonce = undefined;
     if (!verifyIdentity(hello.id, hello.publicKey, hello.signature, nonce)) {
-      return refuse(CloseCodes.BAD_IDENTITY, `client ${hello.id} did not prove its identity (id not derived from its key, or bad signature)`);
+      return this.refuse(CloseCodes.BAD_IDENTITY, `client ${hello.id} did not prove its identity (id not derived from its key, or bad signature)`);
     }
     const key = findProvenKey(ctx.config.keys, 'client', nonce, hello.id, hello.proof);
-    if (!key) return refuse(CloseCodes.BAD_KEY, 'key not accepted');
+    if (!key) return this.refuse(CloseCodes.BAD_KEY, 'key not accepted');
     const placement = ctx.place(hello);
     ctx.metrics.placements.inc({ server: placement.keep ? ctx.advertise : placement.redirect });
     if (!placement.keep) {
       ctx.metrics.redirects.inc();
       sendJson(ws, { type: 'redirect', to: placement.redirect, reason: placement.reason });
-      log.debug({ client: hello.id, to: placement.redirect }, 'client redirected');
+      this.log('debug', { client: hello.id, to: placement.redirect }, 'client redirected');
       closeWith(ws, 1000, 'redirected');
       return;
     }
     const existing = ctx.clients.get(hello.id);
-    if (existing) return refuse(CloseCodes.DUPLICATE_CLIENT, `client id ${hello.id} is already connected from ${existing.entry.address}`);
-    client = {
+    if (existing) return this.refuse(CloseCodes.DUPLICATE_CLIENT, `client id ${hello.id} is already connected from ${existing.entry.address}`);
+    const entry: DirectoryEntry = {
       id: hello.id,
-      ws,
-      alive: true,
-      allowForward: hello.allowForward,
+      name: hello.name,
+      group: hello.group,
+      platform: hello.platform,
+      address: this.address,
+      server: ctx.advertise,
+      connectedAt: new Date().toISOString(),
+      key: key.name,
       allowExec: hello.allowExec,
-      secure: remote.encrypted === true,
-      entry: {
-        id: hello.id,
-        name: hello.name,
-        group: hello.group,
-        platform: hello.platform,
-        address,
-        server: ctx.advertise,
-        connectedAt: new Date().toISOString(),
-        key: key.name,
-        allowExec: hello.allowExec,
-        allowForward: hello.allowForward,
-      },
-      send: (message) => sendJson(ws, message),
-      close: (code, reason) => closeWith(ws, code, reason),
+      allowForward: hello.allowForward,
     };
+    const client = new Client(hello.id, ws, entry, hello.allowForward, hello.allowExec, this.secure);
+    this.client = client;
     ctx.clients.set(client.id, client);
     sendJson(ws, { type: 'welcome', server: ctx.advertise, heartbeat: ctx.config.settings.heartbeat, cluster: ctx.clusterAddresses() });
     ctx.clientUp(client);
-    log.info({ client: client.id, name: hello.name, keyName: key.name }, 'client up');
+    this.log('info', { client: client.id, name: hello.name, keyName: key.name }, 'client up');
   }
 }

@@ -25,6 +25,14 @@ function endWithError(socket: Duplex, status: number, statusText: string, code: 
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
+/**
+ * The 'error' listener of every accepted socket: one function shared by all of them (a server
+ * holds thousands of idle sockets; a closure per socket is memory per client for nothing).
+ */
+export function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 export interface Listener {
   address: net.AddressInfo;
   close(): Promise<void>;
@@ -72,15 +80,19 @@ export async function listen(host: string, port: number, handlers: ListenerHandl
     const address = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     if (!handlers.admit(address)) return void socket.destroy();
     sockets.add(socket);
-    socket.once('close', () => {
+    // 'close' comes once: `on` spares the wrapper `once` would keep per socket for its whole life.
+    socket.on('close', () => {
       sockets.delete(socket);
       handlers.release(address);
     });
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     socket.setNoDelay(true);
-    const timer = setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);
+    // `let` and dropped once cleared: the close listener keeps this scope alive for the whole
+    // connection, and a cleared timer would stay in memory with it.
+    let timer: NodeJS.Timeout | undefined = setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);
     socket.once('readable', () => {
       clearTimeout(timer);
+      timer = undefined;
       const first = socket.read(1) as Buffer | null;
       if (!first) return void socket.destroy();
       if (first[0] === 0x16 && tlsServer) {

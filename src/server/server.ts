@@ -19,7 +19,7 @@ import type { ClusterHost } from '../cluster/clusterHost.js';
 import type { Link } from '../cluster/link.js';
 import { openDataConnection, openWebSocket, postJson, type DialOptions } from '../net/dial.js';
 import { handleControlConnection } from './controlHandler.js';
-import { listen, type Listener } from './listener.js';
+import { destroyOnError, listen, type Listener } from './listener.js';
 import { LoginLimiter } from './loginLimiter.js';
 import type { Logger } from './logger.js';
 import { ConnectionLimits } from './connectionLimits.js';
@@ -346,13 +346,16 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     const path = (req.url ?? '/').split('?')[0]!;
+    // Callbacks below that outlive the upgrade must not capture `req`: its headers and state would
+    // then stay in memory for as long as the connection does (a few hundred bytes per idle client).
+    const remote = req.socket;
     if (this.stopping) return refuseUpgrade(socket, 403, ErrorCodes.SHUTTING_DOWN, 'server is shutting down');
     if (this.tlsRefused(req)) return refuseUpgrade(socket, 403, ErrorCodes.TLS_REQUIRED, 'this server requires TLS (https)');
     if (path.startsWith('/v1/session/')) return this.onDataConnection(req, socket, head, ticketFromPath(path.slice('/v1/session/'.length)));
     if (path === '/v1/cluster') {
-      return this.wss.handleUpgrade(req, socket, head, (ws) => this.behaviour.acceptClusterLink(wsLink(ws, req.socket)));
+      return this.wss.handleUpgrade(req, socket, head, (ws) => this.behaviour.acceptClusterLink(wsLink(ws, remote)));
     }
     if (path === '/v1/client') {
       // A reconnect storm is admitted at a steady rate; the rest are each told when to come back.
@@ -365,10 +368,13 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     const handler = path === '/v1/client' ? handleClientConnection : path === '/v1/control' ? handleControlConnection : undefined;
     if (!handler) return refuseUpgrade(socket, 404, 'SB_ERR_NOT_FOUND', `no channel ${path}`);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.on('error', (err) => this.logger.debug({ err: err.message }, 'websocket error'));
-      handler(this, ws, req.socket);
+      ws.on('error', this.onWsError);
+      handler(this, ws, remote);
     });
   }
+
+  /** Shared by every client and control WebSocket rather than a closure each. */
+  private readonly onWsError = (err: Error): void => this.logger.debug({ err: err.message }, 'websocket error');
 
   private onDataConnection(req: http.IncomingMessage, socket: Duplex, head: Buffer, ticket: string): void {
     if ((req.headers.upgrade ?? '').toLowerCase() !== SESSION_UPGRADE) return refuseUpgrade(socket, 404, ErrorCodes.BAD_TICKET, 'not a session upgrade');

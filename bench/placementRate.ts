@@ -1,0 +1,144 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ControlClient } from '../src/control/controlClient.js';
+import { plainDial } from '../src/net/dial.js';
+import type { ServerInfo } from '../src/protocol/messages.js';
+import { runCli, tempDir, waitFor } from '../test/helpers/harness.js';
+import { cpuDelta, cpuSnapshot } from './cpuTime.js';
+import { runGenerators } from './generators.js';
+import { startScript, SwitchboardProcess } from './processes.js';
+import { shippedNodeFlags } from './shippedFlags.js';
+import { median, round, turn } from './stats.js';
+
+/**
+ * Placement rate (issue 7, benchmark 4): clients placed per second through a primary with two
+ * members (each client connects to the primary, proves its key, is redirected, connects to the
+ * member, proves its key again and is welcomed), against a bare `ws` server's connect rate
+ * (connect, its first message, one message round trip), with the same generator
+ * (connectGenerator.ts) and the same number of connections in progress at once.
+ *
+ * The primary's own weight is 0, so every client takes the redirect: the whole placement path.
+ * The admission rate (a storm guard, 2,000/s by default) and the per-address limit are raised so
+ * that the figure is what the servers can do, not the guard's setting. Clients stay connected
+ * until the round ends; the paths take turns going first; the median rate of the rounds counts.
+ */
+const KEY = 'bench-placement-key-0123456789abcdef';
+const SECRET = 'bench-placement-secret-0123456789abcdef';
+/** Fixed addresses of our own (127.0.91.x), not used by the other benchmarks or the test suite. */
+const PRIMARY = '127.0.91.1:29601';
+const MEMBERS = ['127.0.91.2:29601', '127.0.91.3:29601'];
+const BARE = '127.0.91.9:29609';
+
+export interface PlacementOptions {
+  clients: number;
+  concurrency: number;
+  processes: number;
+  rounds: number;
+  log: (line: string) => void;
+}
+
+export interface PlacementFigures {
+  path: string;
+  /** Median connections per second over the rounds. */
+  perSecond: number;
+  rounds: number[];
+  retries: number[];
+  /** Server CPU ms per connection placed (all the path's servers together), median over the rounds. */
+  serverCpuMsPerClient: number;
+}
+
+export interface PlacementResult {
+  clients: number;
+  concurrency: number;
+  members: number;
+  baseline: PlacementFigures;
+  subject: PlacementFigures;
+  /** subject / baseline */
+  ratio: number;
+  /** Where the last Switchboard round's clients ended up (address → clients). */
+  placedOn: Record<string, number>;
+}
+
+async function cli(args: string[]): Promise<void> {
+  const r = await runCli(args);
+  if (r.code !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
+}
+
+async function servers(): Promise<ServerInfo[]> {
+  const control = await ControlClient.connect({ gateway: PRIMARY, key: KEY, dial: plainDial });
+  try {
+    return await control.servers();
+  } finally {
+    control.close();
+  }
+}
+
+/** A primary and its members, started as a user would, with the shipped node flags; their pids. */
+async function startCluster(dir: string): Promise<number[]> {
+  const secretFile = join(dir, 'cluster.secret');
+  writeFileSync(secretFile, SECRET + '\n', { mode: 0o600 });
+  const p = join(dir, 'primary');
+  await cli(['config', '--data', p, 'key', 'add', 'bench', '--value', KEY]);
+  for (const [name, value] of [['primary-weight', '0'], ['admission-rate', '1000000'], ['max-connections-per-address', '1000000']]) {
+    await cli(['config', '--data', p, 'set', name!, value!]);
+  }
+  for (const m of MEMBERS) await cli(['config', '--data', p, 'server', 'add', m, '--weight', '1000']);
+  const flags = shippedNodeFlags();
+  const primary = new SwitchboardProcess(['server', '--data', p, '--role', 'primary', '--listen', PRIMARY, '--cluster-secret-file', secretFile], flags);
+  await primary.waitForLine((l) => l.msg === 'listening', 'the primary listening');
+  const pids = [primary.child.pid!];
+  await Promise.all(MEMBERS.map(async (m, i) => {
+    const member = new SwitchboardProcess(['server', '--data', join(dir, `m${i}`), '--role', 'member', '--primary', PRIMARY, '--listen', m, '--advertise', m, '--cluster-secret-file', secretFile], flags);
+    pids.push(member.child.pid!);
+    await member.waitForLine((l) => l.msg === 'listening', `member ${m} listening`);
+  }));
+  await waitFor(async () => {
+    const list = await servers().catch(() => []);
+    return MEMBERS.every((m) => list.find((s) => s.address === m)?.status === 'up');
+  }, 'both members up on the primary', 30_000, 250);
+  return pids;
+}
+
+export async function runPlacementRate(opts: PlacementOptions): Promise<PlacementResult> {
+  const dir = tempDir('sb-bench-placement-');
+  try {
+    const clusterPids = await startCluster(dir.path);
+    const bare = await startScript('bareWs.js', ['--listen', BARE], shippedNodeFlags());
+    const paths = [
+      { name: 'bare ws', kind: 'ws' as const, target: BARE, pids: [bare.child.pid!] },
+      { name: 'switchboard (primary + 2 members)', kind: 'switchboard' as const, target: PRIMARY, pids: clusterPids },
+    ];
+    const cpu = new Map(paths.map((p) => [p.name, [] as number[]]));
+    const rates = new Map(paths.map((p) => [p.name, [] as number[]]));
+    const retries = new Map(paths.map((p) => [p.name, [] as number[]]));
+    let placedOn: Record<string, number> = {};
+    try {
+      for (let r = 0; r < opts.rounds; r++) {
+        for (const path of turn(paths, r)) {
+          const cpuBefore = cpuSnapshot(path.pids);
+          const run = await runGenerators({ kind: path.kind, target: path.target, key: KEY, count: opts.clients, processes: opts.processes, concurrency: opts.concurrency, prefix: `place${r}-` });
+          const cpuMs = cpuDelta(cpuBefore, cpuSnapshot(path.pids));
+          cpu.get(path.name)!.push(cpuMs ? cpuMs.reduce((a, b) => a + b, 0) / opts.clients : NaN);
+          if (path.kind === 'switchboard') {
+            // The primary hears of each client from its member shortly after the welcome.
+            placedOn = Object.fromEntries((await servers()).map((s) => [s.address, s.clients]));
+          }
+          await run.stop();
+          rates.get(path.name)!.push(run.perSecond);
+          retries.get(path.name)!.push(run.retries);
+          opts.log(`  #${r + 1} ${path.name}: ${opts.clients} in ${run.ms} ms = ${run.perSecond.toFixed(0)}/s (${run.retries} retries), server CPU ${cpu.get(path.name)!.at(-1)!.toFixed(2)} ms per client${path.kind === 'switchboard' ? ` placed on ${JSON.stringify(placedOn)}` : ''}`);
+          // Let the servers see the last round's clients go before the next round.
+          await new Promise((res) => setTimeout(res, 3000));
+        }
+      }
+    } finally {
+      bare.child.kill('SIGKILL');
+    }
+    const fig = (name: string): PlacementFigures => ({ path: name, perSecond: round(median(rates.get(name)!), 0), rounds: rates.get(name)!.map((x) => round(x, 0)), retries: retries.get(name)!, serverCpuMsPerClient: round(median(cpu.get(name)!), 2) });
+    const baseline = fig(paths[0]!.name);
+    const subject = fig(paths[1]!.name);
+    return { clients: opts.clients, concurrency: opts.concurrency, members: MEMBERS.length, baseline, subject, ratio: round(subject.perSecond / baseline.perSecond, 3), placedOn };
+  } finally {
+    dir.remove();
+  }
+}

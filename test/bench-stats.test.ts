@@ -1,0 +1,17 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fairness, jainIndex } from '../bench/fairness.js';
+import { shippedNodeFlags } from '../bench/shippedFlags.js';
+
+test("Jain's fairness index: 1 when all sessions get the same, 1/n when one gets everything", () => {
+  assert.equal(jainIndex([5, 5, 5, 5]), 1);
+  assert.equal(jainIndex([8, 0, 0, 0]), 0.25);
+  assert.equal(jainIndex([0, 0]), 1);
+  const f = fairness([1, 2, 3, 4, 10]);
+  assert.deepEqual([f.minMBps, f.medianMBps, f.maxMBps, f.minOverMedian], [1, 3, 10, 0.33]);
+});
+
+test('the benchmarks start Switchboard with the node flags of the shipped bin', () => {
+  const flags = shippedNodeFlags();
+  assert.ok(flags.every((f) => f.startsWith('--') && !f.includes('switchboard')), `flags read from bin/switchboard.js: ${flags.join(' ')}`);
+});
