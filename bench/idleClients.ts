@@ -13,9 +13,12 @@ import { round } from './stats.js';
  * bare `ws` server holding as many idle WebSocket connections from the same generator
  * (connectGenerator.ts), both started with the node flags Switchboard ships with.
  *
- * For each server: a full GC and its memory (memProbe.ts), then `clients` connections from several
+ * For each server: a full GC and its memory (memProbe.ts) when empty, then a warm-up tenth of the
+ * clients (the first clients also pay one-time costs: compiled code, lazily loaded modules, caches,
+ * some 20 MB for Switchboard) and the memory again, then the rest of the `clients` from several
  * generator processes, a few seconds to settle, the RSS as the OS sees it, a full GC and the memory
- * again; the difference divided by the number of connections is the cost per connection. Then the
+ * again. The growth over the rest divided by their number is the cost per connection (the growth
+ * from the empty server is reported too). Then the
  * server's CPU time over `idleSeconds` with everything idle (Switchboard pings every client once
  * per heartbeat, 30 s by default) as a percentage of one core.
  */
@@ -42,10 +45,12 @@ export interface IdleFigures {
   path: string;
   connections: number;
   connectMs: number;
-  /** Bytes per connection: RSS growth as the OS saw it (garbage included), then after a full GC. */
+  /** Bytes per connection after the warm-up: RSS growth as the OS saw it (garbage included), then after a full GC. */
   rssPerConnection: number;
   rssPerConnectionAfterGc: number;
   heapPerConnectionAfterGc: number;
+  /** RSS growth per connection from the empty server (warm-up costs included), after a full GC. */
+  rssPerConnectionFromEmpty: number;
   /** Whole-process figures in MB. */
   rssBeforeMB: number;
   rssAfterMB: number;
@@ -89,34 +94,41 @@ async function probe(dir: string, pid: number): Promise<Memory> {
 
 async function measure(path: string, pid: number, kind: 'switchboard' | 'ws', target: string, probeDir: string, opts: IdleOptions): Promise<IdleFigures> {
   await sleep(2000);
-  const before = await probe(probeDir, pid);
-  opts.log(`  ${path}: ${(before.rss / 2 ** 20).toFixed(1)} MB RSS before; connecting ${opts.clients} clients`);
-  const gen = await runGenerators({ kind, target, key: KEY, count: opts.clients, processes: opts.processes, concurrency: 200, prefix: 'idle' });
+  const empty = await probe(probeDir, pid);
+  const warmup = Math.round(opts.clients / 10);
+  const first = await runGenerators({ kind, target, key: KEY, count: warmup, processes: 1, concurrency: 200, prefix: 'warm' });
+  let gen: Awaited<ReturnType<typeof runGenerators>> | undefined;
   try {
+    await sleep(3000);
+    const before = await probe(probeDir, pid);
+    opts.log(`  ${path}: ${(empty.rss / 2 ** 20).toFixed(1)} MB RSS empty, ${(before.rss / 2 ** 20).toFixed(1)} MB with ${warmup} clients; connecting ${opts.clients - warmup} more`);
+    gen = await runGenerators({ kind, target, key: KEY, count: opts.clients - warmup, processes: opts.processes, concurrency: 200, prefix: 'idle' });
     await sleep(5000);
     const rssAfter = vmRss(pid);
     const after = await probe(probeDir, pid);
     const cpu0 = cpuMs(pid)!;
     await sleep(opts.idleSeconds * 1000);
     const cpu1 = cpuMs(pid)!;
-    const n = opts.clients;
+    const n = opts.clients - warmup;
     const figures: IdleFigures = {
       path,
-      connections: n,
+      connections: opts.clients,
       connectMs: gen.ms,
       rssPerConnection: Math.round((rssAfter - before.rss) / n),
       rssPerConnectionAfterGc: Math.round((after.rss - before.rss) / n),
       heapPerConnectionAfterGc: Math.round((after.heapUsed - before.heapUsed) / n),
-      rssBeforeMB: round(before.rss / 2 ** 20, 1),
+      rssPerConnectionFromEmpty: Math.round((after.rss - empty.rss) / opts.clients),
+      rssBeforeMB: round(empty.rss / 2 ** 20, 1),
       rssAfterMB: round(rssAfter / 2 ** 20, 1),
       rssAfterGcMB: round(after.rss / 2 ** 20, 1),
       heapAfterGcMB: round(after.heapUsed / 2 ** 20, 1),
       idleCpuPercent: round(((cpu1 - cpu0) / (opts.idleSeconds * 1000)) * 100, 2),
     };
-    opts.log(`  ${path}: ${n} connected in ${gen.ms} ms; ${figures.rssPerConnectionAfterGc} B RSS and ${figures.heapPerConnectionAfterGc} B heap per connection after GC (${figures.rssPerConnection} B RSS before the GC); idle CPU ${figures.idleCpuPercent} %`);
+    opts.log(`  ${path}: ${opts.clients} connected (the last ${n} in ${gen.ms} ms); ${figures.rssPerConnectionAfterGc} B RSS and ${figures.heapPerConnectionAfterGc} B heap per connection after GC (${figures.rssPerConnection} B RSS before the GC); idle CPU ${figures.idleCpuPercent} %`);
     return figures;
   } finally {
-    await gen.stop();
+    await gen?.stop();
+    await first.stop();
   }
 }
 

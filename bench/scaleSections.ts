@@ -40,10 +40,10 @@ export async function idleSection(quick: boolean, log: Log): Promise<Section> {
     key: 'idleClients',
     json: r,
     lines: [
-      `Idle clients: ${r.clients} connections, bytes per connection (node ${r.nodeFlags.join(' ')}); CPU over ${r.idleSeconds} s idle, % of one core`,
+      `Idle clients: ${r.clients} connections, bytes per connection after a warm-up tenth (node ${r.nodeFlags.join(' ')}); CPU over ${r.idleSeconds} s idle, % of one core`,
       table(
-        ['server', 'RSS/conn after GC', 'ratio', 'heap/conn after GC', 'ratio', 'RSS/conn no GC', 'RSS before MB', 'RSS after GC MB', 'idle CPU %'],
-        [r.baseline, r.subject].map((f) => [f.path, f.rssPerConnectionAfterGc, f === r.subject ? r.rssRatio : 1, f.heapPerConnectionAfterGc, f === r.subject ? r.heapRatio : 1, f.rssPerConnection, f.rssBeforeMB, f.rssAfterGcMB, f.idleCpuPercent]),
+        ['server', 'RSS/conn after GC', 'ratio', 'heap/conn after GC', 'ratio', 'RSS/conn no GC', 'RSS/conn from empty', 'RSS empty MB', 'RSS after GC MB', 'idle CPU %'],
+        [r.baseline, r.subject].map((f) => [f.path, f.rssPerConnectionAfterGc, f === r.subject ? r.rssRatio : 1, f.heapPerConnectionAfterGc, f === r.subject ? r.heapRatio : 1, f.rssPerConnection, f.rssPerConnectionFromEmpty, f.rssBeforeMB, f.rssAfterGcMB, f.idleCpuPercent]),
       ),
     ],
   };
