@@ -26,6 +26,7 @@ const SECONDARY = `127.0.70.12:${PORT}`;
 const MEMBER = `127.0.70.13:${PORT}`;
 const env = { SWITCHBOARD_CLUSTER_SECRET: SECRET };
 const TARGET_MS = 10_000;
+const CONNECT_TIMEOUT_MS = 300_000;
 
 export interface FailoverResult {
   clients: number;
@@ -86,7 +87,11 @@ export async function runFailoverBench(total: number, perProcess: number, log: (
       benches.push(start(['bench', 'clients', '--gateway', PRIMARY, '--secondary', SECONDARY, '--key', KEY, '--count', String(count), '--prefix', `f${i}`, '--interval', '1']));
     }
     const connectStarted = Date.now();
-    await Promise.all(benches.map((b) => b.waitForLine((l) => l.msg === 'all connected', 'all clients connected', 300_000)));
+    await Promise.all(benches.map((b) => b.waitForLine((l) => l.msg === 'all connected', 'all clients connected', CONNECT_TIMEOUT_MS))).catch((err: Error) => {
+      // Say where the clients were: how many connected and why the others were waiting.
+      const last = benches.map((b) => JSON.stringify(b.lines.filter((l) => l.msg === 'bench clients').at(-1) ?? {}));
+      throw new Error(`${err.message.split(';')[0]} within ${CONNECT_TIMEOUT_MS / 1000} s; last status of each bench process: ${last.join(' ')}`);
+    });
     const connectMs = Date.now() - connectStarted;
     const before = await browseCount(PRIMARY);
     log(`  failover: ${before} clients browsable on the primary after ${connectMs} ms; killing the primary`);

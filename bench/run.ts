@@ -204,9 +204,18 @@ async function main(): Promise<void> {
   const out: string[] = [];
   for (const s of chosen) {
     log(`${s.name}:`);
-    const { json, text } = await s.run();
-    results[s.key] = json;
-    out.push(text, '');
+    // One failing section (a stuck failover, say) must not throw away the figures of the others.
+    try {
+      const { json, text } = await s.run();
+      results[s.key] = json;
+      out.push(text, '');
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      log(`${s.name} failed: ${err instanceof Error ? err.stack : message}`);
+      results[s.key] = { error: message };
+      out.push(`${s.name}: FAILED: ${message.slice(0, 2000)}`, '');
+      process.exitCode = 1;
+    }
   }
 
   const report = {
