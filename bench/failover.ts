@@ -30,7 +30,7 @@ const CONNECT_TIMEOUT_MS = 300_000;
 
 export interface FailoverResult {
   clients: number;
-  /** Time for every client to connect at the start (all bench processes at once). */
+  /** Time for every client to connect at the start (2500 at a time, one bench process after another). */
   connectMs: number;
   browsableBeforeKill: number;
   /** kill -9 of the primary → the secondary's browse lists every client; null if not within a minute. */
@@ -81,17 +81,20 @@ export async function runFailoverBench(total: number, perProcess: number, log: (
       const servers = await serverStatus(PRIMARY).catch(() => []);
       return servers.filter((s) => s.status === 'up' && s.address !== PRIMARY).length === 2;
     }, 'the secondary and the member linked to the primary', 60_000, 200);
-    const benches: SwitchboardProcess[] = [];
+    // Clients arrive one bench process (2500) at a time: 10,000 dialling within half a second is a
+    // storm benchmark of its own, and on a loaded 2-CPU machine it collapsed (the primary's accept
+    // queue full of connections whose 10 s handshake timeout ran out before they were served, every
+    // client retrying). What is measured here is the failover, not the first arrival.
+    const connectStarted = Date.now();
     for (let i = 0; i * perProcess < total; i++) {
       const count = Math.min(perProcess, total - i * perProcess);
-      benches.push(start(['bench', 'clients', '--gateway', PRIMARY, '--secondary', SECONDARY, '--key', KEY, '--count', String(count), '--prefix', `f${i}`, '--interval', '1']));
+      const bench = start(['bench', 'clients', '--gateway', PRIMARY, '--secondary', SECONDARY, '--key', KEY, '--count', String(count), '--prefix', `f${i}`, '--interval', '1']);
+      await bench.waitForLine((l) => l.msg === 'all connected', 'all clients connected', CONNECT_TIMEOUT_MS).catch((err: Error) => {
+        // Say where the clients were: how many connected and why the others were waiting.
+        const last = JSON.stringify(bench.lines.filter((l) => l.msg === 'bench clients').at(-1) ?? {});
+        throw new Error(`${err.message.split(';')[0]} (bench process ${i + 1}) within ${CONNECT_TIMEOUT_MS / 1000} s; its last status: ${last}`);
+      });
     }
-    const connectStarted = Date.now();
-    await Promise.all(benches.map((b) => b.waitForLine((l) => l.msg === 'all connected', 'all clients connected', CONNECT_TIMEOUT_MS))).catch((err: Error) => {
-      // Say where the clients were: how many connected and why the others were waiting.
-      const last = benches.map((b) => JSON.stringify(b.lines.filter((l) => l.msg === 'bench clients').at(-1) ?? {}));
-      throw new Error(`${err.message.split(';')[0]} within ${CONNECT_TIMEOUT_MS / 1000} s; last status of each bench process: ${last.join(' ')}`);
-    });
     const connectMs = Date.now() - connectStarted;
     const before = await browseCount(PRIMARY);
     log(`  failover: ${before} clients browsable on the primary after ${connectMs} ms; killing the primary`);
