@@ -37,6 +37,10 @@ export interface FailoverResult {
   allBrowsableAfterMs: number | null;
   browsableAt10s: number;
   missingAt10s: number;
+  /** Browsable on the secondary when the benchmark stopped looking (all, or after 60 s). */
+  browsableAtEnd: number;
+  /** [ms after the kill, browsable] each time the count changed: the shape of the recovery. */
+  timeline: [number, number][];
   targetMs: number;
 }
 
@@ -104,9 +108,12 @@ export async function runFailoverBench(total: number, perProcess: number, log: (
     let atTenSeconds: number | undefined;
     let allAfterMs: number | undefined;
     let last = 0;
+    const timeline: [number, number][] = [];
     while (Date.now() - killedAt < 60_000) {
-      last = await browseCount(SECONDARY).catch(() => last);
+      const now = await browseCount(SECONDARY).catch(() => last);
       const elapsed = Date.now() - killedAt;
+      if (now !== last) timeline.push([elapsed, now]);
+      last = now;
       if (elapsed <= TARGET_MS) atTenSeconds = last;
       if (last >= total) {
         allAfterMs = elapsed;
@@ -115,8 +122,8 @@ export async function runFailoverBench(total: number, perProcess: number, log: (
       await new Promise((r) => setTimeout(r, 200));
     }
     const at10 = atTenSeconds ?? last;
-    log(`  failover: all ${total} browsable on the secondary ${allAfterMs === undefined ? 'not within 60 s' : `after ${allAfterMs} ms`}; ${at10} at 10 s`);
-    return { clients: total, connectMs, browsableBeforeKill: before, allBrowsableAfterMs: allAfterMs ?? null, browsableAt10s: at10, missingAt10s: total - at10, targetMs: TARGET_MS };
+    log(`  failover: all ${total} browsable on the secondary ${allAfterMs === undefined ? `not within 60 s (${last} then)` : `after ${allAfterMs} ms`}; ${at10} at 10 s; timeline ${JSON.stringify(timeline)}`);
+    return { clients: total, connectMs, browsableBeforeKill: before, allBrowsableAfterMs: allAfterMs ?? null, browsableAt10s: at10, missingAt10s: total - at10, browsableAtEnd: last, timeline, targetMs: TARGET_MS };
   } finally {
     await Promise.all(procs.map((p) => p.stop('SIGKILL')));
     dir.remove();
