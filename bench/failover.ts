@@ -41,6 +41,9 @@ export interface FailoverResult {
   browsableAtEnd: number;
   /** [ms after the kill, browsable] each time the count changed: the shape of the recovery. */
   timeline: [number, number][];
+  /** Browse attempts on the secondary that failed (refused while not acting, timed out...), and the last error. */
+  browseErrors: number;
+  lastBrowseError: string | null;
   targetMs: number;
 }
 
@@ -109,8 +112,15 @@ export async function runFailoverBench(total: number, perProcess: number, log: (
     let allAfterMs: number | undefined;
     let last = 0;
     const timeline: [number, number][] = [];
+    let browseErrors = 0;
+    let lastBrowseError: string | null = null;
     while (Date.now() - killedAt < 60_000) {
-      const now = await browseCount(SECONDARY).catch(() => last);
+      // A failed browse keeps the last count, but is counted: "stuck at N" must not hide "no answer".
+      const now = await browseCount(SECONDARY).catch((err: Error) => {
+        browseErrors++;
+        lastBrowseError = err.message;
+        return last;
+      });
       const elapsed = Date.now() - killedAt;
       if (now !== last) timeline.push([elapsed, now]);
       last = now;
@@ -122,8 +132,8 @@ export async function runFailoverBench(total: number, perProcess: number, log: (
       await new Promise((r) => setTimeout(r, 200));
     }
     const at10 = atTenSeconds ?? last;
-    log(`  failover: all ${total} browsable on the secondary ${allAfterMs === undefined ? `not within 60 s (${last} then)` : `after ${allAfterMs} ms`}; ${at10} at 10 s; timeline ${JSON.stringify(timeline)}`);
-    return { clients: total, connectMs, browsableBeforeKill: before, allBrowsableAfterMs: allAfterMs ?? null, browsableAt10s: at10, missingAt10s: total - at10, browsableAtEnd: last, timeline, targetMs: TARGET_MS };
+    log(`  failover: all ${total} browsable on the secondary ${allAfterMs === undefined ? `not within 60 s (${last} then)` : `after ${allAfterMs} ms`}; ${at10} at 10 s; timeline ${JSON.stringify(timeline)}; ${browseErrors} failed browses${lastBrowseError ? ` (last: ${lastBrowseError})` : ''}`);
+    return { clients: total, connectMs, browsableBeforeKill: before, allBrowsableAfterMs: allAfterMs ?? null, browsableAt10s: at10, missingAt10s: total - at10, browsableAtEnd: last, timeline, browseErrors, lastBrowseError, targetMs: TARGET_MS };
   } finally {
     await Promise.all(procs.map((p) => p.stop('SIGKILL')));
     dir.remove();
