@@ -4,8 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { runCli, tempDir } from '../test/helpers/harness.js';
 import { cpuMs } from './cpuTime.js';
 import { runGenerators } from './generators.js';
-import { startScript, SwitchboardProcess } from './processes.js';
-import { shippedNodeFlags } from './shippedFlags.js';
+import { shippedNodeFlags, startScript, SwitchboardProcess } from './processes.js';
 import { round } from './stats.js';
 
 /**

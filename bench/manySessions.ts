@@ -4,8 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { fairness, type Fairness } from './fairness.js';
 import type { ParallelRequest, ParallelResult } from './parallelSink.js';
 import { startRelayChain, startSwitchboard, type BenchPath } from './paths.js';
-import { startScript, track } from './processes.js';
-import { shippedNodeFlags } from './shippedFlags.js';
+import { shippedNodeFlags, startScript, track } from './processes.js';
 import { median, round, turn } from './stats.js';
 
 /**

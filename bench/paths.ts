@@ -1,15 +1,20 @@
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
-import { addKey, tempDir } from '../test/helpers/harness.js';
-import { startScript, SwitchboardProcess } from './processes.js';
+import { addKey, runCli, tempDir } from '../test/helpers/harness.js';
+import { shippedNodeFlags, startScript, SwitchboardProcess } from './processes.js';
 
 /**
- * The two kinds of path a benchmark compares, each with the same number of relay processes
- * between the driver and the service:
+ * The kinds of path a benchmark compares, each against a relay chain with the same number of relay
+ * processes between the driver and the service:
  *
- *   switchboard:  driver → control forward → server → client → service
- *   relay chain:  driver → relay          → relay  → relay  → service
+ *   switchboard:  driver → control forward → server  → client → service
+ *   relay chain:  driver → relay          → relay   → relay  → service
  *
- * In TLS, the hops that Switchboard encrypts (control → server → client) are encrypted in the
+ *   cluster:      driver → control forward → primary → member → client → service
+ *   relay chain:  driver → relay          → relay   → relay  → relay  → service
+ *
+ * In TLS, the hops that Switchboard encrypts (control → server(s) → client) are encrypted in the
  * chain too, with the same certificate; the first and last hop stay plain in both.
  */
 export interface BenchPath {
@@ -61,7 +66,7 @@ export interface SwitchboardPath extends BenchPath {
 
 export interface SwitchboardOptions {
   tls: boolean;
-  /** Node/V8 flags for the three switchboard processes, e.g. to compare heap settings. */
+  /** Node/V8 flags for the switchboard processes, e.g. to compare heap settings (default: bin/switchboard.js's). */
   nodeFlags?: string[];
   /** Appended to the path's name, e.g. "(TLS)". */
   label?: string;
@@ -75,7 +80,7 @@ export async function startSwitchboard(service: string, opts: SwitchboardOptions
   const dir = tempDir('sb-bench-');
   process.once('exit', () => dir.remove());
   const data = join(dir.path, 'data');
-  const flags = opts.nodeFlags ?? [];
+  const flags = opts.nodeFlags ?? shippedNodeFlags();
   const server = new SwitchboardProcess(['server', '--data', data, '--listen', '127.0.0.1:0', ...(opts.tls ? ['--tls-self-signed'] : [])], flags);
   const listening = await server.waitForLine((l) => l.msg === 'listening', 'the server listening');
   const address = listening.address as string;
@@ -96,6 +101,94 @@ export async function startSwitchboard(service: string, opts: SwitchboardOptions
     address: line.listen as string,
     pids: [forward.child.pid!, server.child.pid!, client.child.pid!],
     server: address,
+    key,
+    clientName,
+    tls,
+    dialFlags,
+  };
+}
+
+/** Whether a TCP port can be bound on every given address right now. */
+async function freeOnAll(hosts: string[], port: number): Promise<boolean> {
+  for (const host of hosts) {
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen({ host, port, exclusive: true }, () => s.close(() => resolve(true)));
+    });
+    if (!free) return false;
+  }
+  return true;
+}
+
+/**
+ * Bench clusters live on 127.0.90.x (no test file uses that /24; the failover benchmark uses
+ * 127.0.70.x), one pair of addresses per cluster started in this run, all on one fixed port as in
+ * production; the next ports are tried if another process holds it.
+ */
+const CLUSTER_PORT = 29500;
+let clustersStarted = 0;
+
+/**
+ * A primary and one member, a key, one client allowing the service's port, and one
+ * `control forward` through the primary: the primary's own weight is 0, so it places the client on
+ * the member, and every session is brokered primary → member. Checked with `control browse --json`
+ * (the client's `server` column must be the member) before the path is used.
+ *
+ * In TLS both servers serve the same self-signed certificate (the primary's), as a cluster behind
+ * one certificate would; controls, the client and the member pin its fingerprint, and the primary
+ * pins it when it dials the member's data connection (the member announces it when it joins).
+ */
+export async function startSwitchboardCluster(service: string, opts: SwitchboardOptions): Promise<SwitchboardPath & { member: string }> {
+  const dir = tempDir('sb-bench-cluster-');
+  process.once('exit', () => dir.remove());
+  const flags = opts.nodeFlags ?? shippedNodeFlags();
+  const slot = clustersStarted++;
+  const hosts = [`127.0.90.${10 * slot + 1}`, `127.0.90.${10 * slot + 2}`];
+  let port = CLUSTER_PORT;
+  while (!(await freeOnAll(hosts, port))) if (++port > CLUSTER_PORT + 100) throw new Error(`no free port on ${hosts.join(', ')}`);
+  const [primaryAddress, memberAddress] = hosts.map((h) => `${h}:${port}`) as [string, string];
+
+  const p = join(dir.path, 'primary');
+  const secretFile = join(dir.path, 'cluster.secret');
+  writeFileSync(secretFile, `bench-cluster-secret-${Math.random().toString(36).slice(2)}-0123456789\n`, { mode: 0o600 });
+  const key = await addKey(p, 'bench');
+  for (const args of [['set', 'primary-weight', '0'], ['server', 'add', memberAddress, '--weight', '1000']]) {
+    const r = await runCli(['config', '--data', p, ...args]);
+    if (r.code !== 0) throw new Error(`config ${args.join(' ')}: ${r.stderr}`);
+  }
+
+  const clusterFlags = ['--cluster-secret-file', secretFile];
+  const primary = new SwitchboardProcess(['server', '--data', p, '--role', 'primary', '--listen', primaryAddress, '--advertise', primaryAddress, ...clusterFlags, ...(opts.tls ? ['--tls-self-signed'] : [])], flags);
+  const listening = await primary.waitForLine((l) => l.msg === 'listening', 'the primary listening');
+  const tls: TlsFiles | undefined = opts.tls
+    ? { cert: join(p, 'tls-cert.pem'), key: join(p, 'tls-key.pem'), fingerprint: listening.fingerprint as string }
+    : undefined;
+  const dialFlags = tls ? ['--tls-fingerprint', tls.fingerprint] : [];
+  const memberTls = tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--primary-fingerprint', tls.fingerprint] : [];
+  const member = new SwitchboardProcess(
+    ['server', '--data', join(dir.path, 'member'), '--role', 'member', '--primary', `${tls ? 'https://' : ''}${primaryAddress}`, '--listen', memberAddress, '--advertise', memberAddress, ...clusterFlags, ...memberTls],
+    flags,
+  );
+  await member.waitForLine((l) => l.msg === 'configuration replicated', 'the member linked and replicated', 60_000);
+
+  const servicePort = service.slice(service.lastIndexOf(':') + 1);
+  const clientName = `bench-${Math.random().toString(36).slice(2, 8)}`;
+  const client = new SwitchboardProcess(['client', '--gateway', primaryAddress, `--key=${key}`, '--name', clientName, '--state', join(dir.path, 'client'), '--allow-forward', servicePort, ...dialFlags], flags);
+  await client.waitForLine((l) => l.status === 'connected', 'the client connected');
+  const browse = await runCli(['control', '--gateway', primaryAddress, `--key=${key}`, ...dialFlags, 'browse', '--json']);
+  const placed = (JSON.parse(browse.stdout || '[]') as { name: string; server: string }[]).find((c) => c.name === clientName);
+  if (placed?.server !== memberAddress) throw new Error(`the bench client is on ${placed?.server ?? 'no server'}, not on the member ${memberAddress}: ${browse.stdout}${browse.stderr}`);
+
+  const forward = new SwitchboardProcess(['control', '--gateway', primaryAddress, `--key=${key}`, ...dialFlags, 'forward', clientName, `127.0.0.1:0:${servicePort}`], flags);
+  const line = await forward.waitForLine((l) => l.msg === 'forwarding', 'control forward listening');
+  const label = opts.label ?? (opts.tls ? '(TLS)' : '');
+  return {
+    name: `switchboard cluster${label ? ' ' + label : ''}`,
+    address: line.listen as string,
+    pids: [forward.child.pid!, primary.child.pid!, member.child.pid!, client.child.pid!],
+    server: primaryAddress,
+    member: memberAddress,
     key,
     clientName,
     tls,

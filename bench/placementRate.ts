@@ -6,8 +6,7 @@ import type { ServerInfo } from '../src/protocol/messages.js';
 import { runCli, tempDir, waitFor } from '../test/helpers/harness.js';
 import { cpuDelta, cpuSnapshot } from './cpuTime.js';
 import { runGenerators } from './generators.js';
-import { startScript, SwitchboardProcess } from './processes.js';
-import { shippedNodeFlags } from './shippedFlags.js';
+import { shippedNodeFlags, startScript, SwitchboardProcess } from './processes.js';
 import { median, round, turn } from './stats.js';
 
 /**

@@ -1,4 +1,5 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BIN } from '../test/helpers/harness.js';
@@ -109,8 +110,22 @@ export class Driver {
 }
 
 /**
- * A long-running `switchboard ...` process, like the test harness's Proc, but with optional node
- * flags (the benchmarks compare V8 settings) and its stdout JSON lines collected.
+ * The node flags `bin/switchboard.js` runs with, read from its shebang
+ * (`#!/usr/bin/env -S node FLAGS`): what `npx switchboard` and an installed bin run, so the
+ * benchmark measures Switchboard as shipped. Read here, not copied, so there is one source of truth.
+ */
+export function shippedNodeFlags(bin = BIN): string[] {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0]!;
+  const words = first.replace(/^#!/, '').trim().split(/\s+/);
+  const node = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
+  if (node === -1) throw new Error(`${bin}: no node in the shebang line ${JSON.stringify(first)}`);
+  return words.slice(node + 1);
+}
+
+/**
+ * A long-running `switchboard ...` process, like the test harness's Proc, but started with the
+ * shipped node flags by default (or others: the benchmarks compare V8 settings), and its stdout
+ * JSON lines collected.
  */
 export class SwitchboardProcess {
   readonly lines: Record<string, unknown>[] = [];
@@ -118,8 +133,8 @@ export class SwitchboardProcess {
   private waiters: (() => void)[] = [];
   readonly child: ChildProcess;
 
-  constructor(args: string[], nodeFlags: string[] = []) {
-    this.child = spawn(process.execPath, [...nodeFlags, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(args: string[], nodeFlags: string[] = shippedNodeFlags(), env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, [...nodeFlags, BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     track(this.child);
     let partial = '';
     this.child.stdout!.on('data', (d: Buffer) => {
@@ -147,6 +162,15 @@ export class SwitchboardProcess {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
+  }
+
+  /** Stops this process now (SIGKILL is a crash, as in the failover benchmark) and waits for its exit. */
+  stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.child.once('exit', () => resolve());
+      this.child.kill(signal);
+    });
   }
 
   waitForLine(match: (line: Record<string, unknown>) => boolean, what: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {

@@ -6,8 +6,10 @@ import { mean, percentile, round, turn } from './stats.js';
  * Session setup latency: the driver connects and times the first byte of the service's banner,
  * one connection after another. Through `control forward` that is the whole of a session's setup
  * (the control's open request, the server asking the client, the client dialling its service and
- * opening its data connection, the control opening its own); through the relay chain it is a
- * plain TCP connect relayed three times. The paths alternate in blocks, after a warm-up each.
+ * opening its data connection, the control opening its own; through a cluster, the primary also
+ * asks the member and dials its data connection to it); through the relay chain it is a plain TCP
+ * connect relayed once per relay (as many relays as the Switchboard path has processes). The
+ * paths alternate in blocks, after a warm-up each.
  */
 export interface LatencyFigures {
   path: string;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fairness, jainIndex } from '../bench/fairness.js';
-import { shippedNodeFlags } from '../bench/shippedFlags.js';
+import { shippedNodeFlags } from '../bench/processes.js';
 
 test("Jain's fairness index: 1 when all sessions get the same, 1/n when one gets everything", () => {
   assert.equal(jainIndex([5, 5, 5, 5]), 1);
