@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { ConfigStore, Key } from '../store/configStore.js';
+import type { ConfigStore, Key, ServerRow } from '../store/configStore.js';
 import type { Settings } from '../store/settings.js';
 
 /**
@@ -9,6 +9,11 @@ import type { Settings } from '../store/settings.js';
  */
 export class ConfigCache extends EventEmitter<{ changed: [removedKeys: string[]] }> {
   keys: Key[] = [];
+  /**
+   * The server table, for placement (read on every arrival at the primary) and the server list:
+   * both see a weight or enabled change at the same moment, when this cache reloads.
+   */
+  servers: ServerRow[] = [];
   settings!: Settings;
   operatorCount = 0;
   version = 0;
@@ -38,6 +43,7 @@ export class ConfigCache extends EventEmitter<{ changed: [removedKeys: string[]]
   private reload(): void {
     const before = new Set(this.keys.map((k) => k.name));
     this.keys = this.store.keys();
+    this.servers = this.store.servers();
     this.settings = this.store.settings();
     this.operatorCount = this.store.operatorCount();
     this.version = this.store.version();

@@ -72,6 +72,8 @@ export function checkServerAddress(address: string): void {
 export class ConfigStore {
   private readonly db: Database.Database;
   private readonly stmts;
+  /** The epoch as last read (see epoch()); null: read it again. */
+  private epochCache: number | undefined | null = null;
 
   static open(dataDir: string): ConfigStore {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -166,6 +168,21 @@ export class ConfigStore {
 
   setMeta(name: string, value: string): void {
     this.stmts.setMeta.run(name, value);
+    if (name === 'epoch') this.epochCache = null;
+  }
+
+  /**
+   * The cluster epoch this server follows (undefined when never set). Every connection's challenge
+   * carries it, so it is kept in memory rather than read from SQLite each time: it is server-local
+   * meta, written only by this process's roles through setMeta (not replicated, not written by
+   * `config --data`), so the copy is dropped on that write and is never stale.
+   */
+  epoch(): number | undefined {
+    if (this.epochCache === null) {
+      const value = this.meta('epoch');
+      this.epochCache = value === undefined ? undefined : Number(value);
+    }
+    return this.epochCache;
   }
 
   // ---- keys ----------------------------------------------------------------------------------
