@@ -6,7 +6,7 @@ import { decode, type ClientHello, type ServerInfo, type SessionTarget } from '.
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
 import { openLocal } from '../server/standaloneRole.js';
-import type { ConfigSnapshot } from '../store/configStore.js';
+import type { ConfigSnapshot, ServerRow } from '../store/configStore.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
 import type { DirectoryEntry } from './directory.js';
 import type { Link } from './link.js';
@@ -138,22 +138,27 @@ export class PrimaryRole implements RoleBehaviour {
     return { acting: true };
   }
 
+  /**
+   * The server table, from the config cache rather than SQLite: placement reads it on every
+   * arrival. check() first (a prepared PRAGMA when nothing changed) so that a change another
+   * process committed (`config --data`) takes effect at once, as a table read would.
+   */
+  private rows(): ServerRow[] {
+    this.host.config.check();
+    return this.host.config.servers;
+  }
+
   private secondary(): string | undefined {
-    return this.host.config.servers.find((s) => s.secondary)?.address;
+    return this.rows().find((s) => s.secondary)?.address;
   }
 
   clusterAddresses(): { primary?: string; secondary?: string } {
     return { primary: this.options.actingFor ?? this.host.advertise, secondary: this.secondary() };
   }
 
-  /**
-   * Placement reads the server table from the config cache, not SQLite, once per arrival: the cache
-   * reloads whenever the configuration version moves (written here, by replication, or by
-   * `config --data` in another process, seen within its poll), and servers() shows the same rows.
-   */
   private candidates(): Candidate[] {
     const { host } = this;
-    const rows = host.config.servers;
+    const rows = this.rows();
     // The acting secondary is in its own table as a member: count it once, as itself.
     const self: Candidate = {
       address: host.advertise,
@@ -189,7 +194,8 @@ export class PrimaryRole implements RoleBehaviour {
 
   servers(): ServerInfo[] {
     const { host } = this;
-    const selfRow = host.config.servers.find((row) => row.address === host.advertise);
+    const table = this.rows();
+    const selfRow = table.find((row) => row.address === host.advertise);
     const rows: ServerInfo[] = [];
     if (this.options.actingFor) {
       rows.push({ address: this.options.actingFor, role: 'primary', weight: host.config.settings['primary-weight'], enabled: true, secondary: false, status: 'down', clients: 0, sessions: 0 });
@@ -207,7 +213,7 @@ export class PrimaryRole implements RoleBehaviour {
     for (const m of this.members.values()) {
       if (m.standby) rows.push({ address: m.address, role: 'standby', weight: 0, enabled: true, secondary: false, status: 'up', clients: host.directory.clientsOn(m.address), sessions: m.sessions });
     }
-    for (const row of host.config.servers) {
+    for (const row of table) {
       if (row.address === host.advertise) continue;
       const member = this.members.get(row.address);
       const clients = host.directory.clientsOn(row.address);

@@ -18,6 +18,7 @@ export class ConfigCache extends EventEmitter<{ changed: [removedKeys: string[]]
   operatorCount = 0;
   version = 0;
   private seen = -1;
+  private seenWrites = -1;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(readonly store: ConfigStore) {
@@ -30,13 +31,18 @@ export class ConfigCache extends EventEmitter<{ changed: [removedKeys: string[]]
     this.timer.unref();
   }
 
-  /** Re-reads the store if anyone committed since the last look; call after writing here too. */
+  /**
+   * Re-reads the store if anyone committed since the last look. Cheap when nothing did (one
+   * prepared PRAGMA, no table read), so a hot path can call it to see another process's write at
+   * once rather than at the next poll.
+   */
   check(): void {
     const dv = this.store.dataVersion();
-    const version = this.store.version();
-    if (dv === this.seen && version === this.version) return;
+    const writes = this.store.configWrites;
+    if (dv === this.seen && writes === this.seenWrites) return;
     this.seen = dv;
-    if (version === this.version) return;
+    this.seenWrites = writes;
+    if (this.store.version() === this.version) return;
     this.reload();
   }
 
@@ -48,6 +54,7 @@ export class ConfigCache extends EventEmitter<{ changed: [removedKeys: string[]]
     this.operatorCount = this.store.operatorCount();
     this.version = this.store.version();
     this.seen = this.store.dataVersion();
+    this.seenWrites = this.store.configWrites;
     for (const k of this.keys) before.delete(k.name);
     this.emit('changed', [...before]);
   }

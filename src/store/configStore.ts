@@ -72,6 +72,11 @@ export function checkServerAddress(address: string): void {
 export class ConfigStore {
   private readonly db: Database.Database;
   private readonly stmts;
+  /**
+   * Configuration writes made through this connection (SQLite's data_version counts only the other
+   * connections'): with it, a cache can tell that nothing changed without reading a table.
+   */
+  configWrites = 0;
   /** The epoch as last read (see epoch()); null: read it again. */
   private epochCache: number | undefined | null = null;
 
@@ -126,6 +131,8 @@ export class ConfigStore {
       bumpVersion: db.prepare("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'config_version'"),
       audit: db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)'),
       auditLog: db.prepare('SELECT id, at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?'),
+      // Prepared once: db.pragma() would compile it again on every call, and the placement path asks.
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
     };
   }
 
@@ -141,11 +148,13 @@ export class ConfigStore {
 
   /** Runs a configuration change and bumps the version in the same transaction. */
   private change<T>(fn: () => T): T {
-    return this.db.transaction(() => {
+    const result = this.db.transaction(() => {
       const result = fn();
       this.stmts.bumpVersion.run();
       return result;
     })();
+    this.configWrites++;
+    return result;
   }
 
   close(): void {
@@ -154,7 +163,7 @@ export class ConfigStore {
 
   /** Changes whenever another connection (another process) commits: cheap to poll. */
   dataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
+    return this.stmts.dataVersion.get() as number;
   }
 
   version(): number {
@@ -359,6 +368,7 @@ export class ConfigStore {
       for (const [name, value] of settings) this.stmts.setSetting.run(name, JSON.stringify(value));
       this.stmts.setMeta.run('config_version', String(snap.version));
     })();
+    this.configWrites++;
   }
 
   // ---- audit ---------------------------------------------------------------------------------
