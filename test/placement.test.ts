@@ -138,6 +138,17 @@ test('PendingPlacements counts redirected clients per server until they arrive, 
   assert.equal(p.count('b'), 0);
 });
 
+test('PendingPlacements.expire lapses exactly the entries older than the TTL, among thousands (some placed again)', () => {
+  const p = new PendingPlacements(1000);
+  for (let i = 0; i < 5000; i++) p.add(`c${i}`, i % 2 ? 'a' : 'b', i);
+  // Placed again later: they now count from their new time, on their new server.
+  for (let i = 0; i < 100; i++) p.add(`c${i}`, 'c', 5000 + i);
+  p.expire(1000 + 2999); // lapses c100..c2998 (at 100..2998); c2999 (at 2999) is exactly 1000 old
+  assert.deepEqual([p.count('a'), p.count('b'), p.count('c')], [1001, 1000, 100]);
+  p.expire(1000 + 5050);
+  assert.deepEqual([p.count('a'), p.count('b'), p.count('c')], [0, 0, 50]);
+});
+
 test('pending placements steer a burst: arrivals that have not landed yet still count', () => {
   const pending = new PendingPlacements();
   const servers = [server('p', 900), server('a', 1000), server('c', 2000)];

@@ -135,7 +135,7 @@ export class FailoverRole implements RoleBehaviour {
 
   // ---- everything else is the current role's ----------------------------------------------
   epoch(): number {
-    return Number(this.host.store.meta('epoch') ?? 0);
+    return this.host.store.epoch() ?? 0;
   }
   acting(): Acting {
     return this.current.acting();

@@ -83,7 +83,7 @@ export class MemberRole implements RoleBehaviour {
   }
 
   epoch(): number {
-    return Number(this.host.store.meta('epoch') ?? 0);
+    return this.host.store.epoch() ?? 0;
   }
 
   acting(): Acting {

@@ -55,9 +55,16 @@ export class PendingPlacements {
     this.counts.set(entry.server, (this.counts.get(entry.server) ?? 1) - 1);
   }
 
+  /**
+   * Called on every arrival. Entries are in the order they were added (add() re-inserts a client
+   * placed again at the end), so the oldest come first: stop at the first that has not lapsed. In
+   * a reconnect storm thousands are pending, and walking them all would make each arrival cost
+   * more. (Should the clock step back, an entry behind a younger one lapses a little later.)
+   */
   expire(now: number): void {
     for (const [clientId, entry] of this.byClient) {
-      if (now - entry.at > this.ttlMs) this.settle(clientId);
+      if (now - entry.at <= this.ttlMs) break;
+      this.settle(clientId);
     }
   }
 

@@ -6,7 +6,7 @@ import { decode, type ClientHello, type ServerInfo, type SessionTarget } from '.
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
 import { openLocal } from '../server/standaloneRole.js';
-import type { ConfigSnapshot } from '../store/configStore.js';
+import type { ConfigSnapshot, ServerRow } from '../store/configStore.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
 import type { DirectoryEntry } from './directory.js';
 import type { Link } from './link.js';
@@ -74,7 +74,7 @@ export class PrimaryRole implements RoleBehaviour {
 
   start(): void {
     const store = this.host.store;
-    if (Number(store.meta('epoch') ?? 0) < 1) store.setMeta('epoch', '1');
+    if ((store.epoch() ?? 0) < 1) store.setMeta('epoch', '1');
     store.setMeta('role', this.options.actingFor ? 'acting-primary' : 'primary');
     store.setMeta('primary', this.host.advertise);
     if (!this.options.actingFor) {
@@ -131,15 +131,25 @@ export class PrimaryRole implements RoleBehaviour {
   }
 
   epoch(): number {
-    return Number(this.host.store.meta('epoch') ?? 1);
+    return this.host.store.epoch() ?? 1;
   }
 
   acting(): Acting {
     return { acting: true };
   }
 
+  /**
+   * The server table, from the config cache rather than SQLite: placement reads it on every
+   * arrival. check() first (a prepared PRAGMA when nothing changed) so that a change another
+   * process committed (`config --data`) takes effect at once, as a table read would.
+   */
+  private rows(): ServerRow[] {
+    this.host.config.check();
+    return this.host.config.servers;
+  }
+
   private secondary(): string | undefined {
-    return this.host.store.servers().find((s) => s.secondary)?.address;
+    return this.rows().find((s) => s.secondary)?.address;
   }
 
   clusterAddresses(): { primary?: string; secondary?: string } {
@@ -148,17 +158,18 @@ export class PrimaryRole implements RoleBehaviour {
 
   private candidates(): Candidate[] {
     const { host } = this;
+    const rows = this.rows();
     // The acting secondary is in its own table as a member: count it once, as itself.
     const self: Candidate = {
       address: host.advertise,
-      weight: this.options.actingFor ? (host.store.servers().find((r) => r.address === host.advertise)?.weight ?? 1000) : host.config.settings['primary-weight'],
+      weight: this.options.actingFor ? (rows.find((r) => r.address === host.advertise)?.weight ?? 1000) : host.config.settings['primary-weight'],
       enabled: true,
       healthy: !host.stopping,
       clients: host.clients.size + this.pending.count(host.advertise),
     };
     return [
       self,
-      ...host.store.servers().filter((row) => row.address !== host.advertise).map((row) => {
+      ...rows.filter((row) => row.address !== host.advertise).map((row) => {
         const member = this.members.get(row.address);
         return {
           address: row.address,
@@ -183,7 +194,8 @@ export class PrimaryRole implements RoleBehaviour {
 
   servers(): ServerInfo[] {
     const { host } = this;
-    const selfRow = host.store.servers().find((row) => row.address === host.advertise);
+    const table = this.rows();
+    const selfRow = table.find((row) => row.address === host.advertise);
     const rows: ServerInfo[] = [];
     if (this.options.actingFor) {
       rows.push({ address: this.options.actingFor, role: 'primary', weight: host.config.settings['primary-weight'], enabled: true, secondary: false, status: 'down', clients: 0, sessions: 0 });
@@ -201,7 +213,7 @@ export class PrimaryRole implements RoleBehaviour {
     for (const m of this.members.values()) {
       if (m.standby) rows.push({ address: m.address, role: 'standby', weight: 0, enabled: true, secondary: false, status: 'up', clients: host.directory.clientsOn(m.address), sessions: m.sessions });
     }
-    for (const row of host.store.servers()) {
+    for (const row of table) {
       if (row.address === host.advertise) continue;
       const member = this.members.get(row.address);
       const clients = host.directory.clientsOn(row.address);

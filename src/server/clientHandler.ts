@@ -1,7 +1,7 @@
 import type WebSocket from 'ws';
 import { CloseCodes, closeCodeName } from '../protocol/closeCodes.js';
 import { ClientToServer, decode, type ClientHello, type ServerToClient } from '../protocol/messages.js';
-import { verifyIdentity } from '../protocol/clientIdentity.js';
+import { idMatchesKey, verifyIdentity } from '../protocol/clientIdentity.js';
 import { findProvenKey, newNonce } from '../protocol/proof.js';
 import type { DirectoryEntry } from '../cluster/directory.js';
 import type { ConnectedClient, ServerContext } from './context.js';
@@ -106,25 +106,34 @@ class ClientChannel {
     closeWith(this.ws, code, reason);
   }
 
+  private refuseIdentity(id: string): void {
+    this.refuse(CloseCodes.BAD_IDENTITY, `client ${id} did not prove its identity (id not derived from its key, or bad signature)`);
+  }
+
   private onHello(hello: ClientHello, nonce: string): void {
     const { ctx, ws } = this;
     this.stopHelloTimer();
     // One hello per connection: a second one is refused as unexpected, whatever it carries.
     this.nonce = undefined;
-    if (!verifyIdentity(hello.id, hello.publicKey, hello.signature, nonce)) {
-      return this.refuse(CloseCodes.BAD_IDENTITY, `client ${hello.id} did not prove its identity (id not derived from its key, or bad signature)`);
-    }
+    // Cheap checks first (a hash, then the key proof's HMAC, which binds this nonce and id): they
+    // are all a placement needs, so nothing counts a pending placement for a client without the key.
+    if (!idMatchesKey(hello.id, hello.publicKey)) return this.refuseIdentity(hello.id);
     const key = findProvenKey(ctx.config.keys, 'client', nonce, hello.id, hello.proof);
     if (!key) return this.refuse(CloseCodes.BAD_KEY, 'key not accepted');
     const placement = ctx.place(hello);
-    ctx.metrics.placements.inc({ server: placement.keep ? ctx.advertise : placement.redirect });
     if (!placement.keep) {
+      // The identity signature (an Ed25519 verification: most of a hello's CPU) is checked by the
+      // server that keeps the client, over its own nonce; checking it here too would prove nothing
+      // more to that server. A forged identity gets a redirect, and is refused (and logged) there.
+      ctx.metrics.placements.inc({ server: placement.redirect });
       ctx.metrics.redirects.inc();
       sendJson(ws, { type: 'redirect', to: placement.redirect, reason: placement.reason });
       this.log('debug', { client: hello.id, to: placement.redirect }, 'client redirected');
       closeWith(ws, 1000, 'redirected');
       return;
     }
+    if (!verifyIdentity(hello.id, hello.publicKey, hello.signature, nonce)) return this.refuseIdentity(hello.id);
+    ctx.metrics.placements.inc({ server: ctx.advertise });
     const existing = ctx.clients.get(hello.id);
     if (existing) return this.refuse(CloseCodes.DUPLICATE_CLIENT, `client id ${hello.id} is already connected from ${existing.entry.address}`);
     const entry: DirectoryEntry = {

@@ -72,6 +72,13 @@ export function checkServerAddress(address: string): void {
 export class ConfigStore {
   private readonly db: Database.Database;
   private readonly stmts;
+  /**
+   * Configuration writes made through this connection (SQLite's data_version counts only the other
+   * connections'): with it, a cache can tell that nothing changed without reading a table.
+   */
+  configWrites = 0;
+  /** The epoch as last read (see epoch()); null: read it again. */
+  private epochCache: number | undefined | null = null;
 
   static open(dataDir: string): ConfigStore {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -124,6 +131,8 @@ export class ConfigStore {
       bumpVersion: db.prepare("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'config_version'"),
       audit: db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)'),
       auditLog: db.prepare('SELECT id, at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?'),
+      // Prepared once: db.pragma() would compile it again on every call, and the placement path asks.
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
     };
   }
 
@@ -139,11 +148,13 @@ export class ConfigStore {
 
   /** Runs a configuration change and bumps the version in the same transaction. */
   private change<T>(fn: () => T): T {
-    return this.db.transaction(() => {
+    const result = this.db.transaction(() => {
       const result = fn();
       this.stmts.bumpVersion.run();
       return result;
     })();
+    this.configWrites++;
+    return result;
   }
 
   close(): void {
@@ -152,7 +163,7 @@ export class ConfigStore {
 
   /** Changes whenever another connection (another process) commits: cheap to poll. */
   dataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
+    return this.stmts.dataVersion.get() as number;
   }
 
   version(): number {
@@ -166,6 +177,21 @@ export class ConfigStore {
 
   setMeta(name: string, value: string): void {
     this.stmts.setMeta.run(name, value);
+    if (name === 'epoch') this.epochCache = null;
+  }
+
+  /**
+   * The cluster epoch this server follows (undefined when never set). Every connection's challenge
+   * carries it, so it is kept in memory rather than read from SQLite each time: it is server-local
+   * meta, written only by this process's roles through setMeta (not replicated, not written by
+   * `config --data`), so the copy is dropped on that write and is never stale.
+   */
+  epoch(): number | undefined {
+    if (this.epochCache === null) {
+      const value = this.meta('epoch');
+      this.epochCache = value === undefined ? undefined : Number(value);
+    }
+    return this.epochCache;
   }
 
   // ---- keys ----------------------------------------------------------------------------------
@@ -342,6 +368,7 @@ export class ConfigStore {
       for (const [name, value] of settings) this.stmts.setSetting.run(name, JSON.stringify(value));
       this.stmts.setMeta.run('config_version', String(snap.version));
     })();
+    this.configWrites++;
   }
 
   // ---- audit ---------------------------------------------------------------------------------
