@@ -1,3 +1,5 @@
+import type { ClientInfo } from '../protocol/messages.js';
+
 /** The console's only way to the server: the REST API, with the CSRF token on every change. */
 export class ApiFailure extends Error {
   constructor(
@@ -42,14 +44,8 @@ export interface Me {
   server: string;
 }
 
-export interface Client {
-  id: string;
-  name: string;
-  group: string;
-  platform: string;
-  address: string;
-  server: string;
-  connectedAt: string;
+/** A client as the REST API lists it: what a control sees, plus the client's own policy. */
+export interface Client extends ClientInfo {
   allowExec: boolean;
   allowForward: number[];
 }
