@@ -150,7 +150,11 @@ test(`a flood of ${CONNECTIONS} junk connections: valid clients stay, sessions w
   // at least SB_FLOOD_SECONDS (long enough for the 10 s deadlines) and at least SESSIONS sessions.
   const results: { ok: boolean; error?: string }[] = [];
   const allDone = Promise.all(floods.map((f) => f.done));
-  await waitFor(() => floods.reduce((n, f) => n + (f.latest()?.open ?? 0), 0) >= CONNECTIONS / 2, 'the flood to ramp up', 60_000);
+  // Two kinds of seven (silent, slowloris) hold their connection until the server's 10 s deadline
+  // and are back 1-2 s later: about a quarter of the slots are open at any time. The five others
+  // are closed at once, so how many of those are open at a given moment depends on the machine.
+  const heldOpen = CONNECTIONS / 6;
+  await waitFor(() => floods.reduce((n, f) => n + (f.latest()?.open ?? 0), 0) >= heldOpen, 'the flood to ramp up', 60_000);
   const late = await startClient(['--gateway', server.address, '--key', key, '--name', 'late', '--state', join(dir.path, 'state-late')]);
   procs.push(late);
   while (results.length < SESSIONS || Date.now() - floodStarted < SECONDS * 1000) {
@@ -185,8 +189,7 @@ test(`a flood of ${CONNECTIONS} junk connections: valid clients stay, sessions w
   };
   t.diagnostic(`flood figures: ${JSON.stringify(figures)}`);
 
-  // Fast-closed kinds spend part of the run waiting to reconnect, so not all slots are open at once.
-  assert.ok(figures.junkPeakOpenAtOnce >= CONNECTIONS / 2, `thousands of junk connections were open at once: ${figures.junkPeakOpenAtOnce}`);
+  assert.ok(figures.junkPeakOpenAtOnce >= heldOpen, `junk connections held open at once: ${figures.junkPeakOpenAtOnce}`);
   assert.ok(figures.junkConnectionsOpened >= CONNECTIONS * 2, `and many more over the run: ${figures.junkConnectionsOpened}`);
   assert.deepEqual(results.filter((r) => !r.ok), [], 'every session during the flood worked');
   assert.ok(peakRss - baseline.rss < RSS_HEADROOM, `server RSS grew by ${figures.rssPeakMiB - figures.rssBaselineMiB} MiB`);
