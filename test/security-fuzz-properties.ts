@@ -206,6 +206,15 @@ function pathsOf(value: unknown, prefix: Path = []): Path[] {
 
 const mutationOps = ['replace', 'delete', 'add-key', 'wrap', 'stringify', 'deep', 'long-string', 'big-number'] as const;
 
+/** A key made from any value; String() throws for some (an object whose toString is not a function). */
+function keyNameFor(value: unknown): string {
+  try {
+    return String(value).slice(0, 8);
+  } catch {
+    return 'odd';
+  }
+}
+
 /** Applies one mutation at one path of a deep copy of a JSON value. */
 function mutate(value: unknown, path: Path, op: (typeof mutationOps)[number], replacement: unknown): unknown {
   const root = { v: structuredClone(value) } as Record<string | number, unknown>;
@@ -222,10 +231,12 @@ function mutate(value: unknown, path: Path, op: (typeof mutationOps)[number], re
       if (Array.isArray(parent)) parent.splice(Number(last), 1);
       else delete parent[last];
       break;
-    case 'add-key':
-      if (current && typeof current === 'object' && !Array.isArray(current)) (current as Record<string, unknown>)[`x${String(replacement).slice(0, 8)}`] = replacement;
-      else parent[last] = { [String(replacement).slice(0, 8)]: current };
+    case 'add-key': {
+      const name = keyNameFor(replacement);
+      if (current && typeof current === 'object' && !Array.isArray(current)) (current as Record<string, unknown>)[`x${name}`] = replacement;
+      else parent[last] = { [name]: current };
       break;
+    }
     case 'wrap':
       parent[last] = [current];
       break;
