@@ -26,8 +26,8 @@ import { clientIdFor, rawPublicKey, signIdentity } from '../src/protocol/clientI
 import { MAX_PENDING_SESSIONS_PER_CONTROL } from '../src/server/controlHandler.js';
 import { keyProof, newNonce } from '../src/protocol/proof.js';
 import { newTotpSecret, verifyTotp } from '../src/store/totp.js';
-import { addOperator, login, request } from './helpers/api.js';
-import { addKey, Proc, runCli, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
+import { addOperator, login, request, setSettingLive } from './helpers/api.js';
+import { addKey, Proc, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
 import { connectControl, echoRoundTrip, echoService, rawControl, rawHttp, RawPeer, rawRequest, sessionUpgradeRequest, stopAll, type Service } from './helpers/sb.js';
 
 const dir = tempDir('sb-sec-access-');
@@ -65,20 +65,6 @@ async function loggedInControl(key: string, operator: string, password: string, 
   const challenge = await peer.next('challenge');
   peer.send({ type: 'login', version: 1, proof: keyProof(key, 'control', challenge.nonce as string, operator), operator, password });
   return peer;
-}
-
-async function configVersionServed(): Promise<number> {
-  const metrics = await request(server.address, 'GET', '/metrics');
-  return Number(/^switchboard_config_version (\d+)/m.exec(metrics.text)?.[1] ?? -1);
-}
-
-/** `config --data ... set NAME VALUE`, then waits until the running server serves that version. */
-async function setSetting(name: string, value: string): Promise<void> {
-  const r = await runCli(['config', '--data', server.data, 'set', name, value]);
-  assert.equal(r.code, 0, r.stderr);
-  const shown = await runCli(['config', '--data', server.data, 'show', '--json']);
-  const version = (JSON.parse(shown.stdout) as { version: number }).version;
-  await waitFor(async () => (await configVersionServed()) >= version, `the server to apply ${name}=${value}`);
 }
 
 async function openTicket(peer: RawPeer, req: number, clientName: string): Promise<string> {
@@ -362,7 +348,7 @@ test('malformed and oversized messages close only their own connection, with a c
 });
 
 test('a client that sends no hello and a control that sends no login are closed at hello-timeout (4002)', async () => {
-  await setSetting('hello-timeout', '1');
+  await setSettingLive(server, 'hello-timeout', '1');
   try {
     const from = server.proc.lines.length;
     const silentClient = RawPeer.open(server.address, '/v1/client');
@@ -371,7 +357,7 @@ test('a client that sends no hello and a control that sends no login are closed 
     assert.deepEqual([c.code, k.code], [4002, 4002]);
     await server.proc.waitForLine((l) => l.msg === 'client sent no hello in time' && l.code === 'SB_ERR_HELLO_TIMEOUT', 'the log line', 5000, from);
   } finally {
-    await setSetting('hello-timeout', '10');
+    await setSettingLive(server, 'hello-timeout', '10');
   }
 });
 

@@ -30,7 +30,7 @@ interface FloodOptions {
   reopenMs?: number;
 }
 
-interface FloodStats {
+export interface FloodStats {
   open: number;
   peakOpen: number;
   opened: number;

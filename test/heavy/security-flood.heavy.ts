@@ -19,8 +19,9 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { request } from '../helpers/api.js';
-import { addKey, Proc, ROOT, runCli, startClient, startServer, tempDir, waitFor, type RunningServer } from '../helpers/harness.js';
+import { request, setSettingLive } from '../helpers/api.js';
+import { addKey, Proc, ROOT, startClient, startServer, tempDir, waitFor, type RunningServer } from '../helpers/harness.js';
+import type { FloodStats } from '../security-flood-worker.js';
 import { connectControl, echoRoundTrip, echoService, fdCount, rssBytes, sleep, stopAll, type Service } from '../helpers/sb.js';
 
 const CONNECTIONS = Number(process.env.SB_FLOOD_CONNECTIONS ?? 3000);
@@ -40,15 +41,6 @@ let key: string;
 let echo: Service;
 let bench: Proc;
 
-interface FloodStats {
-  open: number;
-  peakOpen: number;
-  opened: number;
-  closedByServer: Record<string, number>;
-  connectErrors: Record<string, number>;
-  done?: boolean;
-}
-
 /** A flood worker; it runs until SIGTERM (or a safety limit), then prints its final figures. */
 function flood(sources: string[], perSource: number): { child: ChildProcess; done: Promise<FloodStats>; latest: () => FloodStats | undefined } {
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'test', 'security-flood-worker.js'), JSON.stringify({ target: server.address, sources, perSource, seconds: 170, reopenMs: 1000 })], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -67,18 +59,6 @@ function flood(sources: string[], perSource: number): { child: ChildProcess; don
     child.on('exit', (code) => (latest?.done ? undefined : reject(new Error(`flood worker exited with ${code}`))));
   });
   return { child, done, latest: () => latest };
-}
-
-async function configVersionServed(): Promise<number> {
-  const metrics = await request(server.address, 'GET', '/metrics');
-  return Number(/^switchboard_config_version (\d+)/m.exec(metrics.text)?.[1] ?? -1);
-}
-
-async function setSetting(name: string, value: string): Promise<void> {
-  const r = await runCli(['config', '--data', server.data, 'set', name, value]);
-  assert.equal(r.code, 0, r.stderr);
-  const version = (JSON.parse((await runCli(['config', '--data', server.data, 'show', '--json'])).stdout) as { version: number }).version;
-  await waitFor(async () => (await configVersionServed()) >= version, `the server to apply ${name}=${value}`);
 }
 
 /** One session through a fresh control: login, open, a round trip of bytes, close. */
@@ -210,7 +190,7 @@ test(`a flood of ${CONNECTIONS} junk connections: valid clients stay, sessions w
 });
 
 test('the per-address cap closes the excess from one address; other addresses and 127.0.0.1 are not affected', async () => {
-  await setSetting('max-connections-per-address', '50');
+  await setSettingLive(server, 'max-connections-per-address', '50');
   const sockets: net.Socket[] = [];
   try {
     const open = (localAddress: string) =>
@@ -236,12 +216,12 @@ test('the per-address cap closes the excess from one address; other addresses an
     assert.equal(local.filter((c) => c.closed()).length, 0, '127.0.0.1 is exempt');
   } finally {
     for (const s of sockets) s.destroy();
-    await setSetting('max-connections-per-address', '1000');
+    await setSettingLive(server, 'max-connections-per-address', '1000');
   }
 });
 
 test('admission-rate: a burst above the rate gets 503 SB_ERR_BUSY with a retry hint, and every client connects in the end', async () => {
-  await setSetting('admission-rate', '5');
+  await setSettingLive(server, 'admission-rate', '5');
   let burst: Proc | undefined;
   try {
     const upgrade = () => `GET /v1/client HTTP/1.1\r\nHost: ${server.address}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`;
@@ -264,7 +244,7 @@ test('admission-rate: a burst above the rate gets 503 SB_ERR_BUSY with a retry h
     assert.match(metrics.text, /switchboard_refusals_total\{reason="busy"\} [1-9]/);
   } finally {
     if (burst) await stopAll([burst]);
-    await setSetting('admission-rate', '2000');
+    await setSettingLive(server, 'admission-rate', '2000');
   }
 });
 

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { currentTotp } from '../../src/store/totp.js';
-import { runCli } from './harness.js';
+import { runCli, waitFor } from './harness.js';
 
 export interface Answer<T = any> {
   status: number;
@@ -176,4 +176,19 @@ export class EventReader {
   close(): void {
     this.req?.destroy();
   }
+}
+
+/** The configuration version a running server serves, from its /metrics. */
+export async function configVersionServed(address: string): Promise<number> {
+  const metrics = await request(address, 'GET', '/metrics');
+  return Number(/^switchboard_config_version (\d+)/m.exec(metrics.text)?.[1] ?? -1);
+}
+
+/** `config --data ... set NAME VALUE`, then waits until the running server serves that version. */
+export async function setSettingLive(server: { address: string; data: string }, name: string, value: string): Promise<void> {
+  const r = await runCli(['config', '--data', server.data, 'set', name, value]);
+  if (r.code !== 0) throw new Error(`config set ${name} ${value} failed: ${r.stderr}`);
+  const shown = await runCli(['config', '--data', server.data, 'show', '--json']);
+  const version = (JSON.parse(shown.stdout) as { version: number }).version;
+  await waitFor(async () => (await configVersionServed(server.address)) >= version, `the server to apply ${name}=${value}`);
 }

@@ -12,6 +12,7 @@ import { ControlClient } from '../../src/control/controlClient.js';
 import type { ClientInfo, ServerInfo } from '../../src/protocol/messages.js';
 import { ConfigStore } from '../../src/store/configStore.js';
 import { Proc, runCli, tempDir, waitFor, type CliResult } from './harness.js';
+import { stopAll } from './sb.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -321,16 +322,7 @@ export class Cluster {
   /** Stops every process this cluster started (SIGCONT first, in case one was stopped), then removes its files. */
   async close(): Promise<void> {
     this.dropSdk();
-    await Promise.all(
-      this.procs.map(async (p) => {
-        if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-        p.child.kill('SIGCONT');
-        p.child.kill('SIGTERM');
-        const timer = setTimeout(() => p.child.kill('SIGKILL'), 3000);
-        await p.exited;
-        clearTimeout(timer);
-      }),
-    );
+    await stopAll(this.procs);
     this.dir.remove();
   }
 }
