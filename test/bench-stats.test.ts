@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fairness, jainIndex } from '../bench/fairness.js';
 import { shippedNodeFlags } from '../bench/processes.js';
@@ -14,4 +17,15 @@ test("Jain's fairness index: 1 when all sessions get the same, 1/n when one gets
 test('the benchmarks start Switchboard with the node flags of the shipped bin', () => {
   const flags = shippedNodeFlags();
   assert.ok(flags.every((f) => f.startsWith('--') && !f.includes('switchboard')), `flags read from bin/switchboard.js: ${flags.join(' ')}`);
+  // They are read from the shebang, whatever it says: a bin with other flags gives those.
+  const dir = mkdtempSync(join(tmpdir(), 'sb-shebang-'));
+  try {
+    const bin = join(dir, 'bin.js');
+    writeFileSync(bin, "#!/usr/bin/env -S node --max-old-space-size=99 --stack-size=500\nimport './x.js';\n");
+    assert.deepEqual(shippedNodeFlags(bin), ['--max-old-space-size=99', '--stack-size=500']);
+    writeFileSync(bin, '#!/usr/bin/env node\n');
+    assert.deepEqual(shippedNodeFlags(bin), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
