@@ -4,6 +4,7 @@ import type WebSocket from 'ws';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { toWireError } from '../protocol/errors.js';
 import { decode, ServerToClient, type SessionTarget } from '../protocol/messages.js';
+import { placementHeaders } from '../protocol/placementRequest.js';
 import { keyProof } from '../protocol/proof.js';
 import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
 import { Backoff } from './backoff.js';
@@ -90,7 +91,8 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
   private connect(target: string): void {
     if (this.stopped) return;
     this.setStatus('connecting', { server: target });
-    const ws = openWebSocket(target, '/v1/client', this.options.dial);
+    // The key proven on the upgrade request lets a primary redirect us with no WebSocket at all.
+    const ws = openWebSocket(target, '/v1/client', this.options.dial, placementHeaders(this.options.key, this.options.identity.id, Date.now()));
     this.ws = ws;
     let nextTarget: string | undefined;
     let nextDelayMs = 0;
@@ -149,7 +151,12 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     });
 
     ws.on('ping', () => this.armWatchdog());
-    ws.on('error', (err: Error & { retryAfterMs?: number }) => {
+    ws.on('error', (err: Error & { retryAfterMs?: number; redirectTo?: string }) => {
+      if (err.redirectTo) {
+        nextTarget = err.redirectTo;
+        closeReason = `redirected to ${err.redirectTo}`;
+        return;
+      }
       closeReason ||= err.message;
       if (err.retryAfterMs !== undefined) retryAfterMs = Math.min(MAX_RETRY_HINT_MS, err.retryAfterMs);
     });

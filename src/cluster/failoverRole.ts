@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import type { RpcMethod } from '../protocol/clusterRpc.js';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
-import type { ClientHello, ServerInfo, SessionTarget } from '../protocol/messages.js';
+import type { ServerInfo, SessionTarget } from '../protocol/messages.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
 import type { DirectoryEntry } from './directory.js';
@@ -143,8 +143,8 @@ export class FailoverRole implements RoleBehaviour {
   clusterAddresses(): { primary?: string; secondary?: string } {
     return this.current.clusterAddresses();
   }
-  place(hello: ClientHello): Placement {
-    return this.current.place(hello);
+  place(clientId: string): Placement {
+    return this.current.place(clientId);
   }
   servers(): ServerInfo[] {
     return this.current.servers();

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, MemberToPrimary, type PrimaryToMember } from '../protocol/clusterMessages.js';
 import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
-import { decode, type ClientHello, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
+import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
 import { openLocal } from '../server/standaloneRole.js';
@@ -182,13 +182,13 @@ export class PrimaryRole implements RoleBehaviour {
     ];
   }
 
-  place(hello: ClientHello): Placement {
+  place(clientId: string): Placement {
     const now = Date.now();
     this.pending.expire(now);
-    this.pending.settle(hello.id);
+    this.pending.settle(clientId);
     const choice = chooseServer(this.candidates());
     if (!choice || choice.address === this.host.advertise) return { keep: true };
-    this.pending.add(hello.id, choice.address, now);
+    this.pending.add(clientId, choice.address, now);
     return { keep: false, redirect: choice.address, reason: 'placed by weight' };
   }
 

@@ -192,7 +192,12 @@ export function openWebSocket(hostPort: string, path: string, opts: DialOptions,
       if (ws.readyState !== WebSocket.CONNECTING) return;
       let err = new SwitchboardError(ErrorCodes.UNREACHABLE, `${hostPort} refused the connection: ${res.statusCode} ${res.statusMessage ?? ''}`.trim());
       try {
-        const parsed = JSON.parse(body) as { error?: { code?: string; message?: string; retryAfterMs?: unknown } };
+        const parsed = JSON.parse(body) as { error?: { code?: string; message?: string; retryAfterMs?: unknown }; redirect?: { to?: unknown; reason?: unknown } };
+        const to = parsed.redirect?.to;
+        if (res.statusCode === 307 && typeof to === 'string') {
+          err = new SwitchboardError(ErrorCodes.NOT_PRIMARY, `${hostPort} placed this client on ${to}${typeof parsed.redirect?.reason === 'string' ? ` (${parsed.redirect.reason})` : ''}`);
+          err.redirectTo = to;
+        }
         if (parsed.error?.message) err = new SwitchboardError((parsed.error.code ?? ErrorCodes.UNREACHABLE) as typeof ErrorCodes.UNREACHABLE, `${hostPort} refused the connection: ${parsed.error.message}`);
         const hint = parsed.error?.retryAfterMs;
         if (typeof hint === 'number' && Number.isFinite(hint) && hint >= 0) err.retryAfterMs = hint;

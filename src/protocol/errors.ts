@@ -41,6 +41,8 @@ export class SwitchboardError extends Error {
   readonly code: ErrorCode;
   /** A busy server's hint: how long to wait before trying again. */
   retryAfterMs?: number;
+  /** A server that placed the client elsewhere on its upgrade request (HTTP 307): where to go. */
+  redirectTo?: string;
   constructor(code: ErrorCode, message: string) {
     super(message);
     this.name = 'SwitchboardError';

@@ -120,13 +120,13 @@ class ClientChannel {
     if (!idMatchesKey(hello.id, hello.publicKey)) return this.refuseIdentity(hello.id);
     const key = findProvenKey(ctx.config.keys, 'client', nonce, hello.id, hello.proof);
     if (!key) return this.refuse(CloseCodes.BAD_KEY, 'key not accepted');
-    const placement = ctx.place(hello);
+    const placement = ctx.place(hello.id);
     if (!placement.keep) {
       // The identity signature (an Ed25519 verification: most of a hello's CPU) is checked by the
       // server that keeps the client, over its own nonce; checking it here too would prove nothing
       // more to that server. A forged identity gets a redirect, and is refused (and logged) there.
       ctx.metrics.placements.inc({ server: placement.redirect });
-      ctx.metrics.redirects.inc();
+      ctx.metrics.redirects.inc({ on: 'hello' });
       sendJson(ws, { type: 'redirect', to: placement.redirect, reason: placement.reason });
       this.log('debug', { client: hello.id, to: placement.redirect }, 'client redirected');
       closeWith(ws, 1000, 'redirected');

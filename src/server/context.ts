@@ -3,7 +3,7 @@ import type WebSocket from 'ws';
 import type { Directory, DirectoryEntry } from '../cluster/directory.js';
 import type { Link } from '../cluster/link.js';
 import type { RpcMethod } from '../protocol/clusterRpc.js';
-import type { ClientHello, ServerToClient, ServerInfo, SessionTarget } from '../protocol/messages.js';
+import type { ServerToClient, ServerInfo, SessionTarget } from '../protocol/messages.js';
 import type { ConfigStore } from '../store/configStore.js';
 import type { Broker } from './broker.js';
 import type { ConfigCache } from './configCache.js';
@@ -41,7 +41,8 @@ export interface RoleBehaviour {
   epoch(): number;
   acting(): Acting;
   clusterAddresses(): { primary?: string; secondary?: string };
-  place(hello: ClientHello): Placement;
+  /** Where an arriving client (its key proven) goes: kept here, or redirected. */
+  place(clientId: string): Placement;
   servers(): ServerInfo[];
   clientUp(client: ConnectedClient): void;
   clientDown(client: ConnectedClient): void;

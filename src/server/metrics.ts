@@ -36,7 +36,7 @@ export class Metrics {
     new Gauge({ name: 'switchboard_replication_lag_seconds', help: 'On a member: seconds since it last had a live link to the acting primary (0 while linked)', registers, collect() { this.set(source.replicationLagSeconds()); } });
     this.bytesRelayed = new Counter({ name: 'switchboard_bytes_relayed_total', help: 'Session bytes relayed, by direction', labelNames: ['direction'], registers });
     this.placements = new Counter({ name: 'switchboard_placements_total', help: 'Clients placed by this server, by the server chosen', labelNames: ['server'], registers });
-    this.redirects = new Counter({ name: 'switchboard_redirects_total', help: 'Clients redirected to another server', registers });
+    this.redirects = new Counter({ name: 'switchboard_redirects_total', help: 'Clients redirected to another server, by when: on the upgrade request (HTTP 307) or after the hello', labelNames: ['on'], registers });
     this.refusals = new Counter({ name: 'switchboard_refusals_total', help: 'Connections and sessions refused, by reason', labelNames: ['reason'], registers });
     this.failovers = new Counter({ name: 'switchboard_failovers_total', help: 'Times this server took over as acting primary', registers });
     this.sessionsOpened = new Counter({ name: 'switchboard_sessions_total', help: 'Sessions relayed through this server', registers });

@@ -11,7 +11,7 @@ import type { ConfigStore } from '../store/configStore.js';
 import { Broker, type SessionClosed } from './broker.js';
 import { handleClientConnection } from './clientHandler.js';
 import { ConfigCache } from './configCache.js';
-import type { ClientHello } from '../protocol/messages.js';
+import { provenPlacementId } from '../protocol/placementRequest.js';
 import { wsLink } from '../net/wsLink.js';
 import type { Acting, ConnectedClient, Placement, Role, RoleBehaviour, ServerContext } from './context.js';
 import { StandaloneRole } from './standaloneRole.js';
@@ -256,8 +256,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     return this.behaviour.clusterAddresses();
   }
 
-  place(hello: ClientHello): Placement {
-    return this.behaviour.place(hello);
+  place(clientId: string): Placement {
+    return this.behaviour.place(clientId);
   }
 
   servers(): ServerInfo[] {
@@ -364,6 +364,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
         this.metrics.refusals.inc({ reason: 'busy' });
         return refuseUpgrade(socket, 503, ErrorCodes.BUSY, `server busy admitting clients; retry in ${waitMs} ms`, waitMs);
       }
+      if (this.redirectedEarly(req, socket)) return;
     }
     const handler = path === '/v1/client' ? handleClientConnection : path === '/v1/control' ? handleControlConnection : undefined;
     if (!handler) return refuseUpgrade(socket, 404, 'SB_ERR_NOT_FOUND', `no channel ${path}`);
@@ -371,6 +372,24 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       ws.on('error', this.onWsError);
       handler(this, ws, remote);
     });
+  }
+
+  /**
+   * A client that proved its key in its upgrade headers, and that this server would send elsewhere,
+   * is redirected by a plain HTTP 307 (src/protocol/placementRequest.ts); true if it was.
+   */
+  private redirectedEarly(req: http.IncomingMessage, socket: Duplex): boolean {
+    const id = provenPlacementId(req.headers, this.config.keys, Date.now());
+    if (!id) return false;
+    const placement = this.place(id);
+    if (placement.keep) return false;
+    this.metrics.placements.inc({ server: placement.redirect });
+    this.metrics.redirects.inc({ on: 'upgrade' });
+    this.logger.debug({ peer: req.socket.remoteAddress, channel: 'client', client: id, to: placement.redirect }, 'client redirected');
+    const body = JSON.stringify({ redirect: { to: placement.redirect, reason: placement.reason } });
+    const scheme = this.options.tls ? 'https' : 'http';
+    socket.end(`HTTP/1.1 307 Temporary Redirect\r\nLocation: ${scheme}://${placement.redirect}/v1/client\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    return true;
   }
 
   /** Shared by every client and control WebSocket rather than a closure each. */
