@@ -11,6 +11,7 @@ import { newIdentity } from '../src/client/identity.js';
 import { checkPolicy, type LocalPolicy } from '../src/client/policy.js';
 import { parsePorts } from '../src/cli/common.js';
 import { clientBatches } from '../src/cluster/clientBatches.js';
+import { ClientChanges } from '../src/cluster/clientChanges.js';
 import { Directory, toClientInfo, type DirectoryEntry } from '../src/cluster/directory.js';
 import { MemberToPrimary } from '../src/protocol/clusterMessages.js';
 import { decode, MAX_MESSAGE_BYTES } from '../src/protocol/messages.js';
@@ -214,6 +215,39 @@ test('clientBatches: every entry once, in order, each batch one ordinary message
   }
   // An entry larger than the budget still travels, alone in its batch.
   assert.deepEqual(clientBatches([entry('a'), entry('b')], 10).map((b) => b.length), [1, 1]);
+});
+
+test('ClientChanges: per client its departure and its latest entry; batches fit one message; taking empties it', () => {
+  const changes = new ClientChanges();
+  assert.deepEqual(changes.take(), []);
+  changes.up(entry('a', { name: 'first' }));
+  changes.up(entry('a', { name: 'second' }));
+  changes.up(entry('b'));
+  changes.down('b');
+  changes.down('c');
+  changes.up(entry('c', { name: 'back' }));
+  assert.equal(changes.size, 3);
+  const [batch, ...more] = changes.take();
+  assert.deepEqual(more, []);
+  assert.deepEqual(batch!.down, ['b', 'c'], 'b left; c left and came back: its old sessions must still end');
+  assert.deepEqual(batch!.up.map((e) => [e.id, e.name]), [['a', 'second'], ['c', 'back']]);
+  assert.equal(changes.size, 0);
+  assert.deepEqual(changes.take(), []);
+  // A reconnect storm's worth: several messages, each within the limit, nothing lost or doubled.
+  for (let i = 0; i < 3000; i++) changes.up(entry(`u${i}`, { name: `client-with-a-longish-name-${i}`, allowForward: [22, 80, 443] }));
+  for (let i = 0; i < 3000; i++) changes.down(`d${i}-${'x'.repeat(100)}`);
+  const batches = changes.take();
+  assert.ok(batches.length > 2);
+  assert.equal(batches.flatMap((b) => b.up).length, 3000);
+  assert.equal(new Set(batches.flatMap((b) => b.down)).size, 3000);
+  for (const b of batches) {
+    const message = JSON.stringify({ type: 'client-changes', ...b });
+    assert.ok(Buffer.byteLength(message) <= MAX_MESSAGE_BYTES, `${Buffer.byteLength(message)} bytes`);
+    assert.equal(decode(MemberToPrimary, message).ok, true);
+  }
+  changes.up(entry('z'));
+  changes.clear();
+  assert.deepEqual(changes.take(), []);
 });
 
 test('TicketTable: a ticket is random, taken once, cancelled or expired for good', async () => {

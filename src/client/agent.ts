@@ -92,7 +92,9 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     if (this.stopped) return;
     this.setStatus('connecting', { server: target });
     // The key proven on the upgrade request lets a primary redirect us with no WebSocket at all.
-    const ws = openWebSocket(target, '/v1/client', this.options.dial, placementHeaders(this.options.key, this.options.identity.id, Date.now()));
+    // The server a redirect names was chosen to keep us: it would only check the proof for nothing.
+    const headers = this.redirects === 0 ? placementHeaders(this.options.key, this.options.identity.id, Date.now()) : {};
+    const ws = openWebSocket(target, '/v1/client', this.options.dial, headers);
     this.ws = ws;
     let nextTarget: string | undefined;
     let nextDelayMs = 0;

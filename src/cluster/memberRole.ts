@@ -7,6 +7,7 @@ import { decode, MAX_BULK_MESSAGE_BYTES, type ServerInfo, type SessionTarget } f
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
 import { clientBatches } from './clientBatches.js';
+import { ClientChanges } from './clientChanges.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
 import type { DirectoryEntry } from './directory.js';
 import type { Link } from './link.js';
@@ -18,6 +19,8 @@ const LOAD_REPORT_MS = 1000;
 const DRAIN_BATCH = 50;
 const DRAIN_EVERY_MS = 250;
 const DRAIN_JITTER_MS = 2000;
+/** How long arrivals and departures are gathered before they go to the primary in one message. */
+const CHANGES_EVERY_MS = 50;
 
 /**
  * A member: holds the clients the primary placed on it, reports them, replicates the
@@ -47,6 +50,8 @@ export class MemberRole implements RoleBehaviour {
   private retryTimer: NodeJS.Timeout | undefined;
   private loadTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
+  private changesTimer: NodeJS.Timeout | undefined;
+  private readonly changes = new ClientChanges();
 
   constructor(
     private readonly host: ClusterHost,
@@ -79,6 +84,7 @@ export class MemberRole implements RoleBehaviour {
     clearTimeout(this.retryTimer);
     clearInterval(this.loadTimer);
     clearInterval(this.drainTimer);
+    this.forgetChanges();
     this.link?.close(1000, 'member shutting down');
   }
 
@@ -131,12 +137,29 @@ export class MemberRole implements RoleBehaviour {
 
   clientUp(client: ConnectedClient): void {
     this.host.directory.upsert(client.entry);
-    this.sendToPrimary({ type: 'client-up', entry: client.entry });
+    if (this.linked) this.changes.up(client.entry);
+    this.scheduleChanges();
   }
 
   clientDown(client: ConnectedClient): void {
     this.host.directory.remove(client.id, this.host.advertise);
-    this.sendToPrimary({ type: 'client-down', id: client.id });
+    if (this.linked) this.changes.down(client.id);
+    this.scheduleChanges();
+  }
+
+  private scheduleChanges(): void {
+    if (this.changesTimer || this.changes.size === 0) return;
+    this.changesTimer = setTimeout(() => {
+      this.changesTimer = undefined;
+      for (const batch of this.changes.take()) this.sendToPrimary({ type: 'client-changes', ...batch });
+    }, CHANGES_EVERY_MS);
+  }
+
+  /** A new link starts with the whole list, and a lost one takes nothing more. */
+  private forgetChanges(): void {
+    clearTimeout(this.changesTimer);
+    this.changesTimer = undefined;
+    this.changes.clear();
   }
 
   openFarEnd(): Promise<Duplex> {
@@ -217,8 +240,9 @@ export class MemberRole implements RoleBehaviour {
           this.host.store.setMeta('primary', msg.primary);
           this.secondary = msg.secondary;
           if (this.draining) this.setDraining(false);
-          // Our clients follow in small batches, all in this tick: any client-up or client-down that
-          // happens later is sent after the last batch, so the primary applies them in order.
+          // Our clients follow in small batches, all in this tick: any change that happens later is
+          // sent after the last batch, so the primary applies them in order.
+          this.forgetChanges();
           const batches = clientBatches([...this.host.clients.values()].map((c) => c.entry));
           batches.forEach((entries, i) => link.send({ type: 'clients', entries, last: i === batches.length - 1 } satisfies MemberToPrimary));
           log.info({ epoch: msg.epoch, acting: msg.primary, clients: this.host.clients.size }, 'linked to the acting primary');
@@ -247,11 +271,14 @@ export class MemberRole implements RoleBehaviour {
 
     link.onClose((code, reason) => {
       if (this.link === link) this.link = undefined;
+      if (accepted) this.forgetChanges();
+      // After stop() the store may be closed already: a stopped member reports nothing.
+      if (this.stopped) return;
       if (accepted) {
         this.unlinkedSince = Date.now();
         this.hooks.onLink?.(false);
       }
-      if (this.stopped || this.suspended) return;
+      if (this.suspended) return;
       // After a link that worked, try the configured primary first; after each failure, the other.
       this.attempts = accepted ? 0 : this.attempts + 1;
       const refused = code === CloseCodes.NOT_IN_CLUSTER || code === CloseCodes.CLUSTER_AUTH;

@@ -318,13 +318,15 @@ export class PrimaryRole implements RoleBehaviour {
             member.syncing = undefined;
           }
           break;
+        case 'client-changes':
+          for (const id of msg.down) this.memberClientDown(member, id);
+          for (const entry of msg.up) this.memberClientUp(member, entry);
+          break;
         case 'client-up':
           this.memberClientUp(member, msg.entry);
           break;
         case 'client-down':
-          this.host.directory.remove(msg.id, member.address);
-          // Its sessions here may sit half-open (the far side only sent EOF): end them now.
-          this.host.broker.clientGone(msg.id);
+          this.memberClientDown(member, msg.id);
           break;
         case 'load':
           member.sessions = msg.sessions;
@@ -360,6 +362,12 @@ export class PrimaryRole implements RoleBehaviour {
     this.pending.settle(entry.id);
     this.host.directory.upsert({ ...entry, server: member.address });
     member.syncing?.add(entry.id);
+  }
+
+  private memberClientDown(member: MemberState, id: string): void {
+    this.host.directory.remove(id, member.address);
+    // Its sessions here may sit half-open (the far side only sent EOF): end them now.
+    this.host.broker.clientGone(id);
   }
 
   /**

@@ -60,6 +60,9 @@ export const MemberToPrimary = z.discriminatedUnion('type', [
    * list is whole, so the primary forgets any client it still had on this member that was not in it.
    */
   z.object({ type: z.literal('clients'), entries: z.array(DirectoryEntrySchema).max(10_000), last: z.boolean() }),
+  /** Clients that left and arrived since the last message (src/cluster/clientChanges.ts): departures first. */
+  z.object({ type: z.literal('client-changes'), down: z.array(id).max(10_000), up: z.array(DirectoryEntrySchema).max(10_000) }),
+  /** One client at a time: what members before client-changes sent; still understood. */
   z.object({ type: z.literal('client-up'), entry: DirectoryEntrySchema }),
   z.object({ type: z.literal('client-down'), id }),
   z.object({ type: z.literal('load'), clients: z.number().int().min(0), sessions: z.number().int().min(0) }),
