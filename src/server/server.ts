@@ -69,10 +69,15 @@ function ticketFromPath(text: string): string {
 
 /** A refusal before the upgrade; `retryAfterMs` (a 503) goes out as Retry-After and, exactly, in the body. */
 function refuseUpgrade(socket: Duplex, status: number, code: string, message: string, retryAfterMs?: number): void {
-  const body = JSON.stringify({ error: { code, message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) } });
-  const statusText = status === 400 ? 'Bad Request' : status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Forbidden';
+  const statusLine = status === 400 ? '400 Bad Request' : status === 404 ? '404 Not Found' : status === 503 ? '503 Service Unavailable' : `${status} Forbidden`;
   const retryAfter = retryAfterMs !== undefined ? `Retry-After: ${Math.ceil(retryAfterMs / 1000)}\r\n` : '';
-  socket.end(`HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retryAfter}Connection: close\r\n\r\n${body}`);
+  answerUpgrade(socket, statusLine, retryAfter, { error: { code, message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) } });
+}
+
+/** Answers an upgrade request with plain HTTP and a JSON body, and closes; a peer that lingers is cut after 1 s. */
+function answerUpgrade(socket: Duplex, statusLine: string, headerLines: string, body: object): void {
+  const text = JSON.stringify(body);
+  socket.end(`HTTP/1.1 ${statusLine}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n${headerLines}Connection: close\r\n\r\n${text}`);
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
@@ -386,9 +391,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.metrics.placements.inc({ server: placement.redirect });
     this.metrics.redirects.inc({ on: 'upgrade' });
     this.logger.debug({ peer: req.socket.remoteAddress, channel: 'client', client: id, to: placement.redirect }, 'client redirected');
-    const body = JSON.stringify({ redirect: { to: placement.redirect, reason: placement.reason } });
-    const scheme = this.options.tls ? 'https' : 'http';
-    socket.end(`HTTP/1.1 307 Temporary Redirect\r\nLocation: ${scheme}://${placement.redirect}/v1/client\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const location = `${this.options.tls ? 'https' : 'http'}://${placement.redirect}/v1/client`;
+    answerUpgrade(socket, '307 Temporary Redirect', `Location: ${location}\r\n`, { redirect: { to: placement.redirect, reason: placement.reason } });
     return true;
   }
 
