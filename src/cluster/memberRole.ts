@@ -254,7 +254,7 @@ export class MemberRole implements RoleBehaviour {
           // happens later is sent after the last batch, so the primary applies them in order.
           const batches = clientBatches([...this.host.clients.values()].map((c) => c.entry));
           batches.forEach((entries, i) => link.send({ type: 'clients', entries, last: i === batches.length - 1 } satisfies MemberToPrimary));
-          log.info({ epoch: msg.epoch, acting: msg.primary, clients: this.host.clients.size, dialled: announced ? 'on its announcement' : 'by retry' }, 'linked to the acting primary');
+          log.info({ epoch: msg.epoch, acting: msg.primary, clients: this.host.clients.size, dialled: announced ? 'on its announcement' : 'by itself' }, 'linked to the acting primary');
           this.hooks.onLink?.(true);
           break;
         }
