@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { announcementDecision, type AnnouncementInput } from '../src/cluster/announcement.js';
 import { nextEpoch, promotionDecision, type Probe } from '../src/cluster/failover.js';
 
 const reaching = (address: string): Probe => ({ address, reachable: true, reachesPrimary: true });
@@ -74,6 +75,49 @@ test('nextEpoch is above every epoch seen, and 1 when none was', () => {
       assert.ok(Number.isInteger(next));
       for (const e of seen) assert.ok(next > e);
       assert.equal(next, Math.max(0, ...seen) + 1);
+    }),
+  );
+});
+
+// ---- the acting primary's announcement, as a member takes it ----------------------------------
+
+const waiting: AnnouncementInput = { from: 'S', epoch: 2, ourEpoch: 1, primary: 'P', secondary: 'S', linkedTo: undefined, dialing: undefined };
+
+test('announcement: a member waiting to retry, or dialling elsewhere, links to the announced acting primary at once', () => {
+  assert.deepEqual(announcementDecision(waiting), { action: 'relink', reason: 'was waiting to retry' });
+  assert.deepEqual(announcementDecision({ ...waiting, dialing: 'P' }), { action: 'relink', reason: 'was dialling P' });
+  // The primary taking its role back announces itself the same way.
+  assert.equal(announcementDecision({ ...waiting, from: 'P', epoch: 3, ourEpoch: 2, dialing: 'S' }).action, 'relink');
+  // The same epoch as ours is not stale (the member may have seen it from a link that just dropped).
+  assert.equal(announcementDecision({ ...waiting, epoch: 1 }).action, 'relink');
+});
+
+test('announcement: a member that holds a link keeps it, and one already dialling the announced server lets that attempt go on', () => {
+  assert.deepEqual(announcementDecision({ ...waiting, linkedTo: 'S' }), { action: 'ignore', reason: 'already linked to it' });
+  assert.deepEqual(announcementDecision({ ...waiting, linkedTo: 'P' }), { action: 'ignore', reason: 'linked to P' });
+  assert.deepEqual(announcementDecision({ ...waiting, dialing: 'S' }), { action: 'ignore', reason: 'already dialling it' });
+});
+
+test('announcement: refused from a server that is neither the primary nor the secondary, or with an older or malformed epoch', () => {
+  assert.equal(announcementDecision({ ...waiting, from: 'M2' }).action, 'refuse');
+  assert.equal(announcementDecision({ ...waiting, secondary: undefined }).action, 'refuse');
+  assert.match(announcementDecision({ ...waiting, epoch: 0 }).reason, /older than 1/);
+  for (const epoch of [Number.NaN, 2.5, Infinity]) assert.equal(announcementDecision({ ...waiting, epoch }).action, 'refuse', String(epoch));
+});
+
+test('property: an announcement never moves a member that holds a link, nor one refused; it relinks only to the primary or the secondary', () => {
+  const name = fc.constantFrom('P', 'S', 'M2', '');
+  fc.assert(
+    fc.property(name, fc.integer({ min: -2, max: 5 }), fc.nat({ max: 5 }), fc.option(name, { nil: undefined }), fc.option(name, { nil: undefined }), (from, epoch, ourEpoch, linkedTo, dialing) => {
+      const d = announcementDecision({ from, epoch, ourEpoch, primary: 'P', secondary: 'S', linkedTo, dialing });
+      if (d.action === 'relink') {
+        assert.ok(from === 'P' || from === 'S');
+        assert.ok(epoch >= ourEpoch);
+        assert.equal(linkedTo, undefined);
+        assert.notEqual(dialing, from);
+      }
+      if (linkedTo !== undefined) assert.notEqual(d.action, 'relink');
+      assert.ok(d.reason.length > 0);
     }),
   );
 });

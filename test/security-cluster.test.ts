@@ -301,6 +301,18 @@ test('cluster requests: forged, tampered, old, future and replayed ones are refu
   const health = await request(S, 'GET', '/healthz');
   assert.equal(health.body.epoch < 1000, true, 'the epoch did not move');
 
+  // An acting primary's announcement is taken only from the primary or the secondary, never with an
+  // epoch older than the member's: a holder of the secret cannot send a member off to itself.
+  const impostor = signRequest(SECRET, 'acting-primary', { epoch: 1000 }, '127.0.0.99:1', now());
+  const notOurs = await rpc(M, impostor);
+  assert.ok(verifyReply(SECRET, impostor.nonce, notOurs.body));
+  assert.equal(notOurs.body.error.code, 'SB_ERR_FORBIDDEN');
+  assert.match(notOurs.body.error.message, /neither the primary nor the secondary/);
+  const stale = signRequest(SECRET, 'acting-primary', { epoch: 0 }, S, now());
+  const staleAnswer = await rpc(M, stale);
+  assert.equal(staleAnswer.body.error.code, 'SB_ERR_FORBIDDEN');
+  assert.match(staleAnswer.body.error.message, /older than/);
+
   // An oversized body is cut off without an answer from the handler; the server stays up.
   const big = await request(P, 'POST', RPC_PATH, undefined, { raw: 'x'.repeat(200_000), headers: { 'content-type': 'application/json' } }).catch((err: Error) => ({ status: 0, body: err.message }));
   assert.notEqual(big.status, 500);

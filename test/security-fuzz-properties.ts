@@ -305,7 +305,7 @@ export function clusterDecodeProperties(): NamedProperty[] {
 const secretArb = fc.string({ minLength: 16, maxLength: 64 });
 const paramsArb = fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 5 });
 const fromArb = fc.string({ minLength: 0, maxLength: 40 });
-const methodArb = fc.constantFrom('status' as const, 'snapshot' as const, 'step-down' as const);
+const methodArb = fc.constantFrom('status' as const, 'snapshot' as const, 'step-down' as const, 'acting-primary' as const);
 
 export function rpcProperties(): NamedProperty[] {
   return [

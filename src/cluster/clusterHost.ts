@@ -11,7 +11,7 @@ export interface ClusterHost extends RoleHost {
   dialData(address: string, ticket: string, fingerprint: string | undefined): Promise<Duplex>;
   /** Opens the cluster link to the primary. */
   dialLink(address: string): Link;
-  /** A signed one-shot request to another server (status, snapshot, step-down). */
+  /** A signed one-shot request to another server (status, snapshot, step-down, acting-primary). */
   callRpc(address: string, method: RpcMethod, params?: Record<string, unknown>): Promise<unknown>;
 }
 

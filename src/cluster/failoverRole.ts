@@ -4,6 +4,7 @@ import type { RpcMethod } from '../protocol/clusterRpc.js';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import type { ServerInfo, SessionTarget } from '../protocol/messages.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
+import { announceActingPrimary } from './announcement.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
 import type { DirectoryEntry } from './directory.js';
 import { nextEpoch, promotionDecision, type Probe } from './failover.js';
@@ -55,13 +56,16 @@ export class FailoverRole implements RoleBehaviour {
 
   private onLink(linked: boolean): void {
     if (linked) return this.stopElection();
-    if (this.isSecondary() && !this.actingRole) this.startElection();
+    // The first round at once: every round first asks the primary itself and the members, so a
+    // link that dropped for a moment, or a member that still reaches the primary, stops it anyway.
+    if (this.isSecondary() && !this.actingRole) this.startElection(true);
   }
 
-  private startElection(): void {
+  private startElection(roundNow = false): void {
     if (this.electionTimer) return;
     this.electionTimer = setInterval(() => void this.electionRound(), ELECTION_EVERY_MS);
     this.electionTimer.unref();
+    if (roundNow) void this.electionRound();
   }
 
   private stopElection(): void {
@@ -107,9 +111,11 @@ export class FailoverRole implements RoleBehaviour {
     this.member.suspend();
     this.actingRole = new PrimaryRole(this.host, { ...this.options, actingFor: this.options.primary });
     this.actingRole.start();
-    // Our own clients are already in the directory; members bring theirs as they re-link.
+    // Our own clients are already in the directory; members bring theirs as they re-link, which
+    // they do at once when told.
     this.host.metrics.failovers.inc();
     this.host.logger.warn({ epoch, reason }, 'the secondary takes over as acting primary');
+    announceActingPrimary(this.host, epoch);
   }
 
   private stepDown(epoch: number): void {

@@ -2,10 +2,12 @@ import type { Duplex } from 'node:stream';
 import { Backoff } from '../client/backoff.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
+import type { RpcMethod } from '../protocol/clusterRpc.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
 import { decode, MAX_BULK_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
+import { announcementDecision } from './announcement.js';
 import { clientBatches } from './clientBatches.js';
 import { ClientChanges } from './clientChanges.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
@@ -41,6 +43,8 @@ export class MemberRole implements RoleBehaviour {
   /** The server whose link we hold (or last held): the primary, or the acting secondary. */
   private actingPrimary: string;
   private secondary: string | undefined;
+  /** A server that announced itself as the acting primary: the next link goes there, at once. */
+  private announced: string | undefined;
   private attempts = 0;
   private suspended = false;
   private unlinkedSince = Date.now();
@@ -175,10 +179,37 @@ export class MemberRole implements RoleBehaviour {
   }
 
   /** As a plain member: report whether we reach the primary (the secondary asks before promoting). */
-  rpc(method: string): Promise<unknown> {
+  rpc(method: RpcMethod, params: Record<string, unknown> = {}, from = ''): Promise<unknown> {
     if (method === 'status') return Promise.resolve({ acting: false, epoch: this.epoch(), reachesPrimary: this.linked, configVersion: this.host.store.version() });
     if (method === 'snapshot') return Promise.resolve(this.host.store.snapshot());
+    if (method === 'acting-primary') return this.onAnnouncement(from, Number(params.epoch));
     return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, `${method}: this server is not acting as the primary`));
+  }
+
+  /** A server announced itself as the acting primary (see announcement.ts): link to it now, not at the next retry. */
+  private onAnnouncement(from: string, epoch: number): Promise<unknown> {
+    if (this.stopped || this.suspended) return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, 'this server is not a plain member now'));
+    const { action, reason } = announcementDecision({
+      from,
+      epoch,
+      ourEpoch: this.epoch(),
+      primary: this.primary,
+      secondary: this.secondary,
+      linkedTo: this.linked ? this.actingPrimary : undefined,
+      dialing: !this.linked ? this.link?.remoteAddress : undefined,
+    });
+    this.host.logger.info({ channel: 'cluster', acting: from, epoch, action, reason }, 'the acting primary announced itself');
+    if (action === 'refuse') return Promise.reject(new SwitchboardError(ErrorCodes.FORBIDDEN, reason));
+    if (action === 'relink') {
+      this.announced = from;
+      // An attempt in progress goes elsewhere: end it, and its close dials the announced server.
+      if (this.link) this.link.close(1000, 'the acting primary announced itself elsewhere');
+      else {
+        clearTimeout(this.retryTimer);
+        this.connect();
+      }
+    }
+    return Promise.resolve({ action, reason });
   }
 
   private sendToPrimary(message: MemberToPrimary): void {
@@ -187,7 +218,9 @@ export class MemberRole implements RoleBehaviour {
 
   private connect(): void {
     if (this.stopped || this.suspended) return;
-    const target = this.nextTarget();
+    const announced = this.announced !== undefined;
+    const target = this.announced ?? this.nextTarget();
+    this.announced = undefined;
     const log = this.host.logger.child({ channel: 'cluster', primary: target });
     const link = this.host.dialLink(target);
     this.link = link;
@@ -245,7 +278,7 @@ export class MemberRole implements RoleBehaviour {
           this.forgetChanges();
           const batches = clientBatches([...this.host.clients.values()].map((c) => c.entry));
           batches.forEach((entries, i) => link.send({ type: 'clients', entries, last: i === batches.length - 1 } satisfies MemberToPrimary));
-          log.info({ epoch: msg.epoch, acting: msg.primary, clients: this.host.clients.size }, 'linked to the acting primary');
+          log.info({ epoch: msg.epoch, acting: msg.primary, clients: this.host.clients.size, dialled: announced ? 'on its announcement' : 'by itself' }, 'linked to the acting primary');
           this.hooks.onLink?.(true);
           break;
         }
@@ -276,6 +309,9 @@ export class MemberRole implements RoleBehaviour {
       if (this.stopped) return;
       if (accepted) {
         this.unlinkedSince = Date.now();
+        // Not linked any more, before the hook runs: the secondary's election, which it may start at
+        // once, asks this.linked.
+        this.state = 'linking';
         this.hooks.onLink?.(false);
       }
       if (this.suspended) return;
@@ -290,7 +326,8 @@ export class MemberRole implements RoleBehaviour {
         if (accepted) log.warn({ closeCode: code, reason }, 'link to the primary lost; serving from the local copy');
         if (this.state !== 'refused' || code === CloseCodes.NOT_PRIMARY) this.state = 'linking';
       }
-      const delay = refused ? Math.max(5000, this.backoff.next()) : this.backoff.next();
+      // An announcement that came while this attempt was out is acted on at once.
+      const delay = this.announced !== undefined ? 0 : refused ? Math.max(5000, this.backoff.next()) : this.backoff.next();
       this.retryTimer = setTimeout(() => this.connect(), delay);
     });
   }

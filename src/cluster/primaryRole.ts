@@ -12,6 +12,7 @@ import type { DirectoryEntry } from './directory.js';
 import type { Link } from './link.js';
 import { z } from 'zod';
 import { ConfigSnapshotSchema } from '../protocol/clusterMessages.js';
+import { announceActingPrimary } from './announcement.js';
 import { nextEpoch } from './failover.js';
 import { chooseServer, PendingPlacements, type Candidate } from './placement.js';
 
@@ -117,6 +118,8 @@ export class PrimaryRole implements RoleBehaviour {
       this.host.store.setMeta('epoch', String(epoch));
       if (status.data.acting) await this.host.callRpc(secondary, 'step-down', { epoch });
       log.warn({ epoch, configVersion: snapshot.version }, 'took the primary role back');
+      // The members' links to the secondary closed when it stepped down: they need not wait to retry.
+      if (status.data.acting) announceActingPrimary(this.host, epoch);
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'secondary not reachable for failback check');
     } finally {

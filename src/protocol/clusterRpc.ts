@@ -3,14 +3,14 @@ import { keyProof, newNonce, proofMatches } from './proof.js';
 
 /**
  * Signed one-shot requests between servers (status probes for failover, the configuration
- * handback at failback, step-down). Each request carries a fresh nonce and a timestamp under an
+ * handback at failback, step-down, and the acting primary's announcement to the members). Each request carries a fresh nonce and a timestamp under an
  * HMAC of the cluster secret, and so does its reply, bound to the request's nonce: neither a
  * process without the secret nor a replay of an old message gets anywhere.
  */
 export const RPC_PATH = '/v1/cluster/rpc';
 const MAX_AGE_MS = 30_000;
 
-export const RpcMethod = z.enum(['status', 'snapshot', 'step-down']);
+export const RpcMethod = z.enum(['status', 'snapshot', 'step-down', 'acting-primary']);
 export type RpcMethod = z.infer<typeof RpcMethod>;
 
 export const RpcRequest = z.object({
