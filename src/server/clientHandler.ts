@@ -22,15 +22,15 @@ export function handleClientConnection(ctx: ServerContext, ws: WebSocket, remote
 const kConnection = Symbol('clientConnection');
 type ClientSocket = WebSocket & { [kConnection]: ClientConnection };
 
-function onSocketMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+function onWsMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
   (this as ClientSocket)[kConnection].onMessage(data, isBinary);
 }
 
-function onSocketPong(this: WebSocket): void {
+function onWsPong(this: WebSocket): void {
   (this as ClientSocket)[kConnection].alive = true;
 }
 
-function onSocketClose(this: WebSocket): void {
+function onWsClose(this: WebSocket): void {
   (this as ClientSocket)[kConnection].onClose();
 }
 
@@ -63,9 +63,9 @@ class ClientConnection implements ConnectedClient {
     }, ctx.config.settings['hello-timeout'] * 1000);
     sendJson(ws, { type: 'challenge', nonce: this.nonce, server: ctx.advertise, epoch: ctx.epoch() });
     (ws as ClientSocket)[kConnection] = this;
-    ws.on('message', onSocketMessage);
-    ws.on('pong', onSocketPong);
-    ws.on('close', onSocketClose);
+    ws.on('message', onWsMessage);
+    ws.on('pong', onWsPong);
+    ws.on('close', onWsClose);
   }
 
   get id(): string {
