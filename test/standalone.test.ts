@@ -170,13 +170,18 @@ test('client: reconnects after the server stops (SIGTERM) and after it is killed
   assert.ok(delays.length >= 3 && delays.every((d) => d > 0), JSON.stringify(delays));
 });
 
-test('heartbeat: a stopped client vanishes from browse and comes back when continued', async () => {
+test('heartbeat: a stopped client vanishes from browse and comes back when continued; one that answers stays', async () => {
   // A short heartbeat, set while the server runs (it reschedules its pings at once).
   const set = await runCli(['config', '--data', mainData, 'set', 'heartbeat', '1']);
   assert.equal(set.code, 0, set.stderr);
-  const c = await client(['--gateway', main.address, '--key', mainKey, '--name', 'sleepy', '--state', `${dir.path}/sleepy`]);
-  const id = (await browse(main.address, mainKey)).find((x) => x.name === 'sleepy')!.id;
+  // `awake` connects first: any round of pings that can find `sleepy` dead is at least the second
+  // since `awake` connected, so `awake` has been pinged and checked by then.
   const from = main.proc.lines.length;
+  const awake = await client(['--gateway', main.address, '--key', mainKey, '--name', 'awake', '--state', `${dir.path}/awake`]);
+  const c = await client(['--gateway', main.address, '--key', mainKey, '--name', 'sleepy', '--state', `${dir.path}/sleepy`]);
+  const listed = await browse(main.address, mainKey);
+  const id = listed.find((x) => x.name === 'sleepy')!.id;
+  const awakeId = listed.find((x) => x.name === 'awake')!.id;
   c.child.kill('SIGSTOP');
   try {
     await main.proc.waitForLine((l) => l.msg === 'client missed its heartbeat' && l.client === id, 'the server to notice the missed heartbeat', 20_000, from);
@@ -184,6 +189,10 @@ test('heartbeat: a stopped client vanishes from browse and comes back when conti
   } finally {
     c.child.kill('SIGCONT');
   }
+  // The client that answered its pings (the pong is what keeps it) was not dropped.
+  assert.ok(!main.proc.lines.slice(from).some((l) => l.client === awakeId && (l.msg === 'client missed its heartbeat' || l.msg === 'client down')));
+  assert.ok((await browse(main.address, mainKey)).some((x) => x.id === awakeId));
+  await awake.stop();
   await waitFor(async () => (await browse(main.address, mainKey)).some((x) => x.id === id), 'the client to come back', 30_000, 200);
   assert.equal((await runCli(['config', '--data', mainData, 'set', 'heartbeat', '30'])).code, 0);
 });

@@ -12,21 +12,65 @@ import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
  * placement (welcome, or redirect elsewhere in the cluster), then session requests until it goes.
  */
 export function handleClientConnection(ctx: ServerContext, ws: WebSocket, remote: { remoteAddress?: string; encrypted?: boolean }): void {
-  new ClientChannel(ctx, ws, remoteAddressOf(remote), remote.encrypted === true);
+  new ClientConnection(ctx, ws, remoteAddressOf(remote), remote.encrypted === true);
 }
 
-/** A connected client as the server keeps it: its methods live on the prototype, not per client. */
-class Client implements ConnectedClient {
+/**
+ * The WebSocket's listeners are shared by every client connection and find theirs on the socket:
+ * one property per connection instead of a closure per listener and the scope they keep.
+ */
+const kConnection = Symbol('clientConnection');
+type ClientSocket = WebSocket & { [kConnection]: ClientConnection };
+
+function onWsMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+  (this as ClientSocket)[kConnection].onMessage(data, isBinary);
+}
+
+function onWsPong(this: WebSocket): void {
+  (this as ClientSocket)[kConnection].alive = true;
+}
+
+function onWsClose(this: WebSocket): void {
+  (this as ClientSocket)[kConnection].onClose();
+}
+
+/**
+ * One client connection and, once its hello is accepted, the connected client the server keeps
+ * (the same object). A server holds thousands of these for hours, so what each keeps is kept small
+ * (docs/benchmarks.md, idle clients): one object with the state and its methods on the prototype,
+ * the three shared listeners above, no logger of its own (the peer's fields are added to each line instead), and
+ * nothing of the handshake (nonce, hello timer) once the hello is answered.
+ */
+class ClientConnection implements ConnectedClient {
   alive = true;
+  /**
+   * Set when the hello is accepted, before the client is registered: every client in
+   * `ctx.clients` has one. Undefined while the connection is still in its handshake.
+   */
+  entry!: DirectoryEntry;
+  private nonce: string | undefined = newNonce();
+  private helloTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    readonly id: string,
+    private readonly ctx: ServerContext,
     readonly ws: WebSocket,
-    readonly entry: DirectoryEntry,
-    readonly allowForward: number[],
-    readonly allowExec: boolean,
+    private readonly address: string,
     readonly secure: boolean,
-  ) {}
+  ) {
+    this.helloTimer = setTimeout(() => {
+      this.log('warn', { code: 'SB_ERR_HELLO_TIMEOUT' }, 'client sent no hello in time');
+      closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no hello in time');
+    }, ctx.config.settings['hello-timeout'] * 1000);
+    sendJson(ws, { type: 'challenge', nonce: this.nonce, server: ctx.advertise, epoch: ctx.epoch() });
+    (ws as ClientSocket)[kConnection] = this;
+    ws.on('message', onWsMessage);
+    ws.on('pong', onWsPong);
+    ws.on('close', onWsClose);
+  }
+
+  get id(): string {
+    return this.entry.id;
+  }
 
   send(message: ServerToClient): void {
     sendJson(this.ws, message);
@@ -34,36 +78,6 @@ class Client implements ConnectedClient {
 
   close(code: number, reason: string): void {
     closeWith(this.ws, code, reason);
-  }
-}
-
-/**
- * One client connection. A server holds thousands of these for hours, so what each keeps is kept
- * small (docs/benchmarks.md, idle clients): one object with the state, three listeners, no logger
- * of its own (the peer's fields are added to each line instead), and nothing of the handshake
- * (nonce, hello timer) once the hello is answered.
- */
-class ClientChannel {
-  private nonce: string | undefined = newNonce();
-  private helloTimer: NodeJS.Timeout | undefined;
-  private client: Client | undefined;
-
-  constructor(
-    private readonly ctx: ServerContext,
-    private readonly ws: WebSocket,
-    private readonly address: string,
-    private readonly secure: boolean,
-  ) {
-    this.helloTimer = setTimeout(() => {
-      this.log('warn', { code: 'SB_ERR_HELLO_TIMEOUT' }, 'client sent no hello in time');
-      closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no hello in time');
-    }, ctx.config.settings['hello-timeout'] * 1000);
-    sendJson(ws, { type: 'challenge', nonce: this.nonce, server: ctx.advertise, epoch: ctx.epoch() });
-    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on('pong', () => {
-      if (this.client) this.client.alive = true;
-    });
-    ws.on('close', () => this.onClose());
   }
 
   private log(level: 'debug' | 'info' | 'warn', fields: object, msg: string): void {
@@ -75,34 +89,34 @@ class ClientChannel {
     this.helloTimer = undefined;
   }
 
-  private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+  onMessage(data: WebSocket.RawData, isBinary: boolean): void {
     if (isBinary) return this.refuse(CloseCodes.BAD_MESSAGE, 'binary frames are not part of the protocol');
     const decoded = decode(ClientToServer, data);
     if (!decoded.ok) return this.refuse(CloseCodes.BAD_MESSAGE, `malformed message: ${decoded.error}`);
     const message = decoded.value;
-    if (!this.client) {
+    if (this.entry === undefined) {
       if (message.type !== 'hello' || this.nonce === undefined) return this.refuse(CloseCodes.BAD_MESSAGE, 'expected hello');
       return this.onHello(message, this.nonce);
     }
-    if (message.type === 'session-refused') this.ctx.broker.clientRefused(this.client.id, message.ticket, message.error);
+    if (message.type === 'session-refused') this.ctx.broker.clientRefused(this.entry.id, message.ticket, message.error);
     else this.refuse(CloseCodes.BAD_MESSAGE, `unexpected ${message.type}`);
   }
 
-  private onClose(): void {
+  onClose(): void {
     this.stopHelloTimer();
-    const { client, ctx } = this;
-    if (!client) return;
-    if (ctx.clients.get(client.id) === client) {
-      ctx.clients.delete(client.id);
-      ctx.broker.clientGone(client.id);
-      ctx.clientDown(client);
-      this.log('info', { client: client.id, name: client.entry.name }, 'client down');
+    const { entry, ctx } = this;
+    if (entry === undefined) return;
+    if (ctx.clients.get(entry.id) === this) {
+      ctx.clients.delete(entry.id);
+      ctx.broker.clientGone(entry.id);
+      ctx.clientDown(this);
+      this.log('info', { client: entry.id, name: entry.name }, 'client down');
     }
   }
 
   private refuse(code: number, reason: string): void {
     this.ctx.metrics.refusals.inc({ reason: closeCodeName(code) });
-    this.log('warn', { client: this.client?.id, closeCode: code, reason }, 'client refused');
+    this.log('warn', { client: this.entry?.id, closeCode: code, reason }, 'client refused');
     closeWith(this.ws, code, reason);
   }
 
@@ -136,7 +150,7 @@ class ClientChannel {
     ctx.metrics.placements.inc({ server: ctx.advertise });
     const existing = ctx.clients.get(hello.id);
     if (existing) return this.refuse(CloseCodes.DUPLICATE_CLIENT, `client id ${hello.id} is already connected from ${existing.entry.address}`);
-    const entry: DirectoryEntry = {
+    this.entry = {
       id: hello.id,
       name: hello.name,
       group: hello.group,
@@ -148,11 +162,9 @@ class ClientChannel {
       allowExec: hello.allowExec,
       allowForward: hello.allowForward,
     };
-    const client = new Client(hello.id, ws, entry, hello.allowForward, hello.allowExec, this.secure);
-    this.client = client;
-    ctx.clients.set(client.id, client);
+    ctx.clients.set(hello.id, this);
     sendJson(ws, { type: 'welcome', server: ctx.advertise, heartbeat: ctx.config.settings.heartbeat, cluster: ctx.clusterAddresses() });
-    ctx.clientUp(client);
-    this.log('info', { client: client.id, name: hello.name, keyName: key.name }, 'client up');
+    ctx.clientUp(this);
+    this.log('info', { client: hello.id, name: hello.name, keyName: key.name }, 'client up');
   }
 }

@@ -20,8 +20,6 @@ export interface ConnectedClient {
   ws: WebSocket;
   /** Cleared at each ping, set by the pong: a client still unset at the next ping is dead. */
   alive: boolean;
-  allowForward: number[];
-  allowExec: boolean;
   /** Connected over TLS: a client that is not is closed when `require-tls` is switched on. */
   secure: boolean;
   send(message: ServerToClient): void;

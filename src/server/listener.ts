@@ -29,7 +29,7 @@ function endWithError(socket: Duplex, status: number, statusText: string, code: 
  * The 'error' listener of every accepted socket: one function shared by all of them (a server
  * holds thousands of idle sockets; a closure per socket is memory per client for nothing).
  */
-export function destroyOnError(this: Duplex): void {
+function destroyOnError(this: Duplex): void {
   this.destroy();
 }
 
@@ -72,27 +72,37 @@ export async function listen(host: string, port: number, handlers: ListenerHandl
   httpServer.on('connect', (_req, socket: Duplex) => endWithError(socket, 405, 'Method Not Allowed', ErrorCodes.NOT_FOUND, 'CONNECT is not supported'));
 
   const tlsServer = tlsMaterial ? tls.createServer({ cert: tlsMaterial.cert, key: tlsMaterial.key, allowHalfOpen: true }) : undefined;
-  tlsServer?.on('secureConnection', (socket) => httpServer.emit('connection', socket));
+  tlsServer?.on('secureConnection', (socket) => {
+    // Every socket the HTTP server hands on has this listener from the start, plain or TLS, so an
+    // upgrade handler need not add its own (a second 'error' listener grows the socket's listener
+    // array for the connection's whole life).
+    socket.on('error', destroyOnError);
+    httpServer.emit('connection', socket);
+  });
   tlsServer?.on('tlsClientError', (_err, socket) => socket.destroy());
 
-  const sockets = new Set<net.Socket>();
+  /** Open sockets, each with the remote address it was admitted under (released when it closes). */
+  const sockets = new Map<net.Socket, string>();
+  // One 'close' listener for all sockets rather than a closure (and its scope) per idle client.
+  // 'close' comes once: `on` spares the wrapper `once` would keep per socket for its whole life.
+  function onSocketClose(this: net.Socket): void {
+    const address = sockets.get(this);
+    if (address === undefined) return;
+    sockets.delete(this);
+    handlers.release(address);
+  }
   const tcpServer = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
     const address = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     if (!handlers.admit(address)) return void socket.destroy();
-    sockets.add(socket);
-    // 'close' comes once: `on` spares the wrapper `once` would keep per socket for its whole life.
-    socket.on('close', () => {
-      sockets.delete(socket);
-      handlers.release(address);
-    });
+    sockets.set(socket, address);
+    socket.on('close', onSocketClose);
     socket.on('error', destroyOnError);
     socket.setNoDelay(true);
-    // `let` and dropped once cleared: the close listener keeps this scope alive for the whole
-    // connection, and a cleared timer would stay in memory with it.
-    let timer: NodeJS.Timeout | undefined = setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);
+    // Nothing that outlives the first bytes keeps this scope: the timer and the 'readable' listener
+    // are gone once they have fired.
+    const timer = setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);
     socket.once('readable', () => {
       clearTimeout(timer);
-      timer = undefined;
       const first = socket.read(1) as Buffer | null;
       if (!first) return void socket.destroy();
       if (first[0] === 0x16 && tlsServer) {
@@ -128,7 +138,7 @@ export async function listen(host: string, port: number, handlers: ListenerHandl
       new Promise<void>((resolve) => {
         tcpServer.close(() => resolve());
         httpServer.closeAllConnections();
-        for (const socket of sockets) socket.destroy();
+        for (const socket of sockets.keys()) socket.destroy();
       }),
   };
 }

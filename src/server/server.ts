@@ -19,7 +19,7 @@ import type { ClusterHost } from '../cluster/clusterHost.js';
 import type { Link } from '../cluster/link.js';
 import { openDataConnection, openWebSocket, postJson, type DialOptions } from '../net/dial.js';
 import { handleControlConnection } from './controlHandler.js';
-import { destroyOnError, listen, type Listener } from './listener.js';
+import { listen, type Listener } from './listener.js';
 import { LoginLimiter } from './loginLimiter.js';
 import type { Logger } from './logger.js';
 import { ConnectionLimits } from './connectionLimits.js';
@@ -351,7 +351,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', destroyOnError);
+    // The socket already has its 'error' listener (listener.ts gives every socket one).
     const path = (req.url ?? '/').split('?')[0]!;
     // Callbacks below that outlive the upgrade must not capture `req`: its headers and state would
     // then stay in memory for as long as the connection does (a few hundred bytes per idle client).
