@@ -115,11 +115,23 @@ export class Driver {
  * benchmark measures Switchboard as shipped. Read here, not copied, so there is one source of truth.
  */
 export function shippedNodeFlags(bin = BIN): string[] {
+  const { words, node } = shebang(bin);
+  return words.slice(node + 1);
+}
+
+/** The environment the shebang sets for node (`env -S NAME=VALUE ... node`), e.g. glibc's malloc tuning. */
+export function shippedNodeEnv(bin = BIN): Record<string, string> {
+  const { words, node } = shebang(bin);
+  const assignments = words.slice(0, node).filter((w) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(w));
+  return Object.fromEntries(assignments.map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+}
+
+function shebang(bin: string): { words: string[]; node: number } {
   const first = readFileSync(bin, 'utf8').split('\n', 1)[0]!;
   const words = first.replace(/^#!/, '').trim().split(/\s+/);
   const node = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
   if (node === -1) throw new Error(`${bin}: no node in the shebang line ${JSON.stringify(first)}`);
-  return words.slice(node + 1);
+  return { words, node };
 }
 
 /**
@@ -134,7 +146,7 @@ export class SwitchboardProcess {
   readonly child: ChildProcess;
 
   constructor(args: string[], nodeFlags: string[] = shippedNodeFlags(), env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [...nodeFlags, BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...nodeFlags, BIN, ...args], { env: { ...process.env, ...shippedNodeEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     track(this.child);
     let partial = '';
     this.child.stdout!.on('data', (d: Buffer) => {
