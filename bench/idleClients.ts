@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { runCli, tempDir } from '../test/helpers/harness.js';
 import { cpuMs } from './cpuTime.js';
 import { runGenerators } from './generators.js';
-import { shippedNodeFlags, startScript, SwitchboardProcess } from './processes.js';
+import { shippedNodeEnv, shippedNodeFlags, startScript, SwitchboardProcess } from './processes.js';
 import { round } from './stats.js';
 
 /**
@@ -137,7 +137,7 @@ export async function runIdleClients(opts: IdleOptions): Promise<IdleResult> {
   process.env.MEMPROBE_DIR = dir.path;
   const nodeFlags = [...shippedNodeFlags(), '--expose-gc', '--import', join(HERE, 'memProbe.js')];
   try {
-    const bare = await startScript('bareWs.js', ['--listen', BARE_ADDRESS], nodeFlags);
+    const bare = await startScript('bareWs.js', ['--listen', BARE_ADDRESS], nodeFlags, shippedNodeEnv());
     let baseline: IdleFigures;
     try {
       baseline = await measure('bare ws', bare.child.pid!, 'ws', BARE_ADDRESS, dir.path, opts);

@@ -6,7 +6,7 @@ import type { ServerInfo } from '../src/protocol/messages.js';
 import { runCli, tempDir, waitFor } from '../test/helpers/harness.js';
 import { cpuDelta, cpuSnapshot } from './cpuTime.js';
 import { runGenerators } from './generators.js';
-import { shippedNodeFlags, startScript, SwitchboardProcess } from './processes.js';
+import { shippedNodeEnv, shippedNodeFlags, startScript, SwitchboardProcess } from './processes.js';
 import { median, round, turn } from './stats.js';
 
 /**
@@ -102,7 +102,7 @@ export async function runPlacementRate(opts: PlacementOptions): Promise<Placemen
   const dir = tempDir('sb-bench-placement-');
   try {
     const clusterPids = await startCluster(dir.path);
-    const bare = await startScript('bareWs.js', ['--listen', BARE], shippedNodeFlags());
+    const bare = await startScript('bareWs.js', ['--listen', BARE], shippedNodeFlags(), shippedNodeEnv());
     const paths = [
       { name: 'bare ws', kind: 'ws' as const, target: BARE, pids: [bare.child.pid!] },
       { name: 'switchboard (primary + 2 members)', kind: 'switchboard' as const, target: PRIMARY, pids: clusterPids },

@@ -36,9 +36,12 @@ export function track(child: ChildProcess): void {
   child.once('exit', () => running.delete(child));
 }
 
-/** Starts one of the bench's own scripts (service.js, relay.js) and waits for its listening line. */
-export function startScript(script: string, args: string[] = [], nodeFlags: string[] = []): Promise<{ address: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [...nodeFlags, join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts one of the bench's own scripts (service.js, relay.js, bareWs.js) and waits for its
+ * listening line; a baseline that should run as Switchboard does gets its flags and environment.
+ */
+export function startScript(script: string, args: string[] = [], nodeFlags: string[] = [], env: Record<string, string> = {}): Promise<{ address: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [...nodeFlags, join(HERE, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
   return new Promise((resolve, reject) => {
     let out = '';
