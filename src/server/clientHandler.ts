@@ -139,8 +139,7 @@ class ClientConnection implements ConnectedClient {
       // The identity signature (an Ed25519 verification: most of a hello's CPU) is checked by the
       // server that keeps the client, over its own nonce; checking it here too would prove nothing
       // more to that server. A forged identity gets a redirect, and is refused (and logged) there.
-      ctx.metrics.placements.inc({ server: placement.redirect });
-      ctx.metrics.redirects.inc({ on: 'hello' });
+      ctx.metrics.redirected(placement.redirect, 'hello');
       sendJson(ws, { type: 'redirect', to: placement.redirect, reason: placement.reason });
       this.log('debug', { client: hello.id, to: placement.redirect }, 'client redirected');
       closeWith(ws, 1000, 'redirected');

@@ -3,6 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes } from '../protocol/errors.js';
+import { answerRaw } from './rawHttp.js';
 import type { TlsMaterial } from './tlsFiles.js';
 
 export interface ListenerHandlers {
@@ -18,12 +19,6 @@ function looksLikeHttp(raw: unknown): boolean {
   return Buffer.isBuffer(raw) && raw.length > 0 && raw.subarray(0, 64).every((b) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d);
 }
 
-/** Answers a raw socket with a JSON error and closes it (at once if the peer does not). */
-function endWithError(socket: Duplex, status: number, statusText: string, code: string, message: string): void {
-  const body = JSON.stringify({ error: { code, message } });
-  socket.end(`HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-  setTimeout(() => socket.destroy(), 1000).unref();
-}
 
 /**
  * The 'error' listener of every accepted socket: one function shared by all of them (a server
@@ -64,12 +59,13 @@ export async function listen(host: string, port: number, handlers: ListenerHandl
     const answerable = err.code === 'HPE_HEADER_OVERFLOW' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || looksLikeHttp(err.rawPacket);
     if (answerable && socket.writable && !socket._httpMessage?.headersSent) {
       answered.add(socket);
-      const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
-      endWithError(socket, status, text, status === 431 ? ErrorCodes.MESSAGE_TOO_BIG : ErrorCodes.BAD_MESSAGE, status === 408 ? 'request not received in time' : `malformed HTTP request (${err.code ?? 'parse error'})`);
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const message = status === 408 ? 'request not received in time' : `malformed HTTP request (${err.code ?? 'parse error'})`;
+      answerRaw(socket, status, { error: { code: status === 431 ? ErrorCodes.MESSAGE_TOO_BIG : ErrorCodes.BAD_MESSAGE, message } });
     } else socket.destroy();
   });
   // No proxying here: a CONNECT request is refused like any unknown route.
-  httpServer.on('connect', (_req, socket: Duplex) => endWithError(socket, 405, 'Method Not Allowed', ErrorCodes.NOT_FOUND, 'CONNECT is not supported'));
+  httpServer.on('connect', (_req, socket: Duplex) => answerRaw(socket, 405, { error: { code: ErrorCodes.NOT_FOUND, message: 'CONNECT is not supported' } }));
 
   const tlsServer = tlsMaterial ? tls.createServer({ cert: tlsMaterial.cert, key: tlsMaterial.key, allowHalfOpen: true }) : undefined;
   tlsServer?.on('secureConnection', (socket) => {

@@ -19,7 +19,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly bytesRelayed: Counter<'direction'>;
   readonly placements: Counter<'server'>;
-  readonly redirects: Counter;
+  readonly redirects: Counter<'on'>;
   readonly refusals: Counter<'reason'>;
   readonly failovers: Counter;
   readonly sessionsOpened: Counter;
@@ -40,6 +40,12 @@ export class Metrics {
     this.refusals = new Counter({ name: 'switchboard_refusals_total', help: 'Connections and sessions refused, by reason', labelNames: ['reason'], registers });
     this.failovers = new Counter({ name: 'switchboard_failovers_total', help: 'Times this server took over as acting primary', registers });
     this.sessionsOpened = new Counter({ name: 'switchboard_sessions_total', help: 'Sessions relayed through this server', registers });
+  }
+
+  /** A client sent to another server: counted as placed there, and as redirected, on its upgrade request or after its hello. */
+  redirected(to: string, on: 'upgrade' | 'hello'): void {
+    this.placements.inc({ server: to });
+    this.redirects.inc({ on });
   }
 
   text(): Promise<string> {

@@ -21,6 +21,7 @@ import { openDataConnection, openWebSocket, postJson, type DialOptions } from '.
 import { handleControlConnection } from './controlHandler.js';
 import { listen, type Listener } from './listener.js';
 import { LoginLimiter } from './loginLimiter.js';
+import { answerRaw } from './rawHttp.js';
 import type { Logger } from './logger.js';
 import { ConnectionLimits } from './connectionLimits.js';
 import { Metrics } from './metrics.js';
@@ -69,16 +70,8 @@ function ticketFromPath(text: string): string {
 
 /** A refusal before the upgrade; `retryAfterMs` (a 503) goes out as Retry-After and, exactly, in the body. */
 function refuseUpgrade(socket: Duplex, status: number, code: string, message: string, retryAfterMs?: number): void {
-  const statusLine = status === 400 ? '400 Bad Request' : status === 404 ? '404 Not Found' : status === 503 ? '503 Service Unavailable' : `${status} Forbidden`;
-  const retryAfter = retryAfterMs !== undefined ? `Retry-After: ${Math.ceil(retryAfterMs / 1000)}\r\n` : '';
-  answerUpgrade(socket, statusLine, retryAfter, { error: { code, message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) } });
-}
-
-/** Answers an upgrade request with plain HTTP and a JSON body, and closes; a peer that lingers is cut after 1 s. */
-function answerUpgrade(socket: Duplex, statusLine: string, headerLines: string, body: object): void {
-  const text = JSON.stringify(body);
-  socket.end(`HTTP/1.1 ${statusLine}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n${headerLines}Connection: close\r\n\r\n${text}`);
-  setTimeout(() => socket.destroy(), 1000).unref();
+  if (retryAfterMs === undefined) return answerRaw(socket, status, { error: { code, message } });
+  answerRaw(socket, status, { error: { code, message, retryAfterMs } }, { 'Retry-After': String(Math.ceil(retryAfterMs / 1000)) });
 }
 
 /**
@@ -388,11 +381,10 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     if (!id) return false;
     const placement = this.place(id);
     if (placement.keep) return false;
-    this.metrics.placements.inc({ server: placement.redirect });
-    this.metrics.redirects.inc({ on: 'upgrade' });
+    this.metrics.redirected(placement.redirect, 'upgrade');
     this.logger.debug({ peer: req.socket.remoteAddress, channel: 'client', client: id, to: placement.redirect }, 'client redirected');
     const location = `${this.options.tls ? 'https' : 'http'}://${placement.redirect}/v1/client`;
-    answerUpgrade(socket, '307 Temporary Redirect', `Location: ${location}\r\n`, { redirect: { to: placement.redirect, reason: placement.reason } });
+    answerRaw(socket, 307, { redirect: { to: placement.redirect, reason: placement.reason } }, { Location: location });
     return true;
   }
 
