@@ -136,3 +136,13 @@ test('a member removed from the server table is refused at once and sends its cl
   assert.equal(browse.length, 61);
   await bench.proc.stop();
 });
+
+test('a linked member stopped with SIGTERM exits 0: its link closing after its store is closed reports nothing', async () => {
+  // The secondary's lost link used to start an election, which read the closed store and crashed
+  // the process on its way out ("The database connection is not open").
+  const proc = good.proc!;
+  good.proc = undefined;
+  const code = await proc.stop('SIGTERM');
+  assert.doesNotMatch(proc.stderr, /database connection is not open/);
+  assert.equal(code, 0, `exit code of ${good.name}; stderr: ${proc.stderr.slice(-500)}`);
+});
