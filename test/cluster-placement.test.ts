@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { ServerInfo } from '../src/protocol/messages.js';
+import { request } from './helpers/api.js';
 import { Cluster, shares, weightShares, type Bench, type ServerNode } from './helpers/cluster.js';
 import { waitFor } from './helpers/harness.js';
 
@@ -98,6 +99,13 @@ test('2,000 clients over a primary (900) and members (1000, 1000, 2000): each sh
   // What the primary counts is where the clients themselves say they are.
   const view = clientView();
   for (const s of servers) assert.equal(view.get(s.address) ?? 0, s.clients, `clients on ${s.address}: the primary says ${s.clients}, the clients ${view.get(s.address)}`);
+});
+
+test('each of those clients was placed once, on its upgrade request: none kept there was redirected after its hello', async () => {
+  const metrics = (await request(cluster.primary.address, 'GET', '/metrics')).text;
+  const redirects = (on: string) => Number(new RegExp(`^switchboard_redirects_total\\{on="${on}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+  assert.ok(redirects('upgrade') > 1000, `redirected by 307: ${redirects('upgrade')}`);
+  assert.equal(redirects('hello'), 0, 'redirected after the hello');
 });
 
 test('browse on the primary lists all 2,000 clients, each with the server it is on', async () => {

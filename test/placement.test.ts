@@ -127,6 +127,7 @@ test('PendingPlacements counts redirected clients per server until they arrive, 
   // Placed again elsewhere: it counts once, on the new server.
   p.add('c2', 'b', 30);
   assert.deepEqual([p.count('a'), p.count('b')], [0, 2]);
+  assert.deepEqual([p.serverOf('c2'), p.serverOf('c1'), p.serverOf('unknown')], ['b', undefined, undefined]);
   p.expire(1020); // c3 (at 20) is exactly 1000 old: not lapsed yet
   assert.equal(p.count('b'), 2);
   p.expire(1021);

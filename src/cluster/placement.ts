@@ -31,8 +31,9 @@ export function chooseServer(candidates: readonly Candidate[]): Candidate | unde
 }
 
 /**
- * Clients redirected to a server but not yet reported there. Without them, a burst of arrivals
- * would all go to the same server before its count caught up. An entry lapses when the client
+ * Clients placed on a server (redirected there, or kept by the placing server itself) but not yet
+ * reported there. Without them, a burst of arrivals would all go to the same server before its
+ * count caught up. An entry lapses when the client
  * shows up anywhere, or after `ttlMs` (it went elsewhere, or gave up).
  */
 export class PendingPlacements {
@@ -66,6 +67,11 @@ export class PendingPlacements {
       if (now - entry.at <= this.ttlMs) break;
       this.settle(clientId);
     }
+  }
+
+  /** The server a client was sent to and has not reported from yet, if any. */
+  serverOf(clientId: string): string | undefined {
+    return this.byClient.get(clientId)?.server;
   }
 
   count(server: string): number {

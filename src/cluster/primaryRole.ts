@@ -188,10 +188,16 @@ export class PrimaryRole implements RoleBehaviour {
   place(clientId: string): Placement {
     const now = Date.now();
     this.pending.expire(now);
+    const self = this.host.advertise;
+    // Kept here on its upgrade request: its hello, on the same connection, stays. Choosing again
+    // would send it elsewhere after the whole handshake, whenever the counts moved in between.
+    if (this.pending.serverOf(clientId) === self) return { keep: true };
     this.pending.settle(clientId);
     const choice = chooseServer(this.candidates());
-    if (!choice || choice.address === this.host.advertise) return { keep: true };
+    if (!choice) return { keep: true };
+    // Counted where it goes until it is up there, here too: a burst is not all kept at once.
     this.pending.add(clientId, choice.address, now);
+    if (choice.address === self) return { keep: true };
     return { keep: false, redirect: choice.address, reason: 'placed by weight' };
   }
 
