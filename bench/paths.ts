@@ -66,6 +66,8 @@ export interface SwitchboardPath extends BenchPath {
 
 export interface SwitchboardOptions {
   tls: boolean;
+  /** With `tls`: the servers run `--tls-only` (no first-byte sniff for plain HTTP on the port). */
+  tlsOnly?: boolean;
   /** Node/V8 flags for the switchboard processes, e.g. to compare heap settings (default: bin/switchboard.js's). */
   nodeFlags?: string[];
   /** Appended to the path's name, e.g. "(TLS)". */
@@ -76,12 +78,22 @@ export interface SwitchboardOptions {
  * A standalone server, a key, one client allowing the service's port, and one `control forward`
  * to it: real `switchboard` processes with their default logging, as a user runs them.
  */
+/** The flags that make a server serve TLS as `opts` asks (its own self-signed certificate). */
+function serverTlsFlags(opts: SwitchboardOptions): string[] {
+  return opts.tls ? ['--tls-self-signed', ...(opts.tlsOnly ? ['--tls-only'] : [])] : [];
+}
+
+/** "(TLS)", "(TLS, --tls-only)" or nothing: how a path's name tells its TLS mode. */
+function tlsLabel(opts: SwitchboardOptions): string {
+  return opts.tls ? (opts.tlsOnly ? '(TLS, --tls-only)' : '(TLS)') : '';
+}
+
 export async function startSwitchboard(service: string, opts: SwitchboardOptions): Promise<SwitchboardPath> {
   const dir = tempDir('sb-bench-');
   process.once('exit', () => dir.remove());
   const data = join(dir.path, 'data');
   const flags = opts.nodeFlags ?? shippedNodeFlags();
-  const server = new SwitchboardProcess(['server', '--data', data, '--listen', '127.0.0.1:0', ...(opts.tls ? ['--tls-self-signed'] : [])], flags);
+  const server = new SwitchboardProcess(['server', '--data', data, '--listen', '127.0.0.1:0', ...serverTlsFlags(opts)], flags);
   const listening = await server.waitForLine((l) => l.msg === 'listening', 'the server listening');
   const address = listening.address as string;
   const tls: TlsFiles | undefined = opts.tls
@@ -95,7 +107,7 @@ export async function startSwitchboard(service: string, opts: SwitchboardOptions
   await client.waitForLine((l) => l.status === 'connected', 'the client connected');
   const forward = new SwitchboardProcess(['control', '--gateway', address, `--key=${key}`, ...dialFlags, 'forward', clientName, `127.0.0.1:0:${servicePort}`], flags);
   const line = await forward.waitForLine((l) => l.msg === 'forwarding', 'control forward listening');
-  const label = opts.label ?? (opts.tls ? '(TLS)' : '');
+  const label = opts.label ?? tlsLabel(opts);
   return {
     name: `switchboard${label ? ' ' + label : ''}`,
     address: line.listen as string,
@@ -159,13 +171,13 @@ export async function startSwitchboardCluster(service: string, opts: Switchboard
   }
 
   const clusterFlags = ['--cluster-secret-file', secretFile];
-  const primary = new SwitchboardProcess(['server', '--data', p, '--role', 'primary', '--listen', primaryAddress, '--advertise', primaryAddress, ...clusterFlags, ...(opts.tls ? ['--tls-self-signed'] : [])], flags);
+  const primary = new SwitchboardProcess(['server', '--data', p, '--role', 'primary', '--listen', primaryAddress, '--advertise', primaryAddress, ...clusterFlags, ...serverTlsFlags(opts)], flags);
   const listening = await primary.waitForLine((l) => l.msg === 'listening', 'the primary listening');
   const tls: TlsFiles | undefined = opts.tls
     ? { cert: join(p, 'tls-cert.pem'), key: join(p, 'tls-key.pem'), fingerprint: listening.fingerprint as string }
     : undefined;
   const dialFlags = tls ? ['--tls-fingerprint', tls.fingerprint] : [];
-  const memberTls = tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--primary-fingerprint', tls.fingerprint] : [];
+  const memberTls = tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--primary-fingerprint', tls.fingerprint, ...(opts.tlsOnly ? ['--tls-only'] : [])] : [];
   const member = new SwitchboardProcess(
     ['server', '--data', join(dir.path, 'member'), '--role', 'member', '--primary', `${tls ? 'https://' : ''}${primaryAddress}`, '--listen', memberAddress, '--advertise', memberAddress, ...clusterFlags, ...memberTls],
     flags,
@@ -182,7 +194,7 @@ export async function startSwitchboardCluster(service: string, opts: Switchboard
 
   const forward = new SwitchboardProcess(['control', '--gateway', primaryAddress, `--key=${key}`, ...dialFlags, 'forward', clientName, `127.0.0.1:0:${servicePort}`], flags);
   const line = await forward.waitForLine((l) => l.msg === 'forwarding', 'control forward listening');
-  const label = opts.label ?? (opts.tls ? '(TLS)' : '');
+  const label = opts.label ?? tlsLabel(opts);
   return {
     name: `switchboard cluster${label ? ' ' + label : ''}`,
     address: line.listen as string,

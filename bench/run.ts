@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../test/helpers/harness.js';
 import { runFailoverBench, type FailoverResult } from './failover.js';
-import { startRelayChain, startSwitchboard, startSwitchboardCluster, type BenchCase, type BenchPath, type SwitchboardOptions } from './paths.js';
+import { startRelayChain, startSwitchboard, startSwitchboardCluster, type BenchCase, type BenchPath, type SwitchboardPath } from './paths.js';
 import { Driver, shippedNodeFlags, startScript, stopAll } from './processes.js';
 import { idleSection, manySessionsSection, placementSection, type Section as ScaleSection } from './scaleSections.js';
 import { runSetupLatency, type LatencyResult } from './setupLatency.js';
@@ -104,7 +104,7 @@ function sharedProcesses() {
   return shared;
 }
 
-/** One Switchboard server against a 3-relay chain, plain and TLS, with the variants as extra subjects. */
+/** One Switchboard server against a 3-relay chain, plain and TLS (the port sniffed, and `--tls-only`), with the variants as extra subjects. */
 let serverCases: Promise<BenchCase[]> | undefined;
 function oneServerCases(): Promise<BenchCase[]> {
   serverCases ??= (async () => {
@@ -114,6 +114,7 @@ function oneServerCases(): Promise<BenchCase[]> {
       const sb = await startSwitchboard(service.address, { tls });
       const chain = await startRelayChain(service.address, RELAY_PROCESSES.server, sb.tls);
       const subjects: BenchPath[] = [sb];
+      if (tls) subjects.push(await startSwitchboard(service.address, { tls, tlsOnly: true }));
       for (const v of flags.variant!) {
         subjects.push(await startSwitchboard(service.address, { tls, nodeFlags: variantFlags(v), label: `${tls ? '(TLS) ' : ''}[${v}]` }));
       }
@@ -124,18 +125,21 @@ function oneServerCases(): Promise<BenchCase[]> {
   return serverCases;
 }
 
-/** A primary + member cluster (client on the member) against a 4-relay chain, plain and TLS. */
+/** A primary + member cluster (client on the member) against a 4-relay chain, plain and TLS (sniffed, and `--tls-only`). */
 let clusterCases: Promise<BenchCase[]> | undefined;
 function twoServerCases(): Promise<BenchCase[]> {
   clusterCases ??= (async () => {
     const { service } = await sharedProcesses();
     const cases: BenchCase[] = [];
     for (const tls of tlsModes) {
-      const opts: SwitchboardOptions = { tls };
-      const cluster = await startSwitchboardCluster(service.address, opts);
-      log(`  cluster ${tls ? 'TLS' : 'plain'}: primary ${cluster.server}, client on the member ${cluster.member}`);
-      const chain = await startRelayChain(service.address, RELAY_PROCESSES.cluster, cluster.tls);
-      cases.push({ label: tls ? 'cluster TLS' : 'cluster plain', baseline: chain, subjects: [cluster] });
+      const subjects: SwitchboardPath[] = [];
+      for (const opts of tls ? [{ tls }, { tls, tlsOnly: true }] : [{ tls }]) {
+        const cluster = await startSwitchboardCluster(service.address, opts);
+        log(`  cluster ${cluster.name}: primary ${cluster.server}, client on the member ${cluster.member}`);
+        subjects.push(cluster);
+      }
+      const chain = await startRelayChain(service.address, RELAY_PROCESSES.cluster, subjects[0]!.tls);
+      cases.push({ label: tls ? 'cluster TLS' : 'cluster plain', baseline: chain, subjects });
     }
     return cases;
   })();

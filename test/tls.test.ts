@@ -2,13 +2,15 @@
  * Issue 2 item 8: TLS. A self-signed certificate made once in the data directory (its fingerprint
  * printed and stable across restarts), or a certificate from files; clients and controls verify it
  * with --tls-fingerprint or --ca, or are told clearly why not; one port serves plain and TLS, and
- * `require-tls` (changed while the server runs) makes it refuse plain connections.
+ * `require-tls` (changed while the server runs) makes it refuse plain connections; `--tls-only`
+ * makes the port TLS alone, answering a plain request with a plain refusal.
  */
 import assert from 'node:assert/strict';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generate } from 'selfsigned';
@@ -253,4 +255,46 @@ test('one port serves plain and TLS; require-tls, set while the server runs, ref
   await waitFor(async () => (await statusOf(server, '/nowhere', false)).status === 404, 'plain HTTP to be served again');
   await plainClient.waitForLine((l) => l.status === 'connected', 'the plain client to get in', 30_000);
   assert.ok((await browseNames(server)).includes('plain-after'));
+});
+
+/** Writes bytes on a raw TCP connection and collects whatever comes back until the server closes. */
+function rawExchange(address: string, bytes: Buffer): Promise<string> {
+  const at = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(address.slice(at + 1)), address.slice(0, at), () => socket.write(bytes));
+    let answer = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (c: string) => (answer += c));
+    socket.once('close', () => resolve(answer));
+    socket.once('error', reject);
+  });
+}
+
+test('--tls-only: the port speaks TLS alone; a plain HTTP request is refused in plain HTTP, saying so, and TLS clients, controls and sessions work', async () => {
+  const tlsOnly = await serverWith('tls-only', ['--tls-self-signed', '--tls-only']);
+  const trust = ['--tls-fingerprint', loggedFingerprint(tlsOnly)];
+  const onlyKey = await addKey(tlsOnly.data, 'default');
+
+  // Even /healthz, which a sniffing port serves plain under require-tls, is refused here.
+  const plain = await statusOf(tlsOnly, '/healthz', false);
+  assert.equal(plain.status, 403);
+  assert.equal((JSON.parse(plain.body) as { error: { code: string } }).error.code, 'SB_ERR_TLS_REQUIRED');
+  const plainControl = oneErrorLine(await runCli(['control', '--gateway', tlsOnly.address, '--key', onlyKey, 'browse']));
+  assert.match(plainControl, /TLS only/);
+  // Bytes that are neither TLS nor HTTP get no answer, only a close.
+  assert.equal(await rawExchange(tlsOnly.address, randomBytes(64).fill(0x01, 0, 1)), '');
+
+  await client(['--gateway', tlsOnly.address, '--key', onlyKey, '--name', 'behind-tls-only', '--state', join(dir.path, 'c-tls-only'), '--allow-forward', String(echo.port), ...trust]);
+  const browsed = await runCli(['control', '--gateway', tlsOnly.address, '--key', onlyKey, ...trust, 'browse', '--json']);
+  assert.deepEqual((JSON.parse(browsed.stdout) as { name: string }[]).map((c) => c.name), ['behind-tls-only']);
+  const forward = await startForwardProc(['--gateway', tlsOnly.address, '--key', onlyKey, ...trust], 'behind-tls-only', echo.port);
+  procs.push(forward.proc);
+  assert.equal((await roundTrip(forward.port, Buffer.from('no sniff'))).toString(), 'no sniff');
+  await forward.proc.stop();
+});
+
+test('--tls-only without a certificate is refused at start', async () => {
+  const result = await runCli(['server', '--data', join(dir.path, 'tls-only-no-cert'), '--listen', '127.0.0.1:0', '--tls-only']);
+  assert.notEqual(result.code, 0);
+  assert.match(result.stderr, /--tls-only needs a certificate/);
 });

@@ -35,6 +35,7 @@ interface ServerFlags {
   tlsSelfSigned?: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  tlsOnly?: boolean;
   init?: boolean;
   logLevel: string;
 }
@@ -68,6 +69,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
     .option('--tls-self-signed', 'serve TLS with a self-signed certificate kept in the data directory')
     .option('--tls-cert <file>', 'TLS certificate (PEM)')
     .option('--tls-key <file>', 'TLS private key (PEM)')
+    .option('--tls-only', 'the port speaks TLS alone (no plain HTTP beside it): faster TLS relaying')
     .option('--init', 'on the first run, create a key and an admin operator and print them once')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
     .addOption(new Option('--fault-block <addresses>', 'testing: drop cluster traffic with these HOST:PORTs').hideHelp())
@@ -82,6 +84,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         throw new Error('a cluster server needs --advertise HOST:PORT: the address other servers and clients use to reach it');
       }
       if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
+      if (flags.tlsOnly && !flags.tlsCert && !flags.tlsSelfSigned) throw new Error('--tls-only needs a certificate: --tls-self-signed or --tls-cert/--tls-key');
       const logger = createLogger(flags.logLevel);
       const store = ConfigStore.open(flags.data);
       let tls: TlsMaterial | undefined;
@@ -101,7 +104,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         : role === 'member' ? (h: ClusterHost) => new FailoverRole(h, { secret: secret!, primary: primary!.address })
         : role === 'standby' ? (h: ClusterHost) => new StandbyRole(h, { secret: secret!, primary: primary!.address })
         : undefined;
-      const server = new SwitchboardServer({ store, logger, host, port, advertise: flags.advertise ?? (role === 'standalone' ? undefined : `${host}:${port}`), tls, role, behaviour, clusterDial, clusterSecret: secret, faultBlock: flags.faultBlock?.split(',') });
+      const server = new SwitchboardServer({ store, logger, host, port, advertise: flags.advertise ?? (role === 'standalone' ? undefined : `${host}:${port}`), tls, tlsOnly: flags.tlsOnly, role, behaviour, clusterDial, clusterSecret: secret, faultBlock: flags.faultBlock?.split(',') });
       await server.start();
       if (tls) process.stderr.write(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint}\n`);
       const shutdown = (signal: string) => {

@@ -42,8 +42,15 @@ const SNIFF_TIMEOUT_MS = 10_000;
  * One port serves everything. The first byte of a connection tells TLS (a handshake record, 0x16)
  * from plain HTTP, so a server with a certificate still answers a plain client with a clear refusal
  * instead of garbage, and `require-tls` can be a setting rather than a second port.
+ *
+ * `tlsOnly` skips that sniff: the port speaks TLS alone, as an HTTPS port does. The sniffed byte
+ * has to be fed back to TLS from JavaScript, and Node then sizes the first buffer of the
+ * connection's encrypted-input ring from that one byte (1 KB rather than 64 KB); the ring keeps it
+ * for the connection's life, so every other socket read is 1 KB and a TLS relay costs about 20%
+ * more CPU per byte (docs/benchmarks.md). A plain HTTP request on such a port still gets an answer
+ * in plain HTTP saying why it was refused.
  */
-export async function listen(host: string, port: number, handlers: ListenerHandlers, tlsMaterial?: TlsMaterial): Promise<Listener> {
+export async function listen(host: string, port: number, handlers: ListenerHandlers, tlsMaterial?: TlsMaterial, tlsOnly = false): Promise<Listener> {
   // The header deadline is checked every second rather than Node's default 30 s, so a slowloris
   // connection trickling header lines is closed at 10 s, not held for up to 40.
   const httpServer = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, headersTimeout: 10_000, connectionsCheckingInterval: 1000 });
@@ -67,7 +74,8 @@ export async function listen(host: string, port: number, handlers: ListenerHandl
   // No proxying here: a CONNECT request is refused like any unknown route.
   httpServer.on('connect', (_req, socket: Duplex) => answerRaw(socket, 405, { error: { code: ErrorCodes.NOT_FOUND, message: 'CONNECT is not supported' } }));
 
-  const tlsServer = tlsMaterial ? tls.createServer({ cert: tlsMaterial.cert, key: tlsMaterial.key, allowHalfOpen: true }) : undefined;
+  // The handshake has the sniff's deadline, not Node's 120 s: a peer that stalls in it holds a socket.
+  const tlsServer = tlsMaterial ? tls.createServer({ cert: tlsMaterial.cert, key: tlsMaterial.key, allowHalfOpen: true, handshakeTimeout: SNIFF_TIMEOUT_MS }) : undefined;
   tlsServer?.on('secureConnection', (socket) => {
     // Every socket the HTTP server hands on has this listener from the start, plain or TLS, so an
     // upgrade handler need not add its own (a second 'error' listener grows the socket's listener
@@ -75,7 +83,15 @@ export async function listen(host: string, port: number, handlers: ListenerHandl
     socket.on('error', destroyOnError);
     httpServer.emit('connection', socket);
   });
-  tlsServer?.on('tlsClientError', (_err, socket) => socket.destroy());
+  tlsServer?.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket & { _parent?: net.Socket }) => {
+    // OpenSSL recognises a plain HTTP request where a handshake was due (only a TLS-only port gets
+    // one). The TLS socket is done, but the TCP socket under it (Node's `_parent`) can still carry
+    // a plain answer, as an HTTPS server's "plain HTTP request sent to HTTPS port" does.
+    const raw = socket._parent;
+    if (err.code === 'ERR_SSL_HTTP_REQUEST' && raw?.writable) {
+      answerRaw(raw, 403, { error: { code: ErrorCodes.TLS_REQUIRED, message: 'this port speaks TLS only: use https://' } });
+    } else socket.destroy();
+  });
 
   /** Open sockets, each with the remote address it was admitted under (released when it closes). */
   const sockets = new Map<net.Socket, string>();
@@ -94,6 +110,7 @@ export async function listen(host: string, port: number, handlers: ListenerHandl
     socket.on('close', onSocketClose);
     socket.on('error', destroyOnError);
     socket.setNoDelay(true);
+    if (tlsServer && tlsOnly) return void tlsServer.emit('connection', socket);
     // Nothing that outlives the first bytes keeps this scope: the timer and the 'readable' listener
     // are gone once they have fired.
     const timer = setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);

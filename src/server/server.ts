@@ -39,6 +39,8 @@ export interface ServerOptions {
   advertise?: string;
   role?: Role;
   tls?: TlsMaterial;
+  /** The port speaks TLS alone: no first-byte sniff for plain HTTP (listener.ts says why it matters). */
+  tlsOnly?: boolean;
   ticketTtlMs?: number;
   /** How a member reaches its primary (TLS, pinning). */
   clusterDial?: DialOptions;
@@ -143,7 +145,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
         upgrade: (q, s, h) => this.onUpgrade(q, s, h),
         admit: (a) => this.connectionLimits.admit(a),
         release: (a) => this.connectionLimits.release(a),
-      }, this.options.tls);
+      }, this.options.tls, this.options.tlsOnly);
     this.advertise = this.options.advertise ?? this.address;
     this.behaviour = (this.options.behaviour ?? ((host) => new StandaloneRole(host)))(this);
     this.behaviour.start();
