@@ -152,19 +152,21 @@ export async function connectSocket(hostPort: string, opts: DialOptions): Promis
   return secure;
 }
 
-/** An http.Agent whose sockets come from connectSocket; one per dial, no pooling. */
-class DialAgent extends http.Agent {
-  constructor(private readonly target: string, private readonly opts: DialOptions) {
-    super({ keepAlive: false });
-  }
+type CreateConnection = NonNullable<http.ClientRequestArgs['createConnection']>;
 
-  override createConnection(_options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): undefined {
-    connectSocket(this.target, this.opts).then(
-      (socket) => callback?.(null, socket),
-      (err: Error) => callback?.(err, undefined as unknown as Duplex),
+/**
+ * http.request's `createConnection`: the request's socket comes from connectSocket. No Agent: a
+ * dial is one socket, never pooled, and an Agent per dial (one object and its bookkeeping per
+ * client connection) costs a placement burst CPU for nothing.
+ */
+function dialer(target: string, opts: DialOptions): CreateConnection {
+  return (_options, oncreate) => {
+    connectSocket(target, opts).then(
+      (socket) => oncreate(null, socket),
+      (err: Error) => oncreate(err, undefined as unknown as Duplex),
     );
     return undefined;
-  }
+  };
 }
 
 /**
@@ -173,7 +175,8 @@ class DialAgent extends http.Agent {
  */
 export function openWebSocket(hostPort: string, path: string, opts: DialOptions, headers: Record<string, string> = {}, maxPayload = MAX_MESSAGE_BYTES): WebSocket {
   const ws = new WebSocket(`ws://${hostPort}${path}`, {
-    agent: new DialAgent(hostPort, opts),
+    // ws's own type for this option is net.createConnection's; it passes it to http.request as is.
+    createConnection: dialer(hostPort, opts) as unknown as typeof net.createConnection,
     maxPayload,
     handshakeTimeout: opts.connectTimeoutMs ?? 10_000,
     perMessageDeflate: false,
@@ -226,7 +229,7 @@ export const SESSION_UPGRADE = 'switchboard-session';
 export function openDataConnection(hostPort: string, ticket: string, opts: DialOptions, headers: Record<string, string> = {}): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const req = http.request({
-      agent: new DialAgent(hostPort, opts),
+      createConnection: dialer(hostPort, opts),
       path: `/v1/session/${encodeURIComponent(ticket)}`,
       headers: { Connection: 'Upgrade', Upgrade: SESSION_UPGRADE, Host: hostPort, ...headers },
     });
@@ -261,7 +264,7 @@ export function postJson(hostPort: string, path: string, body: unknown, opts: Di
   return new Promise((resolve, reject) => {
     const text = JSON.stringify(body);
     const req = http.request({
-      agent: new DialAgent(hostPort, { ...opts, connectTimeoutMs: Math.min(timeoutMs, opts.connectTimeoutMs ?? timeoutMs) }),
+      createConnection: dialer(hostPort, { ...opts, connectTimeoutMs: Math.min(timeoutMs, opts.connectTimeoutMs ?? timeoutMs) }),
       method: 'POST',
       path,
       headers: { Host: hostPort, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
