@@ -160,9 +160,14 @@ type CreateConnection = NonNullable<http.ClientRequestArgs['createConnection']>;
  * client connection) costs a placement burst CPU for nothing.
  */
 function dialer(target: string, opts: DialOptions): CreateConnection {
-  return (_options, oncreate) => {
+  return (options, oncreate) => {
     connectSocket(target, opts).then(
-      (socket) => oncreate(null, socket),
+      (socket) => {
+        // The request's `timeout` (ws's handshake timeout, postJson's deadline) is armed on the
+        // socket by whoever makes it: net.createConnection or an Agent would, so must this.
+        if (options.timeout) socket.setTimeout(options.timeout);
+        oncreate(null, socket);
+      },
       (err: Error) => oncreate(err, undefined as unknown as Duplex),
     );
     return undefined;
