@@ -1,12 +1,13 @@
 /**
  * Dialling a peer that accepts the TCP connection and then says nothing (a hung process: the kernel
- * still completes the handshake): the WebSocket and the JSON request each give up at their own
- * deadline with a clear error, rather than waiting for ever.
+ * still completes the handshake): the WebSocket, the data connection and the JSON request each give
+ * up at their own deadline with a clear error, rather than waiting for ever; and the data
+ * connection's deadline ends with the answer, not cutting a quiet session.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { openWebSocket, postJson } from '../src/net/dial.js';
+import { openDataConnection, openWebSocket, postJson, SESSION_UPGRADE } from '../src/net/dial.js';
 
 let silent: net.Server;
 let address: string;
@@ -32,4 +33,26 @@ test('a WebSocket to a peer that never answers the upgrade fails at its handshak
 
 test('a JSON request to a peer that never answers fails at its deadline', async () => {
   await assert.rejects(postJson(address, '/v1/rpc', { method: 'status' }, { tls: false }, 300), /did not answer within 300 ms/);
+});
+
+test('a data connection to a peer that never answers fails at its deadline', async () => {
+  await assert.rejects(openDataConnection(address, 'some-ticket', { tls: false, connectTimeoutMs: 300 }), /did not answer the data connection within 300 ms/);
+});
+
+test('an answered data connection stays open while quiet, past the deadline of its answer', async () => {
+  const upgrading = net.createServer((socket) => {
+    held.push(socket);
+    socket.once('data', () => socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${SESSION_UPGRADE}\r\n\r\n`));
+  });
+  await new Promise<void>((resolve) => upgrading.listen(0, '127.0.0.1', resolve));
+  try {
+    const session = await openDataConnection(`127.0.0.1:${(upgrading.address() as net.AddressInfo).port}`, 'ticket', { tls: false, connectTimeoutMs: 200 });
+    let closed = false;
+    session.once('close', () => (closed = true));
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    assert.equal(closed, false, 'the quiet session was cut by the answer deadline');
+    session.destroy();
+  } finally {
+    upgrading.close();
+  }
 });

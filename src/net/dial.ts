@@ -232,13 +232,20 @@ export const SESSION_UPGRADE = 'switchboard-session';
  * Resolves with the socket once the server has answered 101.
  */
 export function openDataConnection(hostPort: string, ticket: string, opts: DialOptions, headers: Record<string, string> = {}): Promise<Duplex> {
+  const timeoutMs = opts.connectTimeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
     const req = http.request({
       createConnection: dialer(hostPort, opts),
       path: `/v1/session/${encodeURIComponent(ticket)}`,
       headers: { Connection: 'Upgrade', Upgrade: SESSION_UPGRADE, Host: hostPort, ...headers },
+      // A hung peer accepts the TCP connection and never answers: without a deadline the dial,
+      // and its socket, would wait for as long as the peer stays hung.
+      timeout: timeoutMs,
     });
+    req.once('timeout', () => req.destroy(new SwitchboardError(ErrorCodes.UNREACHABLE, `${hostPort} did not answer the data connection within ${timeoutMs} ms`)));
     req.once('upgrade', (_res, socket, head) => {
+      // The deadline was for the answer: a session's socket keeps no idle timer (quiet is not dead).
+      socket.setTimeout(0);
       if (head.length) socket.unshift(head);
       resolve(socket);
     });
