@@ -74,10 +74,6 @@ export interface SwitchboardOptions {
   label?: string;
 }
 
-/**
- * A standalone server, a key, one client allowing the service's port, and one `control forward`
- * to it: real `switchboard` processes with their default logging, as a user runs them.
- */
 /** The flags that make a server serve TLS as `opts` asks (its own self-signed certificate). */
 function serverTlsFlags(opts: SwitchboardOptions): string[] {
   return opts.tls ? ['--tls-self-signed', ...(opts.tlsOnly ? ['--tls-only'] : [])] : [];
@@ -88,6 +84,10 @@ function tlsLabel(opts: SwitchboardOptions): string {
   return opts.tls ? (opts.tlsOnly ? '(TLS, --tls-only)' : '(TLS)') : '';
 }
 
+/**
+ * A standalone server, a key, one client allowing the service's port, and one `control forward`
+ * to it: real `switchboard` processes with their default logging, as a user runs them.
+ */
 export async function startSwitchboard(service: string, opts: SwitchboardOptions): Promise<SwitchboardPath> {
   const dir = tempDir('sb-bench-');
   process.once('exit', () => dir.remove());
