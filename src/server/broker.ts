@@ -116,13 +116,17 @@ export class Broker {
   private run(far: CountedStream, near: CountedStream, meta: SessionMeta): void {
     const session: ActiveSession = { ...meta, id: randomUUID(), startedAt: new Date() };
     this.sessions.set(session.id, session);
+    // The near end has already carried its HTTP upgrade (the request in, the 101 out), which is
+    // not the session's; bytes that came with the request (put back, still unread) are.
+    const readBefore = (near.bytesRead ?? 0) - near.readableLength;
+    const writtenBefore = near.bytesWritten ?? 0;
     const abort = splice(near, far, (err) => {
       this.sessions.delete(session.id);
       this.aborts.delete(session.id);
       this.onClosed({
         ...session,
-        bytesToClient: near.bytesRead ?? 0,
-        bytesFromClient: near.bytesWritten ?? 0,
+        bytesToClient: (near.bytesRead ?? 0) - readBefore,
+        bytesFromClient: (near.bytesWritten ?? 0) - writtenBefore,
         durationMs: Date.now() - session.startedAt.getTime(),
         error: err?.message,
       });

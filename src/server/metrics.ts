@@ -26,7 +26,7 @@ export class Metrics {
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_process_', eventLoopMonitoringPrecision: 20 });
+    collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_', eventLoopMonitoringPrecision: 20 });
     new Gauge({ name: 'switchboard_clients', help: 'Clients connected to this server', registers, collect() { this.set(source.clients()); } });
     new Gauge({ name: 'switchboard_sessions_active', help: 'Sessions relayed through this server now', registers, collect() { this.set(source.sessions()); } });
     new Gauge({ name: 'switchboard_directory_clients', help: 'Clients this server can browse (the cluster, on the acting primary)', registers, collect() { this.set(source.directorySize()); } });
