@@ -85,8 +85,9 @@ export async function listen(host: string, port: number, handlers: ListenerHandl
   });
   tlsServer?.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket & { _parent?: net.Socket }) => {
     // OpenSSL recognises a plain HTTP request where a handshake was due (only a TLS-only port gets
-    // one). The TLS socket is done, but the TCP socket under it (Node's `_parent`) can still carry
-    // a plain answer, as an HTTPS server's "plain HTTP request sent to HTTPS port" does.
+    // one; only GET, POST, HEAD and PUT are recognised). The TLS socket is done, but the TCP socket
+    // under it (Node's `_parent`) can still carry a plain answer, as an HTTPS server's "plain HTTP
+    // request sent to HTTPS port" does. Best effort: Node closes that socket moments later.
     const raw = socket._parent;
     if (err.code === 'ERR_SSL_HTTP_REQUEST' && raw?.writable) {
       answerRaw(raw, 403, { error: { code: ErrorCodes.TLS_REQUIRED, message: 'this port speaks TLS only: use https://' } });

@@ -194,11 +194,29 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     if (!secret) throw new SwitchboardError(ErrorCodes.NOT_IN_CLUSTER, 'this server has no cluster secret');
     if (this.blocked(address)) throw new SwitchboardError(ErrorCodes.UNREACHABLE, `${address} is cut off (fault hook)`);
     const request = signRequest(secret, method, params, this.advertise, Date.now());
-    const { body } = await postJson(address, RPC_PATH, request, this.options.clusterDial ?? { tls: false }, 3000);
+    const { body } = await this.postRpc(address, request);
     const reply = RpcReply.safeParse(body);
     if (!reply.success || !verifyReply(secret, request.nonce, reply.data)) throw new SwitchboardError(ErrorCodes.CLUSTER_AUTH, `${address} did not prove the cluster secret`);
     if (reply.data.error) throw new SwitchboardError(reply.data.error.code as typeof ErrorCodes.INTERNAL, reply.data.error.message);
     return reply.data.result;
+  }
+
+  /**
+   * Posts a signed request the way the target takes it. A member calls as it links to its primary
+   * (TLS and pinning from `--primary`). Any other server that serves TLS calls in TLS: in a TLS
+   * cluster the target may take nothing else (`--tls-only`), and a snapshot carries the operators'
+   * secrets. That call pins no certificate (the cluster secret, which signs request and reply,
+   * authenticates both ends); a target that turns out not to speak TLS is called again in plain.
+   */
+  private async postRpc(address: string, request: object): Promise<{ status: number; body: unknown }> {
+    const link = this.options.clusterDial ?? { tls: false };
+    if (link.tls || !this.options.tls) return postJson(address, RPC_PATH, request, link, 3000);
+    try {
+      return await postJson(address, RPC_PATH, request, { tls: true, insecure: true }, 3000);
+    } catch (err) {
+      if ((err as SwitchboardError).code !== ErrorCodes.TLS_MISMATCH) throw err;
+      return postJson(address, RPC_PATH, request, link, 3000);
+    }
   }
 
   /** A signed request from another server: verified, answered by the role, and the reply signed. */

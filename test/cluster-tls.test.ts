@@ -1,0 +1,83 @@
+/**
+ * Clusters with TLS: the calls servers make to each other (the returning primary asking the acting
+ * secondary for its status and configuration, then telling it to step down) reach the other server
+ * however it listens, so failover and failback work when every server runs `--tls-only` (no plain
+ * HTTP anywhere), and when the primary serves TLS but the secondary serves plain HTTP only.
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import https from 'node:https';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { cliOk, type Health, KEY, PORT, SECRET } from './helpers/failover.js';
+import { Proc, tempDir } from './helpers/harness.js';
+
+const dir = tempDir('sb-cluster-tls-');
+const procs: Proc[] = [];
+
+after(async () => {
+  await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+  dir.remove();
+});
+
+function server(args: string[]): Proc {
+  const proc = new Proc(['server', ...args], { SWITCHBOARD_CLUSTER_SECRET: SECRET });
+  procs.push(proc);
+  return proc;
+}
+
+function healthOf(address: string, secure: boolean): Promise<Health> {
+  const [host, port] = address.split(':') as [string, string];
+  return new Promise((resolve, reject) => {
+    (secure ? https : http).get({ host, port, path: '/healthz', rejectUnauthorized: false, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve(JSON.parse(body) as Health));
+    }).once('error', reject);
+  });
+}
+
+/**
+ * A primary (self-signed) and its secondary on `subnet`; the secondary links to the primary in TLS,
+ * pinning it, and serves TLS or not as `secondaryTls` says. Then kill -9 of the primary, the takeover, the
+ * primary's return and its taking the role back.
+ */
+async function failoverAndBack(subnet: string, primaryFlags: string[], secondaryTls: { secure: boolean; flags: (certDir: string) => string[] }): Promise<void> {
+  const primary = { address: `${subnet}.11:${PORT}`, data: join(dir.path, subnet, 'p') };
+  const secondary = { address: `${subnet}.12:${PORT}`, data: join(dir.path, subnet, 's') };
+  const secondarySecure = secondaryTls.secure;
+  await cliOk(['config', '--data', primary.data, 'key', 'add', 'k1', '--value', KEY]);
+  await cliOk(['config', '--data', primary.data, 'set', 'heartbeat', '1']);
+  await cliOk(['config', '--data', primary.data, 'server', 'add', secondary.address, '--weight', '1000', '--secondary']);
+  const startPrimary = async () => {
+    const proc = server(['--data', primary.data, '--role', 'primary', '--listen', primary.address, '--tls-self-signed', ...primaryFlags]);
+    return { proc, fingerprint: String((await proc.waitForMsg('listening')).fingerprint) };
+  };
+  const first = await startPrimary();
+  const second = server(['--data', secondary.data, '--role', 'member', '--listen', secondary.address, '--primary', `https://${primary.address}`, '--primary-fingerprint', first.fingerprint, ...secondaryTls.flags(primary.data)]);
+  await second.waitForLine((l) => l.msg === 'linked to the acting primary' && l.acting === primary.address, 'the secondary linked to the primary', 30_000);
+
+  first.proc.child.kill('SIGKILL');
+  await first.proc.exited;
+  const takeover = await second.waitForMsg('the secondary takes over as acting primary', 30_000);
+  assert.equal((await healthOf(secondary.address, secondarySecure)).acting, true);
+
+  const mark = second.lines.length;
+  const back = await startPrimary();
+  const reclaimed = await back.proc.waitForMsg('took the primary role back', 30_000);
+  assert.ok(Number(reclaimed.epoch) > Number(takeover.epoch), `epoch ${String(reclaimed.epoch)} > ${String(takeover.epoch)}`);
+  await second.waitForLine((l) => l.msg === 'linked to the acting primary' && l.acting === primary.address, 'the secondary linked to the returning primary', 30_000, mark);
+  const [p, s] = await Promise.all([healthOf(primary.address, true), healthOf(secondary.address, secondarySecure)]);
+  assert.deepEqual([p.acting, s.acting], [true, false]);
+  assert.equal(s.epoch, p.epoch);
+}
+
+test('every server --tls-only: failover after kill -9 of the primary, and the returning primary takes its role back over TLS', async () => {
+  // The secondary serves the primary's certificate, as a cluster behind one certificate does.
+  const flags = (certDir: string) => ['--tls-only', '--tls-cert', join(certDir, 'tls-cert.pem'), '--tls-key', join(certDir, 'tls-key.pem')];
+  await failoverAndBack('127.0.102', ['--tls-only'], { secure: true, flags });
+});
+
+test('a TLS primary and a plain secondary: the returning primary, finding no TLS there, takes its role back in plain HTTP', async () => {
+  await failoverAndBack('127.0.103', [], { secure: false, flags: () => [] });
+});
