@@ -56,6 +56,8 @@ async function failoverAndBack(subnet: string, primaryFlags: string[], secondary
   const first = await startPrimary();
   const second = server(['--data', secondary.data, '--role', 'member', '--listen', secondary.address, '--primary', `https://${primary.address}`, '--primary-fingerprint', first.fingerprint, ...secondaryTls.flags(primary.data)]);
   await second.waitForLine((l) => l.msg === 'linked to the acting primary' && l.acting === primary.address, 'the secondary linked to the primary', 30_000);
+  // It knows it is the secondary once it holds the configuration (the server table says so).
+  await second.waitForMsg('configuration replicated', 30_000);
 
   first.proc.child.kill('SIGKILL');
   await first.proc.exited;
