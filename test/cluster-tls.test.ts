@@ -2,7 +2,8 @@
  * Clusters with TLS: the calls servers make to each other (the returning primary asking the acting
  * secondary for its status and configuration, then telling it to step down) reach the other server
  * however it listens, so failover and failback work when every server runs `--tls-only` (no plain
- * HTTP anywhere), and when the primary serves TLS but the secondary serves plain HTTP only.
+ * HTTP anywhere), and when the primary serves TLS but the secondary serves plain HTTP only; and the
+ * secondary's election questions reach a member that has a certificate of its own.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -13,6 +14,7 @@ import { cliOk, type Health, KEY, PORT, SECRET } from './helpers/failover.js';
 import { Proc, tempDir } from './helpers/harness.js';
 
 const dir = tempDir('sb-cluster-tls-');
+type Node = { address: string; data: string };
 const procs: Proc[] = [];
 
 after(async () => {
@@ -82,4 +84,29 @@ test('every server --tls-only: failover after kill -9 of the primary, and the re
 
 test('a TLS primary and a plain secondary: the returning primary, finding no TLS there, takes its role back in plain HTTP', async () => {
   await failoverAndBack('127.0.103', [], { secure: false, flags: () => [] });
+});
+
+test('servers with certificates of their own: a secondary cut off from the primary alone asks the member in TLS, learns it still reaches the primary, and does not take over', async () => {
+  const subnet = '127.0.104';
+  const [primary, secondary, member] = ['p', 's', 'm'].map((name, i) => ({ address: `${subnet}.${11 + i}:${PORT}`, data: join(dir.path, subnet, name) })) as [Node, Node, Node];
+  await cliOk(['config', '--data', primary.data, 'key', 'add', 'k1', '--value', KEY]);
+  await cliOk(['config', '--data', primary.data, 'set', 'heartbeat', '1']);
+  await cliOk(['config', '--data', primary.data, 'server', 'add', secondary.address, '--weight', '1000', '--secondary']);
+  await cliOk(['config', '--data', primary.data, 'server', 'add', member.address, '--weight', '1000']);
+  const p = server(['--data', primary.data, '--role', 'primary', '--listen', primary.address, '--tls-self-signed']);
+  const fingerprint = String((await p.waitForMsg('listening')).fingerprint);
+  // Each member makes its own self-signed certificate: no server can pin another's but its primary's.
+  const startMember = (node: Node, extra: string[] = []) =>
+    server(['--data', node.data, '--role', 'member', '--listen', node.address, '--primary', `https://${primary.address}`, '--primary-fingerprint', fingerprint, '--tls-self-signed', ...extra]);
+  for (const node of [secondary, member]) {
+    const proc = startMember(node);
+    await proc.waitForMsg('configuration replicated', 30_000);
+    if (node === secondary) await proc.stop('SIGKILL');
+  }
+
+  const cut = startMember(secondary, ['--fault-block', primary.address]);
+  const refused = await cut.waitForMsg('primary lost, not taking over', 30_000);
+  assert.match(String(refused.reason), /1 of 1 other servers still reach the primary/);
+  assert.equal(cut.lines.some((l) => l.msg === 'the secondary takes over as acting primary'), false);
+  assert.equal((await healthOf(secondary.address, true)).acting, false);
 });

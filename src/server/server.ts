@@ -202,20 +202,21 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   /**
-   * Posts a signed request the way the target takes it. A member calls as it links to its primary
-   * (TLS and pinning from `--primary`). Any other server that serves TLS calls in TLS: in a TLS
-   * cluster the target may take nothing else (`--tls-only`), and a snapshot carries the operators'
-   * secrets. That call pins no certificate (the cluster secret, which signs request and reply,
-   * authenticates both ends); a target that turns out not to speak TLS is called again in plain.
+   * Posts a signed request. A server that speaks TLS (it serves TLS, or links to its primary in
+   * TLS) calls in TLS: in a TLS cluster the target may take nothing else (`--tls-only`), and a
+   * snapshot carries the operators' secrets. No certificate is pinned: each server may have its
+   * own, and the cluster secret, which signs request and reply, authenticates both ends (the
+   * member's link, which carries the configuration, keeps its pin). A target that turns out not to
+   * speak TLS is called again in plain.
    */
   private async postRpc(address: string, request: object): Promise<{ status: number; body: unknown }> {
-    const link = this.options.clusterDial ?? { tls: false };
-    if (link.tls || !this.options.tls) return postJson(address, RPC_PATH, request, link, 3000);
+    const plain: DialOptions = { tls: false };
+    if (!this.options.tls && !this.options.clusterDial?.tls) return postJson(address, RPC_PATH, request, plain, 3000);
     try {
       return await postJson(address, RPC_PATH, request, { tls: true, insecure: true }, 3000);
     } catch (err) {
       if ((err as SwitchboardError).code !== ErrorCodes.TLS_MISMATCH) throw err;
-      return postJson(address, RPC_PATH, request, link, 3000);
+      return postJson(address, RPC_PATH, request, plain, 3000);
     }
   }
 
