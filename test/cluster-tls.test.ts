@@ -10,7 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { cliOk, type Health, KEY, PORT, SECRET } from './helpers/failover.js';
+import { configurePrimary, type Health, PORT, SECRET } from './helpers/failover.js';
 import { Proc, tempDir } from './helpers/harness.js';
 
 const dir = tempDir('sb-cluster-tls-');
@@ -48,9 +48,7 @@ async function failoverAndBack(subnet: string, primaryFlags: string[], secondary
   const primary = { address: `${subnet}.11:${PORT}`, data: join(dir.path, subnet, 'p') };
   const secondary = { address: `${subnet}.12:${PORT}`, data: join(dir.path, subnet, 's') };
   const secondarySecure = secondaryTls.secure;
-  await cliOk(['config', '--data', primary.data, 'key', 'add', 'k1', '--value', KEY]);
-  await cliOk(['config', '--data', primary.data, 'set', 'heartbeat', '1']);
-  await cliOk(['config', '--data', primary.data, 'server', 'add', secondary.address, '--weight', '1000', '--secondary']);
+  await configurePrimary(primary.data, secondary.address);
   const startPrimary = async () => {
     const proc = server(['--data', primary.data, '--role', 'primary', '--listen', primary.address, '--tls-self-signed', ...primaryFlags]);
     return { proc, fingerprint: String((await proc.waitForMsg('listening')).fingerprint) };
@@ -89,10 +87,7 @@ test('a TLS primary and a plain secondary: the returning primary, finding no TLS
 test('servers with certificates of their own: a secondary cut off from the primary alone asks the member in TLS, learns it still reaches the primary, and does not take over', async () => {
   const subnet = '127.0.104';
   const [primary, secondary, member] = ['p', 's', 'm'].map((name, i) => ({ address: `${subnet}.${11 + i}:${PORT}`, data: join(dir.path, subnet, name) })) as [Node, Node, Node];
-  await cliOk(['config', '--data', primary.data, 'key', 'add', 'k1', '--value', KEY]);
-  await cliOk(['config', '--data', primary.data, 'set', 'heartbeat', '1']);
-  await cliOk(['config', '--data', primary.data, 'server', 'add', secondary.address, '--weight', '1000', '--secondary']);
-  await cliOk(['config', '--data', primary.data, 'server', 'add', member.address, '--weight', '1000']);
+  await configurePrimary(primary.data, secondary.address, [member.address]);
   const p = server(['--data', primary.data, '--role', 'primary', '--listen', primary.address, '--tls-self-signed']);
   const fingerprint = String((await p.waitForMsg('listening')).fingerprint);
   // Each member makes its own self-signed certificate: no server can pin another's but its primary's.

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { ControlClient } from '../src/control/controlClient.js';
-import { request } from './helpers/api.js';
+import { request, seriesValue } from './helpers/api.js';
 import { runCli } from './helpers/harness.js';
 import { cliOk, echoRoundTrip, echoServer, FailoverCluster, health, KEY, waitUntil, type Node } from './helpers/failover.js';
 
@@ -93,12 +93,11 @@ test('kill -9 of the primary: the secondary takes over with a higher epoch and e
   assert.equal(servers.find((s) => s.address === member.address)?.status, 'up');
 
   // Its /metrics says so too: one takeover, acting, at the new epoch (the member follows it).
-  const metric = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
   const onSecondary = (await request(secondary.address, 'GET', '/metrics')).text;
-  assert.equal(metric(onSecondary, 'switchboard_failovers_total'), 1);
-  assert.equal(metric(onSecondary, 'switchboard_acting_primary'), 1);
-  assert.equal(metric(onSecondary, 'switchboard_epoch'), h.epoch);
-  assert.equal(metric((await request(member.address, 'GET', '/metrics')).text, 'switchboard_epoch'), h.epoch);
+  assert.equal(seriesValue(onSecondary, 'switchboard_failovers_total'), 1);
+  assert.equal(seriesValue(onSecondary, 'switchboard_acting_primary'), 1);
+  assert.equal(seriesValue(onSecondary, 'switchboard_epoch'), h.epoch);
+  assert.equal(seriesValue((await request(member.address, 'GET', '/metrics')).text, 'switchboard_epoch'), h.epoch);
 });
 
 test('during the failover: a control without --secondary fails clearly; a plain member refuses controls naming the acting primary', async () => {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CloseCodes } from '../src/protocol/closeCodes.js';
-import { request } from './helpers/api.js';
+import { request, seriesValue } from './helpers/api.js';
 import { addKey, type Proc, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
 import { connectTcp, echoService, rawClient, readAll, startForwardProc, stopAll, type Service } from './helpers/sb.js';
 
@@ -21,12 +21,6 @@ async function metrics(): Promise<string> {
   const answer = await request(server.address, 'GET', '/metrics');
   assert.equal(answer.status, 200);
   return answer.text;
-}
-
-/** The value of one series (`name` with its labels, as printed), or undefined when absent. */
-function value(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 before(async () => {
@@ -45,21 +39,21 @@ after(async () => {
 
 test('/metrics names the state a server is in: clients, epoch, configuration, replication lag, failovers, CPU and event-loop lag', async () => {
   const text = await metrics();
-  assert.equal(value(text, 'switchboard_clients'), 1);
-  assert.equal(value(text, 'switchboard_sessions_active'), 0);
-  assert.equal(value(text, 'switchboard_failovers_total'), 0);
-  assert.equal(value(text, 'switchboard_replication_lag_seconds'), 0);
-  assert.ok((value(text, 'switchboard_config_version') ?? 0) >= 1, 'the configuration version (a key was added)');
+  assert.equal(seriesValue(text, 'switchboard_clients'), 1);
+  assert.equal(seriesValue(text, 'switchboard_sessions_active'), 0);
+  assert.equal(seriesValue(text, 'switchboard_failovers_total'), 0);
+  assert.equal(seriesValue(text, 'switchboard_replication_lag_seconds'), 0);
+  assert.ok((seriesValue(text, 'switchboard_config_version') ?? 0) >= 1, 'the configuration version (a key was added)');
   for (const series of ['switchboard_epoch', 'switchboard_process_cpu_seconds_total', 'switchboard_nodejs_eventloop_lag_seconds', 'switchboard_nodejs_eventloop_lag_p99_seconds']) {
-    assert.ok(Number.isFinite(value(text, series)), `${series} is missing`);
+    assert.ok(Number.isFinite(seriesValue(text, series)), `${series} is missing`);
   }
 });
 
 test('a session is counted once it ends, with the bytes it relayed each way (its own: not the HTTP upgrade that opened it)', async () => {
   const before = await metrics();
-  const sessionsBefore = value(before, 'switchboard_sessions_total') ?? 0;
-  const toClientBefore = value(before, 'switchboard_bytes_relayed_total{direction="to_client"}') ?? 0;
-  const fromClientBefore = value(before, 'switchboard_bytes_relayed_total{direction="from_client"}') ?? 0;
+  const sessionsBefore = seriesValue(before, 'switchboard_sessions_total') ?? 0;
+  const toClientBefore = seriesValue(before, 'switchboard_bytes_relayed_total{direction="to_client"}') ?? 0;
+  const fromClientBefore = seriesValue(before, 'switchboard_bytes_relayed_total{direction="from_client"}') ?? 0;
 
   const forward = await startForwardProc(server.address, key, 'metrics-1', echo.port);
   procs.push(forward.proc);
@@ -68,17 +62,17 @@ test('a session is counted once it ends, with the bytes it relayed each way (its
   socket.end(Buffer.alloc(3000, 7));
   assert.equal((await echoed).length, 3000);
 
-  await waitFor(async () => value(await metrics(), 'switchboard_sessions_total') === sessionsBefore + 1, 'the session to be counted');
+  await waitFor(async () => seriesValue(await metrics(), 'switchboard_sessions_total') === sessionsBefore + 1, 'the session to be counted');
   const after = await metrics();
-  assert.equal(value(after, 'switchboard_bytes_relayed_total{direction="to_client"}'), toClientBefore + 3000);
-  assert.equal(value(after, 'switchboard_bytes_relayed_total{direction="from_client"}'), fromClientBefore + 3000);
-  assert.equal(value(after, 'switchboard_sessions_active'), 0);
+  assert.equal(seriesValue(after, 'switchboard_bytes_relayed_total{direction="to_client"}'), toClientBefore + 3000);
+  assert.equal(seriesValue(after, 'switchboard_bytes_relayed_total{direction="from_client"}'), fromClientBefore + 3000);
+  assert.equal(seriesValue(after, 'switchboard_sessions_active'), 0);
 });
 
 test('a refused client is counted under its reason', async () => {
   const series = 'switchboard_refusals_total{reason="bad_key"}';
-  const before = value(await metrics(), series) ?? 0;
+  const before = seriesValue(await metrics(), series) ?? 0;
   const intruder = await rawClient(server.address, 'not-a-key-of-this-server-0123456789');
   assert.equal((await intruder.closed).code, CloseCodes.BAD_KEY);
-  assert.equal(value(await metrics(), series), before + 1);
+  assert.equal(seriesValue(await metrics(), series), before + 1);
 });

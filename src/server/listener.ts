@@ -19,7 +19,6 @@ function looksLikeHttp(raw: unknown): boolean {
   return Buffer.isBuffer(raw) && raw.length > 0 && raw.subarray(0, 64).every((b) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d);
 }
 
-
 /**
  * The 'error' listener of every accepted socket: one function shared by all of them (a server
  * holds thousands of idle sockets; a closure per socket is memory per client for nothing).

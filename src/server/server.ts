@@ -55,6 +55,9 @@ export interface ServerOptions {
   behaviour?: (host: ClusterHost) => RoleBehaviour;
 }
 
+/** How long a call to another server may take, connection included. */
+const RPC_TIMEOUT_MS = 3000;
+
 function jsonReply(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
@@ -210,13 +213,13 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
    * speak TLS is called again in plain.
    */
   private async postRpc(address: string, request: object): Promise<{ status: number; body: unknown }> {
-    const plain: DialOptions = { tls: false };
-    if (!this.options.tls && !this.options.clusterDial?.tls) return postJson(address, RPC_PATH, request, plain, 3000);
+    const post = (dial: DialOptions) => postJson(address, RPC_PATH, request, dial, RPC_TIMEOUT_MS);
+    if (!this.options.tls && !this.options.clusterDial?.tls) return post({ tls: false });
     try {
-      return await postJson(address, RPC_PATH, request, { tls: true, insecure: true }, 3000);
+      return await post({ tls: true, insecure: true });
     } catch (err) {
       if ((err as SwitchboardError).code !== ErrorCodes.TLS_MISMATCH) throw err;
-      return postJson(address, RPC_PATH, request, plain, 3000);
+      return post({ tls: false });
     }
   }
 

@@ -179,9 +179,15 @@ export class EventReader {
 }
 
 /** The configuration version a running server serves, from its /metrics. */
+/** The value of one series in Prometheus text (its name and labels as printed), or undefined when absent. */
+export function seriesValue(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
 export async function configVersionServed(address: string): Promise<number> {
   const metrics = await request(address, 'GET', '/metrics');
-  return Number(/^switchboard_config_version (\d+)/m.exec(metrics.text)?.[1] ?? -1);
+  return seriesValue(metrics.text, 'switchboard_config_version') ?? -1;
 }
 
 /** `config --data ... set NAME VALUE`, then waits until the running server serves that version. */

@@ -60,12 +60,8 @@ export class FailoverCluster {
   }
 
   /** The primary's store: the key, a low heartbeat, and the server table. */
-  async configure(): Promise<void> {
-    const p = this.primary.data;
-    await cliOk(['config', '--data', p, 'key', 'add', 'k1', '--value', KEY]);
-    await cliOk(['config', '--data', p, 'set', 'heartbeat', String(this.options.heartbeat ?? 1)]);
-    await cliOk(['config', '--data', p, 'server', 'add', this.secondary.address, '--weight', '1000', '--secondary']);
-    for (const m of this.members) await cliOk(['config', '--data', p, 'server', 'add', m.address, '--weight', '1000']);
+  configure(): Promise<void> {
+    return configurePrimary(this.primary.data, this.secondary.address, this.members.map((m) => m.address), this.options.heartbeat ?? 1);
   }
 
   /** Starts (or restarts) one server and waits until it listens. */
@@ -205,6 +201,14 @@ export function countBy<T>(items: readonly T[], key: (item: T) => string): Recor
   const out: Record<string, number> = {};
   for (const item of items) out[key(item)] = (out[key(item)] ?? 0) + 1;
   return out;
+}
+
+/** A primary's store for a test cluster: the key, a heartbeat, the secondary and the members (weight 1000 each). */
+export async function configurePrimary(data: string, secondary: string, members: string[] = [], heartbeat = 1): Promise<void> {
+  await cliOk(['config', '--data', data, 'key', 'add', 'k1', '--value', KEY]);
+  await cliOk(['config', '--data', data, 'set', 'heartbeat', String(heartbeat)]);
+  await cliOk(['config', '--data', data, 'server', 'add', secondary, '--weight', '1000', '--secondary']);
+  for (const m of members) await cliOk(['config', '--data', data, 'server', 'add', m, '--weight', '1000']);
 }
 
 export async function cliOk(args: string[]): Promise<CliResult> {
