@@ -8,7 +8,8 @@ import { newIdentity, type ClientIdentity } from '../src/client/identity.js';
  * Switchboard and for the bare baseline so that neither side gets a faster generator. Forked with
  * an IPC channel: it prepares (key pairs are made before any timing), says {ready}, waits for
  * {go}, then opens `count` connections with at most `concurrency` in progress at a time, keeps
- * them all open, and reports {done, startedAt, endedAt, retries}.
+ * them all open, and reports {done, startedAt, endedAt, retries, cpuMs} (cpuMs: this process's CPU
+ * time, user and system, between go and done).
  *
  *   kind 'switchboard': a real client (ClientAgent: challenge, hello with proofs, redirect,
  *                       welcome, then heartbeats), done when it is connected (welcomed);
@@ -94,6 +95,7 @@ async function run(): Promise<void> {
   process.send!({ ready: true });
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
   const startedAt = Date.now();
+  const cpuBefore = process.cpuUsage();
   let next = 0;
   const worker = async () => {
     while (next < spec.count) {
@@ -102,7 +104,8 @@ async function run(): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: Math.min(spec.concurrency, spec.count) }, worker));
-  process.send!({ done: true, startedAt, endedAt: Date.now(), retries });
+  const cpu = process.cpuUsage(cpuBefore);
+  process.send!({ done: true, startedAt, endedAt: Date.now(), retries, cpuMs: (cpu.user + cpu.system) / 1000 });
 }
 
 process.once('SIGTERM', () => process.exit(0));

@@ -27,6 +27,8 @@ export interface GeneratorRun {
   ms: number;
   perSecond: number;
   retries: number;
+  /** CPU time the generator processes used while connecting (user + system, all processes). */
+  cpuMs: number;
   /** The generator processes, still holding their connections: stop them with `stop()`. */
   stop(): Promise<void>;
 }
@@ -71,7 +73,7 @@ export async function runGenerators(spec: GeneratorSpec, timeoutMs = 600_000): P
     for (const c of children) c.send({ go: true });
     const results = await done;
     const ms = Math.max(...results.map((r) => r.endedAt!)) - Math.min(...results.map((r) => r.startedAt!));
-    return { count: spec.count, ms, perSecond: spec.count / (ms / 1000), retries: results.reduce((n, r) => n + r.retries!, 0), stop };
+    return { count: spec.count, ms, perSecond: spec.count / (ms / 1000), retries: results.reduce((n, r) => n + r.retries!, 0), cpuMs: results.reduce((n, r) => n + r.cpuMs!, 0), stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../src/control/controlClient.js';
@@ -16,10 +17,17 @@ import { median, round, turn } from './stats.js';
  * (connect, its first message, one message round trip), with the same generator
  * (connectGenerator.ts) and the same number of connections in progress at once.
  *
+ * A third path, the protocol floor (bareProtocol.ts: a bare 307 and two bare members that check
+ * the proofs and the identity signature and nothing else), places the same real clients with no
+ * code of ours around the protocol: its rate is the most the placement flow allows here, and
+ * Switchboard's rate against it is what our own code costs on top.
+ *
  * The primary's own weight is 0, so every client takes the redirect: the whole placement path.
  * The admission rate (a storm guard, 2,000/s by default) and the per-address limit are raised so
  * that the figure is what the servers can do, not the guard's setting. Clients stay connected
  * until the round ends; the paths take turns going first; the median rate of the rounds counts.
+ * Generator and servers share this machine's CPUs, so each path's CPU per connection (servers and
+ * generator apart) is reported with its rate: the rate is about the CPUs divided by their sum.
  */
 const KEY = 'bench-placement-key-0123456789abcdef';
 const SECRET = 'bench-placement-secret-0123456789abcdef';
@@ -27,6 +35,8 @@ const SECRET = 'bench-placement-secret-0123456789abcdef';
 const PRIMARY = '127.0.91.1:29601';
 const MEMBERS = ['127.0.91.2:29601', '127.0.91.3:29601'];
 const BARE = '127.0.91.9:29609';
+const FLOOR_PRIMARY = '127.0.91.5:29605';
+const FLOOR_MEMBERS = ['127.0.91.6:29605', '127.0.91.7:29605'];
 
 export interface PlacementOptions {
   clients: number;
@@ -44,6 +54,10 @@ export interface PlacementFigures {
   retries: number[];
   /** Server CPU ms per connection placed (all the path's servers together), median over the rounds. */
   serverCpuMsPerClient: number;
+  /** Of which the primary's (the first server of a placement path), median over the rounds. */
+  primaryCpuMsPerClient?: number;
+  /** Generator CPU ms per connection placed (all its processes), median over the rounds. */
+  generatorCpuMsPerClient: number;
 }
 
 export interface PlacementResult {
@@ -51,9 +65,14 @@ export interface PlacementResult {
   concurrency: number;
   members: number;
   baseline: PlacementFigures;
+  floor: PlacementFigures;
   subject: PlacementFigures;
   /** subject / baseline */
   ratio: number;
+  /** floor / baseline: the most the placement flow allows against the goal's baseline */
+  floorRatio: number;
+  /** subject / floor: the share of the flow's own rate that Switchboard keeps */
+  ratioToFloor: number;
   /** Where the last Switchboard round's clients ended up (address → clients). */
   placedOn: Record<string, number>;
 }
@@ -98,16 +117,27 @@ async function startCluster(dir: string): Promise<number[]> {
   return pids;
 }
 
+/** The protocol floor's three processes (bareProtocol.js), its primary first, with the shipped node flags. */
+async function startFloor(): Promise<ChildProcess[]> {
+  const start = (listen: string, extra: string[]) => startScript('bareProtocol.js', ['--listen', listen, '--key', KEY, ...extra], shippedNodeFlags(), shippedNodeEnv());
+  const started = await Promise.all([start(FLOOR_PRIMARY, ['--redirect', FLOOR_MEMBERS.join(',')]), ...FLOOR_MEMBERS.map((m) => start(m, []))]);
+  return started.map((s) => s.child);
+}
+
 export async function runPlacementRate(opts: PlacementOptions): Promise<PlacementResult> {
   const dir = tempDir('sb-bench-placement-');
   try {
     const clusterPids = await startCluster(dir.path);
     const bare = await startScript('bareWs.js', ['--listen', BARE], shippedNodeFlags(), shippedNodeEnv());
+    const floor = await startFloor();
     const paths = [
       { name: 'bare ws', kind: 'ws' as const, target: BARE, pids: [bare.child.pid!] },
+      { name: 'protocol floor (bare 307 + 2 bare members)', kind: 'switchboard' as const, target: FLOOR_PRIMARY, pids: floor.map((c) => c.pid!) },
       { name: 'switchboard (primary + 2 members)', kind: 'switchboard' as const, target: PRIMARY, pids: clusterPids },
     ];
     const cpu = new Map(paths.map((p) => [p.name, [] as number[]]));
+    const primaryCpu = new Map(paths.map((p) => [p.name, [] as number[]]));
+    const generatorCpu = new Map(paths.map((p) => [p.name, [] as number[]]));
     const rates = new Map(paths.map((p) => [p.name, [] as number[]]));
     const retries = new Map(paths.map((p) => [p.name, [] as number[]]));
     let placedOn: Record<string, number> = {};
@@ -118,25 +148,48 @@ export async function runPlacementRate(opts: PlacementOptions): Promise<Placemen
           const run = await runGenerators({ kind: path.kind, target: path.target, key: KEY, count: opts.clients, processes: opts.processes, concurrency: opts.concurrency, prefix: `place${r}-` });
           const cpuMs = cpuDelta(cpuBefore, cpuSnapshot(path.pids));
           cpu.get(path.name)!.push(cpuMs ? cpuMs.reduce((a, b) => a + b, 0) / opts.clients : NaN);
-          if (path.kind === 'switchboard') {
+          primaryCpu.get(path.name)!.push(cpuMs ? cpuMs[0]! / opts.clients : NaN);
+          generatorCpu.get(path.name)!.push(run.cpuMs / opts.clients);
+          if (path.target === PRIMARY) {
             // The primary hears of each client from its member shortly after the welcome.
             placedOn = Object.fromEntries((await servers()).map((s) => [s.address, s.clients]));
           }
           await run.stop();
           rates.get(path.name)!.push(run.perSecond);
           retries.get(path.name)!.push(run.retries);
-          opts.log(`  #${r + 1} ${path.name}: ${opts.clients} in ${run.ms} ms = ${run.perSecond.toFixed(0)}/s (${run.retries} retries), server CPU ${cpu.get(path.name)!.at(-1)!.toFixed(2)} ms per client${path.kind === 'switchboard' ? ` placed on ${JSON.stringify(placedOn)}` : ''}`);
+          opts.log(`  #${r + 1} ${path.name}: ${opts.clients} in ${run.ms} ms = ${run.perSecond.toFixed(0)}/s (${run.retries} retries), CPU ms per client: servers ${cpu.get(path.name)!.at(-1)!.toFixed(2)}, generator ${generatorCpu.get(path.name)!.at(-1)!.toFixed(2)}${path.target === PRIMARY ? `; placed on ${JSON.stringify(placedOn)}` : ''}`);
           // Let the servers see the last round's clients go before the next round.
           await new Promise((res) => setTimeout(res, 3000));
         }
       }
     } finally {
       bare.child.kill('SIGKILL');
+      for (const child of floor) child.kill('SIGKILL');
     }
-    const fig = (name: string): PlacementFigures => ({ path: name, perSecond: round(median(rates.get(name)!), 0), rounds: rates.get(name)!.map((x) => round(x, 0)), retries: retries.get(name)!, serverCpuMsPerClient: round(median(cpu.get(name)!), 2) });
-    const baseline = fig(paths[0]!.name);
-    const subject = fig(paths[1]!.name);
-    return { clients: opts.clients, concurrency: opts.concurrency, members: MEMBERS.length, baseline, subject, ratio: round(subject.perSecond / baseline.perSecond, 3), placedOn };
+    const fig = (name: string, placing: boolean): PlacementFigures => ({
+      path: name,
+      perSecond: round(median(rates.get(name)!), 0),
+      rounds: rates.get(name)!.map((x) => round(x, 0)),
+      retries: retries.get(name)!,
+      serverCpuMsPerClient: round(median(cpu.get(name)!), 2),
+      ...(placing ? { primaryCpuMsPerClient: round(median(primaryCpu.get(name)!), 2) } : {}),
+      generatorCpuMsPerClient: round(median(generatorCpu.get(name)!), 2),
+    });
+    const baseline = fig(paths[0]!.name, false);
+    const floorFigures = fig(paths[1]!.name, true);
+    const subject = fig(paths[2]!.name, true);
+    return {
+      clients: opts.clients,
+      concurrency: opts.concurrency,
+      members: MEMBERS.length,
+      baseline,
+      floor: floorFigures,
+      subject,
+      ratio: round(subject.perSecond / baseline.perSecond, 3),
+      floorRatio: round(floorFigures.perSecond / baseline.perSecond, 3),
+      ratioToFloor: round(subject.perSecond / floorFigures.perSecond, 3),
+      placedOn,
+    };
   } finally {
     dir.remove();
   }

@@ -58,9 +58,19 @@ export async function placementSection(quick: boolean, log: Log): Promise<Sectio
     lines: [
       `Placement rate: ${r.clients} clients, ${r.concurrency} in progress at once, per second (median of the rounds)`,
       table(
-        ['path', 'per second', 'ratio', 'rounds', 'retries', 'server CPU ms/client'],
-        [r.baseline, r.subject].map((f) => [f.path, f.perSecond, f === r.subject ? r.ratio : 1, f.rounds.join(','), f.retries.join(','), f.serverCpuMsPerClient]),
+        ['path', 'per second', 'ratio', 'rounds', 'retries', 'server CPU ms/client', 'of which primary', 'generator CPU ms/client'],
+        [r.baseline, r.floor, r.subject].map((f) => [
+          f.path,
+          f.perSecond,
+          f === r.subject ? r.ratio : f === r.floor ? r.floorRatio : 1,
+          f.rounds.join(','),
+          f.retries.join(','),
+          f.serverCpuMsPerClient,
+          f.primaryCpuMsPerClient ?? '',
+          f.generatorCpuMsPerClient,
+        ]),
       ),
+      `Switchboard against the protocol floor: ${r.ratioToFloor}`,
     ],
   };
 }
