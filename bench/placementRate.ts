@@ -158,8 +158,11 @@ export async function runPlacementRate(opts: PlacementOptions): Promise<Placemen
           rates.get(path.name)!.push(run.perSecond);
           retries.get(path.name)!.push(run.retries);
           opts.log(`  #${r + 1} ${path.name}: ${opts.clients} in ${run.ms} ms = ${run.perSecond.toFixed(0)}/s (${run.retries} retries), CPU ms per client: servers ${cpu.get(path.name)!.at(-1)!.toFixed(2)}, generator ${generatorCpu.get(path.name)!.at(-1)!.toFixed(2)}${path.target === PRIMARY ? `; placed on ${JSON.stringify(placedOn)}` : ''}`);
-          // Let the servers see the last round's clients go before the next round.
+          // Let the servers see the last round's clients go before the next round: Switchboard's
+          // until the primary lists none (a member logs and reports each one gone, which must not
+          // count in the next round's CPU), the bare ones for a fixed pause.
           await new Promise((res) => setTimeout(res, 3000));
+          if (path.target === PRIMARY) await waitFor(async () => (await servers()).every((s) => s.clients === 0), 'the last round\'s clients gone from the primary', 60_000, 250);
         }
       }
     } finally {
