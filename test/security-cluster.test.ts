@@ -19,9 +19,9 @@ import Database from 'better-sqlite3';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { memberIdentity } from '../src/cluster/primaryRole.js';
 import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE } from '../src/protocol/clusterMessages.js';
-import { RPC_PATH, signReply, signRequest, verifyReply, type RpcRequest } from '../src/protocol/clusterRpc.js';
+import { openReply, RPC_PATH, signReply, signRequest, verifyReply, type RpcRequest } from '../src/protocol/clusterRpc.js';
 import { keyProof, newNonce } from '../src/protocol/proof.js';
-import { ConfigStore } from '../src/store/configStore.js';
+import { ConfigStore, type ConfigSnapshot } from '../src/store/configStore.js';
 import { addOperator, currentTotp, enrolTotp, login, request } from './helpers/api.js';
 import { Proc, runCli, tempDir, waitFor } from './helpers/harness.js';
 import { freePort, RawPeer, stopAll } from './helpers/sb.js';
@@ -242,6 +242,23 @@ test('a process posing as the primary: the join never carries the secret; no pro
   } finally {
     await new Promise<void>((r) => wss.close(() => r()));
     for (const ws of wss.clients) ws.terminate();
+  }
+});
+
+test('a configuration snapshot crosses the wire sealed: only the cluster secret opens it', async () => {
+  for (const target of [P, S]) {
+    const ask = signRequest(SECRET, 'snapshot', {}, M, Date.now());
+    const answer = await rpc(target, ask);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const wire = JSON.stringify(answer.body);
+    assert.ok(!wire.includes(KEY), `the key's value is not on the wire: ${wire.slice(0, 200)}`);
+    assert.ok(!wire.includes('passwordHash') && !wire.includes('keys'), 'nor any of the configuration in the clear');
+    assert.ok(verifyReply(SECRET, ask.nonce, answer.body), 'the reply proves the secret over our nonce');
+    const snapshot = openReply(SECRET, ask.nonce, answer.body) as ConfigSnapshot;
+    assert.ok(snapshot.keys.some((k) => k.value === KEY), 'the secret opens it to the configuration');
+    assert.ok(snapshot.operators.some((op) => op.name === 'admin' && op.passwordHash.length > 0), 'operators included');
+    assert.throws(() => openReply(WRONG_SECRET, ask.nonce, answer.body), 'another secret does not open it');
+    assert.throws(() => openReply(SECRET, newNonce(), answer.body), 'nor does the secret with another nonce');
   }
 });
 

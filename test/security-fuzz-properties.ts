@@ -19,7 +19,7 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import { clientIdFor, rawPublicKey, signIdentity, verifyIdentity } from '../src/protocol/clientIdentity.js';
 import { ConfigSnapshotSchema, MemberToPrimary, PrimaryToMember } from '../src/protocol/clusterMessages.js';
-import { RpcReply, RpcRequest, signReply, signRequest, verifyReply, verifyRequest } from '../src/protocol/clusterRpc.js';
+import { openReply, RpcReply, RpcRequest, signReply, signRequest, verifyReply, verifyRequest } from '../src/protocol/clusterRpc.js';
 import { encodeExecFrame, encodeExit, encodeStdin, encodeStdinEnd, ExecFrameDecoder, ExecInputDecoder, MAX_EXEC_FRAME, type ExecFrame, type ExecInputFrame } from '../src/protocol/execFrames.js';
 import { decode, MAX_MESSAGE_BYTES } from '../src/protocol/messages.js';
 import { keyProof, newNonce } from '../src/protocol/proof.js';
@@ -27,6 +27,15 @@ import { keyProof, newNonce } from '../src/protocol/proof.js';
 export interface NamedProperty {
   name: string;
   property: fc.IPropertyWithHooks<any> | fc.IAsyncPropertyWithHooks<any>;
+}
+
+function throws(f: () => unknown): boolean {
+  try {
+    f();
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 function check(condition: unknown, message: string): asserts condition {
@@ -192,7 +201,7 @@ const samples: { schema: { safeParse(v: unknown): { success: boolean } }; name: 
   },
   { name: 'ConfigSnapshot', schema: ConfigSnapshotSchema, examples: [snapshot] },
   { name: 'RpcRequest', schema: RpcRequest, examples: [{ method: 'status', params: {}, from: '10.0.0.2:443', nonce: 'n', at: 1, proof: 'p' }, { method: 'step-down', params: { epoch: 3 }, from: 'a:1', nonce: 'n', at: 1, proof: 'p' }] },
-  { name: 'RpcReply', schema: RpcReply, examples: [{ result: { acting: true }, proof: 'p' }, { error: { code: 'c', message: 'm' }, proof: 'p' }] },
+  { name: 'RpcReply', schema: RpcReply, examples: [{ sealed: 'c2VhbGVk', proof: 'p' }, { error: { code: 'c', message: 'm' }, proof: 'p' }] },
 ];
 
 type Path = (string | number)[];
@@ -377,15 +386,18 @@ export function rpcProperties(): NamedProperty[] {
       }),
     },
     {
-      name: 'RpcReply: a reply verifies only for its own request nonce and secret, and any change breaks it',
+      name: 'RpcReply: a reply verifies and opens only for its own request nonce and secret, and any change breaks it',
       property: fc.property(secretArb, fc.string({ maxLength: 40 }), fc.jsonValue({ maxDepth: 3 }), fc.jsonValue({ maxDepth: 2 }), (secret, nonce, result, other) => {
         const reply = signReply(secret, nonce, { result });
         const decoded = decode(RpcReply, JSON.stringify(reply));
         check(decoded.ok, 'decodes');
         check(verifyReply(secret, nonce, decoded.value), 'verifies');
+        sameJson(openReply(secret, nonce, decoded.value), result, 'opens to the result');
         check(!verifyReply(secret, `${nonce}x`, decoded.value), 'not for another nonce');
         check(!verifyReply(`${secret}x`, nonce, decoded.value), 'not for another secret');
-        if (JSON.stringify(other) !== JSON.stringify(decoded.value.result ?? null)) check(!verifyReply(secret, nonce, { ...decoded.value, result: other }), 'not with another result');
+        check(throws(() => openReply(`${secret}x`, nonce, decoded.value)), 'does not open with another secret');
+        check(throws(() => openReply(secret, `${nonce}x`, decoded.value)), 'does not open for another nonce');
+        check(!verifyReply(secret, nonce, { ...decoded.value, sealed: signReply(secret, nonce, { result: other }).sealed }), 'not with another sealed result');
       }),
     },
   ];

@@ -1,11 +1,14 @@
 import { z } from 'zod';
 import { keyProof, newNonce, proofMatches } from './proof.js';
+import { seal, unseal } from './sealed.js';
 
 /**
  * Signed one-shot requests between servers (status probes for failover, the configuration
- * handback at failback, step-down, and the acting primary's announcement to the members). Each request carries a fresh nonce and a timestamp under an
- * HMAC of the cluster secret, and so does its reply, bound to the request's nonce: neither a
- * process without the secret nor a replay of an old message gets anywhere.
+ * handback at failback, step-down, and the acting primary's announcement to the members). Each
+ * request carries a fresh nonce and a timestamp under an HMAC of the cluster secret, and so does
+ * its reply, bound to the request's nonce: neither a process without the secret nor a replay of an
+ * old message gets anywhere. A reply's result is also sealed (sealed.ts) under the secret and the
+ * nonce: a configuration snapshot is read by the caller alone, whatever path the call took.
  */
 export const RPC_PATH = '/v1/cluster/rpc';
 const MAX_AGE_MS = 30_000;
@@ -24,7 +27,8 @@ export const RpcRequest = z.object({
 export type RpcRequest = z.infer<typeof RpcRequest>;
 
 export const RpcReply = z.object({
-  result: z.unknown().optional(),
+  /** The result, sealed: openReply() reads it. */
+  sealed: z.string().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   proof: z.string().max(128),
 });
@@ -75,14 +79,23 @@ export function verifyRequest(secret: string, request: RpcRequest, now: number):
   return proofMatches(expected, request.proof) ? undefined : 'cluster secret not accepted';
 }
 
+const REPLY_PURPOSE = 'switchboard-cluster-rpc-reply';
+
 function replyText(reply: Omit<RpcReply, 'proof'>): string {
-  return JSON.stringify([reply.result ?? null, reply.error ?? null]);
+  return JSON.stringify([reply.sealed ?? null, reply.error ?? null]);
 }
 
-export function signReply(secret: string, nonce: string, reply: Omit<RpcReply, 'proof'>): RpcReply {
-  return { ...reply, proof: keyProof(secret, 'cluster-rpc-reply', nonce, replyText(reply)) };
+/** A reply to the request with this nonce: its result sealed, then the whole signed. */
+export function signReply(secret: string, nonce: string, reply: { result?: unknown; error?: RpcReply['error'] }): RpcReply {
+  const unsigned = { ...('result' in reply ? { sealed: seal(secret, nonce, REPLY_PURPOSE, reply.result) } : {}), ...(reply.error ? { error: reply.error } : {}) };
+  return { ...unsigned, proof: keyProof(secret, 'cluster-rpc-reply', nonce, replyText(unsigned)) };
 }
 
 export function verifyReply(secret: string, nonce: string, reply: RpcReply): boolean {
   return proofMatches(keyProof(secret, 'cluster-rpc-reply', nonce, replyText(reply)), reply.proof);
+}
+
+/** The result of a verified reply (undefined for an error); throws if it does not open. */
+export function openReply(secret: string, nonce: string, reply: RpcReply): unknown {
+  return reply.sealed === undefined ? undefined : unseal(secret, nonce, REPLY_PURPOSE, reply.sealed);
 }

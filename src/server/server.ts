@@ -4,7 +4,7 @@ import { WebSocketServer } from 'ws';
 import { Directory, type DirectoryEntry } from '../cluster/directory.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
-import { RPC_PATH, RpcReply, RpcRequest, SeenNonces, signReply, signRequest, verifyReply, verifyRequest, type RpcMethod } from '../protocol/clusterRpc.js';
+import { openReply, RPC_PATH, RpcReply, RpcRequest, SeenNonces, signReply, signRequest, verifyReply, verifyRequest, type RpcMethod } from '../protocol/clusterRpc.js';
 import { decode, MAX_BULK_MESSAGE_BYTES, MAX_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { SESSION_UPGRADE } from '../net/dial.js';
 import type { ConfigStore } from '../store/configStore.js';
@@ -201,16 +201,19 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     const reply = RpcReply.safeParse(body);
     if (!reply.success || !verifyReply(secret, request.nonce, reply.data)) throw new SwitchboardError(ErrorCodes.CLUSTER_AUTH, `${address} did not prove the cluster secret`);
     if (reply.data.error) throw new SwitchboardError(reply.data.error.code as typeof ErrorCodes.INTERNAL, reply.data.error.message);
-    return reply.data.result;
+    try {
+      return openReply(secret, request.nonce, reply.data);
+    } catch {
+      throw new SwitchboardError(ErrorCodes.CLUSTER_AUTH, `${address} sent a reply that does not open with the cluster secret`);
+    }
   }
 
   /**
    * Posts a signed request. A server that speaks TLS (it serves TLS, or links to its primary in
-   * TLS) calls in TLS: in a TLS cluster the target may take nothing else (`--tls-only`), and a
-   * snapshot carries the operators' secrets. No certificate is pinned: each server may have its
-   * own, and the cluster secret, which signs request and reply, authenticates both ends (the
-   * member's link, which carries the configuration, keeps its pin). A target that turns out not to
-   * speak TLS is called again in plain.
+   * TLS) calls in TLS: in a TLS cluster the target may take nothing else (`--tls-only`). No
+   * certificate is pinned: each server may have its own, the cluster secret, which signs request
+   * and reply, authenticates both ends, and the reply's result is sealed under it (a man in the
+   * middle reads no snapshot). A target that turns out not to speak TLS is called again in plain.
    */
   private async postRpc(address: string, request: object): Promise<{ status: number; body: unknown }> {
     const post = (dial: DialOptions) => postJson(address, RPC_PATH, request, dial, RPC_TIMEOUT_MS);
