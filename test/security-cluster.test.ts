@@ -18,7 +18,7 @@ import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { memberIdentity } from '../src/cluster/primaryRole.js';
-import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE } from '../src/protocol/clusterMessages.js';
+import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, linkSalt, openConfig, sealConfig } from '../src/protocol/clusterMessages.js';
 import { openReply, RPC_PATH, signReply, signRequest, verifyReply, type RpcRequest } from '../src/protocol/clusterRpc.js';
 import { keyProof, newNonce } from '../src/protocol/proof.js';
 import { ConfigStore, type ConfigSnapshot } from '../src/store/configStore.js';
@@ -213,7 +213,7 @@ test('a process posing as the primary: the join never carries the secret; no pro
       // The first fake has no secret; the second has it, but an older epoch than the member's.
       const secret = join.address === at(7) ? WRONG_SECRET : SECRET;
       ws.send(JSON.stringify({ type: 'accepted', proof: keyProof(secret, CLUSTER_PRIMARY_PURPOSE, join.nonce, fakeAddress), epoch: 3, primary: fakeAddress }));
-      ws.send(JSON.stringify({ type: 'config', snapshot: planted }));
+      ws.send(JSON.stringify({ type: 'config', sealed: sealConfig(secret, linkSalt(nonce, join.nonce), planted) }));
     });
   });
   try {
@@ -242,6 +242,29 @@ test('a process posing as the primary: the join never carries the secret; no pro
   } finally {
     await new Promise<void>((r) => wss.close(() => r()));
     for (const ws of wss.clients) ws.terminate();
+  }
+});
+
+test('replicated configuration crosses the link sealed: a standby that proves the secret opens it, the wire shows none of it', async () => {
+  const standby = RawPeer.open(P, '/v1/cluster');
+  try {
+    const challenge = await standby.next('challenge');
+    const address = at(20);
+    const nonce = newNonce();
+    const proof = keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(address, undefined));
+    standby.ws.send(JSON.stringify({ type: 'join', version: 1, address, nonce, proof, configVersion: 0, epoch: 0, standby: true, sessions: 0 }));
+    await standby.next('accepted');
+    const config = await standby.next('config');
+    const wire = JSON.stringify(config);
+    assert.ok(!wire.includes(KEY) && !wire.includes('passwordHash') && !wire.includes('keys'), `no configuration in the clear: ${wire.slice(0, 200)}`);
+    // A standby gets everything, the operators' secrets included: the secret and this link open it.
+    const snapshot = openConfig(SECRET, linkSalt(challenge.nonce as string, nonce), config.sealed as string);
+    assert.ok(snapshot.keys.some((k) => k.value === KEY));
+    assert.ok(snapshot.operators.some((op) => op.name === 'admin' && op.passwordHash.startsWith('scrypt$')), 'with the operators\' password hashes');
+    assert.throws(() => openConfig(WRONG_SECRET, linkSalt(challenge.nonce as string, nonce), config.sealed as string), 'not with another secret');
+    assert.throws(() => openConfig(SECRET, linkSalt(newNonce(), nonce), config.sealed as string), 'not with another link');
+  } finally {
+    standby.ws.close();
   }
 });
 

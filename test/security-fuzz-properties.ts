@@ -18,7 +18,7 @@ import net from 'node:net';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { clientIdFor, rawPublicKey, signIdentity, verifyIdentity } from '../src/protocol/clientIdentity.js';
-import { ConfigSnapshotSchema, MemberToPrimary, PrimaryToMember } from '../src/protocol/clusterMessages.js';
+import { ConfigSnapshotSchema, linkSalt, MemberToPrimary, openConfig, PrimaryToMember, sealConfig } from '../src/protocol/clusterMessages.js';
 import { openReply, RpcReply, RpcRequest, signReply, signRequest, verifyReply, verifyRequest } from '../src/protocol/clusterRpc.js';
 import { encodeExecFrame, encodeExit, encodeStdin, encodeStdinEnd, ExecFrameDecoder, ExecInputDecoder, MAX_EXEC_FRAME, type ExecFrame, type ExecInputFrame } from '../src/protocol/execFrames.js';
 import { decode, MAX_MESSAGE_BYTES } from '../src/protocol/messages.js';
@@ -193,7 +193,7 @@ const samples: { schema: { safeParse(v: unknown): { success: boolean } }; name: 
     examples: [
       { type: 'challenge', nonce: 'n', epoch: 1, primary: '10.0.0.1:443' },
       { type: 'accepted', proof: 'p', epoch: 1, primary: '10.0.0.1:443', secondary: '10.0.0.3:443' },
-      { type: 'config', snapshot },
+      { type: 'config', sealed: 'c2VhbGVk' },
       { type: 'open', req: 1, clientId: 'c', target: { kind: 'forward', port: 22 }, operator: 'o' },
       { type: 'open', req: 2, clientId: 'c', target: { kind: 'exec', command: ['ls', '-l'] }, operator: 'o' },
       { type: 'drain', draining: true },
@@ -383,6 +383,19 @@ export function rpcProperties(): NamedProperty[] {
         if (!decoded.ok) return;
         const verdict = verifyRequest(secret, decoded.value, now());
         check(typeof verdict === 'string', 'an unsigned request is refused');
+      }),
+    },
+    {
+      name: 'sealConfig: a snapshot opens only with its secret and link, and any change breaks it',
+      property: fc.property(secretArb, fc.string({ maxLength: 40 }), fc.string({ maxLength: 40 }), fc.nat(), (secret, primaryNonce, memberNonce, flip) => {
+        const salt = linkSalt(primaryNonce, memberNonce);
+        const sealed = sealConfig(secret, salt, ConfigSnapshotSchema.parse(snapshot));
+        sameJson(openConfig(secret, salt, sealed), snapshot, 'opens to the snapshot');
+        check(throws(() => openConfig(`${secret}x`, salt, sealed)), 'not with another secret');
+        check(throws(() => openConfig(secret, linkSalt(memberNonce, `${primaryNonce}x`), sealed)), 'not on another link');
+        const raw = Buffer.from(sealed, 'base64url');
+        raw[flip % raw.length]! ^= 1;
+        check(throws(() => openConfig(secret, salt, raw.toString('base64url'))), 'not once changed');
       }),
     },
     {

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { Backoff } from '../client/backoff.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
+import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, linkSalt, openConfig, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
 import type { RpcMethod } from '../protocol/clusterRpc.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
 import { decode, MAX_BULK_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
@@ -225,6 +225,8 @@ export class MemberRole implements RoleBehaviour {
     const link = this.host.dialLink(target);
     this.link = link;
     const myNonce = newNonce();
+    /** Opens the configuration this link carries (set by the primary's challenge). */
+    let salt = '';
     let accepted = false;
 
     link.onMessage((data) => {
@@ -240,6 +242,7 @@ export class MemberRole implements RoleBehaviour {
       switch (msg.type) {
         case 'challenge': {
           const { host } = this;
+          salt = linkSalt(msg.nonce, myNonce);
           link.send({
             type: 'join',
             version: 1,
@@ -282,17 +285,25 @@ export class MemberRole implements RoleBehaviour {
           this.hooks.onLink?.(true);
           break;
         }
-        case 'config':
-          if (msg.snapshot.version !== this.host.store.version()) {
+        case 'config': {
+          let snapshot;
+          try {
+            snapshot = openConfig(this.options.secret, salt, msg.sealed);
+          } catch {
+            log.error('a configuration from the primary that does not open with the cluster secret; refusing it');
+            return link.close(CloseCodes.BAD_MESSAGE, 'configuration does not open');
+          }
+          if (snapshot.version !== this.host.store.version()) {
             try {
-              this.host.store.applySnapshot(msg.snapshot);
+              this.host.store.applySnapshot(snapshot);
               this.host.config.check();
-              log.info({ version: msg.snapshot.version }, 'configuration replicated');
+              log.info({ version: snapshot.version }, 'configuration replicated');
             } catch (err) {
               log.error({ err: (err as Error).message }, 'could not apply the replicated configuration');
             }
           }
           break;
+        }
         case 'open':
           void this.openForPrimary(link, msg.req, msg.clientId, msg.target, msg.operator);
           break;

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, MemberToPrimary, type PrimaryToMember } from '../protocol/clusterMessages.js';
+import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, ConfigSnapshotSchema, linkSalt, MemberToPrimary, sealConfig, type PrimaryToMember } from '../protocol/clusterMessages.js';
 import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
 import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
@@ -11,7 +11,6 @@ import type { ClusterHost, ClusterOptions } from './clusterHost.js';
 import type { DirectoryEntry } from './directory.js';
 import type { Link } from './link.js';
 import { z } from 'zod';
-import { ConfigSnapshotSchema } from '../protocol/clusterMessages.js';
 import { announceActingPrimary } from './announcement.js';
 import { nextEpoch } from './failover.js';
 import { chooseServer, PendingPlacements, type Candidate } from './placement.js';
@@ -20,6 +19,8 @@ interface MemberState {
   address: string;
   standby: boolean;
   link: Link;
+  /** Seals the configuration sent on this link (linkSalt). */
+  salt: string;
   fingerprint: string | undefined;
   sessions: number;
   draining: boolean;
@@ -305,7 +306,7 @@ export class PrimaryRole implements RoleBehaviour {
         if (!standby && !row?.enabled) return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is disabled in the primary's server table`);
         this.members.get(msg.address)?.link.close(CloseCodes.DUPLICATE_CLIENT, 'replaced by a newer link from the same server');
         // What we had on this member stays browsable until its fresh list is whole.
-        member = { address: msg.address, standby, link, fingerprint: msg.fingerprint, sessions: msg.sessions, draining: false, syncing: new Set() };
+        member = { address: msg.address, standby, link, salt: linkSalt(nonce, msg.nonce), fingerprint: msg.fingerprint, sessions: msg.sessions, draining: false, syncing: new Set() };
         this.members.set(msg.address, member);
         this.send(link, {
           type: 'accepted',
@@ -314,7 +315,7 @@ export class PrimaryRole implements RoleBehaviour {
           primary: this.host.advertise,
           secondary: this.secondary(),
         });
-        if (msg.configVersion !== this.host.store.version()) this.send(link, { type: 'config', snapshot: this.snapshotFor(member, this.host.store.snapshot()) });
+        if (msg.configVersion !== this.host.store.version()) this.sendConfig(member, this.host.store.snapshot());
         log.info({ member: msg.address, configVersion: msg.configVersion }, 'member joined');
         return;
       }
@@ -391,13 +392,17 @@ export class PrimaryRole implements RoleBehaviour {
     return { ...snapshot, operators: snapshot.operators.map((op) => ({ ...op, passwordHash: WITHHELD, totpSecret: null })) };
   }
 
+  private sendConfig(member: MemberState, snapshot: ConfigSnapshot): void {
+    this.send(member.link, { type: 'config', sealed: sealConfig(this.options.secret, member.salt, this.snapshotFor(member, snapshot)) });
+  }
+
   /** Replicates the new configuration, and applies enabled/removed to the linked members at once. */
   configChanged(): void {
     const snapshot = this.host.store.snapshot();
     const rows = new Map(snapshot.servers.map((r) => [r.address, r]));
     for (const member of this.members.values()) {
       if (member.standby) {
-        this.send(member.link, { type: 'config', snapshot: this.snapshotFor(member, snapshot) });
+        this.sendConfig(member, snapshot);
         continue;
       }
       const row = rows.get(member.address);
@@ -405,7 +410,7 @@ export class PrimaryRole implements RoleBehaviour {
         member.link.close(CloseCodes.NOT_IN_CLUSTER, `${member.address} was removed from the primary's server table`);
         continue;
       }
-      this.send(member.link, { type: 'config', snapshot: this.snapshotFor(member, snapshot) });
+      this.sendConfig(member, snapshot);
       if (row.enabled === member.draining) {
         member.draining = !row.enabled;
         this.send(member.link, { type: 'drain', draining: member.draining });

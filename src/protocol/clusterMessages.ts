@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SessionTarget } from './messages.js';
+import { seal, unseal } from './sealed.js';
 
 /**
  * Messages of the cluster link (/v1/cluster): a member's channel to the acting primary. The
@@ -80,7 +81,8 @@ export const PrimaryToMember = z.discriminatedUnion('type', [
     primary: hostPort,
     secondary: hostPort.optional(),
   }),
-  z.object({ type: z.literal('config'), snapshot: ConfigSnapshotSchema }),
+  /** A ConfigSnapshot, sealed: see sealConfig. */
+  z.object({ type: z.literal('config'), sealed: z.string() }),
   z.object({ type: z.literal('open'), req: z.number().int(), clientId: id, target: SessionTarget, operator: z.string().max(128) }),
   z.object({ type: z.literal('drain'), draining: z.boolean() }),
 ]);
@@ -89,3 +91,27 @@ export type PrimaryToMember = z.infer<typeof PrimaryToMember>;
 /** What the proofs sign, so that a member's proof cannot be replayed as the primary's. */
 export const CLUSTER_MEMBER_PURPOSE = 'cluster-member';
 export const CLUSTER_PRIMARY_PURPOSE = 'cluster-primary';
+
+const CONFIG_PURPOSE = 'switchboard-cluster-config';
+
+/**
+ * What seals a link's configuration: both nonces of its handshake (the primary's challenge, the
+ * member's join), so each link has a key of its own, known only to the two ends that proved the secret.
+ */
+export function linkSalt(primaryNonce: string, memberNonce: string): string {
+  return `${primaryNonce}\n${memberNonce}`;
+}
+
+/**
+ * A configuration snapshot holds every key (and, for the secondary and standbys, the operators'
+ * password hashes and TOTP seeds). It is sealed under the cluster secret (sealed.ts), so that it
+ * stays secret on a plain link, and on a TLS link whose certificate the member does not pin.
+ */
+export function sealConfig(secret: string, salt: string, snapshot: z.infer<typeof ConfigSnapshotSchema>): string {
+  return seal(secret, salt, CONFIG_PURPOSE, snapshot);
+}
+
+/** The snapshot; throws if it does not open with this secret and link, or is not a snapshot. */
+export function openConfig(secret: string, salt: string, sealed: string): z.infer<typeof ConfigSnapshotSchema> {
+  return ConfigSnapshotSchema.parse(unseal(secret, salt, CONFIG_PURPOSE, sealed));
+}
