@@ -3,13 +3,17 @@
  * secondary for its status and configuration, then telling it to step down) reach the other server
  * however it listens, so failover and failback work when every server runs `--tls-only` (no plain
  * HTTP anywhere), and when the primary serves TLS but the secondary serves plain HTTP only; and the
- * secondary's election questions reach a member that has a certificate of its own.
+ * secondary's election questions reach a member that has a certificate of its own; and a man in the
+ * middle of a member's unpinned TLS link gets nothing through.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import tls from 'node:tls';
+import { selfSignedTls } from '../src/server/tlsFiles.js';
 import { configurePrimary, type Health, PORT, SECRET } from './helpers/failover.js';
 import { Proc, tempDir } from './helpers/harness.js';
 
@@ -104,4 +108,40 @@ test('servers with certificates of their own: a secondary cut off from the prima
   assert.match(String(refused.reason), /1 of 1 other servers still reach the primary/);
   assert.equal(cut.lines.some((l) => l.msg === 'the secondary takes over as acting primary'), false);
   assert.equal((await healthOf(secondary.address, true)).acting, false);
+});
+
+test('a man in the middle of an unpinned TLS link, with a certificate of its own: the primary refuses the join it relays (4015), so no link and no configuration goes through it', async () => {
+  const subnet = '127.0.105';
+  const primary = { address: `${subnet}.11:${PORT}`, data: join(dir.path, subnet, 'p') };
+  const member = { address: `${subnet}.12:${PORT}`, data: join(dir.path, subnet, 'm') };
+  await configurePrimary(primary.data, member.address);
+  const p = server(['--data', primary.data, '--role', 'primary', '--listen', primary.address, '--tls-self-signed']);
+  await p.waitForMsg('listening');
+
+  // It ends TLS from the member with its own certificate, opens TLS to the primary, and relays
+  // (and reads) everything between them.
+  const mitmDir = join(dir.path, subnet, 'mitm');
+  mkdirSync(mitmDir, { recursive: true });
+  const { cert, key } = await selfSignedTls(mitmDir, [`${subnet}.20`]);
+  const read: Buffer[] = [];
+  const mitm = tls.createServer({ cert, key }, (fromMember) => {
+    const toPrimary = tls.connect({ host: `${subnet}.11`, port: PORT, rejectUnauthorized: false });
+    for (const [from, to] of [[fromMember, toPrimary], [toPrimary, fromMember]] as const) {
+      from.on('data', (chunk: Buffer) => read.push(chunk));
+      from.pipe(to);
+      from.on('error', () => to.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => mitm.listen(PORT, `${subnet}.20`, resolve));
+  try {
+    const m = server(['--data', member.data, '--role', 'member', '--listen', member.address, '--primary', `https://${subnet}.20:${PORT}`]);
+    const refused = await p.waitForMsg('cluster link refused', 30_000);
+    assert.equal(refused.closeCode, 4015, JSON.stringify(refused));
+    // It did read the link: the primary's challenge (the member's frames are masked).
+    assert.match(Buffer.concat(read).toString(), /"type":"challenge"/, 'the man in the middle reads the link');
+    assert.equal(m.lines.some((l) => l.msg === 'linked to the acting primary' || l.msg === 'configuration replicated'), false);
+    await m.stop('SIGKILL');
+  } finally {
+    mitm.close();
+  }
 });

@@ -8,4 +8,9 @@ export interface Link {
   close(code: number, reason: string): void;
   onMessage(handler: (data: unknown) => void): void;
   onClose(handler: (code: number, reason: string) => void): void;
+  /**
+   * What ties the link's proofs to its own connection: the TLS session's exported keying material
+   * (RFC 5705), the same at both ends only when no one terminates TLS between them; '' in plain.
+   */
+  channelBinding(): string;
 }

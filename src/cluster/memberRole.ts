@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { Backoff } from '../client/backoff.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, linkSalt, openConfig, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
+import { boundIdentity, CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, linkSalt, openConfig, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
 import type { RpcMethod } from '../protocol/clusterRpc.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
 import { decode, MAX_BULK_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
@@ -248,7 +248,7 @@ export class MemberRole implements RoleBehaviour {
             version: 1,
             address: host.advertise,
             nonce: myNonce,
-            proof: keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, msg.nonce, memberIdentity(host.advertise, host.fingerprint)),
+            proof: keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, msg.nonce, boundIdentity(memberIdentity(host.advertise, host.fingerprint), link.channelBinding())),
             configVersion: host.store.version(),
             epoch: this.epoch(),
             fingerprint: host.fingerprint,
@@ -258,7 +258,7 @@ export class MemberRole implements RoleBehaviour {
           break;
         }
         case 'accepted': {
-          if (!proofMatches(keyProof(this.options.secret, CLUSTER_PRIMARY_PURPOSE, myNonce, msg.primary), msg.proof)) {
+          if (!proofMatches(keyProof(this.options.secret, CLUSTER_PRIMARY_PURPOSE, myNonce, boundIdentity(msg.primary, link.channelBinding())), msg.proof)) {
             log.error('the primary did not prove the cluster secret; refusing it');
             return link.close(CloseCodes.CLUSTER_AUTH, 'primary failed to prove the cluster secret');
           }

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, ConfigSnapshotSchema, linkSalt, MemberToPrimary, sealConfig, type PrimaryToMember } from '../protocol/clusterMessages.js';
+import { boundIdentity, CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, ConfigSnapshotSchema, linkSalt, MemberToPrimary, sealConfig, type PrimaryToMember } from '../protocol/clusterMessages.js';
 import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
 import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
@@ -298,7 +298,8 @@ export class PrimaryRole implements RoleBehaviour {
       if (!member) {
         if (msg.type !== 'join') return refuse(CloseCodes.BAD_MESSAGE, 'expected join');
         clearTimeout(timer);
-        const expected = keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, nonce, memberIdentity(msg.address, msg.fingerprint));
+        const binding = link.channelBinding();
+        const expected = keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, nonce, boundIdentity(memberIdentity(msg.address, msg.fingerprint), binding));
         if (!proofMatches(expected, msg.proof)) return refuse(CloseCodes.CLUSTER_AUTH, 'cluster secret not accepted');
         const row = this.host.store.servers().find((s) => s.address === msg.address);
         const standby = msg.standby === true;
@@ -310,7 +311,7 @@ export class PrimaryRole implements RoleBehaviour {
         this.members.set(msg.address, member);
         this.send(link, {
           type: 'accepted',
-          proof: keyProof(this.options.secret, CLUSTER_PRIMARY_PURPOSE, msg.nonce, this.host.advertise),
+          proof: keyProof(this.options.secret, CLUSTER_PRIMARY_PURPOSE, msg.nonce, boundIdentity(this.host.advertise, binding)),
           epoch: this.epoch(),
           primary: this.host.advertise,
           secondary: this.secondary(),

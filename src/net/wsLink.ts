@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import type { Link } from '../cluster/link.js';
 import { closeWith, remoteAddressOf, sendJson } from '../server/wsUtil.js';
@@ -8,7 +10,20 @@ import { closeWith, remoteAddressOf, sendJson } from '../server/wsUtil.js';
  * loop was blocked, so the peer's answer may be sitting unread) never counts against the peer:
  * a busy primary must not cut its members off.
  */
+const EXPORTER_LABEL = 'EXPORTER-switchboard-cluster-link';
+
+/** The TLS session's exported keying material, or '' for a plain socket (see Link.channelBinding). */
+function exporterOf(socket: unknown): string {
+  return socket instanceof TLSSocket ? socket.exportKeyingMaterial(32, EXPORTER_LABEL, Buffer.alloc(0)).toString('base64url') : '';
+}
+
+/**
+ * `remote` is the accepted socket (its TLS session binds the link), or, for a link we dial, an
+ * address only: the socket is then the one the upgrade response comes on.
+ */
 export function wsLink(ws: WebSocket, remote: { remoteAddress?: string }, pingMs = 1000, missed = 4): Link {
+  let socket: unknown = remote;
+  ws.once('upgrade', (response: { socket: Socket }) => (socket = response.socket));
   let lastSeen = Date.now();
   let lastTick = Date.now();
   const seen = () => (lastSeen = Date.now());
@@ -33,5 +48,6 @@ export function wsLink(ws: WebSocket, remote: { remoteAddress?: string }, pingMs
     close: (code, reason) => closeWith(ws, code, reason),
     onMessage: (handler) => ws.on('message', (data) => handler(data)),
     onClose: (handler) => ws.on('close', (code, reason) => handler(code, reason.toString())),
+    channelBinding: () => exporterOf(socket),
   };
 }

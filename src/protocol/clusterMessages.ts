@@ -88,6 +88,17 @@ export const PrimaryToMember = z.discriminatedUnion('type', [
 ]);
 export type PrimaryToMember = z.infer<typeof PrimaryToMember>;
 
+/**
+ * What a link's proofs sign besides the nonce: who proves, and the link's channel binding (its TLS
+ * session's exported keying material), so that a proof made on one TLS session fails on any other.
+ * A man in the middle that terminates TLS (a member that does not pin its primary would accept
+ * its certificate) holds two sessions, one with each end: the member's proof, relayed, does not
+ * verify at the primary. Plain links have no binding, and sign what they always signed.
+ */
+export function boundIdentity(identity: string, binding: string): string {
+  return binding ? `${identity}|tls:${binding}` : identity;
+}
+
 /** What the proofs sign, so that a member's proof cannot be replayed as the primary's. */
 export const CLUSTER_MEMBER_PURPOSE = 'cluster-member';
 export const CLUSTER_PRIMARY_PURPOSE = 'cluster-primary';
