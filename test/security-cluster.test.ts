@@ -18,7 +18,7 @@ import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { memberIdentity } from '../src/cluster/primaryRole.js';
-import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, linkSalt, openConfig, sealConfig } from '../src/protocol/clusterMessages.js';
+import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, CLUSTER_PROTOCOL_VERSION, linkSalt, openConfig, sealConfig } from '../src/protocol/clusterMessages.js';
 import { openReply, RPC_PATH, signReply, signRequest, verifyReply, type RpcRequest } from '../src/protocol/clusterRpc.js';
 import { keyProof, newNonce } from '../src/protocol/proof.js';
 import { ConfigStore, type ConfigSnapshot } from '../src/store/configStore.js';
@@ -161,13 +161,21 @@ test("a forged join in a real member's name is refused and does not replace the 
   const fromM = m.lines.length;
   const peer = RawPeer.open(P, '/v1/cluster');
   const challenge = await peer.next('challenge');
-  peer.send({ type: 'join', version: 1, address: M, nonce: newNonce(), proof: keyProof(WRONG_SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, sessions: 0 });
+  peer.send({ type: 'join', version: CLUSTER_PROTOCOL_VERSION, address: M, nonce: newNonce(), proof: keyProof(WRONG_SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, sessions: 0 });
   assert.equal((await peer.closeResult()).code, 4015);
   // A replay of a proof made for another nonce fails the same way.
   const again = RawPeer.open(P, '/v1/cluster');
   await again.next('challenge');
-  again.send({ type: 'join', version: 1, address: M, nonce: newNonce(), proof: keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, sessions: 0 });
+  again.send({ type: 'join', version: CLUSTER_PROTOCOL_VERSION, address: M, nonce: newNonce(), proof: keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, sessions: 0 });
   assert.equal((await again.closeResult()).code, 4015);
+  // A server of another version (version 1 neither seals the configuration nor binds its proofs
+  // to TLS) is told so, rather than that its secret is wrong.
+  const older = RawPeer.open(P, '/v1/cluster');
+  const olderChallenge = await older.next('challenge');
+  older.send({ type: 'join', version: 1, address: M, nonce: newNonce(), proof: keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, olderChallenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, sessions: 0 });
+  const olderClose = await older.closeResult();
+  assert.equal(olderClose.code, 4000);
+  assert.match(olderClose.reason, /cluster protocol 1 is not this primary's \(2\): run the same Switchboard version on every server/);
   // A peer that has proven nothing gets the same 64 KiB frame limit as anyone: a frame announcing
   // more is refused at its header (1009), before the server buffers any of it.
   const huge = RawPeer.open(P, '/v1/cluster');
@@ -252,7 +260,7 @@ test('replicated configuration crosses the link sealed: a standby that proves th
     const address = at(20);
     const nonce = newNonce();
     const proof = keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(address, undefined));
-    standby.ws.send(JSON.stringify({ type: 'join', version: 1, address, nonce, proof, configVersion: 0, epoch: 0, standby: true, sessions: 0 }));
+    standby.ws.send(JSON.stringify({ type: 'join', version: CLUSTER_PROTOCOL_VERSION, address, nonce, proof, configVersion: 0, epoch: 0, standby: true, sessions: 0 }));
     await standby.next('accepted');
     const config = await standby.next('config');
     const wire = JSON.stringify(config);

@@ -178,7 +178,7 @@ const samples: { schema: { safeParse(v: unknown): { success: boolean } }; name: 
     name: 'MemberToPrimary',
     schema: MemberToPrimary,
     examples: [
-      { type: 'join', version: 1, address: '10.0.0.2:443', nonce: 'n', proof: 'p', configVersion: 1, epoch: 2, fingerprint: 'AA:BB', standby: false, sessions: 0 },
+      { type: 'join', version: 2, address: '10.0.0.2:443', nonce: 'n', proof: 'p', configVersion: 1, epoch: 2, fingerprint: 'AA:BB', standby: false, sessions: 0 },
       { type: 'clients', entries: [entry, entry], last: true },
       { type: 'client-up', entry },
       { type: 'client-down', id: 'x' },

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { Backoff } from '../client/backoff.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { boundIdentity, CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, linkSalt, openConfig, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
+import { boundIdentity, CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, CLUSTER_PROTOCOL_VERSION, linkSalt, openConfig, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
 import type { RpcMethod } from '../protocol/clusterRpc.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
 import { decode, MAX_BULK_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
@@ -245,7 +245,7 @@ export class MemberRole implements RoleBehaviour {
           salt = linkSalt(msg.nonce, myNonce);
           link.send({
             type: 'join',
-            version: 1,
+            version: CLUSTER_PROTOCOL_VERSION,
             address: host.advertise,
             nonce: myNonce,
             proof: keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, msg.nonce, boundIdentity(memberIdentity(host.advertise, host.fingerprint), link.channelBinding())),

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { boundIdentity, CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, ConfigSnapshotSchema, linkSalt, MemberToPrimary, sealConfig, type PrimaryToMember } from '../protocol/clusterMessages.js';
+import { boundIdentity, CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, CLUSTER_PROTOCOL_VERSION, ConfigSnapshotSchema, linkSalt, MemberToPrimary, sealConfig, type PrimaryToMember } from '../protocol/clusterMessages.js';
 import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
 import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
@@ -298,6 +298,9 @@ export class PrimaryRole implements RoleBehaviour {
       if (!member) {
         if (msg.type !== 'join') return refuse(CloseCodes.BAD_MESSAGE, 'expected join');
         clearTimeout(timer);
+        if (msg.version !== CLUSTER_PROTOCOL_VERSION) {
+          return refuse(CloseCodes.BAD_MESSAGE, `cluster protocol ${msg.version} is not this primary's (${CLUSTER_PROTOCOL_VERSION}): run the same Switchboard version on every server`);
+        }
         const binding = link.channelBinding();
         const expected = keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, nonce, boundIdentity(memberIdentity(msg.address, msg.fingerprint), binding));
         if (!proofMatches(expected, msg.proof)) return refuse(CloseCodes.CLUSTER_AUTH, 'cluster secret not accepted');

@@ -4,12 +4,6 @@ import WebSocket from 'ws';
 import type { Link } from '../cluster/link.js';
 import { closeWith, remoteAddressOf, sendJson } from '../server/wsUtil.js';
 
-/**
- * A Link over a WebSocket, pinged every `pingMs`. The peer is dead when nothing (pong, ping or
- * message) came from it for `missed` intervals. A round in which our own timer ran late (our event
- * loop was blocked, so the peer's answer may be sitting unread) never counts against the peer:
- * a busy primary must not cut its members off.
- */
 const EXPORTER_LABEL = 'EXPORTER-switchboard-cluster-link';
 
 /** The TLS session's exported keying material, or '' for a plain socket (see Link.channelBinding). */
@@ -18,6 +12,11 @@ function exporterOf(socket: unknown): string {
 }
 
 /**
+ * A Link over a WebSocket, pinged every `pingMs`. The peer is dead when nothing (pong, ping or
+ * message) came from it for `missed` intervals. A round in which our own timer ran late (our event
+ * loop was blocked, so the peer's answer may be sitting unread) never counts against the peer:
+ * a busy primary must not cut its members off.
+ *
  * `remote` is the accepted socket (its TLS session binds the link), or, for a link we dial, an
  * address only: the socket is then the one the upgrade response comes on.
  */

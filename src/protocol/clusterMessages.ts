@@ -42,10 +42,17 @@ export const ConfigSnapshotSchema = z.object({
   settings: z.record(z.string(), z.unknown()),
 });
 
+/**
+ * The cluster protocol a server speaks. Version 2 seals the configuration and binds the link's
+ * proofs to its TLS session, which version 1 servers neither do nor expect: every server of a
+ * cluster runs the same version, and a join of another version is refused with a message saying so.
+ */
+export const CLUSTER_PROTOCOL_VERSION = 2;
+
 export const MemberToPrimary = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('join'),
-    version: z.literal(1),
+    version: z.number().int(),
     address: hostPort,
     nonce: z.string().max(128),
     proof: z.string().max(128),
