@@ -17,8 +17,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { memberIdentity } from '../src/cluster/primaryRole.js';
-import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, CLUSTER_PROTOCOL_VERSION, linkSalt, openConfig, sealConfig } from '../src/protocol/clusterMessages.js';
+import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, CLUSTER_PROTOCOL_VERSION, linkSalt, memberProofText, openConfig, primaryProofText, sealConfig } from '../src/protocol/clusterMessages.js';
 import { openReply, RPC_PATH, signReply, signRequest, verifyReply, type RpcRequest } from '../src/protocol/clusterRpc.js';
 import { keyProof, newNonce } from '../src/protocol/proof.js';
 import { ConfigStore, type ConfigSnapshot } from '../src/store/configStore.js';
@@ -161,18 +160,18 @@ test("a forged join in a real member's name is refused and does not replace the 
   const fromM = m.lines.length;
   const peer = RawPeer.open(P, '/v1/cluster');
   const challenge = await peer.next('challenge');
-  peer.send({ type: 'join', version: CLUSTER_PROTOCOL_VERSION, address: M, nonce: newNonce(), proof: keyProof(WRONG_SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, sessions: 0 });
+  peer.send({ type: 'join', version: CLUSTER_PROTOCOL_VERSION, address: M, nonce: newNonce(), proof: keyProof(WRONG_SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberProofText({ address: M }, '')), configVersion: 0, epoch: 0, sessions: 0 });
   assert.equal((await peer.closeResult()).code, 4015);
   // A replay of a proof made for another nonce fails the same way.
   const again = RawPeer.open(P, '/v1/cluster');
   await again.next('challenge');
-  again.send({ type: 'join', version: CLUSTER_PROTOCOL_VERSION, address: M, nonce: newNonce(), proof: keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, sessions: 0 });
+  again.send({ type: 'join', version: CLUSTER_PROTOCOL_VERSION, address: M, nonce: newNonce(), proof: keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberProofText({ address: M }, '')), configVersion: 0, epoch: 0, sessions: 0 });
   assert.equal((await again.closeResult()).code, 4015);
   // A server of another version (version 1 neither seals the configuration nor binds its proofs
   // to TLS) is told so, rather than that its secret is wrong.
   const older = RawPeer.open(P, '/v1/cluster');
   const olderChallenge = await older.next('challenge');
-  older.send({ type: 'join', version: 1, address: M, nonce: newNonce(), proof: keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, olderChallenge.nonce as string, memberIdentity(M, undefined)), configVersion: 0, epoch: 0, sessions: 0 });
+  older.send({ type: 'join', version: 1, address: M, nonce: newNonce(), proof: keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, olderChallenge.nonce as string, memberProofText({ address: M }, '')), configVersion: 0, epoch: 0, sessions: 0 });
   const olderClose = await older.closeResult();
   assert.equal(olderClose.code, 4000);
   assert.match(olderClose.reason, /cluster protocol 1 is not this primary's \(2\): run the same Switchboard version on every server/);
@@ -220,8 +219,8 @@ test('a process posing as the primary: the join never carries the secret; no pro
       ws.on('close', (code) => closes.set(join.address, code));
       // The first fake has no secret; the second has it, but an older epoch than the member's.
       const secret = join.address === at(7) ? WRONG_SECRET : SECRET;
-      ws.send(JSON.stringify({ type: 'accepted', proof: keyProof(secret, CLUSTER_PRIMARY_PURPOSE, join.nonce, fakeAddress), epoch: 3, primary: fakeAddress }));
-      ws.send(JSON.stringify({ type: 'config', sealed: sealConfig(secret, linkSalt(nonce, join.nonce), planted) }));
+      ws.send(JSON.stringify({ type: 'accepted', proof: keyProof(secret, CLUSTER_PRIMARY_PURPOSE, join.nonce, primaryProofText(fakeAddress, '')), epoch: 3, primary: fakeAddress }));
+      ws.send(JSON.stringify({ type: 'config', sealed: sealConfig(secret, linkSalt(nonce, join.nonce), 1, planted) }));
     });
   });
   try {
@@ -240,7 +239,7 @@ test('a process posing as the primary: the join never carries the secret; no pro
     for (const [address, join] of joins) {
       assert.ok(!join.text.includes(SECRET), 'the cluster secret is not in the join');
       const proof = (JSON.parse(join.text) as { proof: string }).proof;
-      assert.equal(proof, keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, join.nonce, memberIdentity(address, undefined)), 'the join proves the secret with an HMAC over our nonce and its address');
+      assert.equal(proof, keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, join.nonce, memberProofText({ address }, '')), 'the join proves the secret with an HMAC over our nonce and its address');
     }
     // A moment for anything queued behind the refusal, then: nothing was applied.
     await new Promise((r) => setTimeout(r, 500));
@@ -248,8 +247,43 @@ test('a process posing as the primary: the join never carries the secret; no pro
     assert.deepEqual(await keyNames('f2'), []);
     await stopAll([f1, f2]);
   } finally {
-    await new Promise<void>((r) => wss.close(() => r()));
+    // Connections first: the server's close waits for them (a member still linked would hold it).
     for (const ws of wss.clients) ws.terminate();
+    await new Promise<void>((r) => wss.close(() => r()));
+  }
+});
+
+test('a configuration replayed on the link is refused: the member takes only a higher count', async () => {
+  // A primary that proves the secret (what a replaying man in the middle relays), sending one
+  // configuration, then an older one again: the same sealed bytes, as a replay on a plain link would.
+  const fakeAddress = '127.0.71.11:' + port;
+  const first = { version: 5, keys: [{ name: 'current', value: 'current-key-value-0000000', createdAt: new Date().toISOString() }], operators: [], servers: [], settings: {} };
+  const wss = new WebSocketServer({ host: '127.0.71.11', port, path: '/v1/cluster' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  wss.on('connection', (ws: WebSocket) => {
+    const nonce = newNonce();
+    ws.send(JSON.stringify({ type: 'challenge', nonce, epoch: 3, primary: fakeAddress }));
+    ws.once('message', (raw) => {
+      const join = JSON.parse(raw.toString()) as { nonce: string };
+      const salt = linkSalt(nonce, join.nonce);
+      ws.send(JSON.stringify({ type: 'accepted', proof: keyProof(SECRET, CLUSTER_PRIMARY_PURPOSE, join.nonce, primaryProofText(fakeAddress, '')), epoch: 3, primary: fakeAddress }));
+      const older = JSON.stringify({ type: 'config', sealed: sealConfig(SECRET, salt, 1, { ...first, version: 4 }) });
+      ws.send(older);
+      ws.send(JSON.stringify({ type: 'config', sealed: sealConfig(SECRET, salt, 2, first) }));
+      ws.send(older);
+    });
+  });
+  const f3 = member('f3', at(12), fakeAddress);
+  try {
+    const refused = await f3.waitForMsg('a configuration replayed on the link; refusing it', 20_000);
+    assert.deepEqual([refused.seq, refused.last], [1, 2]);
+    await f3.stop();
+    assert.deepEqual(await keyNames('f3'), ['current'], 'the newer configuration stays');
+  } finally {
+    await f3.stop('SIGKILL');
+    // Connections first: the server's close waits for them (a member still linked would hold it).
+    for (const ws of wss.clients) ws.terminate();
+    await new Promise<void>((r) => wss.close(() => r()));
   }
 });
 
@@ -259,14 +293,14 @@ test('replicated configuration crosses the link sealed: a standby that proves th
     const challenge = await standby.next('challenge');
     const address = at(20);
     const nonce = newNonce();
-    const proof = keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberIdentity(address, undefined));
+    const proof = keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberProofText({ address, standby: true }, ''));
     standby.ws.send(JSON.stringify({ type: 'join', version: CLUSTER_PROTOCOL_VERSION, address, nonce, proof, configVersion: 0, epoch: 0, standby: true, sessions: 0 }));
     await standby.next('accepted');
     const config = await standby.next('config');
     const wire = JSON.stringify(config);
     assert.ok(!wire.includes(KEY) && !wire.includes('passwordHash') && !wire.includes('keys'), `no configuration in the clear: ${wire.slice(0, 200)}`);
     // A standby gets everything, the operators' secrets included: the secret and this link open it.
-    const snapshot = openConfig(SECRET, linkSalt(challenge.nonce as string, nonce), config.sealed as string);
+    const { snapshot } = openConfig(SECRET, linkSalt(challenge.nonce as string, nonce), config.sealed as string);
     assert.ok(snapshot.keys.some((k) => k.value === KEY));
     assert.ok(snapshot.operators.some((op) => op.name === 'admin' && op.passwordHash.startsWith('scrypt$')), 'with the operators\' password hashes');
     assert.throws(() => openConfig(WRONG_SECRET, linkSalt(challenge.nonce as string, nonce), config.sealed as string), 'not with another secret');

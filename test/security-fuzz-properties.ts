@@ -18,7 +18,7 @@ import net from 'node:net';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { clientIdFor, rawPublicKey, signIdentity, verifyIdentity } from '../src/protocol/clientIdentity.js';
-import { ConfigSnapshotSchema, linkSalt, MemberToPrimary, openConfig, PrimaryToMember, sealConfig } from '../src/protocol/clusterMessages.js';
+import { ConfigSnapshotSchema, linkSalt, memberProofText, MemberToPrimary, openConfig, PrimaryToMember, sealConfig } from '../src/protocol/clusterMessages.js';
 import { openReply, RpcReply, RpcRequest, signReply, signRequest, verifyReply, verifyRequest } from '../src/protocol/clusterRpc.js';
 import { encodeExecFrame, encodeExit, encodeStdin, encodeStdinEnd, ExecFrameDecoder, ExecInputDecoder, MAX_EXEC_FRAME, type ExecFrame, type ExecInputFrame } from '../src/protocol/execFrames.js';
 import { decode, MAX_MESSAGE_BYTES } from '../src/protocol/messages.js';
@@ -389,13 +389,24 @@ export function rpcProperties(): NamedProperty[] {
       name: 'sealConfig: a snapshot opens only with its secret and link, and any change breaks it',
       property: fc.property(secretArb, fc.string({ maxLength: 40 }), fc.string({ maxLength: 40 }), fc.nat(), (secret, primaryNonce, memberNonce, flip) => {
         const salt = linkSalt(primaryNonce, memberNonce);
-        const sealed = sealConfig(secret, salt, ConfigSnapshotSchema.parse(snapshot));
-        sameJson(openConfig(secret, salt, sealed), snapshot, 'opens to the snapshot');
+        const sealed = sealConfig(secret, salt, 7, ConfigSnapshotSchema.parse(snapshot));
+        sameJson(openConfig(secret, salt, sealed), { seq: 7, snapshot }, 'opens to the count and the snapshot');
         check(throws(() => openConfig(`${secret}x`, salt, sealed)), 'not with another secret');
         check(throws(() => openConfig(secret, linkSalt(memberNonce, `${primaryNonce}x`), sealed)), 'not on another link');
         const raw = Buffer.from(sealed, 'base64url');
         raw[flip % raw.length]! ^= 1;
         check(throws(() => openConfig(secret, salt, raw.toString('base64url'))), 'not once changed');
+      }),
+    },
+    {
+      name: 'memberProofText: no two joins, or bindings, sign the same text (a fingerprint cannot pass for a binding)',
+      property: fc.property(fc.string({ maxLength: 30 }), fc.string({ maxLength: 30 }), fc.boolean(), fc.string({ maxLength: 30 }), fc.string({ maxLength: 30 }), (address, fingerprint, standby, binding, other) => {
+        const text = memberProofText({ address, fingerprint, standby }, binding);
+        check(text !== memberProofText({ address, fingerprint: `${fingerprint}|tls:${binding}`, standby }, ''), 'a binding moved into the fingerprint');
+        check(text !== memberProofText({ address, fingerprint, standby: !standby }, binding), 'standby flipped');
+        if (other !== binding) check(text !== memberProofText({ address, fingerprint, standby }, other), 'another binding');
+        if (other !== address) check(text !== memberProofText({ address: other, fingerprint, standby }, binding), 'another address');
+        check(!MemberToPrimary.safeParse({ type: 'join', version: 2, address: '10.0.0.2:443', nonce: 'n', proof: 'p', configVersion: 0, epoch: 0, fingerprint: `AA:BB|tls:${binding}`, sessions: 0 }).success, 'a fingerprint is hex and colons only');
       }),
     },
     {

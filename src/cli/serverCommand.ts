@@ -98,7 +98,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         logger.warn({ hint: `switchboard config --data ${flags.data} key add NAME` }, 'no key configured: no client or control can connect until one is added');
       }
       const primary = flags.primary ? gatewayAddress(flags.primary) : undefined;
-      const clusterDial: DialOptions = { tls: Boolean(primary?.tls || flags.primaryFingerprint), fingerprint: flags.primaryFingerprint, insecure: !flags.primaryFingerprint };
+      const clusterDial: DialOptions = { tls: Boolean(primary?.tls || flags.primaryFingerprint), fingerprint: flags.primaryFingerprint, insecure: !flags.primaryFingerprint, tls13Only: true };
       const behaviour =
         role === 'primary' || (role === 'standalone' && secret) ? (h: ClusterHost) => new PrimaryRole(h, { secret: secret! })
         : role === 'member' ? (h: ClusterHost) => new FailoverRole(h, { secret: secret!, primary: primary!.address })

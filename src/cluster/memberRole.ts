@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { Backoff } from '../client/backoff.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { boundIdentity, CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, CLUSTER_PROTOCOL_VERSION, linkSalt, openConfig, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
+import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, CLUSTER_PROTOCOL_VERSION, linkSalt, memberProofText, openConfig, primaryProofText, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
 import type { RpcMethod } from '../protocol/clusterRpc.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
 import { decode, MAX_BULK_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
@@ -13,7 +13,6 @@ import { ClientChanges } from './clientChanges.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
 import type { DirectoryEntry } from './directory.js';
 import type { Link } from './link.js';
-import { memberIdentity } from './primaryRole.js';
 
 type LinkState = 'linking' | 'linked' | 'refused';
 
@@ -225,8 +224,9 @@ export class MemberRole implements RoleBehaviour {
     const link = this.host.dialLink(target);
     this.link = link;
     const myNonce = newNonce();
-    /** Opens the configuration this link carries (set by the primary's challenge). */
+    /** Opens the configuration this link carries (set by the primary's challenge), and the count of the last one taken. */
     let salt = '';
+    let configSeq = 0;
     let accepted = false;
 
     link.onMessage((data) => {
@@ -248,7 +248,7 @@ export class MemberRole implements RoleBehaviour {
             version: CLUSTER_PROTOCOL_VERSION,
             address: host.advertise,
             nonce: myNonce,
-            proof: keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, msg.nonce, boundIdentity(memberIdentity(host.advertise, host.fingerprint), link.channelBinding())),
+            proof: keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, msg.nonce, memberProofText({ address: host.advertise, fingerprint: host.fingerprint, standby: this.options.standby }, link.channelBinding())),
             configVersion: host.store.version(),
             epoch: this.epoch(),
             fingerprint: host.fingerprint,
@@ -258,7 +258,7 @@ export class MemberRole implements RoleBehaviour {
           break;
         }
         case 'accepted': {
-          if (!proofMatches(keyProof(this.options.secret, CLUSTER_PRIMARY_PURPOSE, myNonce, boundIdentity(msg.primary, link.channelBinding())), msg.proof)) {
+          if (!proofMatches(keyProof(this.options.secret, CLUSTER_PRIMARY_PURPOSE, myNonce, primaryProofText(msg.primary, link.channelBinding())), msg.proof)) {
             log.error('the primary did not prove the cluster secret; refusing it');
             return link.close(CloseCodes.CLUSTER_AUTH, 'primary failed to prove the cluster secret');
           }
@@ -286,13 +286,19 @@ export class MemberRole implements RoleBehaviour {
           break;
         }
         case 'config': {
-          let snapshot;
+          let opened;
           try {
-            snapshot = openConfig(this.options.secret, salt, msg.sealed);
+            opened = openConfig(this.options.secret, salt, msg.sealed);
           } catch {
             log.error('a configuration from the primary that does not open with the cluster secret; refusing it');
             return link.close(CloseCodes.BAD_MESSAGE, 'configuration does not open');
           }
+          if (opened.seq <= configSeq) {
+            log.error({ seq: opened.seq, last: configSeq }, 'a configuration replayed on the link; refusing it');
+            return link.close(CloseCodes.BAD_MESSAGE, 'configuration replayed');
+          }
+          configSeq = opened.seq;
+          const { snapshot } = opened;
           if (snapshot.version !== this.host.store.version()) {
             try {
               this.host.store.applySnapshot(snapshot);

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { boundIdentity, CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, CLUSTER_PROTOCOL_VERSION, ConfigSnapshotSchema, linkSalt, MemberToPrimary, sealConfig, type PrimaryToMember } from '../protocol/clusterMessages.js';
+import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, CLUSTER_PROTOCOL_VERSION, ConfigSnapshotSchema, linkSalt, memberProofText, MemberToPrimary, primaryProofText, sealConfig, type PrimaryToMember } from '../protocol/clusterMessages.js';
 import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
 import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
@@ -19,8 +19,9 @@ interface MemberState {
   address: string;
   standby: boolean;
   link: Link;
-  /** Seals the configuration sent on this link (linkSalt). */
+  /** Seals the configuration sent on this link (linkSalt), with the count sent so far. */
   salt: string;
+  configsSent: number;
   fingerprint: string | undefined;
   sessions: number;
   draining: boolean;
@@ -51,10 +52,6 @@ export interface PrimaryRoleOptions extends ClusterOptions {
 
 const StatusReply = z.object({ acting: z.boolean(), epoch: z.number().int().min(0) });
 
-/** The member's join proof binds its address and TLS fingerprint, so neither can be swapped. */
-export function memberIdentity(address: string, fingerprint: string | undefined): string {
-  return `${address}|${fingerprint ?? ''}`;
-}
 
 /**
  * The primary: the first contact of every client, which it places by weight; the holder of the
@@ -302,7 +299,7 @@ export class PrimaryRole implements RoleBehaviour {
           return refuse(CloseCodes.BAD_MESSAGE, `cluster protocol ${msg.version} is not this primary's (${CLUSTER_PROTOCOL_VERSION}): run the same Switchboard version on every server`);
         }
         const binding = link.channelBinding();
-        const expected = keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, nonce, boundIdentity(memberIdentity(msg.address, msg.fingerprint), binding));
+        const expected = keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, nonce, memberProofText(msg, binding));
         if (!proofMatches(expected, msg.proof)) return refuse(CloseCodes.CLUSTER_AUTH, 'cluster secret not accepted');
         const row = this.host.store.servers().find((s) => s.address === msg.address);
         const standby = msg.standby === true;
@@ -310,11 +307,11 @@ export class PrimaryRole implements RoleBehaviour {
         if (!standby && !row?.enabled) return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is disabled in the primary's server table`);
         this.members.get(msg.address)?.link.close(CloseCodes.DUPLICATE_CLIENT, 'replaced by a newer link from the same server');
         // What we had on this member stays browsable until its fresh list is whole.
-        member = { address: msg.address, standby, link, salt: linkSalt(nonce, msg.nonce), fingerprint: msg.fingerprint, sessions: msg.sessions, draining: false, syncing: new Set() };
+        member = { address: msg.address, standby, link, salt: linkSalt(nonce, msg.nonce), configsSent: 0, fingerprint: msg.fingerprint, sessions: msg.sessions, draining: false, syncing: new Set() };
         this.members.set(msg.address, member);
         this.send(link, {
           type: 'accepted',
-          proof: keyProof(this.options.secret, CLUSTER_PRIMARY_PURPOSE, msg.nonce, boundIdentity(this.host.advertise, binding)),
+          proof: keyProof(this.options.secret, CLUSTER_PRIMARY_PURPOSE, msg.nonce, primaryProofText(this.host.advertise, binding)),
           epoch: this.epoch(),
           primary: this.host.advertise,
           secondary: this.secondary(),
@@ -397,7 +394,8 @@ export class PrimaryRole implements RoleBehaviour {
   }
 
   private sendConfig(member: MemberState, snapshot: ConfigSnapshot): void {
-    this.send(member.link, { type: 'config', sealed: sealConfig(this.options.secret, member.salt, this.snapshotFor(member, snapshot)) });
+    member.configsSent++;
+    this.send(member.link, { type: 'config', sealed: sealConfig(this.options.secret, member.salt, member.configsSent, this.snapshotFor(member, snapshot)) });
   }
 
   /** Replicates the new configuration, and applies enabled/removed to the linked members at once. */

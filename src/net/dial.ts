@@ -23,6 +23,12 @@ export interface DialOptions {
   /** http://[user:pass@]host:port */
   proxy?: string;
   connectTimeoutMs?: number;
+  /**
+   * TLS 1.3 or nothing. The cluster link binds its proofs to the TLS session's exported keying
+   * material, which only TLS 1.3 (or 1.2 with the extended master secret, which Node cannot
+   * require) ties to one session.
+   */
+  tls13Only?: boolean;
 }
 
 export const plainDial: DialOptions = { tls: false };
@@ -105,6 +111,7 @@ function startTls(raw: net.Socket, host: string, opts: DialOptions, timeoutMs: n
       socket: raw,
       servername: net.isIP(host) ? undefined : host,
       ca: opts.ca,
+      minVersion: opts.tls13Only ? 'TLSv1.3' : undefined,
       // A pinned fingerprint replaces the CA check; it is checked below, before any byte is sent.
       rejectUnauthorized: !opts.insecure && !pinned,
       // Never undefined: tls.connect asserts it is a function. The name checked is the host dialled.

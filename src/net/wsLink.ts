@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
@@ -6,9 +7,17 @@ import { closeWith, remoteAddressOf, sendJson } from '../server/wsUtil.js';
 
 const EXPORTER_LABEL = 'EXPORTER-switchboard-cluster-link';
 
-/** The TLS session's exported keying material, or '' for a plain socket (see Link.channelBinding). */
-function exporterOf(socket: unknown): string {
-  return socket instanceof TLSSocket ? socket.exportKeyingMaterial(32, EXPORTER_LABEL, Buffer.alloc(0)).toString('base64url') : '';
+/**
+ * The TLS session's exported keying material, or '' for a plain socket (see Link.channelBinding).
+ * Taken once, while the socket is open (Node throws once it is closed); should that fail, a value
+ * no other end can have, so that the link's proofs fail rather than the process.
+ */
+function bindingOf(socket: unknown): string {
+  try {
+    return socket instanceof TLSSocket ? socket.exportKeyingMaterial(32, EXPORTER_LABEL, Buffer.alloc(0)).toString('base64url') : '';
+  } catch {
+    return `unavailable:${randomBytes(16).toString('hex')}`;
+  }
 }
 
 /**
@@ -21,8 +30,8 @@ function exporterOf(socket: unknown): string {
  * address only: the socket is then the one the upgrade response comes on.
  */
 export function wsLink(ws: WebSocket, remote: { remoteAddress?: string }, pingMs = 1000, missed = 4): Link {
-  let socket: unknown = remote;
-  ws.once('upgrade', (response: { socket: Socket }) => (socket = response.socket));
+  let binding = bindingOf(remote);
+  ws.once('upgrade', (response: { socket: Socket }) => (binding = bindingOf(response.socket)));
   let lastSeen = Date.now();
   let lastTick = Date.now();
   const seen = () => (lastSeen = Date.now());
@@ -47,6 +56,6 @@ export function wsLink(ws: WebSocket, remote: { remoteAddress?: string }, pingMs
     close: (code, reason) => closeWith(ws, code, reason),
     onMessage: (handler) => ws.on('message', (data) => handler(data)),
     onClose: (handler) => ws.on('close', (code, reason) => handler(code, reason.toString())),
-    channelBinding: () => exporterOf(socket),
+    channelBinding: () => binding,
   };
 }

@@ -58,7 +58,8 @@ export const MemberToPrimary = z.discriminatedUnion('type', [
     proof: z.string().max(128),
     configVersion: z.number().int().min(0),
     epoch: z.number().int().min(0),
-    fingerprint: z.string().max(200).optional(),
+    /** The member's TLS certificate's SHA-256, as Node prints it (hex pairs and colons). */
+    fingerprint: z.string().regex(/^[0-9A-Fa-f:]{1,200}$/).optional(),
     /** A standby of a standalone server: replicates the configuration, holds no placed clients. */
     standby: z.boolean().optional(),
     sessions: z.number().int().min(0),
@@ -96,14 +97,19 @@ export const PrimaryToMember = z.discriminatedUnion('type', [
 export type PrimaryToMember = z.infer<typeof PrimaryToMember>;
 
 /**
- * What a link's proofs sign besides the nonce: who proves, and the link's channel binding (its TLS
- * session's exported keying material), so that a proof made on one TLS session fails on any other.
- * A man in the middle that terminates TLS (a member that does not pin its primary would accept
- * its certificate) holds two sessions, one with each end: the member's proof, relayed, does not
- * verify at the primary. Plain links have no binding, and sign what they always signed.
+ * What the link's proofs sign besides the nonce: who proves what, and the link's channel binding
+ * (its TLS session's exported keying material, '' in plain), so that a proof made on one TLS
+ * session fails on any other. A man in the middle that terminates TLS (a member that does not pin
+ * its primary accepts its certificate) holds a session with each end, or TLS with one and plain
+ * with the other: the member's proof, relayed, does not verify at the primary. Each text is a JSON
+ * array, so no field's value can pass for another field or for the binding.
  */
-export function boundIdentity(identity: string, binding: string): string {
-  return binding ? `${identity}|tls:${binding}` : identity;
+export function memberProofText(join: { address: string; fingerprint?: string; standby?: boolean }, binding: string): string {
+  return JSON.stringify([join.address, join.fingerprint ?? null, join.standby === true, binding]);
+}
+
+export function primaryProofText(primary: string, binding: string): string {
+  return JSON.stringify([primary, binding]);
 }
 
 /** What the proofs sign, so that a member's proof cannot be replayed as the primary's. */
@@ -123,13 +129,16 @@ export function linkSalt(primaryNonce: string, memberNonce: string): string {
 /**
  * A configuration snapshot holds every key (and, for the secondary and standbys, the operators'
  * password hashes and TOTP seeds). It is sealed under the cluster secret (sealed.ts), so that it
- * stays secret on a plain link, and on a TLS link whose certificate the member does not pin.
+ * stays secret on a plain link too, with the link's count of configurations sent so far: the
+ * member takes only a higher count, so an older configuration replayed on the link is refused.
  */
-export function sealConfig(secret: string, salt: string, snapshot: z.infer<typeof ConfigSnapshotSchema>): string {
-  return seal(secret, salt, CONFIG_PURPOSE, snapshot);
+export function sealConfig(secret: string, salt: string, seq: number, snapshot: z.infer<typeof ConfigSnapshotSchema>): string {
+  return seal(secret, salt, CONFIG_PURPOSE, { seq, snapshot });
 }
 
-/** The snapshot; throws if it does not open with this secret and link, or is not a snapshot. */
-export function openConfig(secret: string, salt: string, sealed: string): z.infer<typeof ConfigSnapshotSchema> {
-  return ConfigSnapshotSchema.parse(unseal(secret, salt, CONFIG_PURPOSE, sealed));
+const SealedConfig = z.object({ seq: z.number().int().min(1), snapshot: ConfigSnapshotSchema });
+
+/** The count and snapshot; throws if it does not open with this secret and link, or is not a snapshot. */
+export function openConfig(secret: string, salt: string, sealed: string): z.infer<typeof SealedConfig> {
+  return SealedConfig.parse(unseal(secret, salt, CONFIG_PURPOSE, sealed));
 }
