@@ -201,28 +201,46 @@ test("a forged join in a real member's name is refused and does not replace the 
   assert.ok(!m.lines.slice(fromM).some((l) => l.msg === 'link to the primary lost'), 'the real member kept its link');
 });
 
-test('a process posing as the primary: the join never carries the secret; no proof (4015) or an older epoch (4017) is refused, and its config ignored', async () => {
-  const fakeAddress = at(9);
-  const joins = new Map<string, { text: string; nonce: string }>();
-  const closes = new Map<string, number>();
-  const planted = { version: 99, keys: [{ name: 'planted', value: 'planted-key-value-000000', createdAt: new Date().toISOString() }], operators: [], servers: [], settings: {} };
-  const wss = new WebSocketServer({ host: '127.0.71.9', port, path: '/v1/cluster' });
+/**
+ * A process posing as a primary at `host`: it challenges every link (epoch 3) and hands each join,
+ * with its raw text and the nonce it answered, to `onJoin`. close() ends its links, then itself.
+ */
+async function fakePrimary(host: string, onJoin: (ws: WebSocket, join: { type: string; address: string; nonce: string; proof: string }, text: string, nonce: string) => void): Promise<{ address: string; close(): Promise<void> }> {
+  const address = `${host}:${port}`;
+  const wss = new WebSocketServer({ host, port, path: '/v1/cluster' });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   wss.on('connection', (ws: WebSocket) => {
     const nonce = newNonce();
-    ws.send(JSON.stringify({ type: 'challenge', nonce, epoch: 3, primary: fakeAddress }));
+    ws.send(JSON.stringify({ type: 'challenge', nonce, epoch: 3, primary: address }));
     ws.on('message', (raw) => {
       const text = raw.toString();
       const join = JSON.parse(text) as { type: string; address: string; nonce: string; proof: string };
-      if (join.type !== 'join') return;
-      joins.set(join.address, { text, nonce });
-      ws.on('close', (code) => closes.set(join.address, code));
-      // The first fake has no secret; the second has it, but an older epoch than the member's.
-      const secret = join.address === at(7) ? WRONG_SECRET : SECRET;
-      ws.send(JSON.stringify({ type: 'accepted', proof: keyProof(secret, CLUSTER_PRIMARY_PURPOSE, join.nonce, primaryProofText(fakeAddress, '')), epoch: 3, primary: fakeAddress }));
-      ws.send(JSON.stringify({ type: 'config', sealed: sealConfig(secret, linkSalt(nonce, join.nonce), 1, planted) }));
+      if (join.type === 'join') onJoin(ws, join, text, nonce);
     });
   });
+  return {
+    address,
+    close: async () => {
+      // Links first: the server's close waits for them (a member still linked would hold it).
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+    },
+  };
+}
+
+test('a process posing as the primary: the join never carries the secret; no proof (4015) or an older epoch (4017) is refused, and its config ignored', async () => {
+  const joins = new Map<string, { text: string; nonce: string }>();
+  const closes = new Map<string, number>();
+  const planted = { version: 99, keys: [{ name: 'planted', value: 'planted-key-value-000000', createdAt: new Date().toISOString() }], operators: [], servers: [], settings: {} };
+  const fake = await fakePrimary('127.0.71.9', (ws, join, text, nonce) => {
+    joins.set(join.address, { text, nonce });
+    ws.on('close', (code) => closes.set(join.address, code));
+    // The first fake has no secret; the second has it, but an older epoch than the member's.
+    const secret = join.address === at(7) ? WRONG_SECRET : SECRET;
+    ws.send(JSON.stringify({ type: 'accepted', proof: keyProof(secret, CLUSTER_PRIMARY_PURPOSE, join.nonce, primaryProofText(fake.address, '')), epoch: 3, primary: fake.address }));
+    ws.send(JSON.stringify({ type: 'config', sealed: sealConfig(secret, linkSalt(nonce, join.nonce), 1, planted) }));
+  });
+  const fakeAddress = fake.address;
   try {
     // The second member has followed epoch 7 before.
     const stale = ConfigStore.open(data('f2'));
@@ -247,32 +265,23 @@ test('a process posing as the primary: the join never carries the secret; no pro
     assert.deepEqual(await keyNames('f2'), []);
     await stopAll([f1, f2]);
   } finally {
-    // Connections first: the server's close waits for them (a member still linked would hold it).
-    for (const ws of wss.clients) ws.terminate();
-    await new Promise<void>((r) => wss.close(() => r()));
+    await fake.close();
   }
 });
 
 test('a configuration replayed on the link is refused: the member takes only a higher count', async () => {
   // A primary that proves the secret (what a replaying man in the middle relays), sending one
   // configuration, then an older one again: the same sealed bytes, as a replay on a plain link would.
-  const fakeAddress = '127.0.71.11:' + port;
   const first = { version: 5, keys: [{ name: 'current', value: 'current-key-value-0000000', createdAt: new Date().toISOString() }], operators: [], servers: [], settings: {} };
-  const wss = new WebSocketServer({ host: '127.0.71.11', port, path: '/v1/cluster' });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  wss.on('connection', (ws: WebSocket) => {
-    const nonce = newNonce();
-    ws.send(JSON.stringify({ type: 'challenge', nonce, epoch: 3, primary: fakeAddress }));
-    ws.once('message', (raw) => {
-      const join = JSON.parse(raw.toString()) as { nonce: string };
-      const salt = linkSalt(nonce, join.nonce);
-      ws.send(JSON.stringify({ type: 'accepted', proof: keyProof(SECRET, CLUSTER_PRIMARY_PURPOSE, join.nonce, primaryProofText(fakeAddress, '')), epoch: 3, primary: fakeAddress }));
-      const older = JSON.stringify({ type: 'config', sealed: sealConfig(SECRET, salt, 1, { ...first, version: 4 }) });
-      ws.send(older);
-      ws.send(JSON.stringify({ type: 'config', sealed: sealConfig(SECRET, salt, 2, first) }));
-      ws.send(older);
-    });
+  const fake = await fakePrimary('127.0.71.11', (ws, join, _text, nonce) => {
+    const salt = linkSalt(nonce, join.nonce);
+    ws.send(JSON.stringify({ type: 'accepted', proof: keyProof(SECRET, CLUSTER_PRIMARY_PURPOSE, join.nonce, primaryProofText(fake.address, '')), epoch: 3, primary: fake.address }));
+    const older = JSON.stringify({ type: 'config', sealed: sealConfig(SECRET, salt, 1, { ...first, version: 4 }) });
+    ws.send(older);
+    ws.send(JSON.stringify({ type: 'config', sealed: sealConfig(SECRET, salt, 2, first) }));
+    ws.send(older);
   });
+  const fakeAddress = fake.address;
   const f3 = member('f3', at(12), fakeAddress);
   try {
     const refused = await f3.waitForMsg('a configuration replayed on the link; refusing it', 20_000);
@@ -281,9 +290,7 @@ test('a configuration replayed on the link is refused: the member takes only a h
     assert.deepEqual(await keyNames('f3'), ['current'], 'the newer configuration stays');
   } finally {
     await f3.stop('SIGKILL');
-    // Connections first: the server's close waits for them (a member still linked would hold it).
-    for (const ws of wss.clients) ws.terminate();
-    await new Promise<void>((r) => wss.close(() => r()));
+    await fake.close();
   }
 });
 
