@@ -1,11 +1,11 @@
 import type { Duplex } from 'node:stream';
 import { Backoff } from '../client/backoff.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, CLUSTER_PROTOCOL_VERSION, linkSalt, memberProofText, openConfig, primaryProofText, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
+import { CLUSTER_PROTOCOL_VERSION, linkSalt, memberProof, openConfig, primaryProof, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
 import type { RpcMethod } from '../protocol/clusterRpc.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
 import { decode, MAX_BULK_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
-import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
+import { newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
 import { announcementDecision } from './announcement.js';
 import { clientBatches } from './clientBatches.js';
@@ -248,7 +248,7 @@ export class MemberRole implements RoleBehaviour {
             version: CLUSTER_PROTOCOL_VERSION,
             address: host.advertise,
             nonce: myNonce,
-            proof: keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, msg.nonce, memberProofText({ address: host.advertise, fingerprint: host.fingerprint, standby: this.options.standby }, link.channelBinding())),
+            proof: memberProof(this.options.secret, msg.nonce, { address: host.advertise, fingerprint: host.fingerprint, standby: this.options.standby }, link.channelBinding()),
             configVersion: host.store.version(),
             epoch: this.epoch(),
             fingerprint: host.fingerprint,
@@ -258,7 +258,7 @@ export class MemberRole implements RoleBehaviour {
           break;
         }
         case 'accepted': {
-          if (!proofMatches(keyProof(this.options.secret, CLUSTER_PRIMARY_PURPOSE, myNonce, primaryProofText(msg.primary, link.channelBinding())), msg.proof)) {
+          if (!proofMatches(primaryProof(this.options.secret, myNonce, msg.primary, link.channelBinding()), msg.proof)) {
             log.error('the primary did not prove the cluster secret; refusing it');
             return link.close(CloseCodes.CLUSTER_AUTH, 'primary failed to prove the cluster secret');
           }

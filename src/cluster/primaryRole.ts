@@ -1,9 +1,9 @@
 import type { Duplex } from 'node:stream';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, CLUSTER_PROTOCOL_VERSION, ConfigSnapshotSchema, linkSalt, memberProofText, MemberToPrimary, primaryProofText, sealConfig, type PrimaryToMember } from '../protocol/clusterMessages.js';
+import { CLUSTER_PROTOCOL_VERSION, ConfigSnapshotSchema, linkSalt, memberProof, MemberToPrimary, primaryProof, sealConfig, type PrimaryToMember } from '../protocol/clusterMessages.js';
 import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
 import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
-import { keyProof, newNonce, proofMatches } from '../protocol/proof.js';
+import { newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
 import { openLocal } from '../server/standaloneRole.js';
 import type { ConfigSnapshot, ServerRow } from '../store/configStore.js';
@@ -51,7 +51,6 @@ export interface PrimaryRoleOptions extends ClusterOptions {
 }
 
 const StatusReply = z.object({ acting: z.boolean(), epoch: z.number().int().min(0) });
-
 
 /**
  * The primary: the first contact of every client, which it places by weight; the holder of the
@@ -299,8 +298,7 @@ export class PrimaryRole implements RoleBehaviour {
           return refuse(CloseCodes.BAD_MESSAGE, `cluster protocol ${msg.version} is not this primary's (${CLUSTER_PROTOCOL_VERSION}): run the same Switchboard version on every server`);
         }
         const binding = link.channelBinding();
-        const expected = keyProof(this.options.secret, CLUSTER_MEMBER_PURPOSE, nonce, memberProofText(msg, binding));
-        if (!proofMatches(expected, msg.proof)) return refuse(CloseCodes.CLUSTER_AUTH, 'cluster secret not accepted');
+        if (!proofMatches(memberProof(this.options.secret, nonce, msg, binding), msg.proof)) return refuse(CloseCodes.CLUSTER_AUTH, 'cluster secret not accepted');
         const row = this.host.store.servers().find((s) => s.address === msg.address);
         const standby = msg.standby === true;
         if (!standby && !row) return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is not in the primary's server table`);
@@ -311,7 +309,7 @@ export class PrimaryRole implements RoleBehaviour {
         this.members.set(msg.address, member);
         this.send(link, {
           type: 'accepted',
-          proof: keyProof(this.options.secret, CLUSTER_PRIMARY_PURPOSE, msg.nonce, primaryProofText(this.host.advertise, binding)),
+          proof: primaryProof(this.options.secret, msg.nonce, this.host.advertise, binding),
           epoch: this.epoch(),
           primary: this.host.advertise,
           secondary: this.secondary(),

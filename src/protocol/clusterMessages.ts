@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SessionTarget } from './messages.js';
+import { keyProof } from './proof.js';
 import { seal, unseal } from './sealed.js';
 
 /**
@@ -115,6 +116,16 @@ export function primaryProofText(primary: string, binding: string): string {
 /** What the proofs sign, so that a member's proof cannot be replayed as the primary's. */
 export const CLUSTER_MEMBER_PURPOSE = 'cluster-member';
 export const CLUSTER_PRIMARY_PURPOSE = 'cluster-primary';
+
+/** The member's join proof, over the primary's challenge nonce: made by the member, checked by the primary. */
+export function memberProof(secret: string, primaryNonce: string, join: { address: string; fingerprint?: string; standby?: boolean }, binding: string): string {
+  return keyProof(secret, CLUSTER_MEMBER_PURPOSE, primaryNonce, memberProofText(join, binding));
+}
+
+/** The primary's proof in 'accepted', over the member's join nonce: made by the primary, checked by the member. */
+export function primaryProof(secret: string, memberNonce: string, primary: string, binding: string): string {
+  return keyProof(secret, CLUSTER_PRIMARY_PURPOSE, memberNonce, primaryProofText(primary, binding));
+}
 
 const CONFIG_PURPOSE = 'switchboard-cluster-config';
 
