@@ -1,9 +1,9 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
 /** JSON lines on stdout (or a given destination); the level comes from the CLI. */
-export function createLogger(level = 'info', destination?: NodeJS.WritableStream): Logger {
+export function createLogger(level = 'info', destination?: DestinationStream): Logger {
   return pino(
     {
       level,
