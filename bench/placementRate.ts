@@ -135,11 +135,9 @@ export async function runPlacementRate(opts: PlacementOptions): Promise<Placemen
       { name: 'protocol floor (bare 307 + 2 bare members)', kind: 'switchboard' as const, target: FLOOR_PRIMARY, pids: floor.map((c) => c.pid!) },
       { name: 'switchboard (primary + 2 members)', kind: 'switchboard' as const, target: PRIMARY, pids: clusterPids },
     ];
-    const cpu = new Map(paths.map((p) => [p.name, [] as number[]]));
-    const primaryCpu = new Map(paths.map((p) => [p.name, [] as number[]]));
-    const generatorCpu = new Map(paths.map((p) => [p.name, [] as number[]]));
-    const rates = new Map(paths.map((p) => [p.name, [] as number[]]));
-    const retries = new Map(paths.map((p) => [p.name, [] as number[]]));
+    /** What each round of a path measured, per connection placed. */
+    interface Round { perSecond: number; retries: number; serverCpuMs: number; primaryCpuMs: number; generatorCpuMs: number }
+    const measured = new Map(paths.map((p) => [p.name, [] as Round[]]));
     let placedOn: Record<string, number> = {};
     try {
       for (let r = 0; r < opts.rounds; r++) {
@@ -147,17 +145,20 @@ export async function runPlacementRate(opts: PlacementOptions): Promise<Placemen
           const cpuBefore = cpuSnapshot(path.pids);
           const run = await runGenerators({ kind: path.kind, target: path.target, key: KEY, count: opts.clients, processes: opts.processes, concurrency: opts.concurrency, prefix: `place${r}-` });
           const cpuMs = cpuDelta(cpuBefore, cpuSnapshot(path.pids));
-          cpu.get(path.name)!.push(cpuMs ? cpuMs.reduce((a, b) => a + b, 0) / opts.clients : NaN);
-          primaryCpu.get(path.name)!.push(cpuMs ? cpuMs[0]! / opts.clients : NaN);
-          generatorCpu.get(path.name)!.push(run.cpuMs / opts.clients);
           if (path.target === PRIMARY) {
             // The primary hears of each client from its member shortly after the welcome.
             placedOn = Object.fromEntries((await servers()).map((s) => [s.address, s.clients]));
           }
           await run.stop();
-          rates.get(path.name)!.push(run.perSecond);
-          retries.get(path.name)!.push(run.retries);
-          opts.log(`  #${r + 1} ${path.name}: ${opts.clients} in ${run.ms} ms = ${run.perSecond.toFixed(0)}/s (${run.retries} retries), CPU ms per client: servers ${cpu.get(path.name)!.at(-1)!.toFixed(2)}, generator ${generatorCpu.get(path.name)!.at(-1)!.toFixed(2)}${path.target === PRIMARY ? `; placed on ${JSON.stringify(placedOn)}` : ''}`);
+          const thisRound: Round = {
+            perSecond: run.perSecond,
+            retries: run.retries,
+            serverCpuMs: cpuMs ? cpuMs.reduce((a, b) => a + b, 0) / opts.clients : NaN,
+            primaryCpuMs: cpuMs ? cpuMs[0]! / opts.clients : NaN,
+            generatorCpuMs: run.cpuMs / opts.clients,
+          };
+          measured.get(path.name)!.push(thisRound);
+          opts.log(`  #${r + 1} ${path.name}: ${opts.clients} in ${run.ms} ms = ${run.perSecond.toFixed(0)}/s (${run.retries} retries), CPU ms per client: servers ${thisRound.serverCpuMs.toFixed(2)}, generator ${thisRound.generatorCpuMs.toFixed(2)}${path.target === PRIMARY ? `; placed on ${JSON.stringify(placedOn)}` : ''}`);
           // Let the servers see the last round's clients go before the next round: Switchboard's
           // until the primary lists none (a member logs and reports each one gone, which must not
           // count in the next round's CPU), the bare ones for a fixed pause.
@@ -169,15 +170,19 @@ export async function runPlacementRate(opts: PlacementOptions): Promise<Placemen
       bare.child.kill('SIGKILL');
       for (const child of floor) child.kill('SIGKILL');
     }
-    const fig = (name: string, placing: boolean): PlacementFigures => ({
-      path: name,
-      perSecond: round(median(rates.get(name)!), 0),
-      rounds: rates.get(name)!.map((x) => round(x, 0)),
-      retries: retries.get(name)!,
-      serverCpuMsPerClient: round(median(cpu.get(name)!), 2),
-      ...(placing ? { primaryCpuMsPerClient: round(median(primaryCpu.get(name)!), 2) } : {}),
-      generatorCpuMsPerClient: round(median(generatorCpu.get(name)!), 2),
-    });
+    const fig = (name: string, placing: boolean): PlacementFigures => {
+      const rounds = measured.get(name)!;
+      const mid = (field: keyof Round, digits: number) => round(median(rounds.map((x) => x[field])), digits);
+      return {
+        path: name,
+        perSecond: mid('perSecond', 0),
+        rounds: rounds.map((x) => round(x.perSecond, 0)),
+        retries: rounds.map((x) => x.retries),
+        serverCpuMsPerClient: mid('serverCpuMs', 2),
+        ...(placing ? { primaryCpuMsPerClient: mid('primaryCpuMs', 2) } : {}),
+        generatorCpuMsPerClient: mid('generatorCpuMs', 2),
+      };
+    };
     const baseline = fig(paths[0]!.name, false);
     const floorFigures = fig(paths[1]!.name, true);
     const subject = fig(paths[2]!.name, true);
