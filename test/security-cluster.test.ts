@@ -318,9 +318,10 @@ test('replicated configuration crosses the link sealed: a standby that proves th
 });
 
 test('a configuration snapshot crosses the wire sealed: only the cluster secret opens it', async () => {
-  for (const target of [P, S]) {
-    const ask = signRequest(SECRET, 'snapshot', {}, M, Date.now());
-    const answer = await rpc(target, ask);
+  // The secondary gives it to the returning primary alone (its failback); the test signs as P.
+  {
+    const ask = signRequest(SECRET, 'snapshot', {}, P, Date.now());
+    const answer = await rpc(S, ask);
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     const wire = JSON.stringify(answer.body);
     assert.ok(!wire.includes(KEY), `the key's value is not on the wire: ${wire.slice(0, 200)}`);
@@ -331,6 +332,16 @@ test('a configuration snapshot crosses the wire sealed: only the cluster secret 
     assert.ok(snapshot.operators.some((op) => op.name === 'admin' && op.passwordHash.length > 0), 'operators included');
     assert.throws(() => openReply(WRONG_SECRET, ask.nonce, answer.body), 'another secret does not open it');
     assert.throws(() => openReply(SECRET, newNonce(), answer.body), 'nor does the secret with another nonce');
+  }
+});
+
+test('the operators\' secrets go to no server that asks: the primary gives no snapshot, the secondary only to the primary', async () => {
+  for (const [target, from] of [[P, M], [P, S], [S, M], [M, P]] as const) {
+    const ask = signRequest(SECRET, 'snapshot', {}, from, Date.now());
+    const answer = await rpc(target, ask);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.ok(answer.body.error, `${target} asked by ${from}: refused, not answered: ${JSON.stringify(answer.body).slice(0, 200)}`);
+    assert.ok(!('result' in answer.body) || answer.body.result === undefined, 'no configuration comes back');
   }
 });
 

@@ -136,6 +136,12 @@ export class FailoverRole implements RoleBehaviour {
       this.stepDown(epoch);
       return { steppedDown: true };
     }
+    // The secondary's configuration (operators' secrets included) goes back to the returning
+    // primary alone, for its failback; no other server, and no plain member, has a use for it.
+    if (method === 'snapshot') {
+      if (from !== this.options.primary || !(this.actingRole || this.isSecondary())) throw new SwitchboardError(ErrorCodes.FORBIDDEN, 'only the secondary gives its configuration, and only to the configured primary');
+      return this.host.store.snapshot();
+    }
     return this.current.rpc(method, params, from);
   }
 

@@ -180,7 +180,6 @@ export class MemberRole implements RoleBehaviour {
   /** As a plain member: report whether we reach the primary (the secondary asks before promoting). */
   rpc(method: RpcMethod, params: Record<string, unknown> = {}, from = ''): Promise<unknown> {
     if (method === 'status') return Promise.resolve({ acting: false, epoch: this.epoch(), reachesPrimary: this.linked, configVersion: this.host.store.version() });
-    if (method === 'snapshot') return Promise.resolve(this.host.store.snapshot());
     if (method === 'acting-primary') return this.onAnnouncement(from, Number(params.epoch));
     return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, `${method}: this server is not acting as the primary`));
   }

@@ -124,9 +124,13 @@ export class PrimaryRole implements RoleBehaviour {
     }
   }
 
+  /**
+   * Nobody takes a snapshot from the primary: members get their configuration on the link, cut to
+   * what each needs (snapshotFor), so a `snapshot` call here could only serve a holder of the
+   * secret who wants the operators' secrets without being the secondary.
+   */
   rpc(method: string): Promise<unknown> {
     if (method === 'status') return Promise.resolve({ acting: true, epoch: this.epoch(), reachesPrimary: true, configVersion: this.host.store.version() });
-    if (method === 'snapshot') return Promise.resolve(this.host.store.snapshot());
     return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, `${method} is not for the primary`));
   }
 
