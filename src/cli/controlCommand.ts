@@ -3,6 +3,7 @@ import { ControlClient, type ControlOptions } from '../control/controlClient.js'
 import { runExec } from '../control/exec.js';
 import { parseForwardSpec, startForward } from '../control/forward.js';
 import { ReconnectingControl } from '../control/reconnectingControl.js';
+import { looksLikeClientId } from '../protocol/clientIdentity.js';
 import { addDialFlags, dialOptions, gatewayAddress, readKey, readPassword, table, type DialFlags } from './common.js';
 
 interface ControlFlags extends DialFlags {
@@ -86,7 +87,8 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       const first = await ControlClient.connect(options);
       // Fail now, not at the first connection, if the client is unknown.
       const known = await first.browse();
-      if (!known.some((c) => c.id === clientName || c.name === clientName)) throw new Error(`no client ${clientName}`);
+      // The server's rule (Directory.resolve): text shaped like an id is never taken for a name.
+      if (!known.some((c) => c.id === clientName || (!looksLikeClientId(clientName) && c.name === clientName))) throw new Error(`no client ${clientName}`);
       // A forward runs for hours: when its server goes away, the next session dials again.
       const client = new ReconnectingControl(first, options);
       const server = await startForward(client, clientName, spec, {
