@@ -3,6 +3,7 @@
  * to what the server keeps. The console's files are a fixed set read at start; asking for 20,000
  * different missing names (each 8 KB long) adds nothing. Before, every miss was remembered: ~165 MB
  * of heap for these requests, never freed, so a server with a 128 MB heap died of it.
+ * Pending placements, whose ids a key holder picks, are capped too.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -10,6 +11,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { MAX_PENDING_PLACEMENTS, PendingPlacements } from '../src/cluster/placement.js';
 import { ConsoleFiles } from '../src/server/consoleFiles.js';
 import { request, seriesValue } from './helpers/api.js';
 import { startServer, tempDir, type RunningServer } from './helpers/harness.js';
@@ -59,6 +61,16 @@ test('console files are read once at start: asking for missing names adds nothin
   served.serve(get, found.res, 'app.js');
   assert.equal(found.status(), 200);
   assert.equal(served.size, 2, 'a miss is never remembered');
+});
+
+test('pending placements (ids chosen by key holders) are capped: the oldest are forgotten first', () => {
+  assert.ok(MAX_PENDING_PLACEMENTS >= 10_000, 'room for a real reconnect storm');
+  const pending = new PendingPlacements(15_000, 1000);
+  for (let i = 0; i < 5000; i++) pending.add(`id-${i}`, i % 2 ? 'a:1' : 'b:1', 0);
+  assert.equal(pending.size, 1000);
+  assert.equal(pending.count('a:1') + pending.count('b:1'), 1000, 'the per-server counts follow');
+  assert.equal(pending.serverOf('id-0'), undefined);
+  assert.equal(pending.serverOf('id-4999'), 'a:1');
 });
 
 test('20,000 requests for distinct missing console files do not grow the heap of a real server', { timeout: 300_000 }, async (t) => {
