@@ -136,7 +136,7 @@ describe('the web console', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}: in
     await page.locator('#clients tr[data-id]', { hasText: 'box-1' }).getByRole('button', { name: 'Connect' }).click();
     const dialog = page.locator('dialog[open]');
     await dialog.waitFor();
-    assert.match(await dialog.locator('pre.command').first().textContent() ?? '', /switchboard control --gateway 127\.0\.0\.1:\d+ .*--operator admin .*forward box-1 127\.0\.0\.1:10022:22$/);
+    assert.match(await dialog.locator('pre.command').first().textContent() ?? '', /switchboard control --gateway 127\.0\.0\.1:\d+ .*--operator admin .*forward -- box-1 127\.0\.0\.1:10022:22$/);
     await dialog.locator('input[name=command]').fill('echo hello-from-console');
     await dialog.getByRole('button', { name: 'Run' }).click();
     await dialog.locator('pre.output', { hasText: 'hello-from-console' }).waitFor();

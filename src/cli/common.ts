@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { DialOptions } from '../net/dial.js';
+import { printable } from './printable.js';
 
 /** Flags every command that dials a server shares. */
 export function addDialFlags(cmd: Command): Command {
@@ -66,8 +67,9 @@ export function parsePorts(text: string | undefined): number[] {
   });
 }
 
-/** Prints rows as an aligned text table. */
-export function table(headers: string[], rows: string[][]): string {
+/** Prints rows as an aligned text table. Cells may come from anyone: each is made printable. */
+export function table(headers: string[], cells: string[][]): string {
+  const rows = cells.map((r) => r.map(printable));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');

@@ -5,6 +5,7 @@ import { ConfigStore, type OperatorRole } from '../store/configStore.js';
 import type { ConfigTarget } from '../store/configTarget.js';
 import { StoreConfigTarget } from '../store/storeConfigTarget.js';
 import { addDialFlags, dialOptions, gatewayAddress, readPassword, table, type DialFlags } from './common.js';
+import { printableLines } from './printable.js';
 
 interface ConfigFlags extends DialFlags {
   data?: string;
@@ -53,7 +54,7 @@ async function openTarget(cmd: Command, env: NodeJS.ProcessEnv, writes: boolean)
 }
 
 function print(json: boolean | undefined, value: unknown, text: () => string): void {
-  process.stdout.write((json ? JSON.stringify(value, null, 2) : text()) + '\n');
+  process.stdout.write((json ? JSON.stringify(value, null, 2) : printableLines(text())) + '\n');
 }
 
 function weightOf(text: string): number {

@@ -3,7 +3,9 @@ import { ControlClient, type ControlOptions } from '../control/controlClient.js'
 import { runExec } from '../control/exec.js';
 import { parseForwardSpec, startForward } from '../control/forward.js';
 import { ReconnectingControl } from '../control/reconnectingControl.js';
+import { looksLikeClientId } from '../protocol/clientIdentity.js';
 import { addDialFlags, dialOptions, gatewayAddress, readKey, readPassword, table, type DialFlags } from './common.js';
+import { printable } from './printable.js';
 
 interface ControlFlags extends DialFlags {
   gateway: string;
@@ -86,12 +88,13 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       const first = await ControlClient.connect(options);
       // Fail now, not at the first connection, if the client is unknown.
       const known = await first.browse();
-      if (!known.some((c) => c.id === clientName || c.name === clientName)) throw new Error(`no client ${clientName}`);
+      // The server's rule (Directory.resolve): text shaped like an id is never taken for a name.
+      if (!known.some((c) => c.id === clientName || (!looksLikeClientId(clientName) && c.name === clientName))) throw new Error(`no client ${clientName}`);
       // A forward runs for hours: when its server goes away, the next session dials again.
       const client = new ReconnectingControl(first, options);
       const server = await startForward(client, clientName, spec, {
         onSession: (e) => {
-          if (!e.ok) process.stderr.write(`switchboard: session to ${clientName}:${spec.remotePort} failed: ${e.error}\n`);
+          if (!e.ok) process.stderr.write(`switchboard: session to ${printable(clientName)}:${spec.remotePort} failed: ${printable(String(e.error))}\n`);
         },
       });
       const address = server.address() as { address: string; port: number };
@@ -118,7 +121,7 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       const exit = await runExec(client, clientName, command, { stdin: process.stdin.isTTY ? undefined : process.stdin, stdout: process.stdout, stderr: process.stderr });
       client.close();
       process.exitCode = exit.code ?? 128;
-      if (exit.signal) process.stderr.write(`switchboard: the command was killed by ${exit.signal}\n`);
+      if (exit.signal) process.stderr.write(`switchboard: the command was killed by ${printable(exit.signal)}\n`);
       // stdin may hold the event loop open; the command is over.
       // Exit once everything written to stdout is out (a pipe may still hold the tail).
       process.stdout.write('', () => process.exit(process.exitCode));

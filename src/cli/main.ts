@@ -3,6 +3,7 @@ import { benchCommand } from './benchCommand.js';
 import { clientCommand } from './clientCommand.js';
 import { configCommand } from './configCommand.js';
 import { controlCommand } from './controlCommand.js';
+import { printableLines } from './printable.js';
 import { serverCommand } from './serverCommand.js';
 
 /** The `switchboard` entry point: the only module that reads process.env and argv. */
@@ -25,6 +26,7 @@ program.addCommand(benchCommand(process.env));
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`switchboard: ${message}\n`);
+  // The message may echo a server's or a client's text: nothing in it may drive the terminal.
+  process.stderr.write(`switchboard: ${printableLines(message)}\n`);
   process.exit(1);
 });

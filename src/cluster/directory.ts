@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { looksLikeClientId } from '../protocol/clientIdentity.js';
 import type { ClientInfo } from '../protocol/messages.js';
 
 /** A client as the directory holds it: what a control may see, plus the key that decides who may. */
@@ -115,10 +116,13 @@ export class Directory extends EventEmitter<{ up: [entry: DirectoryEntry]; down:
 
   /**
    * Finds one client by id, or by name when the name is unique among the clients the caller may see.
+   * A string shaped like an id means that identity only, online or not: were it also matched
+   * against names, a client could name itself after an offline client's id and get its sessions.
    */
   resolve(nameOrId: string, keys?: ReadonlySet<string>): { entry?: DirectoryEntry; ambiguous?: number } {
     const byId = this.entries.get(nameOrId);
     if (byId && (!keys || keys.has(byId.key))) return { entry: byId };
+    if (looksLikeClientId(nameOrId)) return {};
     const matches = this.list({ keys }).filter((e) => e.name === nameOrId);
     if (matches.length === 1) return { entry: matches[0] };
     return matches.length > 1 ? { ambiguous: matches.length } : {};

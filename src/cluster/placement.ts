@@ -31,6 +31,13 @@ export function chooseServer(candidates: readonly Candidate[]): Candidate | unde
 }
 
 /**
+ * At most this many placements are pending at once. The ids are chosen by whoever holds a key (one
+ * per placement request), so the TTL alone bounds the table only by the arrival rate; past this,
+ * the oldest are forgotten (they only count a little less toward their server's load).
+ */
+export const MAX_PENDING_PLACEMENTS = 100_000;
+
+/**
  * Clients placed on a server (redirected there, or kept by the placing server itself) but not yet
  * reported there. Without them, a burst of arrivals would all go to the same server before its
  * count caught up. An entry lapses when the client
@@ -40,12 +47,21 @@ export class PendingPlacements {
   private readonly byClient = new Map<string, { server: string; at: number }>();
   private readonly counts = new Map<string, number>();
 
-  constructor(private readonly ttlMs = 15_000) {}
+  constructor(
+    private readonly ttlMs = 15_000,
+    private readonly max = MAX_PENDING_PLACEMENTS,
+  ) {}
+
+  get size(): number {
+    return this.byClient.size;
+  }
 
   add(clientId: string, server: string, now: number): void {
     this.settle(clientId);
     this.byClient.set(clientId, { server, at: now });
     this.counts.set(server, (this.counts.get(server) ?? 0) + 1);
+    // Map order is insertion order: the first entry is the oldest placement.
+    if (this.byClient.size > this.max) this.settle(this.byClient.keys().next().value!);
   }
 
   /** The client arrived somewhere (or was refused): it no longer counts as pending. */

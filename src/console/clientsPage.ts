@@ -2,16 +2,21 @@ import { api, type Client, type Me } from './api.js';
 import { field, openDialog } from './dialog.js';
 import { h, replace, since } from './dom.js';
 import { subscribe } from './live.js';
+import { shellQuote } from './shellQuote.js';
 
 /** A local port for a remote one: the same, unless that needs root to bind (then 10000 above it). */
 export function localPortFor(port: number): number {
   return port < 1024 ? port + 10_000 : port;
 }
 
-/** The command an operator runs to reach a client's port: shown, not run, by the console. */
+/**
+ * The command an operator runs to reach a client's port: shown, not run, by the console, but pasted
+ * into a shell. Every value is quoted (a client chooses its own name), and `--` ends the options, so
+ * a name that starts with a dash is still the client's name.
+ */
 export function forwardCommand(gateway: string, me: Me, client: Client, port: number | undefined): string {
   const ports = port === undefined ? 'LOCAL_PORT:REMOTE_PORT' : `${localPortFor(port)}:${port}`;
-  return `switchboard control --gateway ${gateway} --key-file KEYFILE --operator ${me.operator} --password-env SB_PASSWORD forward ${client.name} 127.0.0.1:${ports}`;
+  return `switchboard control --gateway ${shellQuote(gateway)} --key-file KEYFILE --operator ${shellQuote(me.operator)} --password-env SB_PASSWORD forward -- ${shellQuote(client.name)} 127.0.0.1:${ports}`;
 }
 
 function execPanel(client: Client): HTMLElement {

@@ -7,6 +7,16 @@ import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:
  */
 export const CLIENT_ID_LENGTH = 26;
 
+const CLIENT_ID_SHAPE = new RegExp(`^[A-Za-z0-9_-]{${CLIENT_ID_LENGTH}}$`);
+
+/**
+ * Whether a string has the shape of a client id (what clientIdFor makes). Such a string is looked up
+ * only as an id, never as a name: otherwise a client could name itself after another's id.
+ */
+export function looksLikeClientId(text: string): boolean {
+  return CLIENT_ID_SHAPE.test(text);
+}
+
 export function clientIdFor(publicKeyRaw: Buffer): string {
   return createHash('sha256').update(publicKeyRaw).digest('base64url').slice(0, CLIENT_ID_LENGTH);
 }

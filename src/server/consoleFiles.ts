@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type http from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,31 +37,44 @@ function refuse(res: http.ServerResponse, status: number, code: string, message:
   res.end(text);
 }
 
-/** Serves /console/ from memory, read once; the files change only with a new build. */
+/**
+ * Serves /console/ from memory. The files are a small fixed set that changes only with a new build,
+ * so they are all read once, when the server starts, by listing the directories: a request can only
+ * look a name up, never add one, however many different names strangers ask for.
+ */
 export class ConsoleFiles {
-  private readonly cache = new Map<string, Buffer | null>();
+  private readonly files = new Map<string, Buffer>();
 
-  private read(name: string): Buffer | null {
-    if (!this.cache.has(name)) {
-      let found: Buffer | null = null;
-      for (const dir of STATIC_DIRS) {
+  constructor(dirs: readonly string[] = STATIC_DIRS) {
+    for (const dir of dirs) {
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        continue; // a directory that is not there (a build without the console) serves nothing
+      }
+      for (const name of names) {
+        // The first directory that has a name wins, as when each request searched them in order.
+        if (!FILE.test(name) || this.files.has(name)) continue;
         try {
-          found = readFileSync(join(dir, name));
-          break;
+          this.files.set(name, readFileSync(join(dir, name)));
         } catch {
-          /* try the next directory */
+          /* a subdirectory with a file-like name, or unreadable: not served */
         }
       }
-      this.cache.set(name, found);
     }
-    return this.cache.get(name)!;
+  }
+
+  /** How many files are served: fixed at start. */
+  get size(): number {
+    return this.files.size;
   }
 
   /** `rest` is the path after /console/. */
   serve(req: http.IncomingMessage, res: http.ServerResponse, rest: string): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(res, 405, 'SB_ERR_NOT_FOUND', `${req.method} is not allowed on the console`, { allow: 'GET, HEAD' });
     const name = rest === '' ? 'index.html' : rest;
-    const body = FILE.test(name) ? this.read(name) : null;
+    const body = this.files.get(name);
     if (!body) return refuse(res, 404, 'SB_ERR_NOT_FOUND', `no console file ${JSON.stringify(name.slice(0, 100))}`);
     const ext = name.slice(name.lastIndexOf('.') + 1);
     res.writeHead(200, {

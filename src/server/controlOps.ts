@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { toClientInfo, type Directory, type DirectoryEntry } from '../cluster/directory.js';
+import { looksLikeClientId } from '../protocol/clientIdentity.js';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import type { ClientInfo, SessionTarget } from '../protocol/messages.js';
 import type { ServerContext } from './context.js';
@@ -25,7 +26,11 @@ export function browseClients(directory: Directory, keys: VisibleKeys, params: {
 export function findClient(directory: Directory, nameOrId: string, keys: VisibleKeys): DirectoryEntry {
   const { entry, ambiguous } = directory.resolve(nameOrId, keys);
   if (ambiguous) throw new SwitchboardError(ErrorCodes.AMBIGUOUS_CLIENT, `${ambiguous} clients are named ${nameOrId}; use the id`);
-  if (!entry) throw new SwitchboardError(ErrorCodes.UNKNOWN_CLIENT, `no client ${nameOrId}`);
+  if (!entry) {
+    // Say how the text was read: a name shaped like an id is never looked up (Directory.resolve).
+    const what = looksLikeClientId(nameOrId) ? `with id ${nameOrId} (text shaped like an id is looked up as an id only)` : nameOrId;
+    throw new SwitchboardError(ErrorCodes.UNKNOWN_CLIENT, `no client ${what}`);
+  }
   return entry;
 }
 
