@@ -8,6 +8,7 @@ import { addDialFlags, dialOptions, gatewayAddress, readPassword, table, type Di
 
 interface ConfigFlags extends DialFlags {
   data?: string;
+  create?: boolean;
   gateway?: string;
   operator?: string;
   passwordEnv?: string;
@@ -41,6 +42,10 @@ async function openTarget(cmd: Command, env: NodeJS.ProcessEnv, writes: boolean)
     return new RemoteConfigTarget(api);
   }
   if (!flags.data) throw new Error('--data DIR (offline) or --gateway HOST:PORT (online) is required');
+  // A mistyped --data must not quietly make an empty store (and report success on it).
+  if (!flags.create && !ConfigStore.exists(flags.data)) {
+    throw new Error(`no Switchboard store in ${flags.data}: check --data, or add --create to make a new one there (a server makes one on its first start)`);
+  }
   const store = ConfigStore.open(flags.data);
   // Configuration has one writer at a time: the acting primary. A member's or standby's copy is replicated.
   const role = store.meta('role');
@@ -76,6 +81,7 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
     new Command('config')
       .description('edit keys, operators, the server table and settings: offline (--data) or online (--gateway)')
       .option('--data <dir>', "the server's data directory (offline, or while it runs)")
+      .option('--create', 'with --data: make the store when the directory has none (to set a server up before its first start)')
       .option('--gateway <host:port>', "the acting primary, online through its REST API (https://HOST:PORT for TLS)")
       .option('--operator <name>', 'the admin to log in as (with --gateway)')
       .option('--password-env <var>', "environment variable holding that admin's password (with --gateway)")

@@ -34,6 +34,8 @@ export const ErrorCodes = {
   BUSY: 'SB_ERR_BUSY',
   /** The data directory's disk is full: a configuration change was not saved. */
   STORE_FULL: 'SB_ERR_STORE_FULL',
+  /** Another server runs on this data directory. */
+  DATA_LOCKED: 'SB_ERR_DATA_LOCKED',
   INTERNAL: 'SB_ERR_INTERNAL',
 } as const;
 
