@@ -3,8 +3,9 @@
  * Audit records it cannot write (failed and good logins on the control channel and the API, a
  * session closing) wait in memory and are counted in /metrics, with one log line for the trouble
  * rather than one per event; configuration changes (`config --data`, the REST API) fail with a clear
- * error and change nothing. Once there is room again, the waiting records are written and changes
- * work, and nothing saved before is lost.
+ * error and change nothing; a member keeps serving and retries the configuration it had no room
+ * for. Once there is room again, the waiting records are written and changes work, and nothing
+ * saved before is lost.
  *
  * For real: a small tmpfs mounted as the data directory (so this needs root, as CI has), a real
  * server process, a real client and control, and a file that fills the disk until ENOSPC.
@@ -17,8 +18,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ControlClient } from '../src/control/controlClient.js';
 import { addOperator, login, request, seriesValue } from './helpers/api.js';
-import { addKey, runCli, startClient, startServer, tempDir, waitFor, type Proc, type RunningServer } from './helpers/harness.js';
-import { connectControl, echoRoundTrip, echoService, processAlive, stopAll, type Service } from './helpers/sb.js';
+import { addKey, Proc, runCli, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
+import { connectControl, echoRoundTrip, echoService, freePort, processAlive, stopAll, type Service } from './helpers/sb.js';
 
 const ADMIN = { operator: 'admin', password: 'disk-admin-password-1' };
 const FAILED_LOGINS = 8;
@@ -26,6 +27,15 @@ const FAILING_LOG = 'the store refuses writes (disk full?): audit records wait i
 const RECOVERED_LOG = 'the store takes writes again: waiting audit records written';
 
 const asRoot = process.getuid?.() === 0;
+const NEEDS_ROOT = asRoot ? false : 'needs root to mount a small tmpfs as the data directory (CI runs as root)';
+
+/** A data directory on its own 8 MB tmpfs, so that filling it fills nothing else. */
+function smallDisk(parent: string): string {
+  const path = join(parent, 'data');
+  mkdirSync(path, { mode: 0o700 });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', path]);
+  return path;
+}
 
 /** Writes a file until the disk says ENOSPC, big chunks first, then small ones for the last pages. */
 function fillDisk(dir: string): string {
@@ -73,12 +83,10 @@ function unmount(path: string): void {
 
 test(
   'a full data disk: logins, failed logins and sessions go on (audit records wait, counted, one log line); config changes fail with SB_ERR_STORE_FULL; all resumes with space',
-  { skip: asRoot ? false : 'needs root to mount a small tmpfs as the data directory (CI runs as root)' },
+  { skip: NEEDS_ROOT },
   async () => {
     const dir = tempDir('sb-disk-');
-    const data = join(dir.path, 'data');
-    mkdirSync(data, { mode: 0o700 });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', data]);
+    const data = smallDisk(dir.path);
     const procs: Proc[] = [];
     let echo: Service | undefined;
     let control: ControlClient | undefined;
@@ -166,6 +174,49 @@ test(
       await stopAll(procs);
       await echo?.close();
       unmount(data);
+      dir.remove();
+    }
+  },
+);
+
+test(
+  'a member whose disk is full keeps serving, says why it cannot apply a replicated configuration, and applies it once there is room',
+  { skip: NEEDS_ROOT },
+  async () => {
+    const dir = tempDir('sb-disk-member-');
+    const memberData = smallDisk(dir.path);
+    const primaryData = join(dir.path, 'primary');
+    const procs: Proc[] = [];
+    try {
+      const [pPort, mPort] = [await freePort(), await freePort()];
+      const [P, M] = [`127.0.0.1:${pPort}`, `127.0.0.1:${mPort}`];
+      const env = { SWITCHBOARD_CLUSTER_SECRET: 'disk-cluster-secret-0123456789' };
+      await addKey(primaryData, 'k1');
+      assert.equal((await runCli(['config', '--data', primaryData, 'server', 'add', M])).code, 0);
+      const primary = new Proc(['server', '--data', primaryData, '--role', 'primary', '--listen', P, '--advertise', P], env);
+      procs.push(primary);
+      await primary.waitForMsg('listening');
+      const member = new Proc(['server', '--data', memberData, '--role', 'member', '--listen', M, '--advertise', M, '--primary', P], env);
+      procs.push(member);
+      await member.waitForMsg('configuration replicated', 30_000);
+
+      const fill = fillDisk(memberData);
+      const from = member.lines.length;
+      assert.equal((await runCli(['config', '--data', primaryData, 'key', 'add', 'k2'])).code, 0);
+      const refused = await member.waitForMsg('could not apply the replicated configuration', 30_000, from);
+      assert.match(String(refused.err), /disk is full/);
+      assert.equal(refused.retry, true);
+      assert.ok(processAlive(member.child.pid!), 'the member is alive');
+      assert.equal((await request(M, 'GET', '/healthz')).status, 200);
+      const keysOf = async () => (JSON.parse((await runCli(['config', '--data', memberData, 'key', 'list', '--json'])).stdout) as { name: string }[]).map((k) => k.name);
+      assert.deepEqual(await keysOf(), ['k1'], 'its copy as it was');
+
+      rmSync(fill);
+      await member.waitForMsg('configuration replicated', 30_000, from);
+      assert.deepEqual(await keysOf(), ['k1', 'k2']);
+    } finally {
+      await stopAll(procs);
+      unmount(memberData);
       dir.remove();
     }
   },
