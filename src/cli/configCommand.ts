@@ -71,6 +71,9 @@ const HELP = `
 Offline, on a data directory (the server may be running; it picks the change up):
   switchboard config --data ./data key add laptops
 
+Before a server's first start, on a directory with no store yet (without --create it is refused):
+  switchboard config --data ./data --create key add laptops
+
 Online, through the acting primary's REST API, as an admin (applied and replicated at once):
   SB_PASSWORD=... switchboard config --gateway 10.0.0.1:443 --operator admin --password-env SB_PASSWORD \\
       [--totp 123456] [--tls-fingerprint SHA256 | --ca FILE | --insecure] server set 10.0.0.2:443 --weight 500
