@@ -74,7 +74,7 @@ export async function runFailoverBench(total: number, perProcess: number, log: (
   };
   try {
     const p = join(dir.path, 'p');
-    await cli(['config', '--data', p, 'key', 'add', 'k', '--value', KEY]);
+    await cli(['config', '--data', p, '--create', 'key', 'add', 'k', '--value', KEY]);
     await cli(['config', '--data', p, 'set', 'heartbeat', '5']);
     await cli(['config', '--data', p, 'set', 'admission-rate', '5000']);
     await cli(['config', '--data', p, 'server', 'add', SECONDARY, '--weight', '1000', '--secondary']);

@@ -147,7 +147,7 @@ export async function runIdleClients(opts: IdleOptions): Promise<IdleResult> {
 
     const data = join(dir.path, 'data');
     for (const args of [['key', 'add', 'bench', '--value', KEY], ['set', 'max-connections-per-address', '1000000'], ['set', 'admission-rate', '1000000']]) {
-      const r = await runCli(['config', '--data', data, ...args]);
+      const r = await runCli(['config', '--data', data, '--create', ...args]);
       if (r.code !== 0) throw new Error(`config ${args.join(' ')}: ${r.stderr}`);
     }
     const server = new SwitchboardProcess(['server', '--data', data, '--listen', SWITCHBOARD_ADDRESS], nodeFlags);

@@ -96,7 +96,7 @@ async function startCluster(dir: string): Promise<number[]> {
   const secretFile = join(dir, 'cluster.secret');
   writeFileSync(secretFile, SECRET + '\n', { mode: 0o600 });
   const p = join(dir, 'primary');
-  await cli(['config', '--data', p, 'key', 'add', 'bench', '--value', KEY]);
+  await cli(['config', '--data', p, '--create', 'key', 'add', 'bench', '--value', KEY]);
   for (const [name, value] of [['primary-weight', '0'], ['admission-rate', '1000000'], ['max-connections-per-address', '1000000']]) {
     await cli(['config', '--data', p, 'set', name!, value!]);
   }

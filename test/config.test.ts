@@ -22,7 +22,8 @@ after(async () => {
 });
 
 function config(data: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
-  return runCli(['config', '--data', data, ...args], opts);
+  // --create: each test starts on a fresh directory (data-lock.test.ts checks the refusal without it).
+  return runCli(['config', '--data', data, '--create', ...args], opts);
 }
 
 /** A failed command: non-zero exit and one clear line on stderr. */

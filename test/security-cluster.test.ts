@@ -100,7 +100,7 @@ before(async () => {
   port = await freePort();
   [P, S, M] = [at(1), at(2), at(3)];
   const p = data('p');
-  await cli(['config', '--data', p, 'key', 'add', 'k1', '--value', KEY]);
+  await cli(['config', '--data', p, '--create', 'key', 'add', 'k1', '--value', KEY]);
   await addOperator(p, 'admin', PW.admin, 'admin');
   await addOperator(p, 'ops', PW.ops, 'operator', ['k1']);
   adminSeed = await enrolTotp(p, 'admin');

@@ -64,9 +64,9 @@ test('under umask 000, the data directory, the store with its WAL, the TLS key a
   const key = added.stdout().trim();
   const state = join(dir.path, 'client', 'state');
   await underOpenUmask(['client', '--gateway', address, '--key', key, '--name', 'files', '--state', state], /"status":"connected"/);
-  // An offline command on a directory that does not exist yet creates it owner-only too.
+  // An offline command that makes a store (--create) on a directory that does not exist yet creates it owner-only too.
   const offline = join(dir.path, 'offline');
-  assert.equal((await underOpenUmask(['config', '--data', offline, 'key', 'add', 'x'])).code, 0);
+  assert.equal((await underOpenUmask(['config', '--data', offline, '--create', 'key', 'add', 'x'])).code, 0);
 
   await waitFor(() => readdirSync(data).includes('switchboard.db-wal'), 'the WAL file');
   assert.equal(mode(data), '0700', 'data directory');

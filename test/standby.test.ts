@@ -43,7 +43,7 @@ function benchStatus(): { connected: number; byServer: Record<string, number> } 
 
 before(async () => {
   const ok = async (args: string[]) => assert.equal((await runCli(args)).code, 0, args.join(' '));
-  await ok(['config', '--data', `${dir.path}/p`, 'key', 'add', 'k1', '--value', KEY]);
+  await ok(['config', '--data', `${dir.path}/p`, '--create', 'key', 'add', 'k1', '--value', KEY]);
   await ok(['config', '--data', `${dir.path}/p`, 'set', 'heartbeat', '1']);
   primary = await startPrimary();
   const standby = start(['server', '--data', `${dir.path}/s`, '--role', 'standby', '--primary', PRIMARY, '--listen', STANDBY]);

@@ -9,6 +9,7 @@ import { printableLines } from './printable.js';
 
 interface ConfigFlags extends DialFlags {
   data?: string;
+  create?: boolean;
   gateway?: string;
   operator?: string;
   passwordEnv?: string;
@@ -42,6 +43,10 @@ async function openTarget(cmd: Command, env: NodeJS.ProcessEnv, writes: boolean)
     return new RemoteConfigTarget(api);
   }
   if (!flags.data) throw new Error('--data DIR (offline) or --gateway HOST:PORT (online) is required');
+  // A mistyped --data must not quietly make an empty store (and report success on it).
+  if (!flags.create && !ConfigStore.exists(flags.data)) {
+    throw new Error(`no Switchboard store in ${flags.data}: check --data, or add --create to make a new one there (a server makes one on its first start)`);
+  }
   const store = ConfigStore.open(flags.data);
   // Configuration has one writer at a time: the acting primary. A member's or standby's copy is replicated.
   const role = store.meta('role');
@@ -67,6 +72,9 @@ const HELP = `
 Offline, on a data directory (the server may be running; it picks the change up):
   switchboard config --data ./data key add laptops
 
+Before a server's first start, on a directory with no store yet (without --create it is refused):
+  switchboard config --data ./data --create key add laptops
+
 Online, through the acting primary's REST API, as an admin (applied and replicated at once):
   SB_PASSWORD=... switchboard config --gateway 10.0.0.1:443 --operator admin --password-env SB_PASSWORD \\
       [--totp 123456] [--tls-fingerprint SHA256 | --ca FILE | --insecure] server set 10.0.0.2:443 --weight 500
@@ -77,6 +85,7 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
     new Command('config')
       .description('edit keys, operators, the server table and settings: offline (--data) or online (--gateway)')
       .option('--data <dir>', "the server's data directory (offline, or while it runs)")
+      .option('--create', 'with --data: make the store when the directory has none (to set a server up before its first start)')
       .option('--gateway <host:port>', "the acting primary, online through its REST API (https://HOST:PORT for TLS)")
       .option('--operator <name>', 'the admin to log in as (with --gateway)')
       .option('--password-env <var>', "environment variable holding that admin's password (with --gateway)")

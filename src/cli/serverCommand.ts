@@ -10,6 +10,7 @@ import { gatewayAddress } from './common.js';
 import { parseHostPort } from '../net/address.js';
 import { newSecret } from '../protocol/proof.js';
 import { ConfigStore } from '../store/configStore.js';
+import { DataLock } from '../store/dataLock.js';
 import { hashPassword } from '../store/passwords.js';
 import { createLogger } from '../server/logger.js';
 import { SwitchboardServer } from '../server/server.js';
@@ -86,6 +87,8 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
       if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
       if (flags.tlsOnly && !flags.tlsCert && !flags.tlsSelfSigned) throw new Error('--tls-only needs a certificate: --tls-self-signed or --tls-cert/--tls-key');
       const logger = createLogger(flags.logLevel);
+      // Before anything in the directory is touched: a second server on it stops here, naming the first.
+      const lock = DataLock.acquire(flags.data);
       const store = ConfigStore.open(flags.data);
       let tls: TlsMaterial | undefined;
       if (flags.tlsCert && flags.tlsKey) tls = loadTlsFiles(flags.tlsCert, flags.tlsKey);
@@ -111,6 +114,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         logger.info({ signal }, 'shutting down');
         void server.stop().then(() => {
           store.close();
+          lock.release();
           logger.flush();
           setTimeout(() => process.exit(0), 50);
         });

@@ -7,6 +7,8 @@ import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js
 import { decode, MAX_BULK_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
+import type { Logger } from '../server/logger.js';
+import type { ConfigStore } from '../store/configStore.js';
 import { announcementDecision } from './announcement.js';
 import { clientBatches } from './clientBatches.js';
 import { ClientChanges } from './clientChanges.js';
@@ -22,6 +24,8 @@ const DRAIN_EVERY_MS = 250;
 const DRAIN_JITTER_MS = 2000;
 /** How long arrivals and departures are gathered before they go to the primary in one message. */
 const CHANGES_EVERY_MS = 50;
+/** How often a replicated configuration the store had no room for (a full disk) is tried again. */
+const APPLY_RETRY_MS = 5000;
 
 /**
  * A member: holds the clients the primary placed on it, reports them, replicates the
@@ -54,6 +58,7 @@ export class MemberRole implements RoleBehaviour {
   private loadTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private changesTimer: NodeJS.Timeout | undefined;
+  private applyTimer: NodeJS.Timeout | undefined;
   private readonly changes = new ClientChanges();
 
   constructor(
@@ -87,6 +92,7 @@ export class MemberRole implements RoleBehaviour {
     clearTimeout(this.retryTimer);
     clearInterval(this.loadTimer);
     clearInterval(this.drainTimer);
+    clearTimeout(this.applyTimer);
     this.forgetChanges();
     this.link?.close(1000, 'member shutting down');
   }
@@ -113,6 +119,27 @@ export class MemberRole implements RoleBehaviour {
     this.host.store.setMeta('primary', this.primary);
     this.attempts = 0;
     this.connect();
+  }
+
+  /**
+   * Applies a configuration from the primary. One the store has no room for (SB_ERR_STORE_FULL) is
+   * tried again every APPLY_RETRY_MS until it fits, or until a newer one arrives and replaces it;
+   * meanwhile this server keeps serving from the copy it has.
+   */
+  private applyConfig(snapshot: Parameters<ConfigStore['applySnapshot']>[0], log: Logger, retrying = false): void {
+    clearTimeout(this.applyTimer);
+    try {
+      this.host.store.applySnapshot(snapshot);
+      this.host.config.check();
+      log.info({ version: snapshot.version }, 'configuration replicated');
+    } catch (err) {
+      const full = err instanceof SwitchboardError && err.code === ErrorCodes.STORE_FULL;
+      if (!retrying) log.error({ err: (err as Error).message, retry: full }, 'could not apply the replicated configuration');
+      if (full && !this.stopped) {
+        this.applyTimer = setTimeout(() => this.applyConfig(snapshot, log, true), APPLY_RETRY_MS);
+        this.applyTimer.unref();
+      }
+    }
   }
 
   /**
@@ -298,15 +325,7 @@ export class MemberRole implements RoleBehaviour {
           }
           configSeq = opened.seq;
           const { snapshot } = opened;
-          if (snapshot.version !== this.host.store.version()) {
-            try {
-              this.host.store.applySnapshot(snapshot);
-              this.host.config.check();
-              log.info({ version: snapshot.version }, 'configuration replicated');
-            } catch (err) {
-              log.error({ err: (err as Error).message }, 'could not apply the replicated configuration');
-            }
-          }
+          if (snapshot.version !== this.host.store.version()) this.applyConfig(snapshot, log);
           break;
         }
         case 'open':

@@ -32,6 +32,10 @@ export const ErrorCodes = {
   CSRF: 'SB_ERR_CSRF',
   SHUTTING_DOWN: 'SB_ERR_SHUTTING_DOWN',
   BUSY: 'SB_ERR_BUSY',
+  /** The data directory's disk is full: a configuration change was not saved. */
+  STORE_FULL: 'SB_ERR_STORE_FULL',
+  /** Another server runs on this data directory. */
+  DATA_LOCKED: 'SB_ERR_DATA_LOCKED',
   INTERNAL: 'SB_ERR_INTERNAL',
 } as const;
 

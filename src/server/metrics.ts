@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BacklogStats } from '../store/writeBacklog.js';
 
 export interface MetricsSource {
   clients(): number;
@@ -9,6 +10,8 @@ export interface MetricsSource {
   acting(): boolean;
   /** On a member: seconds its replicated configuration may be behind (0 while linked). */
   replicationLagSeconds(): number;
+  /** The store's writes that wait for room (a full disk), with cumulative counts. */
+  storeBacklog(): BacklogStats;
 }
 
 /**
@@ -33,6 +36,10 @@ export class Metrics {
     new Gauge({ name: 'switchboard_epoch', help: 'Cluster epoch this server follows', registers, collect() { this.set(source.epoch()); } });
     new Gauge({ name: 'switchboard_config_version', help: 'Configuration version held by this server', registers, collect() { this.set(source.configVersion()); } });
     new Gauge({ name: 'switchboard_acting_primary', help: '1 when this server answers controls', registers, collect() { this.set(source.acting() ? 1 : 0); } });
+    // The store counts these itself (it exists before the server and its metrics): read at scrape time.
+    new Counter({ name: 'switchboard_audit_write_failures_total', help: 'Audit records the store could not write when they happened (e.g. a full disk); kept in memory and retried', registers, collect() { this.reset(); this.inc(source.storeBacklog().auditDeferred); } });
+    new Counter({ name: 'switchboard_audit_records_dropped_total', help: 'Audit records lost because too many were waiting for the store', registers, collect() { this.reset(); this.inc(source.storeBacklog().auditDropped); } });
+    new Gauge({ name: 'switchboard_store_writes_pending', help: 'Audit records and meta values waiting for the store to take them', registers, collect() { const b = source.storeBacklog(); this.set(b.pendingAudit + b.pendingMeta); } });
     new Gauge({ name: 'switchboard_replication_lag_seconds', help: 'On a member: seconds since it last had a live link to the acting primary (0 while linked)', registers, collect() { this.set(source.replicationLagSeconds()); } });
     this.bytesRelayed = new Counter({ name: 'switchboard_bytes_relayed_total', help: 'Session bytes relayed, by direction', labelNames: ['direction'], registers });
     this.placements = new Counter({ name: 'switchboard_placements_total', help: 'Clients placed by this server, by the server chosen', labelNames: ['server'], registers });

@@ -122,6 +122,12 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       configVersion: () => this.config.version,
       acting: () => this.acting().acting,
       replicationLagSeconds: () => this.behaviour.replicationLagSeconds?.() ?? 0,
+      storeBacklog: () => this.store.backlogStats(),
+    });
+    // Once when the store starts refusing writes, once per interval while it does, once when it is back.
+    this.store.onBacklogReport((report) => {
+      if (report.state === 'failing') this.logger.error(report, 'the store refuses writes (disk full?): audit records wait in memory and are retried');
+      else this.logger.warn(report, 'the store takes writes again: waiting audit records written');
     });
     this.connectionLimits = new ConnectionLimits(this.config.settings['max-connections-per-address']);
     this.admission = new TokenBucket(this.config.settings['admission-rate'], this.config.settings['admission-rate'] * 2, Date.now());

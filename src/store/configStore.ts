@@ -1,8 +1,10 @@
 import Database from 'better-sqlite3';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import { migrations } from './schema.js';
 import { defaultSettings, isSettingName, parseSetting, type SettingName, type Settings } from './settings.js';
+import { BACKLOG_RETRY_MS, WriteBacklog, type BacklogReport, type BacklogStats } from './writeBacklog.js';
 
 export interface Key {
   name: string;
@@ -52,6 +54,17 @@ export interface ConfigSnapshot {
 
 export class ConfigError extends Error {}
 
+/** The store's file in a data directory. */
+const STORE_FILE = 'switchboard.db';
+
+/**
+ * A configuration write the disk had no room for: nothing of it was saved (the transaction rolled
+ * back), so the caller can say so and the admin can retry once there is space.
+ */
+function storeFull(): SwitchboardError {
+  return new SwitchboardError(ErrorCodes.STORE_FULL, "the data directory's disk is full: the change was not saved; free some space and try again");
+}
+
 const NAME = /^[A-Za-z0-9._@-]{1,64}$/;
 const ADDRESS = /^[A-Za-z0-9.-]{1,253}:\d{1,5}$/;
 
@@ -79,10 +92,19 @@ export class ConfigStore {
   configWrites = 0;
   /** The epoch as last read (see epoch()); null: read it again. */
   private epochCache: number | undefined | null = null;
+  /** Audit records and meta values the store could not take yet (writeBacklog.ts has the rule). */
+  private readonly backlog = new WriteBacklog();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private reporter: ((report: BacklogReport) => void) | undefined;
+
+  /** Whether a data directory holds a store (`config --data` must not make one by mistake). */
+  static exists(dataDir: string): boolean {
+    return existsSync(join(dataDir, STORE_FILE));
+  }
 
   static open(dataDir: string): ConfigStore {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const file = join(dataDir, 'switchboard.db');
+    const file = join(dataDir, STORE_FILE);
     const db = new Database(file);
     for (const f of [file, `${file}-wal`, `${file}-shm`]) {
       try {
@@ -146,19 +168,90 @@ export class ConfigStore {
     }
   }
 
+  /**
+   * Runs `fn` in a transaction (a savepoint when nested). A full disk rolls it back whole and
+   * throws SB_ERR_STORE_FULL, so a caller never mistakes it for a bug and nothing half-done stays.
+   */
+  private write<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn)();
+    } catch (err) {
+      if (err instanceof Database.SqliteError && err.code === 'SQLITE_FULL') throw storeFull();
+      throw err;
+    }
+  }
+
   /** Runs a configuration change and bumps the version in the same transaction. */
   private change<T>(fn: () => T): T {
-    const result = this.db.transaction(() => {
+    const result = this.write(() => {
       const result = fn();
       this.stmts.bumpVersion.run();
       return result;
-    })();
+    });
     this.configWrites++;
     return result;
   }
 
+  /**
+   * A configuration change and its audit record, in one transaction: an admin's change is never
+   * saved without its record, nor recorded without being saved (on a full disk, neither is).
+   */
+  changeAudited<T>(actor: string, action: string, fn: () => T, detail: (result: T) => Record<string, unknown>): T {
+    return this.write(() => {
+      const result = fn();
+      this.stmts.audit.run(new Date().toISOString(), actor, action, JSON.stringify(detail(result)));
+      return result;
+    });
+  }
+
   close(): void {
+    clearInterval(this.retryTimer);
+    this.retryTimer = undefined;
+    // A last try, so a clean stop after the disk got room again loses nothing.
+    if (!this.backlog.empty) this.retryBacklog();
     this.db.close();
+  }
+
+  // ---- writes that must not fail the traffic that makes them ------------------------------------
+  /** Where the backlog's reports go (the server logs them): at most one per interval. */
+  onBacklogReport(reporter: (report: BacklogReport) => void): void {
+    this.reporter = reporter;
+  }
+
+  backlogStats(): BacklogStats {
+    return this.backlog.stats();
+  }
+
+  /**
+   * A write the store refused (any SQLite error: a full disk, a read-only or failing one), now in
+   * the backlog. The traffic that made it goes on; a timer retries the backlog.
+   */
+  private deferred(err: InstanceType<typeof Database.SqliteError>): void {
+    this.report(this.backlog.failed(`${err.code}: ${err.message}`, Date.now()));
+    if (!this.retryTimer) {
+      this.retryTimer = setInterval(() => this.retryBacklog(), BACKLOG_RETRY_MS);
+      this.retryTimer.unref();
+    }
+  }
+
+  private report(report: BacklogReport | undefined): void {
+    if (report) this.reporter?.(report);
+  }
+
+  /** Writes everything pending in one transaction, in order; on failure it all stays for the next try. */
+  private retryBacklog(): void {
+    try {
+      this.db.transaction(() => {
+        for (const [name, value] of this.backlog.meta) this.stmts.setMeta.run(name, value);
+        for (const r of this.backlog.audits()) this.stmts.audit.run(r.at, r.actor, r.action, r.detail);
+      })();
+    } catch (err) {
+      if (err instanceof Database.SqliteError) this.report(this.backlog.failed(`${err.code}: ${err.message}`, Date.now()));
+      return;
+    }
+    clearInterval(this.retryTimer);
+    this.retryTimer = undefined;
+    this.report(this.backlog.written());
   }
 
   /** Changes whenever another connection (another process) commits: cheap to poll. */
@@ -171,13 +264,30 @@ export class ConfigStore {
   }
 
   meta(name: string): string | undefined {
+    const pending = this.backlog.meta.get(name);
+    if (pending !== undefined) return pending;
     const row = this.stmts.getMeta.get(name) as { value: string } | undefined;
     return row?.value;
   }
 
+  /**
+   * Server-local meta (role, primary, epoch), written as a side effect of cluster traffic: a store
+   * that cannot take it keeps the value in memory (meta() answers with it) and writes it later.
+   */
   setMeta(name: string, value: string): void {
-    this.stmts.setMeta.run(name, value);
     if (name === 'epoch') this.epochCache = null;
+    if (this.backlog.empty) {
+      try {
+        this.stmts.setMeta.run(name, value);
+        return;
+      } catch (err) {
+        if (!(err instanceof Database.SqliteError)) throw err;
+        this.backlog.deferMeta(name, value);
+        this.deferred(err);
+        return;
+      }
+    }
+    this.backlog.deferMeta(name, value);
   }
 
   /**
@@ -358,7 +468,7 @@ export class ConfigStore {
     const settings = Object.entries(snap.settings)
       .filter(([name]) => isSettingName(name))
       .map(([name, value]) => [name, parseSetting(name as SettingName, value)] as const);
-    this.db.transaction(() => {
+    this.write(() => {
       this.db.exec('DELETE FROM keys; DELETE FROM operators; DELETE FROM servers; DELETE FROM settings;');
       for (const k of snap.keys) this.stmts.addKey.run(k.name, k.value, k.createdAt);
       for (const op of snap.operators) {
@@ -367,13 +477,30 @@ export class ConfigStore {
       for (const s of snap.servers) this.stmts.upsertServer.run({ address: s.address, weight: s.weight, enabled: s.enabled ? 1 : 0, secondary: s.secondary ? 1 : 0 });
       for (const [name, value] of settings) this.stmts.setSetting.run(name, JSON.stringify(value));
       this.stmts.setMeta.run('config_version', String(snap.version));
-    })();
+    });
     this.configWrites++;
   }
 
   // ---- audit ---------------------------------------------------------------------------------
+  /**
+   * Records an event (a login, a failed login, a session closed). Never throws for the store's sake:
+   * a record the store cannot take waits in the backlog (writeBacklog.ts), and one that arrives
+   * while others wait queues behind them, so the log keeps its order.
+   */
   audit(actor: string, action: string, detail: Record<string, unknown> = {}): void {
-    this.stmts.audit.run(new Date().toISOString(), actor, action, JSON.stringify(detail));
+    const record = { at: new Date().toISOString(), actor, action, detail: JSON.stringify(detail) };
+    if (this.backlog.empty) {
+      try {
+        this.stmts.audit.run(record.at, record.actor, record.action, record.detail);
+        return;
+      } catch (err) {
+        if (!(err instanceof Database.SqliteError)) throw err;
+        this.backlog.deferAudit(record);
+        this.deferred(err);
+        return;
+      }
+    }
+    this.backlog.deferAudit(record);
   }
 
   auditLog(limit = 100): AuditEntry[] {

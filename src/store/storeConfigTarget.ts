@@ -8,8 +8,9 @@ export const MIN_PASSWORD_LENGTH = 8;
 
 /**
  * The configuration in a store, edited as `actor`: every change is validated here, written through
- * the store (which bumps the version) and audited. `config --data` and the REST API both use it, so
- * the rules are the same whichever way an admin comes in.
+ * the store (which bumps the version) and audited in the same transaction (a full disk fails the
+ * change whole, SB_ERR_STORE_FULL). `config --data` and the REST API both use it, so the rules are
+ * the same whichever way an admin comes in.
  */
 export class StoreConfigTarget implements ConfigTarget {
   constructor(
@@ -24,14 +25,11 @@ export class StoreConfigTarget implements ConfigTarget {
   }
 
   async addKey(name: string, value?: string): Promise<Key> {
-    const key = this.store.addKey(name, value ?? newSecret());
-    this.store.audit(this.actor, 'key.add', { name });
-    return key;
+    return this.store.changeAudited(this.actor, 'key.add', () => this.store.addKey(name, value ?? newSecret()), () => ({ name }));
   }
 
   async removeKey(name: string): Promise<void> {
-    this.store.removeKey(name);
-    this.store.audit(this.actor, 'key.remove', { name });
+    this.store.changeAudited(this.actor, 'key.remove', () => this.store.removeKey(name), () => ({ name }));
   }
 
   async operators(): Promise<Operator[]> {
@@ -66,8 +64,7 @@ export class StoreConfigTarget implements ConfigTarget {
     const existing = this.store.operators().find((o) => o.name === op.name);
     if (existing?.role === 'admin' && op.role !== 'admin') this.checkAdminsLeft(op.name);
     const passwordHash = await hashPassword(op.password);
-    this.store.putOperator({ name: op.name, passwordHash, role: op.role, keys: op.keys });
-    this.store.audit(this.actor, 'operator.add', { name: op.name, role: op.role, keys: op.keys });
+    this.store.changeAudited(this.actor, 'operator.add', () => this.store.putOperator({ name: op.name, passwordHash, role: op.role, keys: op.keys }), () => ({ name: op.name, role: op.role, keys: op.keys }));
     return this.operator(op.name);
   }
 
@@ -80,22 +77,19 @@ export class StoreConfigTarget implements ConfigTarget {
     const passwordHash = patch.password !== undefined ? await hashPassword(patch.password) : current.passwordHash;
     const role = patch.role ?? current.role;
     const keys = patch.keys ?? current.keys;
-    this.store.putOperator({ name, passwordHash, role, keys });
-    this.store.audit(this.actor, 'operator.update', { name, role, keys, password: patch.password !== undefined ? 'changed' : undefined });
+    this.store.changeAudited(this.actor, 'operator.update', () => this.store.putOperator({ name, passwordHash, role, keys }), () => ({ name, role, keys, password: patch.password !== undefined ? 'changed' : undefined }));
     return this.operator(name);
   }
 
   async enrolTotp(name: string): Promise<{ uri: string }> {
     const secret = newTotpSecret();
-    this.store.setOperatorTotp(name, secret);
-    this.store.audit(this.actor, 'operator.totp', { name });
+    this.store.changeAudited(this.actor, 'operator.totp', () => this.store.setOperatorTotp(name, secret), () => ({ name }));
     return { uri: totpUri(name, secret) };
   }
 
   async removeOperator(name: string): Promise<void> {
     if (this.operator(name).role === 'admin') this.checkAdminsLeft(name);
-    this.store.removeOperator(name);
-    this.store.audit(this.actor, 'operator.remove', { name });
+    this.store.changeAudited(this.actor, 'operator.remove', () => this.store.removeOperator(name), () => ({ name }));
   }
 
   async servers(): Promise<ServerRow[]> {
@@ -103,25 +97,20 @@ export class StoreConfigTarget implements ConfigTarget {
   }
 
   async addServer(row: ServerRow): Promise<ServerRow> {
-    this.store.addServer(row);
-    this.store.audit(this.actor, 'server.add', { ...row });
+    this.store.changeAudited(this.actor, 'server.add', () => this.store.addServer(row), () => ({ ...row }));
     return row;
   }
 
   async setServer(address: string, patch: ServerPatch): Promise<ServerRow> {
-    const row = this.store.setServer(address, patch);
-    this.store.audit(this.actor, 'server.set', { ...row });
-    return row;
+    return this.store.changeAudited(this.actor, 'server.set', () => this.store.setServer(address, patch), (row) => ({ ...row }));
   }
 
   async removeServer(address: string): Promise<void> {
-    this.store.removeServer(address);
-    this.store.audit(this.actor, 'server.remove', { address });
+    this.store.changeAudited(this.actor, 'server.remove', () => this.store.removeServer(address), () => ({ address }));
   }
 
   async setSetting(name: string, value: unknown): Promise<{ name: string; value: unknown }> {
-    const parsed = this.store.setSetting(name, value);
-    this.store.audit(this.actor, 'setting.set', { name, value: parsed });
+    const parsed = this.store.changeAudited(this.actor, 'setting.set', () => this.store.setSetting(name, value), (parsed) => ({ name, value: parsed }));
     return { name, value: parsed };
   }
 

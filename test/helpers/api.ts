@@ -72,7 +72,7 @@ export async function login(address: string, operator: string, password: string,
 
 /** Adds an operator offline (`config --data`), the password through the environment. */
 export async function addOperator(data: string, name: string, password: string, role: 'admin' | 'operator', keys: string[] = []): Promise<void> {
-  const result = await runCli(['config', '--data', data, 'operator', 'add', name, '--role', role, ...(keys.length ? ['--keys', keys.join(',')] : []), '--password-env', 'SB_PW'], { env: { SB_PW: password } });
+  const result = await runCli(['config', '--data', data, '--create', 'operator', 'add', name, '--role', role, ...(keys.length ? ['--keys', keys.join(',')] : []), '--password-env', 'SB_PW'], { env: { SB_PW: password } });
   if (result.code !== 0) throw new Error(`operator add ${name}: ${result.stderr}`);
 }
 

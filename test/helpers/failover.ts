@@ -205,7 +205,7 @@ export function countBy<T>(items: readonly T[], key: (item: T) => string): Recor
 
 /** A primary's store for a test cluster: the key, a heartbeat, the secondary and the members (weight 1000 each). */
 export async function configurePrimary(data: string, secondary: string, members: string[] = [], heartbeat = 1): Promise<void> {
-  await cliOk(['config', '--data', data, 'key', 'add', 'k1', '--value', KEY]);
+  await cliOk(['config', '--data', data, '--create', 'key', 'add', 'k1', '--value', KEY]);
   await cliOk(['config', '--data', data, 'set', 'heartbeat', String(heartbeat)]);
   await cliOk(['config', '--data', data, 'server', 'add', secondary, '--weight', '1000', '--secondary']);
   for (const m of members) await cliOk(['config', '--data', data, 'server', 'add', m, '--weight', '1000']);

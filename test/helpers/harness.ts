@@ -135,9 +135,9 @@ export async function startServer(data: string, extraArgs: string[] = [], env: N
   return { proc, address: line.address as string, data };
 }
 
-/** Adds a key offline and returns its value. */
+/** Adds a key offline (making the store on a fresh directory) and returns its value. */
 export async function addKey(data: string, name: string, value?: string): Promise<string> {
-  const result = await runCli(['config', '--data', data, 'key', 'add', name, ...(value ? ['--value', value] : [])]);
+  const result = await runCli(['config', '--data', data, '--create', 'key', 'add', name, ...(value ? ['--value', value] : [])]);
   if (result.code !== 0) throw new Error(`key add failed: ${result.stderr}`);
   return result.stdout.trim();
 }

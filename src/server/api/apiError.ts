@@ -35,6 +35,7 @@ const statusByCode: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.UNREACHABLE]: 502,
   [ErrorCodes.SHUTTING_DOWN]: 503,
   [ErrorCodes.SESSION_TIMEOUT]: 504,
+  [ErrorCodes.STORE_FULL]: 507,
 };
 
 export function statusFor(code: ErrorCode): number {
