@@ -91,9 +91,10 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
   private connect(target: string): void {
     if (this.stopped) return;
     this.setStatus('connecting', { server: target });
-    // The key proven on the upgrade request lets a primary redirect us with no WebSocket at all.
-    // The server a redirect names was chosen to keep us: it would only check the proof for nothing.
-    const headers = this.redirects === 0 ? placementHeaders(this.options.key, this.options.identity.id, Date.now()) : {};
+    // The key proven on the upgrade request lets a primary redirect us with no WebSocket at all,
+    // and puts us in the admission budget that connections proving nothing cannot take
+    // (server/admission.ts): so it goes on every attempt, the server a redirect names included.
+    const headers = placementHeaders(this.options.key, this.options.identity.id, Date.now());
     const ws = openWebSocket(target, '/v1/client', this.options.dial, headers);
     this.ws = ws;
     let nextTarget: string | undefined;

@@ -33,6 +33,7 @@ export class ConnectionLimits {
   }
 }
 
-function isLoopback(address: string): boolean {
+/** 127.0.0.1 and ::1: local tools and load generators, exempt from per-address limits. */
+export function isLoopback(address: string): boolean {
   return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
 }

@@ -26,9 +26,9 @@ import type { Logger } from './logger.js';
 import { ConnectionLimits } from './connectionLimits.js';
 import { Metrics } from './metrics.js';
 import { TicketTable } from './tickets.js';
-import { TokenBucket } from './tokenBucket.js';
 import type { TlsMaterial } from './tlsFiles.js';
 import { WebFront } from './webFront.js';
+import { Admission } from './admission.js';
 
 export interface ServerOptions {
   store: ConfigStore;
@@ -100,7 +100,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatSeconds = 0;
   private readonly connectionLimits: ConnectionLimits;
-  private readonly admission: TokenBucket;
+  private readonly admission: Admission;
   stopping = false;
   private behaviour!: RoleBehaviour;
   /** The REST API and the console, made on first use. */
@@ -130,7 +130,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       else this.logger.warn(report, 'the store takes writes again: waiting audit records written');
     });
     this.connectionLimits = new ConnectionLimits(this.config.settings['max-connections-per-address']);
-    this.admission = new TokenBucket(this.config.settings['admission-rate'], this.config.settings['admission-rate'] * 2, Date.now());
+    this.admission = new Admission(this.config.settings['admission-rate'], Date.now());
     this.broker = new Broker(new TicketTable(options.ticketTtlMs ?? 10_000), (s) => this.sessionClosed(s));
     // One frame limit for everyone who dials in, cluster links included: a peer has proven nothing
     // when its first frames arrive. Members send their client lists in batches (clientBatches).
@@ -330,7 +330,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       for (const client of this.clients.values()) if (!client.secure) client.close(CloseCodes.TLS_REQUIRED, 'this server now requires TLS');
     }
     this.connectionLimits.setMax(this.config.settings['max-connections-per-address']);
-    this.admission.configure(this.config.settings['admission-rate'], this.config.settings['admission-rate'] * 2);
+    this.admission.configure(this.config.settings['admission-rate']);
     this.behaviour.configChanged();
   }
 
@@ -390,12 +390,16 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     }
     if (path === '/v1/client') {
       // A reconnect storm is admitted at a steady rate; the rest are each told when to come back.
-      const waitMs = this.admission.take(Date.now());
-      if (waitMs > 0) {
-        this.metrics.refusals.inc({ reason: 'busy' });
-        return refuseUpgrade(socket, 503, ErrorCodes.BUSY, `server busy admitting clients; retry in ${waitMs} ms`, waitMs);
+      // A key proven in the headers puts the caller in the budget that strangers cannot reach
+      // (admission.ts), and the same check serves the redirect.
+      const now = Date.now();
+      const provenId = provenPlacementId(req.headers, this.config.keys, now);
+      const refused = this.admission.take(provenId !== undefined, remote.remoteAddress ?? '', now);
+      if (refused) {
+        this.metrics.refusals.inc({ reason: refused.reason });
+        return refuseUpgrade(socket, 503, ErrorCodes.BUSY, refused.message, refused.waitMs);
       }
-      if (this.redirectedEarly(req, socket)) return;
+      if (provenId !== undefined && this.redirectedEarly(provenId, req, socket)) return;
     }
     const handler = path === '/v1/client' ? handleClientConnection : path === '/v1/control' ? handleControlConnection : undefined;
     if (!handler) return refuseUpgrade(socket, 404, 'SB_ERR_NOT_FOUND', `no channel ${path}`);
@@ -406,12 +410,10 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   /**
-   * A client that proved its key in its upgrade headers, and that this server would send elsewhere,
+   * A client (`id`) that proved its key in its upgrade headers, and that this server would send elsewhere,
    * is redirected by a plain HTTP 307 (src/protocol/placementRequest.ts); true if it was.
    */
-  private redirectedEarly(req: http.IncomingMessage, socket: Duplex): boolean {
-    const id = provenPlacementId(req.headers, this.config.keys, Date.now());
-    if (!id) return false;
+  private redirectedEarly(id: string, req: http.IncomingMessage, socket: Duplex): boolean {
     const placement = this.place(id);
     if (placement.keep) return false;
     this.metrics.redirected(placement.redirect, 'upgrade');

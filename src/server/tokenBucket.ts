@@ -42,4 +42,9 @@ export class TokenBucket {
     this.lastSlot = Math.min(now + this.maxHintMs, Math.max(nextToken, this.lastSlot + 1000 / this.ratePerSecond));
     return Math.max(1, Math.ceil(this.lastSlot - now));
   }
+
+  /** Gives back the token of the last `take` that admitted, when a later check refused the caller. */
+  refund(): void {
+    this.tokens = Math.min(this.burst, this.tokens + 1);
+  }
 }
