@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { splice } from '../server/splice.js';
+import { loopbackPeerGone } from './peerGone.js';
 
 /** What a local connection may send before its session is up; past it, it waits (backpressure). */
 export const MAX_EARLY_BYTES = 64 * 1024;
@@ -14,15 +15,18 @@ export const EARLY_CLOSE_WINDOW_MS = 25;
 
 /**
  * A local connection waiting for its session. It is read meanwhile (up to MAX_EARLY_BYTES), so
- * that one which is gone before its session is set up (closed, reset, or an EOF with nothing sent:
- * a port probe, a quick connect-and-close) is seen as gone and never reaches the service, which
- * would otherwise get a connection nobody is behind. An EOF after some bytes is a request followed by
- * a half-close, and is carried. Bytes read early are sent first once the session is up.
+ * that one which is gone before its session is set up (reset, or closed with nothing sent: a port
+ * probe, a quick connect-and-close) is seen as gone and never reaches the service, which would
+ * otherwise get a connection nobody is behind. An EOF is only a half-close when the peer still holds
+ * its socket (a download that sends nothing, `nc < /dev/null`): that is carried, as is an EOF after
+ * some bytes. Bytes read early are sent first once the session is up.
  */
 export class HeldLocal {
   private readonly early: Buffer[] = [];
   private earlyBytes = 0;
   private ended = false;
+  /** The EOF came with nothing sent, and the peer has closed for good (not half-closed). */
+  private closedSilent = false;
   private failed = false;
 
   constructor(readonly socket: net.Socket) {
@@ -40,6 +44,7 @@ export class HeldLocal {
 
   private readonly onEnd = () => {
     this.ended = true;
+    this.closedSilent = this.earlyBytes === 0 && loopbackPeerGone(this.socket);
   };
 
   private readonly onError = () => {
@@ -49,7 +54,7 @@ export class HeldLocal {
 
   /** Gone before its session: the session is not opened, or is closed at once without a byte. */
   get gone(): boolean {
-    return this.failed || this.socket.destroyed || (this.ended && this.earlyBytes === 0);
+    return this.failed || this.socket.destroyed || this.closedSilent;
   }
 
   /**
