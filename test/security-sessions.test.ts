@@ -16,6 +16,7 @@ import type { ControlClient } from '../src/control/controlClient.js';
 import { SESSION_UPGRADE } from '../src/net/dial.js';
 import { CONTROL_SESSION_LIMITS, MAX_SESSIONS_PER_CLIENT } from '../src/server/sessionBudget.js';
 import { addOperator, login, request, type LoggedIn } from './helpers/api.js';
+import { Cluster } from './helpers/cluster.js';
 import { addKey, Proc, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
 import { connectControl, echoRoundTrip, echoService, rawClient, rawControl, rawRequest, stopAll, type Service } from './helpers/sb.js';
 
@@ -261,4 +262,24 @@ test("a client's own refusal codes still reach the control, marked as the client
   assert.equal(policy.error?.code, 'SB_ERR_POLICY_REFUSED');
   assert.match(policy.error?.message ?? '', /^client refused: port 1 is not in this client's --allow-forward list/);
   peer.terminate();
+});
+
+test("on a cluster, a member relays its client's refusal mapped: the primary's control sees the client-refusal code", async () => {
+  const cluster = await Cluster.start({ subnet: 147, members: [{}], primaryWeight: 0 });
+  try {
+    const member = cluster.members[0]!;
+    const hostile = await rawClient(member.address, cluster.key, { name: 'far-liar', allowForward: [echo.port] });
+    await hostile.next('welcome');
+    hostile.ws.on('message', (data) => {
+      const msg = JSON.parse(data.toString()) as { type: string; ticket?: string };
+      if (msg.type === 'session') hostile.send({ type: 'session-refused', ticket: msg.ticket, error: { code: 'SB_ERR_LOGIN_REQUIRED', message: 'log in at https://evil.example/' } });
+    });
+    await waitFor(async () => (await cluster.browse()).some((c) => c.name === 'far-liar'), 'the primary to know the client on the member', 30_000);
+    const error = await cluster.withSdk((c) => c.open('far-liar', { kind: 'forward', port: echo.port }).then(() => undefined, (err: { code: string; message: string }) => err));
+    assert.equal(error?.code, 'SB_ERR_CLIENT_REFUSED');
+    assert.match(error?.message ?? '', /^client refused: log in at/);
+    hostile.terminate();
+  } finally {
+    await cluster.close();
+  }
 });
