@@ -62,3 +62,15 @@ test('splice: a side that fails takes the other down at once', async () => {
   await closed;
   assert.ok(near.destroyed);
 });
+
+test('a side that is gone before the splice (reset while its ticket waited) takes the other down at once', async () => {
+  // Issue 14: a far end reset while unclaimed had had its close already; the near end waited for ever.
+  const gone = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+  gone.destroy();
+  await once(gone, 'close');
+  const other = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+  let doneWith: Error | undefined;
+  splice(other, gone, (err) => (doneWith = err));
+  assert.equal(other.destroyed, true);
+  assert.ok(doneWith, 'the splice ends as a failure');
+});

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { hostname, platform as osPlatform, release } from 'node:os';
 import type WebSocket from 'ws';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { toWireError } from '../protocol/errors.js';
+import { ErrorCodes, toWireError } from '../protocol/errors.js';
 import { decode, ServerToClient, type SessionTarget } from '../protocol/messages.js';
 import { placementHeaders } from '../protocol/placementRequest.js';
 import { keyProof } from '../protocol/proof.js';
@@ -23,6 +23,8 @@ export interface ClientOptions {
   policy: LocalPolicy;
   dial: DialOptions;
   backoff?: Backoff;
+  /** Sessions this client runs at once; past it, it refuses (default MAX_CLIENT_SESSIONS). */
+  maxSessions?: number;
 }
 
 export type ClientStatus = 'connecting' | 'connected' | 'waiting' | 'stopped';
@@ -41,6 +43,11 @@ interface ClientEvents {
 }
 
 const MAX_REDIRECTS = 4;
+/**
+ * Sessions a client runs at once, whatever its server asks: each holds a data connection and a
+ * local socket or a process, and a client out of file descriptors could not even reconnect.
+ */
+export const MAX_CLIENT_SESSIONS = 256;
 /** A server's retry hint is honoured up to this; a longer one (a broken or hostile server) is cut. */
 const MAX_RETRY_HINT_MS = 5 * 60_000;
 
@@ -60,6 +67,8 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
   private heartbeatMs = 30_000;
   private redirects = 0;
   private failures = 0;
+  /** Sessions being set up or running, each until its data connection closes. */
+  private sessions = 0;
   /** Where the cluster told us to go if the first contact fails (learned from welcome). */
   private known: { primary: string; secondary?: string };
 
@@ -197,19 +206,30 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
   }
 
   private async runSession(server: string, ticket: string, target: SessionTarget): Promise<void> {
+    const max = this.options.maxSessions ?? MAX_CLIENT_SESSIONS;
+    if (this.sessions >= max) return this.refuse(ticket, target, { code: ErrorCodes.TOO_MANY_SESSIONS, message: `this client runs at most ${max} sessions at once` });
     const refusal = checkPolicy(this.options.policy, target);
     if (refusal) return this.refuse(ticket, target, refusal);
+    this.sessions++;
+    let counted = true;
+    const release = () => {
+      if (counted) this.sessions--;
+      counted = false;
+    };
     let prepared;
     try {
       prepared = await prepareSession(target);
     } catch (err) {
+      release();
       return this.refuse(ticket, target, toWireError(err));
     }
     try {
       const data = await openDataConnection(server, ticket, this.options.dial);
+      data.once('close', release);
       prepared.attach(data);
       this.emit('session', { target });
     } catch (err) {
+      release();
       prepared.abort();
       this.emit('session', { target, refused: (err as Error).message });
     }

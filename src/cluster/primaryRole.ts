@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { CLUSTER_PROTOCOL_VERSION, ConfigSnapshotSchema, linkSalt, memberProof, MemberToPrimary, primaryProof, sealConfig, type PrimaryToMember } from '../protocol/clusterMessages.js';
-import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
+import { ErrorCodes, isErrorCode, SwitchboardError } from '../protocol/errors.js';
 import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { newNonce, proofMatches } from '../protocol/proof.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
@@ -272,7 +272,8 @@ export class PrimaryRole implements RoleBehaviour {
     this.opens.delete(req);
     clearTimeout(waiter.timer);
     if ('ticket' in result) waiter.resolve(result.ticket);
-    else waiter.reject(new SwitchboardError(result.error.code as ErrorCode, result.error.message));
+    // A member relays its client's refusal already mapped (clientRefusal); a code that is not ours is not passed on.
+    else waiter.reject(new SwitchboardError(isErrorCode(result.error.code) ? result.error.code : ErrorCodes.INTERNAL, result.error.message));
   }
 
   private send(link: Link, message: PrimaryToMember): void {

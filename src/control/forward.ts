@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { splice } from '../server/splice.js';
+import type { Duplex } from 'node:stream';
+import { HeldLocal } from './heldLocal.js';
 import type { SessionOpener } from './reconnectingControl.js';
 
 export interface ForwardSpec {
@@ -26,38 +27,64 @@ export interface ForwardEvents {
   onSession?(event: { ok: boolean; error?: string }): void;
 }
 
+const GONE = 'the local connection closed before its session was set up';
+
 /**
  * A local listener whose every connection becomes a session to a port on the client's machine.
- * The local socket is held paused until the session is up, so no byte is lost or buffered twice.
+ * The service must see what it would see without the relay: connections in the order they were
+ * accepted, and none that is already gone. So sessions are asked for one connection at a time, in
+ * accept order (the server and the client keep that order), each once its connection has shown it
+ * is there (see HeldLocal); their setups then run side by side.
  */
 export async function startForward(control: SessionOpener, clientName: string, spec: ForwardSpec, events: ForwardEvents = {}): Promise<net.Server> {
-  // The server lets one control have only so many sessions opening at once; more wait their turn.
+  // The turn to ask for a session, passed from each connection to the next in accept order.
+  let gate: Promise<void> = Promise.resolve();
+  // The server lets one control have only so many sessions opening at once; the one whose turn it
+  // is waits for a slot (only it waits, so nobody overtakes).
   let opening = 0;
-  const waiting: (() => void)[] = [];
-  const openSession = async () => {
-    while (opening >= MAX_OPENING) await new Promise<void>((r) => waiting.push(r));
-    opening++;
+  let slotFreed: (() => void) | undefined;
+  const carry = async (local: HeldLocal) => {
+    const previous = gate;
+    let pass!: () => void;
+    gate = new Promise<void>((resolve) => (pass = resolve));
+    let opened: Promise<Duplex> | undefined;
     try {
-      return await control.open(clientName, { kind: 'forward', port: spec.remotePort });
+      // Its own watch runs alongside its predecessors' turns.
+      await Promise.all([previous, local.settle()]);
+      if (!local.gone) {
+        while (opening >= MAX_OPENING) await new Promise<void>((resolve) => (slotFreed = resolve));
+        opening++;
+        opened = control.open(clientName, { kind: 'forward', port: spec.remotePort });
+      }
+    } finally {
+      pass();
+    }
+    if (!opened) {
+      local.drop();
+      events.onSession?.({ ok: false, error: GONE });
+      return;
+    }
+    try {
+      const remote = await opened;
+      // Opened for a connection that went meanwhile: closed without a byte sent.
+      if (local.gone) {
+        remote.destroy();
+        throw new Error(GONE);
+      }
+      local.attach(remote);
+      events.onSession?.({ ok: true });
+    } catch (err) {
+      local.drop();
+      events.onSession?.({ ok: false, error: (err as Error).message });
     } finally {
       opening--;
-      waiting.shift()?.();
+      slotFreed?.();
+      slotFreed = undefined;
     }
   };
-  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (local) => {
-    local.setNoDelay(true);
-    local.on('error', () => local.destroy());
-    openSession().then(
-      (remote) => {
-        if (local.destroyed) return void remote.destroy();
-        splice(local, remote);
-        events.onSession?.({ ok: true });
-      },
-      (err: Error) => {
-        local.destroy();
-        events.onSession?.({ ok: false, error: err.message });
-      },
-    );
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+    socket.setNoDelay(true);
+    void carry(new HeldLocal(socket));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

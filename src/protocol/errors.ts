@@ -37,9 +37,18 @@ export const ErrorCodes = {
   /** Another server runs on this data directory. */
   DATA_LOCKED: 'SB_ERR_DATA_LOCKED',
   INTERNAL: 'SB_ERR_INTERNAL',
+  /** A client refused a session for a reason that is not one of the refusals a client may give. */
+  CLIENT_REFUSED: 'SB_ERR_CLIENT_REFUSED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+const knownCodes: ReadonlySet<string> = new Set(Object.values(ErrorCodes));
+
+/** Whether a code from the wire is one of ours (a peer may send anything). */
+export function isErrorCode(code: string): code is ErrorCode {
+  return knownCodes.has(code);
+}
 
 export class SwitchboardError extends Error {
   readonly code: ErrorCode;

@@ -89,8 +89,8 @@ function parseExit(payload: Buffer): ExecExit | undefined {
 /**
  * Control → client: the command's stdin as frames, and its end as a frame of its own rather than a
  * TCP half-close, because an HTTP CONNECT proxy on either side may turn a half-close into a full
- * close (tinyproxy does) and cut the command's output off. A client also takes a half-close as the
- * end of stdin, for peers that have nothing to send (the REST API).
+ * close (tinyproxy does) and cut the command's output off. An EOF from the control's side before
+ * the exit frame ends the session: the client then ends the command (nobody is left to read it).
  */
 export const ExecInput = { data: 4, end: 5 } as const;
 const MAX_STDIN_FRAME = 64 * 1024;

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, SwitchboardError, type WireError } from '../protocol/errors.js';
 import type { SessionTarget, ServerToClient } from '../protocol/messages.js';
+import { clientRefusal } from './clientRefusal.js';
+import { MAX_SESSIONS_PER_CLIENT, type SessionSlot } from './sessionBudget.js';
 import { splice } from './splice.js';
 import { TicketTable } from './tickets.js';
 
@@ -48,37 +50,62 @@ export class Broker {
   private readonly pending = new Map<string, PendingRequest>();
   private readonly sessions = new Map<string, ActiveSession>();
   private readonly aborts = new Map<string, () => void>();
+  /** Sessions each client on this server holds: requested, offered or running. */
+  private readonly perClient = new Map<string, number>();
 
   constructor(
     readonly tickets: TicketTable,
     private readonly onClosed: (session: SessionClosed) => void,
+    private readonly maxPerClient = MAX_SESSIONS_PER_CLIENT,
   ) {}
 
-  /** Asks a client on this server to open a data connection for `target`. */
+  /**
+   * Asks a client on this server to open a data connection for `target`. A client holds at most
+   * `maxPerClient` sessions here, counted from the request until its data connection closes.
+   */
   requestFromClient(client: SessionPeer, target: SessionTarget): Promise<Duplex> {
+    const open = this.perClient.get(client.id) ?? 0;
+    if (open >= this.maxPerClient) {
+      return Promise.reject(new SwitchboardError(ErrorCodes.TOO_MANY_SESSIONS, `client ${client.id} has ${open} sessions open (at most ${this.maxPerClient})`));
+    }
+    this.perClient.set(client.id, open + 1);
+    let counted = true;
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      const left = (this.perClient.get(client.id) ?? 1) - 1;
+      if (left > 0) this.perClient.set(client.id, left);
+      else this.perClient.delete(client.id);
+    };
     return new Promise((resolve, reject) => {
+      const fail = (err: Error) => {
+        release();
+        reject(err);
+      };
       const ticket = this.tickets.issue(
         (socket) => {
           this.pending.delete(ticket);
+          if (socket.closed) release();
+          else socket.once('close', release);
           resolve(socket);
         },
         () => {
           this.pending.delete(ticket);
-          reject(new SwitchboardError(ErrorCodes.SESSION_TIMEOUT, `client ${client.id} did not open the session in time`));
+          fail(new SwitchboardError(ErrorCodes.SESSION_TIMEOUT, `client ${client.id} did not open the session in time`));
         },
       );
-      this.pending.set(ticket, { clientId: client.id, reject });
+      this.pending.set(ticket, { clientId: client.id, reject: fail });
       client.send({ type: 'session', ticket, target });
     });
   }
 
-  /** The client said no (its policy, or its service refused): the control hears why. */
+  /** The client said no (its policy, or its service refused): the control hears why, in the client's words. */
   clientRefused(clientId: string, ticket: string, error: WireError): void {
     const request = this.pending.get(ticket);
     if (!request || request.clientId !== clientId) return;
     this.tickets.cancel(ticket);
     this.pending.delete(ticket);
-    request.reject(new SwitchboardError(error.code as typeof ErrorCodes.POLICY_REFUSED, error.message));
+    request.reject(clientRefusal(error));
   }
 
   /** A member went away: the sessions relayed to its clients cannot go on. */
@@ -103,12 +130,20 @@ export class Broker {
   /**
    * Offers an open far end to whoever presents the returned ticket (the control, or the primary
    * in a cluster); the two are spliced when it does. Unclaimed, the far end is closed at expiry.
+   * The caller's budget slot, if any, is claimed with the ticket and released when the far end closes.
    */
-  offer(far: Duplex, meta: SessionMeta): string {
+  offer(far: Duplex, meta: SessionMeta, slot?: SessionSlot): string {
     far.pause();
     far.on('error', () => far.destroy());
+    if (slot) {
+      if (far.closed) slot.release();
+      else far.once('close', () => slot.release());
+    }
     return this.tickets.issue(
-      (near) => this.run(far, near, meta),
+      (near) => {
+        slot?.claimed();
+        this.run(far, near, meta);
+      },
       () => far.destroy(),
     );
   }

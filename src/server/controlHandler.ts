@@ -5,11 +5,13 @@ import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js
 import { BrowseParams, ControlToServer, decode, OpenParams, type ControlLogin, type ControlRequest } from '../protocol/messages.js';
 import { findProvenKey, newNonce } from '../protocol/proof.js';
 import type { ServerContext } from './context.js';
-import { browseClients, OpenLimiter, openFarEnd } from './controlOps.js';
+import { browseClients, openFarEnd } from './controlOps.js';
 import { authenticateOperator } from './operatorAuth.js';
+import { CONTROL_SESSION_LIMITS, SessionBudget } from './sessionBudget.js';
 import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
 
-export const MAX_PENDING_SESSIONS_PER_CONTROL = 16;
+/** Sessions one control may have opening (or offered and not yet claimed) at once. */
+export const MAX_PENDING_SESSIONS_PER_CONTROL = CONTROL_SESSION_LIMITS.unclaimed;
 
 /**
  * A control's channel: challenge, login (a proof of its key, and an operator's password once any
@@ -27,7 +29,7 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
   const nonce = newNonce();
   let session: { key: string; operator: string } | undefined;
   let loggingIn = false;
-  const opens = new OpenLimiter(MAX_PENDING_SESSIONS_PER_CONTROL);
+  const budget = new SessionBudget(CONTROL_SESSION_LIMITS, 'this control');
 
   const loginTimer = setTimeout(() => closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no login in time'), ctx.config.settings['hello-timeout'] * 1000);
   ws.on('close', () => clearTimeout(loginTimer));
@@ -91,15 +93,21 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
         const params = OpenParams.safeParse(request.params);
         if (!params.success) throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, `open: ${params.error.issues[0]?.message ?? 'bad parameters'}`);
         const operator = who.operator || `key:${who.key}`;
-        const { entry, far } = await opens.run(() => openFarEnd(ctx, params.data.client, keys, params.data.target, operator));
-        const ticket = ctx.broker.offer(far, {
-          clientId: entry.id,
-          clientName: entry.name,
-          server: entry.server,
-          operator,
-          target: params.data.target,
-        });
-        return { ticket, client: toClientInfo(entry) };
+        const slot = budget.take();
+        try {
+          const { entry, far } = await openFarEnd(ctx, params.data.client, keys, params.data.target, operator);
+          const ticket = ctx.broker.offer(far, {
+            clientId: entry.id,
+            clientName: entry.name,
+            server: entry.server,
+            operator,
+            target: params.data.target,
+          }, slot);
+          return { ticket, client: toClientInfo(entry) };
+        } catch (err) {
+          slot.release();
+          throw err;
+        }
       }
     }
   }

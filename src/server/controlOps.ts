@@ -34,25 +34,6 @@ export function findClient(directory: Directory, nameOrId: string, keys: Visible
   return entry;
 }
 
-/**
- * Counts sessions a caller is opening, so that one control cannot pile up unanswered requests to
- * clients (each holds a ticket and a timer until the client answers or the request times out).
- */
-export class OpenLimiter {
-  private pending = 0;
-  constructor(private readonly max: number) {}
-
-  async run<T>(open: () => Promise<T>): Promise<T> {
-    if (this.pending >= this.max) throw new SwitchboardError(ErrorCodes.TOO_MANY_SESSIONS, `at most ${this.max} sessions may be opening at once`);
-    this.pending++;
-    try {
-      return await open();
-    } finally {
-      this.pending--;
-    }
-  }
-}
-
 /** Opens the far end of a session to a client the caller may reach, wherever it is in the cluster. */
 export function openFarEnd(ctx: Pick<ServerContext, 'directory' | 'openFarEnd'>, client: string, keys: VisibleKeys, target: SessionTarget, operator: string): Promise<{ entry: DirectoryEntry; far: Duplex }> {
   const entry = findClient(ctx.directory, client, keys);

@@ -37,11 +37,18 @@ export function splice(a: Duplex, b: Duplex, done?: (err?: Error) => void): () =
     if (!side.readableEnded || !side.writableFinished || other.destroyed || other.writableFinished) return finish();
     other.once('finish', () => finish());
   };
+  const abort = () => finish(new Error('session aborted'));
+  // A side already gone (a far end reset while its ticket waited for a claim) has had its close:
+  // waiting for it would leave the other side open for ever, so the other goes down now.
+  if (a.destroyed || b.destroyed) {
+    abort();
+    return abort;
+  }
   a.pipe(b);
   b.pipe(a);
   a.resume();
   b.resume();
-  return () => finish(new Error('session aborted'));
+  return abort;
 }
 
 function reset(stream: Duplex): void {

@@ -1,5 +1,5 @@
-import { OpenLimiter, openFarEnd } from '../controlOps.js';
-import { MAX_PENDING_SESSIONS_PER_CONTROL } from '../controlHandler.js';
+import { openFarEnd } from '../controlOps.js';
+import { CONTROL_SESSION_LIMITS, SessionBudget } from '../sessionBudget.js';
 import { collectExec, DEFAULT_EXEC_LIMITS } from './execCollector.js';
 import type { ApiDeps, Route } from './route.js';
 import { ExecBody } from './schemas.js';
@@ -11,12 +11,12 @@ import { ExecBody } from './schemas.js';
  */
 export function execRoutes(deps: ApiDeps): Route[] {
   const { ctx } = deps;
-  // One limiter per operator name: a script with many tokens still shares its operator's budget.
-  const limiters = new Map<string, OpenLimiter>();
-  const limiterFor = (name: string) => {
-    let limiter = limiters.get(name);
-    if (!limiter) limiters.set(name, (limiter = new OpenLimiter(MAX_PENDING_SESSIONS_PER_CONTROL)));
-    return limiter;
+  // One budget per operator name: a script with many tokens still shares its operator's budget.
+  const budgets = new Map<string, SessionBudget>();
+  const budgetFor = (name: string) => {
+    let budget = budgets.get(name);
+    if (!budget) budgets.set(name, (budget = new SessionBudget(CONTROL_SESSION_LIMITS, `operator ${name}`)));
+    return budget;
   };
   return [
     {
@@ -28,8 +28,10 @@ export function execRoutes(deps: ApiDeps): Route[] {
         const operator = call.who.operator.name;
         const target = { kind: 'exec' as const, command: body.command };
         const limits = { ...DEFAULT_EXEC_LIMITS, timeoutMs: body.timeoutMs ?? DEFAULT_EXEC_LIMITS.timeoutMs };
-        return limiterFor(operator).run(async () => {
+        const slot = budgetFor(operator).take();
+        try {
           const { entry, far } = await openFarEnd(ctx, body.client, call.who.keys, target, operator);
+          slot.claimed(); // the API reads the far end itself: there is no ticket to wait for
           // A caller that hangs up ends the session, which stops the command on the client.
           const hangUp = () => far.destroy();
           call.res.once('close', hangUp);
@@ -48,7 +50,9 @@ export function execRoutes(deps: ApiDeps): Route[] {
             durationMs: deps.now() - startedAt,
           });
           return { client: entry.id, ...result };
-        });
+        } finally {
+          slot.release();
+        }
       },
     },
   ];
