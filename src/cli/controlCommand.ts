@@ -88,7 +88,11 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       const known = await first.browse();
       if (!known.some((c) => c.id === clientName || c.name === clientName)) throw new Error(`no client ${clientName}`);
       // A forward runs for hours: when its server goes away, the next session dials again.
-      const client = new ReconnectingControl(first, options);
+      // ... unless the server refused it for good (operator revoked, password changed): then it stops, saying why.
+      const client = new ReconnectingControl(first, options, (err) => {
+        process.stderr.write(`switchboard: forward stopped: ${err.message}\n`);
+        process.exit(1);
+      });
       const server = await startForward(client, clientName, spec, {
         onSession: (e) => {
           if (!e.ok) process.stderr.write(`switchboard: session to ${clientName}:${spec.remotePort} failed: ${e.error}\n`);

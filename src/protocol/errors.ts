@@ -33,6 +33,8 @@ export const ErrorCodes = {
   SHUTTING_DOWN: 'SB_ERR_SHUTTING_DOWN',
   BUSY: 'SB_ERR_BUSY',
   INTERNAL: 'SB_ERR_INTERNAL',
+  /** The operator was removed, or its password, TOTP, role or keys changed since it logged in. */
+  OPERATOR_REVOKED: 'SB_ERR_OPERATOR_REVOKED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

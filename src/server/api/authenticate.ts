@@ -3,13 +3,14 @@ import type http from 'node:http';
 import { ErrorCodes } from '../../protocol/errors.js';
 import type { ConfigStore, Operator } from '../../store/configStore.js';
 import type { VisibleKeys } from '../controlOps.js';
+import { revokedBecause } from '../credentialStamp.js';
 import { ApiError } from './apiError.js';
 import type { SessionTable, WebSession } from './sessionTable.js';
 
 export const SESSION_COOKIE = 'sb_session';
 export const CSRF_HEADER = 'x-csrf-token';
 
-/** Who is calling: the operator as the store has it now (so a role change applies at once). */
+/** Who is calling: the operator as the store has it now, with the credentials it logged in with. */
 export interface Principal {
   operator: Operator;
   /** The keys whose clients this caller may see and reach; undefined for an admin (every key). */
@@ -75,11 +76,15 @@ export function authenticate(req: http.IncomingMessage, sessions: SessionTable, 
   if (!presented) throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, 'log in first: POST /api/v1/login');
   const session = sessions.touch(presented.token, now);
   if (!session) throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, 'session expired or unknown; log in again');
-  const operator = store.operators().find((o) => o.name === session.operator);
-  if (!operator) {
+  // Removed, or its password, TOTP, role or keys changed (here, offline, or on another server):
+  // the token ends, whoever made the change.
+  const revoked = revokedBecause(session, store);
+  const secrets = revoked === undefined ? store.operatorSecrets(session.operator) : undefined;
+  if (!secrets) {
     sessions.end(presented.token);
-    throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, `operator ${session.operator} no longer exists`);
+    throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, revoked ?? `operator ${session.operator} no longer exists`);
   }
+  const { passwordHash: _p, totpSecret: _t, ...operator } = secrets;
   if (presented.via === 'cookie' && !SAFE_METHODS.has(req.method ?? 'GET')) {
     const csrf = req.headers[CSRF_HEADER];
     if (typeof csrf !== 'string' || !sameSecret(csrf, session.csrf)) throw new ApiError(403, ErrorCodes.CSRF, `missing or wrong ${CSRF_HEADER} header`);
