@@ -1,8 +1,8 @@
 /**
- * A revoked operator keeps nothing: after it is removed, or its password, TOTP, role or keys
- * change (offline with `config --data` while the server runs, or through the API), its running
- * `control forward` stops and says why, its control channels are closed with OPERATOR_REVOKED,
- * and its API tokens answer 401. Real server, client and forward processes.
+ * A revoked operator keeps nothing: after it is removed, or its password or TOTP change (offline
+ * with `config --data` while the server runs, or through the API), its running `control forward`
+ * stops and says why, its control channels are closed with OPERATOR_REVOKED, and its API tokens
+ * answer 401. A control channel whose key the operator may no longer use is closed too. Real server, client and forward processes.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -69,7 +69,7 @@ test('a forward whose password changed offline stops too, saying why', async () 
   assert.equal((await config(['operator', 'add', 'fwd2', '--role', 'operator', '--keys', 'k', '--password-env', 'PW'], { PW: 'fwd2-password-2' })).code, 0);
   const code = await Promise.race([proc.exited, new Promise((r) => setTimeout(() => r('still running'), WITHIN_MS))]);
   assert.equal(code, 1, `the forward should have stopped; stderr: ${proc.stderr}`);
-  assert.match(proc.stderr, /forward stopped: .*fwd2's password, TOTP, role or keys changed/);
+  assert.match(proc.stderr, /forward stopped: .*fwd2's password or TOTP changed/);
   await assert.rejects(connectTcp(port));
 });
 
@@ -95,7 +95,7 @@ test('a control channel is closed when its operator is removed (its unclaimed se
   assert.equal(claim.status, 404, 'the unclaimed session went with the channel');
   claim.socket.destroy();
 
-  // A change of keys (here through the API, by an admin) ends the channel as well.
+  // Keys that no longer include the channel's (here through the API, by an admin) end it as well.
   const changed = await request(server.address, 'PUT', 'operators/ctl2', { keys: [] }, { token: adminToken });
   assert.equal(changed.status, 200, changed.text);
   const closed2 = await rescoped.closeResult(WITHIN_MS);
@@ -113,7 +113,7 @@ test('an API token stops working after an offline password change or TOTP enrolm
   assert.equal((await config(['operator', 'add', 'api1', '--role', 'operator', '--keys', 'k', '--password-env', 'PW'], { PW: 'api1-password-2' })).code, 0);
   const after1 = await request(server.address, 'GET', 'session', undefined, { token: one.token });
   assert.equal(after1.status, 401, after1.text);
-  assert.match(after1.body.error.message, /api1's password, TOTP, role or keys changed/);
+  assert.match(after1.body.error.message, /api1's password or TOTP changed/);
   // ... and stays refused: the token is gone, not merely refused once.
   assert.equal((await request(server.address, 'GET', 'session', undefined, { token: one.token })).status, 401);
 

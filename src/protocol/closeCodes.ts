@@ -25,7 +25,7 @@ export const CloseCodes = {
   TLS_REQUIRED: 4018,
   HEARTBEAT_LOST: 4020,
   RATE_LIMITED: 4029,
-  /** The operator was removed, or its password, TOTP, role or keys changed: log in again. */
+  /** The operator was removed, its password or TOTP changed, or it may no longer use the key. */
   OPERATOR_REVOKED: 4030,
 } as const;
 

@@ -33,7 +33,7 @@ export const ErrorCodes = {
   SHUTTING_DOWN: 'SB_ERR_SHUTTING_DOWN',
   BUSY: 'SB_ERR_BUSY',
   INTERNAL: 'SB_ERR_INTERNAL',
-  /** The operator was removed, or its password, TOTP, role or keys changed since it logged in. */
+  /** The operator was removed, its password or TOTP changed, or it may no longer use the key, since it logged in. */
   OPERATOR_REVOKED: 'SB_ERR_OPERATOR_REVOKED',
 } as const;
 

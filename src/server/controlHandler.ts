@@ -148,12 +148,18 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
 }
 
 /**
- * Why a logged-in control must be closed now: its operator was removed or its credentials changed
- * (OPERATOR_REVOKED), or its key was removed (KEY_REMOVED). Checked at each request and whenever
+ * Why a logged-in control must be closed now: its operator was removed, its password or TOTP
+ * changed, or it may no longer use the channel's key (OPERATOR_REVOKED), or the key was removed
+ * (KEY_REMOVED). Checked at each request and whenever
  * the configuration changes (server.ts onConfigChanged).
  */
 export function controlRevokedBecause(ctx: Pick<ServerContext, 'store' | 'config'>, control: LoggedInControl): { code: number; reason: string } | undefined {
   if (!ctx.config.keys.some((k) => k.name === control.key)) return { code: CloseCodes.KEY_REMOVED, reason: `key ${control.key} was removed` };
   const why = revokedBecause(control, ctx.store);
-  return why ? { code: CloseCodes.OPERATOR_REVOKED, reason: why } : undefined;
+  if (why) return { code: CloseCodes.OPERATOR_REVOKED, reason: why };
+  const op = control.operator ? ctx.store.operatorSecrets(control.operator) : undefined;
+  if (op && op.role !== 'admin' && !op.keys.includes(control.key)) {
+    return { code: CloseCodes.OPERATOR_REVOKED, reason: `operator ${op.name} may no longer use key ${control.key}` };
+  }
+  return undefined;
 }

@@ -334,7 +334,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   /**
-   * Ends what a removed operator, or one whose password, TOTP, role or keys changed, still holds
+   * Ends what a removed operator, or one whose password or TOTP changed, still holds
    * here: its control channels (closed with a code that says why, their unclaimed sessions
    * withdrawn) and its API tokens. Requests check the same at each call; this ends idle ones too.
    */

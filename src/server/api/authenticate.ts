@@ -10,7 +10,7 @@ import type { SessionTable, WebSession } from './sessionTable.js';
 export const SESSION_COOKIE = 'sb_session';
 export const CSRF_HEADER = 'x-csrf-token';
 
-/** Who is calling: the operator as the store has it now, with the credentials it logged in with. */
+/** Who is calling: the operator as the store has it now (so a role change applies at once). */
 export interface Principal {
   operator: Operator;
   /** The keys whose clients this caller may see and reach; undefined for an admin (every key). */
@@ -76,8 +76,8 @@ export function authenticate(req: http.IncomingMessage, sessions: SessionTable, 
   if (!presented) throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, 'log in first: POST /api/v1/login');
   const session = sessions.touch(presented.token, now);
   if (!session) throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, 'session expired or unknown; log in again');
-  // Removed, or its password, TOTP, role or keys changed (here, offline, or on another server):
-  // the token ends, whoever made the change.
+  // Removed, or its password or TOTP changed (here, offline, or replicated): the token ends.
+  // Role and keys are read here at each request, so a change of scope applies at once.
   const revoked = revokedBecause(session, store);
   const secrets = revoked === undefined ? store.operatorSecrets(session.operator) : undefined;
   if (!secrets) {

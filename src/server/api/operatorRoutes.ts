@@ -14,8 +14,8 @@ export async function qrDataUrl(uri: string): Promise<string> {
 export function operatorRoutes(deps: ApiDeps): Route[] {
   const as = (call: { who: { operator: { name: string } } }) => deps.configAs(call.who.operator.name);
   /**
-   * Every other login of a changed operator ends (its credential stamp no longer matches); the
-   * session that made a change to its own operator goes on with the new stamp.
+   * Every other login of an operator whose password or TOTP changed ends (its credential stamp no
+   * longer matches); the session that made that change to its own operator goes on with the new stamp.
    */
   const restampOwn = (call: { who: Principal }, name: string) => {
     const changed = name === call.who.operator.name ? deps.ctx.store.operatorSecrets(name) : undefined;
