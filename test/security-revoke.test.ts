@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { CloseCodes } from '../src/protocol/closeCodes.js';
 import { addOperator, enrolTotp, login, request } from './helpers/api.js';
 import { addKey, Proc, runCli, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
-import { connectTcp, echoRoundTrip, echoService, rawControl, rawHttp, rawRequest, sessionUpgradeRequest, stopAll, type Service } from './helpers/sb.js';
+import { connectTcp, echoRoundTrip, echoService, freePort, rawControl, rawHttp, rawRequest, sessionUpgradeRequest, stopAll, type Service } from './helpers/sb.js';
 
 const dir = tempDir('sb-revoke-');
 const procs: Proc[] = [];
@@ -128,4 +128,31 @@ test('an API token stops working after an offline password change or TOTP enrolm
   const again = await request(server.address, 'PUT', 'operators/root', { password: 'root-password-3' }, { token: adminToken });
   assert.equal(again.status, 200, again.text);
   assert.equal((await request(server.address, 'GET', 'session', undefined, { token: other.token })).status, 401);
+});
+
+test('a forward that must log in again after its server restarted, and whose password changed meanwhile, stops instead of retrying', async () => {
+  const port = await freePort();
+  const own = await startServer(`${dir.path}/restart`, [], {}, `127.0.0.1:${port}`);
+  procs.push(own.proc);
+  const ownKey = await addKey(own.data, 'k');
+  await addOperator(own.data, 'fwd3', 'fwd3-password-1', 'admin');
+  procs.push(await startClient(['--gateway', own.address, '--key', ownKey, '--name', 'box3', '--state', `${dir.path}/box3`, '--allow-forward', String(echo.port)]));
+  const proc = new Proc(['control', '--gateway', own.address, '--key', ownKey, '--operator', 'fwd3', '--password-env', 'PW', 'forward', 'box3', `0:${echo.port}`], { PW: 'fwd3-password-1' });
+  procs.push(proc);
+  const local = Number(String((await proc.waitForMsg('forwarding')).listen).split(':').pop());
+
+  // The server goes away (the forward's channel closes: it will dial again when asked), the
+  // password is changed while it is down, and it comes back on the same address.
+  await stopAll([own.proc]);
+  assert.equal((await runCli(['config', '--data', own.data, 'operator', 'add', 'fwd3', '--role', 'admin', '--password-env', 'PW'], { env: { PW: 'fwd3-password-2' } })).code, 0);
+  const again = await startServer(own.data, [], {}, `127.0.0.1:${port}`);
+  procs.push(again.proc);
+
+  // The next local connection makes it log in again: refused for good, so it stops and says why.
+  const socket = await connectTcp(local).catch(() => undefined);
+  socket?.on('error', () => undefined);
+  const code = await Promise.race([proc.exited, new Promise((r) => setTimeout(() => r('still running'), WITHIN_MS))]);
+  socket?.destroy();
+  assert.equal(code, 1, `the forward should have stopped; stderr: ${proc.stderr}`);
+  assert.match(proc.stderr, /forward stopped: .*wrong operator name or password/);
 });
