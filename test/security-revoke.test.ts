@@ -156,3 +156,19 @@ test('a forward that must log in again after its server restarted, and whose pas
   assert.equal(code, 1, `the forward should have stopped; stderr: ${proc.stderr}`);
   assert.match(proc.stderr, /forward stopped: .*wrong operator name or password/);
 });
+
+test('a control logged in with a key alone, while no operator existed, is closed once one exists', async () => {
+  const own = await startServer(`${dir.path}/keyonly`);
+  procs.push(own.proc);
+  const ownKey = await addKey(own.data, 'k');
+  // The key is in force once a control proving it is let in.
+  const control = await waitFor(async () => {
+    const peer = await rawControl(own.address, ownKey);
+    return (await peer.next('ready').then(() => peer, () => undefined));
+  }, 'the key to be in force');
+  await addOperator(own.data, 'first', 'first-password-1', 'admin');
+  const closed = await control.closeResult(WITHIN_MS);
+  assert.equal(closed.code, CloseCodes.OPERATOR_REVOKED);
+  assert.match(closed.reason, /operators now exist/);
+  await stopAll([own.proc]);
+});
