@@ -81,8 +81,15 @@ test('the store and the REST API implementations answer the same script the same
 test('config --gateway runs the subcommands online, over TLS pinned by fingerprint, with TOTP', async () => {
   const totp = await runCli(['config', '--data', tlsServer.data, 'operator', 'totp', 'root']);
   const secret = secretOf(totp.stdout.trim());
-  const online = (...args: string[]) =>
-    runCli(['config', '--gateway', tlsServer.address, '--operator', 'root', '--password-env', 'SB_PW', '--totp', currentTotp(secret), '--tls-fingerprint', fingerprint, ...args], { env: { SB_PW: 'root-password', NEW_PW: 'new-operator-pw' } });
+  // A TOTP code is accepted once per operator: the first command logs in with root's code, the
+  // rest (each a login of its own) as an admin without TOTP.
+  await addOperator(tlsServer.data, 'root2', 'root2-password', 'admin');
+  let codeUsed = false;
+  const online = (...args: string[]) => {
+    const login = codeUsed ? ['--operator', 'root2', '--password-env', 'SB_PW2'] : ['--operator', 'root', '--password-env', 'SB_PW', '--totp', currentTotp(secret)];
+    codeUsed = true;
+    return runCli(['config', '--gateway', tlsServer.address, ...login, '--tls-fingerprint', fingerprint, ...args], { env: { SB_PW: 'root-password', SB_PW2: 'root2-password', NEW_PW: 'new-operator-pw' } });
+  };
   const added = await online('key', 'add', 'fleet');
   assert.equal(added.code, 0, added.stderr);
   assert.ok(added.stdout.trim().length >= 32);

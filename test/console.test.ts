@@ -10,7 +10,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { addOperator, currentTotp, enrolTotp, freePort, login, request } from './helpers/api.js';
+import { addOperator, enrolTotp, freePort, login, request, unusedTotp } from './helpers/api.js';
 import { addKey, Proc, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -71,7 +71,7 @@ describe('the web console', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}: in
     await addOperator(primary.data, 'ops', 'ops-password', 'operator', ['default']);
     await addOperator(primary.data, 'viewer', 'viewer-password', 'operator', ['other']);
     adminTotp = await enrolTotp(primary.data, 'admin');
-    token = (await login(primary.address, 'admin', 'admin-password', currentTotp(adminTotp))).token;
+    token = (await login(primary.address, 'admin', 'admin-password', await unusedTotp(adminTotp))).token;
     memberAddress = `127.0.0.1:${mp}`;
     await request(primary.address, 'POST', 'servers', { address: memberAddress, weight: 1000 }, { token });
     member = await startServer(`${dir.path}/member`, ['--role', 'member', '--primary', primary.address, '--advertise', memberAddress], env, memberAddress);
@@ -109,7 +109,7 @@ describe('the web console', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}: in
     await page.click('form.login button[type=submit]');
     await page.getByText('TOTP code required').waitFor();
     await page.fill('input[name=password]', 'admin-password');
-    await page.fill('input[name=totp]', currentTotp(adminTotp));
+    await page.fill('input[name=totp]', await unusedTotp(adminTotp));
     await shot(page, 'login');
     await page.click('form.login button[type=submit]');
     await page.locator('#clients tr[data-id]').nth(2).waitFor();

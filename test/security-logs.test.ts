@@ -19,7 +19,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { currentTotp, login, request, secretOf } from './helpers/api.js';
+import { login, request, secretOf, unusedTotp } from './helpers/api.js';
 import { Proc, runCli, tempDir, type CliResult } from './helpers/harness.js';
 import { freePort, stopAll } from './helpers/sb.js';
 
@@ -100,8 +100,8 @@ test('no secret appears in any log of a realistic run, outside the --init banner
   // ---- controls with operator logins, right and wrong -------------------------------------------
   const control = (label: string, args: string[], password: string, totp?: string) =>
     runCli(['control', '--gateway', P, '--key', defaultKey, '--operator', label.startsWith('ops') ? 'ops' : 'admin', '--password-env', 'SB_PW', ...(totp ? ['--totp', totp] : []), ...args], { env: { SB_PW: password }, timeoutMs: 30_000 }).then((r) => record(`control ${label}`, r));
-  assert.equal((await control('admin browse', ['browse', '--json'], adminPassword, currentTotp(seed))).code, 0);
-  const exec = await control('admin exec', ['exec', 'c1', '--', process.execPath, '-e', 'console.log("ran")'], adminPassword, currentTotp(seed));
+  assert.equal((await control('admin browse', ['browse', '--json'], adminPassword, await unusedTotp(seed))).code, 0);
+  const exec = await control('admin exec', ['exec', 'c1', '--', process.execPath, '-e', 'console.log("ran")'], adminPassword, await unusedTotp(seed));
   assert.equal(exec.stdout.trim(), 'ran', exec.stderr);
   assert.equal((await control('ops browse', ['browse'], PASSWORDS.ops)).code, 0);
   assert.notEqual((await control('ops wrong password', ['browse'], PASSWORDS.wrong)).code, 0);
@@ -109,7 +109,7 @@ test('no secret appears in any log of a realistic run, outside the --init banner
   assert.notEqual((await control('admin no totp', ['browse'], adminPassword)).code, 0);
 
   // ---- the REST API ---------------------------------------------------------------------------
-  const admin = await login(P, 'admin', adminPassword, currentTotp(seed));
+  const admin = await login(P, 'admin', adminPassword, await unusedTotp(seed));
   assert.equal((await request(P, 'POST', 'login', { operator: 'ops', password: PASSWORDS.wrong })).status, 401);
   assert.equal((await request(P, 'POST', 'login', { operator: 'admin', password: adminPassword, totp: '123456' })).status, 401);
   const ops = await login(P, 'ops', PASSWORDS.ops);
@@ -120,7 +120,7 @@ test('no secret appears in any log of a realistic run, outside the --init banner
   assert.equal((await request(P, 'POST', 'login', { operator: 'ops', password: PASSWORDS.ops })).status, 401);
   const opsAgain = await login(P, 'ops', PASSWORDS.opsNew);
   assert.equal((await request(P, 'POST', 'exec', { client: 'c1', command: [process.execPath, '-e', '1'] }, { token: opsAgain.token })).status, 200);
-  await cli('config --gateway key list', ['config', '--gateway', P, '--operator', 'admin', '--password-env', 'SB_PW', '--totp', currentTotp(seed), 'key', 'list'], { SB_PW: adminPassword }, true);
+  await cli('config --gateway key list', ['config', '--gateway', P, '--operator', 'admin', '--password-env', 'SB_PW', '--totp', await unusedTotp(seed), 'key', 'list'], { SB_PW: adminPassword }, true);
   record('config --gateway wrong password', await runCli(['config', '--gateway', P, '--operator', 'admin', '--password-env', 'SB_PW', 'show'], { env: { SB_PW: PASSWORDS.wrong } }));
   await request(P, 'POST', 'logout', undefined, { token: admin.token });
 

@@ -91,7 +91,11 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       // The server's rule (Directory.resolve): text shaped like an id is never taken for a name.
       if (!known.some((c) => c.id === clientName || (!looksLikeClientId(clientName) && c.name === clientName))) throw new Error(`no client ${clientName}`);
       // A forward runs for hours: when its server goes away, the next session dials again.
-      const client = new ReconnectingControl(first, options);
+      // ... unless the server refused it for good (operator revoked, password changed): then it stops, saying why.
+      const client = new ReconnectingControl(first, options, (err) => {
+        process.stderr.write(`switchboard: forward stopped: ${err.message}\n`);
+        process.exit(1);
+      });
       const server = await startForward(client, clientName, spec, {
         onSession: (e) => {
           if (!e.ok) process.stderr.write(`switchboard: session to ${printable(clientName)}:${spec.remotePort} failed: ${printable(String(e.error))}\n`);

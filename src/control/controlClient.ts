@@ -29,6 +29,7 @@ export class ControlClient {
   private nextReq = 1;
   private readonly pending = new Map<number, Pending>();
   private closedError: Error | undefined;
+  private readonly closeListeners: ((err: Error) => void)[] = [];
 
   private constructor(
     private readonly ws: WebSocket,
@@ -52,6 +53,7 @@ export class ControlClient {
       this.closedError = new SwitchboardError(errorCodeForClose(code) ?? ErrorCodes.UNREACHABLE, `connection to ${target} closed: ${reason.toString() || code}`);
       for (const waiter of this.pending.values()) waiter.reject(this.closedError);
       this.pending.clear();
+      for (const listener of this.closeListeners.splice(0)) listener(this.closedError);
     });
   }
 
@@ -112,6 +114,12 @@ export class ControlClient {
   /** True once the channel to the server has closed: every request fails from then on. */
   get closed(): boolean {
     return this.closedError !== undefined;
+  }
+
+  /** Calls `listener` once when the channel closes, with why (its code says whether to dial again). */
+  onClosed(listener: (err: Error) => void): void {
+    if (this.closedError) listener(this.closedError);
+    else this.closeListeners.push(listener);
   }
 
   private request<T>(method: string, params: object = {}): Promise<T> {

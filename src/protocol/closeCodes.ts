@@ -25,6 +25,8 @@ export const CloseCodes = {
   TLS_REQUIRED: 4018,
   HEARTBEAT_LOST: 4020,
   RATE_LIMITED: 4029,
+  /** The operator was removed, its password or TOTP changed, or it may no longer use the key. */
+  OPERATOR_REVOKED: 4030,
 } as const;
 
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
@@ -44,6 +46,7 @@ const closeCodeErrors: Partial<Record<number, ErrorCode>> = {
   [CloseCodes.CLUSTER_AUTH]: ErrorCodes.CLUSTER_AUTH,
   [CloseCodes.NOT_IN_CLUSTER]: ErrorCodes.NOT_IN_CLUSTER,
   [CloseCodes.TLS_REQUIRED]: ErrorCodes.TLS_REQUIRED,
+  [CloseCodes.OPERATOR_REVOKED]: ErrorCodes.OPERATOR_REVOKED,
   1009: ErrorCodes.MESSAGE_TOO_BIG,
 };
 

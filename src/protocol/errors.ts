@@ -39,6 +39,8 @@ export const ErrorCodes = {
   INTERNAL: 'SB_ERR_INTERNAL',
   /** A client refused a session for a reason that is not one of the refusals a client may give. */
   CLIENT_REFUSED: 'SB_ERR_CLIENT_REFUSED',
+  /** The operator was removed, its password or TOTP changed, or it may no longer use the key, since it logged in. */
+  OPERATOR_REVOKED: 'SB_ERR_OPERATOR_REVOKED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -7,9 +7,11 @@ import type { ServerToClient, ServerInfo, SessionTarget } from '../protocol/mess
 import type { ConfigStore } from '../store/configStore.js';
 import type { Broker } from './broker.js';
 import type { ConfigCache } from './configCache.js';
+import type { GrantedLogin } from './credentialStamp.js';
 import type { LoginLimiter } from './loginLimiter.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import type { UsedTotpSteps } from './totpReplay.js';
 
 export type Role = 'standalone' | 'primary' | 'member' | 'standby';
 
@@ -24,6 +26,12 @@ export interface ConnectedClient {
   secure: boolean;
   send(message: ServerToClient): void;
   close(code: number, reason: string): void;
+}
+
+/** A control channel that has logged in: closed when its login no longer holds (see credentialStamp.ts). */
+export interface LoggedInControl extends GrantedLogin {
+  key: string;
+  revoke(code: number, reason: string): void;
 }
 
 /** What a placement decision says about an arriving client. */
@@ -68,6 +76,10 @@ export interface ServerContext extends Omit<RoleBehaviour, 'acceptClusterLink' |
   readonly store: ConfigStore;
   readonly broker: Broker;
   readonly limiter: LoginLimiter;
+  /** TOTP codes already used, per operator: each is accepted once. */
+  readonly totpSteps: UsedTotpSteps;
+  /** Control channels logged in here, so that a revoked operator's can be closed. */
+  readonly controls: Set<LoggedInControl>;
   readonly metrics: Metrics;
   /** Clients connected to this server, by id. */
   readonly clients: Map<string, ConnectedClient>;

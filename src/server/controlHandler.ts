@@ -4,7 +4,8 @@ import { CloseCodes } from '../protocol/closeCodes.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
 import { BrowseParams, ControlToServer, decode, OpenParams, type ControlLogin, type ControlRequest } from '../protocol/messages.js';
 import { findProvenKey, newNonce } from '../protocol/proof.js';
-import type { ServerContext } from './context.js';
+import type { LoggedInControl, ServerContext } from './context.js';
+import { revokedBecause } from './credentialStamp.js';
 import { browseClients, openFarEnd } from './controlOps.js';
 import { authenticateOperator } from './operatorAuth.js';
 import { CONTROL_SESSION_LIMITS, SessionBudget } from './sessionBudget.js';
@@ -12,6 +13,8 @@ import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
 
 /** Sessions one control may have opening (or offered and not yet claimed) at once. */
 export const MAX_PENDING_SESSIONS_PER_CONTROL = CONTROL_SESSION_LIMITS.unclaimed;
+/** How long a control remembers a ticket it was given: longer than a ticket lives unclaimed (10 s by default). */
+const TICKET_MEMORY_MS = 60_000;
 
 /**
  * A control's channel: challenge, login (a proof of its key, and an operator's password once any
@@ -27,12 +30,17 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
     return closeWith(ws, CloseCodes.NOT_PRIMARY, `this server does not answer controls; browse the primary ${primary}`);
   }
   const nonce = newNonce();
-  let session: { key: string; operator: string } | undefined;
+  let session: LoggedInControl | undefined;
+  // Tickets handed to this control and their far ends: a revoked control's unclaimed ones are withdrawn.
+  const offered = new Map<string, { far: { destroy(): void }; at: number }>();
   let loggingIn = false;
   const budget = new SessionBudget(CONTROL_SESSION_LIMITS, 'this control');
 
   const loginTimer = setTimeout(() => closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no login in time'), ctx.config.settings['hello-timeout'] * 1000);
-  ws.on('close', () => clearTimeout(loginTimer));
+  ws.on('close', () => {
+    clearTimeout(loginTimer);
+    if (session) ctx.controls.delete(session);
+  });
   sendJson(ws, { type: 'challenge', nonce, server: ctx.advertise, epoch: ctx.epoch() });
 
   ws.on('message', (data, isBinary) => {
@@ -64,6 +72,7 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
     const key = findProvenKey(ctx.config.keys, 'control', nonce, login.operator ?? '', login.proof);
     if (!key) return refuse(CloseCodes.BAD_KEY, 'key not accepted');
     let operator = '';
+    let stamp = '';
     if (ctx.config.operatorCount > 0 || login.operator) {
       const outcome = await authenticateOperator(ctx, { name: login.operator, password: login.password, totp: login.totp, address });
       if (!outcome.ok) return refuse(outcome.closeCode, outcome.reason);
@@ -71,15 +80,35 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
         return refuse(CloseCodes.FORBIDDEN, `operator ${outcome.operator.name} may not use key ${key.name}`);
       }
       operator = outcome.operator.name;
+      stamp = outcome.stamp;
     }
     if (ws.readyState !== ws.OPEN) return;
-    session = { key: key.name, operator };
+    session = { key: key.name, operator, stamp, revoke };
+    ctx.controls.add(session);
     log.info({ operator: operator || undefined, keyName: key.name }, 'control logged in');
     ctx.store.audit(operator || `key:${key.name}`, 'control.login', { address });
     sendJson(ws, { type: 'ready', server: ctx.advertise, role: ctx.role, operator: operator || undefined });
   }
 
-  async function onRequest(request: ControlRequest, who: { key: string; operator: string }): Promise<unknown> {
+  /** Closes this channel because its login no longer holds, and withdraws its unclaimed sessions. */
+  function revoke(code: number, reason: string): void {
+    if (ws.readyState !== ws.OPEN) return;
+    for (const [ticket, { far }] of offered) if (ctx.broker.tickets.take(ticket)) far.destroy();
+    offered.clear();
+    ctx.store.audit(session?.operator || `key:${session?.key ?? ''}`, 'control.revoked', { address, reason });
+    refuse(code, reason);
+  }
+
+  /** Refuses a request (and closes the channel) when the login it rides on was revoked meanwhile. */
+  function checkStillValid(who: LoggedInControl): void {
+    const why = controlRevokedBecause(ctx, who);
+    if (!why) return;
+    who.revoke(why.code, why.reason);
+    throw new SwitchboardError(ErrorCodes.OPERATOR_REVOKED, why.reason);
+  }
+
+  async function onRequest(request: ControlRequest, who: LoggedInControl): Promise<unknown> {
+    checkStillValid(who);
     const keys = new Set([who.key]);
     switch (request.method) {
       case 'browse': {
@@ -96,6 +125,12 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
         const slot = budget.take();
         try {
           const { entry, far } = await openFarEnd(ctx, params.data.client, keys, params.data.target, operator);
+          try {
+            checkStillValid(who);
+          } catch (err) {
+            far.destroy();
+            throw err;
+          }
           const ticket = ctx.broker.offer(far, {
             clientId: entry.id,
             clientName: entry.name,
@@ -103,6 +138,13 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
             operator,
             target: params.data.target,
           }, slot);
+          // Remembered while it may still be unclaimed; older ones (claimed or expired) are forgotten.
+          const now = Date.now();
+          for (const [old, { at }] of offered) {
+            if (now - at < TICKET_MEMORY_MS) break;
+            offered.delete(old);
+          }
+          offered.set(ticket, { far, at: now });
           return { ticket, client: toClientInfo(entry) };
         } catch (err) {
           slot.release();
@@ -111,4 +153,21 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
       }
     }
   }
+}
+
+/**
+ * Why a logged-in control must be closed now: its operator was removed, its password or TOTP
+ * changed, or it may no longer use the channel's key (OPERATOR_REVOKED), or the key was removed
+ * (KEY_REMOVED). Checked at each request and whenever
+ * the configuration changes (server.ts onConfigChanged).
+ */
+export function controlRevokedBecause(ctx: Pick<ServerContext, 'store' | 'config'>, control: LoggedInControl): { code: number; reason: string } | undefined {
+  if (!ctx.config.keys.some((k) => k.name === control.key)) return { code: CloseCodes.KEY_REMOVED, reason: `key ${control.key} was removed` };
+  const why = revokedBecause(control, ctx.store);
+  if (why) return { code: CloseCodes.OPERATOR_REVOKED, reason: why };
+  const op = control.operator ? ctx.store.operatorSecrets(control.operator) : undefined;
+  if (op && op.role !== 'admin' && !op.keys.includes(control.key)) {
+    return { code: CloseCodes.OPERATOR_REVOKED, reason: `operator ${op.name} may no longer use key ${control.key}` };
+  }
+  return undefined;
 }

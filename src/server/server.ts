@@ -13,12 +13,14 @@ import { handleClientConnection } from './clientHandler.js';
 import { ConfigCache } from './configCache.js';
 import { provenPlacementId } from '../protocol/placementRequest.js';
 import { wsLink } from '../net/wsLink.js';
-import type { Acting, ConnectedClient, Placement, Role, RoleBehaviour, ServerContext } from './context.js';
+import type { Acting, ConnectedClient, LoggedInControl, Placement, Role, RoleBehaviour, ServerContext } from './context.js';
 import { StandaloneRole } from './standaloneRole.js';
 import type { ClusterHost } from '../cluster/clusterHost.js';
 import type { Link } from '../cluster/link.js';
 import { openDataConnection, openWebSocket, postJson, type DialOptions } from '../net/dial.js';
-import { handleControlConnection } from './controlHandler.js';
+import { controlRevokedBecause, handleControlConnection } from './controlHandler.js';
+import { revokedBecause } from './credentialStamp.js';
+import { UsedTotpSteps } from './totpReplay.js';
 import { listen, type Listener } from './listener.js';
 import { LoginLimiter } from './loginLimiter.js';
 import { answerRaw } from './rawHttp.js';
@@ -91,6 +93,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   readonly config: ConfigCache;
   readonly broker: Broker;
   readonly limiter: LoginLimiter;
+  readonly totpSteps = new UsedTotpSteps();
+  readonly controls = new Set<LoggedInControl>();
   readonly metrics: Metrics;
   readonly clients = new Map<string, ConnectedClient>();
   readonly directory = new Directory();
@@ -332,6 +336,21 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.connectionLimits.setMax(this.config.settings['max-connections-per-address']);
     this.admission.configure(this.config.settings['admission-rate']);
     this.behaviour.configChanged();
+    this.revokeStaleLogins();
+  }
+
+  /**
+   * Ends what a removed operator, or one whose password or TOTP changed, still holds
+   * here: its control channels (closed with a code that says why, their unclaimed sessions
+   * withdrawn) and its API tokens. Requests check the same at each call; this ends idle ones too.
+   */
+  private revokeStaleLogins(): void {
+    for (const control of this.controls) {
+      const why = controlRevokedBecause(this, control);
+      if (why) control.revoke(why.code, why.reason);
+    }
+    const ended = this.web?.api.sessions.revokeStale((login) => revokedBecause(login, this.store)) ?? 0;
+    if (ended) this.logger.info({ sessions: ended }, 'api sessions of revoked operators ended');
   }
 
   /** One timer for all clients: ping each; one that did not answer the last ping is dead. */

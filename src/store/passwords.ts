@@ -26,3 +26,14 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const actual = await scrypt(password, Buffer.from(salt, 'base64url'), { N: Number(n), r: Number(rr), p: Number(pp) });
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
+
+let dummy: Promise<string> | undefined;
+
+/**
+ * A hash of nobody's password, made with today's parameters. A login for an unknown name is
+ * checked against it, so that it costs the same scrypt as a known one and its answer time does
+ * not tell which names exist.
+ */
+export function dummyPasswordHash(): Promise<string> {
+  return (dummy ??= hashPassword(randomBytes(18).toString('base64url')));
+}

@@ -4,6 +4,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import otplib from 'otplib';
 import { currentTotp } from '../../src/store/totp.js';
 import { runCli, waitFor } from './harness.js';
 
@@ -90,6 +91,26 @@ export function secretOf(uri: string): string {
 }
 
 export { currentTotp };
+
+const lastStepHandedOut = new Map<string, number>();
+
+/**
+ * A TOTP code of a time step not handed out before for this secret: the server accepts each code
+ * once per operator (and a step no later than one it accepted). The server takes the next step's
+ * code too (its window is one step either side), so two logins go at once; a third waits for the
+ * next 30 s step.
+ */
+export async function unusedTotp(secret: string): Promise<string> {
+  for (;;) {
+    const now = Math.floor(Date.now() / 30_000);
+    const step = Math.max(now, (lastStepHandedOut.get(secret) ?? -1) + 1);
+    if (step <= now + 1) {
+      lastStepHandedOut.set(secret, step);
+      return otplib.authenticator.clone({ epoch: step * 30_000 }).generate(secret);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

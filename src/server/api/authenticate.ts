@@ -3,6 +3,7 @@ import type http from 'node:http';
 import { ErrorCodes } from '../../protocol/errors.js';
 import type { ConfigStore, Operator } from '../../store/configStore.js';
 import type { VisibleKeys } from '../controlOps.js';
+import { revokedBecause } from '../credentialStamp.js';
 import { ApiError } from './apiError.js';
 import type { SessionTable, WebSession } from './sessionTable.js';
 
@@ -75,11 +76,15 @@ export function authenticate(req: http.IncomingMessage, sessions: SessionTable, 
   if (!presented) throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, 'log in first: POST /api/v1/login');
   const session = sessions.touch(presented.token, now);
   if (!session) throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, 'session expired or unknown; log in again');
-  const operator = store.operators().find((o) => o.name === session.operator);
-  if (!operator) {
+  // Removed, or its password or TOTP changed (here, offline, or replicated): the token ends.
+  // Role and keys are read here at each request, so a change of scope applies at once.
+  const revoked = revokedBecause(session, store);
+  const secrets = revoked === undefined ? store.operatorSecrets(session.operator) : undefined;
+  if (!secrets) {
     sessions.end(presented.token);
-    throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, `operator ${session.operator} no longer exists`);
+    throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, revoked ?? `operator ${session.operator} no longer exists`);
   }
+  const { passwordHash: _p, totpSecret: _t, ...operator } = secrets;
   if (presented.via === 'cookie' && !SAFE_METHODS.has(req.method ?? 'GET')) {
     const csrf = req.headers[CSRF_HEADER];
     if (typeof csrf !== 'string' || !sameSecret(csrf, session.csrf)) throw new ApiError(403, ErrorCodes.CSRF, `missing or wrong ${CSRF_HEADER} header`);

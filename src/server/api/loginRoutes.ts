@@ -38,7 +38,7 @@ export function loginRoutes(deps: ApiDeps): Route[] {
         }
         const now = deps.now();
         sessions.prune(now);
-        const { token, session } = sessions.create(outcome.operator.name, now);
+        const { token, session } = sessions.create(outcome.operator.name, now, outcome.stamp);
         ctx.store.audit(outcome.operator.name, 'login', { address: call.address, via: 'api' });
         ctx.logger.info({ operator: outcome.operator.name, peer: call.address }, 'api login');
         const maxAge = Math.floor(sessions.limits.maxAgeMs / 1000);

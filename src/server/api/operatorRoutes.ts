@@ -1,4 +1,6 @@
 import QRCode from 'qrcode';
+import { credentialStamp } from '../credentialStamp.js';
+import type { Principal } from './authenticate.js';
 import { Reply, type ApiDeps, type Route } from './route.js';
 import { OperatorBody, OperatorPatchBody } from './schemas.js';
 
@@ -11,6 +13,14 @@ export async function qrDataUrl(uri: string): Promise<string> {
 /** Operator accounts (admins): add, change role, keys or password, enrol TOTP, remove. */
 export function operatorRoutes(deps: ApiDeps): Route[] {
   const as = (call: { who: { operator: { name: string } } }) => deps.configAs(call.who.operator.name);
+  /**
+   * Every other login of an operator whose password or TOTP changed ends (its credential stamp no
+   * longer matches); the session that made that change to its own operator goes on with the new stamp.
+   */
+  const restampOwn = (call: { who: Principal }, name: string) => {
+    const changed = name === call.who.operator.name ? deps.ctx.store.operatorSecrets(name) : undefined;
+    if (changed) call.who.session.stamp = credentialStamp(changed);
+  };
   return [
     {
       method: 'GET',
@@ -27,6 +37,7 @@ export function operatorRoutes(deps: ApiDeps): Route[] {
         const op = await as(call).addOperator(body);
         // Re-adding an existing name replaces its password: its old sessions must not outlive that.
         if (body.name !== call.who.operator.name) deps.sessions.endOperator(body.name);
+        restampOwn(call, body.name);
         return new Reply(201, op);
       },
     },
@@ -39,6 +50,7 @@ export function operatorRoutes(deps: ApiDeps): Route[] {
         const patch = await call.body(OperatorPatchBody);
         const op = await as(call).updateOperator(name, patch);
         if (patch.password !== undefined && name !== call.who.operator.name) deps.sessions.endOperator(name);
+        restampOwn(call, name);
         return op;
       },
     },
@@ -48,6 +60,7 @@ export function operatorRoutes(deps: ApiDeps): Route[] {
       access: 'admin',
       async handle(call) {
         const { uri } = await as(call).enrolTotp(call.params.name!);
+        restampOwn(call, call.params.name!);
         return { uri, qr: await qrDataUrl(uri) };
       },
     },

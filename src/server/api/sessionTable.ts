@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { GrantedLogin } from '../credentialStamp.js';
 
 export interface SessionLimits {
   /** A session ends this long after login, used or not. */
@@ -17,6 +18,8 @@ export interface WebSession {
   csrf: string;
   createdAt: number;
   lastSeen: number;
+  /** The operator's credential stamp at login (credentialStamp.ts): a change ends the session. */
+  stamp: string;
 }
 
 function digest(token: string): string {
@@ -37,9 +40,9 @@ export class SessionTable {
     return this.sessions.size;
   }
 
-  create(operator: string, now: number): { token: string; session: WebSession } {
+  create(operator: string, now: number, stamp = ''): { token: string; session: WebSession } {
     const token = randomBytes(32).toString('base64url');
-    const session = { operator, csrf: randomBytes(24).toString('base64url'), createdAt: now, lastSeen: now };
+    const session = { operator, csrf: randomBytes(24).toString('base64url'), createdAt: now, lastSeen: now, stamp };
     this.sessions.set(digest(token), session);
     // Map iteration is insertion order: the first entries are the oldest logins.
     for (const id of this.sessions.keys()) {
@@ -84,6 +87,17 @@ export class SessionTable {
         this.sessions.delete(id);
         n++;
       }
+    }
+    return n;
+  }
+
+  /** Ends every session whose login no longer holds (`why` names the reason); returns how many. */
+  revokeStale(why: (login: GrantedLogin) => string | undefined): number {
+    let n = 0;
+    for (const [id, s] of this.sessions) {
+      if (why(s) === undefined) continue;
+      this.sessions.delete(id);
+      n++;
     }
     return n;
   }
