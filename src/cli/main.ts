@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander';
+import { backupCommands } from './backupCommand.js';
 import { benchCommand } from './benchCommand.js';
 import { clientCommand } from './clientCommand.js';
 import { configCommand } from './configCommand.js';
 import { controlCommand } from './controlCommand.js';
+import { cliErrorLine } from './errorHints.js';
 import { serverCommand } from './serverCommand.js';
 
 /** The `switchboard` entry point: the only module that reads process.env and argv. */
@@ -21,10 +23,10 @@ program.addCommand(configCommand(process.env));
 program.addCommand(clientCommand(process.env));
 program.addCommand(controlCommand(process.env));
 program.addCommand(benchCommand(process.env));
+for (const command of backupCommands()) program.addCommand(command);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`switchboard: ${message}\n`);
+  process.stderr.write(`switchboard: ${cliErrorLine(err)}\n`);
   process.exit(1);
 });
