@@ -70,6 +70,8 @@ export interface SwitchboardOptions {
   tlsOnly?: boolean;
   /** Node/V8 flags for the switchboard processes, e.g. to compare heap settings (default: bin/switchboard.js's). */
   nodeFlags?: string[];
+  /** Environment for the switchboard processes over the shipped one (a variable set to undefined is removed). */
+  env?: NodeJS.ProcessEnv;
   /** Appended to the path's name, e.g. "(TLS)". */
   label?: string;
 }
@@ -93,7 +95,7 @@ export async function startSwitchboard(service: string, opts: SwitchboardOptions
   process.once('exit', () => dir.remove());
   const data = join(dir.path, 'data');
   const flags = opts.nodeFlags ?? shippedNodeFlags();
-  const server = new SwitchboardProcess(['server', '--data', data, '--listen', '127.0.0.1:0', ...serverTlsFlags(opts)], flags);
+  const server = new SwitchboardProcess(['server', '--data', data, '--listen', '127.0.0.1:0', ...serverTlsFlags(opts)], flags, opts.env);
   const listening = await server.waitForLine((l) => l.msg === 'listening', 'the server listening');
   const address = listening.address as string;
   const tls: TlsFiles | undefined = opts.tls
@@ -103,9 +105,9 @@ export async function startSwitchboard(service: string, opts: SwitchboardOptions
   const key = await addKey(data, 'bench');
   const servicePort = service.slice(service.lastIndexOf(':') + 1);
   const clientName = `bench-${Math.random().toString(36).slice(2, 8)}`;
-  const client = new SwitchboardProcess(['client', '--gateway', address, `--key=${key}`, '--name', clientName, '--state', join(dir.path, 'client'), '--allow-forward', servicePort, ...dialFlags], flags);
+  const client = new SwitchboardProcess(['client', '--gateway', address, `--key=${key}`, '--name', clientName, '--state', join(dir.path, 'client'), '--allow-forward', servicePort, ...dialFlags], flags, opts.env);
   await client.waitForLine((l) => l.status === 'connected', 'the client connected');
-  const forward = new SwitchboardProcess(['control', '--gateway', address, `--key=${key}`, ...dialFlags, 'forward', clientName, `127.0.0.1:0:${servicePort}`], flags);
+  const forward = new SwitchboardProcess(['control', '--gateway', address, `--key=${key}`, ...dialFlags, 'forward', clientName, `127.0.0.1:0:${servicePort}`], flags, opts.env);
   const line = await forward.waitForLine((l) => l.msg === 'forwarding', 'control forward listening');
   const label = opts.label ?? tlsLabel(opts);
   return {
@@ -171,7 +173,7 @@ export async function startSwitchboardCluster(service: string, opts: Switchboard
   }
 
   const clusterFlags = ['--cluster-secret-file', secretFile];
-  const primary = new SwitchboardProcess(['server', '--data', p, '--role', 'primary', '--listen', primaryAddress, '--advertise', primaryAddress, ...clusterFlags, ...serverTlsFlags(opts)], flags);
+  const primary = new SwitchboardProcess(['server', '--data', p, '--role', 'primary', '--listen', primaryAddress, '--advertise', primaryAddress, ...clusterFlags, ...serverTlsFlags(opts)], flags, opts.env);
   const listening = await primary.waitForLine((l) => l.msg === 'listening', 'the primary listening');
   const tls: TlsFiles | undefined = opts.tls
     ? { cert: join(p, 'tls-cert.pem'), key: join(p, 'tls-key.pem'), fingerprint: listening.fingerprint as string }
@@ -186,13 +188,13 @@ export async function startSwitchboardCluster(service: string, opts: Switchboard
 
   const servicePort = service.slice(service.lastIndexOf(':') + 1);
   const clientName = `bench-${Math.random().toString(36).slice(2, 8)}`;
-  const client = new SwitchboardProcess(['client', '--gateway', primaryAddress, `--key=${key}`, '--name', clientName, '--state', join(dir.path, 'client'), '--allow-forward', servicePort, ...dialFlags], flags);
+  const client = new SwitchboardProcess(['client', '--gateway', primaryAddress, `--key=${key}`, '--name', clientName, '--state', join(dir.path, 'client'), '--allow-forward', servicePort, ...dialFlags], flags, opts.env);
   await client.waitForLine((l) => l.status === 'connected', 'the client connected');
   const browse = await runCli(['control', '--gateway', primaryAddress, `--key=${key}`, ...dialFlags, 'browse', '--json']);
   const placed = (JSON.parse(browse.stdout || '[]') as { name: string; server: string }[]).find((c) => c.name === clientName);
   if (placed?.server !== memberAddress) throw new Error(`the bench client is on ${placed?.server ?? 'no server'}, not on the member ${memberAddress}: ${browse.stdout}${browse.stderr}`);
 
-  const forward = new SwitchboardProcess(['control', '--gateway', primaryAddress, `--key=${key}`, ...dialFlags, 'forward', clientName, `127.0.0.1:0:${servicePort}`], flags);
+  const forward = new SwitchboardProcess(['control', '--gateway', primaryAddress, `--key=${key}`, ...dialFlags, 'forward', clientName, `127.0.0.1:0:${servicePort}`], flags, opts.env);
   const line = await forward.waitForLine((l) => l.msg === 'forwarding', 'control forward listening');
   const label = opts.label ?? tlsLabel(opts);
   return {

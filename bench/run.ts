@@ -27,7 +27,9 @@ import { runThroughput, type ThroughputResult } from './throughput.js';
  *   --direction D      download | upload (default both)
  *   --variant=FLAGS    also measure the one-server path with these node flags instead of the shipped
  *                      ones (bin/switchboard.js's shebang), e.g. --variant=--initial-heap-size=64;
- *                      --variant=none is plain `node` (repeatable; each variant is one more path in the rotation)
+ *                      --variant=none is plain `node` (repeatable; each variant is one more path in the rotation);
+ *                      --variant=bare is `node bin/switchboard.js` as a user or a service might start it
+ *                      (no flag, no shebang environment: the bin then starts itself again with them)
  *   --out FILE         where to write the JSON (default bench/results/latest.json; quick.json with --quick)
  */
 function usage(message: string): never {
@@ -82,7 +84,9 @@ const log = (line: string) => process.stderr.write(line + '\n');
 const directions = flags.direction ? [flags.direction as 'download' | 'upload'] : (['download', 'upload'] as const);
 const tlsModes = flags['no-tls'] ? [false] : [false, true];
 /** `--variant=none`: node without any flag, i.e. Switchboard before the shebang carried one. */
-const variantFlags = (v: string) => (v === 'none' ? [] : v.split(/\s+/).filter(Boolean));
+const variantFlags = (v: string) => (v === 'none' || v === 'bare' ? [] : v.split(/\s+/).filter(Boolean));
+/** `--variant=bare`: without the shebang's environment either (undefined removes a variable from a child's environment). */
+const variantEnv = (v: string): NodeJS.ProcessEnv => (v === 'bare' ? { MALLOC_TRIM_THRESHOLD_: undefined } : {});
 
 function machine() {
   return {
@@ -116,7 +120,7 @@ function oneServerCases(): Promise<BenchCase[]> {
       const subjects: BenchPath[] = [sb];
       if (tls) subjects.push(await startSwitchboard(service.address, { tls, tlsOnly: true }));
       for (const v of flags.variant!) {
-        subjects.push(await startSwitchboard(service.address, { tls, nodeFlags: variantFlags(v), label: `${tls ? '(TLS) ' : ''}[${v}]` }));
+        subjects.push(await startSwitchboard(service.address, { tls, nodeFlags: variantFlags(v), env: variantEnv(v), label: `${tls ? '(TLS) ' : ''}[${v}]` }));
       }
       cases.push({ label: tls ? 'TLS' : 'plain', baseline: chain, subjects });
     }

@@ -2,26 +2,23 @@ import { Command } from 'commander';
 import { ClientAgent } from '../client/agent.js';
 import { loadOrCreateIdentity } from '../client/identity.js';
 import { createLogger } from '../server/logger.js';
-import { addDialFlags, dialOptions, gatewayAddress, parsePorts, readKey, type DialFlags } from './common.js';
+import { mergeClientFlags, parseClientConfig, type ClientFlagValues } from './clientConfigFile.js';
+import { ClientStatusLog } from './clientStatusLog.js';
+import { addDialFlags, dialOptions, gatewayAddress, parsePorts, readConfigFile, readKey } from './common.js';
+import { clientServiceCommands } from './serviceCommand.js';
 
-interface ClientFlags extends DialFlags {
-  gateway: string;
-  secondary?: string;
-  key?: string;
-  keyFile?: string;
-  name?: string;
-  group?: string;
-  state: string;
-  allowForward?: string;
-  allowExec?: boolean;
-  logLevel: string;
+interface ClientFlags extends ClientFlagValues {
+  config?: string;
 }
 
 export function clientCommand(_env: NodeJS.ProcessEnv): Command {
-  return addDialFlags(
+  const client = addDialFlags(
     new Command('client')
       .description('run the agent on a managed machine: dial out to the gateway and serve sessions')
-      .requiredOption('--gateway <host:port>', 'the primary (or standalone) server')
+      .usage('(--gateway HOST:PORT (--key KEY | --key-file FILE) | --config FILE) [options]\n       switchboard client install|uninstall ...')
+      .option('--config <file>', 'a TOML file whose keys are these long flag names (a flag given here wins over the file)')
+      // Required from the flag or from the file: checked once both are read.
+      .option('--gateway <host:port>', 'the primary (or standalone) server')
       .option('--secondary <host:port>', 'the secondary server, tried when the primary does not answer')
       .option('--key <key>', 'connectivity key')
       .option('--key-file <file>', 'file holding the connectivity key')
@@ -31,20 +28,36 @@ export function clientCommand(_env: NodeJS.ProcessEnv): Command {
       .option('--allow-forward <ports>', 'ports on this machine that sessions may reach, e.g. 22,8080')
       .option('--allow-exec', 'allow sessions to run commands on this machine')
       .option('--log-level <level>', 'trace | debug | info | warn | error', 'info'),
-  ).action((flags: ClientFlags) => {
+  ).enablePositionalOptions();
+  for (const sub of clientServiceCommands()) client.addCommand(sub);
+  return client.action((given: ClientFlags, cmd: Command) => {
+    // Which values the user typed, which are commander's defaults: the file sits between the two.
+    const commandLine: ClientFlagValues = {};
+    const defaults: ClientFlagValues = {};
+    for (const [name, value] of Object.entries(given)) {
+      if (name === 'config') continue;
+      Object.assign(cmd.getOptionValueSource(name) === 'cli' ? commandLine : defaults, { [name]: value });
+    }
+    const file = given.config ? parseClientConfig(given.config, readConfigFile(given.config)) : undefined;
+    const flags = mergeClientFlags(defaults, file, commandLine);
+    if (!flags.gateway) throw new Error('a gateway is required: --gateway HOST:PORT, or "gateway" in the --config file');
     const gateway = gatewayAddress(flags.gateway);
-    const logger = createLogger(flags.logLevel);
+    const logger = createLogger(flags.logLevel ?? 'info');
     const agent = new ClientAgent({
       gateway: gateway.address,
       secondary: flags.secondary ? gatewayAddress(flags.secondary).address : undefined,
       key: readKey(flags),
-      identity: loadOrCreateIdentity(flags.state),
+      identity: loadOrCreateIdentity(flags.state!),
       name: flags.name,
       group: flags.group,
       policy: { allowForward: new Set(parsePorts(flags.allowForward)), allowExec: Boolean(flags.allowExec) },
       dial: dialOptions(flags, gateway.tls),
     });
-    agent.on('status', (status, detail) => logger.info({ status, ...detail }, `client ${status}`));
+    const statusLog = new ClientStatusLog();
+    agent.on('status', (status, detail) => {
+      const { level, msg, fields } = statusLog.decide(status, detail, Date.now());
+      logger[level](fields, msg);
+    });
     agent.on('session', (event) => logger.info(event, event.refused ? 'session refused' : 'session opened'));
     agent.start();
     const stop = () => {

@@ -31,15 +31,30 @@ export function dialOptions(flags: DialFlags, gatewayTls = false): DialOptions {
   return {
     tls: Boolean(gatewayTls || flags.tls || flags.tlsFingerprint || flags.ca || flags.insecure),
     fingerprint: flags.tlsFingerprint,
-    ca: flags.ca ? readFileSync(flags.ca) : undefined,
+    ca: flags.ca ? readFlagFile(flags.ca, 'CA file (--ca)') : undefined,
     insecure: flags.insecure,
     proxy: flags.proxy,
   };
 }
 
+/** Reads a file a flag names; an unreadable one is one line that names the file and the flag. */
+export function readFlagFile(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+    throw new Error(`cannot read the ${what} ${file}: ${why}`);
+  }
+}
+
+export function readConfigFile(file: string): string {
+  return readFlagFile(file, 'configuration file (--config)').toString('utf8');
+}
+
 export function readKey(flags: { key?: string; keyFile?: string }): string {
   if (flags.key) return flags.key;
-  if (flags.keyFile) return readFileSync(flags.keyFile, 'utf8').trim();
+  if (flags.keyFile) return readFlagFile(flags.keyFile, 'key file (--key-file)').toString('utf8').trim();
   throw new Error('a key is required: --key KEY or --key-file FILE');
 }
 

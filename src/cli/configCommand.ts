@@ -4,6 +4,7 @@ import { RemoteConfigTarget } from '../control/remoteConfigTarget.js';
 import { ConfigStore, type OperatorRole } from '../store/configStore.js';
 import type { ConfigTarget } from '../store/configTarget.js';
 import { StoreConfigTarget } from '../store/storeConfigTarget.js';
+import { SETTING_NAMES, settingsHelp } from './settingsHelp.js';
 import { addDialFlags, dialOptions, gatewayAddress, readPassword, table, type DialFlags } from './common.js';
 import { printableLines } from './printable.js';
 
@@ -109,6 +110,7 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
   const key = config.command('key').description('connectivity keys');
   key
     .command('add')
+    .description('add a connectivity key and print it')
     .argument('<name>')
     .option('--value <secret>', 'the key itself (default: 32 random bytes)')
     .action(run(true, async (target, cmd) => {
@@ -117,6 +119,7 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
     }));
   key
     .command('list')
+    .description('list the keys with their values')
     .option('--json', 'print JSON')
     .action(run(false, async (target, cmd) => {
       const keys = await target.keys();
@@ -124,6 +127,7 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
     }));
   key
     .command('remove')
+    .description('remove a key: its clients and controls are disconnected')
     .argument('<name>')
     .action(run(true, (target, cmd) => target.removeKey(cmd.args[0]!)));
 
@@ -206,14 +210,17 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
 
   config
     .command('set')
-    .argument('<setting>', 'primary-weight | require-tls | heartbeat | hello-timeout | lockout-attempts')
+    .description('change a cluster-wide setting (the settings are listed below)')
+    .argument('<setting>', SETTING_NAMES.join(' | '))
     .argument('<value>')
+    .addHelpText('after', settingsHelp())
     .action(run(true, async (target, cmd) => {
       await target.setSetting(cmd.args[0]!, cmd.args[1]!);
     }));
 
   config
     .command('show')
+    .description('print the configuration: version, settings, keys, operators and servers')
     .option('--json', 'print JSON')
     .action(run(false, async (target, cmd) => {
       const shown = await target.show();

@@ -1,9 +1,11 @@
 import { Command, CommanderError } from 'commander';
+import { backupCommands } from './backupCommand.js';
 import { benchCommand } from './benchCommand.js';
 import { clientCommand } from './clientCommand.js';
 import { configCommand } from './configCommand.js';
 import { controlCommand } from './controlCommand.js';
 import { printableLines } from './printable.js';
+import { cliErrorLine } from './errorHints.js';
 import { serverCommand } from './serverCommand.js';
 
 /** The `switchboard` entry point: the only module that reads process.env and argv. */
@@ -22,11 +24,11 @@ program.addCommand(configCommand(process.env));
 program.addCommand(clientCommand(process.env));
 program.addCommand(controlCommand(process.env));
 program.addCommand(benchCommand(process.env));
+for (const command of backupCommands()) program.addCommand(command);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);
-  const message = err instanceof Error ? err.message : String(err);
   // The message may echo a server's or a client's text: nothing in it may drive the terminal.
-  process.stderr.write(`switchboard: ${printableLines(message)}\n`);
+  process.stderr.write(`switchboard: ${printableLines(cliErrorLine(err))}\n`);
   process.exit(1);
 });

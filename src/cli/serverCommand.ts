@@ -7,6 +7,7 @@ import { StandbyRole } from '../cluster/standbyRole.js';
 import type { DialOptions } from '../net/dial.js';
 import type { Role } from '../server/context.js';
 import { gatewayAddress } from './common.js';
+import { serverServiceCommands } from './serviceCommand.js';
 import { parseHostPort } from '../net/address.js';
 import { newSecret } from '../protocol/proof.js';
 import { ConfigStore } from '../store/configStore.js';
@@ -58,7 +59,7 @@ async function initialCredentials(store: ConfigStore): Promise<string | undefine
 }
 
 export function serverCommand(env: NodeJS.ProcessEnv): Command {
-  return new Command('server')
+  const server = new Command('server')
     .description('run a Switchboard server')
     .option('--data <dir>', 'data directory (SQLite store, TLS files)', './data')
     .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', '0.0.0.0:443')
@@ -122,4 +123,8 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       process.once('SIGINT', () => shutdown('SIGINT'));
     });
+  // `server install [server flags]`: the flags after install are the service's, not this command's.
+  server.enablePositionalOptions();
+  for (const sub of serverServiceCommands(() => serverCommand(env))) server.addCommand(sub);
+  return server;
 }

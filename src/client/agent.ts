@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname, platform as osPlatform, release } from 'node:os';
 import type WebSocket from 'ws';
-import { CloseCodes } from '../protocol/closeCodes.js';
+import { CloseCodes, errorCodeForClose } from '../protocol/closeCodes.js';
 import { ErrorCodes, toWireError } from '../protocol/errors.js';
 import { decode, ServerToClient, type SessionTarget } from '../protocol/messages.js';
 import { placementHeaders } from '../protocol/placementRequest.js';
@@ -35,6 +35,8 @@ export interface StatusDetail {
   delayMs?: number;
   /** A busy server's hint (503 with a retry time) that this wait honours. */
   retryAfterMs?: number;
+  /** The stable error code of a refusal (SB_ERR_BAD_KEY, ...), when the server or the dial gave one: what the log's advice is chosen by. */
+  code?: string;
 }
 
 interface ClientEvents {
@@ -111,6 +113,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     let welcomed = false;
     let closeReason = '';
     let retryAfterMs: number | undefined;
+    let errorCode: string | undefined;
 
     ws.on('message', (data) => {
       const decoded = decode(ServerToClient, data);
@@ -170,6 +173,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
         return;
       }
       closeReason ||= err.message;
+      errorCode ??= (err as Error & { code?: string }).code;
       if (err.retryAfterMs !== undefined) retryAfterMs = Math.min(MAX_RETRY_HINT_MS, err.retryAfterMs);
     });
     ws.on('close', (code, reason) => {
@@ -177,6 +181,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       if (this.ws === ws) this.ws = undefined;
       if (this.stopped) return;
       closeReason ||= reason.toString() || `closed (${code})`;
+      errorCode ??= errorCodeForClose(code);
       if (nextTarget && this.redirects < MAX_REDIRECTS) {
         this.redirects++;
         const to = nextTarget;
@@ -194,7 +199,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       // jittered backoff says so.
       const backoffMs = this.backoff.next();
       const delayMs = retryAfterMs !== undefined ? Math.max(retryAfterMs, backoffMs) : code === CloseCodes.SHUTTING_DOWN ? Math.min(1000, backoffMs) : backoffMs;
-      this.setStatus('waiting', { reason: closeReason, delayMs, retryAfterMs });
+      this.setStatus('waiting', { reason: closeReason, delayMs, retryAfterMs, code: errorCode });
       this.retryTimer = setTimeout(() => this.connect(next), delayMs);
     });
   }

@@ -3,10 +3,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RELAY_NODE_ENV, RELAY_NODE_FLAGS } from '../../src/cli/nodeRuntime.js';
 
 /** The repository root, from dist/test/helpers. */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const BIN = join(ROOT, 'bin', 'switchboard.js');
+
+/**
+ * Node's arguments and environment for a Switchboard process: the settings the bin would otherwise
+ * start itself again to get (src/cli/nodeRuntime.ts), so that the process a test watches (its pid,
+ * memory, sockets) is Switchboard itself.
+ */
+export function binSpawn(args: string[], env: NodeJS.ProcessEnv = {}): { argv: string[]; env: NodeJS.ProcessEnv } {
+  return { argv: [...RELAY_NODE_FLAGS, BIN, ...args], env: { ...RELAY_NODE_ENV, ...process.env, ...env } };
+}
 
 export function tempDir(prefix = 'sb-test-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
@@ -32,7 +42,8 @@ export interface CliResult {
 /** Runs one `switchboard ...` command to completion. */
 export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const run = binSpawn(args, opts.env);
+    const child = spawn(process.execPath, run.argv, { env: run.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -61,7 +72,8 @@ export class Proc {
   private waiters: (() => void)[] = [];
 
   constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const run = binSpawn(args, env);
+    this.child = spawn(process.execPath, run.argv, { env: run.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let partial = '';
     this.child.stdout!.on('data', (d: Buffer) => {
       const text = d.toString();

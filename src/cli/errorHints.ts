@@ -1,0 +1,17 @@
+import { ErrorCodes } from '../protocol/errors.js';
+
+/**
+ * The line the CLI prints for an error it stops on, with what to do when the error is a login
+ * the command line can fix: the flags that carry a login are named.
+ */
+export function cliErrorLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const hint =
+    code === ErrorCodes.LOGIN_REQUIRED ? 'this server has operators: log in with --operator NAME and --password-env VAR (or --password-stdin)'
+    : code === ErrorCodes.BAD_LOGIN && /TOTP/i.test(message) ? "give the operator's current TOTP code: --totp CODE"
+    : code === ErrorCodes.BAD_LOGIN ? 'check --operator NAME and the password given by --password-env VAR or --password-stdin'
+    : code === ErrorCodes.BAD_KEY ? 'check --key / --key-file against the server\'s keys (switchboard config key list)'
+    : undefined;
+  return hint ? `${message} (${hint})` : message;
+}
