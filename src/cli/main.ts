@@ -4,6 +4,7 @@ import { clientCommand } from './clientCommand.js';
 import { configCommand } from './configCommand.js';
 import { controlCommand } from './controlCommand.js';
 import { serverCommand } from './serverCommand.js';
+import { VERSION } from './version.js';
 
 /** The `switchboard` entry point: the only module that reads process.env and argv. */
 
@@ -12,7 +13,7 @@ import { serverCommand } from './serverCommand.js';
 process.umask(0o077);
 const program = new Command('switchboard')
   .description('Switchboard: a connectivity server cluster for remote management')
-  .version('0.1.0')
+  .version(VERSION)
   .enablePositionalOptions()
   .exitOverride();
 

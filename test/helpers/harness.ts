@@ -60,8 +60,11 @@ export class Proc {
   readonly exited: Promise<number | null>;
   private waiters: (() => void)[] = [];
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `exe`: run that program with only its own environment instead of `node bin/switchboard.js`. */
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, exe?: { file: string; cwd: string; env: NodeJS.ProcessEnv }) {
+    this.child = exe
+      ? spawn(exe.file, args, { cwd: exe.cwd, env: exe.env, stdio: ['pipe', 'pipe', 'pipe'] })
+      : spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let partial = '';
     this.child.stdout!.on('data', (d: Buffer) => {
       const text = d.toString();
