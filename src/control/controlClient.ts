@@ -13,6 +13,8 @@ export interface ControlOptions {
   operator?: string;
   password?: string;
   totp?: string;
+  /** Instead of password and TOTP: an API session token kept by `control login`. */
+  token?: string;
   dial: DialOptions;
 }
 
@@ -29,6 +31,8 @@ export class ControlClient {
   private nextReq = 1;
   private readonly pending = new Map<number, Pending>();
   private closedError: Error | undefined;
+  /** When the session token this control logged in with expires unused (ISO time), if it used one. */
+  tokenExpiresAt: string | undefined;
 
   private constructor(
     private readonly ws: WebSocket,
@@ -96,6 +100,7 @@ export class ControlClient {
             operator: options.operator,
             password: options.password,
             totp: options.totp,
+            token: options.token,
           }));
         } else if (msg.type === 'ready') {
           settled = true;
@@ -103,7 +108,9 @@ export class ControlClient {
           ws.removeAllListeners('close');
           ws.removeAllListeners('error');
           ws.on('error', () => undefined);
-          resolve(new ControlClient(ws, target, msg.server, options));
+          const client = new ControlClient(ws, target, msg.server, options);
+          client.tokenExpiresAt = msg.expiresAt;
+          resolve(client);
         }
       });
     });

@@ -6,6 +6,7 @@ import { BrowseParams, ControlToServer, decode, OpenParams, type ControlLogin, t
 import { findProvenKey, newNonce } from '../protocol/proof.js';
 import type { ServerContext } from './context.js';
 import { browseClients, OpenLimiter, openFarEnd } from './controlOps.js';
+import type { Operator } from '../store/configStore.js';
 import { authenticateOperator } from './operatorAuth.js';
 import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
 
@@ -62,9 +63,12 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
     const key = findProvenKey(ctx.config.keys, 'control', nonce, login.operator ?? '', login.proof);
     if (!key) return refuse(CloseCodes.BAD_KEY, 'key not accepted');
     let operator = '';
-    if (ctx.config.operatorCount > 0 || login.operator) {
-      const outcome = await authenticateOperator(ctx, { name: login.operator, password: login.password, totp: login.totp, address });
+    let expiresAt: number | undefined;
+    if (ctx.config.operatorCount > 0 || login.operator || login.token !== undefined) {
+      const viaToken = login.token !== undefined ? tokenLogin(login.token, login.operator) : undefined;
+      const outcome = viaToken ?? (await authenticateOperator(ctx, { name: login.operator, password: login.password, totp: login.totp, address }));
       if (!outcome.ok) return refuse(outcome.closeCode, outcome.reason);
+      expiresAt = viaToken?.ok ? viaToken.expiresAt : undefined;
       if (outcome.operator.role !== 'admin' && !outcome.operator.keys.includes(key.name)) {
         return refuse(CloseCodes.FORBIDDEN, `operator ${outcome.operator.name} may not use key ${key.name}`);
       }
@@ -73,8 +77,20 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
     if (ws.readyState !== ws.OPEN) return;
     session = { key: key.name, operator };
     log.info({ operator: operator || undefined, keyName: key.name }, 'control logged in');
-    ctx.store.audit(operator || `key:${key.name}`, 'control.login', { address });
-    sendJson(ws, { type: 'ready', server: ctx.advertise, role: ctx.role, operator: operator || undefined });
+    ctx.store.audit(operator || `key:${key.name}`, 'control.login', { address, ...(expiresAt !== undefined ? { via: 'token' } : {}) });
+    sendJson(ws, { type: 'ready', server: ctx.advertise, role: ctx.role, operator: operator || undefined, expiresAt: expiresAt !== undefined ? new Date(expiresAt).toISOString() : undefined });
+  }
+
+  /**
+   * A login with the API session token that `control login` kept, in place of password and TOTP
+   * (the key proof is still required). The token must be the named operator's: the key proof is
+   * bound to that name.
+   */
+  function tokenLogin(token: string, name: string | undefined): { ok: true; operator: Operator; expiresAt: number } | { ok: false; closeCode: number; reason: string } {
+    const found = ctx.operatorOfToken(token);
+    if (!found) return { ok: false, closeCode: CloseCodes.LOGIN_REQUIRED, reason: 'session token expired, ended or unknown; log in again' };
+    if (found.operator.name !== name) return { ok: false, closeCode: CloseCodes.BAD_LOGIN, reason: `the session token is not operator ${name ?? '(none)'}'s` };
+    return { ok: true, operator: found.operator, expiresAt: found.expiresAt };
   }
 
   async function onRequest(request: ControlRequest, who: { key: string; operator: string }): Promise<unknown> {
