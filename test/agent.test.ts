@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { buildAgent, type AgentBuild } from '../tools/buildAgent.js';
 import { VERSION } from '../src/cli/version.js';
-import { addKey, Proc, startServer, tempDir, type RunningServer } from './helpers/harness.js';
+import { addKey, Proc, ROOT, startServer, tempDir, type RunningServer } from './helpers/harness.js';
 import { connectTcp, echoRoundTrip, echoService, startForwardProc, stopAll, type Service } from './helpers/sb.js';
 
 /**
@@ -59,6 +59,7 @@ test('--version and --help work from the agent alone', () => {
   const version = runAgent(['--version']);
   assert.equal(version.status, 0, version.stderr);
   assert.equal(version.stdout.trim(), VERSION);
+  assert.equal(VERSION, (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, 'one version everywhere');
   assert.equal(version.stderr, '', 'no warning on stderr');
   const help = runAgent(['--help']);
   assert.equal(help.status, 0, help.stderr);
