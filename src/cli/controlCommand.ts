@@ -1,47 +1,24 @@
 import { Command } from 'commander';
-import { ControlClient, type ControlOptions } from '../control/controlClient.js';
+import { ControlClient } from '../control/controlClient.js';
 import { runExec } from '../control/exec.js';
 import { parseForwardSpec, startForward } from '../control/forward.js';
 import { ReconnectingControl } from '../control/reconnectingControl.js';
 import { looksLikeClientId } from '../protocol/clientIdentity.js';
-import { addDialFlags, dialOptions, gatewayAddress, readKey, readPassword, table, type DialFlags } from './common.js';
+import { addDialFlags, table } from './common.js';
+import { connectResolved, loginProfile, logoutProfile, resolveControl, type ControlFlags } from './controlProfile.js';
 import { printable } from './printable.js';
-
-interface ControlFlags extends DialFlags {
-  gateway: string;
-  secondary?: string;
-  key?: string;
-  keyFile?: string;
-  operator?: string;
-  passwordEnv?: string;
-  passwordStdin?: boolean;
-  totp?: string;
-}
+import { profileCommand } from './profileCommand.js';
 
 async function connect(cmd: Command, env: NodeJS.ProcessEnv, useStdinForPassword = true): Promise<ControlClient> {
-  return ControlClient.connect(await controlOptions(cmd, env, useStdinForPassword));
-}
-
-async function controlOptions(cmd: Command, env: NodeJS.ProcessEnv, useStdinForPassword = true): Promise<ControlOptions> {
-  const flags = cmd.optsWithGlobals<ControlFlags>();
-  const gateway = gatewayAddress(flags.gateway);
-  if (flags.passwordStdin && !useStdinForPassword) throw new Error('--password-stdin cannot be used with exec (stdin is the command\'s input); use --password-env');
-  return {
-    gateway: gateway.address,
-    secondary: flags.secondary ? gatewayAddress(flags.secondary).address : undefined,
-    key: readKey(flags),
-    operator: flags.operator,
-    password: await readPassword(flags, env),
-    totp: flags.totp,
-    dial: dialOptions(flags, gateway.tls),
-  };
+  return connectResolved(await resolveControl(cmd.optsWithGlobals<ControlFlags>(), env, useStdinForPassword));
 }
 
 export function controlCommand(env: NodeJS.ProcessEnv): Command {
   const control = addDialFlags(
     new Command('control')
       .description("an operator's tool: browse the clients and open sessions to them")
-      .requiredOption('--gateway <host:port>', 'the primary (or standalone) server')
+      .option('--gateway <host:port>', 'the primary (or standalone) server (required unless --profile names it)')
+      .option('--profile <name>', 'take the gateway, key, operator, TLS and proxy settings from this profile (see: control profile), and its session after control login')
       .option('--secondary <host:port>', 'the secondary server, used when the primary does not answer')
       .option('--key <key>', 'connectivity key')
       .option('--key-file <file>', 'file holding the connectivity key')
@@ -84,16 +61,16 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
     .argument('<spec>', '[BIND:]LOCAL_PORT:REMOTE_PORT')
     .action(async (clientName: string, specText: string, _opts: unknown, cmd: Command) => {
       const spec = parseForwardSpec(specText);
-      const options = await controlOptions(cmd, env);
-      const first = await ControlClient.connect(options);
+      const resolved = await resolveControl(cmd.optsWithGlobals<ControlFlags>(), env);
+      const first = await connectResolved(resolved);
       // Fail now, not at the first connection, if the client is unknown.
       const known = await first.browse();
       // The server's rule (Directory.resolve): text shaped like an id is never taken for a name.
       if (!known.some((c) => c.id === clientName || (!looksLikeClientId(clientName) && c.name === clientName))) throw new Error(`no client ${clientName}`);
       // A forward runs for hours: when its server goes away, the next session dials again.
       // ... unless the server refused it for good (operator revoked, password changed): then it stops, saying why.
-      const client = new ReconnectingControl(first, options, (err) => {
-        process.stderr.write(`switchboard: forward stopped: ${err.message}\n`);
+      const client = new ReconnectingControl(first, resolved.options, (err) => {
+        process.stderr.write(`switchboard: forward stopped: ${printable(err.message)}\n`);
         process.exit(1);
       });
       const server = await startForward(client, clientName, spec, {
@@ -129,6 +106,30 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       // stdin may hold the event loop open; the command is over.
       // Exit once everything written to stdout is out (a pipe may still hold the tail).
       process.stdout.write('', () => process.exit(process.exitCode));
+    });
+
+  control.addCommand(profileCommand(env));
+
+  control
+    .command('login')
+    .description("log in once with --profile NAME: asks the operator's password (--password-env, or stdin) and keeps a session token, owner-only, so the next commands need no password")
+    .option('--operator <name>', 'operator name (else the profile\'s)')
+    .option('--password-env <var>', "environment variable holding the operator's password")
+    .option('--password-stdin', "read the operator's password from stdin (the default when stdin is not a terminal)")
+    .option('--totp <code>', 'the current TOTP code, for operators enrolled in TOTP')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const flags = cmd.optsWithGlobals<ControlFlags>();
+      const saved = await loginProfile(flags, env);
+      process.stdout.write(`logged in as ${saved.operator} on ${saved.gateway}; the session ends ${saved.expiresAt} unless used (or at logout)\n`);
+    });
+
+  control
+    .command('logout')
+    .description('end the session of --profile NAME, on the server too')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const flags = cmd.optsWithGlobals<ControlFlags>();
+      const outcome = await logoutProfile(flags, env);
+      process.stdout.write(outcome === 'ended' ? `logged out of profile ${flags.profile}\n` : `profile ${flags.profile} had no session\n`);
     });
 
   return control;

@@ -7,6 +7,7 @@ import { controlCommand } from './controlCommand.js';
 import { printableLines } from './printable.js';
 import { cliErrorLine } from './errorHints.js';
 import { serverCommand } from './serverCommand.js';
+import { VERSION } from './version.js';
 
 /** The `switchboard` entry point: the only module that reads process.env and argv. */
 
@@ -15,7 +16,7 @@ import { serverCommand } from './serverCommand.js';
 process.umask(0o077);
 const program = new Command('switchboard')
   .description('Switchboard: a connectivity server cluster for remote management')
-  .version('0.1.0')
+  .version(VERSION)
   .enablePositionalOptions()
   .exitOverride();
 

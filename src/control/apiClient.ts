@@ -9,6 +9,14 @@ export interface ApiLogin {
   totp?: string;
 }
 
+/** What POST /login answers (the fields a caller keeps). */
+export interface ApiSession {
+  token: string;
+  operator: string;
+  role: string;
+  expiresAt: string;
+}
+
 /** Answers bigger than this are refused: the API's answers are small JSON documents. */
 const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 
@@ -40,9 +48,19 @@ export class ApiClient {
   ) {}
 
   static async login(gateway: string, dial: DialOptions, login: ApiLogin): Promise<ApiClient> {
-    const anonymous = new ApiClient(gateway, dial, undefined, '');
-    const answer = (await anonymous.request('POST', '/login', { operator: login.operator, password: login.password, ...(login.totp ? { totp: login.totp } : {}) })) as { token: string; role: string };
+    const answer = await ApiClient.startSession(gateway, dial, login);
     return new ApiClient(gateway, dial, answer.token, answer.role);
+  }
+
+  /** Logs in and returns the session itself: its bearer token and when it expires unused. */
+  static async startSession(gateway: string, dial: DialOptions, login: ApiLogin): Promise<ApiSession> {
+    const anonymous = new ApiClient(gateway, dial, undefined, '');
+    return (await anonymous.request('POST', '/login', { operator: login.operator, password: login.password, ...(login.totp ? { totp: login.totp } : {}) })) as ApiSession;
+  }
+
+  /** A client of a session started earlier (a token kept by `control login`). */
+  static withToken(gateway: string, dial: DialOptions, token: string): ApiClient {
+    return new ApiClient(gateway, dial, token, '');
   }
 
   request(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<unknown> {

@@ -13,6 +13,8 @@ export interface ControlOptions {
   operator?: string;
   password?: string;
   totp?: string;
+  /** Instead of password and TOTP: an API session token kept by `control login`. */
+  token?: string;
   dial: DialOptions;
 }
 
@@ -30,6 +32,8 @@ export class ControlClient {
   private readonly pending = new Map<number, Pending>();
   private closedError: Error | undefined;
   private readonly closeListeners: ((err: Error) => void)[] = [];
+  /** When the session token this control logged in with expires unused (ISO time), if it used one. */
+  tokenExpiresAt: string | undefined;
 
   private constructor(
     private readonly ws: WebSocket,
@@ -98,6 +102,7 @@ export class ControlClient {
             operator: options.operator,
             password: options.password,
             totp: options.totp,
+            token: options.token,
           }));
         } else if (msg.type === 'ready') {
           settled = true;
@@ -105,7 +110,9 @@ export class ControlClient {
           ws.removeAllListeners('close');
           ws.removeAllListeners('error');
           ws.on('error', () => undefined);
-          resolve(new ControlClient(ws, target, msg.server, options));
+          const client = new ControlClient(ws, target, msg.server, options);
+          client.tokenExpiresAt = msg.expiresAt;
+          resolve(client);
         }
       });
     });

@@ -79,6 +79,8 @@ export const ControlLogin = z.object({
   operator: z.string().max(128).optional(),
   password: z.string().max(1024).optional(),
   totp: z.string().max(16).optional(),
+  /** Instead of password and TOTP: a session token from POST /api/v1/login (`control login`). */
+  token: z.string().max(128).optional(),
 });
 export type ControlLogin = z.infer<typeof ControlLogin>;
 
@@ -101,7 +103,7 @@ export const WireErrorSchema = z.object({ code: z.string(), message: z.string() 
 
 export const ServerToControl = z.discriminatedUnion('type', [
   z.object({ type: z.literal('challenge'), nonce: z.string().max(128), server: hostPort, epoch: z.number().int().min(0) }),
-  z.object({ type: z.literal('ready'), server: hostPort, role: z.string(), operator: z.string().optional() }),
+  z.object({ type: z.literal('ready'), server: hostPort, role: z.string(), operator: z.string().optional(), expiresAt: z.string().optional() }),
   z.object({ type: z.literal('response'), req: z.number().int(), result: z.unknown().optional(), error: WireErrorSchema.optional() }),
 ]);
 export type ServerToControl = z.infer<typeof ServerToControl>;

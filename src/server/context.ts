@@ -4,7 +4,7 @@ import type { Directory, DirectoryEntry } from '../cluster/directory.js';
 import type { Link } from '../cluster/link.js';
 import type { RpcMethod } from '../protocol/clusterRpc.js';
 import type { ServerToClient, ServerInfo, SessionTarget } from '../protocol/messages.js';
-import type { ConfigStore } from '../store/configStore.js';
+import type { ConfigStore, Operator } from '../store/configStore.js';
 import type { Broker } from './broker.js';
 import type { ConfigCache } from './configCache.js';
 import type { GrantedLogin } from './credentialStamp.js';
@@ -85,4 +85,6 @@ export interface ServerContext extends Omit<RoleBehaviour, 'acceptClusterLink' |
   readonly clients: Map<string, ConnectedClient>;
   /** The clients a control may browse: the whole cluster's on the acting primary. */
   readonly directory: Directory;
+  /** The operator logged in to the REST API with this session token (and when it expires), if any. */
+  operatorOfToken(token: string): { operator: Operator; expiresAt: number; stamp: string } | undefined;
 }

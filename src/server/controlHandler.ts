@@ -7,6 +7,7 @@ import { findProvenKey, newNonce } from '../protocol/proof.js';
 import type { LoggedInControl, ServerContext } from './context.js';
 import { revokedBecause } from './credentialStamp.js';
 import { browseClients, openFarEnd } from './controlOps.js';
+import type { Operator } from '../store/configStore.js';
 import { authenticateOperator } from './operatorAuth.js';
 import { CONTROL_SESSION_LIMITS, SessionBudget } from './sessionBudget.js';
 import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
@@ -73,9 +74,12 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
     if (!key) return refuse(CloseCodes.BAD_KEY, 'key not accepted');
     let operator = '';
     let stamp = '';
-    if (ctx.config.operatorCount > 0 || login.operator) {
-      const outcome = await authenticateOperator(ctx, { name: login.operator, password: login.password, totp: login.totp, address });
+    let expiresAt: number | undefined;
+    if (ctx.config.operatorCount > 0 || login.operator || login.token !== undefined) {
+      const viaToken = login.token !== undefined ? tokenLogin(login.token, login.operator) : undefined;
+      const outcome = viaToken ?? (await authenticateOperator(ctx, { name: login.operator, password: login.password, totp: login.totp, address }));
       if (!outcome.ok) return refuse(outcome.closeCode, outcome.reason);
+      expiresAt = viaToken?.ok ? viaToken.expiresAt : undefined;
       if (outcome.operator.role !== 'admin' && !outcome.operator.keys.includes(key.name)) {
         return refuse(CloseCodes.FORBIDDEN, `operator ${outcome.operator.name} may not use key ${key.name}`);
       }
@@ -86,8 +90,20 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
     session = { key: key.name, operator, stamp, revoke };
     ctx.controls.add(session);
     log.info({ operator: operator || undefined, keyName: key.name }, 'control logged in');
-    ctx.store.audit(operator || `key:${key.name}`, 'control.login', { address });
-    sendJson(ws, { type: 'ready', server: ctx.advertise, role: ctx.role, operator: operator || undefined });
+    ctx.store.audit(operator || `key:${key.name}`, 'control.login', { address, ...(expiresAt !== undefined ? { via: 'token' } : {}) });
+    sendJson(ws, { type: 'ready', server: ctx.advertise, role: ctx.role, operator: operator || undefined, expiresAt: expiresAt !== undefined ? new Date(expiresAt).toISOString() : undefined });
+  }
+
+  /**
+   * A login with the API session token that `control login` kept, in place of password and TOTP
+   * (the key proof is still required). The token must be the named operator's: the key proof is
+   * bound to that name.
+   */
+  function tokenLogin(token: string, name: string | undefined): { ok: true; operator: Operator; expiresAt: number; stamp: string } | { ok: false; closeCode: number; reason: string } {
+    const found = ctx.operatorOfToken(token);
+    if (!found) return { ok: false, closeCode: CloseCodes.LOGIN_REQUIRED, reason: 'session token expired, ended or unknown; log in again' };
+    if (found.operator.name !== name) return { ok: false, closeCode: CloseCodes.BAD_LOGIN, reason: `the session token is not operator ${name ?? '(none)'}'s` };
+    return { ok: true, operator: found.operator, expiresAt: found.expiresAt, stamp: found.stamp };
   }
 
   /** Closes this channel because its login no longer holds, and withdraws its unclaimed sessions. */

@@ -7,7 +7,7 @@ import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js
 import { openReply, RPC_PATH, RpcReply, RpcRequest, SeenNonces, signReply, signRequest, verifyReply, verifyRequest, type RpcMethod } from '../protocol/clusterRpc.js';
 import { decode, MAX_BULK_MESSAGE_BYTES, MAX_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { SESSION_UPGRADE } from '../net/dial.js';
-import type { ConfigStore } from '../store/configStore.js';
+import type { ConfigStore, Operator } from '../store/configStore.js';
 import { Broker, type SessionClosed } from './broker.js';
 import { handleClientConnection } from './clientHandler.js';
 import { ConfigCache } from './configCache.js';
@@ -393,6 +393,10 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     if (this.tlsRefused(req)) return jsonReply(res, 403, { error: { code: ErrorCodes.TLS_REQUIRED, message: 'this server requires TLS (https)' } });
     if ((this.web ??= new WebFront(this)).handle(req, res, url)) return;
     jsonReply(res, 404, { error: { code: 'SB_ERR_NOT_FOUND', message: `no route ${url.pathname}` } });
+  }
+
+  operatorOfToken(token: string): { operator: Operator; expiresAt: number; stamp: string } | undefined {
+    return (this.web ??= new WebFront(this)).api.operatorOfToken(token);
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {

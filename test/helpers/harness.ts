@@ -71,9 +71,12 @@ export class Proc {
   readonly exited: Promise<number | null>;
   private waiters: (() => void)[] = [];
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+  /** `exe`: run that program with only its own environment instead of `node bin/switchboard.js`. */
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, exe?: { file: string; cwd: string; env: NodeJS.ProcessEnv }) {
     const run = binSpawn(args, env);
-    this.child = spawn(process.execPath, run.argv, { env: run.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = exe
+      ? spawn(exe.file, args, { cwd: exe.cwd, env: exe.env, stdio: ['pipe', 'pipe', 'pipe'] })
+      : spawn(process.execPath, run.argv, { env: run.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let partial = '';
     this.child.stdout!.on('data', (d: Buffer) => {
       const text = d.toString();

@@ -18,6 +18,7 @@ import { compileRoute, matchRoute, Reply, STREAMED, type ApiDeps, type CompiledR
 import { serverRoutes } from './serverRoutes.js';
 import { SessionTable, type SessionLimits } from './sessionTable.js';
 import { settingRoutes } from './settingRoutes.js';
+import { operatorOfToken } from './tokenLogin.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -95,6 +96,11 @@ export class ApiRouter {
     if (route.method !== 'GET') this.ctx.config.check();
     if (result instanceof Reply) return sendJson(res, result.status, result.body, result.headers);
     sendJson(res, 200, result);
+  }
+
+  /** A control channel's login by API session token (`control --profile NAME login`). */
+  operatorOfToken(token: string): ReturnType<typeof operatorOfToken> {
+    return operatorOfToken(token, this.sessions, this.ctx.store, this.now());
   }
 
   stop(): void {
