@@ -63,7 +63,7 @@ test('--version and --help work from the agent alone', () => {
   assert.equal(version.stderr, '', 'no warning on stderr');
   const help = runAgent(['--help']);
   assert.equal(help.status, 0, help.stderr);
-  assert.match(help.stdout, /^Usage: switchboard-agent \[options\]/);
+  assert.match(help.stdout, /^Usage: switchboard-agent \(--gateway HOST:PORT .*\) \[options\]\n\n/);
   // The same flags as `switchboard client`: the agent is that command.
   for (const flag of ['--gateway', '--secondary', '--key-file', '--allow-forward', '--allow-exec', '--proxy', '--tls-fingerprint', '--ca']) assert.ok(help.stdout.includes(flag), flag);
 });

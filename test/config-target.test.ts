@@ -119,7 +119,7 @@ test('config --gateway fails with one clear line: wrong fingerprint, no TOTP, no
   assert.notEqual(pinned.code, 0);
   assert.match(pinned.stderr, /^switchboard: .*fingerprint/);
   const noTotp = await runCli([...base, '--insecure', 'show'], env);
-  assert.match(noTotp.stderr, /^switchboard: TOTP code required\n$/);
+  assert.match(noTotp.stderr, /^switchboard: TOTP code required \(give the operator's current TOTP code: --totp CODE\)\n$/);
   const notAdmin = await runCli(['config', '--gateway', tlsServer.address, '--operator', 'ops', '--password-env', 'OPS_PW', '--insecure', 'key', 'list'], env);
   assert.match(notAdmin.stderr, /^switchboard: operator ops is not an admin\n$/);
   const plain = await runCli(['config', '--gateway', server.address, '--operator', 'root', '--password-env', 'SB_PW', 'server', 'set', '127.0.0.1:1', '--weight', '3'], env);

@@ -10,7 +10,7 @@ import { VERSION } from './version.js';
 
 // The client's state directory holds its identity's private key: owner-only, whatever the umask.
 process.umask(0o077);
-const agent = clientCommand(process.env)
+const agent = clientCommand(process.env, { services: false })
   .name('switchboard-agent')
   .version(VERSION)
   .exitOverride();

@@ -11,11 +11,12 @@ interface ClientFlags extends ClientFlagValues {
   config?: string;
 }
 
-export function clientCommand(_env: NodeJS.ProcessEnv): Command {
+/** `services`: with `install` and `uninstall` (not in the single-file agent, which has no unit to write). */
+export function clientCommand(_env: NodeJS.ProcessEnv, { services = true } = {}): Command {
   const client = addDialFlags(
     new Command('client')
       .description('run the agent on a managed machine: dial out to the gateway and serve sessions')
-      .usage('(--gateway HOST:PORT (--key KEY | --key-file FILE) | --config FILE) [options]\n       switchboard client install|uninstall ...')
+      .usage(`(--gateway HOST:PORT (--key KEY | --key-file FILE) | --config FILE) [options]${services ? '\n       switchboard client install|uninstall ...' : ''}`)
       .option('--config <file>', 'a TOML file whose keys are these long flag names (a flag given here wins over the file)')
       // Required from the flag or from the file: checked once both are read.
       .option('--gateway <host:port>', 'the primary (or standalone) server')
@@ -29,7 +30,7 @@ export function clientCommand(_env: NodeJS.ProcessEnv): Command {
       .option('--allow-exec', 'allow sessions to run commands on this machine')
       .option('--log-level <level>', 'trace | debug | info | warn | error', 'info'),
   ).enablePositionalOptions();
-  for (const sub of clientServiceCommands()) client.addCommand(sub);
+  if (services) for (const sub of clientServiceCommands()) client.addCommand(sub);
   return client.action((given: ClientFlags, cmd: Command) => {
     // Which values the user typed, which are commander's defaults: the file sits between the two.
     const commandLine: ClientFlagValues = {};

@@ -16,8 +16,14 @@ import { renderUnit, unitName, type UnitSpec } from './units.js';
 
 const SYSTEM_UNIT_DIR = '/etc/systemd/system';
 const DEFAULT_USER = 'switchboard';
-/** bin/switchboard.js, from dist/src/cli. */
-const ENTRY = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'switchboard.js');
+/**
+ * bin/switchboard.js, from dist/src/cli; found when a unit is written, not at load: the single-file
+ * agent bundles this module too, and there `import.meta.url` does not exist.
+ */
+function entryScript(): string {
+  if (!import.meta.url) throw new Error('install the service with the switchboard package (npx switchboard client install), not the single-file agent');
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'switchboard.js');
+}
 
 interface InstallFlags {
   dryRun?: boolean;
@@ -111,7 +117,7 @@ export function clientServiceCommands(): Command[] {
         role: 'client',
         user: flags.user,
         node: flags.node,
-        entry: ENTRY,
+        entry: entryScript(),
         args: ['client', '--config', file, ...(stateDirectory ? ['--state', `/var/lib/${stateDirectory}`] : [])],
         writablePaths: config.state ? [config.state] : [],
         stateDirectory,
@@ -169,7 +175,7 @@ export function serverServiceCommands(serverFlags: () => Command): Command[] {
         role: 'server',
         user: flags.user,
         node: flags.node,
-        entry: ENTRY,
+        entry: entryScript(),
         args,
         writablePaths: dataGiven ? [data] : [],
         stateDirectory: dataGiven ? undefined : 'switchboard',

@@ -102,7 +102,7 @@ export class FailoverCluster {
 
   /** The tracked processes of one command (`bench`, `client`, `server`...), oldest first. */
   procsOf(command: string): Proc[] {
-    return this.procs.filter((p) => p.child.spawnargs[2] === command);
+    return this.procs.filter((p) => p.args[0] === command);
   }
 
   /** `bench clients` against primary and secondary; resolves once every client is connected. */

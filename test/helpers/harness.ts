@@ -72,7 +72,12 @@ export class Proc {
   private waiters: (() => void)[] = [];
 
   /** `exe`: run that program with only its own environment instead of `node bin/switchboard.js`. */
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}, exe?: { file: string; cwd: string; env: NodeJS.ProcessEnv }) {
+  constructor(
+    /** The switchboard command's arguments, without node's flags or the entry script. */
+    readonly args: string[],
+    env: NodeJS.ProcessEnv = {},
+    exe?: { file: string; cwd: string; env: NodeJS.ProcessEnv },
+  ) {
     const run = binSpawn(args, env);
     this.child = exe
       ? spawn(exe.file, args, { cwd: exe.cwd, env: exe.env, stdio: ['pipe', 'pipe', 'pipe'] })
