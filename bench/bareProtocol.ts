@@ -35,13 +35,21 @@ const server = http.createServer((_req, res) => res.writeHead(404).end());
 let next = 0;
 
 function redirect(req: http.IncomingMessage, socket: Duplex): void {
-  if (!provenPlacementId(req.headers, keys, Date.now())) return void socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+  if (!provenPlacementId(req.headers, keys, Date.now()))
+    return void socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
   const to = redirectTo![next++ % redirectTo!.length]!;
   const body = JSON.stringify({ redirect: { to, reason: 'next in turn' } });
-  socket.end(`HTTP/1.1 307 Temporary Redirect\r\nLocation: http://${to}/v1/client\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 307 Temporary Redirect\r\nLocation: http://${to}/v1/client\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
-const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, maxPayload: 64 * 1024 });
+const wss = new WebSocketServer({
+  noServer: true,
+  perMessageDeflate: false,
+  clientTracking: false,
+  maxPayload: 64 * 1024,
+});
 server.on('upgrade', (req, socket, head) => {
   socket.on('error', () => socket.destroy());
   if (redirectTo) return redirect(req, socket);
@@ -51,7 +59,9 @@ server.on('upgrade', (req, socket, head) => {
     ws.send(JSON.stringify({ type: 'challenge', nonce, server: listen, epoch: 0 }));
     ws.once('message', (data) => {
       const hello = JSON.parse(data.toString()) as { id: string; publicKey: string; signature: string; proof: string };
-      const proven = findProvenKey(keys, 'client', nonce, hello.id, hello.proof) && verifyIdentity(hello.id, hello.publicKey, hello.signature, nonce);
+      const proven =
+        findProvenKey(keys, 'client', nonce, hello.id, hello.proof) &&
+        verifyIdentity(hello.id, hello.publicKey, hello.signature, nonce);
       if (!proven) return ws.close(4001, 'not proven');
       ws.send(JSON.stringify({ type: 'welcome', server: listen, heartbeat: 30, cluster: {} }));
     });

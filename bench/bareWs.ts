@@ -15,7 +15,12 @@ const listen = i === -1 ? '127.0.0.1:0' : process.argv[i + 1]!;
 const colon = listen.lastIndexOf(':');
 
 const server = http.createServer((_req, res) => res.writeHead(404).end());
-const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, maxPayload: 64 * 1024 });
+const wss = new WebSocketServer({
+  noServer: true,
+  perMessageDeflate: false,
+  clientTracking: false,
+  maxPayload: 64 * 1024,
+});
 server.on('upgrade', (req, socket, head) => {
   socket.on('error', () => socket.destroy());
   wss.handleUpgrade(req, socket, head, (ws) => {

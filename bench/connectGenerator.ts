@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { ClientAgent } from '../src/client/agent.js';
-import { Backoff } from '../src/client/backoff.js';
+import { Backoff } from '../src/net/backoff.js';
 import { newIdentity, type ClientIdentity } from '../src/client/identity.js';
 
 /**

@@ -72,7 +72,10 @@ async function upload(address: string, bytes: number): Promise<TransferResult> {
       const ms = performance.now() - t0;
       socket.destroy();
       const counted = Number(reply.trim());
-      if (counted !== bytes) reject(new Error(`upload to ${address}: sent ${bytes} bytes, the service counted ${reply.trim() || 'nothing'}`));
+      if (counted !== bytes)
+        reject(
+          new Error(`upload to ${address}: sent ${bytes} bytes, the service counted ${reply.trim() || 'nothing'}`),
+        );
       else resolve({ bytes, ms, setupMs });
     });
     socket.once('error', reject);
@@ -107,9 +110,11 @@ async function firstByte(address: string, count: number): Promise<number[]> {
 
 process.on('message', (req: DriverRequest) => {
   const work: Promise<object> =
-    req.op === 'firstByte' ? firstByte(req.address, req.count).then((samples) => ({ samples }))
-    : req.op === 'download' ? download(req.address, req.bytes)
-    : upload(req.address, req.bytes);
+    req.op === 'firstByte'
+      ? firstByte(req.address, req.count).then((samples) => ({ samples }))
+      : req.op === 'download'
+        ? download(req.address, req.bytes)
+        : upload(req.address, req.bytes);
   work.then(
     (result) => process.send!({ id: req.id, ...result }),
     (err: Error) => process.send!({ id: req.id, error: err.message }),

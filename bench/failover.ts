@@ -64,7 +64,11 @@ async function withControl<T>(gateway: string, fn: (c: ControlClient) => Promise
 const browseCount = (gateway: string) => withControl(gateway, async (c) => (await c.browse()).length);
 const serverStatus = (gateway: string) => withControl(gateway, (c) => c.servers());
 
-export async function runFailoverBench(total: number, perProcess: number, log: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<FailoverResult> {
+export async function runFailoverBench(
+  total: number,
+  perProcess: number,
+  log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+): Promise<FailoverResult> {
   const dir = tempDir('sb-bench-failover-');
   const procs: SwitchboardProcess[] = [];
   const start = (args: string[]) => {
@@ -80,14 +84,34 @@ export async function runFailoverBench(total: number, perProcess: number, log: (
     await cli(['config', '--data', p, 'server', 'add', SECONDARY, '--weight', '1000', '--secondary']);
     await cli(['config', '--data', p, 'server', 'add', MEMBER, '--weight', '1000']);
     const primary = start(['server', '--data', p, '--role', 'primary', '--listen', PRIMARY, '--log-level', 'warn']);
-    for (const [name, address] of [['s', SECONDARY], ['m', MEMBER]] as const) {
-      start(['server', '--data', join(dir.path, name), '--role', 'member', '--primary', PRIMARY, '--listen', address, '--log-level', 'warn']);
+    for (const [name, address] of [
+      ['s', SECONDARY],
+      ['m', MEMBER],
+    ] as const) {
+      start([
+        'server',
+        '--data',
+        join(dir.path, name),
+        '--role',
+        'member',
+        '--primary',
+        PRIMARY,
+        '--listen',
+        address,
+        '--log-level',
+        'warn',
+      ]);
     }
     // At warn level the servers log nothing when they are up: ask the primary until both members are.
-    await waitFor(async () => {
-      const servers = await serverStatus(PRIMARY).catch(() => []);
-      return servers.filter((s) => s.status === 'up' && s.address !== PRIMARY).length === 2;
-    }, 'the secondary and the member linked to the primary', 60_000, 200);
+    await waitFor(
+      async () => {
+        const servers = await serverStatus(PRIMARY).catch(() => []);
+        return servers.filter((s) => s.status === 'up' && s.address !== PRIMARY).length === 2;
+      },
+      'the secondary and the member linked to the primary',
+      60_000,
+      200,
+    );
     // Clients arrive one bench process (2500) at a time: 10,000 dialling within half a second is a
     // storm benchmark of its own, and on a loaded 2-CPU machine it collapsed (the primary's accept
     // queue full of connections whose 10 s handshake timeout ran out before they were served, every
@@ -95,20 +119,44 @@ export async function runFailoverBench(total: number, perProcess: number, log: (
     const connectStarted = Date.now();
     for (let i = 0; i * perProcess < total; i++) {
       const count = Math.min(perProcess, total - i * perProcess);
-      const bench = start(['bench', 'clients', '--gateway', PRIMARY, '--secondary', SECONDARY, '--key', KEY, '--count', String(count), '--prefix', `f${i}`, '--interval', '1']);
-      await bench.waitForLine((l) => l.msg === 'all connected', 'all clients connected', CONNECT_TIMEOUT_MS).catch((err: Error) => {
-        // Say where the clients were: how many connected and why the others were waiting.
-        const last = JSON.stringify(bench.lines.filter((l) => l.msg === 'bench clients').at(-1) ?? {});
-        throw new Error(`${err.message.split(';')[0]} (bench process ${i + 1}) within ${CONNECT_TIMEOUT_MS / 1000} s; its last status: ${last}`);
-      });
+      const bench = start([
+        'bench',
+        'clients',
+        '--gateway',
+        PRIMARY,
+        '--secondary',
+        SECONDARY,
+        '--key',
+        KEY,
+        '--count',
+        String(count),
+        '--prefix',
+        `f${i}`,
+        '--interval',
+        '1',
+      ]);
+      await bench
+        .waitForLine((l) => l.msg === 'all connected', 'all clients connected', CONNECT_TIMEOUT_MS)
+        .catch((err: Error) => {
+          // Say where the clients were: how many connected and why the others were waiting.
+          const last = JSON.stringify(bench.lines.filter((l) => l.msg === 'bench clients').at(-1) ?? {});
+          throw new Error(
+            `${err.message.split(';')[0]} (bench process ${i + 1}) within ${CONNECT_TIMEOUT_MS / 1000} s; its last status: ${last}`,
+          );
+        });
     }
     const connectMs = Date.now() - connectStarted;
     // A member reports its arrivals every 50 ms: the kill waits until the primary lists every client,
     // so that what is timed is the failover alone (up to 30 s, then the kill goes ahead anyway).
-    const before = await waitFor(async () => {
-      const n = await browseCount(PRIMARY).catch(() => 0);
-      return n >= total ? n : false;
-    }, `the primary browsing all ${total} clients`, 30_000, 200).catch(() => browseCount(PRIMARY));
+    const before = await waitFor(
+      async () => {
+        const n = await browseCount(PRIMARY).catch(() => 0);
+        return n >= total ? n : false;
+      },
+      `the primary browsing all ${total} clients`,
+      30_000,
+      200,
+    ).catch(() => browseCount(PRIMARY));
     log(`  failover: ${before} clients browsable on the primary after ${connectMs} ms; killing the primary`);
 
     await primary.stop('SIGKILL');
@@ -137,8 +185,22 @@ export async function runFailoverBench(total: number, perProcess: number, log: (
       await new Promise((r) => setTimeout(r, 200));
     }
     const at10 = atTenSeconds ?? last;
-    log(`  failover: all ${total} browsable on the secondary ${allAfterMs === undefined ? `not within 60 s (${last} then)` : `after ${allAfterMs} ms`}; ${at10} at 10 s; timeline ${JSON.stringify(timeline)}; ${browseErrors} failed browses${lastBrowseError ? ` (last: ${lastBrowseError})` : ''}`);
-    return { clients: total, connectMs, browsableBeforeKill: before, allBrowsableAfterMs: allAfterMs ?? null, browsableAt10s: at10, missingAt10s: total - at10, browsableAtEnd: last, timeline, browseErrors, lastBrowseError, targetMs: TARGET_MS };
+    log(
+      `  failover: all ${total} browsable on the secondary ${allAfterMs === undefined ? `not within 60 s (${last} then)` : `after ${allAfterMs} ms`}; ${at10} at 10 s; timeline ${JSON.stringify(timeline)}; ${browseErrors} failed browses${lastBrowseError ? ` (last: ${lastBrowseError})` : ''}`,
+    );
+    return {
+      clients: total,
+      connectMs,
+      browsableBeforeKill: before,
+      allBrowsableAfterMs: allAfterMs ?? null,
+      browsableAt10s: at10,
+      missingAt10s: total - at10,
+      browsableAtEnd: last,
+      timeline,
+      browseErrors,
+      lastBrowseError,
+      targetMs: TARGET_MS,
+    };
   } finally {
     await Promise.all(procs.map((p) => p.stop('SIGKILL')));
     dir.remove();

@@ -3,7 +3,15 @@ import { parseArgs } from 'node:util';
 import fc from 'fast-check';
 import { addOperator, freePort, login, request } from '../test/helpers/api.js';
 import { addKey, startClient, startServer, tempDir, type Proc } from '../test/helpers/harness.js';
-import { clusterRpcProperty, decoderProperties, httpProperty, rawSocketProperty, websocketProperty, type LiveTarget, type NamedProperty } from '../test/security-fuzz-properties.js';
+import {
+  clusterRpcProperty,
+  decoderProperties,
+  httpProperty,
+  rawSocketProperty,
+  websocketProperty,
+  type LiveTarget,
+  type NamedProperty,
+} from '../test/security-fuzz-properties.js';
 
 /**
  * `npm run fuzz [-- options]`: the properties of test/security-fuzz.test.ts for minutes rather than
@@ -30,22 +38,54 @@ const seed = flags.seed !== undefined ? Number(flags.seed) : Math.floor(Math.ran
 async function liveTarget(dir: string): Promise<{ target: LiveTarget; procs: Proc[] }> {
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
-  const server = await startServer(join(dir, 'data'), ['--role', 'primary', '--advertise', address], { SWITCHBOARD_CLUSTER_SECRET: 'fuzz-long-cluster-secret-0123456789' }, address);
+  const server = await startServer(
+    join(dir, 'data'),
+    ['--role', 'primary', '--advertise', address],
+    { SWITCHBOARD_CLUSTER_SECRET: 'fuzz-long-cluster-secret-0123456789' },
+    address,
+  );
   const key = await addKey(server.data, 'fuzz');
   await addOperator(server.data, 'admin', 'fuzz-admin-password', 'admin');
   await addOperator(server.data, 'ops', 'fuzz-ops-password', 'operator', ['fuzz']);
-  const client = await startClient(['--gateway', server.address, '--key', key, '--name', 'fuzz-box', '--state', join(dir, 'state'), '--allow-forward', '9']);
-  const tokens = [undefined, (await login(server.address, 'admin', 'fuzz-admin-password')).token, (await login(server.address, 'ops', 'fuzz-ops-password')).token];
+  const client = await startClient([
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--name',
+    'fuzz-box',
+    '--state',
+    join(dir, 'state'),
+    '--allow-forward',
+    '9',
+  ]);
+  const tokens = [
+    undefined,
+    (await login(server.address, 'admin', 'fuzz-admin-password')).token,
+    (await login(server.address, 'ops', 'fuzz-ops-password')).token,
+  ];
   return { target: { address: server.address, tokens, key }, procs: [server.proc, client] };
 }
 
 async function run(named: NamedProperty, budgetMs: number): Promise<boolean> {
   const started = Date.now();
-  const details = await fc.check(named.property as fc.IAsyncProperty<unknown>, { seed, numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: budgetMs, markInterruptAsFailure: false });
-  const line = { property: named.name, runs: details.numRuns, seconds: Math.round((Date.now() - started) / 100) / 10, failed: details.failed };
+  const details = await fc.check(named.property as fc.IAsyncProperty<unknown>, {
+    seed,
+    numRuns: Number.MAX_SAFE_INTEGER,
+    interruptAfterTimeLimit: budgetMs,
+    markInterruptAsFailure: false,
+  });
+  const line = {
+    property: named.name,
+    runs: details.numRuns,
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+    failed: details.failed,
+  };
   process.stdout.write(JSON.stringify(line) + '\n');
   if (details.failed) {
-    process.stdout.write(`${fc.defaultReportMessage(details) ?? ''}\n${details.errorInstance instanceof Error ? details.errorInstance.message : ''}\n`);
+    process.stdout.write(
+      `${fc.defaultReportMessage(details) ?? ''}\n${details.errorInstance instanceof Error ? details.errorInstance.message : ''}\n`,
+    );
   }
   return !details.failed;
 }
@@ -71,7 +111,9 @@ const all = [...decoderProperties(), ...live].filter((p) => !flags.only || p.nam
 // Live properties are slower per run: they get twice the share of a decoder property.
 const shares = all.map((p) => (live.includes(p) ? 2 : 1));
 const unit = (seconds * 1000) / shares.reduce((a, b) => a + b, 0);
-process.stdout.write(JSON.stringify({ fuzz: 'start', seconds, seed, properties: all.length, server: target.address }) + '\n');
+process.stdout.write(
+  JSON.stringify({ fuzz: 'start', seconds, seed, properties: all.length, server: target.address }) + '\n',
+);
 let ok = true;
 try {
   for (const [i, p] of all.entries()) {
@@ -83,7 +125,9 @@ try {
   const errors = server.lines.filter((l) => Number(l.level) >= 50);
   if (health.status !== 200 || server.child.exitCode !== null) {
     ok = false;
-    process.stdout.write(`the server is down (healthz ${health.status}, exit ${server.child.exitCode}): ${server.stderr.slice(-2000)}\n`);
+    process.stdout.write(
+      `the server is down (healthz ${health.status}, exit ${server.child.exitCode}): ${server.stderr.slice(-2000)}\n`,
+    );
   }
   if (errors.length) {
     ok = false;

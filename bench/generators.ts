@@ -35,7 +35,10 @@ export interface GeneratorRun {
 
 function waitMessage(child: ChildProcess, key: string, timeoutMs: number): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`a generator did not report ${key} within ${timeoutMs / 1000} s`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`a generator did not report ${key} within ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
     const onMessage = (m: Record<string, number>) => {
       if (!(key in m)) return;
       clearTimeout(timer);
@@ -55,17 +58,29 @@ export async function runGenerators(spec: GeneratorSpec, timeoutMs = 600_000): P
   for (let p = 0; p < spec.processes; p++) {
     const count = Math.floor(spec.count / spec.processes) + (p < spec.count % spec.processes ? 1 : 0);
     const concurrency = Math.max(1, Math.round(spec.concurrency / spec.processes));
-    const arg = JSON.stringify({ kind: spec.kind, target: spec.target, key: spec.key, count, concurrency, prefix: `${spec.prefix}${p}` });
+    const arg = JSON.stringify({
+      kind: spec.kind,
+      target: spec.target,
+      key: spec.key,
+      count,
+      concurrency,
+      prefix: `${spec.prefix}${p}`,
+    });
     const child = fork(join(HERE, 'connectGenerator.js'), [arg], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     track(child);
     children.push(child);
   }
   const stop = async () => {
-    await Promise.all(children.map((c) => new Promise<void>((resolve) => {
-      if (c.exitCode !== null || c.signalCode !== null) return resolve();
-      c.once('exit', () => resolve());
-      c.kill('SIGKILL');
-    })));
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGKILL');
+          }),
+      ),
+    );
   };
   try {
     await Promise.all(children.map((c) => waitMessage(c, 'ready', 120_000)));
@@ -73,7 +88,14 @@ export async function runGenerators(spec: GeneratorSpec, timeoutMs = 600_000): P
     for (const c of children) c.send({ go: true });
     const results = await done;
     const ms = Math.max(...results.map((r) => r.endedAt!)) - Math.min(...results.map((r) => r.startedAt!));
-    return { count: spec.count, ms, perSecond: spec.count / (ms / 1000), retries: results.reduce((n, r) => n + r.retries!, 0), cpuMs: results.reduce((n, r) => n + r.cpuMs!, 0), stop };
+    return {
+      count: spec.count,
+      ms,
+      perSecond: spec.count / (ms / 1000),
+      retries: results.reduce((n, r) => n + r.retries!, 0),
+      cpuMs: results.reduce((n, r) => n + r.cpuMs!, 0),
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

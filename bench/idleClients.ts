@@ -91,17 +91,42 @@ async function probe(dir: string, pid: number): Promise<Memory> {
   throw new Error(`process ${pid} did not answer the memory probe`);
 }
 
-async function measure(path: string, pid: number, kind: 'switchboard' | 'ws', target: string, probeDir: string, opts: IdleOptions): Promise<IdleFigures> {
+async function measure(
+  path: string,
+  pid: number,
+  kind: 'switchboard' | 'ws',
+  target: string,
+  probeDir: string,
+  opts: IdleOptions,
+): Promise<IdleFigures> {
   await sleep(2000);
   const empty = await probe(probeDir, pid);
   const warmup = Math.round(opts.clients / 10);
-  const first = await runGenerators({ kind, target, key: KEY, count: warmup, processes: 1, concurrency: 200, prefix: 'warm' });
+  const first = await runGenerators({
+    kind,
+    target,
+    key: KEY,
+    count: warmup,
+    processes: 1,
+    concurrency: 200,
+    prefix: 'warm',
+  });
   let gen: Awaited<ReturnType<typeof runGenerators>> | undefined;
   try {
     await sleep(3000);
     const before = await probe(probeDir, pid);
-    opts.log(`  ${path}: ${(empty.rss / 2 ** 20).toFixed(1)} MB RSS empty, ${(before.rss / 2 ** 20).toFixed(1)} MB with ${warmup} clients; connecting ${opts.clients - warmup} more`);
-    gen = await runGenerators({ kind, target, key: KEY, count: opts.clients - warmup, processes: opts.processes, concurrency: 200, prefix: 'idle' });
+    opts.log(
+      `  ${path}: ${(empty.rss / 2 ** 20).toFixed(1)} MB RSS empty, ${(before.rss / 2 ** 20).toFixed(1)} MB with ${warmup} clients; connecting ${opts.clients - warmup} more`,
+    );
+    gen = await runGenerators({
+      kind,
+      target,
+      key: KEY,
+      count: opts.clients - warmup,
+      processes: opts.processes,
+      concurrency: 200,
+      prefix: 'idle',
+    });
     await sleep(5000);
     const rssAfter = vmRss(pid);
     const after = await probe(probeDir, pid);
@@ -123,7 +148,9 @@ async function measure(path: string, pid: number, kind: 'switchboard' | 'ws', ta
       heapAfterGcMB: round(after.heapUsed / 2 ** 20, 1),
       idleCpuPercent: round(((cpu1 - cpu0) / (opts.idleSeconds * 1000)) * 100, 2),
     };
-    opts.log(`  ${path}: ${opts.clients} connected (the last ${n} in ${gen.ms} ms); ${figures.rssPerConnectionAfterGc} B RSS and ${figures.heapPerConnectionAfterGc} B heap per connection after GC (${figures.rssPerConnection} B RSS before the GC); idle CPU ${figures.idleCpuPercent} %`);
+    opts.log(
+      `  ${path}: ${opts.clients} connected (the last ${n} in ${gen.ms} ms); ${figures.rssPerConnectionAfterGc} B RSS and ${figures.heapPerConnectionAfterGc} B heap per connection after GC (${figures.rssPerConnection} B RSS before the GC); idle CPU ${figures.idleCpuPercent} %`,
+    );
     return figures;
   } finally {
     await gen?.stop();
@@ -146,7 +173,11 @@ export async function runIdleClients(opts: IdleOptions): Promise<IdleResult> {
     }
 
     const data = join(dir.path, 'data');
-    for (const args of [['key', 'add', 'bench', '--value', KEY], ['set', 'max-connections-per-address', '1000000'], ['set', 'admission-rate', '1000000']]) {
+    for (const args of [
+      ['key', 'add', 'bench', '--value', KEY],
+      ['set', 'max-connections-per-address', '1000000'],
+      ['set', 'admission-rate', '1000000'],
+    ]) {
       const r = await runCli(['config', '--data', data, '--create', ...args]);
       if (r.code !== 0) throw new Error(`config ${args.join(' ')}: ${r.stderr}`);
     }

@@ -20,7 +20,8 @@ const TURNS = 10_000;
 const MODES = {
   none: () => undefined,
   'asynchronous (as shipped)': () => createLogger('info'),
-  'buffered (4 KB, flushed every 100 ms)': () => createLogger('info', pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100 })),
+  'buffered (4 KB, flushed every 100 ms)': () =>
+    createLogger('info', pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100 })),
   synchronous: () => createLogger('info', pino.destination({ dest: 1, sync: true })),
 } as const;
 type Mode = keyof typeof MODES;
@@ -30,7 +31,10 @@ function measure(mode: Mode): void {
   let turn = 0;
   const before = process.cpuUsage();
   const step = () => {
-    logger?.info({ peer: '127.0.0.1', channel: 'client', client: 'e0REoUFCDtFrf-_flXzyOiAakD', name: `x-${turn}`, keyName: 'k' }, 'client up');
+    logger?.info(
+      { peer: '127.0.0.1', channel: 'client', client: 'e0REoUFCDtFrf-_flXzyOiAakD', name: `x-${turn}`, keyName: 'k' },
+      'client up',
+    );
     if (++turn < TURNS) return void setTimeout(step, 0);
     const cpu = process.cpuUsage(before);
     process.stderr.write(`${(cpu.user + cpu.system) / TURNS}\n`);

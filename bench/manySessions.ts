@@ -64,7 +64,10 @@ class Sink {
 
   run(req: ParallelRequest): Promise<ParallelResult> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${req.sessions} sessions via ${req.address} did not finish in 5 minutes`)), 300_000);
+      const timer = setTimeout(
+        () => reject(new Error(`${req.sessions} sessions via ${req.address} did not finish in 5 minutes`)),
+        300_000,
+      );
       this.child.once('message', (m: ParallelResult & { error?: string }) => {
         clearTimeout(timer);
         if (m.error) reject(new Error(m.error));
@@ -89,7 +92,13 @@ function figures(path: BenchPath, rounds: Round[]): ManyFigures {
   const aggregates = rounds.map((r) => r.aggregate);
   const m = median(aggregates);
   const mid = rounds.find((r) => r.aggregate === m)!;
-  return { path: path.name, aggregateMBps: round(m, 1), rounds: aggregates.map((a) => round(a, 1)), setupMs: mid.setupMs, ...fairness(mid.rates) };
+  return {
+    path: path.name,
+    aggregateMBps: round(m, 1),
+    rounds: aggregates.map((a) => round(a, 1)),
+    setupMs: mid.setupMs,
+    ...fairness(mid.rates),
+  };
 }
 
 export async function runManySessions(opts: ManySessionsOptions): Promise<ManySessionsResult> {
@@ -97,20 +106,30 @@ export async function runManySessions(opts: ManySessionsOptions): Promise<ManySe
   try {
     const sb = await startSwitchboard(service.address, { tls: false, nodeFlags: shippedNodeFlags() });
     const chain = await startRelayChain(service.address, 3);
-    const flagged = { ...(await startRelayChain(service.address, 3, undefined, shippedNodeFlags())), name: `relay chain [${shippedNodeFlags().join(' ')}]` };
+    const flagged = {
+      ...(await startRelayChain(service.address, 3, undefined, shippedNodeFlags())),
+      name: `relay chain [${shippedNodeFlags().join(' ')}]`,
+    };
     const sink = await Sink.start();
     try {
       const paths = [chain, flagged, sb];
       const rounds = new Map<BenchPath, Round[]>(paths.map((p) => [p, []]));
       for (let r = 0; r < opts.rounds; r++) {
         for (const path of turn(paths, r)) {
-          const res = await sink.run({ address: path.address, sessions: opts.sessions, warmupMs: opts.warmupMs, windowMs: opts.windowMs });
+          const res = await sink.run({
+            address: path.address,
+            sessions: opts.sessions,
+            warmupMs: opts.warmupMs,
+            windowMs: opts.windowMs,
+          });
           const seconds = res.windowMs / 1000;
           const rates = res.bytes.map((b) => b / 1e6 / seconds);
           const aggregate = rates.reduce((a, b) => a + b, 0);
           rounds.get(path)!.push({ aggregate, rates, setupMs: res.setupMs });
           const f = fairness(rates);
-          opts.log(`  #${r + 1} ${path.name}: ${aggregate.toFixed(1)} MB/s over ${opts.sessions} sessions; per session min ${f.minMBps} median ${f.medianMBps} max ${f.maxMBps}, Jain ${f.jain}; opened in ${res.setupMs} ms`);
+          opts.log(
+            `  #${r + 1} ${path.name}: ${aggregate.toFixed(1)} MB/s over ${opts.sessions} sessions; per session min ${f.minMBps} median ${f.medianMBps} max ${f.maxMBps}, Jain ${f.jain}; opened in ${res.setupMs} ms`,
+          );
         }
       }
       const baseline = figures(chain, rounds.get(chain)!);

@@ -15,7 +15,15 @@ if (dir) {
     collect?.();
     collect?.();
     const m = process.memoryUsage();
-    const out = { at: Date.now(), gc: Boolean(collect), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+    const out = {
+      at: Date.now(),
+      gc: Boolean(collect),
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      heapTotal: m.heapTotal,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+    };
     // Written aside then renamed, so the benchmark never reads half a file.
     const file = join(dir, `${process.pid}.json`);
     writeFileSync(`${file}.tmp`, JSON.stringify(out));

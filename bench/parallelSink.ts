@@ -30,7 +30,11 @@ const OPENING_AT_ONCE = 20;
 function open(address: string): Promise<{ socket: net.Socket; counter: { n: number } }> {
   const colon = address.lastIndexOf(':');
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)), noDelay: true });
+    const socket = net.connect({
+      host: address.slice(0, colon),
+      port: Number(address.slice(colon + 1)),
+      noDelay: true,
+    });
     const counter = { n: 0 };
     socket.once('error', reject);
     socket.once('data', (chunk: Buffer) => {

@@ -39,7 +39,12 @@ export interface TlsFiles {
   fingerprint: string;
 }
 
-export async function startRelayChain(service: string, hops: number, tls?: TlsFiles, nodeFlags: string[] = []): Promise<BenchPath> {
+export async function startRelayChain(
+  service: string,
+  hops: number,
+  tls?: TlsFiles,
+  nodeFlags: string[] = [],
+): Promise<BenchPath> {
   let target = service;
   const pids: number[] = [];
   // Built from the service outwards: the last relay dials the service in plain TCP.
@@ -95,7 +100,11 @@ export async function startSwitchboard(service: string, opts: SwitchboardOptions
   process.once('exit', () => dir.remove());
   const data = join(dir.path, 'data');
   const flags = opts.nodeFlags ?? shippedNodeFlags();
-  const server = new SwitchboardProcess(['server', '--data', data, '--listen', '127.0.0.1:0', ...serverTlsFlags(opts)], flags, opts.env);
+  const server = new SwitchboardProcess(
+    ['server', '--data', data, '--listen', '127.0.0.1:0', ...serverTlsFlags(opts)],
+    flags,
+    opts.env,
+  );
   const listening = await server.waitForLine((l) => l.msg === 'listening', 'the server listening');
   const address = listening.address as string;
   const tls: TlsFiles | undefined = opts.tls
@@ -105,9 +114,38 @@ export async function startSwitchboard(service: string, opts: SwitchboardOptions
   const key = await addKey(data, 'bench');
   const servicePort = service.slice(service.lastIndexOf(':') + 1);
   const clientName = `bench-${Math.random().toString(36).slice(2, 8)}`;
-  const client = new SwitchboardProcess(['client', '--gateway', address, `--key=${key}`, '--name', clientName, '--state', join(dir.path, 'client'), '--allow-forward', servicePort, ...dialFlags], flags, opts.env);
+  const client = new SwitchboardProcess(
+    [
+      'client',
+      '--gateway',
+      address,
+      `--key=${key}`,
+      '--name',
+      clientName,
+      '--state',
+      join(dir.path, 'client'),
+      '--allow-forward',
+      servicePort,
+      ...dialFlags,
+    ],
+    flags,
+    opts.env,
+  );
   await client.waitForLine((l) => l.status === 'connected', 'the client connected');
-  const forward = new SwitchboardProcess(['control', '--gateway', address, `--key=${key}`, ...dialFlags, 'forward', clientName, `127.0.0.1:0:${servicePort}`], flags, opts.env);
+  const forward = new SwitchboardProcess(
+    [
+      'control',
+      '--gateway',
+      address,
+      `--key=${key}`,
+      ...dialFlags,
+      'forward',
+      clientName,
+      `127.0.0.1:0:${servicePort}`,
+    ],
+    flags,
+    opts.env,
+  );
   const line = await forward.waitForLine((l) => l.msg === 'forwarding', 'control forward listening');
   const label = opts.label ?? tlsLabel(opts);
   return {
@@ -153,48 +191,139 @@ let clustersStarted = 0;
  * one certificate would; controls, the client and the member pin its fingerprint, and the primary
  * pins it when it dials the member's data connection (the member announces it when it joins).
  */
-export async function startSwitchboardCluster(service: string, opts: SwitchboardOptions): Promise<SwitchboardPath & { member: string }> {
+export async function startSwitchboardCluster(
+  service: string,
+  opts: SwitchboardOptions,
+): Promise<SwitchboardPath & { member: string }> {
   const dir = tempDir('sb-bench-cluster-');
   process.once('exit', () => dir.remove());
   const flags = opts.nodeFlags ?? shippedNodeFlags();
   const slot = clustersStarted++;
   const hosts = [`127.0.90.${10 * slot + 1}`, `127.0.90.${10 * slot + 2}`];
   let port = CLUSTER_PORT;
-  while (!(await freeOnAll(hosts, port))) if (++port > CLUSTER_PORT + 100) throw new Error(`no free port on ${hosts.join(', ')}`);
+  while (!(await freeOnAll(hosts, port)))
+    if (++port > CLUSTER_PORT + 100) throw new Error(`no free port on ${hosts.join(', ')}`);
   const [primaryAddress, memberAddress] = hosts.map((h) => `${h}:${port}`) as [string, string];
 
   const p = join(dir.path, 'primary');
   const secretFile = join(dir.path, 'cluster.secret');
-  writeFileSync(secretFile, `bench-cluster-secret-${Math.random().toString(36).slice(2)}-0123456789\n`, { mode: 0o600 });
+  writeFileSync(secretFile, `bench-cluster-secret-${Math.random().toString(36).slice(2)}-0123456789\n`, {
+    mode: 0o600,
+  });
   const key = await addKey(p, 'bench');
-  for (const args of [['set', 'primary-weight', '0'], ['server', 'add', memberAddress, '--weight', '1000']]) {
+  for (const args of [
+    ['set', 'primary-weight', '0'],
+    ['server', 'add', memberAddress, '--weight', '1000'],
+  ]) {
     const r = await runCli(['config', '--data', p, ...args]);
     if (r.code !== 0) throw new Error(`config ${args.join(' ')}: ${r.stderr}`);
   }
 
   const clusterFlags = ['--cluster-secret-file', secretFile];
-  const primary = new SwitchboardProcess(['server', '--data', p, '--role', 'primary', '--listen', primaryAddress, '--advertise', primaryAddress, ...clusterFlags, ...serverTlsFlags(opts)], flags, opts.env);
+  const primary = new SwitchboardProcess(
+    [
+      'server',
+      '--data',
+      p,
+      '--role',
+      'primary',
+      '--listen',
+      primaryAddress,
+      '--advertise',
+      primaryAddress,
+      ...clusterFlags,
+      ...serverTlsFlags(opts),
+    ],
+    flags,
+    opts.env,
+  );
   const listening = await primary.waitForLine((l) => l.msg === 'listening', 'the primary listening');
   const tls: TlsFiles | undefined = opts.tls
     ? { cert: join(p, 'tls-cert.pem'), key: join(p, 'tls-key.pem'), fingerprint: listening.fingerprint as string }
     : undefined;
   const dialFlags = tls ? ['--tls-fingerprint', tls.fingerprint] : [];
-  const memberTls = tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--primary-fingerprint', tls.fingerprint, ...(opts.tlsOnly ? ['--tls-only'] : [])] : [];
+  const memberTls = tls
+    ? [
+        '--tls-cert',
+        tls.cert,
+        '--tls-key',
+        tls.key,
+        '--primary-fingerprint',
+        tls.fingerprint,
+        ...(opts.tlsOnly ? ['--tls-only'] : []),
+      ]
+    : [];
   const member = new SwitchboardProcess(
-    ['server', '--data', join(dir.path, 'member'), '--role', 'member', '--primary', `${tls ? 'https://' : ''}${primaryAddress}`, '--listen', memberAddress, '--advertise', memberAddress, ...clusterFlags, ...memberTls],
+    [
+      'server',
+      '--data',
+      join(dir.path, 'member'),
+      '--role',
+      'member',
+      '--primary',
+      `${tls ? 'https://' : ''}${primaryAddress}`,
+      '--listen',
+      memberAddress,
+      '--advertise',
+      memberAddress,
+      ...clusterFlags,
+      ...memberTls,
+    ],
     flags,
   );
   await member.waitForLine((l) => l.msg === 'configuration replicated', 'the member linked and replicated', 60_000);
 
   const servicePort = service.slice(service.lastIndexOf(':') + 1);
   const clientName = `bench-${Math.random().toString(36).slice(2, 8)}`;
-  const client = new SwitchboardProcess(['client', '--gateway', primaryAddress, `--key=${key}`, '--name', clientName, '--state', join(dir.path, 'client'), '--allow-forward', servicePort, ...dialFlags], flags, opts.env);
+  const client = new SwitchboardProcess(
+    [
+      'client',
+      '--gateway',
+      primaryAddress,
+      `--key=${key}`,
+      '--name',
+      clientName,
+      '--state',
+      join(dir.path, 'client'),
+      '--allow-forward',
+      servicePort,
+      ...dialFlags,
+    ],
+    flags,
+    opts.env,
+  );
   await client.waitForLine((l) => l.status === 'connected', 'the client connected');
-  const browse = await runCli(['control', '--gateway', primaryAddress, `--key=${key}`, ...dialFlags, 'browse', '--json']);
-  const placed = (JSON.parse(browse.stdout || '[]') as { name: string; server: string }[]).find((c) => c.name === clientName);
-  if (placed?.server !== memberAddress) throw new Error(`the bench client is on ${placed?.server ?? 'no server'}, not on the member ${memberAddress}: ${browse.stdout}${browse.stderr}`);
+  const browse = await runCli([
+    'control',
+    '--gateway',
+    primaryAddress,
+    `--key=${key}`,
+    ...dialFlags,
+    'browse',
+    '--json',
+  ]);
+  const placed = (JSON.parse(browse.stdout || '[]') as { name: string; server: string }[]).find(
+    (c) => c.name === clientName,
+  );
+  if (placed?.server !== memberAddress)
+    throw new Error(
+      `the bench client is on ${placed?.server ?? 'no server'}, not on the member ${memberAddress}: ${browse.stdout}${browse.stderr}`,
+    );
 
-  const forward = new SwitchboardProcess(['control', '--gateway', primaryAddress, `--key=${key}`, ...dialFlags, 'forward', clientName, `127.0.0.1:0:${servicePort}`], flags, opts.env);
+  const forward = new SwitchboardProcess(
+    [
+      'control',
+      '--gateway',
+      primaryAddress,
+      `--key=${key}`,
+      ...dialFlags,
+      'forward',
+      clientName,
+      `127.0.0.1:0:${servicePort}`,
+    ],
+    flags,
+    opts.env,
+  );
   const line = await forward.waitForLine((l) => l.msg === 'forwarding', 'control forward listening');
   const label = opts.label ?? tlsLabel(opts);
   return {

@@ -97,30 +97,65 @@ async function startCluster(dir: string): Promise<number[]> {
   writeFileSync(secretFile, SECRET + '\n', { mode: 0o600 });
   const p = join(dir, 'primary');
   await cli(['config', '--data', p, '--create', 'key', 'add', 'bench', '--value', KEY]);
-  for (const [name, value] of [['primary-weight', '0'], ['admission-rate', '1000000'], ['max-connections-per-address', '1000000']]) {
+  for (const [name, value] of [
+    ['primary-weight', '0'],
+    ['admission-rate', '1000000'],
+    ['max-connections-per-address', '1000000'],
+  ]) {
     await cli(['config', '--data', p, 'set', name!, value!]);
   }
   for (const m of MEMBERS) await cli(['config', '--data', p, 'server', 'add', m, '--weight', '1000']);
   const flags = shippedNodeFlags();
-  const primary = new SwitchboardProcess(['server', '--data', p, '--role', 'primary', '--listen', PRIMARY, '--cluster-secret-file', secretFile], flags);
+  const primary = new SwitchboardProcess(
+    ['server', '--data', p, '--role', 'primary', '--listen', PRIMARY, '--cluster-secret-file', secretFile],
+    flags,
+  );
   await primary.waitForLine((l) => l.msg === 'listening', 'the primary listening');
   const pids = [primary.child.pid!];
-  await Promise.all(MEMBERS.map(async (m, i) => {
-    const member = new SwitchboardProcess(['server', '--data', join(dir, `m${i}`), '--role', 'member', '--primary', PRIMARY, '--listen', m, '--advertise', m, '--cluster-secret-file', secretFile], flags);
-    pids.push(member.child.pid!);
-    await member.waitForLine((l) => l.msg === 'listening', `member ${m} listening`);
-  }));
-  await waitFor(async () => {
-    const list = await servers().catch(() => []);
-    return MEMBERS.every((m) => list.find((s) => s.address === m)?.status === 'up');
-  }, 'both members up on the primary', 30_000, 250);
+  await Promise.all(
+    MEMBERS.map(async (m, i) => {
+      const member = new SwitchboardProcess(
+        [
+          'server',
+          '--data',
+          join(dir, `m${i}`),
+          '--role',
+          'member',
+          '--primary',
+          PRIMARY,
+          '--listen',
+          m,
+          '--advertise',
+          m,
+          '--cluster-secret-file',
+          secretFile,
+        ],
+        flags,
+      );
+      pids.push(member.child.pid!);
+      await member.waitForLine((l) => l.msg === 'listening', `member ${m} listening`);
+    }),
+  );
+  await waitFor(
+    async () => {
+      const list = await servers().catch(() => []);
+      return MEMBERS.every((m) => list.find((s) => s.address === m)?.status === 'up');
+    },
+    'both members up on the primary',
+    30_000,
+    250,
+  );
   return pids;
 }
 
 /** The protocol floor's three processes (bareProtocol.js), its primary first, with the shipped node flags. */
 async function startFloor(): Promise<ChildProcess[]> {
-  const start = (listen: string, extra: string[]) => startScript('bareProtocol.js', ['--listen', listen, '--key', KEY, ...extra], shippedNodeFlags(), shippedNodeEnv());
-  const started = await Promise.all([start(FLOOR_PRIMARY, ['--redirect', FLOOR_MEMBERS.join(',')]), ...FLOOR_MEMBERS.map((m) => start(m, []))]);
+  const start = (listen: string, extra: string[]) =>
+    startScript('bareProtocol.js', ['--listen', listen, '--key', KEY, ...extra], shippedNodeFlags(), shippedNodeEnv());
+  const started = await Promise.all([
+    start(FLOOR_PRIMARY, ['--redirect', FLOOR_MEMBERS.join(',')]),
+    ...FLOOR_MEMBERS.map((m) => start(m, [])),
+  ]);
   return started.map((s) => s.child);
 }
 
@@ -132,18 +167,37 @@ export async function runPlacementRate(opts: PlacementOptions): Promise<Placemen
     const floor = await startFloor();
     const paths = [
       { name: 'bare ws', kind: 'ws' as const, target: BARE, pids: [bare.child.pid!] },
-      { name: 'protocol floor (bare 307 + 2 bare members)', kind: 'switchboard' as const, target: FLOOR_PRIMARY, pids: floor.map((c) => c.pid!) },
+      {
+        name: 'protocol floor (bare 307 + 2 bare members)',
+        kind: 'switchboard' as const,
+        target: FLOOR_PRIMARY,
+        pids: floor.map((c) => c.pid!),
+      },
       { name: 'switchboard (primary + 2 members)', kind: 'switchboard' as const, target: PRIMARY, pids: clusterPids },
     ];
     /** What each round of a path measured, per connection placed. */
-    interface Round { perSecond: number; retries: number; serverCpuMs: number; primaryCpuMs: number; generatorCpuMs: number }
+    interface Round {
+      perSecond: number;
+      retries: number;
+      serverCpuMs: number;
+      primaryCpuMs: number;
+      generatorCpuMs: number;
+    }
     const measured = new Map(paths.map((p) => [p.name, [] as Round[]]));
     let placedOn: Record<string, number> = {};
     try {
       for (let r = 0; r < opts.rounds; r++) {
         for (const path of turn(paths, r)) {
           const cpuBefore = cpuSnapshot(path.pids);
-          const run = await runGenerators({ kind: path.kind, target: path.target, key: KEY, count: opts.clients, processes: opts.processes, concurrency: opts.concurrency, prefix: `place${r}-` });
+          const run = await runGenerators({
+            kind: path.kind,
+            target: path.target,
+            key: KEY,
+            count: opts.clients,
+            processes: opts.processes,
+            concurrency: opts.concurrency,
+            prefix: `place${r}-`,
+          });
           const cpuMs = cpuDelta(cpuBefore, cpuSnapshot(path.pids));
           if (path.target === PRIMARY) {
             // The primary hears of each client from its member shortly after the welcome.
@@ -158,12 +212,20 @@ export async function runPlacementRate(opts: PlacementOptions): Promise<Placemen
             generatorCpuMs: run.cpuMs / opts.clients,
           };
           measured.get(path.name)!.push(thisRound);
-          opts.log(`  #${r + 1} ${path.name}: ${opts.clients} in ${run.ms} ms = ${run.perSecond.toFixed(0)}/s (${run.retries} retries), CPU ms per client: servers ${thisRound.serverCpuMs.toFixed(2)}, generator ${thisRound.generatorCpuMs.toFixed(2)}${path.target === PRIMARY ? `; placed on ${JSON.stringify(placedOn)}` : ''}`);
+          opts.log(
+            `  #${r + 1} ${path.name}: ${opts.clients} in ${run.ms} ms = ${run.perSecond.toFixed(0)}/s (${run.retries} retries), CPU ms per client: servers ${thisRound.serverCpuMs.toFixed(2)}, generator ${thisRound.generatorCpuMs.toFixed(2)}${path.target === PRIMARY ? `; placed on ${JSON.stringify(placedOn)}` : ''}`,
+          );
           // Let the servers see the last round's clients go before the next round: Switchboard's
           // until the primary lists none (a member logs and reports each one gone, which must not
           // count in the next round's CPU), the bare ones for a fixed pause.
           await new Promise((res) => setTimeout(res, 3000));
-          if (path.target === PRIMARY) await waitFor(async () => (await servers()).every((s) => s.clients === 0), 'the last round\'s clients gone from the primary', 60_000, 250);
+          if (path.target === PRIMARY)
+            await waitFor(
+              async () => (await servers()).every((s) => s.clients === 0),
+              "the last round's clients gone from the primary",
+              60_000,
+              250,
+            );
         }
       }
     } finally {

@@ -40,8 +40,16 @@ export function track(child: ChildProcess): void {
  * Starts one of the bench's own scripts (service.js, relay.js, bareWs.js) and waits for its
  * listening line; a baseline that should run as Switchboard does gets its flags and environment.
  */
-export function startScript(script: string, args: string[] = [], nodeFlags: string[] = [], env: Record<string, string> = {}): Promise<{ address: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [...nodeFlags, join(HERE, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startScript(
+  script: string,
+  args: string[] = [],
+  nodeFlags: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ address: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [...nodeFlags, join(HERE, script), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   track(child);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -59,7 +67,10 @@ export function startScript(script: string, args: string[] = [], nodeFlags: stri
 /** The driver process (see driver.ts), reached over IPC. */
 export class Driver {
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<
+    number,
+    { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }
+  >();
 
   private constructor(private readonly child: ChildProcess) {
     child.on('message', (msg: { id?: number; error?: string }) => {
@@ -87,17 +98,21 @@ export class Driver {
   /** A stalled path fails the benchmark instead of hanging it: no request may take this long. */
   private static readonly TIMEOUT_MS = 15 * 60_000;
 
-  private call(req: DriverRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never): Promise<Record<string, unknown>> {
+  private call(
+    req: DriverRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never,
+  ): Promise<Record<string, unknown>> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
         reject(new Error(`${req.op} via ${req.address} did not finish within ${Driver.TIMEOUT_MS / 60_000} minutes`));
       }, Driver.TIMEOUT_MS);
-      const settle = <T>(fn: (v: T) => void) => (v: T) => {
-        clearTimeout(timer);
-        fn(v);
-      };
+      const settle =
+        <T>(fn: (v: T) => void) =>
+        (v: T) => {
+          clearTimeout(timer);
+          fn(v);
+        };
       this.waiting.set(id, { resolve: settle(resolve), reject: settle(reject) });
       this.child.send({ ...req, id });
     });
@@ -149,7 +164,10 @@ export class SwitchboardProcess {
   readonly child: ChildProcess;
 
   constructor(args: string[], nodeFlags: string[] = shippedNodeFlags(), env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [...nodeFlags, BIN, ...args], { env: { ...process.env, ...shippedNodeEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...nodeFlags, BIN, ...args], {
+      env: { ...process.env, ...shippedNodeEnv(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     track(this.child);
     let partial = '';
     this.child.stdout!.on('data', (d: Buffer) => {
@@ -188,9 +206,16 @@ export class SwitchboardProcess {
     });
   }
 
-  waitForLine(match: (line: Record<string, unknown>) => boolean, what: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+  waitForLine(
+    match: (line: Record<string, unknown>) => boolean,
+    what: string,
+    timeoutMs = 30_000,
+  ): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; stderr: ${this.stderr}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`timed out waiting for ${what}; stderr: ${this.stderr}`)),
+        timeoutMs,
+      );
       const check = () => {
         const found = this.lines.find(match);
         if (found) {
@@ -198,7 +223,11 @@ export class SwitchboardProcess {
           resolve(found);
         } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
           clearTimeout(timer);
-          reject(new Error(`switchboard exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}; stderr: ${this.stderr}`));
+          reject(
+            new Error(
+              `switchboard exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}; stderr: ${this.stderr}`,
+            ),
+          );
         } else this.waiters.push(check);
       };
       check();

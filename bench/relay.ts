@@ -28,9 +28,7 @@ const ca = tlsOutCa ? readFileSync(tlsOutCa) : undefined;
 
 function relay(inbound: net.Socket): void {
   inbound.setNoDelay(true);
-  const outbound: net.Socket = ca
-    ? tls.connect({ host, port, ca })
-    : net.connect({ host, port, allowHalfOpen: true });
+  const outbound: net.Socket = ca ? tls.connect({ host, port, ca }) : net.connect({ host, port, allowHalfOpen: true });
   // A half-close (EOF one way, bytes still flowing the other) must survive every hop.
   inbound.allowHalfOpen = true;
   outbound.allowHalfOpen = true;

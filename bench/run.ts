@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../test/helpers/harness.js';
 import { runFailoverBench, type FailoverResult } from './failover.js';
-import { startRelayChain, startSwitchboard, startSwitchboardCluster, type BenchCase, type BenchPath, type SwitchboardPath } from './paths.js';
+import {
+  startRelayChain,
+  startSwitchboard,
+  startSwitchboardCluster,
+  type BenchCase,
+  type BenchPath,
+  type SwitchboardPath,
+} from './paths.js';
 import { Driver, shippedNodeFlags, startScript, stopAll } from './processes.js';
 import { idleSection, manySessionsSection, placementSection, type Section as ScaleSection } from './scaleSections.js';
 import { runSetupLatency, type LatencyResult } from './setupLatency.js';
@@ -59,7 +66,16 @@ function parseFlags() {
 }
 const flags = parseFlags();
 
-const SECTIONS = ['throughput', 'latency', 'cluster-throughput', 'cluster-latency', 'many-sessions', 'idle', 'placement', 'failover'] as const;
+const SECTIONS = [
+  'throughput',
+  'latency',
+  'cluster-throughput',
+  'cluster-latency',
+  'many-sessions',
+  'idle',
+  'placement',
+  'failover',
+] as const;
 type Section = (typeof SECTIONS)[number];
 const ALIASES: Record<string, Section[]> = { cluster: ['cluster-throughput', 'cluster-latency'] };
 
@@ -78,7 +94,8 @@ for (const name of flags.only!.flatMap((o) => o.split(',')).filter(Boolean)) {
   else if ((SECTIONS as readonly string[]).includes(name)) only.add(name as Section);
   else usage(`--only takes ${[...SECTIONS, ...Object.keys(ALIASES)].join(', ')} (comma-separated or repeated)`);
 }
-if (flags.direction && flags.direction !== 'download' && flags.direction !== 'upload') usage('--direction must be download or upload');
+if (flags.direction && flags.direction !== 'download' && flags.direction !== 'upload')
+  usage('--direction must be download or upload');
 const wanted = (name: Section) => only.size === 0 || only.has(name);
 const log = (line: string) => process.stderr.write(line + '\n');
 const directions = flags.direction ? [flags.direction as 'download' | 'upload'] : (['download', 'upload'] as const);
@@ -120,7 +137,14 @@ function oneServerCases(): Promise<BenchCase[]> {
       const subjects: BenchPath[] = [sb];
       if (tls) subjects.push(await startSwitchboard(service.address, { tls, tlsOnly: true }));
       for (const v of flags.variant!) {
-        subjects.push(await startSwitchboard(service.address, { tls, nodeFlags: variantFlags(v), env: variantEnv(v), label: `${tls ? '(TLS) ' : ''}[${v}]` }));
+        subjects.push(
+          await startSwitchboard(service.address, {
+            tls,
+            nodeFlags: variantFlags(v),
+            env: variantEnv(v),
+            label: `${tls ? '(TLS) ' : ''}[${v}]`,
+          }),
+        );
       }
       cases.push({ label: tls ? 'TLS' : 'plain', baseline: chain, subjects });
     }
@@ -157,14 +181,43 @@ interface SectionOutput {
   text: string;
 }
 
-async function throughputSection(cases: BenchCase[], title: string, cpuColumns: string, chainColumns: string): Promise<SectionOutput> {
+async function throughputSection(
+  cases: BenchCase[],
+  title: string,
+  cpuColumns: string,
+  chainColumns: string,
+): Promise<SectionOutput> {
   const { driver } = await sharedProcesses();
-  const results: ThroughputResult[] = await runThroughput(driver, cases, { bytes: mb * 1e6, warmupBytes: Math.min(mb, 128) * 1e6, repeats, directions: [...directions], log });
+  const results: ThroughputResult[] = await runThroughput(driver, cases, {
+    bytes: mb * 1e6,
+    warmupBytes: Math.min(mb, 128) * 1e6,
+    repeats,
+    directions: [...directions],
+    log,
+  });
   const text = [
     `${title}, ${mb} MB per transfer, median of ${repeats} (MB/s = 10^6 bytes/s)`,
     table(
-      ['case', 'direction', 'path', 'MB/s', 'chain MB/s', 'ratio', `CPU ms/GB (${cpuColumns})`, `chain CPU ms/GB (${chainColumns})`],
-      results.map((t) => [t.case, t.direction, t.subject.path, t.subject.mbps, t.baseline.mbps, t.ratio, t.subject.cpuMsPerGB?.join(',') ?? '-', t.baseline.cpuMsPerGB?.join(',') ?? '-']),
+      [
+        'case',
+        'direction',
+        'path',
+        'MB/s',
+        'chain MB/s',
+        'ratio',
+        `CPU ms/GB (${cpuColumns})`,
+        `chain CPU ms/GB (${chainColumns})`,
+      ],
+      results.map((t) => [
+        t.case,
+        t.direction,
+        t.subject.path,
+        t.subject.mbps,
+        t.baseline.mbps,
+        t.ratio,
+        t.subject.cpuMsPerGB?.join(',') ?? '-',
+        t.baseline.cpuMsPerGB?.join(',') ?? '-',
+      ]),
     ),
   ].join('\n');
   return { json: results, text };
@@ -172,12 +225,26 @@ async function throughputSection(cases: BenchCase[], title: string, cpuColumns: 
 
 async function latencySection(cases: BenchCase[], title: string): Promise<SectionOutput> {
   const { driver } = await sharedProcesses();
-  const results: LatencyResult[] = await runSetupLatency(driver, cases, { samples, warmup: Math.min(50, samples), block: 50, log });
+  const results: LatencyResult[] = await runSetupLatency(driver, cases, {
+    samples,
+    warmup: Math.min(50, samples),
+    block: 50,
+    log,
+  });
   const text = [
     `${title}: connect to first byte of the service, ${samples} samples per path (ms)`,
     table(
       ['case', 'path', 'p50', 'p99', 'chain p50', 'chain p99', 'p50 ratio', 'p99 ratio'],
-      results.map((l) => [l.case, l.subject.path, l.subject.p50, l.subject.p99, l.baseline.p50, l.baseline.p99, l.p50Ratio, l.p99Ratio]),
+      results.map((l) => [
+        l.case,
+        l.subject.path,
+        l.subject.p50,
+        l.subject.p99,
+        l.baseline.p50,
+        l.baseline.p99,
+        l.p50Ratio,
+        l.p99Ratio,
+      ]),
     ),
   ].join('\n');
   return { json: results, text };
@@ -188,8 +255,26 @@ async function failoverSection(): Promise<SectionOutput> {
   const text = [
     `Failover: kill -9 of the primary with ${result.clients} clients; time until the secondary's browse lists them all (target ${result.targetMs / 1000} s)`,
     table(
-      ['clients', 'connect ms', 'all browsable after ms', 'browsable at 10 s', 'missing at 10 s', 'browsable at end', 'target ms'],
-      [[result.clients, result.connectMs, result.allBrowsableAfterMs ?? 'not in 60 s', result.browsableAt10s, result.missingAt10s, result.browsableAtEnd, result.targetMs]],
+      [
+        'clients',
+        'connect ms',
+        'all browsable after ms',
+        'browsable at 10 s',
+        'missing at 10 s',
+        'browsable at end',
+        'target ms',
+      ],
+      [
+        [
+          result.clients,
+          result.connectMs,
+          result.allBrowsableAfterMs ?? 'not in 60 s',
+          result.browsableAt10s,
+          result.missingAt10s,
+          result.browsableAtEnd,
+          result.targetMs,
+        ],
+      ],
     ),
   ].join('\n');
   return { json: result, text };
@@ -202,11 +287,43 @@ function scaleText(section: ScaleSection): SectionOutput {
 
 /** Sections in the order they run; the keys are the JSON report's. */
 const sections: { name: Section; key: string; run: () => Promise<SectionOutput> }[] = [
-  { name: 'throughput', key: 'throughput', run: async () => throughputSection(await oneServerCases(), 'Relay throughput, one session, one server', 'control,server,client', 'r1,r2,r3') },
-  { name: 'latency', key: 'latency', run: async () => latencySection(await oneServerCases(), 'Session setup, one server') },
-  { name: 'cluster-throughput', key: 'clusterThroughput', run: async () => throughputSection(await twoServerCases(), 'Relay throughput, one session through primary + member', 'control,primary,member,client', 'r1,r2,r3,r4') },
-  { name: 'cluster-latency', key: 'clusterLatency', run: async () => latencySection(await twoServerCases(), 'Session setup through primary + member') },
-  { name: 'many-sessions', key: 'manySessions', run: async () => scaleText(await manySessionsSection(flags.quick!, log)) },
+  {
+    name: 'throughput',
+    key: 'throughput',
+    run: async () =>
+      throughputSection(
+        await oneServerCases(),
+        'Relay throughput, one session, one server',
+        'control,server,client',
+        'r1,r2,r3',
+      ),
+  },
+  {
+    name: 'latency',
+    key: 'latency',
+    run: async () => latencySection(await oneServerCases(), 'Session setup, one server'),
+  },
+  {
+    name: 'cluster-throughput',
+    key: 'clusterThroughput',
+    run: async () =>
+      throughputSection(
+        await twoServerCases(),
+        'Relay throughput, one session through primary + member',
+        'control,primary,member,client',
+        'r1,r2,r3,r4',
+      ),
+  },
+  {
+    name: 'cluster-latency',
+    key: 'clusterLatency',
+    run: async () => latencySection(await twoServerCases(), 'Session setup through primary + member'),
+  },
+  {
+    name: 'many-sessions',
+    key: 'manySessions',
+    run: async () => scaleText(await manySessionsSection(flags.quick!, log)),
+  },
   { name: 'idle', key: 'idle', run: async () => scaleText(await idleSection(flags.quick!, log)) },
   { name: 'placement', key: 'placement', run: async () => scaleText(await placementSection(flags.quick!, log)) },
   { name: 'failover', key: 'failover', run: failoverSection },
@@ -216,8 +333,12 @@ async function main(): Promise<void> {
   const started = new Date();
   const atStart = machine();
   const chosen = sections.filter((s) => wanted(s.name));
-  log(`switchboard bench: ${chosen.map((s) => s.name).join(', ')}; ${mb} MB x ${repeats} per throughput case, ${samples} setup samples per path, ${failoverClients} failover clients`);
-  log(`switchboard processes run with node ${shippedNodeFlags().join(' ') || '(no flags)'} (bin/switchboard.js's shebang)`);
+  log(
+    `switchboard bench: ${chosen.map((s) => s.name).join(', ')}; ${mb} MB x ${repeats} per throughput case, ${samples} setup samples per path, ${failoverClients} failover clients`,
+  );
+  log(
+    `switchboard processes run with node ${shippedNodeFlags().join(' ') || '(no flags)'} (bin/switchboard.js's shebang)`,
+  );
   const results: Record<string, unknown> = {};
   const out: string[] = [];
   for (const s of chosen) {
@@ -239,11 +360,23 @@ async function main(): Promise<void> {
   const report = {
     date: started.toISOString(),
     machine: { ...atStart, loadAverageAtEnd: round(loadavg()[0]!, 2) },
-    config: { sections: chosen.map((s) => s.name), mb, repeats, samples, failoverClients, relayProcesses: RELAY_PROCESSES, quick: flags.quick, shippedNodeFlags: shippedNodeFlags(), variants: flags.variant },
+    config: {
+      sections: chosen.map((s) => s.name),
+      mb,
+      repeats,
+      samples,
+      failoverClients,
+      relayProcesses: RELAY_PROCESSES,
+      quick: flags.quick,
+      shippedNodeFlags: shippedNodeFlags(),
+      variants: flags.variant,
+    },
     ...results,
   };
   const m = report.machine;
-  out.push(`machine: ${m.cpus} x ${m.cpuModel}, ${m.memoryMB} MB, node ${m.node}, ${m.platform}; load average ${m.loadAverage} at start, ${m.loadAverageAtEnd} at end`);
+  out.push(
+    `machine: ${m.cpus} x ${m.cpuModel}, ${m.memoryMB} MB, node ${m.node}, ${m.platform}; load average ${m.loadAverage} at start, ${m.loadAverageAtEnd} at end`,
+  );
   process.stdout.write(out.join('\n') + '\n');
 
   // A smoke run must not replace the figures of the last full run.

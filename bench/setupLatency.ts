@@ -47,7 +47,11 @@ function figures(path: BenchPath, samples: number[]): LatencyFigures {
   };
 }
 
-export async function runSetupLatency(driver: Driver, cases: BenchCase[], opts: LatencyOptions): Promise<LatencyResult[]> {
+export async function runSetupLatency(
+  driver: Driver,
+  cases: BenchCase[],
+  opts: LatencyOptions,
+): Promise<LatencyResult[]> {
   const results: LatencyResult[] = [];
   for (const c of cases) {
     const paths = [c.baseline, ...c.subjects];
@@ -62,7 +66,13 @@ export async function runSetupLatency(driver: Driver, cases: BenchCase[], opts: 
     for (const s of c.subjects) {
       const subject = figures(s, samples.get(s)!);
       opts.log(`  ${c.label}: ${subject.path} p50 ${subject.p50} ms p99 ${subject.p99} ms`);
-      results.push({ case: c.label, baseline, subject, p50Ratio: round(subject.p50 / baseline.p50, 1), p99Ratio: round(subject.p99 / baseline.p99, 1) });
+      results.push({
+        case: c.label,
+        baseline,
+        subject,
+        p50Ratio: round(subject.p50 / baseline.p50, 1),
+        p99Ratio: round(subject.p99 / baseline.p99, 1),
+      });
     }
   }
   return results;

@@ -32,7 +32,18 @@ export function round(value: number, digits = 2): number {
 export function table(headers: string[], rows: (string | number)[][]): string {
   const cells = rows.map((r) => r.map(String));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
-  const line = (row: string[], numeric: boolean[]) => row.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (row: string[], numeric: boolean[]) =>
+    row
+      .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const numeric = headers.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number'));
-  return [line(headers, numeric), line(widths.map((w) => '-'.repeat(w)), numeric), ...cells.map((r) => line(r, numeric))].join('\n');
+  return [
+    line(headers, numeric),
+    line(
+      widths.map((w) => '-'.repeat(w)),
+      numeric,
+    ),
+    ...cells.map((r) => line(r, numeric)),
+  ].join('\n');
 }

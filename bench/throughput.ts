@@ -38,7 +38,12 @@ export interface ThroughputOptions {
   log: (line: string) => void;
 }
 
-async function measure(driver: Driver, path: BenchPath, direction: 'download' | 'upload', bytes: number): Promise<{ mbps: number; cpu?: number[] }> {
+async function measure(
+  driver: Driver,
+  path: BenchPath,
+  direction: 'download' | 'upload',
+  bytes: number,
+): Promise<{ mbps: number; cpu?: number[] }> {
   const before = cpuSnapshot(path.pids);
   const result = await driver.transfer(direction, path.address, bytes);
   const cpu = cpuDelta(before, cpuSnapshot(path.pids));
@@ -47,11 +52,22 @@ async function measure(driver: Driver, path: BenchPath, direction: 'download' | 
 
 function figures(path: BenchPath, runs: { mbps: number; cpu?: number[] }[]): PathFigures {
   const cpuRuns = runs.map((r) => r.cpu);
-  const cpuMsPerGB = cpuRuns.every((c) => c) ? path.pids.map((_, i) => round(median(cpuRuns.map((c) => c![i]!)), 0)) : undefined;
-  return { path: path.name, mbps: round(median(runs.map((r) => r.mbps)), 1), runs: runs.map((r) => round(r.mbps, 1)), cpuMsPerGB };
+  const cpuMsPerGB = cpuRuns.every((c) => c)
+    ? path.pids.map((_, i) => round(median(cpuRuns.map((c) => c![i]!)), 0))
+    : undefined;
+  return {
+    path: path.name,
+    mbps: round(median(runs.map((r) => r.mbps)), 1),
+    runs: runs.map((r) => round(r.mbps, 1)),
+    cpuMsPerGB,
+  };
 }
 
-export async function runThroughput(driver: Driver, cases: BenchCase[], opts: ThroughputOptions): Promise<ThroughputResult[]> {
+export async function runThroughput(
+  driver: Driver,
+  cases: BenchCase[],
+  opts: ThroughputOptions,
+): Promise<ThroughputResult[]> {
   const results: ThroughputResult[] = [];
   for (const c of cases) {
     const paths = [c.baseline, ...c.subjects];
@@ -68,7 +84,14 @@ export async function runThroughput(driver: Driver, cases: BenchCase[], opts: Th
       const baseline = figures(c.baseline, runs.get(c.baseline)!);
       for (const s of c.subjects) {
         const subject = figures(s, runs.get(s)!);
-        results.push({ case: c.label, direction, bytes: opts.bytes, baseline, subject, ratio: round(subject.mbps / baseline.mbps, 3) });
+        results.push({
+          case: c.label,
+          direction,
+          bytes: opts.bytes,
+          baseline,
+          subject,
+          ratio: round(subject.mbps / baseline.mbps, 3),
+        });
       }
     }
   }

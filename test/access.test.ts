@@ -7,7 +7,16 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CloseCodes } from '../src/protocol/closeCodes.js';
 import { currentTotp } from '../src/store/totp.js';
-import { addKey, Proc, runCli, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
+import {
+  addKey,
+  Proc,
+  runCli,
+  startClient,
+  startServer,
+  tempDir,
+  waitFor,
+  type RunningServer,
+} from './helpers/harness.js';
 import { browse, connectControl, controlCli, jsonOf, rawControl, stopAll, type RawPeer } from './helpers/sb.js';
 
 const dir = tempDir('sb-access-');
@@ -27,9 +36,52 @@ before(async () => {
   procs.push(server.proc);
   keyA = await addKey(server.data, 'alpha');
   keyB = await addKey(server.data, 'beta');
-  procs.push(await startClient(['--gateway', server.address, '--key', keyA, '--name', 'a-web', '--group', 'web', '--state', `${dir.path}/a1`, '--allow-forward', '1']));
-  procs.push(await startClient(['--gateway', server.address, '--key', keyA, '--name', 'a-db', '--group', 'db', '--state', `${dir.path}/a2`]));
-  procs.push(await startClient(['--gateway', server.address, '--key', keyB, '--name', 'b-web', '--group', 'web', '--state', `${dir.path}/b1`, '--allow-forward', '1']));
+  procs.push(
+    await startClient([
+      '--gateway',
+      server.address,
+      '--key',
+      keyA,
+      '--name',
+      'a-web',
+      '--group',
+      'web',
+      '--state',
+      `${dir.path}/a1`,
+      '--allow-forward',
+      '1',
+    ]),
+  );
+  procs.push(
+    await startClient([
+      '--gateway',
+      server.address,
+      '--key',
+      keyA,
+      '--name',
+      'a-db',
+      '--group',
+      'db',
+      '--state',
+      `${dir.path}/a2`,
+    ]),
+  );
+  procs.push(
+    await startClient([
+      '--gateway',
+      server.address,
+      '--key',
+      keyB,
+      '--name',
+      'b-web',
+      '--group',
+      'web',
+      '--state',
+      `${dir.path}/b1`,
+      '--allow-forward',
+      '1',
+    ]),
+  );
 });
 
 after(async () => {
@@ -38,8 +90,21 @@ after(async () => {
 });
 
 test('browse: a control sees the clients of its own key only', async () => {
-  const a = jsonOf<{ id: string; name: string; group: string; platform: string; address: string; server: string; connectedAt: string }[]>(await controlCli(server.address, keyA, ['browse', '--json']));
-  assert.deepEqual(a.map((c) => c.name), ['a-db', 'a-web']);
+  const a = jsonOf<
+    {
+      id: string;
+      name: string;
+      group: string;
+      platform: string;
+      address: string;
+      server: string;
+      connectedAt: string;
+    }[]
+  >(await controlCli(server.address, keyA, ['browse', '--json']));
+  assert.deepEqual(
+    a.map((c) => c.name),
+    ['a-db', 'a-web'],
+  );
   for (const c of a) {
     assert.deepEqual(Object.keys(c).sort(), ['address', 'connectedAt', 'group', 'id', 'name', 'platform', 'server']);
     assert.equal(c.server, server.address);
@@ -47,12 +112,22 @@ test('browse: a control sees the clients of its own key only', async () => {
     assert.ok(!Number.isNaN(Date.parse(c.connectedAt)));
   }
   const b = await browse(server.address, keyB);
-  assert.deepEqual(b.map((c) => c.name), ['b-web']);
+  assert.deepEqual(
+    b.map((c) => c.name),
+    ['b-web'],
+  );
   assert.ok(!b.some((c) => a.some((x) => x.id === c.id)));
   // Filters narrow within the key, never across it.
-  const web = jsonOf<{ name: string }[]>(await controlCli(server.address, keyA, ['browse', '--json', '--group', 'web']));
-  assert.deepEqual(web.map((c) => c.name), ['a-web']);
-  const filtered = jsonOf<{ name: string }[]>(await controlCli(server.address, keyA, ['browse', '--json', '--filter', 'b-web']));
+  const web = jsonOf<{ name: string }[]>(
+    await controlCli(server.address, keyA, ['browse', '--json', '--group', 'web']),
+  );
+  assert.deepEqual(
+    web.map((c) => c.name),
+    ['a-web'],
+  );
+  const filtered = jsonOf<{ name: string }[]>(
+    await controlCli(server.address, keyA, ['browse', '--json', '--filter', 'b-web']),
+  );
   assert.deepEqual(filtered, []);
   // The text table has a header and a row per client.
   const text = await controlCli(server.address, keyA, ['browse']);
@@ -66,7 +141,10 @@ test('open: a control cannot reach a client of another key, even by its id', asy
   const control = await connectControl(server.address, keyA);
   try {
     for (const target of [bWeb!.id, 'b-web']) {
-      await assert.rejects(control.open(target, { kind: 'forward', port: 1 }), (err: Error & { code?: string }) => err.code === 'SB_ERR_UNKNOWN_CLIENT' && /no client/.test(err.message));
+      await assert.rejects(
+        control.open(target, { kind: 'forward', port: 1 }),
+        (err: Error & { code?: string }) => err.code === 'SB_ERR_UNKNOWN_CLIENT' && /no client/.test(err.message),
+      );
     }
   } finally {
     control.close();
@@ -86,7 +164,11 @@ test('a wrong key is refused with a clear error and a non-zero exit', async () =
 test('once an operator exists, every control must log in', async () => {
   const before = await controlCli(server.address, keyA, ['browse', '--json']);
   assert.equal(before.code, 0, 'without operators a valid key is enough');
-  const add = await config(server.data, ['operator', 'add', ADMIN.operator, '--role', 'admin', '--password-env', 'PW'], { PW: ADMIN.password });
+  const add = await config(
+    server.data,
+    ['operator', 'add', ADMIN.operator, '--role', 'admin', '--password-env', 'PW'],
+    { PW: ADMIN.password },
+  );
   assert.equal(add.code, 0, add.stderr);
   // The running server picks the new operator up; from then on a key alone is not enough.
   const refused = await waitFor(async () => {
@@ -96,40 +178,91 @@ test('once an operator exists, every control must log in', async () => {
   assert.match(refused.stderr, /operator name and password required/);
   assert.equal(refused.stderr.trim().split('\n').length, 1);
   const loggedIn = jsonOf<{ name: string }[]>(await controlCli(server.address, keyA, ['browse', '--json'], ADMIN));
-  assert.deepEqual(loggedIn.map((c) => c.name), ['a-db', 'a-web']);
+  assert.deepEqual(
+    loggedIn.map((c) => c.name),
+    ['a-db', 'a-web'],
+  );
   // --password-stdin works for controls too.
-  const stdin = await runCli(['control', '--gateway', server.address, '--key', keyB, '--operator', ADMIN.operator, '--password-stdin', 'browse', '--json'], { input: `${ADMIN.password}\n` });
-  assert.deepEqual(jsonOf<{ name: string }[]>(stdin).map((c) => c.name), ['b-web']);
+  const stdin = await runCli(
+    [
+      'control',
+      '--gateway',
+      server.address,
+      '--key',
+      keyB,
+      '--operator',
+      ADMIN.operator,
+      '--password-stdin',
+      'browse',
+      '--json',
+    ],
+    { input: `${ADMIN.password}\n` },
+  );
+  assert.deepEqual(
+    jsonOf<{ name: string }[]>(stdin).map((c) => c.name),
+    ['b-web'],
+  );
 });
 
 test('a wrong password is refused with a clear error and a non-zero exit', async () => {
-  const wrong = await controlCli(server.address, keyA, ['browse'], { operator: ADMIN.operator, password: 'not-the-password' });
+  const wrong = await controlCli(server.address, keyA, ['browse'], {
+    operator: ADMIN.operator,
+    password: 'not-the-password',
+  });
   assert.notEqual(wrong.code, 0);
   assert.match(wrong.stderr, /wrong operator name or password/);
   assert.equal(wrong.stderr.trim().split('\n').length, 1);
   const unknown = await controlCli(server.address, keyA, ['browse'], { operator: 'nobody', password: 'whatever-123' });
   assert.notEqual(unknown.code, 0);
   assert.match(unknown.stderr, /wrong operator name or password/, 'an unknown name gets the same answer');
-  await server.proc.waitForLine((l) => l.msg === 'login failed' && l.operator === ADMIN.operator, 'the failure in the log');
+  await server.proc.waitForLine(
+    (l) => l.msg === 'login failed' && l.operator === ADMIN.operator,
+    'the failure in the log',
+  );
   // The right password still works (two failures are under the lockout threshold).
   await assert.doesNotReject(browse(server.address, keyA, ADMIN));
 });
 
 test('an operator-role account reaches only the keys it was given', async () => {
-  const add = await config(server.data, ['operator', 'add', OPS.operator, '--role', 'operator', '--keys', 'alpha', '--password-stdin'], {});
+  const add = await config(
+    server.data,
+    ['operator', 'add', OPS.operator, '--role', 'operator', '--keys', 'alpha', '--password-stdin'],
+    {},
+  );
   assert.notEqual(add.code, 0, 'no password given on stdin');
-  const added = await runCli(['config', '--data', server.data, 'operator', 'add', OPS.operator, '--role', 'operator', '--keys', 'alpha', '--password-stdin'], { input: `${OPS.password}\n` });
+  const added = await runCli(
+    [
+      'config',
+      '--data',
+      server.data,
+      'operator',
+      'add',
+      OPS.operator,
+      '--role',
+      'operator',
+      '--keys',
+      'alpha',
+      '--password-stdin',
+    ],
+    { input: `${OPS.password}\n` },
+  );
   assert.equal(added.code, 0, added.stderr);
   const allowed = await waitFor(async () => {
     const r = await controlCli(server.address, keyA, ['browse', '--json'], OPS);
     return r.code === 0 && r;
   }, 'the new operator to be accepted');
-  assert.deepEqual((JSON.parse(allowed.stdout) as { name: string }[]).map((c) => c.name), ['a-db', 'a-web']);
+  assert.deepEqual(
+    (JSON.parse(allowed.stdout) as { name: string }[]).map((c) => c.name),
+    ['a-db', 'a-web'],
+  );
   const forbidden = await controlCli(server.address, keyB, ['browse', '--json'], OPS);
   assert.notEqual(forbidden.code, 0);
   assert.match(forbidden.stderr, /operator ops may not use key beta/);
   // An admin may use any key.
-  assert.deepEqual((await browse(server.address, keyB, ADMIN)).map((c) => c.name), ['b-web']);
+  assert.deepEqual(
+    (await browse(server.address, keyB, ADMIN)).map((c) => c.name),
+    ['b-web'],
+  );
 });
 
 test('TOTP: an enrolled operator needs the current code', async () => {
@@ -152,23 +285,43 @@ test('lockout: after repeated failures even the right password is refused for a 
   procs.push(own.proc);
   const key = await addKey(own.data, 'k');
   assert.equal((await config(own.data, ['set', 'lockout-attempts', '3'])).code, 0);
-  assert.equal((await config(own.data, ['operator', 'add', 'victim', '--role', 'admin', '--password-env', 'PW'], { PW: 'the-right-password' })).code, 0);
+  assert.equal(
+    (
+      await config(own.data, ['operator', 'add', 'victim', '--role', 'admin', '--password-env', 'PW'], {
+        PW: 'the-right-password',
+      })
+    ).code,
+    0,
+  );
   await waitFor(async () => {
     const r = await controlCli(own.address, key, ['browse']);
     return r.code !== 0 && /required/.test(r.stderr);
   }, 'the operator to be in force');
 
   // A burst of wrong passwords.
-  const peers: RawPeer[] = await Promise.all(Array.from({ length: 10 }, () => rawControl(own.address, key, { operator: 'victim', password: 'guess' })));
+  const peers: RawPeer[] = await Promise.all(
+    Array.from({ length: 10 }, () => rawControl(own.address, key, { operator: 'victim', password: 'guess' })),
+  );
   const codes = (await Promise.all(peers.map((p) => p.closeResult()))).map((c) => c.code);
-  assert.ok(codes.every((c) => c === CloseCodes.BAD_LOGIN || c === CloseCodes.LOCKED_OUT), JSON.stringify(codes));
+  assert.ok(
+    codes.every((c) => c === CloseCodes.BAD_LOGIN || c === CloseCodes.LOCKED_OUT),
+    JSON.stringify(codes),
+  );
   // Only a few are checked at once (the rest refused at once, not counted): guess on, one at a
   // time, until the lock (doubling with each failure past the free ones) is long enough to see.
-  assert.ok(codes.some((c) => c === CloseCodes.BAD_LOGIN), JSON.stringify(codes));
-  await waitFor(async () => {
-    const guess = await (await rawControl(own.address, key, { operator: 'victim', password: 'guess' })).closeResult();
-    return guess.code === CloseCodes.LOCKED_OUT && Number(/in (\d+) s/.exec(guess.reason)?.[1]) >= 8;
-  }, 'a lock of 8 s', 60_000, 300);
+  assert.ok(
+    codes.some((c) => c === CloseCodes.BAD_LOGIN),
+    JSON.stringify(codes),
+  );
+  await waitFor(
+    async () => {
+      const guess = await (await rawControl(own.address, key, { operator: 'victim', password: 'guess' })).closeResult();
+      return guess.code === CloseCodes.LOCKED_OUT && Number(/in (\d+) s/.exec(guess.reason)?.[1]) >= 8;
+    },
+    'a lock of 8 s',
+    60_000,
+    300,
+  );
 
   // Now the right password is refused too, with a clear message and close code.
   const right = await rawControl(own.address, key, { operator: 'victim', password: 'the-right-password' });

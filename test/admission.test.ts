@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { ClientAgent } from '../src/client/agent.js';
-import { Backoff } from '../src/client/backoff.js';
+import { Backoff } from '../src/net/backoff.js';
 import { newIdentity } from '../src/client/identity.js';
 import { provenPlacementId } from '../src/protocol/placementRequest.js';
 import { Admission, ADDRESS_SHARE, MAX_ADDRESSES, sourceKey, UNPROVEN_SHARE } from '../src/server/admission.js';
@@ -23,12 +23,23 @@ const PER_ADDRESS = UNPROVEN * ADDRESS_SHARE;
 test('an unproven flood from one address takes no token and no retry slot from clients that prove a key', () => {
   const admission = new Admission(RATE, 0);
   const flood = Array.from({ length: 100_000 }, () => admission.take(false, '203.0.113.9', 0));
-  assert.equal(flood.filter((r) => r === undefined).length, PER_ADDRESS * 2, 'the flooder gets its own share (its burst) and no more');
-  assert.ok(flood.slice(PER_ADDRESS * 2).every((r) => r?.reason === 'busy_address'), 'the rest is refused for its address');
+  assert.equal(
+    flood.filter((r) => r === undefined).length,
+    PER_ADDRESS * 2,
+    'the flooder gets its own share (its burst) and no more',
+  );
+  assert.ok(
+    flood.slice(PER_ADDRESS * 2).every((r) => r?.reason === 'busy_address'),
+    'the rest is refused for its address',
+  );
   assert.ok(flood.at(-1)!.waitMs >= 59_000, 'its own slots are pushed out, to the longest hint');
   // Clients that prove a key: the whole burst, then slots at the admission rate from now.
   for (let i = 0; i < RATE * 2; i++) assert.equal(admission.take(true, '198.51.100.1', 0), undefined);
-  assert.deepEqual(admission.take(true, '198.51.100.1', 0), { reason: 'busy', waitMs: 1, message: 'server busy admitting clients; retry in 1 ms' });
+  assert.deepEqual(admission.take(true, '198.51.100.1', 0), {
+    reason: 'busy',
+    waitMs: 1,
+    message: 'server busy admitting clients; retry in 1 ms',
+  });
   assert.equal(admission.take(true, '198.51.100.2', 0)?.waitMs, 1, 'the next slot, at the rate: nothing the flood did');
 });
 
@@ -44,18 +55,29 @@ test('all unproven upgrades together are capped, and a refusal for everyone cost
   const admission = new Admission(RATE, 0);
   const addresses = Array.from({ length: 1000 }, (_, i) => `10.0.${i >> 8}.${i & 255}`);
   const answers = addresses.map((a) => admission.take(false, a, 0));
-  assert.equal(answers.filter((r) => r === undefined).length, UNPROVEN * 2, 'the unproven burst, from all addresses together');
+  assert.equal(
+    answers.filter((r) => r === undefined).length,
+    UNPROVEN * 2,
+    'the unproven burst, from all addresses together',
+  );
   const refused = answers.filter((r) => r !== undefined);
   assert.ok(refused.every((r) => r.reason === 'busy_unproven'));
   // Each refusal got its own slot in the shared bucket: spread at the unproven rate.
-  assert.deepEqual(refused.slice(0, 3).map((r) => r.waitMs), [10, 20, 30]);
+  assert.deepEqual(
+    refused.slice(0, 3).map((r) => r.waitMs),
+    [10, 20, 30],
+  );
   assert.equal(admission.take(true, '10.0.0.1', 0), undefined, 'a client that proves a key is not held back');
   // An address refused for everyone's sake keeps its share. At 5/s: the unproven budget is 1/s
   // (burst 2), an address's share a tenth of that (burst 1).
   const low = new Admission(5, 0);
   assert.equal(low.take(false, '10.0.0.1', 0), undefined);
   assert.equal(low.take(false, '10.0.0.2', 0), undefined);
-  assert.deepEqual(low.take(false, '10.0.0.3', 0), { reason: 'busy_unproven', waitMs: 1000, message: 'server busy admitting connections that prove no key; retry in 1000 ms' });
+  assert.deepEqual(low.take(false, '10.0.0.3', 0), {
+    reason: 'busy_unproven',
+    waitMs: 1000,
+    message: 'server busy admitting connections that prove no key; retry in 1000 ms',
+  });
   assert.equal(low.take(false, '10.0.0.3', 1000), undefined, 'back at its slot, its share still has the token');
 });
 
@@ -110,7 +132,9 @@ test('a source is an IPv4 address (mapped ones too) or an IPv6 /64', () => {
   assert.notEqual(sourceKey('2001:db8:1:3::5'), sourceKey('2001:db8:1:2::5'));
   // One host with a /64 is one source: its addresses share one share.
   const admission = new Admission(RATE, 0);
-  const answers = Array.from({ length: 100 }, (_, i) => admission.take(false, `2001:db8:1:2::${(i + 1).toString(16)}`, 0));
+  const answers = Array.from({ length: 100 }, (_, i) =>
+    admission.take(false, `2001:db8:1:2::${(i + 1).toString(16)}`, 0),
+  );
   assert.equal(answers.filter((r) => r === undefined).length, PER_ADDRESS * 2);
 });
 
@@ -133,32 +157,54 @@ test('a client proves its key in the headers of every attempt: the first, after 
   /** The upgrade headers each attempt carried, in order, with the server it went to. */
   const attempts: { server: string; proven: boolean }[] = [];
   const wss = new WebSocketServer({ noServer: true });
-  const servers = await Promise.all(['primary', 'member'].map(async (name) => {
-    const server = http.createServer();
-    server.on('upgrade', (req, socket, head) => {
-      attempts.push({ server: name, proven: provenPlacementId(req.headers, [{ value: key }], Date.now()) === identity.id });
-      const n = attempts.length;
-      const answer = (status: string, body: object, extra = '') => {
-        const text = JSON.stringify(body);
-        socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n${extra}Connection: close\r\n\r\n${text}`);
-      };
-      if (n === 1) return answer('503 Service Unavailable', { error: { code: 'SB_ERR_BUSY', message: 'busy', retryAfterMs: 10 } });
-      if (n === 2) return answer('307 Temporary Redirect', { redirect: { to: addresses.member, reason: 'test' } }, `Location: http://${addresses.member}/v1/client\r\n`);
-      if (n === 3) {
-        // Welcomed, then dropped: the client reconnects to the primary it was told of.
-        return wss.handleUpgrade(req, socket, head, (ws) => {
-          ws.send(JSON.stringify({ type: 'challenge', nonce: 'n'.repeat(32), server: addresses.member, epoch: 0 }));
-          ws.once('message', () => {
-            ws.send(JSON.stringify({ type: 'welcome', server: addresses.member, heartbeat: 30, cluster: { primary: addresses.primary } }));
-            setTimeout(() => ws.terminate(), 50);
-          });
+  const servers = await Promise.all(
+    ['primary', 'member'].map(async (name) => {
+      const server = http.createServer();
+      server.on('upgrade', (req, socket, head) => {
+        attempts.push({
+          server: name,
+          proven: provenPlacementId(req.headers, [{ value: key }], Date.now()) === identity.id,
         });
-      }
-      answer('503 Service Unavailable', { error: { code: 'SB_ERR_BUSY', message: 'busy', retryAfterMs: 60_000 } });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return server;
-  }));
+        const n = attempts.length;
+        const answer = (status: string, body: object, extra = '') => {
+          const text = JSON.stringify(body);
+          socket.end(
+            `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n${extra}Connection: close\r\n\r\n${text}`,
+          );
+        };
+        if (n === 1)
+          return answer('503 Service Unavailable', {
+            error: { code: 'SB_ERR_BUSY', message: 'busy', retryAfterMs: 10 },
+          });
+        if (n === 2)
+          return answer(
+            '307 Temporary Redirect',
+            { redirect: { to: addresses.member, reason: 'test' } },
+            `Location: http://${addresses.member}/v1/client\r\n`,
+          );
+        if (n === 3) {
+          // Welcomed, then dropped: the client reconnects to the primary it was told of.
+          return wss.handleUpgrade(req, socket, head, (ws) => {
+            ws.send(JSON.stringify({ type: 'challenge', nonce: 'n'.repeat(32), server: addresses.member, epoch: 0 }));
+            ws.once('message', () => {
+              ws.send(
+                JSON.stringify({
+                  type: 'welcome',
+                  server: addresses.member,
+                  heartbeat: 30,
+                  cluster: { primary: addresses.primary },
+                }),
+              );
+              setTimeout(() => ws.terminate(), 50);
+            });
+          });
+        }
+        answer('503 Service Unavailable', { error: { code: 'SB_ERR_BUSY', message: 'busy', retryAfterMs: 60_000 } });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return server;
+    }),
+  );
   const addresses = {
     primary: `127.0.0.1:${(servers[0]!.address() as AddressInfo).port}`,
     member: `127.0.0.1:${(servers[1]!.address() as AddressInfo).port}`,

@@ -59,13 +59,27 @@ test('--version and --help work from the agent alone', () => {
   const version = runAgent(['--version']);
   assert.equal(version.status, 0, version.stderr);
   assert.equal(version.stdout.trim(), VERSION);
-  assert.equal(VERSION, (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, 'one version everywhere');
+  assert.equal(
+    VERSION,
+    (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+    'one version everywhere',
+  );
   assert.equal(version.stderr, '', 'no warning on stderr');
   const help = runAgent(['--help']);
   assert.equal(help.status, 0, help.stderr);
   assert.match(help.stdout, /^Usage: switchboard-agent \(--gateway HOST:PORT .*\) \[options\]\n\n/);
   // The same flags as `switchboard client`: the agent is that command.
-  for (const flag of ['--gateway', '--secondary', '--key-file', '--allow-forward', '--allow-exec', '--proxy', '--tls-fingerprint', '--ca']) assert.ok(help.stdout.includes(flag), flag);
+  for (const flag of [
+    '--gateway',
+    '--secondary',
+    '--key-file',
+    '--allow-forward',
+    '--allow-exec',
+    '--proxy',
+    '--tls-fingerprint',
+    '--ca',
+  ])
+    assert.ok(help.stdout.includes(flag), flag);
 });
 
 test('a bad flag is one line on stderr and a non-zero exit', () => {
@@ -76,7 +90,11 @@ test('a bad flag is one line on stderr and a non-zero exit', () => {
 
 test('the agent connects and serves a forward session end to end', async (t) => {
   const started = Date.now();
-  const agent = new Proc(['--gateway', server.address, '--key', key, '--name', 'sea-agent', '--allow-forward', String(echo.port)], {}, { file: agentFile, cwd: machine, env: bareEnv });
+  const agent = new Proc(
+    ['--gateway', server.address, '--key', key, '--name', 'sea-agent', '--allow-forward', String(echo.port)],
+    {},
+    { file: agentFile, cwd: machine, env: bareEnv },
+  );
   procs.push(agent);
   await agent.waitForLine((l) => l.status === 'connected', 'agent connected', 60_000);
   t.diagnostic(`start-up to connected: ${Date.now() - started} ms`);

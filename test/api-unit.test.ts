@@ -40,8 +40,15 @@ test('sessions beyond the maximum drop the oldest; logout and operator removal e
 });
 
 test('routes match by method and path, with decoded parameters; a wrong method lists the allowed ones', () => {
-  const route = (method: Route['method'], path: string): Route => ({ method, path, access: 'admin', handle: async () => undefined });
-  const routes = [route('GET', '/keys'), route('DELETE', '/keys/:name'), route('PUT', '/servers/:address')].map(compileRoute);
+  const route = (method: Route['method'], path: string): Route => ({
+    method,
+    path,
+    access: 'admin',
+    handle: async () => undefined,
+  });
+  const routes = [route('GET', '/keys'), route('DELETE', '/keys/:name'), route('PUT', '/servers/:address')].map(
+    compileRoute,
+  );
   const hit = matchRoute(routes, 'PUT', '/servers/10.0.0.1%3A443');
   assert.ok('route' in hit);
   assert.deepEqual(hit.params, { address: '10.0.0.1:443' });
@@ -53,9 +60,11 @@ test('routes match by method and path, with decoded parameters; a wrong method l
 test('cookies parse whatever the header holds, first value winning; the session cookie has its flags', () => {
   assert.equal(parseCookies('a=1; sb_session=tok; sb_session=second').get('sb_session'), 'tok');
   assert.equal(sessionCookie('t', 60, true), 'sb_session=t; Path=/; HttpOnly; SameSite=Strict; Max-Age=60; Secure');
-  fc.assert(fc.property(fc.string(), (header) => {
-    parseCookies(header);
-  }));
+  fc.assert(
+    fc.property(fc.string(), (header) => {
+      parseCookies(header);
+    }),
+  );
 });
 
 test('errors map to stable statuses and codes; internal errors say nothing', () => {
@@ -68,5 +77,8 @@ test('errors map to stable statuses and codes; internal errors say nothing', () 
   const zod = z.object({ a: z.number() }).safeParse({ a: 'x' });
   assert.deepEqual(toHttpError(zod.error).body.error.code, ErrorCodes.BAD_MESSAGE);
   const internal = toHttpError(new Error('secret detail'));
-  assert.deepEqual(internal, { status: 500, body: { error: { code: ErrorCodes.INTERNAL, message: 'internal error' } } });
+  assert.deepEqual(internal, {
+    status: 500,
+    body: { error: { code: ErrorCodes.INTERNAL, message: 'internal error' } },
+  });
 });

@@ -6,8 +6,27 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { addOperator, currentTotp, enrolTotp, EventReader, freePort, login, request, secretOf, type LoggedIn } from './helpers/api.js';
-import { addKey, Proc, runCli, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
+import {
+  addOperator,
+  currentTotp,
+  enrolTotp,
+  EventReader,
+  freePort,
+  login,
+  request,
+  secretOf,
+  type LoggedIn,
+} from './helpers/api.js';
+import {
+  addKey,
+  Proc,
+  runCli,
+  startClient,
+  startServer,
+  tempDir,
+  waitFor,
+  type RunningServer,
+} from './helpers/harness.js';
 
 const dir = tempDir('sb-api-');
 const procs: Proc[] = [];
@@ -21,7 +40,19 @@ let ops: LoggedIn;
 const PW = { admin: 'admin-password', ops: 'ops-password', other: 'other-password' };
 
 async function client(name: string, key: string, extra: string[] = []): Promise<Proc> {
-  const proc = await startClient(['--gateway', server.address, '--key', key, '--name', name, '--group', 'lab', '--state', `${dir.path}/state-${name}`, ...extra]);
+  const proc = await startClient([
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--name',
+    name,
+    '--group',
+    'lab',
+    '--state',
+    `${dir.path}/state-${name}`,
+    ...extra,
+  ]);
   procs.push(proc);
   return proc;
 }
@@ -55,7 +86,9 @@ describe('login and sessions', () => {
     assert.equal(noTotp.status, 401);
     assert.match(noTotp.body.error.message, /TOTP code required/);
     const audit = await request(server.address, 'GET', 'audit?limit=50', undefined, { token: admin.token });
-    const failed = audit.body.filter((e: { action: string }) => e.action === 'login.failed').map((e: { actor: string }) => e.actor);
+    const failed = audit.body
+      .filter((e: { action: string }) => e.action === 'login.failed')
+      .map((e: { actor: string }) => e.actor);
     assert.ok(failed.includes('ops') && failed.includes('admin'), JSON.stringify(failed));
   });
 
@@ -97,16 +130,28 @@ describe('roles', () => {
   test('an operator sees only the clients of its keys; an admin sees them all', async () => {
     const mine = await request(server.address, 'GET', 'clients', undefined, { token: ops.token });
     assert.equal(mine.status, 200);
-    assert.deepEqual(mine.body.map((c: { name: string }) => c.name), ['exec-box']);
+    assert.deepEqual(
+      mine.body.map((c: { name: string }) => c.name),
+      ['exec-box'],
+    );
     const all = await request(server.address, 'GET', 'clients', undefined, { token: admin.token });
-    assert.deepEqual(all.body.map((c: { name: string }) => c.name), ['exec-box', 'other-box']);
+    assert.deepEqual(
+      all.body.map((c: { name: string }) => c.name),
+      ['exec-box', 'other-box'],
+    );
     const c = all.body[0];
-    assert.deepEqual(Object.keys(c).sort(), ['address', 'allowExec', 'allowForward', 'connectedAt', 'group', 'id', 'name', 'platform', 'server'].sort());
+    assert.deepEqual(
+      Object.keys(c).sort(),
+      ['address', 'allowExec', 'allowForward', 'connectedAt', 'group', 'id', 'name', 'platform', 'server'].sort(),
+    );
     assert.equal(c.server, server.address);
     assert.equal(c.allowExec, true);
     assert.equal(all.body[1].allowExec, false);
     const filtered = await request(server.address, 'GET', 'clients?filter=other', undefined, { token: admin.token });
-    assert.deepEqual(filtered.body.map((x: { name: string }) => x.name), ['other-box']);
+    assert.deepEqual(
+      filtered.body.map((x: { name: string }) => x.name),
+      ['other-box'],
+    );
     const group = await request(server.address, 'GET', 'clients?group=nope', undefined, { token: admin.token });
     assert.deepEqual(group.body, []);
     const one = await request(server.address, 'GET', 'clients/other-box', undefined, { token: ops.token });
@@ -115,11 +160,20 @@ describe('roles', () => {
 
   test('an operator gets 403 from every admin route, reading or writing', async () => {
     const tries: [string, string, unknown?][] = [
-      ['GET', 'keys'], ['POST', 'keys', { name: 'k' }], ['DELETE', 'keys/default'],
-      ['GET', 'operators'], ['POST', 'operators', { name: 'x', password: 'xxxxxxxx' }], ['PUT', 'operators/ops', { role: 'admin' }],
-      ['POST', 'operators/ops/totp'], ['DELETE', 'operators/admin'],
-      ['POST', 'servers', { address: '127.0.0.1:1' }], ['PUT', 'servers/127.0.0.1:1', { weight: 1 }], ['DELETE', 'servers/127.0.0.1:1'],
-      ['PUT', 'settings/heartbeat', { value: 5 }], ['GET', 'config'], ['GET', 'audit'],
+      ['GET', 'keys'],
+      ['POST', 'keys', { name: 'k' }],
+      ['DELETE', 'keys/default'],
+      ['GET', 'operators'],
+      ['POST', 'operators', { name: 'x', password: 'xxxxxxxx' }],
+      ['PUT', 'operators/ops', { role: 'admin' }],
+      ['POST', 'operators/ops/totp'],
+      ['DELETE', 'operators/admin'],
+      ['POST', 'servers', { address: '127.0.0.1:1' }],
+      ['PUT', 'servers/127.0.0.1:1', { weight: 1 }],
+      ['DELETE', 'servers/127.0.0.1:1'],
+      ['PUT', 'settings/heartbeat', { value: 5 }],
+      ['GET', 'config'],
+      ['GET', 'audit'],
     ];
     for (const [method, path, body] of tries) {
       const answer = await request(server.address, method, path, body, { token: ops.token });
@@ -136,11 +190,29 @@ describe('CSRF', () => {
     const none = await request(server.address, 'POST', 'keys', { name: 'csrf-a' }, { cookie: admin.cookie });
     assert.equal(none.status, 403);
     assert.equal(none.body.error.code, 'SB_ERR_CSRF');
-    const wrong = await request(server.address, 'POST', 'keys', { name: 'csrf-a' }, { cookie: admin.cookie, csrf: 'x'.repeat(32) });
+    const wrong = await request(
+      server.address,
+      'POST',
+      'keys',
+      { name: 'csrf-a' },
+      { cookie: admin.cookie, csrf: 'x'.repeat(32) },
+    );
     assert.equal(wrong.status, 403);
-    const foreign = await request(server.address, 'POST', 'keys', { name: 'csrf-a' }, { cookie: admin.cookie, csrf: admin.csrf, headers: { origin: 'http://evil.example' } });
+    const foreign = await request(
+      server.address,
+      'POST',
+      'keys',
+      { name: 'csrf-a' },
+      { cookie: admin.cookie, csrf: admin.csrf, headers: { origin: 'http://evil.example' } },
+    );
     assert.equal(foreign.status, 403);
-    const ok = await request(server.address, 'POST', 'keys', { name: 'csrf-a' }, { cookie: admin.cookie, csrf: admin.csrf, headers: { origin: `http://${server.address}` } });
+    const ok = await request(
+      server.address,
+      'POST',
+      'keys',
+      { name: 'csrf-a' },
+      { cookie: admin.cookie, csrf: admin.csrf, headers: { origin: `http://${server.address}` } },
+    );
     assert.equal(ok.status, 201, ok.text);
     const bearer = await request(server.address, 'DELETE', 'keys/csrf-a', undefined, { token: admin.token });
     assert.equal(bearer.status, 204);
@@ -167,8 +239,20 @@ describe('validation', () => {
       ['PUT', 'settings/heartbeat', { body: { value: 'soon' } }, 400, 'SB_ERR_CONFIG'],
       ['PUT', 'settings/heartbeat', { body: {} }, 400, 'SB_ERR_BAD_MESSAGE'],
       ['POST', 'operators', { body: { name: 'weak', password: 'short' } }, 400, 'SB_ERR_CONFIG'],
-      ['POST', 'operators', { body: { name: 'nokey', password: 'long-enough', keys: ['missing'] } }, 400, 'SB_ERR_CONFIG'],
-      ['POST', 'operators', { body: { name: 'badrole', password: 'long-enough', role: 'root' } }, 400, 'SB_ERR_BAD_MESSAGE'],
+      [
+        'POST',
+        'operators',
+        { body: { name: 'nokey', password: 'long-enough', keys: ['missing'] } },
+        400,
+        'SB_ERR_CONFIG',
+      ],
+      [
+        'POST',
+        'operators',
+        { body: { name: 'badrole', password: 'long-enough', role: 'root' } },
+        400,
+        'SB_ERR_BAD_MESSAGE',
+      ],
       ['GET', 'audit?limit=0', {}, 400, 'SB_ERR_BAD_MESSAGE'],
       ['GET', 'audit?limit=abc', {}, 400, 'SB_ERR_BAD_MESSAGE'],
       ['GET', 'clients?colour=red', {}, 400, 'SB_ERR_BAD_MESSAGE'],
@@ -179,7 +263,11 @@ describe('validation', () => {
       ['DELETE', 'keys/%E0%A4%A', {}, 400, 'SB_ERR_BAD_MESSAGE'],
     ];
     for (const [method, path, c, status, code] of cases) {
-      const answer = await request(server.address, method, path, c.body, { token: admin.token, raw: c.raw, headers: c.ct ? { 'content-type': c.ct } : {} });
+      const answer = await request(server.address, method, path, c.body, {
+        token: admin.token,
+        raw: c.raw,
+        headers: c.ct ? { 'content-type': c.ct } : {},
+      });
       assert.equal(answer.status, status, `${method} ${path} ${JSON.stringify(c)}: ${answer.text}`);
       assert.equal(answer.body.error.code, code, `${method} ${path}`);
       assert.ok(answer.body.error.message.length > 0);
@@ -188,7 +276,11 @@ describe('validation', () => {
 
   test('a body over 64 KiB is refused with 413 before it is read whole', async () => {
     const big = JSON.stringify({ name: 'big', value: 'x'.repeat(70 * 1024) });
-    const answer = await request(server.address, 'POST', 'keys', undefined, { token: admin.token, raw: big, headers: { 'content-type': 'application/json' } });
+    const answer = await request(server.address, 'POST', 'keys', undefined, {
+      token: admin.token,
+      raw: big,
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(answer.status, 413);
     assert.equal(answer.body.error.code, 'SB_ERR_MESSAGE_TOO_BIG');
   });
@@ -204,24 +296,59 @@ describe('configuration endpoints', () => {
     const added = await request(server.address, 'POST', 'keys', { name: 'api-key' }, { token: admin.token });
     assert.equal(added.status, 201);
     assert.ok(added.body.value.length >= 32);
-    const given = await request(server.address, 'POST', 'keys', { name: 'api-key2', value: 'given-value-123' }, { token: admin.token });
+    const given = await request(
+      server.address,
+      'POST',
+      'keys',
+      { name: 'api-key2', value: 'given-value-123' },
+      { token: admin.token },
+    );
     assert.equal(given.body.value, 'given-value-123');
     const list = await request(server.address, 'GET', 'keys', undefined, { token: admin.token });
-    assert.deepEqual(list.body.map((k: { name: string }) => k.name), ['api-key', 'api-key2', 'default', 'other']);
-    assert.equal((await request(server.address, 'DELETE', 'keys/api-key2', undefined, { token: admin.token })).status, 204);
-    assert.equal((await request(server.address, 'DELETE', 'keys/api-key', undefined, { token: admin.token })).status, 204);
+    assert.deepEqual(
+      list.body.map((k: { name: string }) => k.name),
+      ['api-key', 'api-key2', 'default', 'other'],
+    );
+    assert.equal(
+      (await request(server.address, 'DELETE', 'keys/api-key2', undefined, { token: admin.token })).status,
+      204,
+    );
+    assert.equal(
+      (await request(server.address, 'DELETE', 'keys/api-key', undefined, { token: admin.token })).status,
+      204,
+    );
     const audit = await request(server.address, 'GET', 'audit?limit=10', undefined, { token: admin.token });
-    const mine = audit.body.filter((e: { actor: string; action: string }) => e.actor === 'admin' && e.action.startsWith('key.'));
-    assert.deepEqual(mine.slice(0, 4).map((e: { action: string; detail: { name: string } }) => `${e.action} ${e.detail.name}`), ['key.remove api-key', 'key.remove api-key2', 'key.add api-key2', 'key.add api-key']);
+    const mine = audit.body.filter(
+      (e: { actor: string; action: string }) => e.actor === 'admin' && e.action.startsWith('key.'),
+    );
+    assert.deepEqual(
+      mine.slice(0, 4).map((e: { action: string; detail: { name: string } }) => `${e.action} ${e.detail.name}`),
+      ['key.remove api-key', 'key.remove api-key2', 'key.add api-key2', 'key.add api-key'],
+    );
     assert.ok(!JSON.stringify(audit.body).includes('given-value-123'), 'no key value in the audit log');
   });
 
   test('operators: add, change role and keys, enrol TOTP with a QR code, log in with it, remove', async () => {
-    const added = await request(server.address, 'POST', 'operators', { name: 'temp', password: 'temp-password', keys: ['default'] }, { token: admin.token });
+    const added = await request(
+      server.address,
+      'POST',
+      'operators',
+      { name: 'temp', password: 'temp-password', keys: ['default'] },
+      { token: admin.token },
+    );
     assert.equal(added.status, 201, added.text);
-    assert.deepEqual([added.body.name, added.body.role, added.body.keys, added.body.hasTotp], ['temp', 'operator', ['default'], false]);
+    assert.deepEqual(
+      [added.body.name, added.body.role, added.body.keys, added.body.hasTotp],
+      ['temp', 'operator', ['default'], false],
+    );
     const tempSession = await login(server.address, 'temp', 'temp-password');
-    const changed = await request(server.address, 'PUT', 'operators/temp', { keys: ['default', 'other'] }, { token: admin.token });
+    const changed = await request(
+      server.address,
+      'PUT',
+      'operators/temp',
+      { keys: ['default', 'other'] },
+      { token: admin.token },
+    );
     assert.deepEqual(changed.body.keys, ['default', 'other']);
     const seen = await request(server.address, 'GET', 'clients', undefined, { token: tempSession.token });
     assert.equal(seen.body.length, 2, 'a change of keys applies to a live session at once');
@@ -236,25 +363,56 @@ describe('configuration endpoints', () => {
     const list = await request(server.address, 'GET', 'operators', undefined, { token: admin.token });
     assert.equal(list.body.find((o: { name: string }) => o.name === 'temp').hasTotp, true);
     assert.ok(!JSON.stringify(list.body).includes('passwordHash'), 'no hashes in the list');
-    assert.equal((await request(server.address, 'DELETE', 'operators/temp', undefined, { token: admin.token })).status, 204);
-    assert.equal((await request(server.address, 'GET', 'clients', undefined, { token: tempSession.token })).status, 401, 'a removed operator is logged out');
+    assert.equal(
+      (await request(server.address, 'DELETE', 'operators/temp', undefined, { token: admin.token })).status,
+      204,
+    );
+    assert.equal(
+      (await request(server.address, 'GET', 'clients', undefined, { token: tempSession.token })).status,
+      401,
+      'a removed operator is logged out',
+    );
   });
 
   test('the last admin cannot be removed or demoted', async () => {
     const remove = await request(server.address, 'DELETE', 'operators/admin', undefined, { token: admin.token });
     assert.equal(remove.status, 400);
     assert.match(remove.body.error.message, /last admin/);
-    const demote = await request(server.address, 'PUT', 'operators/admin', { role: 'operator' }, { token: admin.token });
+    const demote = await request(
+      server.address,
+      'PUT',
+      'operators/admin',
+      { role: 'operator' },
+      { token: admin.token },
+    );
     assert.equal(demote.status, 400);
   });
 
   test('the server table: add, edit, delete; settings; config shows it all', async () => {
-    const added = await request(server.address, 'POST', 'servers', { address: '127.0.0.1:9', weight: 300, enabled: false }, { token: admin.token });
+    const added = await request(
+      server.address,
+      'POST',
+      'servers',
+      { address: '127.0.0.1:9', weight: 300, enabled: false },
+      { token: admin.token },
+    );
     assert.equal(added.status, 201);
     assert.deepEqual(added.body, { address: '127.0.0.1:9', weight: 300, enabled: false, secondary: false });
-    const edited = await request(server.address, 'PUT', 'servers/127.0.0.1:9', { weight: 700, secondary: true, enabled: true }, { token: admin.token });
+    const edited = await request(
+      server.address,
+      'PUT',
+      'servers/127.0.0.1:9',
+      { weight: 700, secondary: true, enabled: true },
+      { token: admin.token },
+    );
     assert.deepEqual(edited.body, { address: '127.0.0.1:9', weight: 700, enabled: true, secondary: true });
-    const setting = await request(server.address, 'PUT', 'settings/lockout-attempts', { value: 7 }, { token: admin.token });
+    const setting = await request(
+      server.address,
+      'PUT',
+      'settings/lockout-attempts',
+      { value: 7 },
+      { token: admin.token },
+    );
     assert.deepEqual(setting.body, { name: 'lockout-attempts', value: 7 });
     const tls = await request(server.address, 'PUT', 'settings/require-tls', { value: false }, { token: admin.token });
     assert.equal(tls.status, 200);
@@ -266,18 +424,39 @@ describe('configuration endpoints', () => {
     // The running server applied it at once: the offline view of the same store agrees.
     const offline = await runCli(['config', '--data', server.data, 'show', '--json']);
     assert.equal(JSON.parse(offline.stdout).version, config.body.version);
-    assert.equal((await request(server.address, 'DELETE', 'servers/127.0.0.1:9', undefined, { token: admin.token })).status, 204);
+    assert.equal(
+      (await request(server.address, 'DELETE', 'servers/127.0.0.1:9', undefined, { token: admin.token })).status,
+      204,
+    );
     const servers = await request(server.address, 'GET', 'servers', undefined, { token: admin.token });
-    assert.deepEqual(Object.keys(servers.body[0]).sort(), ['address', 'clients', 'enabled', 'role', 'secondary', 'sessions', 'status', 'weight']);
+    assert.deepEqual(Object.keys(servers.body[0]).sort(), [
+      'address',
+      'clients',
+      'enabled',
+      'role',
+      'secondary',
+      'sessions',
+      'status',
+      'weight',
+    ]);
     assert.equal(servers.body[0].clients, 2);
   });
 });
 
 describe('exec', () => {
   test('runs a command on a client that allows it and answers its output and exit code', async () => {
-    const answer = await request(server.address, 'POST', 'exec', { client: 'exec-box', command: ['sh', '-c', 'echo out; echo err >&2; exit 3'] }, { token: ops.token });
+    const answer = await request(
+      server.address,
+      'POST',
+      'exec',
+      { client: 'exec-box', command: ['sh', '-c', 'echo out; echo err >&2; exit 3'] },
+      { token: ops.token },
+    );
     assert.equal(answer.status, 200, answer.text);
-    assert.deepEqual([answer.body.stdout, answer.body.stderr, answer.body.code, answer.body.truncated, answer.body.timedOut], ['out\n', 'err\n', 3, false, false]);
+    assert.deepEqual(
+      [answer.body.stdout, answer.body.stderr, answer.body.code, answer.body.truncated, answer.body.timedOut],
+      ['out\n', 'err\n', 3, false, false],
+    );
     const audit = await request(server.address, 'GET', 'audit?limit=5', undefined, { token: admin.token });
     const entry = audit.body.find((e: { action: string }) => e.action === 'exec');
     assert.equal(entry.actor, 'ops');
@@ -285,27 +464,51 @@ describe('exec', () => {
   });
 
   test('output is bounded at 64 KiB per stream and a slow command is cut at its timeout', async () => {
-    const big = await request(server.address, 'POST', 'exec', { client: 'exec-box', command: ['sh', '-c', 'yes 0123456789 | head -c 300000'] }, { token: admin.token });
+    const big = await request(
+      server.address,
+      'POST',
+      'exec',
+      { client: 'exec-box', command: ['sh', '-c', 'yes 0123456789 | head -c 300000'] },
+      { token: admin.token },
+    );
     assert.equal(big.status, 200);
     assert.equal(big.body.stdout.length, 64 * 1024);
     assert.equal(big.body.truncated, true);
-    const slow = await request(server.address, 'POST', 'exec', { client: 'exec-box', command: ['sleep', '30'], timeoutMs: 300 }, { token: admin.token });
+    const slow = await request(
+      server.address,
+      'POST',
+      'exec',
+      { client: 'exec-box', command: ['sleep', '30'], timeoutMs: 300 },
+      { token: admin.token },
+    );
     assert.equal(slow.status, 200);
     assert.deepEqual([slow.body.timedOut, slow.body.code], [true, null]);
   });
 
   test("the client's policy and the operator's keys are respected", async () => {
-    const policy = await request(server.address, 'POST', 'exec', { client: 'other-box', command: ['true'] }, { token: admin.token });
+    const policy = await request(
+      server.address,
+      'POST',
+      'exec',
+      { client: 'other-box', command: ['true'] },
+      { token: admin.token },
+    );
     assert.equal(policy.status, 403);
     assert.equal(policy.body.error.code, 'SB_ERR_POLICY_REFUSED');
-    const keys = await request(server.address, 'POST', 'exec', { client: 'other-box', command: ['true'] }, { token: ops.token });
+    const keys = await request(
+      server.address,
+      'POST',
+      'exec',
+      { client: 'other-box', command: ['true'] },
+      { token: ops.token },
+    );
     assert.equal(keys.status, 404);
     assert.equal(keys.body.error.code, 'SB_ERR_UNKNOWN_CLIENT');
   });
 });
 
 describe('events', () => {
-  test('the stream carries clients up and down for the caller\'s keys only, and the server table', async () => {
+  test("the stream carries clients up and down for the caller's keys only, and the server table", async () => {
     const stream = await EventReader.open(server.address, ops.token);
     try {
       assert.equal(stream.status, 200);
@@ -316,7 +519,10 @@ describe('events', () => {
       const up = await stream.next((e) => e.event === 'client-up' && e.data.name === 'late-default', 'late-default up');
       assert.equal(up.data.server, server.address);
       assert.ok(!stream.events.some((e) => e.data?.name === 'late-other'), 'no event for a client of another key');
-      await stream.next((e) => e.event === 'servers' && e.data[0].clients === 4, 'the client count in the server table');
+      await stream.next(
+        (e) => e.event === 'servers' && e.data[0].clients === 4,
+        'the client count in the server table',
+      );
       await late.stop();
       await hidden.stop();
       await stream.next((e) => e.event === 'client-down' && e.data.id === up.data.id, 'late-default down', up.index);
@@ -337,20 +543,48 @@ describe('events', () => {
 describe('lockout', () => {
   test('repeated failures lock the account out for a while, from any address, and are audited', async () => {
     await request(server.address, 'PUT', 'settings/lockout-attempts', { value: 2 }, { token: admin.token });
-    let last = await request(server.address, 'POST', 'login', { operator: 'other-ops', password: 'wrong-one' }, { localAddress: '127.0.0.2' });
+    let last = await request(
+      server.address,
+      'POST',
+      'login',
+      { operator: 'other-ops', password: 'wrong-one' },
+      { localAddress: '127.0.0.2' },
+    );
     for (let i = 0; i < 4 && last.status !== 429; i++) {
-      last = await request(server.address, 'POST', 'login', { operator: 'other-ops', password: 'wrong-one' }, { localAddress: '127.0.0.2' });
+      last = await request(
+        server.address,
+        'POST',
+        'login',
+        { operator: 'other-ops', password: 'wrong-one' },
+        { localAddress: '127.0.0.2' },
+      );
     }
     assert.equal(last.status, 429);
     assert.equal(last.body.error.code, 'SB_ERR_LOCKED_OUT');
     // The right password from another address is still refused while the account is locked.
-    const right = await request(server.address, 'POST', 'login', { operator: 'other-ops', password: PW.other }, { localAddress: '127.0.0.3' });
+    const right = await request(
+      server.address,
+      'POST',
+      'login',
+      { operator: 'other-ops', password: PW.other },
+      { localAddress: '127.0.0.3' },
+    );
     assert.equal(right.status, 429);
     // The locked address cannot try another account either.
-    const elsewhere = await request(server.address, 'POST', 'login', { operator: 'ops', password: PW.ops }, { localAddress: '127.0.0.2' });
+    const elsewhere = await request(
+      server.address,
+      'POST',
+      'login',
+      { operator: 'ops', password: PW.ops },
+      { localAddress: '127.0.0.2' },
+    );
     assert.equal(elsewhere.status, 429);
     const audit = await request(server.address, 'GET', 'audit?limit=20', undefined, { token: admin.token });
-    assert.ok(audit.body.filter((e: { action: string; actor: string }) => e.action === 'login.failed' && e.actor === 'other-ops').length >= 2);
+    assert.ok(
+      audit.body.filter(
+        (e: { action: string; actor: string }) => e.action === 'login.failed' && e.actor === 'other-ops',
+      ).length >= 2,
+    );
   });
 });
 
@@ -364,14 +598,24 @@ describe('in a cluster', () => {
   before(async () => {
     const [pp, mp] = [await freePort(), await freePort()];
     const env = { SWITCHBOARD_CLUSTER_SECRET: secret };
-    primary = await startServer(`${dir.path}/primary`, ['--role', 'primary', '--advertise', `127.0.0.1:${pp}`], env, `127.0.0.1:${pp}`);
+    primary = await startServer(
+      `${dir.path}/primary`,
+      ['--role', 'primary', '--advertise', `127.0.0.1:${pp}`],
+      env,
+      `127.0.0.1:${pp}`,
+    );
     procs.push(primary.proc);
     await addOperator(primary.data, 'admin', PW.admin, 'admin');
     token = (await login(primary.address, 'admin', PW.admin)).token;
     memberAddress = `127.0.0.1:${mp}`;
     const added = await request(primary.address, 'POST', 'servers', { address: memberAddress, weight: 500 }, { token });
     assert.equal(added.status, 201);
-    member = await startServer(`${dir.path}/member`, ['--role', 'member', '--primary', primary.address, '--advertise', memberAddress], env, memberAddress);
+    member = await startServer(
+      `${dir.path}/member`,
+      ['--role', 'member', '--primary', primary.address, '--advertise', memberAddress],
+      env,
+      memberAddress,
+    );
     procs.push(member.proc);
     await waitFor(async () => {
       const s = await request(primary.address, 'GET', 'servers', undefined, { token });
@@ -394,7 +638,12 @@ describe('in a cluster', () => {
     assert.equal(servers.body.find((r: { address: string }) => r.address === memberAddress).weight, 1234);
     await waitFor(async () => {
       const shown = await runCli(['config', '--data', member.data, 'show', '--json']);
-      return shown.code === 0 && (JSON.parse(shown.stdout) as { servers: { address: string; weight: number }[] }).servers.find((s) => s.address === memberAddress)?.weight === 1234;
+      return (
+        shown.code === 0 &&
+        (JSON.parse(shown.stdout) as { servers: { address: string; weight: number }[] }).servers.find(
+          (s) => s.address === memberAddress,
+        )?.weight === 1234
+      );
     }, 'the member to hold the new weight');
   });
 });

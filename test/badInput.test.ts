@@ -11,7 +11,16 @@ import { after, before, test } from 'node:test';
 import { loadOrCreateIdentity, newIdentity } from '../src/client/identity.js';
 import { CloseCodes } from '../src/protocol/closeCodes.js';
 import { keyProof } from '../src/protocol/proof.js';
-import { addKey, Proc, runCli, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
+import {
+  addKey,
+  Proc,
+  runCli,
+  startClient,
+  startServer,
+  tempDir,
+  waitFor,
+  type RunningServer,
+} from './helpers/harness.js';
 import {
   browse,
   connectControl,
@@ -50,7 +59,18 @@ before(async () => {
   server = await startServer(data);
   procs.push(server.proc);
   echo = await echoService();
-  steady = await startClient(['--gateway', server.address, '--key', key, '--name', 'steady', '--state', `${dir.path}/steady`, '--allow-forward', String(echo.port)]);
+  steady = await startClient([
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--name',
+    'steady',
+    '--state',
+    `${dir.path}/steady`,
+    '--allow-forward',
+    String(echo.port),
+  ]);
   procs.push(steady);
   steadyConnectedAt = (await browse(server.address, key)).find((c) => c.name === 'steady')!.connectedAt;
   const control = await connectControl(server.address, key);
@@ -70,13 +90,22 @@ async function othersUnaffected(): Promise<void> {
   const text = `probe ${++probe}`;
   assert.equal(await echoRoundTrip(longSession, text), text, 'the open session still works');
   const listed = await browse(server.address, key);
-  assert.equal(listed.find((c) => c.name === 'steady')?.connectedAt, steadyConnectedAt, 'the good client kept its connection');
+  assert.equal(
+    listed.find((c) => c.name === 'steady')?.connectedAt,
+    steadyConnectedAt,
+    'the good client kept its connection',
+  );
   assert.equal(steady.child.exitCode, null);
   assert.equal(server.proc.child.exitCode, null, 'the server is running');
 }
 
 function refusalLogged(closeCode: number, from: number): Promise<Record<string, unknown>> {
-  return server.proc.waitForLine((l) => l.closeCode === closeCode, `a log line for close code ${closeCode}`, 10_000, from);
+  return server.proc.waitForLine(
+    (l) => l.closeCode === closeCode,
+    `a log line for close code ${closeCode}`,
+    10_000,
+    from,
+  );
 }
 
 test('wrong key: a client is closed with 4001 and a clear reason; the CLI client says so', async () => {
@@ -86,7 +115,10 @@ test('wrong key: a client is closed with 4001 and a clear reason; the CLI client
   assert.equal(closed.code, CloseCodes.BAD_KEY);
   assert.equal(closed.reason, 'key not accepted');
   await refusalLogged(CloseCodes.BAD_KEY, from);
-  const cli = await startClient(['--gateway', server.address, '--key', 'not-the-key-at-all', '--name', 'wrong', '--state', `${dir.path}/wrong`], false);
+  const cli = await startClient(
+    ['--gateway', server.address, '--key', 'not-the-key-at-all', '--name', 'wrong', '--state', `${dir.path}/wrong`],
+    false,
+  );
   procs.push(cli);
   const waiting = await cli.waitForLine((l) => l.status === 'waiting', 'the refusal');
   assert.match(String(waiting.reason), /key not accepted/);
@@ -94,7 +126,10 @@ test('wrong key: a client is closed with 4001 and a clear reason; the CLI client
   // A control with a wrong key: the same code, and a clear error from the SDK.
   const control = await rawControl(server.address, 'not-the-key-at-all');
   assert.equal((await control.closeResult()).code, CloseCodes.BAD_KEY);
-  await assert.rejects(connectControl(server.address, 'not-the-key-at-all'), (err: Error & { code?: string }) => err.code === 'SB_ERR_BAD_KEY' && /key not accepted/.test(err.message));
+  await assert.rejects(
+    connectControl(server.address, 'not-the-key-at-all'),
+    (err: Error & { code?: string }) => err.code === 'SB_ERR_BAD_KEY' && /key not accepted/.test(err.message),
+  );
   await othersUnaffected();
 });
 
@@ -104,14 +139,21 @@ test('a forged identity (an id not derived from the key pair, or a bad signature
   const mine = newIdentity();
   const other = newIdentity();
   // Claim another client's id with my own key pair.
-  peer.send({ ...helloFor(key, challenge.nonce as string, { identity: mine }), id: other.id, proof: keyProof(key, 'client', challenge.nonce as string, other.id) });
+  peer.send({
+    ...helloFor(key, challenge.nonce as string, { identity: mine }),
+    id: other.id,
+    proof: keyProof(key, 'client', challenge.nonce as string, other.id),
+  });
   const closed = await peer.closeResult();
   assert.equal(closed.code, CloseCodes.BAD_IDENTITY);
   assert.match(closed.reason, /did not prove its identity/);
   // My own id, but a signature made for another nonce (a replayed hello).
   const replay = RawPeer.open(server.address, '/v1/client');
   const second = await replay.next('challenge');
-  replay.send({ ...helloFor(key, second.nonce as string, { identity: mine }), signature: mine.sign(challenge.nonce as string) });
+  replay.send({
+    ...helloFor(key, second.nonce as string, { identity: mine }),
+    signature: mine.sign(challenge.nonce as string),
+  });
   assert.equal((await replay.closeResult()).code, CloseCodes.BAD_IDENTITY);
   await othersUnaffected();
 });
@@ -122,7 +164,11 @@ test('malformed messages: not JSON, the wrong shape, binary, out of order: close
     ['wrong shape', (p) => p.send({ type: 'hello', version: 1, id: 42 }), /malformed message: id/],
     ['unknown type', (p) => p.send({ type: 'gimme' }), /malformed message/],
     ['binary', (p) => p.ws.send(randomBytes(32)), /binary frames/],
-    ['before hello', (p) => p.send({ type: 'session-refused', ticket: 'x', error: { code: 'a', message: 'b' } }), /expected hello/],
+    [
+      'before hello',
+      (p) => p.send({ type: 'session-refused', ticket: 'x', error: { code: 'a', message: 'b' } }),
+      /expected hello/,
+    ],
   ];
   for (const [what, send, reason] of cases) {
     const from = server.proc.lines.length;
@@ -161,7 +207,10 @@ test('an oversized message (over 64 KiB) closes that connection with 1009 only',
   await client.next('welcome');
   client.send('x'.repeat(65 * 1024 + 1));
   assert.equal((await client.closeResult()).code, 1009);
-  await waitFor(async () => !(await browse(server.address, key)).some((c) => c.name === 'chatty'), 'the dropped client to leave browse');
+  await waitFor(
+    async () => !(await browse(server.address, key)).some((c) => c.name === 'chatty'),
+    'the dropped client to leave browse',
+  );
   await othersUnaffected();
 });
 
@@ -194,13 +243,19 @@ test('a second client with the same id is refused with 4009; the first stays', a
   assert.match(closed.reason, new RegExp(`client id ${identity.id} is already connected`));
   await refusalLogged(CloseCodes.DUPLICATE_CLIENT, from);
   const listed = await browse(server.address, key);
-  assert.deepEqual(listed.filter((c) => c.id === identity.id).map((c) => c.name), ['steady']);
+  assert.deepEqual(
+    listed.filter((c) => c.id === identity.id).map((c) => c.name),
+    ['steady'],
+  );
   await othersUnaffected();
 });
 
 test('forged and reused tickets get a 404 JSON error; a real ticket works once', async () => {
   for (const forged of ['forged', randomBytes(24).toString('base64url'), '%E0%A4%A', '']) {
-    const reply = await rawHttp(server.address, sessionUpgradeRequest(server.address, forged).replace(encodeURIComponent(forged), forged));
+    const reply = await rawHttp(
+      server.address,
+      sessionUpgradeRequest(server.address, forged).replace(encodeURIComponent(forged), forged),
+    );
     assert.equal(reply.status, 404, forged);
     assert.match(reply.headers, /content-type: application\/json/i);
     const body = JSON.parse(reply.body) as { error: { code: string; message: string } };
@@ -212,7 +267,10 @@ test('forged and reused tickets get a 404 JSON error; a real ticket works once',
 
   const control = await rawControl(server.address, key);
   await control.next('ready');
-  const opened = await rawRequest(control, 1, 'open', { client: 'steady', target: { kind: 'forward', port: echo.port } });
+  const opened = await rawRequest(control, 1, 'open', {
+    client: 'steady',
+    target: { kind: 'forward', port: echo.port },
+  });
   const ticket = (opened.result as { ticket: string }).ticket;
   assert.ok(ticket, JSON.stringify(opened));
   // Not a session upgrade: refused, and the ticket is not spent.
@@ -258,7 +316,10 @@ test('garbage on the port: malformed URLs, unknown channels and random bytes nev
   const badUrl = await rawHttp(server.address, 'GET http://[ HTTP/1.1\r\nHost: x\r\n\r\n');
   assert.ok(badUrl.status >= 400 && badUrl.status < 500, badUrl.headers);
   badUrl.socket.destroy();
-  const unknown = await rawHttp(server.address, `GET /v1/nowhere HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+  const unknown = await rawHttp(
+    server.address,
+    `GET /v1/nowhere HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`,
+  );
   assert.equal(unknown.status, 404);
   assert.match(unknown.body, /no channel \/v1\/nowhere/);
   unknown.socket.destroy();

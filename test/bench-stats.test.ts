@@ -16,8 +16,14 @@ test("Jain's fairness index: 1 when all sessions get the same, 1/n when one gets
 
 test('the benchmarks start Switchboard with the node flags and environment of the shipped bin', () => {
   const flags = shippedNodeFlags();
-  assert.ok(flags.every((f) => f.startsWith('--') && !f.includes('switchboard')), `flags read from bin/switchboard.js: ${flags.join(' ')}`);
-  assert.ok(Object.keys(shippedNodeEnv()).every((name) => /^[A-Z_]+$/.test(name)), `environment read from bin/switchboard.js: ${JSON.stringify(shippedNodeEnv())}`);
+  assert.ok(
+    flags.every((f) => f.startsWith('--') && !f.includes('switchboard')),
+    `flags read from bin/switchboard.js: ${flags.join(' ')}`,
+  );
+  assert.ok(
+    Object.keys(shippedNodeEnv()).every((name) => /^[A-Z_]+$/.test(name)),
+    `environment read from bin/switchboard.js: ${JSON.stringify(shippedNodeEnv())}`,
+  );
   // They are read from the shebang, whatever it says: a bin with other flags gives those.
   const dir = mkdtempSync(join(tmpdir(), 'sb-shebang-'));
   try {

@@ -30,7 +30,12 @@ async function keysOn(node: ServerNode): Promise<KeyRow[]> {
   return JSON.parse(await cluster.configOk(['key', 'list', '--json'], node.data)) as KeyRow[];
 }
 
-async function showOn(node: ServerNode): Promise<{ version: number; settings: Record<string, unknown>; operators: { name: string; role: string; keys: string[] }[]; servers: { address: string; weight: number }[] }> {
+async function showOn(node: ServerNode): Promise<{
+  version: number;
+  settings: Record<string, unknown>;
+  operators: { name: string; role: string; keys: string[] }[];
+  servers: { address: string; weight: number }[];
+}> {
   return JSON.parse(await cluster.configOk(['show', '--json'], node.data));
 }
 
@@ -45,19 +50,39 @@ test('keys, operators and settings changed on the primary reach every member and
   const changed = Date.now();
   await cluster.configOk(['key', 'add', 'k2', '--value', K2]);
   await cluster.configOk(['set', 'hello-timeout', '7']);
-  await cluster.configOk(['operator', 'add', 'alice', '--role', 'operator', '--keys', KEY_NAME, '--password-env', 'PW'], cluster.primary.data, { PW: 'alice-password-1' });
+  await cluster.configOk(
+    ['operator', 'add', 'alice', '--role', 'operator', '--keys', KEY_NAME, '--password-env', 'PW'],
+    cluster.primary.data,
+    { PW: 'alice-password-1' },
+  );
   const took = await replicatedEverywhere();
-  t.diagnostic(`replicated to both members ${took} ms after the last change (${Date.now() - changed} ms after the first)`);
+  t.diagnostic(
+    `replicated to both members ${took} ms after the last change (${Date.now() - changed} ms after the first)`,
+  );
 
   for (const m of [m1, m2]) {
     const keys = await keysOn(m);
-    assert.deepEqual(keys.map((k) => [k.name, k.value]).sort(), [[KEY_NAME, cluster.key], ['k2', K2]].sort(), `${m.name} holds the keys`);
+    assert.deepEqual(
+      keys.map((k) => [k.name, k.value]).sort(),
+      [
+        [KEY_NAME, cluster.key],
+        ['k2', K2],
+      ].sort(),
+      `${m.name} holds the keys`,
+    );
     const shown = await showOn(m);
     assert.equal(shown.version, storeVersion(cluster.primary.data), `${m.name} is at the primary's version`);
     assert.equal(shown.settings['hello-timeout'], 7);
     assert.equal(shown.settings.heartbeat, 2);
-    assert.deepEqual(shown.operators.map((o) => [o.name, o.role, o.keys]), [['alice', 'operator', [KEY_NAME]]]);
-    assert.deepEqual(shown.servers.map((s) => s.address).sort(), [m1.address, m2.address].sort(), 'the server table replicates too');
+    assert.deepEqual(
+      shown.operators.map((o) => [o.name, o.role, o.keys]),
+      [['alice', 'operator', [KEY_NAME]]],
+    );
+    assert.deepEqual(
+      shown.servers.map((s) => s.address).sort(),
+      [m1.address, m2.address].sort(),
+      'the server table replicates too',
+    );
   }
 
   // With an operator configured, controls must log in on the primary; the replicated account is the same one.
@@ -89,7 +114,11 @@ test("`config --data` on a member's data directory refuses writes, naming the pr
     assert.ok(r.stderr.includes(cluster.primary.address), `the refusal names the primary: ${r.stderr}`);
     assert.equal(r.stderr.trim().split('\n').length, 1, `one clear line: ${r.stderr}`);
   });
-  assert.deepEqual((await keysOn(m1)).map((k) => k.name).sort(), [KEY_NAME, 'k2'], 'nothing changed, and reading works');
+  assert.deepEqual(
+    (await keysOn(m1)).map((k) => k.name).sort(),
+    [KEY_NAME, 'k2'],
+    'nothing changed, and reading works',
+  );
 });
 
 test("removing a key disconnects that key's clients on every server, and only theirs", async () => {
@@ -97,13 +126,22 @@ test("removing a key disconnects that key's clients on every server, and only th
   const doomed = cluster.bench(30, 'doomed', [], { key: K2 });
   const [, before] = await Promise.all([keep.waitAllConnected(), doomed.waitAllConnected()]);
   const servers = [cluster.primary, m1, m2];
-  for (const s of servers) assert.ok((before.byServer[s.address] ?? 0) > 0, `clients of the key on ${s.name}: ${JSON.stringify(before.byServer)}`);
+  for (const s of servers)
+    assert.ok(
+      (before.byServer[s.address] ?? 0) > 0,
+      `clients of the key on ${s.name}: ${JSON.stringify(before.byServer)}`,
+    );
   const marks = new Map(servers.map((s) => [s, s.proc!.lines.length]));
 
   await cluster.configOk(['key', 'remove', 'k2']);
   await doomed.waitStatus((s) => s.connected === 0, 'no client of the removed key connected');
   for (const s of servers) {
-    const line = await s.proc!.waitForLine((l) => l.msg === 'keys removed; their clients disconnected', `${s.name} cuts the key's clients`, 15_000, marks.get(s));
+    const line = await s.proc!.waitForLine(
+      (l) => l.msg === 'keys removed; their clients disconnected',
+      `${s.name} cuts the key's clients`,
+      15_000,
+      marks.get(s),
+    );
     assert.deepEqual(line.keys, ['k2']);
   }
   // They stay out (the key is refused everywhere), while the other key's clients never left.
@@ -147,12 +185,18 @@ test('a member restarted while the primary is down accepts clients with the keys
   assert.equal(connected.server, m1.address);
   // A removed key stays removed there too.
   const outsider = await cluster.client('outsider', [], { gateway: m1.address, key: K2, wait: false });
-  await outsider.waitForLine((l) => l.status === 'waiting' && /key/.test(String(l.reason)), 'the removed key refused by the member');
+  await outsider.waitForLine(
+    (l) => l.status === 'waiting' && /key/.test(String(l.reason)),
+    'the removed key refused by the member',
+  );
   await outsider.stop();
 
   // The primary returns: the member links again and its client shows in browse.
   await cluster.startPrimary();
   await cluster.waitMemberLinked(m1);
   const listed = await cluster.controlJson<{ name: string; server: string }[]>(['browse'], { key: K3 });
-  assert.deepEqual(listed.map((c) => [c.name, c.server]), [['direct', m1.address]]);
+  assert.deepEqual(
+    listed.map((c) => [c.name, c.server]),
+    [['direct', m1.address]],
+  );
 });

@@ -62,18 +62,23 @@ async function directoryMatchesClients(what: string, timeoutMs = 45_000): Promis
     return await waitFor(
       async () => {
         const view = clientsView();
-        if (view.total !== expectedTotal()) return (last = `clients connected ${view.total}/${expectedTotal()}`), false;
+        if (view.total !== expectedTotal())
+          return ((last = `clients connected ${view.total}/${expectedTotal()}`), false);
         const listed = await cluster.withSdk((c) => c.browse()).catch(() => undefined);
-        if (!listed) return (last = 'browse failed'), false;
-        if (listed.length !== view.total) return (last = `browse lists ${listed.length}, clients ${view.total}`), false;
-        if (new Set(listed.map((c) => c.id)).size !== listed.length) return (last = 'duplicate ids in browse'), false;
+        if (!listed) return ((last = 'browse failed'), false);
+        if (listed.length !== view.total)
+          return ((last = `browse lists ${listed.length}, clients ${view.total}`), false);
+        if (new Set(listed.map((c) => c.id)).size !== listed.length) return ((last = 'duplicate ids in browse'), false);
         for (const [name, proc] of singles) {
           const entry = listed.find((c) => c.name === name);
-          if (entry?.server !== serverOf(proc)) return (last = `${name}: browse says ${entry?.server}, the client ${serverOf(proc)}`), false;
+          if (entry?.server !== serverOf(proc))
+            return ((last = `${name}: browse says ${entry?.server}, the client ${serverOf(proc)}`), false);
         }
         const counted = new Map<string, number>();
         for (const c of listed) counted.set(c.server, (counted.get(c.server) ?? 0) + 1);
-        for (const [server, n] of view.byServer) if (counted.get(server) !== n) return (last = `${server}: browse ${counted.get(server)}, clients ${n}`), false;
+        for (const [server, n] of view.byServer)
+          if (counted.get(server) !== n)
+            return ((last = `${server}: browse ${counted.get(server)}, clients ${n}`), false);
         // Bench clients report every half second: a match must hold across a report.
         return listed;
       },
@@ -82,7 +87,7 @@ async function directoryMatchesClients(what: string, timeoutMs = 45_000): Promis
       300,
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}; last mismatch: ${last}`);
+    throw new Error(`${(err as Error).message}; last mismatch: ${last}`, { cause: err });
   }
 }
 
@@ -94,16 +99,63 @@ async function startSingle(name: string, gateway?: string): Promise<Proc> {
 
 test('servers --json: one row per server with address, role, weight, enabled, secondary, status, clients and sessions', async () => {
   const rows = await cluster.servers();
-  for (const row of rows) assert.deepEqual(Object.keys(row).sort(), ['address', 'clients', 'enabled', 'role', 'secondary', 'sessions', 'status', 'weight']);
-  assert.deepEqual(rows.find((r) => r.address === cluster.primary.address), { address: cluster.primary.address, role: 'primary', weight: 900, enabled: true, secondary: false, status: 'up', clients: 0, sessions: 0 });
-  for (const m of [m1, m2]) assert.deepEqual(rows.find((r) => r.address === m.address), { address: m.address, role: 'member', weight: 1000, enabled: true, secondary: false, status: 'up', clients: 0, sessions: 0 });
+  for (const row of rows)
+    assert.deepEqual(Object.keys(row).sort(), [
+      'address',
+      'clients',
+      'enabled',
+      'role',
+      'secondary',
+      'sessions',
+      'status',
+      'weight',
+    ]);
+  assert.deepEqual(
+    rows.find((r) => r.address === cluster.primary.address),
+    {
+      address: cluster.primary.address,
+      role: 'primary',
+      weight: 900,
+      enabled: true,
+      secondary: false,
+      status: 'up',
+      clients: 0,
+      sessions: 0,
+    },
+  );
+  for (const m of [m1, m2])
+    assert.deepEqual(
+      rows.find((r) => r.address === m.address),
+      {
+        address: m.address,
+        role: 'member',
+        weight: 1000,
+        enabled: true,
+        secondary: false,
+        status: 'up',
+        clients: 0,
+        sessions: 0,
+      },
+    );
 
   // Rows and settings changed on the primary show at once, without a restart.
   const spare = `127.0.43.9:${cluster.port}`;
   await cluster.configOk(['server', 'add', spare, '--secondary']);
   await cluster.configOk(['set', 'primary-weight', '1200']);
   const after = await cluster.servers();
-  assert.deepEqual(after.find((r) => r.address === spare), { address: spare, role: 'member', weight: 1000, enabled: true, secondary: true, status: 'down', clients: 0, sessions: 0 });
+  assert.deepEqual(
+    after.find((r) => r.address === spare),
+    {
+      address: spare,
+      role: 'member',
+      weight: 1000,
+      enabled: true,
+      secondary: true,
+      status: 'down',
+      clients: 0,
+      sessions: 0,
+    },
+  );
   assert.equal(after.find((r) => r.address === cluster.primary.address)?.weight, 1200);
   const text = await cluster.control(['servers']);
   assert.equal(text.code, 0, text.stderr);
@@ -123,7 +175,8 @@ test('browse on the primary lists every client of the cluster with the server it
 
   const listed = await cluster.browse();
   assert.equal(listed.length, 63);
-  for (const c of listed) assert.deepEqual(Object.keys(c).sort(), ['address', 'connectedAt', 'group', 'id', 'name', 'platform', 'server']);
+  for (const c of listed)
+    assert.deepEqual(Object.keys(c).sort(), ['address', 'connectedAt', 'group', 'id', 'name', 'platform', 'server']);
   const onM1 = listed.find((c) => c.name === 'single-on-m1')!;
   assert.equal(onM1.server, m1.address);
   assert.equal(onM1.group, 'singles');
@@ -135,7 +188,12 @@ test('browse on the primary lists every client of the cluster with the server it
   const filtered = await cluster.controlJson<ClientInfo[]>(['browse', '--group', 'singles']);
   assert.deepEqual(filtered.map((c) => c.name).sort(), ['single-on-m1', 'single-on-m2', 'single-primary-placed']);
   const rows = await cluster.servers();
-  for (const r of rows) assert.equal(r.clients, listed.filter((c) => c.server === r.address).length, `servers and browse agree on ${r.address}`);
+  for (const r of rows)
+    assert.equal(
+      r.clients,
+      listed.filter((c) => c.server === r.address).length,
+      `servers and browse agree on ${r.address}`,
+    );
 });
 
 test('kill -9 of a member: its clients leave browse, come back through the primary, are placed again and reappear', async () => {
@@ -148,7 +206,12 @@ test('kill -9 of a member: its clients leave browse, come back through the prima
 
   await cluster.stopNode(m1, 'SIGKILL');
   // The primary notices the dead link and forgets the member's clients at once...
-  const lost = await cluster.primary.proc!.waitForLine((l) => l.msg === 'member link lost' && l.member === m1.address, 'the primary notices the dead member', 15_000, primaryFrom);
+  const lost = await cluster.primary.proc!.waitForLine(
+    (l) => l.msg === 'member link lost' && l.member === m1.address,
+    'the primary notices the dead member',
+    15_000,
+    primaryFrom,
+  );
   assert.equal(lost.clientsDropped, onM1, 'the primary dropped exactly the clients the member held');
   await cluster.waitServers((s) => {
     const row = s.find((r) => r.address === m1.address);
@@ -169,14 +232,17 @@ test('kill -9 of a member: its clients leave browse, come back through the prima
 test('the member restarts after kill -9: it joins again empty, takes new arrivals, and browse stays right', async () => {
   await cluster.startMember(0);
   const rows = await cluster.servers();
-  assert.deepEqual(
-    (({ status, clients }) => ({ status, clients }))(rows.find((r) => r.address === m1.address)!),
-    { status: 'up', clients: 0 },
-  );
+  assert.deepEqual((({ status, clients }) => ({ status, clients }))(rows.find((r) => r.address === m1.address)!), {
+    status: 'up',
+    clients: 0,
+  });
   const bench = cluster.bench(20, 'after-restart');
   benches.add(bench);
   const status = await bench.waitAllConnected();
-  assert.ok((status.byServer[m1.address] ?? 0) >= 15, `the emptied member takes most new arrivals: ${JSON.stringify(status.byServer)}`);
+  assert.ok(
+    (status.byServer[m1.address] ?? 0) >= 15,
+    `the emptied member takes most new arrivals: ${JSON.stringify(status.byServer)}`,
+  );
   await directoryMatchesClients('browse right after the restart');
 });
 
@@ -188,7 +254,11 @@ test('a hung member (SIGSTOP): its clients are dropped within the heartbeat wind
   process.kill(pid, 'SIGSTOP');
   try {
     // Nothing closes a socket: only the heartbeats (clients) and the link's pings (primary) notice.
-    await cluster.waitServers((s) => s.find((r) => r.address === m2.address)?.status === 'down', 'the hung member shown down', 30_000);
+    await cluster.waitServers(
+      (s) => s.find((r) => r.address === m2.address)?.status === 'down',
+      'the hung member shown down',
+      30_000,
+    );
     const moved = await directoryMatchesClients('every client of the hung member placed elsewhere');
     assert.equal(moved.filter((c) => c.server === m2.address).length, 0);
   } finally {
@@ -230,7 +300,12 @@ test('churn: clients come and go (cleanly, killed, hung), a member restarts grac
   for (const gone of ['churn-a-0', 'churn-b-0', 'churn-hung-0']) assert.ok(!names.has(gone), `${gone} is not listed`);
   assert.ok(names.has('churn-c-0') && names.has('single-late'));
   const rows: ServerInfo[] = await cluster.servers();
-  for (const r of rows) assert.equal(r.clients, listed.filter((x) => x.server === r.address).length, `servers and browse agree on ${r.address}`);
+  for (const r of rows)
+    assert.equal(
+      r.clients,
+      listed.filter((x) => x.server === r.address).length,
+      `servers and browse agree on ${r.address}`,
+    );
 });
 
 test('the primary restarts after kill -9: each member sends its client list again in ordinary-sized messages, and browse is whole', async () => {
@@ -245,7 +320,11 @@ test('the primary restarts after kill -9: each member sends its client list agai
 
   await cluster.stopNode(cluster.primary, 'SIGKILL');
   await cluster.startPrimary();
-  const received = await cluster.primary.proc!.waitForLine((l) => l.msg === 'member client list received' && l.member === m1.address, "the primary receives m1's whole list", 30_000);
+  const received = await cluster.primary.proc!.waitForLine(
+    (l) => l.msg === 'member client list received' && l.member === m1.address,
+    "the primary receives m1's whole list",
+    30_000,
+  );
   assert.ok((received.clients as number) >= onM1.length, `the list holds every client m1 kept: ${received.clients}`);
   const after = await directoryMatchesClients('browse whole again after the restart', 90_000);
   assert.equal(after.length, before.length);

@@ -58,7 +58,12 @@ test('a replayed signature is redirected by the primary (it verifies no signatur
   const closed = await atMember.closeResult();
   assert.equal(closed.code, CloseCodes.BAD_IDENTITY);
   assert.match(closed.reason, /did not prove its identity/);
-  const line = await member.proc!.waitForLine((l) => l.msg === 'client refused' && l.closeCode === CloseCodes.BAD_IDENTITY, 'the member logs the refusal', 15_000, from);
+  const line = await member.proc!.waitForLine(
+    (l) => l.msg === 'client refused' && l.closeCode === CloseCodes.BAD_IDENTITY,
+    'the member logs the refusal',
+    15_000,
+    from,
+  );
   assert.match(String(line.reason), new RegExp(identity.id));
 });
 
@@ -66,19 +71,42 @@ test('the primary refuses at once, without a redirect, an id not derived from th
   const mine = newIdentity();
   const other = newIdentity();
   // Another client's id with my key pair (and a key proof made for that id).
-  const claimed = await hello(cluster.primary.address, (nonce) => ({ ...helloFor(cluster.key, nonce, { identity: mine }), id: other.id, proof: keyProof(cluster.key, 'client', nonce, other.id) }));
+  const claimed = await hello(cluster.primary.address, (nonce) => ({
+    ...helloFor(cluster.key, nonce, { identity: mine }),
+    id: other.id,
+    proof: keyProof(cluster.key, 'client', nonce, other.id),
+  }));
   assert.equal((await claimed.closeResult()).code, CloseCodes.BAD_IDENTITY);
   assert.ok(!claimed.messages.some((m) => m.type === 'redirect'), 'no redirect for a claimed id');
-  const wrongKey = await hello(cluster.primary.address, (nonce) => helloFor('not-the-key-at-all', nonce, { identity: mine }));
+  const wrongKey = await hello(cluster.primary.address, (nonce) =>
+    helloFor('not-the-key-at-all', nonce, { identity: mine }),
+  );
   assert.equal((await wrongKey.closeResult()).code, CloseCodes.BAD_KEY);
   assert.ok(!wrongKey.messages.some((m) => m.type === 'redirect'), 'no redirect without the key');
 });
 
 /** A WebSocket upgrade to /v1/client with these headers: the raw HTTP answer (307) or the upgrade (101). */
-function upgradeRequest(address: string, headers: Record<string, string>): Promise<{ status: number; location?: string; body: string }> {
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+function upgradeRequest(
+  address: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; location?: string; body: string }> {
+  const [host, port] = [
+    address.slice(0, address.lastIndexOf(':')),
+    Number(address.slice(address.lastIndexOf(':') + 1)),
+  ];
   return new Promise((resolve, reject) => {
-    const req = http.request({ host, port, path: '/v1/client', headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers } });
+    const req = http.request({
+      host,
+      port,
+      path: '/v1/client',
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-version': '13',
+        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        ...headers,
+      },
+    });
     req.on('upgrade', (res, socket) => {
       socket.destroy();
       resolve({ status: res.statusCode!, body: '' });
@@ -122,7 +150,9 @@ test('a wrong key, a stale or future time, or another id on the upgrade request 
     assert.equal((await upgradeRequest(cluster.primary.address, headers)).status, 101, what);
   }
   // And on that path a wrong key is still refused with its close code, never redirected.
-  const peer = RawPeer.open(cluster.primary.address, '/v1/client', { headers: placementHeaders('not-the-key-at-all', id, now) });
+  const peer = RawPeer.open(cluster.primary.address, '/v1/client', {
+    headers: placementHeaders('not-the-key-at-all', id, now),
+  });
   const challenge = await peer.next('challenge');
   peer.send(helloFor('not-the-key-at-all', challenge.nonce as string, { identity: newIdentity() }));
   assert.equal((await peer.closeResult()).code, CloseCodes.BAD_KEY);
@@ -131,7 +161,14 @@ test('a wrong key, a stale or future time, or another id on the upgrade request 
 
 test('a real client follows the 307 and is welcomed by the member; the primary counts a redirect on the upgrade', async () => {
   const before = await redirectsOn('upgrade');
-  const agent = new ClientAgent({ gateway: cluster.primary.address, key: cluster.key, identity: newIdentity(), name: 'follows-307', policy: { allowForward: new Set(), allowExec: false }, dial: { tls: false } });
+  const agent = new ClientAgent({
+    gateway: cluster.primary.address,
+    key: cluster.key,
+    identity: newIdentity(),
+    name: 'follows-307',
+    policy: { allowForward: new Set(), allowExec: false },
+    dial: { tls: false },
+  });
   try {
     agent.start();
     await waitFor(() => agent.status === 'connected', 'the client connected', 30_000);

@@ -37,7 +37,8 @@ const byAddress = (servers: ServerInfo[]) => new Map(servers.map((s) => [s.addre
 function clientView(): Map<string, number> {
   const out = new Map<string, number>();
   for (const bench of benches) {
-    for (const [server, n] of Object.entries(bench.latest()?.byServer ?? {})) out.set(server, (out.get(server) ?? 0) + n);
+    for (const [server, n] of Object.entries(bench.latest()?.byServer ?? {}))
+      out.set(server, (out.get(server) ?? 0) + n);
   }
   return out;
 }
@@ -58,7 +59,9 @@ async function settled(total: number, timeoutMs = 60_000): Promise<ServerInfo[]>
       const connected = benches.reduce((n, x) => n + (x.latest()?.connected ?? 0), 0);
       const counted = servers.reduce((n, s) => n + s.clients, 0);
       last = `connected ${connected}, counted ${counted}, per server (primary's count, clients' own) ${JSON.stringify(servers.map((s) => [s.address, s.clients, view.get(s.address) ?? 0]))}`;
-      return connected === total && counted === total && servers.every((s) => (view.get(s.address) ?? 0) === s.clients) ? servers : false;
+      return connected === total && counted === total && servers.every((s) => (view.get(s.address) ?? 0) === s.clients)
+        ? servers
+        : false;
     },
     `every one of ${total} clients counted on the server it is on`,
     timeoutMs,
@@ -73,7 +76,8 @@ function incidents(): string {
   const counts: Record<string, number> = {};
   for (const node of [cluster.primary, ...cluster.members]) {
     for (const l of node.proc?.lines ?? []) {
-      if (l.msg === 'client up' || l.msg === 'client down' || l.msg === 'control logged in' || Number(l.level) < 30) continue;
+      if (l.msg === 'client up' || l.msg === 'client down' || l.msg === 'control logged in' || Number(l.level) < 30)
+        continue;
       const k = `${node.name}: ${String(l.msg)}`;
       counts[k] = (counts[k] ?? 0) + 1;
     }
@@ -87,23 +91,42 @@ test('2,000 clients over a primary (900) and members (1000, 1000, 2000): each sh
   await settled(2000);
 
   const servers = (await cluster.servers()).filter((s) => s.status === 'up');
-  assert.deepEqual(servers.map((s) => s.address).sort(), [cluster.primary.address, a.address, b.address, c.address].sort());
-  assert.equal(servers.reduce((n, s) => n + s.clients, 0), 2000, 'the primary counts every client');
+  assert.deepEqual(
+    servers.map((s) => s.address).sort(),
+    [cluster.primary.address, a.address, b.address, c.address].sort(),
+  );
+  assert.equal(
+    servers.reduce((n, s) => n + s.clients, 0),
+    2000,
+    'the primary counts every client',
+  );
   const want = weightShares(servers);
-  assert.deepEqual([...want.values()].map((v) => Math.round(v * 10) / 10), [18.4, 20.4, 20.4, 40.8]);
+  assert.deepEqual(
+    [...want.values()].map((v) => Math.round(v * 10) / 10),
+    [18.4, 20.4, 20.4, 40.8],
+  );
   const got = shares(servers);
   t.diagnostic(`shares ${JSON.stringify([...got].map(([k, v]) => [k, v.toFixed(2)]))}; incidents ${incidents()}`);
   for (const [address, share] of got) {
-    assert.ok(Math.abs(share - want.get(address)!) <= 2, `${address}: ${share.toFixed(2)}% of clients for ${want.get(address)!.toFixed(2)}% of the weight; ${incidents()}`);
+    assert.ok(
+      Math.abs(share - want.get(address)!) <= 2,
+      `${address}: ${share.toFixed(2)}% of clients for ${want.get(address)!.toFixed(2)}% of the weight; ${incidents()}`,
+    );
   }
   // What the primary counts is where the clients themselves say they are.
   const view = clientView();
-  for (const s of servers) assert.equal(view.get(s.address) ?? 0, s.clients, `clients on ${s.address}: the primary says ${s.clients}, the clients ${view.get(s.address)}`);
+  for (const s of servers)
+    assert.equal(
+      view.get(s.address) ?? 0,
+      s.clients,
+      `clients on ${s.address}: the primary says ${s.clients}, the clients ${view.get(s.address)}`,
+    );
 });
 
 test('each of those clients was placed once, on its upgrade request: none kept there was redirected after its hello', async () => {
   const metrics = (await request(cluster.primary.address, 'GET', '/metrics')).text;
-  const redirects = (on: string) => Number(new RegExp(`^switchboard_redirects_total\\{on="${on}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+  const redirects = (on: string) =>
+    Number(new RegExp(`^switchboard_redirects_total\\{on="${on}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
   assert.ok(redirects('upgrade') > 1000, `redirected by 307: ${redirects('upgrade')}`);
   assert.equal(redirects('hello'), 0, 'redirected after the hello');
 });
@@ -114,7 +137,8 @@ test('browse on the primary lists all 2,000 clients, each with the server it is 
   assert.equal(new Set(clients.map((x) => x.id)).size, 2000);
   const counted = new Map<string, number>();
   for (const x of clients) counted.set(x.server, (counted.get(x.server) ?? 0) + 1);
-  for (const s of servers) assert.equal(counted.get(s.address) ?? 0, s.clients, `browse and servers agree on ${s.address}`);
+  for (const s of servers)
+    assert.equal(counted.get(s.address) ?? 0, s.clients, `browse and servers agree on ${s.address}`);
 });
 
 test('a member whose weight is raised while running gets the next arrivals until it catches up', async () => {
@@ -125,10 +149,15 @@ test('a member whose weight is raised while running gets the next arrivals until
   const next = cluster.bench(300, 'raised');
   benches.push(next);
   const status = await next.waitAllConnected(120_000);
-  assert.deepEqual(status.byServer, { [c.address]: 300 }, 'every new arrival went to the member whose weight was raised');
+  assert.deepEqual(
+    status.byServer,
+    { [c.address]: 300 },
+    'every new arrival went to the member whose weight was raised',
+  );
   const after = byAddress(await settled(2300));
   assert.equal(after.get(c.address)!.clients, before.get(c.address)!.clients + 300);
-  for (const s of [cluster.primary, a, b]) assert.equal(after.get(s.address)!.clients, before.get(s.address)!.clients, `${s.name} kept what it had`);
+  for (const s of [cluster.primary, a, b])
+    assert.equal(after.get(s.address)!.clients, before.get(s.address)!.clients, `${s.name} kept what it had`);
 });
 
 test('a member that joins later gets the next arrivals until it catches up, then all servers share by weight', async () => {
@@ -144,12 +173,21 @@ test('a member that joins later gets the next arrivals until it catches up, then
   const more = cluster.bench(1000, 'after-late');
   benches.push(more);
   status = await more.waitAllConnected(180_000);
-  assert.ok((status.byServer[late.address] ?? 0) < 1000, `the late member no longer takes everything: ${JSON.stringify(status.byServer)}`);
+  assert.ok(
+    (status.byServer[late.address] ?? 0) < 1000,
+    `the late member no longer takes everything: ${JSON.stringify(status.byServer)}`,
+  );
   const servers = (await settled(3500)).filter((s) => s.status === 'up');
-  assert.equal(servers.reduce((n, s) => n + s.clients, 0), 3500);
+  assert.equal(
+    servers.reduce((n, s) => n + s.clients, 0),
+    3500,
+  );
   const want = weightShares(servers);
   for (const [address, share] of shares(servers)) {
-    assert.ok(Math.abs(share - want.get(address)!) <= 2, `${address}: ${share.toFixed(2)}% for ${want.get(address)!.toFixed(2)}%`);
+    assert.ok(
+      Math.abs(share - want.get(address)!) <= 2,
+      `${address}: ${share.toFixed(2)}% for ${want.get(address)!.toFixed(2)}%`,
+    );
   }
 });
 
@@ -177,11 +215,25 @@ test('disabling a member drains it in batches to the other servers; it shows dra
   assert.ok(partial.size >= 2, `clients left in batches, not all at once: ${JSON.stringify(seen)}`);
 
   const cli = byAddress(await cluster.servers());
-  assert.deepEqual({ enabled: cli.get(a.address)!.enabled, clients: cli.get(a.address)!.clients }, { enabled: false, clients: 0 });
+  assert.deepEqual(
+    { enabled: cli.get(a.address)!.enabled, clients: cli.get(a.address)!.clients },
+    { enabled: false, clients: 0 },
+  );
   // Every client is connected again, on the other servers.
-  await Promise.all(benches.map((x) => x.waitStatus((s) => s.connected === x.count && !s.byServer[a.address], 'all connected, none on the drained member', 120_000)));
+  await Promise.all(
+    benches.map((x) =>
+      x.waitStatus(
+        (s) => s.connected === x.count && !s.byServer[a.address],
+        'all connected, none on the drained member',
+        120_000,
+      ),
+    ),
+  );
   const servers = await settled(total);
-  assert.equal(servers.reduce((n, s) => n + s.clients, 0), total);
+  assert.equal(
+    servers.reduce((n, s) => n + s.clients, 0),
+    total,
+  );
   assert.equal(clientView().get(a.address) ?? 0, 0);
 });
 
@@ -208,7 +260,8 @@ test('the primary restarts: members keep their clients, rejoin with them, and th
   await settled(total, 120_000);
   // Members' clients never moved: only the primary's own had to reconnect.
   const after = byAddress(await cluster.serversNow());
-  for (const m of [a, b, c, late]) assert.ok(after.get(m.address)!.clients >= before.get(m.address)!.clients, `${m.name} kept its clients`);
+  for (const m of [a, b, c, late])
+    assert.ok(after.get(m.address)!.clients >= before.get(m.address)!.clients, `${m.name} kept its clients`);
   const listed = await cluster.browse();
   assert.equal(listed.length, total);
 });

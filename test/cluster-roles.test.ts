@@ -41,13 +41,34 @@ async function refusalLogs(member: ServerNode, reason: RegExp, closeCode: number
 }
 
 test('a cluster server will not start without the cluster secret, nor with a short one', async () => {
-  const base = ['server', '--data', join(cluster.dir.path, 'nosecret'), '--role', 'member', '--primary', cluster.primary.address, '--listen', `127.0.41.99:${cluster.port}`];
+  const base = [
+    'server',
+    '--data',
+    join(cluster.dir.path, 'nosecret'),
+    '--role',
+    'member',
+    '--primary',
+    cluster.primary.address,
+    '--listen',
+    `127.0.41.99:${cluster.port}`,
+  ];
   const short = join(cluster.dir.path, 'short.secret');
   writeFileSync(short, 'tooshort\n');
   const [none, weak, primaryless] = await Promise.all([
     runCli(base, { env: { SWITCHBOARD_CLUSTER_SECRET: '' } }),
     runCli([...base, '--cluster-secret-file', short], { env: { SWITCHBOARD_CLUSTER_SECRET: '' } }),
-    runCli(['server', '--data', join(cluster.dir.path, 'noprimary'), '--role', 'member', '--listen', `127.0.41.99:${cluster.port}`], { env: { SWITCHBOARD_CLUSTER_SECRET: 'x'.repeat(20) } }),
+    runCli(
+      [
+        'server',
+        '--data',
+        join(cluster.dir.path, 'noprimary'),
+        '--role',
+        'member',
+        '--listen',
+        `127.0.41.99:${cluster.port}`,
+      ],
+      { env: { SWITCHBOARD_CLUSTER_SECRET: 'x'.repeat(20) } },
+    ),
   ]);
   assert.notEqual(none.code, 0);
   assert.match(none.stderr, /cluster secret/);
@@ -70,10 +91,21 @@ test('a member with the wrong cluster secret is refused, with the reason in both
 
 test('a member whose address is not in the server table is refused, with the reason in both logs', async () => {
   await cluster.startMember(2, { waitLinked: false });
-  const { onPrimary, onMember } = await refusalLogs(stranger, /not in the primary's server table/, CloseCodes.NOT_IN_CLUSTER);
-  assert.match(String(onPrimary.reason), new RegExp(stranger.address.replace(/\./g, '\\.')), 'the primary names the address it refused');
+  const { onPrimary, onMember } = await refusalLogs(
+    stranger,
+    /not in the primary's server table/,
+    CloseCodes.NOT_IN_CLUSTER,
+  );
+  assert.match(
+    String(onPrimary.reason),
+    new RegExp(stranger.address.replace(/\./g, '\\.')),
+    'the primary names the address it refused',
+  );
   assert.match(String(onMember.reason), /not in the primary's server table/);
-  assert.ok(!(await cluster.servers()).some((s) => s.address === stranger.address), 'it does not appear in the server list');
+  assert.ok(
+    !(await cluster.servers()).some((s) => s.address === stranger.address),
+    'it does not appear in the server list',
+  );
 });
 
 test('a member that is disabled in the server table is refused; enabling it lets it join without a restart', async () => {
@@ -86,12 +118,19 @@ test('a member that is disabled in the server table is refused; enabling it lets
   await cluster.waitMemberLinked(disabled, 30_000);
   row = (await cluster.servers()).find((s) => s.address === disabled.address);
   assert.deepEqual([row?.enabled, row?.status], [true, 'up']);
-  assert.ok(disabled.proc!.lines.some((l) => /^linked to the/.test(String(l.msg))), 'the member logs that it is linked');
+  assert.ok(
+    disabled.proc!.lines.some((l) => /^linked to the/.test(String(l.msg))),
+    'the member logs that it is linked',
+  );
 });
 
 test('a member, the secondary included, refuses controls with a message that names the primary', async () => {
   const runs = [good, stranger].flatMap((member) =>
-    [['browse'], ['servers'], ['exec', 'anyone', '--', 'true']].map(async (args) => ({ member, args, r: await cluster.control(args, { gateway: member.address }) })),
+    [['browse'], ['servers'], ['exec', 'anyone', '--', 'true']].map(async (args) => ({
+      member,
+      args,
+      r: await cluster.control(args, { gateway: member.address }),
+    })),
   );
   for (const { member, args, r } of await Promise.all(runs)) {
     assert.notEqual(r.code, 0, `${member.name} answered control ${args[0]}`);
@@ -105,13 +144,22 @@ test('a member, the secondary included, refuses controls with a message that nam
 
 test('the server table takes at most one secondary, and the change shows at once', async () => {
   let rows = await cluster.serversNow();
-  assert.deepEqual(rows.filter((s) => s.secondary).map((s) => s.address), [good.address]);
+  assert.deepEqual(
+    rows.filter((s) => s.secondary).map((s) => s.address),
+    [good.address],
+  );
   await cluster.configOk(['server', 'set', disabled.address, '--secondary']);
   rows = await cluster.serversNow();
-  assert.deepEqual(rows.filter((s) => s.secondary).map((s) => s.address), [disabled.address]);
+  assert.deepEqual(
+    rows.filter((s) => s.secondary).map((s) => s.address),
+    [disabled.address],
+  );
   await cluster.configOk(['server', 'set', good.address, '--secondary']);
   rows = await cluster.serversNow();
-  assert.deepEqual(rows.filter((s) => s.secondary).map((s) => s.address), [good.address]);
+  assert.deepEqual(
+    rows.filter((s) => s.secondary).map((s) => s.address),
+    [good.address],
+  );
 });
 
 test('a member removed from the server table is refused at once and sends its clients back to the primary, which places them', async () => {
@@ -122,17 +170,36 @@ test('a member removed from the server table is refused at once and sends its cl
 
   const from = disabled.proc!.lines.length;
   await cluster.configOk(['server', 'remove', disabled.address]);
-  await disabled.proc!.waitForLine((l) => l.closeCode === CloseCodes.NOT_IN_CLUSTER && /removed/.test(String(l.reason)), 'the member logs that it was removed', 15_000, from);
-  status = await bench.waitStatus((s) => s.connected === 60 && !s.byServer[disabled.address], 'all back, none on the removed member');
-  assert.equal(Object.values(status.byServer).reduce((a, b) => a + b, 0), 60);
+  await disabled.proc!.waitForLine(
+    (l) => l.closeCode === CloseCodes.NOT_IN_CLUSTER && /removed/.test(String(l.reason)),
+    'the member logs that it was removed',
+    15_000,
+    from,
+  );
+  status = await bench.waitStatus(
+    (s) => s.connected === 60 && !s.byServer[disabled.address],
+    'all back, none on the removed member',
+  );
+  assert.equal(
+    Object.values(status.byServer).reduce((a, b) => a + b, 0),
+    60,
+  );
 
   // A client that dials the removed member directly is sent on to the primary and placed there.
   const client = await cluster.client('via-removed', [], { gateway: disabled.address });
   const connected = client.lines.filter((l) => l.status === 'connected').at(-1)!;
   assert.notEqual(connected.server, disabled.address);
   const browse = await cluster.browse();
-  assert.equal(browse.filter((c) => c.server === disabled.address).length, 0, 'browse shows no client on the removed member');
-  assert.equal(browse.find((c) => c.name === 'via-removed')?.server, connected.server, 'browse shows the server the client says it is on');
+  assert.equal(
+    browse.filter((c) => c.server === disabled.address).length,
+    0,
+    'browse shows no client on the removed member',
+  );
+  assert.equal(
+    browse.find((c) => c.name === 'via-removed')?.server,
+    connected.server,
+    'browse shows the server the client says it is on',
+  );
   assert.equal(browse.length, 61);
   await bench.proc.stop();
 });

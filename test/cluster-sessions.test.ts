@@ -51,7 +51,12 @@ function drainOrClose(socket: net.Socket): Promise<void> {
   });
 }
 
-async function writeAll(socket: net.Socket, chunks: number, hash?: ReturnType<typeof createHash>, sent?: { bytes: number }): Promise<void> {
+async function writeAll(
+  socket: net.Socket,
+  chunks: number,
+  hash?: ReturnType<typeof createHash>,
+  sent?: { bytes: number },
+): Promise<void> {
   for (let i = 0; i < chunks; i++) {
     if (socket.destroyed) return;
     const c = chunk(i);
@@ -117,7 +122,18 @@ async function startClient(): Promise<Proc> {
 async function forward(remotePort: number): Promise<{ proc: Proc; port: number }> {
   const existing = forwards.get(remotePort);
   if (existing && existing.proc.child.exitCode === null && existing.proc.child.signalCode === null) return existing;
-  const proc = cluster.track(new Proc(['control', '--gateway', cluster.primary.address, '--key', cluster.key, 'forward', 'sess', `127.0.0.1:0:${remotePort}`]));
+  const proc = cluster.track(
+    new Proc([
+      'control',
+      '--gateway',
+      cluster.primary.address,
+      '--key',
+      cluster.key,
+      'forward',
+      'sess',
+      `127.0.0.1:0:${remotePort}`,
+    ]),
+  );
   const line = await proc.waitForMsg('forwarding', 60_000);
   const f = { proc, port: Number(String(line.listen).split(':').at(-1)) };
   forwards.set(remotePort, f);
@@ -138,12 +154,20 @@ function connect(port: number): Promise<net.Socket> {
 
 async function sessionsOn(): Promise<{ primary: number; member: number }> {
   const rows = await cluster.serversNow();
-  return { primary: rows.find((r) => r.address === cluster.primary.address)?.sessions ?? -1, member: rows.find((r) => r.address === member.address)?.sessions ?? -1 };
+  return {
+    primary: rows.find((r) => r.address === cluster.primary.address)?.sessions ?? -1,
+    member: rows.find((r) => r.address === member.address)?.sessions ?? -1,
+  };
 }
 
 async function waitSessions(check: (s: { primary: number; member: number }) => boolean, what: string): Promise<void> {
   let last = { primary: -1, member: -1 };
-  await waitFor(async () => check((last = await sessionsOn())), `${what} (last: ${JSON.stringify(last)})`, 60_000, 200).catch((err: Error) => {
+  await waitFor(
+    async () => check((last = await sessionsOn())),
+    `${what} (last: ${JSON.stringify(last)})`,
+    60_000,
+    200,
+  ).catch((err: Error) => {
     throw new Error(`${err.message}; last seen ${JSON.stringify(last)}`);
   });
 }
@@ -177,12 +201,24 @@ test('forward to a client on a member: a 32 MiB upload arrives intact, and the h
   assert.equal(reply.trim(), local.digest('hex'));
   socket.destroy();
   // The session went through the member: both servers logged it.
-  const onPrimary = await cluster.primary.proc!.waitForLine((l) => l.msg === 'session closed' && l.server === member.address && (l.target as { port?: number })?.port === hash.port, 'the primary logs the session', 60_000);
-  const onMember = await member.proc!.waitForLine((l) => l.msg === 'session closed' && (l.target as { port?: number })?.port === hash.port, 'the member logs the session', 60_000);
-  assert.ok(Number(onPrimary.bytesToClient) >= CHUNKS * MB && Number(onMember.bytesToClient) >= CHUNKS * MB, 'both servers relayed every byte');
+  const onPrimary = await cluster.primary.proc!.waitForLine(
+    (l) =>
+      l.msg === 'session closed' && l.server === member.address && (l.target as { port?: number })?.port === hash.port,
+    'the primary logs the session',
+    60_000,
+  );
+  const onMember = await member.proc!.waitForLine(
+    (l) => l.msg === 'session closed' && (l.target as { port?: number })?.port === hash.port,
+    'the member logs the session',
+    60_000,
+  );
+  assert.ok(
+    Number(onPrimary.bytesToClient) >= CHUNKS * MB && Number(onMember.bytesToClient) >= CHUNKS * MB,
+    'both servers relayed every byte',
+  );
 });
 
-test('forward to a client on a member: a 32 MiB download arrives intact and ends with the service\'s EOF', async () => {
+test("forward to a client on a member: a 32 MiB download arrives intact and ends with the service's EOF", async () => {
   const f = await forward(source.port);
   const socket = await connect(f.port);
   const got = createHash('sha256');
@@ -218,7 +254,9 @@ test('a download read slowly after the control has half-closed: every byte arriv
 });
 
 test('exec on a client on a member: output, errors and exit code come back; stdin EOF reaches the command', async () => {
-  const status = await cluster.control(['exec', 'sess', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7'], { timeoutMs: 60_000 });
+  const status = await cluster.control(['exec', 'sess', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7'], {
+    timeoutMs: 60_000,
+  });
   assert.equal(status.code, 7);
   assert.equal(status.stdout, 'out\n');
   assert.match(status.stderr, /^err$/m);
@@ -245,13 +283,35 @@ test('exec into a pipe nobody reads yet: the control exits only after the last b
   const readFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   const writeFd = openSync(fifo, constants.O_WRONLY);
   const from = cluster.primary.proc!.lines.length;
-  const child = spawn(process.execPath, [BIN, 'control', '--gateway', cluster.primary.address, '--key', cluster.key, 'exec', 'sess', '--', 'seq', '1', String(n)], { stdio: ['ignore', writeFd, 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'control',
+      '--gateway',
+      cluster.primary.address,
+      '--key',
+      cluster.key,
+      'exec',
+      'sess',
+      '--',
+      'seq',
+      '1',
+      String(n),
+    ],
+    { stdio: ['ignore', writeFd, 'pipe'] },
+  );
   closeSync(writeFd);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = once(child, 'exit');
   // Read nothing until the command is over and the control has had time to exit (if it would).
-  const sessionOver = cluster.primary.proc!.waitForLine((l) => l.msg === 'session closed' && JSON.stringify(l.target).includes(String(n)), 'the exec session over', 30_000, from);
+  const sessionOver = cluster.primary.proc!.waitForLine(
+    (l) => l.msg === 'session closed' && JSON.stringify(l.target).includes(String(n)),
+    'the exec session over',
+    30_000,
+    from,
+  );
   await Promise.race([exited, sessionOver.then(() => sleep(2000)), sleep(20_000)]);
   // Now read it all: EOF comes when the control has exited (it holds the only writer).
   const reader = new net.Socket({ fd: readFd, readable: true, writable: false });
@@ -288,7 +348,10 @@ test('a slow reader bounds memory on the primary and the member: backpressure re
   );
   const held = { primary: rssBytes(cluster.primary.proc!.child.pid!), member: rssBytes(member.proc!.child.pid!) };
   const stream = 4096 * MB;
-  assert.ok(record.bytes < 256 * MB, `the service was held back after ${(record.bytes / MB).toFixed(1)} MiB of ${stream / MB} MiB`);
+  assert.ok(
+    record.bytes < 256 * MB,
+    `the service was held back after ${(record.bytes / MB).toFixed(1)} MiB of ${stream / MB} MiB`,
+  );
   for (const who of ['primary', 'member'] as const) {
     const grown = held[who] - baseline[who];
     assert.ok(grown < 64 * MB, `${who} RSS grew by ${(grown / MB).toFixed(1)} MiB while the reader stalled`);
@@ -310,9 +373,13 @@ test('killing the control end (kill -9) tears down the whole path: the service s
   const socket = await connect(f.port);
   socket.on('error', () => undefined);
   socket.pause();
-  await waitFor(() => endless.sockets.length > count, 'the session to reach the service', 60_000).catch((err: Error) => {
-    throw new Error(`${err.message}; forward stderr: ${f.proc.stderr}; client: ${JSON.stringify(client.lines.slice(-5))}; sockets ${endless.sockets.length} ${count}`);
-  });
+  await waitFor(() => endless.sockets.length > count, 'the session to reach the service', 60_000).catch(
+    (err: Error) => {
+      throw new Error(
+        `${err.message}; forward stderr: ${f.proc.stderr}; client: ${JSON.stringify(client.lines.slice(-5))}; sockets ${endless.sockets.length} ${count}`,
+      );
+    },
+  );
   const far = endless.sockets.at(-1)!;
   await waitSessions((s) => s.primary === 1 && s.member === 1, 'one session counted on the primary and on the member');
 
@@ -338,7 +405,10 @@ test('killing the client end (kill -9) tears down the whole path: the control si
   await waitSessions((s) => s.primary === 1 && s.member === 1, 'one session counted on the primary and on the member');
 
   await client.stop('SIGKILL');
-  await Promise.race([over, sleep(60_000).then(() => Promise.reject(new Error('the control side of the session neither ended nor closed')))]);
+  await Promise.race([
+    over,
+    sleep(60_000).then(() => Promise.reject(new Error('the control side of the session neither ended nor closed'))),
+  ]);
   // Both servers end their halves although the control keeps its own side open.
   await waitSessions((s) => s.primary === 0 && s.member === 0, 'sessions back to 0');
   socket.destroy();

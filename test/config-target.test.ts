@@ -24,7 +24,10 @@ before(async () => {
   await addOperator(server.data, 'root', 'root-password', 'admin');
   tlsServer = await startServer(`${dir.path}/tls`, ['--tls-self-signed']);
   await addOperator(tlsServer.data, 'root', 'root-password', 'admin');
-  fingerprint = await waitFor(() => /fingerprint: ([0-9A-F:]+)/.exec(tlsServer.proc.stderr)?.[1], 'the TLS fingerprint');
+  fingerprint = await waitFor(
+    () => /fingerprint: ([0-9A-F:]+)/.exec(tlsServer.proc.stderr)?.[1],
+    'the TLS fingerprint',
+  );
 });
 
 after(async () => {
@@ -34,15 +37,24 @@ after(async () => {
 
 /** Every ConfigTarget operation, with what each answered (times and random values left out). */
 async function exercise(target: ConfigTarget): Promise<unknown[]> {
-  const strip = <T extends object>(o: T) => JSON.parse(JSON.stringify(o, (k, v) => (k === 'createdAt' ? undefined : v))) as unknown;
+  const strip = <T extends object>(o: T) =>
+    JSON.parse(JSON.stringify(o, (k, v) => (k === 'createdAt' ? undefined : v))) as unknown;
   const out: unknown[] = [];
-  const failure = async (p: Promise<unknown>) => p.then(() => 'no error', (err: Error) => err.message);
+  const failure = async (p: Promise<unknown>) =>
+    p.then(
+      () => 'no error',
+      (err: Error) => err.message,
+    );
   out.push((await target.addKey('alpha')).value.length >= 32);
   out.push(strip(await target.addKey('beta', 'beta-secret-value')));
   out.push(await failure(target.addKey('alpha')));
   out.push((await target.keys()).map((k) => [k.name, k.name === 'beta' ? k.value : k.value.length >= 32]));
-  out.push(strip(await target.addOperator({ name: 'ann', role: 'operator', keys: ['alpha'], password: 'ann-password' })));
-  out.push(await failure(target.addOperator({ name: 'bad', role: 'operator', keys: ['nope'], password: 'bad-password' })));
+  out.push(
+    strip(await target.addOperator({ name: 'ann', role: 'operator', keys: ['alpha'], password: 'ann-password' })),
+  );
+  out.push(
+    await failure(target.addOperator({ name: 'bad', role: 'operator', keys: ['nope'], password: 'bad-password' })),
+  );
   out.push(await failure(target.addOperator({ name: 'short', role: 'operator', keys: [], password: 'short' })));
   out.push(strip(await target.updateOperator('ann', { keys: ['alpha', 'beta'], role: 'admin' })));
   out.push(/^otpauth:\/\/totp\/Switchboard:ann\?secret=/.test((await target.enrolTotp('ann')).uri));
@@ -75,7 +87,10 @@ test('the store and the REST API implementations answer the same script the same
   assert.deepEqual(online, local);
   const { token } = await login(server.address, 'root', 'root-password');
   const audit = await request(server.address, 'GET', 'audit?limit=100', undefined, { token });
-  assert.ok(audit.body.some((e: { actor: string; action: string }) => e.actor === 'root' && e.action === 'server.set'), 'online changes are audited as the operator');
+  assert.ok(
+    audit.body.some((e: { actor: string; action: string }) => e.actor === 'root' && e.action === 'server.set'),
+    'online changes are audited as the operator',
+  );
 });
 
 test('config --gateway runs the subcommands online, over TLS pinned by fingerprint, with TOTP', async () => {
@@ -86,23 +101,38 @@ test('config --gateway runs the subcommands online, over TLS pinned by fingerpri
   await addOperator(tlsServer.data, 'root2', 'root2-password', 'admin');
   let codeUsed = false;
   const online = (...args: string[]) => {
-    const login = codeUsed ? ['--operator', 'root2', '--password-env', 'SB_PW2'] : ['--operator', 'root', '--password-env', 'SB_PW', '--totp', currentTotp(secret)];
+    const login = codeUsed
+      ? ['--operator', 'root2', '--password-env', 'SB_PW2']
+      : ['--operator', 'root', '--password-env', 'SB_PW', '--totp', currentTotp(secret)];
     codeUsed = true;
-    return runCli(['config', '--gateway', tlsServer.address, ...login, '--tls-fingerprint', fingerprint, ...args], { env: { SB_PW: 'root-password', SB_PW2: 'root2-password', NEW_PW: 'new-operator-pw' } });
+    return runCli(['config', '--gateway', tlsServer.address, ...login, '--tls-fingerprint', fingerprint, ...args], {
+      env: { SB_PW: 'root-password', SB_PW2: 'root2-password', NEW_PW: 'new-operator-pw' },
+    });
   };
   const added = await online('key', 'add', 'fleet');
   assert.equal(added.code, 0, added.stderr);
   assert.ok(added.stdout.trim().length >= 32);
   assert.equal((await online('server', 'add', '127.0.0.1:7002', '--weight', '300', '--disabled')).code, 0);
-  assert.equal((await online('server', 'set', '127.0.0.1:7002', '--weight', '450', '--enabled', '--secondary')).code, 0);
+  assert.equal(
+    (await online('server', 'set', '127.0.0.1:7002', '--weight', '450', '--enabled', '--secondary')).code,
+    0,
+  );
   const op = await online('operator', 'add', 'ops', '--keys', 'fleet', '--password-env', 'NEW_PW');
   assert.equal(op.code, 0, op.stderr);
   assert.equal((await online('set', 'lockout-attempts', '9')).code, 0);
   const shown = await online('show', '--json');
   assert.equal(shown.code, 0, shown.stderr);
-  const view = JSON.parse(shown.stdout) as { servers: unknown[]; keys: { name: string }[]; operators: { name: string; keys: string[] }[]; settings: Record<string, unknown> };
+  const view = JSON.parse(shown.stdout) as {
+    servers: unknown[];
+    keys: { name: string }[];
+    operators: { name: string; keys: string[] }[];
+    settings: Record<string, unknown>;
+  };
   assert.deepEqual(view.servers, [{ address: '127.0.0.1:7002', weight: 450, enabled: true, secondary: true }]);
-  assert.deepEqual(view.keys.map((k) => k.name), ['fleet']);
+  assert.deepEqual(
+    view.keys.map((k) => k.name),
+    ['fleet'],
+  );
   assert.deepEqual(view.operators.find((o) => o.name === 'ops')?.keys, ['fleet']);
   assert.equal(view.settings['lockout-attempts'], 9);
   const list = await online('server', 'list');
@@ -119,10 +149,43 @@ test('config --gateway fails with one clear line: wrong fingerprint, no TOTP, no
   assert.notEqual(pinned.code, 0);
   assert.match(pinned.stderr, /^switchboard: .*fingerprint/);
   const noTotp = await runCli([...base, '--insecure', 'show'], env);
-  assert.match(noTotp.stderr, /^switchboard: TOTP code required \(give the operator's current TOTP code: --totp CODE\)\n$/);
-  const notAdmin = await runCli(['config', '--gateway', tlsServer.address, '--operator', 'ops', '--password-env', 'OPS_PW', '--insecure', 'key', 'list'], env);
+  assert.match(
+    noTotp.stderr,
+    /^switchboard: TOTP code required \(give the operator's current TOTP code: --totp CODE\)\n$/,
+  );
+  const notAdmin = await runCli(
+    [
+      'config',
+      '--gateway',
+      tlsServer.address,
+      '--operator',
+      'ops',
+      '--password-env',
+      'OPS_PW',
+      '--insecure',
+      'key',
+      'list',
+    ],
+    env,
+  );
   assert.match(notAdmin.stderr, /^switchboard: operator ops is not an admin\n$/);
-  const plain = await runCli(['config', '--gateway', server.address, '--operator', 'root', '--password-env', 'SB_PW', 'server', 'set', '127.0.0.1:1', '--weight', '3'], env);
+  const plain = await runCli(
+    [
+      'config',
+      '--gateway',
+      server.address,
+      '--operator',
+      'root',
+      '--password-env',
+      'SB_PW',
+      'server',
+      'set',
+      '127.0.0.1:1',
+      '--weight',
+      '3',
+    ],
+    env,
+  );
   assert.equal(plain.code, 1);
   assert.match(plain.stderr, /^switchboard: no server 127\.0\.0\.1:1 in the server table\n$/);
   const both = await runCli(['config', '--data', server.data, '--gateway', server.address, 'show']);

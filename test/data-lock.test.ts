@@ -26,7 +26,7 @@ async function start(data: string): Promise<RunningServer> {
   return server;
 }
 
-test('a second server on the same --data exits naming the first one\'s pid; config --data still works beside the first; a killed server leaves no stale lock', async () => {
+test("a second server on the same --data exits naming the first one's pid; config --data still works beside the first; a killed server leaves no stale lock", async () => {
   const data = join(dir.path, 'shared');
   const first = await start(data);
   const pid = first.proc.child.pid!;
@@ -35,9 +35,23 @@ test('a second server on the same --data exits naming the first one\'s pid; conf
   procs.push(second);
   // It exits, or (the old behaviour) listens beside the first: either ends the wait.
   const exited = second.exited.then((code) => ({ code }));
-  const outcome = await Promise.race([exited, second.waitForMsg('listening', 30_000).then(() => ({ listening: true }), () => exited)]);
-  assert.ok('code' in outcome && outcome.code !== 0, `the second server exits with an error: ${JSON.stringify(outcome)}`);
-  assert.match(second.stderr, new RegExp(`^switchboard: another switchboard server \\(pid ${pid}\\) is running on the data directory ${data.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  const outcome = await Promise.race([
+    exited,
+    second.waitForMsg('listening', 30_000).then(
+      () => ({ listening: true }),
+      () => exited,
+    ),
+  ]);
+  assert.ok(
+    'code' in outcome && outcome.code !== 0,
+    `the second server exits with an error: ${JSON.stringify(outcome)}`,
+  );
+  assert.match(
+    second.stderr,
+    new RegExp(
+      `^switchboard: another switchboard server \\(pid ${pid}\\) is running on the data directory ${data.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`,
+    ),
+  );
   assert.ok(!second.lines.some((l) => l.msg === 'listening'), 'it never listened');
 
   // The first one is untouched, and the lock is the server's alone: config --data edits the store it serves.
@@ -45,7 +59,10 @@ test('a second server on the same --data exits naming the first one\'s pid; conf
   const added = await runCli(['config', '--data', data, 'key', 'add', 'beside']);
   assert.equal(added.code, 0, added.stderr);
   const listed = await runCli(['config', '--data', data, 'key', 'list', '--json']);
-  assert.deepEqual((JSON.parse(listed.stdout) as { name: string }[]).map((k) => k.name), ['beside']);
+  assert.deepEqual(
+    (JSON.parse(listed.stdout) as { name: string }[]).map((k) => k.name),
+    ['beside'],
+  );
 
   // However the holder ends, the kernel releases its lock: the next server starts.
   await first.proc.stop('SIGKILL');
@@ -62,7 +79,10 @@ test('config --data on a directory with no store says so and creates nothing; --
   for (const args of [['key', 'add', 'k1'], ['key', 'list'], ['show']]) {
     const r = await runCli(['config', '--data', typo, ...args]);
     assert.notEqual(r.code, 0, `${args.join(' ')} is refused`);
-    assert.equal(r.stderr, `switchboard: no Switchboard store in ${typo}: check --data, or add --create to make a new one there (a server makes one on its first start)\n`);
+    assert.equal(
+      r.stderr,
+      `switchboard: no Switchboard store in ${typo}: check --data, or add --create to make a new one there (a server makes one on its first start)\n`,
+    );
   }
   assert.equal(existsSync(typo), false, 'the mistyped directory was not created');
 

@@ -30,8 +30,18 @@ test('client config file: every key maps to its flag; relative paths are taken f
   const config = parseClientConfig(FILE, text);
   const merged = mergeClientFlags({ group: '', state: './.switchboard-client', logLevel: 'info' }, config, {});
   assert.deepEqual(merged, {
-    gateway: '10.0.0.1:443', secondary: '10.0.0.2:443', keyFile: '/etc/switchboard/key.txt', name: 'web-1', group: 'web', state: '/var/lib/sb',
-    allowForward: '22,8080', allowExec: true, proxy: 'http://proxy:3128', tlsFingerprint: 'AB:CD', ca: '/etc/switchboard/ca.pem', logLevel: 'warn',
+    gateway: '10.0.0.1:443',
+    secondary: '10.0.0.2:443',
+    keyFile: '/etc/switchboard/key.txt',
+    name: 'web-1',
+    group: 'web',
+    state: '/var/lib/sb',
+    allowForward: '22,8080',
+    allowExec: true,
+    proxy: 'http://proxy:3128',
+    tlsFingerprint: 'AB:CD',
+    ca: '/etc/switchboard/ca.pem',
+    logLevel: 'warn',
   });
 });
 
@@ -48,11 +58,15 @@ test('client config file: a flag on the command line wins over the file, the fil
 });
 
 test('client config file: unknown keys, wrong types and bad TOML are refused with the file, line and key', () => {
-  const refused = (text: string, pattern: RegExp) => assert.throws(() => parseClientConfig(FILE, text), (err: Error) => {
-    assert.match(err.message, pattern);
-    assert.equal((err as Error & { code?: string }).code, 'SB_ERR_CONFIG');
-    return true;
-  });
+  const refused = (text: string, pattern: RegExp) =>
+    assert.throws(
+      () => parseClientConfig(FILE, text),
+      (err: Error) => {
+        assert.match(err.message, pattern);
+        assert.equal((err as Error & { code?: string }).code, 'SB_ERR_CONFIG');
+        return true;
+      },
+    );
   refused('gateway = "a:1"\n\ngatway = "b:2"\n', /^\/etc\/switchboard\/client\.toml:3: unknown key "gatway"/);
   refused('gateway = "a:1"\nallow-forward = "22"\n', /client\.toml:2: key "allow-forward"/);
   refused('allow-forward = [22, 70000]\n', /client\.toml:1: key "allow-forward"/);
@@ -67,19 +81,47 @@ test('client config file: unknown keys, wrong types and bad TOML are refused wit
 // ---- units -----------------------------------------------------------------------------------------
 
 const spec: UnitSpec = {
-  role: 'server', user: 'switchboard', node: '/usr/bin/node', entry: '/opt/switchboard/bin/switchboard.js',
-  args: ['server', '--data', '/srv/switch board', '--listen', '0.0.0.0:443'], writablePaths: ['/srv/switch board'], privilegedPort: true, readPaths: [],
+  role: 'server',
+  user: 'switchboard',
+  node: '/usr/bin/node',
+  entry: '/opt/switchboard/bin/switchboard.js',
+  args: ['server', '--data', '/srv/switch board', '--listen', '0.0.0.0:443'],
+  writablePaths: ['/srv/switch board'],
+  privilegedPort: true,
+  readPaths: [],
 };
 
 test('units: ExecStart runs the entry with the relay settings, a dedicated user, restart and hardening', () => {
   const unit = renderUnit(spec);
   assert.equal(unitName('server'), 'switchboard-server.service');
-  assert.match(unit, /^ExecStart=\/usr\/bin\/node --initial-old-space-size=64 \/opt\/switchboard\/bin\/switchboard\.js server --data "\/srv\/switch board" --listen 0\.0\.0\.0:443$/m);
+  assert.match(
+    unit,
+    /^ExecStart=\/usr\/bin\/node --initial-old-space-size=64 \/opt\/switchboard\/bin\/switchboard\.js server --data "\/srv\/switch board" --listen 0\.0\.0\.0:443$/m,
+  );
   assert.match(unit, /^Environment=MALLOC_TRIM_THRESHOLD_=67108864$/m);
-  for (const line of ['User=switchboard', 'Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'ReadWritePaths="/srv/switch board"', 'AmbientCapabilities=CAP_NET_BIND_SERVICE', 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE', 'WantedBy=multi-user.target']) {
+  for (const line of [
+    'User=switchboard',
+    'Restart=on-failure',
+    'NoNewPrivileges=yes',
+    'ProtectSystem=strict',
+    'ProtectHome=yes',
+    'PrivateTmp=yes',
+    'ReadWritePaths="/srv/switch board"',
+    'AmbientCapabilities=CAP_NET_BIND_SERVICE',
+    'CapabilityBoundingSet=CAP_NET_BIND_SERVICE',
+    'WantedBy=multi-user.target',
+  ]) {
     assert.ok(unit.split('\n').includes(line), `${line} in\n${unit}`);
   }
-  const client = renderUnit({ ...spec, role: 'client', args: ['client', '--config', '/home/ops/client.toml'], writablePaths: [], stateDirectory: 'switchboard-client', privilegedPort: false, readPaths: ['/home/ops/client.toml', '/tmp/ca.pem'] });
+  const client = renderUnit({
+    ...spec,
+    role: 'client',
+    args: ['client', '--config', '/home/ops/client.toml'],
+    writablePaths: [],
+    stateDirectory: 'switchboard-client',
+    privilegedPort: false,
+    readPaths: ['/home/ops/client.toml', '/tmp/ca.pem'],
+  });
   assert.ok(client.includes('\nStateDirectory=switchboard-client\n'));
   assert.ok(client.includes('\nCapabilityBoundingSet=\n'));
   assert.ok(!client.includes('AmbientCapabilities'));
@@ -109,7 +151,10 @@ test('relay settings: one source for the shebang, the units and the re-start; a 
   // The user's own values count as set; and a re-started process never starts again.
   assert.equal(shouldRespawn(['--initial-old-space-size=256'], { MALLOC_TRIM_THRESHOLD_: '0' }), false);
   assert.equal(shouldRespawn([], { SWITCHBOARD_RESPAWNED: '1' }), false);
-  assert.deepEqual(missingRuntime(['--inspect'], { MALLOC_TRIM_THRESHOLD_: '1' }), { flags: [...RELAY_NODE_FLAGS], env: {} });
+  assert.deepEqual(missingRuntime(['--inspect'], { MALLOC_TRIM_THRESHOLD_: '1' }), {
+    flags: [...RELAY_NODE_FLAGS],
+    env: {},
+  });
 });
 
 // ---- what the client's log says when it is refused ------------------------------------------------
@@ -137,8 +182,14 @@ test('client log: a refusal retrying will not cure is one warning that says what
   assert.deepEqual(new Set(levels), new Set(['debug']));
   assert.equal(log.decide('waiting', refusal, t0 + REFUSAL_WARN_INTERVAL_MS).level, 'warn');
   // Another refusal warns at once; a transient failure is info as before; connected starts over.
-  assert.equal(log.decide('waiting', { reason: 'x', code: ErrorCodes.TLS_MISMATCH }, t0 + REFUSAL_WARN_INTERVAL_MS + 1).level, 'warn');
-  assert.equal(log.decide('waiting', { reason: 'connect ECONNREFUSED' }, t0 + REFUSAL_WARN_INTERVAL_MS + 2).level, 'info');
+  assert.equal(
+    log.decide('waiting', { reason: 'x', code: ErrorCodes.TLS_MISMATCH }, t0 + REFUSAL_WARN_INTERVAL_MS + 1).level,
+    'warn',
+  );
+  assert.equal(
+    log.decide('waiting', { reason: 'connect ECONNREFUSED' }, t0 + REFUSAL_WARN_INTERVAL_MS + 2).level,
+    'info',
+  );
   assert.equal(log.decide('connected', { server: 'a:1' }, t0 + REFUSAL_WARN_INTERVAL_MS + 3).level, 'info');
   assert.equal(log.decide('waiting', refusal, t0 + REFUSAL_WARN_INTERVAL_MS + 4).level, 'warn');
 });

@@ -24,30 +24,45 @@ after(async () => {
   await new Promise((resolve) => silent.close(resolve));
 });
 
-test('a WebSocket to a peer that never answers the upgrade fails at its handshake deadline', { timeout: 5000 }, async () => {
-  const ws = openWebSocket(address, '/v1/client', { tls: false, connectTimeoutMs: 300 });
-  const err = await new Promise<Error>((resolve) => ws.once('error', resolve));
-  assert.match(err.message, /timed out/);
-  assert.ok(held.length >= 1, 'the TCP connection was made: the deadline is the handshake, not the connect');
-});
+test(
+  'a WebSocket to a peer that never answers the upgrade fails at its handshake deadline',
+  { timeout: 5000 },
+  async () => {
+    const ws = openWebSocket(address, '/v1/client', { tls: false, connectTimeoutMs: 300 });
+    const err = await new Promise<Error>((resolve) => ws.once('error', resolve));
+    assert.match(err.message, /timed out/);
+    assert.ok(held.length >= 1, 'the TCP connection was made: the deadline is the handshake, not the connect');
+  },
+);
 
 // Each with a test timeout: a deadline that never fires must fail the test, not hang it.
 test('a JSON request to a peer that never answers fails at its deadline', { timeout: 5000 }, async () => {
-  await assert.rejects(postJson(address, '/v1/rpc', { method: 'status' }, { tls: false }, 300), /did not answer within 300 ms/);
+  await assert.rejects(
+    postJson(address, '/v1/rpc', { method: 'status' }, { tls: false }, 300),
+    /did not answer within 300 ms/,
+  );
 });
 
 test('a data connection to a peer that never answers fails at its deadline', { timeout: 5000 }, async () => {
-  await assert.rejects(openDataConnection(address, 'some-ticket', { tls: false, connectTimeoutMs: 300 }), /did not answer the data connection within 300 ms/);
+  await assert.rejects(
+    openDataConnection(address, 'some-ticket', { tls: false, connectTimeoutMs: 300 }),
+    /did not answer the data connection within 300 ms/,
+  );
 });
 
 test('an answered data connection stays open while quiet, past the deadline of its answer', async () => {
   const upgrading = net.createServer((socket) => {
     held.push(socket);
-    socket.once('data', () => socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${SESSION_UPGRADE}\r\n\r\n`));
+    socket.once('data', () =>
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${SESSION_UPGRADE}\r\n\r\n`),
+    );
   });
   await new Promise<void>((resolve) => upgrading.listen(0, '127.0.0.1', resolve));
   try {
-    const session = (await openDataConnection(`127.0.0.1:${(upgrading.address() as net.AddressInfo).port}`, 'ticket', { tls: false, connectTimeoutMs: 200 })) as net.Socket;
+    const session = (await openDataConnection(`127.0.0.1:${(upgrading.address() as net.AddressInfo).port}`, 'ticket', {
+      tls: false,
+      connectTimeoutMs: 200,
+    })) as net.Socket;
     assert.ok(!session.timeout, `the session's socket still has an idle timer of ${session.timeout} ms`);
     let closed = false;
     session.once('close', () => (closed = true));

@@ -31,21 +31,34 @@ before(async () => {
 after(() => cluster.cleanup());
 
 test('after its promotion the secondary announces itself, and the member links to it on the announcement; its clients are browsable there', async () => {
-  const onMember = (await cluster.sdkBrowse()).filter((c) => c.server === member.address).map((c) => c.name).sort();
+  const onMember = (await cluster.sdkBrowse())
+    .filter((c) => c.server === member.address)
+    .map((c) => c.name)
+    .sort();
   assert.ok(onMember.length > 0, 'some clients are on the member');
   const marks = { s: secondary.proc!.lines.length, m: member.proc!.lines.length };
   const pid = member.proc!.child.pid!;
   process.kill(pid, 'SIGSTOP');
   try {
     await cluster.kill9(primary);
-    const takeover = await secondary.proc!.waitForLine((l) => l.msg === 'the secondary takes over as acting primary', 'the takeover', 30_000, marks.s);
+    const takeover = await secondary.proc!.waitForLine(
+      (l) => l.msg === 'the secondary takes over as acting primary',
+      'the takeover',
+      30_000,
+      marks.s,
+    );
     takeoverEpoch = Number(takeover.epoch);
     assert.equal(takeoverEpoch, 2);
   } finally {
     process.kill(pid, 'SIGCONT');
   }
 
-  const heard = await member.proc!.waitForLine((l) => l.msg === 'the acting primary announced itself', 'the announcement reaches the member', 15_000, marks.m);
+  const heard = await member.proc!.waitForLine(
+    (l) => l.msg === 'the acting primary announced itself',
+    'the announcement reaches the member',
+    15_000,
+    marks.m,
+  );
   assert.equal(heard.acting, secondary.address);
   assert.equal(heard.epoch, takeoverEpoch);
   assert.equal(heard.action, 'relink', `the member had not linked by itself: ${String(heard.reason)}`);
@@ -54,23 +67,45 @@ test('after its promotion the secondary announces itself, and the member links t
   assert.equal(linked.epoch, takeoverEpoch);
 
   // The member's list came with that link: its clients did not move, and browse shows them all.
-  const clients = await cluster.waitBrowse((c) => c.length === BENCH && c.every((x) => x.server !== primary.address), 'every bench client browsable on the acting secondary');
-  assert.deepEqual(clients.filter((c) => c.server === member.address).map((c) => c.name).sort(), onMember);
+  const clients = await cluster.waitBrowse(
+    (c) => c.length === BENCH && c.every((x) => x.server !== primary.address),
+    'every bench client browsable on the acting secondary',
+  );
+  assert.deepEqual(
+    clients
+      .filter((c) => c.server === member.address)
+      .map((c) => c.name)
+      .sort(),
+    onMember,
+  );
 });
 
 test('the primary takes its role back and announces itself too; the member links to it at the higher epoch', async () => {
   const marks = { p: 0, m: member.proc!.lines.length };
   await cluster.start(primary);
-  const back = await primary.proc!.waitForLine((l) => l.msg === 'took the primary role back', 'the failback', 30_000, marks.p);
+  const back = await primary.proc!.waitForLine(
+    (l) => l.msg === 'took the primary role back',
+    'the failback',
+    30_000,
+    marks.p,
+  );
   const epoch = Number(back.epoch);
   assert.ok(epoch > takeoverEpoch);
   // The member hears it whatever it was doing (it may have been dialling the primary already).
-  const heard = await member.proc!.waitForLine((l) => l.msg === 'the acting primary announced itself' && l.acting === primary.address, 'the primary\'s announcement', 15_000, marks.m);
+  const heard = await member.proc!.waitForLine(
+    (l) => l.msg === 'the acting primary announced itself' && l.acting === primary.address,
+    "the primary's announcement",
+    15_000,
+    marks.m,
+  );
   assert.equal(heard.epoch, epoch);
   assert.notEqual(heard.action, 'refuse', String(heard.reason));
   const linked = await cluster.linkedTo(member, primary.address, marks.m);
   assert.equal(linked.epoch, epoch);
   // No announcement was refused anywhere along the way.
-  assert.deepEqual(linesSince(member.proc!, 0, 'the acting primary announced itself').filter((l) => l.action === 'refuse'), []);
+  assert.deepEqual(
+    linesSince(member.proc!, 0, 'the acting primary announced itself').filter((l) => l.action === 'refuse'),
+    [],
+  );
   await cluster.waitBrowse((c) => c.length === BENCH, 'every bench client browsable on the primary again');
 });

@@ -36,17 +36,20 @@ test('five servers: two others reaching the primary make a majority with it; one
 
 test('property: never a promotion while a strict majority of the whole cluster reaches the primary', () => {
   fc.assert(
-    fc.property(fc.array(fc.record({ reachable: fc.boolean(), reachesPrimary: fc.boolean() }), { maxLength: 12 }), (answers) => {
-      const probes = answers.map((a, i) => ({ address: `s${i}`, ...a }));
-      const others = probes.length;
-      const withPrimary = 1 + probes.filter((p) => p.reachable && p.reachesPrimary).length;
-      const decision = promotionDecision({ others, probes });
-      if (withPrimary * 2 > others + 2) assert.equal(decision.promote, false, JSON.stringify(probes));
-      // When nobody answers that it reaches the primary, the secondary must take over.
-      if (withPrimary === 1) assert.equal(decision.promote, true, JSON.stringify(probes));
-      assert.equal(typeof decision.reason, 'string');
-      assert.ok(decision.reason.length > 0);
-    }),
+    fc.property(
+      fc.array(fc.record({ reachable: fc.boolean(), reachesPrimary: fc.boolean() }), { maxLength: 12 }),
+      (answers) => {
+        const probes = answers.map((a, i) => ({ address: `s${i}`, ...a }));
+        const others = probes.length;
+        const withPrimary = 1 + probes.filter((p) => p.reachable && p.reachesPrimary).length;
+        const decision = promotionDecision({ others, probes });
+        if (withPrimary * 2 > others + 2) assert.equal(decision.promote, false, JSON.stringify(probes));
+        // When nobody answers that it reaches the primary, the secondary must take over.
+        if (withPrimary === 1) assert.equal(decision.promote, true, JSON.stringify(probes));
+        assert.equal(typeof decision.reason, 'string');
+        assert.ok(decision.reason.length > 0);
+      },
+    ),
   );
 });
 
@@ -81,7 +84,15 @@ test('nextEpoch is above every epoch seen, and 1 when none was', () => {
 
 // ---- the acting primary's announcement, as a member takes it ----------------------------------
 
-const waiting: AnnouncementInput = { from: 'S', epoch: 2, ourEpoch: 1, primary: 'P', secondary: 'S', linkedTo: undefined, dialing: undefined };
+const waiting: AnnouncementInput = {
+  from: 'S',
+  epoch: 2,
+  ourEpoch: 1,
+  primary: 'P',
+  secondary: 'S',
+  linkedTo: undefined,
+  dialing: undefined,
+};
 
 test('announcement: a member waiting to retry, or dialling elsewhere, links to the announced acting primary at once', () => {
   assert.deepEqual(announcementDecision(waiting), { action: 'relink', reason: 'was waiting to retry' });
@@ -93,31 +104,45 @@ test('announcement: a member waiting to retry, or dialling elsewhere, links to t
 });
 
 test('announcement: a member that holds a link keeps it, and one already dialling the announced server lets that attempt go on', () => {
-  assert.deepEqual(announcementDecision({ ...waiting, linkedTo: 'S' }), { action: 'ignore', reason: 'already linked to it' });
+  assert.deepEqual(announcementDecision({ ...waiting, linkedTo: 'S' }), {
+    action: 'ignore',
+    reason: 'already linked to it',
+  });
   assert.deepEqual(announcementDecision({ ...waiting, linkedTo: 'P' }), { action: 'ignore', reason: 'linked to P' });
-  assert.deepEqual(announcementDecision({ ...waiting, dialing: 'S' }), { action: 'ignore', reason: 'already dialling it' });
+  assert.deepEqual(announcementDecision({ ...waiting, dialing: 'S' }), {
+    action: 'ignore',
+    reason: 'already dialling it',
+  });
 });
 
 test('announcement: refused from a server that is neither the primary nor the secondary, or with an older or malformed epoch', () => {
   assert.equal(announcementDecision({ ...waiting, from: 'M2' }).action, 'refuse');
   assert.equal(announcementDecision({ ...waiting, secondary: undefined }).action, 'refuse');
   assert.match(announcementDecision({ ...waiting, epoch: 0 }).reason, /older than 1/);
-  for (const epoch of [Number.NaN, 2.5, Infinity]) assert.equal(announcementDecision({ ...waiting, epoch }).action, 'refuse', String(epoch));
+  for (const epoch of [Number.NaN, 2.5, Infinity])
+    assert.equal(announcementDecision({ ...waiting, epoch }).action, 'refuse', String(epoch));
 });
 
 test('property: an announcement never moves a member that holds a link, nor one refused; it relinks only to the primary or the secondary', () => {
   const name = fc.constantFrom('P', 'S', 'M2', '');
   fc.assert(
-    fc.property(name, fc.integer({ min: -2, max: 5 }), fc.nat({ max: 5 }), fc.option(name, { nil: undefined }), fc.option(name, { nil: undefined }), (from, epoch, ourEpoch, linkedTo, dialing) => {
-      const d = announcementDecision({ from, epoch, ourEpoch, primary: 'P', secondary: 'S', linkedTo, dialing });
-      if (d.action === 'relink') {
-        assert.ok(from === 'P' || from === 'S');
-        assert.ok(epoch >= ourEpoch);
-        assert.equal(linkedTo, undefined);
-        assert.notEqual(dialing, from);
-      }
-      if (linkedTo !== undefined) assert.notEqual(d.action, 'relink');
-      assert.ok(d.reason.length > 0);
-    }),
+    fc.property(
+      name,
+      fc.integer({ min: -2, max: 5 }),
+      fc.nat({ max: 5 }),
+      fc.option(name, { nil: undefined }),
+      fc.option(name, { nil: undefined }),
+      (from, epoch, ourEpoch, linkedTo, dialing) => {
+        const d = announcementDecision({ from, epoch, ourEpoch, primary: 'P', secondary: 'S', linkedTo, dialing });
+        if (d.action === 'relink') {
+          assert.ok(from === 'P' || from === 'S');
+          assert.ok(epoch >= ourEpoch);
+          assert.equal(linkedTo, undefined);
+          assert.notEqual(dialing, from);
+        }
+        if (linkedTo !== undefined) assert.notEqual(d.action, 'relink');
+        assert.ok(d.reason.length > 0);
+      },
+    ),
   );
 });

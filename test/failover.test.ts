@@ -9,7 +9,16 @@ import { after, before, test } from 'node:test';
 import { ControlClient } from '../src/control/controlClient.js';
 import { request, seriesValue } from './helpers/api.js';
 import { runCli } from './helpers/harness.js';
-import { cliOk, echoRoundTrip, echoServer, FailoverCluster, health, KEY, waitUntil, type Node } from './helpers/failover.js';
+import {
+  cliOk,
+  echoRoundTrip,
+  echoServer,
+  FailoverCluster,
+  health,
+  KEY,
+  waitUntil,
+  type Node,
+} from './helpers/failover.js';
 
 const cluster = new FailoverCluster({ subnet: '127.0.51', members: 1, heartbeat: 1 });
 const { primary, secondary } = cluster;
@@ -47,14 +56,31 @@ after(async () => {
 });
 
 test('before the failure: the primary answers browse with every client, spread over the three servers', async () => {
-  const clients = await cluster.waitBrowse((c) => c.length === BENCH + REAL.length, 'every client browsable on the primary');
+  const clients = await cluster.waitBrowse(
+    (c) => c.length === BENCH + REAL.length,
+    'every client browsable on the primary',
+  );
   assert.deepEqual(clients.map((c) => c.name).sort(), expectedNames());
   const servers = new Set(clients.map((c) => c.server));
-  assert.ok(servers.has(primary.address) && servers.has(secondary.address) && servers.has(member.address), `clients placed on ${[...servers].join(', ')}`);
+  assert.ok(
+    servers.has(primary.address) && servers.has(secondary.address) && servers.has(member.address),
+    `clients placed on ${[...servers].join(', ')}`,
+  );
   const h = await health(primary.address);
   assert.equal(h?.acting, true);
   epochBefore = h!.epoch;
-  const forward = cluster.spawn(['control', '--gateway', primary.address, '--secondary', secondary.address, '--key', KEY, 'forward', 'fo-real-a', `127.0.0.1:0:${echo.port}`]);
+  const forward = cluster.spawn([
+    'control',
+    '--gateway',
+    primary.address,
+    '--secondary',
+    secondary.address,
+    '--key',
+    KEY,
+    'forward',
+    'fo-real-a',
+    `127.0.0.1:0:${echo.port}`,
+  ]);
   const listening = await forward.waitForLine((l) => l.msg === 'forwarding', 'control forward listening', 20_000);
   forwardPort = Number(String(listening.listen).split(':').pop());
   assert.equal(await throughForward('before the failure'), 'before the failure');
@@ -78,10 +104,14 @@ test('kill -9 of the primary: the secondary takes over with a higher epoch and e
   await cluster.waitHealth(member, (x) => x.epoch === h.epoch && !x.acting, 'the new epoch');
 
   // Controls given --secondary browse it; none of the 304 clients is missing or doubled.
-  const clients = await cluster.waitBrowse((c) => c.length === BENCH + REAL.length && c.every((x) => x.server !== primary.address), 'every client browsable on the acting secondary');
+  const clients = await cluster.waitBrowse(
+    (c) => c.length === BENCH + REAL.length && c.every((x) => x.server !== primary.address),
+    'every client browsable on the acting secondary',
+  );
   assert.deepEqual(clients.map((c) => c.name).sort(), expectedNames());
   assert.equal(new Set(clients.map((c) => c.id)).size, clients.length);
-  for (const c of clients) assert.ok([secondary.address, member.address].includes(c.server), `${c.name} on ${c.server}`);
+  for (const c of clients)
+    assert.ok([secondary.address, member.address].includes(c.server), `${c.name} on ${c.server}`);
   // The CLI too, given the dead primary first and --secondary.
   const cli = await cluster.browse();
   assert.deepEqual(cli.map((c) => c.name).sort(), expectedNames());
@@ -115,7 +145,10 @@ test('sessions through the acting secondary: exec, an echoing forward to clients
   t.diagnostic(`real clients: ${REAL.map((n) => `${n} on ${where.get(n)}`).join(', ')}`);
   // A bench client on each server for sure (the bench allows exec and the echo port), and the real ones.
   const targets = [
-    ...[secondary.address, member.address].map((server) => clients.find((c) => c.server === server && c.name.startsWith('fo-') && !c.name.startsWith('fo-real'))!.name),
+    ...[secondary.address, member.address].map(
+      (server) =>
+        clients.find((c) => c.server === server && c.name.startsWith('fo-') && !c.name.startsWith('fo-real'))!.name,
+    ),
     ...REAL,
   ];
   for (const name of targets) {
@@ -125,7 +158,12 @@ test('sessions through the acting secondary: exec, an echoing forward to clients
   }
   // The forward started before the failure dials again for its next session, and reaches the secondary.
   assert.equal(await throughForward('after the failover'), 'after the failover');
-  const control = await ControlClient.connect({ gateway: primary.address, secondary: secondary.address, key: KEY, dial: { tls: false } });
+  const control = await ControlClient.connect({
+    gateway: primary.address,
+    secondary: secondary.address,
+    key: KEY,
+    dial: { tls: false },
+  });
   try {
     assert.equal(control.server, secondary.address);
     for (const name of targets) {
@@ -143,11 +181,40 @@ async function keyWorksOn(name: string, value: string, node: Node): Promise<void
   // A client with the new key, straight at one server: it is welcomed (kept or redirected by the
   // acting secondary), and a control with the new key browses it.
   const state = `${cluster.dir.path}/client-${name}`;
-  const proc = cluster.spawn(['client', '--gateway', node.address, '--secondary', secondary.address, '--key', value, '--name', name, '--state', state]);
-  await proc.waitForLine((l) => l.status === 'connected', `client ${name} with the new key connected via ${node.name}`, 30_000);
-  const r = await runCli(['control', '--gateway', primary.address, '--secondary', secondary.address, '--key', value, 'browse', '--json']);
+  const proc = cluster.spawn([
+    'client',
+    '--gateway',
+    node.address,
+    '--secondary',
+    secondary.address,
+    '--key',
+    value,
+    '--name',
+    name,
+    '--state',
+    state,
+  ]);
+  await proc.waitForLine(
+    (l) => l.status === 'connected',
+    `client ${name} with the new key connected via ${node.name}`,
+    30_000,
+  );
+  const r = await runCli([
+    'control',
+    '--gateway',
+    primary.address,
+    '--secondary',
+    secondary.address,
+    '--key',
+    value,
+    'browse',
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
-  assert.ok((JSON.parse(r.stdout) as { name: string }[]).some((c) => c.name === name), `${name} browsable with its key`);
+  assert.ok(
+    (JSON.parse(r.stdout) as { name: string }[]).some((c) => c.name === name),
+    `${name} browsable with its key`,
+  );
 }
 
 test('config --data on the acting secondary works at once cluster-wide; on a plain member it is refused, naming the primary', async () => {
@@ -156,50 +223,138 @@ test('config --data on the acting secondary works at once cluster-wide; on a pla
   await cliOk(['config', '--data', secondary.data, 'key', 'add', 'k2', '--value', k2]);
   // Replicated to the member without a restart.
   await member.proc!.waitForLine((l) => l.msg === 'configuration replicated', 'the member replicates k2', 15_000, mark);
-  const onMember = JSON.parse((await cliOk(['config', '--data', member.data, 'key', 'list', '--json'])).stdout) as { name: string; value: string }[];
+  const onMember = JSON.parse((await cliOk(['config', '--data', member.data, 'key', 'list', '--json'])).stdout) as {
+    name: string;
+    value: string;
+  }[];
   assert.ok(onMember.some((k) => k.name === 'k2' && k.value === k2));
   // A client with the new key is accepted straight at the member (which checks its replicated copy)
   // and at the acting secondary.
   await keyWorksOn('fo-k2-member', k2, member);
   await keyWorksOn('fo-k2-secondary', k2, secondary);
 
-  const refused = await runCli(['config', '--data', member.data, 'key', 'add', 'k3', '--value', 'keyvalue-failover-k3-0123456789']);
+  const refused = await runCli([
+    'config',
+    '--data',
+    member.data,
+    'key',
+    'add',
+    'k3',
+    '--value',
+    'keyvalue-failover-k3-0123456789',
+  ]);
   assert.notEqual(refused.code, 0);
   // It names the server that takes writes now: the acting secondary.
   assert.match(refused.stderr, /primary 127\.0\.51\.12:29443/, refused.stderr);
-  const keys = JSON.parse((await cliOk(['config', '--data', member.data, 'key', 'list', '--json'])).stdout) as { name: string }[];
+  const keys = JSON.parse((await cliOk(['config', '--data', member.data, 'key', 'list', '--json'])).stdout) as {
+    name: string;
+  }[];
   assert.ok(!keys.some((k) => k.name === 'k3'));
 });
 
 test('config --gateway (online, REST) on the acting secondary', async () => {
   // An operator must exist for online config; it is written offline on the acting secondary.
   const env = { FO_PW: 'fo-password-123' };
-  const added = await runCli(['config', '--data', secondary.data, 'operator', 'add', 'fo-admin', '--role', 'admin', '--password-env', 'FO_PW'], { env });
+  const added = await runCli(
+    ['config', '--data', secondary.data, 'operator', 'add', 'fo-admin', '--role', 'admin', '--password-env', 'FO_PW'],
+    { env },
+  );
   assert.equal(added.code, 0, added.stderr);
-  const r = await runCli(['config', '--gateway', secondary.address, '--operator', 'fo-admin', '--password-env', 'FO_PW', 'key', 'add', 'k4', '--value', 'keyvalue-failover-k4-0123456789'], { env });
+  const r = await runCli(
+    [
+      'config',
+      '--gateway',
+      secondary.address,
+      '--operator',
+      'fo-admin',
+      '--password-env',
+      'FO_PW',
+      'key',
+      'add',
+      'k4',
+      '--value',
+      'keyvalue-failover-k4-0123456789',
+    ],
+    { env },
+  );
   assert.equal(r.code, 0, r.stderr);
-  await waitUntil(async () => {
-    const keys = JSON.parse((await cliOk(['config', '--data', member.data, 'key', 'list', '--json'])).stdout) as { name: string }[];
-    return keys.some((k) => k.name === 'k4');
-  }, 'k4 replicated to the member', 15_000, 200);
+  await waitUntil(
+    async () => {
+      const keys = JSON.parse((await cliOk(['config', '--data', member.data, 'key', 'list', '--json'])).stdout) as {
+        name: string;
+      }[];
+      return keys.some((k) => k.name === 'k4');
+    },
+    'k4 replicated to the member',
+    15_000,
+    200,
+  );
   // Online against a plain member: refused, naming the acting primary.
-  const onMember = await runCli(['config', '--gateway', member.address, '--operator', 'fo-admin', '--password-env', 'FO_PW', 'key', 'add', 'k5', '--value', 'keyvalue-failover-k5-0123456789'], { env });
+  const onMember = await runCli(
+    [
+      'config',
+      '--gateway',
+      member.address,
+      '--operator',
+      'fo-admin',
+      '--password-env',
+      'FO_PW',
+      'key',
+      'add',
+      'k5',
+      '--value',
+      'keyvalue-failover-k5-0123456789',
+    ],
+    { env },
+  );
   assert.notEqual(onMember.code, 0);
   assert.match(onMember.stderr, /primary 127\.0\.51\.12:29443/, onMember.stderr);
 });
 
 test('an operator added on the acting secondary logs in through it at once, and is replicated', async () => {
   const env = { FO_PW: 'fo-password-123' };
-  const added = await runCli(['config', '--data', secondary.data, 'operator', 'add', 'fo-op', '--role', 'admin', '--password-env', 'FO_PW'], { env });
+  const added = await runCli(
+    ['config', '--data', secondary.data, 'operator', 'add', 'fo-op', '--role', 'admin', '--password-env', 'FO_PW'],
+    { env },
+  );
   assert.equal(added.code, 0, added.stderr);
-  await waitUntil(async () => {
-    const ops = JSON.parse((await cliOk(['config', '--data', member.data, 'operator', 'list', '--json'])).stdout) as { name: string }[];
-    return ops.some((o) => o.name === 'fo-op');
-  }, 'the operator replicated to the member', 15_000, 200);
-  const r = await waitUntil(async () => {
-    const res = await runCli(['control', '--gateway', primary.address, '--secondary', secondary.address, '--key', KEY, '--operator', 'fo-op', '--password-env', 'FO_PW', 'browse', '--json'], { env });
-    return res.code === 0 ? res : undefined;
-  }, 'the new operator logs in', 15_000, 200);
+  await waitUntil(
+    async () => {
+      const ops = JSON.parse((await cliOk(['config', '--data', member.data, 'operator', 'list', '--json'])).stdout) as {
+        name: string;
+      }[];
+      return ops.some((o) => o.name === 'fo-op');
+    },
+    'the operator replicated to the member',
+    15_000,
+    200,
+  );
+  const r = await waitUntil(
+    async () => {
+      const res = await runCli(
+        [
+          'control',
+          '--gateway',
+          primary.address,
+          '--secondary',
+          secondary.address,
+          '--key',
+          KEY,
+          '--operator',
+          'fo-op',
+          '--password-env',
+          'FO_PW',
+          'browse',
+          '--json',
+        ],
+        { env },
+      );
+      return res.code === 0 ? res : undefined;
+    },
+    'the new operator logs in',
+    15_000,
+    200,
+  );
   assert.ok((JSON.parse(r.stdout) as unknown[]).length >= BENCH + REAL.length);
   // Once an operator exists, a key alone is not enough, on the acting secondary as anywhere.
   const keyOnly = await cluster.control(['browse', '--json']);

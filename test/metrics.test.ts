@@ -8,7 +8,15 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CloseCodes } from '../src/protocol/closeCodes.js';
 import { request, seriesValue } from './helpers/api.js';
-import { addKey, type Proc, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
+import {
+  addKey,
+  type Proc,
+  startClient,
+  startServer,
+  tempDir,
+  waitFor,
+  type RunningServer,
+} from './helpers/harness.js';
 import { connectTcp, echoService, rawClient, readAll, startForwardProc, stopAll, type Service } from './helpers/sb.js';
 
 const dir = tempDir('sb-metrics-');
@@ -27,7 +35,20 @@ before(async () => {
   server = await startServer(`${dir.path}/data`);
   key = await addKey(server.data, 'metrics');
   echo = await echoService();
-  procs.push(await startClient(['--gateway', server.address, '--key', key, '--name', 'metrics-1', '--state', `${dir.path}/c1`, '--allow-forward', String(echo.port)]));
+  procs.push(
+    await startClient([
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--name',
+      'metrics-1',
+      '--state',
+      `${dir.path}/c1`,
+      '--allow-forward',
+      String(echo.port),
+    ]),
+  );
 });
 
 after(async () => {
@@ -44,7 +65,12 @@ test('/metrics names the state a server is in: clients, epoch, configuration, re
   assert.equal(seriesValue(text, 'switchboard_failovers_total'), 0);
   assert.equal(seriesValue(text, 'switchboard_replication_lag_seconds'), 0);
   assert.ok((seriesValue(text, 'switchboard_config_version') ?? 0) >= 1, 'the configuration version (a key was added)');
-  for (const series of ['switchboard_epoch', 'switchboard_process_cpu_seconds_total', 'switchboard_nodejs_eventloop_lag_seconds', 'switchboard_nodejs_eventloop_lag_p99_seconds']) {
+  for (const series of [
+    'switchboard_epoch',
+    'switchboard_process_cpu_seconds_total',
+    'switchboard_nodejs_eventloop_lag_seconds',
+    'switchboard_nodejs_eventloop_lag_p99_seconds',
+  ]) {
     assert.ok(Number.isFinite(seriesValue(text, series)), `${series} is missing`);
   }
 });
@@ -62,7 +88,10 @@ test('a session is counted once it ends, with the bytes it relayed each way (its
   socket.end(Buffer.alloc(3000, 7));
   assert.equal((await echoed).length, 3000);
 
-  await waitFor(async () => seriesValue(await metrics(), 'switchboard_sessions_total') === sessionsBefore + 1, 'the session to be counted');
+  await waitFor(
+    async () => seriesValue(await metrics(), 'switchboard_sessions_total') === sessionsBefore + 1,
+    'the session to be counted',
+  );
   const after = await metrics();
   assert.equal(seriesValue(after, 'switchboard_bytes_relayed_total{direction="to_client"}'), toClientBefore + 3000);
   assert.equal(seriesValue(after, 'switchboard_bytes_relayed_total{direction="from_client"}'), fromClientBefore + 3000);

@@ -3,7 +3,14 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { chooseServer, PendingPlacements, type Candidate } from '../src/cluster/placement.js';
 
-const server = (address: string, weight: number, clients = 0, more: Partial<Candidate> = {}): Candidate => ({ address, weight, clients, enabled: true, healthy: true, ...more });
+const server = (address: string, weight: number, clients = 0, more: Partial<Candidate> = {}): Candidate => ({
+  address,
+  weight,
+  clients,
+  enabled: true,
+  healthy: true,
+  ...more,
+});
 
 /** Places `n` clients one by one, as the primary does, and returns the final counts. */
 function placeMany(servers: Candidate[], n: number): Map<string, number> {
@@ -24,7 +31,12 @@ test('chooseServer takes the server with the lowest clients/weight after placeme
 });
 
 test('chooseServer skips disabled, unhealthy and zero-weight servers, and says so when none is left', () => {
-  const list = [server('a', 1000, 0, { enabled: false }), server('b', 1000, 0, { healthy: false }), server('c', 0, 0), server('d', 10, 500)];
+  const list = [
+    server('a', 1000, 0, { enabled: false }),
+    server('b', 1000, 0, { healthy: false }),
+    server('c', 0, 0),
+    server('d', 10, 500),
+  ];
   assert.equal(chooseServer(list)?.address, 'd');
   assert.equal(chooseServer(list.slice(0, 3)), undefined);
   assert.equal(chooseServer([]), undefined);
@@ -43,24 +55,42 @@ test('ties go to the higher weight, then the lower address, whatever the order o
 test('2,000 arrivals over 900/1000/1000/2000 land within one client of each weight share', () => {
   const counts = placeMany([server('p', 900), server('a', 1000), server('b', 1000), server('c', 2000)], 2000);
   const total = 4900;
-  for (const [address, weight] of [['p', 900], ['a', 1000], ['b', 1000], ['c', 2000]] as const) {
+  for (const [address, weight] of [
+    ['p', 900],
+    ['a', 1000],
+    ['b', 1000],
+    ['c', 2000],
+  ] as const) {
     const ideal = (2000 * weight) / total;
-    assert.ok(Math.abs(counts.get(address)! - ideal) <= 1, `${address}: ${counts.get(address)} vs ideal ${ideal.toFixed(1)}`);
+    assert.ok(
+      Math.abs(counts.get(address)! - ideal) <= 1,
+      `${address}: ${counts.get(address)} vs ideal ${ideal.toFixed(1)}`,
+    );
   }
 });
 
-test('property: sequential placement never falls below any server\'s lower quota, nor exceeds it by the number of servers', () => {
+test("property: sequential placement never falls below any server's lower quota, nor exceeds it by the number of servers", () => {
   fc.assert(
-    fc.property(fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 0, max: 3000 }), (weights, n) => {
-      const counts = placeMany(weights.map((w, i) => server(`s${i}`, w)), n);
-      const total = weights.reduce((a, b) => a + b, 0);
-      weights.forEach((w, i) => {
-        const quota = (n * w) / total;
-        const got = counts.get(`s${i}`)!;
-        assert.ok(got >= Math.floor(quota), `s${i} (w=${w}) got ${got}, below its lower quota ${quota}`);
-        assert.ok(got <= Math.ceil(quota) + weights.length - 1, `s${i} (w=${w}) got ${got}, far above its quota ${quota}`);
-      });
-    }),
+    fc.property(
+      fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 8 }),
+      fc.integer({ min: 0, max: 3000 }),
+      (weights, n) => {
+        const counts = placeMany(
+          weights.map((w, i) => server(`s${i}`, w)),
+          n,
+        );
+        const total = weights.reduce((a, b) => a + b, 0);
+        weights.forEach((w, i) => {
+          const quota = (n * w) / total;
+          const got = counts.get(`s${i}`)!;
+          assert.ok(got >= Math.floor(quota), `s${i} (w=${w}) got ${got}, below its lower quota ${quota}`);
+          assert.ok(
+            got <= Math.ceil(quota) + weights.length - 1,
+            `s${i} (w=${w}) got ${got}, far above its quota ${quota}`,
+          );
+        });
+      },
+    ),
     { numRuns: 200 },
   );
 });
@@ -78,14 +108,20 @@ test('property: the choice never depends on the order of the candidates', () => 
       const chosen = chooseServer(list)?.address;
       assert.equal(chooseServer([...list].reverse())?.address, chosen);
       if (chosen === undefined) {
-        assert.ok(list.every((c) => !c.enabled || !c.healthy || c.weight <= 0), 'undefined only when no server can take a client');
+        assert.ok(
+          list.every((c) => !c.enabled || !c.healthy || c.weight <= 0),
+          'undefined only when no server can take a client',
+        );
         return;
       }
       const c = list.find((x) => x.address === chosen)!;
       assert.ok(c.enabled && c.healthy && c.weight > 0);
       for (const other of list) {
         if (!other.enabled || !other.healthy || other.weight <= 0) continue;
-        assert.ok((c.clients + 1) / c.weight <= (other.clients + 1) / other.weight, `${chosen} chosen over the less loaded ${other.address}`);
+        assert.ok(
+          (c.clients + 1) / c.weight <= (other.clients + 1) / other.weight,
+          `${chosen} chosen over the less loaded ${other.address}`,
+        );
       }
     }),
     { numRuns: 500 },
@@ -104,7 +140,11 @@ test('a server that joins later takes every arrival until it has caught up, then
   assert.ok(takenByLate >= 400 && takenByLate <= 410, `late took ${takenByLate}`);
   const after = placeMany(list, 1000);
   const grand = total() + 1000;
-  for (const s of list) assert.ok(Math.abs(after.get(s.address)! - (grand * s.weight) / 3900) <= 2, `${s.address}: ${after.get(s.address)}`);
+  for (const s of list)
+    assert.ok(
+      Math.abs(after.get(s.address)! - (grand * s.weight) / 3900) <= 2,
+      `${s.address}: ${after.get(s.address)}`,
+    );
 });
 
 test('a raised weight attracts the next arrivals until the server catches up', () => {

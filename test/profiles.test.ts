@@ -37,10 +37,26 @@ before(async () => {
   key = await addKey(server.data, 'default');
   keyFile = join(dir.path, 'key');
   writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
-  const added = await runCli(['config', '--data', server.data, 'operator', 'add', ADMIN.operator, '--role', 'admin', '--password-env', 'PW'], { env: { PW: ADMIN.password } });
+  const added = await runCli(
+    ['config', '--data', server.data, 'operator', 'add', ADMIN.operator, '--role', 'admin', '--password-env', 'PW'],
+    { env: { PW: ADMIN.password } },
+  );
   assert.equal(added.code, 0, added.stderr);
   echo = await echoService();
-  procs.push(await startClient(['--gateway', server.address, '--key', key, '--name', 'prof-1', '--state', join(dir.path, 'c1'), '--allow-forward', String(echo.port)]));
+  procs.push(
+    await startClient([
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--name',
+      'prof-1',
+      '--state',
+      join(dir.path, 'c1'),
+      '--allow-forward',
+      String(echo.port),
+    ]),
+  );
 });
 
 after(async () => {
@@ -50,7 +66,20 @@ after(async () => {
 });
 
 test('profile add, list and remove keep owner-only files in $XDG_CONFIG_HOME/switchboard', async () => {
-  const add = await sb(['control', 'profile', 'add', 'scratch', '--gateway', server.address, '--key', 'not-shown', '--operator', 'x', '--proxy', 'http://127.0.0.1:1']);
+  const add = await sb([
+    'control',
+    'profile',
+    'add',
+    'scratch',
+    '--gateway',
+    server.address,
+    '--key',
+    'not-shown',
+    '--operator',
+    'x',
+    '--proxy',
+    'http://127.0.0.1:1',
+  ]);
   assert.equal(add.code, 0, add.stderr);
   assert.equal(modeOf(join(xdg, 'switchboard')), 0o700);
   assert.equal(modeOf(join(xdg, 'switchboard', 'profiles')), 0o700);
@@ -59,7 +88,16 @@ test('profile add, list and remove keep owner-only files in $XDG_CONFIG_HOME/swi
   const again = await sb(['control', 'profile', 'add', 'scratch', '--gateway', server.address]);
   assert.notEqual(again.code, 0);
   assert.match(again.stderr, /^switchboard: profile scratch exists; remove it first or add it with --replace\n$/);
-  const missing = await sb(['control', 'profile', 'add', 'bad', '--gateway', server.address, '--key-file', join(dir.path, 'nope')]);
+  const missing = await sb([
+    'control',
+    'profile',
+    'add',
+    'bad',
+    '--gateway',
+    server.address,
+    '--key-file',
+    join(dir.path, 'nope'),
+  ]);
   assert.notEqual(missing.code, 0);
   assert.match(missing.stderr, /key file .*nope: no such file/);
   const badName = await sb(['control', 'profile', 'add', '../evil', '--gateway', server.address]);
@@ -68,10 +106,22 @@ test('profile add, list and remove keep owner-only files in $XDG_CONFIG_HOME/swi
 
   const list = await sb(['control', 'profile', 'list', '--json']);
   assert.equal(list.code, 0, list.stderr);
-  assert.deepEqual(JSON.parse(list.stdout), [{ name: 'scratch', gateway: server.address, key: '(in the profile)', operator: 'x', proxy: 'http://127.0.0.1:1', session: null }]);
+  assert.deepEqual(JSON.parse(list.stdout), [
+    {
+      name: 'scratch',
+      gateway: server.address,
+      key: '(in the profile)',
+      operator: 'x',
+      proxy: 'http://127.0.0.1:1',
+      session: null,
+    },
+  ]);
   const text = await sb(['control', 'profile', 'list']);
   assert.match(text.stdout, /^NAME +GATEWAY/);
-  assert.ok(!text.stdout.includes('not-shown') && !list.stdout.includes('not-shown'), 'a key in a profile is never printed');
+  assert.ok(
+    !text.stdout.includes('not-shown') && !list.stdout.includes('not-shown'),
+    'a key in a profile is never printed',
+  );
 
   const removed = await sb(['control', 'profile', 'remove', 'scratch']);
   assert.equal(removed.code, 0, removed.stderr);
@@ -82,14 +132,39 @@ test('profile add, list and remove keep owner-only files in $XDG_CONFIG_HOME/swi
 });
 
 test('any control command takes its gateway, key and operator from --profile; flags given win', async () => {
-  assert.equal((await sb(['control', 'profile', 'add', 'lab', '--gateway', server.address, '--key-file', keyFile, '--operator', ADMIN.operator])).code, 0);
-  const browse = await sb(['control', '--profile', 'lab', '--password-env', 'PW', 'browse', '--json'], { PW: ADMIN.password });
+  assert.equal(
+    (
+      await sb([
+        'control',
+        'profile',
+        'add',
+        'lab',
+        '--gateway',
+        server.address,
+        '--key-file',
+        keyFile,
+        '--operator',
+        ADMIN.operator,
+      ])
+    ).code,
+    0,
+  );
+  const browse = await sb(['control', '--profile', 'lab', '--password-env', 'PW', 'browse', '--json'], {
+    PW: ADMIN.password,
+  });
   assert.equal(browse.code, 0, browse.stderr);
-  assert.deepEqual((JSON.parse(browse.stdout) as { name: string }[]).map((c) => c.name), ['prof-1']);
-  const servers = await sb(['control', '--profile', 'lab', '--password-env', 'PW', 'servers', '--json'], { PW: ADMIN.password });
+  assert.deepEqual(
+    (JSON.parse(browse.stdout) as { name: string }[]).map((c) => c.name),
+    ['prof-1'],
+  );
+  const servers = await sb(['control', '--profile', 'lab', '--password-env', 'PW', 'servers', '--json'], {
+    PW: ADMIN.password,
+  });
   assert.equal(servers.code, 0, servers.stderr);
   // A flag on the command line wins over the profile's setting.
-  const wrongKey = await sb(['control', '--profile', 'lab', '--key', 'wrong-key', '--password-env', 'PW', 'browse'], { PW: ADMIN.password });
+  const wrongKey = await sb(['control', '--profile', 'lab', '--key', 'wrong-key', '--password-env', 'PW', 'browse'], {
+    PW: ADMIN.password,
+  });
   assert.notEqual(wrongKey.code, 0);
   assert.match(wrongKey.stderr, /key not accepted/);
   // Without a password and without a session the server asks for a login, as before.
@@ -113,12 +188,20 @@ test('login once, then commands need no password; the token file is owner-only a
 
   const browse = await sb(['control', '--profile', 'lab', 'browse', '--json']);
   assert.equal(browse.code, 0, browse.stderr);
-  assert.deepEqual((JSON.parse(browse.stdout) as { name: string }[]).map((c) => c.name), ['prof-1']);
-  const listed = JSON.parse((await sb(['control', 'profile', 'list', '--json'])).stdout) as { name: string; session: { operator: string } | null }[];
+  assert.deepEqual(
+    (JSON.parse(browse.stdout) as { name: string }[]).map((c) => c.name),
+    ['prof-1'],
+  );
+  const listed = JSON.parse((await sb(['control', 'profile', 'list', '--json'])).stdout) as {
+    name: string;
+    session: { operator: string } | null;
+  }[];
   assert.equal(listed.find((p) => p.name === 'lab')?.session?.operator, ADMIN.operator);
 
   // A forward through the profile's session: bytes round-trip with no password anywhere.
-  const forward = new Proc(['control', '--profile', 'lab', 'forward', 'prof-1', `0:${echo.port}`], { XDG_CONFIG_HOME: xdg });
+  const forward = new Proc(['control', '--profile', 'lab', 'forward', 'prof-1', `0:${echo.port}`], {
+    XDG_CONFIG_HOME: xdg,
+  });
   procs.push(forward);
   const line = await forward.waitForMsg('forwarding');
   const socket = await connectTcp(Number(String(line.listen).split(':').pop()));
@@ -136,12 +219,39 @@ test('login once, then commands need no password; the token file is owner-only a
 
 test('the control channel takes a token only for its own operator, and only with the key', async () => {
   const { token } = JSON.parse(readFileSync(sessionFile('lab'), 'utf8')) as { token: string };
-  const ok = await ControlClient.connect({ gateway: server.address, key, operator: ADMIN.operator, token, dial: { tls: false } });
+  const ok = await ControlClient.connect({
+    gateway: server.address,
+    key,
+    operator: ADMIN.operator,
+    token,
+    dial: { tls: false },
+  });
   assert.ok(ok.tokenExpiresAt && Date.parse(ok.tokenExpiresAt) > Date.now());
   ok.close();
-  await assert.rejects(ControlClient.connect({ gateway: server.address, key, operator: 'mallory', token, dial: { tls: false } }), (err: SwitchboardError) => err.code === ErrorCodes.BAD_LOGIN);
-  await assert.rejects(ControlClient.connect({ gateway: server.address, key: 'wrong-key', operator: ADMIN.operator, token, dial: { tls: false } }), (err: SwitchboardError) => err.code === ErrorCodes.BAD_KEY);
-  await assert.rejects(ControlClient.connect({ gateway: server.address, key, operator: ADMIN.operator, token: 'A'.repeat(43), dial: { tls: false } }), (err: SwitchboardError) => err.code === ErrorCodes.LOGIN_REQUIRED);
+  await assert.rejects(
+    ControlClient.connect({ gateway: server.address, key, operator: 'mallory', token, dial: { tls: false } }),
+    (err: SwitchboardError) => err.code === ErrorCodes.BAD_LOGIN,
+  );
+  await assert.rejects(
+    ControlClient.connect({
+      gateway: server.address,
+      key: 'wrong-key',
+      operator: ADMIN.operator,
+      token,
+      dial: { tls: false },
+    }),
+    (err: SwitchboardError) => err.code === ErrorCodes.BAD_KEY,
+  );
+  await assert.rejects(
+    ControlClient.connect({
+      gateway: server.address,
+      key,
+      operator: ADMIN.operator,
+      token: 'A'.repeat(43),
+      dial: { tls: false },
+    }),
+    (err: SwitchboardError) => err.code === ErrorCodes.LOGIN_REQUIRED,
+  );
 });
 
 test('logout ends the session on the server: the token no longer opens the API or a control', async () => {
@@ -151,25 +261,37 @@ test('logout ends the session on the server: the token no longer opens the API o
   assert.equal(logout.code, 0, logout.stderr);
   assert.throws(() => statSync(sessionFile('lab')), /ENOENT/);
   assert.equal((await request(server.address, 'GET', 'session', undefined, { token })).status, 401);
-  await assert.rejects(ControlClient.connect({ gateway: server.address, key, operator: ADMIN.operator, token, dial: { tls: false } }), (err: SwitchboardError) => err.code === ErrorCodes.LOGIN_REQUIRED);
+  await assert.rejects(
+    ControlClient.connect({ gateway: server.address, key, operator: ADMIN.operator, token, dial: { tls: false } }),
+    (err: SwitchboardError) => err.code === ErrorCodes.LOGIN_REQUIRED,
+  );
   const browse = await sb(['control', '--profile', 'lab', 'browse']);
   assert.notEqual(browse.code, 0);
   assert.match(browse.stderr, /password required/);
 });
 
 test('a kept token the server no longer knows is deleted with a word on what to do', async () => {
-  assert.equal((await sb(['control', '--profile', 'lab', 'login', '--password-env', 'PW'], { PW: ADMIN.password })).code, 0);
+  assert.equal(
+    (await sb(['control', '--profile', 'lab', 'login', '--password-env', 'PW'], { PW: ADMIN.password })).code,
+    0,
+  );
   const { token } = JSON.parse(readFileSync(sessionFile('lab'), 'utf8')) as { token: string };
   // Ended behind the CLI's back (as a restart of the primary or an operator change would).
   assert.equal((await request(server.address, 'POST', 'logout', undefined, { token })).status, 204);
   const browse = await sb(['control', '--profile', 'lab', 'browse']);
   assert.notEqual(browse.code, 0);
-  assert.match(browse.stderr, /the session of profile lab has ended .*; log in again: switchboard control --profile lab login/);
+  assert.match(
+    browse.stderr,
+    /the session of profile lab has ended .*; log in again: switchboard control --profile lab login/,
+  );
   assert.throws(() => statSync(sessionFile('lab')), /ENOENT/);
 });
 
 test('profile remove ends its session on the server too', async () => {
-  assert.equal((await sb(['control', '--profile', 'lab', 'login', '--password-env', 'PW'], { PW: ADMIN.password })).code, 0);
+  assert.equal(
+    (await sb(['control', '--profile', 'lab', 'login', '--password-env', 'PW'], { PW: ADMIN.password })).code,
+    0,
+  );
   const { token } = JSON.parse(readFileSync(sessionFile('lab'), 'utf8')) as { token: string };
   const removed = await sb(['control', 'profile', 'remove', 'lab']);
   assert.equal(removed.code, 0, removed.stderr);

@@ -45,7 +45,20 @@ before(async () => {
   });
   services.push(counting);
   iperfPort = await freePort();
-  procs.push(await startClient(['--gateway', server.address, '--key', key, '--name', 'svc', '--state', `${dir.path}/client`, '--allow-forward', `${counting.port},${iperfPort}`]));
+  procs.push(
+    await startClient([
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--name',
+      'svc',
+      '--state',
+      `${dir.path}/client`,
+      '--allow-forward',
+      `${counting.port},${iperfPort}`,
+    ]),
+  );
   const fwd = await startForwardProc(server.address, key, 'svc', counting.port);
   procs.push(fwd.proc);
   forwardPort = fwd.port;
@@ -94,7 +107,10 @@ test('a connection that closes at once does not reach the service; the one after
   assert.equal(await echoRoundTrip(real, 'real\n'), 'real\n');
   real.destroy();
   // Sessions are opened in accept order: had a probe reached the service, it would be there by now.
-  assert.deepEqual(accepted.slice(before).map((a) => a.tag), ['real']);
+  assert.deepEqual(
+    accepted.slice(before).map((a) => a.tag),
+    ['real'],
+  );
 });
 
 test('a connection that half-closes at once, sending nothing, is still carried (its peer still reads)', async () => {
@@ -123,8 +139,15 @@ test('connections reach the service in the order the forward accepted them, sile
   }
   await sleep(300);
   sockets.forEach((s, i) => i % 2 === 1 && s.write(`${i}\n`));
-  await waitFor(() => accepted.length - before === 8 && accepted.slice(before).every((a) => a.tag !== undefined), 'all eight connections at the service', 30_000);
-  assert.deepEqual(accepted.slice(before).map((a) => a.tag), ['0', '1', '2', '3', '4', '5', '6', '7']);
+  await waitFor(
+    () => accepted.length - before === 8 && accepted.slice(before).every((a) => a.tag !== undefined),
+    'all eight connections at the service',
+    30_000,
+  );
+  assert.deepEqual(
+    accepted.slice(before).map((a) => a.tag),
+    ['0', '1', '2', '3', '4', '5', '6', '7'],
+  );
   sockets.forEach((s) => s.destroy());
 });
 
@@ -140,7 +163,20 @@ test('a session whose far end closes (cleanly, or with a reset) closes its local
     ),
   );
   services.push(...closers);
-  procs.push(await startClient(['--gateway', server.address, '--key', key, '--name', 'closer', '--state', `${dir.path}/closer`, '--allow-forward', closers.map((c) => c.port).join(',')]));
+  procs.push(
+    await startClient([
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--name',
+      'closer',
+      '--state',
+      `${dir.path}/closer`,
+      '--allow-forward',
+      closers.map((c) => c.port).join(','),
+    ]),
+  );
   for (const [i, how] of kinds.entries()) {
     const fwd = await startForwardProc(server.address, key, 'closer', closers[i]!.port);
     procs.push(fwd.proc);
@@ -187,7 +223,9 @@ test('iperf3 through control forward completes three times in a row, each after 
     const service = await iperfServer();
     try {
       await probeWhileBusy(iperfForwardProc, iperfForwardPort);
-      const result = await runTool(iperf3, ['-c', '127.0.0.1', '-p', String(iperfForwardPort), '-t', '2'], { timeoutMs: 60_000 });
+      const result = await runTool(iperf3, ['-c', '127.0.0.1', '-p', String(iperfForwardPort), '-t', '2'], {
+        timeoutMs: 60_000,
+      });
       assert.equal(result.code, 0, `run ${run}: iperf3 -c failed: ${result.stdout.slice(-500)} ${result.stderr}`);
       assert.match(result.stdout, /iperf Done/);
     } finally {

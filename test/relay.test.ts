@@ -92,7 +92,19 @@ before(async () => {
   refusedPort = await echoService();
   services.push(echo, http, half, fast, refusedPort);
   const allow = [echo.port, http.port, half.port, fast.port].join(',');
-  client = await startClient(['--gateway', server.address, '--key', key, '--name', 'relay-1', '--state', `${dir.path}/c1`, '--allow-forward', allow, '--allow-exec']);
+  client = await startClient([
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--name',
+    'relay-1',
+    '--state',
+    `${dir.path}/c1`,
+    '--allow-forward',
+    allow,
+    '--allow-exec',
+  ]);
   procs.push(client);
   control = await connectControl(server.address, key);
 });
@@ -173,7 +185,9 @@ test('forward: many concurrent connections each get their own intact stream', as
       return back;
     }),
   );
-  results.forEach((got, i) => assert.equal(sha256(got), sha256(payloads[i]!), `connection ${i}; control stderr: ${fwd.proc.stderr}`));
+  results.forEach((got, i) =>
+    assert.equal(sha256(got), sha256(payloads[i]!), `connection ${i}; control stderr: ${fwd.proc.stderr}`),
+  );
   // Concurrent HTTP downloads too.
   const http4 = await startForwardProc(server.address, key, 'relay-1', http.port);
   procs.push(http4.proc);
@@ -183,7 +197,14 @@ test('forward: many concurrent connections each get their own intact stream', as
 });
 
 test('exec: stdout, stderr and the exit code come back', async () => {
-  const result = await controlCli(server.address, key, ['exec', 'relay-1', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+  const result = await controlCli(server.address, key, [
+    'exec',
+    'relay-1',
+    '--',
+    'sh',
+    '-c',
+    'echo out; echo err >&2; exit 3',
+  ]);
   assert.equal(result.code, 3, result.stderr);
   assert.equal(result.stdout, 'out\n');
   assert.equal(result.stderr, 'err\n');
@@ -192,7 +213,13 @@ test('exec: stdout, stderr and the exit code come back', async () => {
 });
 
 test('exec: stdin is piped to the command, large input included', async () => {
-  const small = await controlCli(server.address, key, ['exec', 'relay-1', '--', 'cat'], {}, { input: 'hello through the relay\n' });
+  const small = await controlCli(
+    server.address,
+    key,
+    ['exec', 'relay-1', '--', 'cat'],
+    {},
+    { input: 'hello through the relay\n' },
+  );
   assert.equal(small.code, 0, small.stderr);
   assert.equal(small.stdout, 'hello through the relay\n');
   const input = randomBytes(3 * MB);
@@ -208,10 +235,25 @@ test('exec: a command that is not found exits 127 with a clear message', async (
 });
 
 test('exec: the control exits with the command even when its own stdin stays open', async () => {
-  const proc = new Proc(['control', '--gateway', server.address, '--key', key, 'exec', 'relay-1', '--', 'echo', 'done']);
+  const proc = new Proc([
+    'control',
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    'exec',
+    'relay-1',
+    '--',
+    'echo',
+    'done',
+  ]);
   procs.push(proc); // its stdin is a pipe that is never closed
   const code = await Promise.race([proc.exited, sleep(20_000).then(() => 'hung' as const)]);
-  assert.equal(code, 0, `control exec did not exit (stdout ${JSON.stringify(proc.stdout)}, stderr ${JSON.stringify(proc.stderr)})`);
+  assert.equal(
+    code,
+    0,
+    `control exec did not exit (stdout ${JSON.stringify(proc.stdout)}, stderr ${JSON.stringify(proc.stderr)})`,
+  );
   assert.equal(proc.stdout, 'done\n');
 });
 
@@ -226,8 +268,14 @@ test('policy: a port not in --allow-forward is refused at the control, and the c
   await waitFor(() => fwd.proc.stderr.includes('failed'), 'the refusal on the control');
   assert.match(fwd.proc.stderr, new RegExp(`port ${refusedPort.port} is not in this client's --allow-forward list`));
   // Through the SDK, the refusal has its stable code.
-  await assert.rejects(control.open('relay-1', { kind: 'forward', port: refusedPort.port }), (err: Error & { code?: string }) => err.code === 'SB_ERR_POLICY_REFUSED');
-  await assert.rejects(control.open('relay-1', { kind: 'forward', port: echo.port, host: '10.1.2.3' }), /forwards only to its own machine/);
+  await assert.rejects(
+    control.open('relay-1', { kind: 'forward', port: refusedPort.port }),
+    (err: Error & { code?: string }) => err.code === 'SB_ERR_POLICY_REFUSED',
+  );
+  await assert.rejects(
+    control.open('relay-1', { kind: 'forward', port: echo.port, host: '10.1.2.3' }),
+    /forwards only to its own machine/,
+  );
   const [afterRefusal] = await browse(server.address, key);
   assert.equal(afterRefusal?.connectedAt, before?.connectedAt, 'the client kept its connection');
   assert.ok(!client.lines.slice(linesBefore).some((l) => l.status === 'waiting'), 'the client did not reconnect');
@@ -235,7 +283,18 @@ test('policy: a port not in --allow-forward is refused at the control, and the c
 });
 
 test('policy: exec on a client without --allow-exec is refused with a clear error; the client stays connected', async () => {
-  const noExec = await startClient(['--gateway', server.address, '--key', key, '--name', 'relay-noexec', '--state', `${dir.path}/c-noexec`, '--allow-forward', String(echo.port)]);
+  const noExec = await startClient([
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--name',
+    'relay-noexec',
+    '--state',
+    `${dir.path}/c-noexec`,
+    '--allow-forward',
+    String(echo.port),
+  ]);
   procs.push(noExec);
   const result = await controlCli(server.address, key, ['exec', 'relay-noexec', '--', 'true']);
   assert.notEqual(result.code, 0);
@@ -268,22 +327,35 @@ test('relay: a slow reader holds memory bounded on the server, the client and th
   // Wait until the writer is held back: its count stops growing (the whole path is full).
   let last = -1;
   let still = 0;
-  await waitFor(async () => {
-    const now = fastWritten();
-    still = now === last && now > 0 ? still + 1 : 0;
-    last = now;
-    return still >= 6;
-  }, 'the fast writer to be held back by the slow reader', 60_000, 200);
+  await waitFor(
+    async () => {
+      const now = fastWritten();
+      still = now === last && now > 0 ? still + 1 : 0;
+      last = now;
+      return still >= 6;
+    },
+    'the fast writer to be held back by the slow reader',
+    60_000,
+    200,
+  );
   const written = fastWritten();
-  assert.ok(written < SLOW_TOTAL / 2, `backpressure stopped the writer early (it wrote ${written} of ${SLOW_TOTAL} bytes)`);
+  assert.ok(
+    written < SLOW_TOTAL / 2,
+    `backpressure stopped the writer early (it wrote ${written} of ${SLOW_TOTAL} bytes)`,
+  );
   const bound = 60 * MB;
   const grown = {
     server: rssBytes(pids.server) - base.server,
     client: rssBytes(pids.client) - base.client,
     control: rssBytes(pids.control) - base.control,
   };
-  t.diagnostic(`paused after ${(written / MB).toFixed(1)} MB written; RSS growth (MB): ${Object.entries(grown).map(([w, g]) => `${w} ${(g / MB).toFixed(1)}`).join(', ')}`);
-  for (const [who, growth] of Object.entries(grown)) assert.ok(growth < bound, `${who} RSS grew by ${(growth / MB).toFixed(1)} MB while the reader was paused`);
+  t.diagnostic(
+    `paused after ${(written / MB).toFixed(1)} MB written; RSS growth (MB): ${Object.entries(grown)
+      .map(([w, g]) => `${w} ${(g / MB).toFixed(1)}`)
+      .join(', ')}`,
+  );
+  for (const [who, growth] of Object.entries(grown))
+    assert.ok(growth < bound, `${who} RSS grew by ${(growth / MB).toFixed(1)} MB while the reader was paused`);
 
   // Read slowly for a while: memory stays bounded; then read at full speed and check every byte.
   const hash = createHash('sha256');
@@ -334,15 +406,23 @@ test('relay: exec output to a slow reader is held back too; memory stays bounded
   const run = runExec(control, 'relay-1', ['head', '-c', String(TOTAL), '/dev/zero'], { stdout: out, stderr: err });
   let last = -1;
   let still = 0;
-  await waitFor(() => {
-    const now = got + out.writableLength;
-    still = now === last && now > 0 ? still + 1 : 0;
-    last = now;
-    return still >= 6;
-  }, 'the command output to be held back', 60_000, 200);
+  await waitFor(
+    () => {
+      const now = got + out.writableLength;
+      still = now === last && now > 0 ? still + 1 : 0;
+      last = now;
+      return still >= 6;
+    },
+    'the command output to be held back',
+    60_000,
+    200,
+  );
   const grown = { server: rssBytes(pids.server) - base.server, client: rssBytes(pids.client) - base.client };
-  t.diagnostic(`held after ${((got + out.writableLength) / MB).toFixed(1)} MB; RSS growth (MB): server ${(grown.server / MB).toFixed(1)}, client ${(grown.client / MB).toFixed(1)}`);
-  for (const [who, growth] of Object.entries(grown)) assert.ok(growth < 60 * MB, `${who} RSS grew by ${(growth / MB).toFixed(1)} MB while the reader was stalled`);
+  t.diagnostic(
+    `held after ${((got + out.writableLength) / MB).toFixed(1)} MB; RSS growth (MB): server ${(grown.server / MB).toFixed(1)}, client ${(grown.client / MB).toFixed(1)}`,
+  );
+  for (const [who, growth] of Object.entries(grown))
+    assert.ok(growth < 60 * MB, `${who} RSS grew by ${(growth / MB).toFixed(1)} MB while the reader was stalled`);
   release = true;
   held?.();
   const exit = await run;
@@ -368,7 +448,18 @@ test('teardown: killing the control end closes the service connections and ends 
     });
   });
   services.push(svc);
-  const c2 = await startClient(['--gateway', server.address, '--key', key, '--name', 'relay-td1', '--state', `${dir.path}/c-td1`, '--allow-forward', String(svc.port)]);
+  const c2 = await startClient([
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--name',
+    'relay-td1',
+    '--state',
+    `${dir.path}/c-td1`,
+    '--allow-forward',
+    String(svc.port),
+  ]);
   procs.push(c2);
   const fwd = await startForwardProc(server.address, key, 'relay-td1', svc.port);
   procs.push(fwd.proc);
@@ -382,7 +473,10 @@ test('teardown: killing the control end closes the service connections and ends 
   streaming.resume();
   assert.equal(await sessionsOnServer(), 2);
   await fwd.proc.stop('SIGKILL');
-  await waitFor(() => closed.includes('quiet') && closed.includes('streaming'), 'both service connections on the client machine to close');
+  await waitFor(
+    () => closed.includes('quiet') && closed.includes('streaming'),
+    'both service connections on the client machine to close',
+  );
   await waitFor(async () => (await sessionsOnServer()) === 0, 'the sessions to be gone from the server');
   quiet.destroy();
   streaming.destroy();
@@ -394,14 +488,38 @@ test('teardown: killing the client closes the control end and ends the session',
   await waitFor(async () => (await sessionsOnServer()) === 0, 'sessions of earlier tests to end');
   const svc = await tcpService((s) => s.write('hi'));
   services.push(svc);
-  const c3 = await startClient(['--gateway', server.address, '--key', key, '--name', 'relay-td2', '--state', `${dir.path}/c-td2`, '--allow-forward', String(svc.port), '--allow-exec']);
+  const c3 = await startClient([
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--name',
+    'relay-td2',
+    '--state',
+    `${dir.path}/c-td2`,
+    '--allow-forward',
+    String(svc.port),
+    '--allow-exec',
+  ]);
   procs.push(c3);
   const fwd = await startForwardProc(server.address, key, 'relay-td2', svc.port);
   procs.push(fwd.proc);
   const socket = await connectTcp(fwd.port);
   const closed = readAll(socket);
   await new Promise((r) => socket.once('data', r));
-  const exec = new Proc(['control', '--gateway', server.address, '--key', key, 'exec', 'relay-td2', '--', 'sh', '-c', 'echo started; exec sleep 30']);
+  const exec = new Proc([
+    'control',
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    'exec',
+    'relay-td2',
+    '--',
+    'sh',
+    '-c',
+    'echo started; exec sleep 30',
+  ]);
   procs.push(exec);
   await waitFor(() => exec.stdout.includes('started'), 'the remote command to start');
   assert.equal(await sessionsOnServer(), 2);
@@ -411,13 +529,28 @@ test('teardown: killing the client closes the control end and ends the session',
   assert.notEqual(code, 0);
   assert.match(exec.stderr, /ended before the command reported its exit status/);
   await waitFor(async () => (await sessionsOnServer()) === 0, 'the sessions to be gone from the server');
-  await waitFor(async () => !(await browse(server.address, key)).some((c) => c.name === 'relay-td2'), 'the killed client to leave browse');
+  await waitFor(
+    async () => !(await browse(server.address, key)).some((c) => c.name === 'relay-td2'),
+    'the killed client to leave browse',
+  );
   await fwd.proc.stop();
 });
 
 test('teardown: killing a control running exec kills the command on the client', async () => {
   await waitFor(async () => (await sessionsOnServer()) === 0, 'sessions of earlier tests to end');
-  const proc = new Proc(['control', '--gateway', server.address, '--key', key, 'exec', 'relay-1', '--', 'sh', '-c', 'echo $$; while :; do echo tick; sleep 0.1; done']);
+  const proc = new Proc([
+    'control',
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    'exec',
+    'relay-1',
+    '--',
+    'sh',
+    '-c',
+    'echo $$; while :; do echo tick; sleep 0.1; done',
+  ]);
   procs.push(proc);
   const pid = Number((await waitFor(() => /^(\d+)$/m.exec(proc.stdout) ?? undefined, 'the remote pid'))[1]);
   assert.ok(processAlive(pid));
@@ -445,7 +578,8 @@ test('no leaks: after many sessions the server and client return to their baseli
         socket.on('error', () => undefined);
         const text = `batch ${batch} conn ${i} `.repeat(50);
         assert.equal(await echoRoundTrip(socket, text), text);
-        if (i % 3 === 0) socket.resetAndDestroy(); // abrupt
+        if (i % 3 === 0)
+          socket.resetAndDestroy(); // abrupt
         else if (i % 3 === 1) socket.destroy();
         else {
           socket.end();
@@ -455,7 +589,8 @@ test('no leaks: after many sessions the server and client return to their baseli
     );
   }
   // Refused sessions must not leak either.
-  for (let i = 0; i < 5; i++) await assert.rejects(control.open('relay-1', { kind: 'forward', port: refusedPort.port }));
+  for (let i = 0; i < 5; i++)
+    await assert.rejects(control.open('relay-1', { kind: 'forward', port: refusedPort.port }));
 
   await waitFor(async () => (await sessionsOnServer()) === 0, 'every session to end');
   let now = base;
@@ -478,7 +613,13 @@ test('servers --json reports the session count, and 0 once sessions are over', a
   await echoRoundTrip(socket as net.Socket, 'open');
   const during = await controlCli(server.address, key, ['servers', '--json']);
   assert.equal(during.code, 0, during.stderr);
-  const [info] = JSON.parse(during.stdout) as { address: string; role: string; status: string; clients: number; sessions: number }[];
+  const [info] = JSON.parse(during.stdout) as {
+    address: string;
+    role: string;
+    status: string;
+    clients: number;
+    sessions: number;
+  }[];
   assert.deepEqual([info!.address, info!.role, info!.status, info!.sessions], [server.address, 'standalone', 'up', 1]);
   assert.ok(info!.clients >= 1);
   socket.destroy();

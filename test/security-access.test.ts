@@ -28,7 +28,18 @@ import { keyProof, newNonce } from '../src/protocol/proof.js';
 import { newTotpSecret, verifyTotp } from '../src/store/totp.js';
 import { addOperator, login, request, setSettingLive } from './helpers/api.js';
 import { addKey, Proc, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
-import { connectControl, echoRoundTrip, echoService, rawControl, rawHttp, RawPeer, rawRequest, sessionUpgradeRequest, stopAll, type Service } from './helpers/sb.js';
+import {
+  connectControl,
+  echoRoundTrip,
+  echoService,
+  rawControl,
+  rawHttp,
+  RawPeer,
+  rawRequest,
+  sessionUpgradeRequest,
+  stopAll,
+  type Service,
+} from './helpers/sb.js';
 
 const dir = tempDir('sb-sec-access-');
 const PW = { admin: 'access-admin-pw-1', opa: 'access-opa-pw-2', lock: 'access-lock-pw-3' };
@@ -55,20 +66,44 @@ function keyPair(): KeyPair {
 }
 
 async function client(name: string, key: string, extra: string[]): Promise<Proc> {
-  const proc = await startClient(['--gateway', server.address, '--key', key, '--name', name, '--state', join(dir.path, `state-${name}`), ...extra]);
+  const proc = await startClient([
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--name',
+    name,
+    '--state',
+    join(dir.path, `state-${name}`),
+    ...extra,
+  ]);
   procs.push(proc);
   return proc;
 }
 
-async function loggedInControl(key: string, operator: string, password: string, localAddress?: string): Promise<RawPeer> {
+async function loggedInControl(
+  key: string,
+  operator: string,
+  password: string,
+  localAddress?: string,
+): Promise<RawPeer> {
   const peer = RawPeer.open(server.address, '/v1/control', localAddress ? { localAddress } : {});
   const challenge = await peer.next('challenge');
-  peer.send({ type: 'login', version: 1, proof: keyProof(key, 'control', challenge.nonce as string, operator), operator, password });
+  peer.send({
+    type: 'login',
+    version: 1,
+    proof: keyProof(key, 'control', challenge.nonce as string, operator),
+    operator,
+    password,
+  });
   return peer;
 }
 
 async function openTicket(peer: RawPeer, req: number, clientName: string): Promise<string> {
-  const answer = await rawRequest(peer, req, 'open', { client: clientName, target: { kind: 'forward', port: echo.port } });
+  const answer = await rawRequest(peer, req, 'open', {
+    client: clientName,
+    target: { kind: 'forward', port: echo.port },
+  });
   assert.ok(answer.result, JSON.stringify(answer));
   return (answer.result as { ticket: string }).ticket;
 }
@@ -105,12 +140,42 @@ test('impostor hellos are refused with 4007 and a clear log line; the real clien
   const attacker = keyPair();
   const oldNonce = newNonce();
   const cases: [string, (nonce: string) => { id: string; publicKey: string; signature: string }][] = [
-    ['an id not derived from its public key', (n) => ({ id: 'impostor-0000000000000000', publicKey: attacker.publicKey, signature: signIdentity(attacker.privateKey, n, 'impostor-0000000000000000') })],
-    ['a signature over another nonce', (n) => ({ id: attacker.id, publicKey: attacker.publicKey, signature: signIdentity(attacker.privateKey, `${n}x`, attacker.id) })],
-    ["someone else's id with a valid key pair of its own", (n) => ({ id: victimId, publicKey: attacker.publicKey, signature: signIdentity(attacker.privateKey, n, victimId) })],
-    ["someone else's id and public key, signed with another key", (n) => ({ id: victimId, publicKey: victim.publicKey, signature: signIdentity(attacker.privateKey, n, victimId) })],
-    ["a replay of the victim's own signature over an old nonce", () => ({ id: victimId, publicKey: victim.publicKey, signature: victim.sign(oldNonce) })],
-    ['a public key that is not a key', (n) => ({ id: victimId, publicKey: 'AAAA', signature: signIdentity(attacker.privateKey, n, victimId) })],
+    [
+      'an id not derived from its public key',
+      (n) => ({
+        id: 'impostor-0000000000000000',
+        publicKey: attacker.publicKey,
+        signature: signIdentity(attacker.privateKey, n, 'impostor-0000000000000000'),
+      }),
+    ],
+    [
+      'a signature over another nonce',
+      (n) => ({
+        id: attacker.id,
+        publicKey: attacker.publicKey,
+        signature: signIdentity(attacker.privateKey, `${n}x`, attacker.id),
+      }),
+    ],
+    [
+      "someone else's id with a valid key pair of its own",
+      (n) => ({
+        id: victimId,
+        publicKey: attacker.publicKey,
+        signature: signIdentity(attacker.privateKey, n, victimId),
+      }),
+    ],
+    [
+      "someone else's id and public key, signed with another key",
+      (n) => ({ id: victimId, publicKey: victim.publicKey, signature: signIdentity(attacker.privateKey, n, victimId) }),
+    ],
+    [
+      "a replay of the victim's own signature over an old nonce",
+      () => ({ id: victimId, publicKey: victim.publicKey, signature: victim.sign(oldNonce) }),
+    ],
+    [
+      'a public key that is not a key',
+      (n) => ({ id: victimId, publicKey: 'AAAA', signature: signIdentity(attacker.privateKey, n, victimId) }),
+    ],
   ];
   for (const [what, forge] of cases) {
     const from = server.proc.lines.length;
@@ -118,17 +183,44 @@ test('impostor hellos are refused with 4007 and a clear log line; the real clien
     const nonce = (await peer.next('challenge')).nonce as string;
     const claim = forge(nonce);
     // The attacker holds the connectivity key: the key proof is valid for the id it claims.
-    peer.send({ type: 'hello', version: 1, ...claim, name: 'victim', group: '', platform: 'evil', proof: keyProof(alpha, 'client', nonce, claim.id), allowForward: [], allowExec: false });
+    peer.send({
+      type: 'hello',
+      version: 1,
+      ...claim,
+      name: 'victim',
+      group: '',
+      platform: 'evil',
+      proof: keyProof(alpha, 'client', nonce, claim.id),
+      allowForward: [],
+      allowExec: false,
+    });
     const closed = await peer.closeResult();
     assert.equal(closed.code, 4007, `${what}: ${JSON.stringify(closed)}`);
-    const line = await server.proc.waitForLine((l) => l.msg === 'client refused' && l.closeCode === 4007, `the log line for ${what}`, 5000, from);
+    const line = await server.proc.waitForLine(
+      (l) => l.msg === 'client refused' && l.closeCode === 4007,
+      `the log line for ${what}`,
+      5000,
+      from,
+    );
     assert.match(String(line.reason), new RegExp(`client ${claim.id} did not prove its identity`), what);
     assert.equal(line.peer, '127.0.0.1');
   }
   // Whoever stole the victim's private key still cannot take over the live connection.
   const thief = RawPeer.open(server.address, '/v1/client');
   const nonce = (await thief.next('challenge')).nonce as string;
-  thief.send({ type: 'hello', version: 1, id: victim.id, publicKey: victim.publicKey, signature: victim.sign(nonce), name: 'victim', group: '', platform: 'evil', proof: keyProof(alpha, 'client', nonce, victim.id), allowForward: [], allowExec: false });
+  thief.send({
+    type: 'hello',
+    version: 1,
+    id: victim.id,
+    publicKey: victim.publicKey,
+    signature: victim.sign(nonce),
+    name: 'victim',
+    group: '',
+    platform: 'evil',
+    proof: keyProof(alpha, 'client', nonce, victim.id),
+    allowForward: [],
+    allowExec: false,
+  });
   assert.equal((await thief.closeResult()).code, 4009);
   const after = (await browseAsAdmin(alpha)).find((c) => c.id === victimId);
   assert.deepEqual(after, before, 'the victim is the same connection, with the same details');
@@ -149,12 +241,33 @@ test('a key is proven, never sent: it is not in the bytes a client or a control 
   const attacker = keyPair();
   const peer = RawPeer.open(server.address, '/v1/client');
   const nonce = (await peer.next('challenge')).nonce as string;
-  peer.send({ type: 'hello', version: 1, id: attacker.id, publicKey: attacker.publicKey, signature: signIdentity(attacker.privateKey, nonce, attacker.id), name: 'x', group: '', platform: 'x', proof: keyProof('a-guessed-key-value', 'client', nonce, attacker.id), allowForward: [], allowExec: false });
+  peer.send({
+    type: 'hello',
+    version: 1,
+    id: attacker.id,
+    publicKey: attacker.publicKey,
+    signature: signIdentity(attacker.privateKey, nonce, attacker.id),
+    name: 'x',
+    group: '',
+    platform: 'x',
+    proof: keyProof('a-guessed-key-value', 'client', nonce, attacker.id),
+    allowForward: [],
+    allowExec: false,
+  });
   assert.equal((await peer.closeResult()).code, 4001);
 
   const relay = await recordingRelay(server.address);
   try {
-    const proc = await startClient(['--gateway', relay.address, '--key', alpha, '--name', 'on-the-wire', '--state', join(dir.path, 'state-wire')]);
+    const proc = await startClient([
+      '--gateway',
+      relay.address,
+      '--key',
+      alpha,
+      '--name',
+      'on-the-wire',
+      '--state',
+      join(dir.path, 'state-wire'),
+    ]);
     procs.push(proc);
     const control = await connectControl(relay.address, alpha, { operator: 'opa', password: PW.opa });
     const seen = await control.browse();
@@ -193,7 +306,17 @@ test("a server cannot widen a client's policy: refused ports, hosts and commands
         if (msg.type === 'hello') {
           hellos.push(msg);
           // Extra fields a hostile server might try: they are not part of the protocol.
-          ws.send(JSON.stringify({ type: 'welcome', server: fakeAddress, heartbeat: 30, cluster: {}, allowExec: true, allowForward: [1, 22, 3389], policy: { allowExec: true } }));
+          ws.send(
+            JSON.stringify({
+              type: 'welcome',
+              server: fakeAddress,
+              heartbeat: 30,
+              cluster: {},
+              allowExec: true,
+              allowForward: [1, 22, 3389],
+              policy: { allowExec: true },
+            }),
+          );
           const sessions: [string, unknown][] = [
             ['other-port', { kind: 'forward', port: echo.port + 1 }],
             ['other-host', { kind: 'forward', port: echo.port, host: '192.0.2.1' }],
@@ -210,7 +333,19 @@ test("a server cannot widen a client's policy: refused ports, hosts and commands
   await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
   const fakeAddress = `127.0.0.1:${(fake.address() as net.AddressInfo).port}`;
   try {
-    const proc = new Proc(['client', '--gateway', fakeAddress, '--key', alpha, '--name', 'policy-box', '--state', join(dir.path, 'state-policy'), '--allow-forward', String(echo.port)]);
+    const proc = new Proc([
+      'client',
+      '--gateway',
+      fakeAddress,
+      '--key',
+      alpha,
+      '--name',
+      'policy-box',
+      '--state',
+      join(dir.path, 'state-policy'),
+      '--allow-forward',
+      String(echo.port),
+    ]);
     procs.push(proc);
     await waitFor(() => refusals.size === 3 && dataTickets.length === 1, 'three refusals and one data connection');
     assert.deepEqual([...refusals.keys()].sort(), ['exec', 'other-host', 'other-port']);
@@ -228,13 +363,23 @@ test("a server cannot widen a client's policy: refused ports, hosts and commands
 });
 
 test('controls and REST operators see and reach only the clients of their keys', async () => {
-  const names = (list: { name: string }[]) => list.map((c) => c.name).filter((n) => n === 'victim' || n === 'bravo').sort();
+  const names = (list: { name: string }[]) =>
+    list
+      .map((c) => c.name)
+      .filter((n) => n === 'victim' || n === 'bravo')
+      .sort();
   const control = await loggedInControl(alpha, 'opa', PW.opa);
   await control.next('ready');
   const browsed = await rawRequest(control, 1, 'browse', {});
   assert.deepEqual(names(browsed.result as { name: string }[]), ['victim']);
-  for (const [req, target] of [[2, 'bravo'], [3, bravoId]] as const) {
-    const open = await rawRequest(control, req, 'open', { client: target, target: { kind: 'forward', port: echo.port } });
+  for (const [req, target] of [
+    [2, 'bravo'],
+    [3, bravoId],
+  ] as const) {
+    const open = await rawRequest(control, req, 'open', {
+      client: target,
+      target: { kind: 'forward', port: echo.port },
+    });
     assert.equal(open.error?.code, 'SB_ERR_UNKNOWN_CLIENT', JSON.stringify(open));
   }
   control.terminate();
@@ -245,17 +390,37 @@ test('controls and REST operators see and reach only the clients of their keys',
 
   const ops = await login(server.address, 'opa', PW.opa);
   const admin = await login(server.address, 'admin', PW.admin);
-  assert.deepEqual(names((await request(server.address, 'GET', 'clients', undefined, { token: ops.token })).body), ['victim']);
-  assert.deepEqual(names((await request(server.address, 'GET', 'clients', undefined, { token: admin.token })).body), ['bravo', 'victim']);
+  assert.deepEqual(names((await request(server.address, 'GET', 'clients', undefined, { token: ops.token })).body), [
+    'victim',
+  ]);
+  assert.deepEqual(names((await request(server.address, 'GET', 'clients', undefined, { token: admin.token })).body), [
+    'bravo',
+    'victim',
+  ]);
   for (const path of [`clients/${bravoId}`, 'clients/bravo', `clients?filter=${bravoId}`]) {
     const answer = await request(server.address, 'GET', path, undefined, { token: ops.token });
-    assert.ok(answer.status === 404 || (answer.status === 200 && answer.body.length === 0), `${path}: ${answer.status} ${answer.text}`);
+    assert.ok(
+      answer.status === 404 || (answer.status === 200 && answer.body.length === 0),
+      `${path}: ${answer.status} ${answer.text}`,
+    );
   }
-  const exec = await request(server.address, 'POST', 'exec', { client: bravoId, command: ['/bin/echo', 'reached'] }, { token: ops.token });
+  const exec = await request(
+    server.address,
+    'POST',
+    'exec',
+    { client: bravoId, command: ['/bin/echo', 'reached'] },
+    { token: ops.token },
+  );
   assert.equal(exec.status, 404, exec.text);
   assert.equal(exec.body.error.code, 'SB_ERR_UNKNOWN_CLIENT');
   // The same command as an admin does reach bravo (bravo allows exec): the refusal above was the key's.
-  const allowed = await request(server.address, 'POST', 'exec', { client: bravoId, command: [process.execPath, '-e', 'process.stdout.write("reached")'] }, { token: admin.token });
+  const allowed = await request(
+    server.address,
+    'POST',
+    'exec',
+    { client: bravoId, command: [process.execPath, '-e', 'process.stdout.write("reached")'] },
+    { token: admin.token },
+  );
   assert.equal(allowed.status, 200, allowed.text);
   assert.equal(allowed.body.stdout, 'reached');
 });
@@ -287,20 +452,48 @@ test(`at most ${MAX_PENDING_SESSIONS_PER_CONTROL} sessions may be opening at onc
   const sink = RawPeer.open(server.address, '/v1/client');
   const me = keyPair();
   const nonce = (await sink.next('challenge')).nonce as string;
-  sink.send({ type: 'hello', version: 1, id: me.id, publicKey: me.publicKey, signature: signIdentity(me.privateKey, nonce, me.id), name: 'sink', group: '', platform: 'raw', proof: keyProof(alpha, 'client', nonce, me.id), allowForward: [echo.port], allowExec: false });
+  sink.send({
+    type: 'hello',
+    version: 1,
+    id: me.id,
+    publicKey: me.publicKey,
+    signature: signIdentity(me.privateKey, nonce, me.id),
+    name: 'sink',
+    group: '',
+    platform: 'raw',
+    proof: keyProof(alpha, 'client', nonce, me.id),
+    allowForward: [echo.port],
+    allowExec: false,
+  });
   await sink.next('welcome');
   const control = await loggedInControl(alpha, 'opa', PW.opa);
   await control.next('ready');
   const total = MAX_PENDING_SESSIONS_PER_CONTROL + 4;
-  for (let req = 1; req <= total; req++) control.send({ type: 'request', req, method: 'open', params: { client: me.id, target: { kind: 'forward', port: echo.port } } });
-  const responses = () => control.messages.filter((m) => m.type === 'response') as { req: number; error?: { code: string } }[];
+  for (let req = 1; req <= total; req++)
+    control.send({
+      type: 'request',
+      req,
+      method: 'open',
+      params: { client: me.id, target: { kind: 'forward', port: echo.port } },
+    });
+  const responses = () =>
+    control.messages.filter((m) => m.type === 'response') as { req: number; error?: { code: string } }[];
   await waitFor(() => responses().length >= 4, 'the refusals over the limit');
-  assert.deepEqual(responses().map((r) => r.error?.code), Array(4).fill('SB_ERR_TOO_MANY_SESSIONS'));
-  await waitFor(() => sink.messages.filter((m) => m.type === 'session').length === MAX_PENDING_SESSIONS_PER_CONTROL, 'the requests to reach the client');
+  assert.deepEqual(
+    responses().map((r) => r.error?.code),
+    Array(4).fill('SB_ERR_TOO_MANY_SESSIONS'),
+  );
+  await waitFor(
+    () => sink.messages.filter((m) => m.type === 'session').length === MAX_PENDING_SESSIONS_PER_CONTROL,
+    'the requests to reach the client',
+  );
   // The client goes away: the pending ones fail at once rather than at their timeout.
   sink.terminate();
   await waitFor(() => responses().length === total, 'every open to be answered');
-  assert.equal(responses().filter((r) => r.error?.code === 'SB_ERR_UNKNOWN_CLIENT').length, MAX_PENDING_SESSIONS_PER_CONTROL);
+  assert.equal(
+    responses().filter((r) => r.error?.code === 'SB_ERR_UNKNOWN_CLIENT').length,
+    MAX_PENDING_SESSIONS_PER_CONTROL,
+  );
   control.terminate();
 });
 
@@ -323,9 +516,24 @@ test('malformed and oversized messages close only their own connection, with a c
   const host = `Host: ${server.address}\r\n`;
   const raw: [string, string, number, string][] = [
     ['an unknown method', `BREW /healthz HTTP/1.1\r\n${host}\r\n`, 400, 'SB_ERR_BAD_MESSAGE'],
-    ['headers over 16 KiB', `GET /healthz HTTP/1.1\r\n${host}X-Big: ${'b'.repeat(17 * 1024)}\r\n\r\n`, 431, 'SB_ERR_MESSAGE_TOO_BIG'],
-    ['a handshake without a key', `GET /v1/client HTTP/1.1\r\n${host}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n`, 400, 'SB_ERR_BAD_MESSAGE'],
-    ['a handshake with a wrong version', `GET /v1/control HTTP/1.1\r\n${host}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 99\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`, 400, 'SB_ERR_BAD_MESSAGE'],
+    [
+      'headers over 16 KiB',
+      `GET /healthz HTTP/1.1\r\n${host}X-Big: ${'b'.repeat(17 * 1024)}\r\n\r\n`,
+      431,
+      'SB_ERR_MESSAGE_TOO_BIG',
+    ],
+    [
+      'a handshake without a key',
+      `GET /v1/client HTTP/1.1\r\n${host}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      400,
+      'SB_ERR_BAD_MESSAGE',
+    ],
+    [
+      'a handshake with a wrong version',
+      `GET /v1/control HTTP/1.1\r\n${host}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 99\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+      400,
+      'SB_ERR_BAD_MESSAGE',
+    ],
     ['CONNECT', `CONNECT 127.0.0.1:22 HTTP/1.1\r\n${host}\r\n`, 405, 'SB_ERR_NOT_FOUND'],
   ];
   for (const [what, text, status, code] of raw) {
@@ -336,13 +544,21 @@ test('malformed and oversized messages close only their own connection, with a c
   }
   // A caller that hangs up in the middle of its body is its own problem, not a server error.
   const from = server.proc.lines.length;
-  const cut = net.connect({ host: '127.0.0.1', port: Number(server.address.split(':')[1]) }, () => cut.write(`POST /api/v1/login HTTP/1.1\r\n${host}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"operator":`));
+  const cut = net.connect({ host: '127.0.0.1', port: Number(server.address.split(':')[1]) }, () =>
+    cut.write(
+      `POST /api/v1/login HTTP/1.1\r\n${host}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"operator":`,
+    ),
+  );
   cut.on('error', () => undefined);
   await new Promise((r) => setTimeout(r, 300));
   cut.destroy();
   await new Promise((r) => setTimeout(r, 500));
   assert.equal((await request(server.address, 'GET', '/healthz')).status, 200);
-  assert.deepEqual(server.proc.lines.slice(from).filter((l) => Number(l.level) >= 50), [], 'no error logged for an aborted body');
+  assert.deepEqual(
+    server.proc.lines.slice(from).filter((l) => Number(l.level) >= 50),
+    [],
+    'no error logged for an aborted body',
+  );
   const victimProc = procs.find((p) => p.child.spawnargs.includes('victim'))!;
   assert.ok(!victimProc.lines.some((l) => l.status === 'waiting'));
 });
@@ -355,7 +571,12 @@ test('a client that sends no hello and a control that sends no login are closed 
     const silentControl = RawPeer.open(server.address, '/v1/control');
     const [c, k] = await Promise.all([silentClient.closeResult(8000), silentControl.closeResult(8000)]);
     assert.deepEqual([c.code, k.code], [4002, 4002]);
-    await server.proc.waitForLine((l) => l.msg === 'client sent no hello in time' && l.code === 'SB_ERR_HELLO_TIMEOUT', 'the log line', 5000, from);
+    await server.proc.waitForLine(
+      (l) => l.msg === 'client sent no hello in time' && l.code === 'SB_ERR_HELLO_TIMEOUT',
+      'the log line',
+      5000,
+      from,
+    );
   } finally {
     await setSettingLive(server, 'hello-timeout', '10');
   }
@@ -386,13 +607,26 @@ test('the console has a strict CSP on every file; the session cookie is HttpOnly
   assert.equal(index.status, 200);
   const assets = [...index.text.matchAll(/(?:src|href)="([a-z]+\.(?:js|css))"/g)].map((m) => m[1]!);
   assert.ok(assets.includes('app.js') && assets.includes('style.css'), JSON.stringify(assets));
-  assert.doesNotMatch(index.text, /<script>|<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+=|javascript:/i, 'no inline script or handler');
+  assert.doesNotMatch(
+    index.text,
+    /<script>|<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+=|javascript:/i,
+    'no inline script or handler',
+  );
   for (const path of ['/console/', ...assets.map((a) => `/console/${a}`), '/console/no-such-file.js']) {
     const answer = await request(server.address, 'GET', path);
     const csp = String(answer.headers['content-security-policy']);
-    const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name!, values]));
+    const directives = new Map(
+      csp
+        .split(';')
+        .map((d) => d.trim().split(/\s+/))
+        .map(([name, ...values]) => [name!, values]),
+    );
     assert.deepEqual(directives.get('default-src'), ["'self'"], path);
-    assert.deepEqual(directives.get('script-src'), ["'self'"], `${path}: scripts only from this origin, no inline, no eval`);
+    assert.deepEqual(
+      directives.get('script-src'),
+      ["'self'"],
+      `${path}: scripts only from this origin, no inline, no eval`,
+    );
     assert.deepEqual(directives.get('object-src'), ["'none'"]);
     assert.deepEqual(directives.get('frame-ancestors'), ["'none'"]);
     assert.deepEqual(directives.get('base-uri'), ["'none'"]);
@@ -421,10 +655,21 @@ function httpsLogin(operator: string, password: string): Promise<{ status: numbe
   const port = Number(server.address.split(':')[1]);
   const body = JSON.stringify({ operator, password });
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/v1/login', ca: readFileSync(join(server.data, 'tls-cert.pem')), agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, setCookie: res.headers['set-cookie']?.[0] }));
-    });
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/api/v1/login',
+        ca: readFileSync(join(server.data, 'tls-cert.pem')),
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, setCookie: res.headers['set-cookie']?.[0] }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -486,7 +731,8 @@ async function recordingRelay(target: string): Promise<{ address: string; bytes(
   await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
   return {
     address: `127.0.0.1:${(relay.address() as net.AddressInfo).port}`,
-    bytes: () => Buffer.concat(connections.flatMap((c) => [unmaskUpstream(Buffer.concat(c.up)), Buffer.concat(c.down)])),
+    bytes: () =>
+      Buffer.concat(connections.flatMap((c) => [unmaskUpstream(Buffer.concat(c.up)), Buffer.concat(c.down)])),
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();

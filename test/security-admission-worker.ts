@@ -41,7 +41,11 @@ function upgradeOnce(): void {
   if (stopping) return;
   const target = options.targets[turn++ % options.targets.length]!;
   const at = target.lastIndexOf(':');
-  const socket = net.connect({ host: target.slice(0, at), port: Number(target.slice(at + 1)), localAddress: options.source });
+  const socket = net.connect({
+    host: target.slice(0, at),
+    port: Number(target.slice(at + 1)),
+    localAddress: options.source,
+  });
   let text = '';
   let connected = false;
   let counted = false;
@@ -54,7 +58,9 @@ function upgradeOnce(): void {
   socket.setEncoding('latin1');
   socket.on('connect', () => {
     connected = true;
-    socket.write(`GET /v1/client HTTP/1.1\r\nHost: ${target}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`);
+    socket.write(
+      `GET /v1/client HTTP/1.1\r\nHost: ${target}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`,
+    );
   });
   socket.on('data', (chunk: string) => {
     text += chunk;

@@ -43,7 +43,11 @@ let flood: { child: ChildProcess; latest: () => AdmissionFloodStats | undefined 
 
 function startFlood(): typeof flood {
   const spec = { targets: [`127.0.0.1:${port}`], source: FLOODER, concurrency: 64 };
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'test', 'security-admission-worker.js'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'dist', 'test', 'security-admission-worker.js'), JSON.stringify(spec)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let latest: AdmissionFloodStats | undefined;
   let partial = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -81,13 +85,35 @@ after(async () => {
 
 test(`a flood of bare upgrades from one address: ${CLIENTS} real clients connect, and reconnect after a restart, within seconds; the flooder gets 503`, async () => {
   const before503 = answered('503');
-  const bench = new Proc(['bench', 'clients', '--gateway', `127.0.0.1:${port}`, '--key', key, '--count', String(CLIENTS), '--prefix', 'fleet', '--interval', '0.5']);
+  const bench = new Proc([
+    'bench',
+    'clients',
+    '--gateway',
+    `127.0.0.1:${port}`,
+    '--key',
+    key,
+    '--count',
+    String(CLIENTS),
+    '--prefix',
+    'fleet',
+    '--interval',
+    '0.5',
+  ]);
   procs.push(bench);
-  const connected = await bench.waitForMsg('all connected', CONNECT_DEADLINE_MS).catch(() => assert.fail(`not all ${CLIENTS} clients connected within ${CONNECT_DEADLINE_MS} ms under the flood: ${JSON.stringify(bench.lines.at(-1))}`));
+  const connected = await bench
+    .waitForMsg('all connected', CONNECT_DEADLINE_MS)
+    .catch(() =>
+      assert.fail(
+        `not all ${CLIENTS} clients connected within ${CONNECT_DEADLINE_MS} ms under the flood: ${JSON.stringify(bench.lines.at(-1))}`,
+      ),
+    );
   assert.equal(connected.connected, CLIENTS);
 
   const metrics = await request(server.address, 'GET', '/metrics');
-  assert.ok((seriesValue(metrics.text, 'switchboard_refusals_total{reason="busy_address"}') ?? 0) > 0, 'the flooder is refused for its address');
+  assert.ok(
+    (seriesValue(metrics.text, 'switchboard_refusals_total{reason="busy_address"}') ?? 0) > 0,
+    'the flooder is refused for its address',
+  );
   assert.ok(answered('503') > before503, 'the flooder is still answered 503');
   assert.ok((flood.latest()?.busyCodes.SB_ERR_BUSY ?? 0) > 0, 'with SB_ERR_BUSY');
   assert.ok(answered('503') > 20 * answered('101'), `the flooder is mostly refused: ${JSON.stringify(flood.latest())}`);
@@ -97,18 +123,36 @@ test(`a flood of bare upgrades from one address: ${CLIENTS} real clients connect
   await server.proc.stop();
   server = await startServer(server.data, [], {}, `127.0.0.1:${port}`);
   procs.push(server.proc);
-  const down = await bench.waitForLine((l) => l.msg === 'bench clients' && l.connected === 0, 'the clients to notice the restart', CONNECT_DEADLINE_MS, from);
+  const down = await bench.waitForLine(
+    (l) => l.msg === 'bench clients' && l.connected === 0,
+    'the clients to notice the restart',
+    CONNECT_DEADLINE_MS,
+    from,
+  );
   await bench
-    .waitForLine((l) => l.msg === 'bench clients' && l.connected === CLIENTS, `all ${CLIENTS} reconnected`, RECONNECT_DEADLINE_MS, bench.lines.indexOf(down))
-    .catch(() => assert.fail(`not all ${CLIENTS} clients reconnected within ${RECONNECT_DEADLINE_MS} ms of the restart under the flood: ${JSON.stringify(bench.lines.at(-1))}`));
+    .waitForLine(
+      (l) => l.msg === 'bench clients' && l.connected === CLIENTS,
+      `all ${CLIENTS} reconnected`,
+      RECONNECT_DEADLINE_MS,
+      bench.lines.indexOf(down),
+    )
+    .catch(() =>
+      assert.fail(
+        `not all ${CLIENTS} clients reconnected within ${RECONNECT_DEADLINE_MS} ms of the restart under the flood: ${JSON.stringify(bench.lines.at(-1))}`,
+      ),
+    );
   await stopAll([bench]);
 });
 
 test('two other addresses that prove no key are each admitted while one address floods', async () => {
   const admitted = await Promise.all(OTHERS.map((source) => admittedFrom(source, Date.now() + CONNECT_DEADLINE_MS)));
-  for (const a of admitted) assert.match(a, /"type":"challenge"/, 'an admitted upgrade gets its WebSocket and the challenge');
+  for (const a of admitted)
+    assert.match(a, /"type":"challenge"/, 'an admitted upgrade gets its WebSocket and the challenge');
   const metrics = await request(server.address, 'GET', '/metrics');
-  assert.ok((seriesValue(metrics.text, 'switchboard_refusals_total{reason="busy_address"}') ?? 0) > 0, 'the flooder is refused for its address');
+  assert.ok(
+    (seriesValue(metrics.text, 'switchboard_refusals_total{reason="busy_address"}') ?? 0) > 0,
+    'the flooder is refused for its address',
+  );
 });
 
 /**
@@ -120,7 +164,8 @@ async function admittedFrom(source: string, deadline: number): Promise<string> {
     const answer = await upgradeAnswer(source);
     if (answer.status === 101) return answer.text;
     assert.equal(answer.status, 503, `${source}: ${answer.text}`);
-    const hint = (JSON.parse(answer.text.slice(answer.text.indexOf('{'))) as { error: { retryAfterMs: number } }).error.retryAfterMs;
+    const hint = (JSON.parse(answer.text.slice(answer.text.indexOf('{'))) as { error: { retryAfterMs: number } }).error
+      .retryAfterMs;
     assert.ok(Date.now() + hint < deadline, `${source} was told to come back in ${hint} ms`);
     await sleep(hint);
   }
@@ -130,7 +175,9 @@ async function admittedFrom(source: string, deadline: number): Promise<string> {
 function upgradeAnswer(source: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port, localAddress: source }, () =>
-      socket.write(`GET /v1/client HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`),
+      socket.write(
+        `GET /v1/client HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`,
+      ),
     );
     let text = '';
     const timer = setTimeout(() => finish(), 10_000);

@@ -17,8 +17,24 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CLUSTER_MEMBER_PURPOSE, CLUSTER_PRIMARY_PURPOSE, CLUSTER_PROTOCOL_VERSION, linkSalt, memberProofText, openConfig, primaryProofText, sealConfig } from '../src/protocol/clusterMessages.js';
-import { openReply, RPC_PATH, signReply, signRequest, verifyReply, type RpcRequest } from '../src/protocol/clusterRpc.js';
+import {
+  CLUSTER_MEMBER_PURPOSE,
+  CLUSTER_PRIMARY_PURPOSE,
+  CLUSTER_PROTOCOL_VERSION,
+  linkSalt,
+  memberProofText,
+  openConfig,
+  primaryProofText,
+  sealConfig,
+} from '../src/protocol/clusterMessages.js';
+import {
+  openReply,
+  RPC_PATH,
+  signReply,
+  signRequest,
+  verifyReply,
+  type RpcRequest,
+} from '../src/protocol/clusterRpc.js';
 import { keyProof, newNonce } from '../src/protocol/proof.js';
 import { ConfigStore, type ConfigSnapshot } from '../src/store/configStore.js';
 import { addOperator, currentTotp, enrolTotp, login, request } from './helpers/api.js';
@@ -77,7 +93,9 @@ function operatorsIn(name: string): OperatorRow[] {
 function configVersionOf(name: string): number {
   const db = new Database(join(data(name), 'switchboard.db'), { readonly: true, fileMustExist: true });
   try {
-    return Number((db.prepare("SELECT value FROM meta WHERE name = 'config_version'").get() as { value: string }).value);
+    return Number(
+      (db.prepare("SELECT value FROM meta WHERE name = 'config_version'").get() as { value: string }).value,
+    );
   } finally {
     db.close();
   }
@@ -89,7 +107,9 @@ function filesOf(name: string): Buffer {
 }
 
 async function keyNames(name: string): Promise<string[]> {
-  return (JSON.parse(await cli(['config', '--data', data(name), 'key', 'list', '--json'])) as { name: string }[]).map((k) => k.name);
+  return (JSON.parse(await cli(['config', '--data', data(name), 'key', 'list', '--json'])) as { name: string }[]).map(
+    (k) => k.name,
+  );
 }
 
 function rpc(address: string, body: unknown): Promise<{ status: number; body: any }> {
@@ -114,10 +134,12 @@ before(async () => {
   await primary.waitForMsg('listening');
   const s = member('s', S, P);
   const m = member('m', M, P);
-  await Promise.all([s, m].map(async (proc) => {
-    await proc.waitForMsg('linked to the acting primary', 30_000);
-    await proc.waitForMsg('configuration replicated', 30_000);
-  }));
+  await Promise.all(
+    [s, m].map(async (proc) => {
+      await proc.waitForMsg('linked to the acting primary', 30_000);
+      await proc.waitForMsg('configuration replicated', 30_000);
+    }),
+  );
   adminToken = (await login(P, 'admin', PW.admin, currentTotp(adminSeed))).token;
 });
 
@@ -141,9 +163,18 @@ test('a rogue member with a wrong secret is refused (4015) and gets nothing; wit
   assert.equal(n.closeCode, 4016, JSON.stringify(n));
   assert.equal(d.closeCode, 4016, JSON.stringify(d));
   const refusals = primary.lines.slice(from).filter((l) => l.msg === 'cluster link refused');
-  assert.ok(refusals.some((l) => l.closeCode === 4015 && l.reason === 'cluster secret not accepted'), JSON.stringify(refusals));
-  assert.ok(refusals.some((l) => l.closeCode === 4016 && /not in the primary's server table/.test(String(l.reason))), JSON.stringify(refusals));
-  assert.ok(refusals.some((l) => l.closeCode === 4016 && /disabled in the primary's server table/.test(String(l.reason))), JSON.stringify(refusals));
+  assert.ok(
+    refusals.some((l) => l.closeCode === 4015 && l.reason === 'cluster secret not accepted'),
+    JSON.stringify(refusals),
+  );
+  assert.ok(
+    refusals.some((l) => l.closeCode === 4016 && /not in the primary's server table/.test(String(l.reason))),
+    JSON.stringify(refusals),
+  );
+  assert.ok(
+    refusals.some((l) => l.closeCode === 4016 && /disabled in the primary's server table/.test(String(l.reason))),
+    JSON.stringify(refusals),
+  );
   // Neither received a configuration: no key, no operator.
   assert.deepEqual(await keyNames('rogue-wrong'), []);
   assert.deepEqual(await keyNames('rogue-unlisted'), []);
@@ -151,7 +182,10 @@ test('a rogue member with a wrong secret is refused (4015) and gets nothing; wit
   assert.deepEqual(operatorsIn('rogue-wrong'), []);
   const table = await request(P, 'GET', 'servers', undefined, { token: adminToken });
   assert.equal(table.body.find((r: { address: string }) => r.address === at(5)).status, 'down');
-  assert.equal(table.body.find((r: { address: string }) => r.address === at(6)), undefined);
+  assert.equal(
+    table.body.find((r: { address: string }) => r.address === at(6)),
+    undefined,
+  );
   await stopAll([wrong, notInTable, disabled]);
 });
 
@@ -160,21 +194,61 @@ test("a forged join in a real member's name is refused and does not replace the 
   const fromM = m.lines.length;
   const peer = RawPeer.open(P, '/v1/cluster');
   const challenge = await peer.next('challenge');
-  peer.send({ type: 'join', version: CLUSTER_PROTOCOL_VERSION, address: M, nonce: newNonce(), proof: keyProof(WRONG_SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberProofText({ address: M }, '')), configVersion: 0, epoch: 0, sessions: 0 });
+  peer.send({
+    type: 'join',
+    version: CLUSTER_PROTOCOL_VERSION,
+    address: M,
+    nonce: newNonce(),
+    proof: keyProof(
+      WRONG_SECRET,
+      CLUSTER_MEMBER_PURPOSE,
+      challenge.nonce as string,
+      memberProofText({ address: M }, ''),
+    ),
+    configVersion: 0,
+    epoch: 0,
+    sessions: 0,
+  });
   assert.equal((await peer.closeResult()).code, 4015);
   // A replay of a proof made for another nonce fails the same way.
   const again = RawPeer.open(P, '/v1/cluster');
   await again.next('challenge');
-  again.send({ type: 'join', version: CLUSTER_PROTOCOL_VERSION, address: M, nonce: newNonce(), proof: keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberProofText({ address: M }, '')), configVersion: 0, epoch: 0, sessions: 0 });
+  again.send({
+    type: 'join',
+    version: CLUSTER_PROTOCOL_VERSION,
+    address: M,
+    nonce: newNonce(),
+    proof: keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberProofText({ address: M }, '')),
+    configVersion: 0,
+    epoch: 0,
+    sessions: 0,
+  });
   assert.equal((await again.closeResult()).code, 4015);
   // A server of another version (version 1 neither seals the configuration nor binds its proofs
   // to TLS) is told so, rather than that its secret is wrong.
   const older = RawPeer.open(P, '/v1/cluster');
   const olderChallenge = await older.next('challenge');
-  older.send({ type: 'join', version: 1, address: M, nonce: newNonce(), proof: keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, olderChallenge.nonce as string, memberProofText({ address: M }, '')), configVersion: 0, epoch: 0, sessions: 0 });
+  older.send({
+    type: 'join',
+    version: 1,
+    address: M,
+    nonce: newNonce(),
+    proof: keyProof(
+      SECRET,
+      CLUSTER_MEMBER_PURPOSE,
+      olderChallenge.nonce as string,
+      memberProofText({ address: M }, ''),
+    ),
+    configVersion: 0,
+    epoch: 0,
+    sessions: 0,
+  });
   const olderClose = await older.closeResult();
   assert.equal(olderClose.code, 4000);
-  assert.match(olderClose.reason, /cluster protocol 1 is not this primary's \(2\): run the same Switchboard version on every server/);
+  assert.match(
+    olderClose.reason,
+    /cluster protocol 1 is not this primary's \(2\): run the same Switchboard version on every server/,
+  );
   // A peer that has proven nothing gets the same 64 KiB frame limit as anyone: a frame announcing
   // more is refused at its header (1009), before the server buffers any of it.
   const huge = RawPeer.open(P, '/v1/cluster');
@@ -195,7 +269,10 @@ test("a forged join in a real member's name is refused and does not replace the 
   // reset (1006) before the close frame (1009).
   for (const peer of flood) assert.ok([1009, 1006].includes((await peer.closeResult()).code));
   const grown = rssBytes(procs[0]!.child.pid!) - rssBefore;
-  assert.ok(grown < 96 * 1024 * 1024, `primary RSS grew ${Math.round(grown / 2 ** 20)} MiB under 160 MiB of unauthenticated frames`);
+  assert.ok(
+    grown < 96 * 1024 * 1024,
+    `primary RSS grew ${Math.round(grown / 2 ** 20)} MiB under 160 MiB of unauthenticated frames`,
+  );
   const table = await request(P, 'GET', 'servers', undefined, { token: adminToken });
   assert.equal(table.body.find((r: { address: string }) => r.address === M).status, 'up');
   assert.ok(!m.lines.slice(fromM).some((l) => l.msg === 'link to the primary lost'), 'the real member kept its link');
@@ -205,7 +282,15 @@ test("a forged join in a real member's name is refused and does not replace the 
  * A process posing as a primary at `host`: it challenges every link (epoch 3) and hands each join,
  * with its raw text and the nonce it answered, to `onJoin`. close() ends its links, then itself.
  */
-async function fakePrimary(host: string, onJoin: (ws: WebSocket, join: { type: string; address: string; nonce: string; proof: string }, text: string, nonce: string) => void): Promise<{ address: string; close(): Promise<void> }> {
+async function fakePrimary(
+  host: string,
+  onJoin: (
+    ws: WebSocket,
+    join: { type: string; address: string; nonce: string; proof: string },
+    text: string,
+    nonce: string,
+  ) => void,
+): Promise<{ address: string; close(): Promise<void> }> {
   const address = `${host}:${port}`;
   const wss = new WebSocketServer({ host, port, path: '/v1/cluster' });
   await new Promise<void>((r) => wss.once('listening', () => r()));
@@ -231,13 +316,26 @@ async function fakePrimary(host: string, onJoin: (ws: WebSocket, join: { type: s
 test('a process posing as the primary: the join never carries the secret; no proof (4015) or an older epoch (4017) is refused, and its config ignored', async () => {
   const joins = new Map<string, { text: string; nonce: string }>();
   const closes = new Map<string, number>();
-  const planted = { version: 99, keys: [{ name: 'planted', value: 'planted-key-value-000000', createdAt: new Date().toISOString() }], operators: [], servers: [], settings: {} };
+  const planted = {
+    version: 99,
+    keys: [{ name: 'planted', value: 'planted-key-value-000000', createdAt: new Date().toISOString() }],
+    operators: [],
+    servers: [],
+    settings: {},
+  };
   const fake = await fakePrimary('127.0.71.9', (ws, join, text, nonce) => {
     joins.set(join.address, { text, nonce });
     ws.on('close', (code) => closes.set(join.address, code));
     // The first fake has no secret; the second has it, but an older epoch than the member's.
     const secret = join.address === at(7) ? WRONG_SECRET : SECRET;
-    ws.send(JSON.stringify({ type: 'accepted', proof: keyProof(secret, CLUSTER_PRIMARY_PURPOSE, join.nonce, primaryProofText(fake.address, '')), epoch: 3, primary: fake.address }));
+    ws.send(
+      JSON.stringify({
+        type: 'accepted',
+        proof: keyProof(secret, CLUSTER_PRIMARY_PURPOSE, join.nonce, primaryProofText(fake.address, '')),
+        epoch: 3,
+        primary: fake.address,
+      }),
+    );
     ws.send(JSON.stringify({ type: 'config', sealed: sealConfig(secret, linkSalt(nonce, join.nonce), 1, planted) }));
   });
   const fakeAddress = fake.address;
@@ -257,7 +355,11 @@ test('a process posing as the primary: the join never carries the secret; no pro
     for (const [address, join] of joins) {
       assert.ok(!join.text.includes(SECRET), 'the cluster secret is not in the join');
       const proof = (JSON.parse(join.text) as { proof: string }).proof;
-      assert.equal(proof, keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, join.nonce, memberProofText({ address }, '')), 'the join proves the secret with an HMAC over our nonce and its address');
+      assert.equal(
+        proof,
+        keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, join.nonce, memberProofText({ address }, '')),
+        'the join proves the secret with an HMAC over our nonce and its address',
+      );
     }
     // A moment for anything queued behind the refusal, then: nothing was applied.
     await new Promise((r) => setTimeout(r, 500));
@@ -272,10 +374,23 @@ test('a process posing as the primary: the join never carries the secret; no pro
 test('a configuration replayed on the link is refused: the member takes only a higher count', async () => {
   // A primary that proves the secret (what a replaying man in the middle relays), sending one
   // configuration, then an older one again: the same sealed bytes, as a replay on a plain link would.
-  const first = { version: 5, keys: [{ name: 'current', value: 'current-key-value-0000000', createdAt: new Date().toISOString() }], operators: [], servers: [], settings: {} };
+  const first = {
+    version: 5,
+    keys: [{ name: 'current', value: 'current-key-value-0000000', createdAt: new Date().toISOString() }],
+    operators: [],
+    servers: [],
+    settings: {},
+  };
   const fake = await fakePrimary('127.0.71.11', (ws, join, _text, nonce) => {
     const salt = linkSalt(nonce, join.nonce);
-    ws.send(JSON.stringify({ type: 'accepted', proof: keyProof(SECRET, CLUSTER_PRIMARY_PURPOSE, join.nonce, primaryProofText(fake.address, '')), epoch: 3, primary: fake.address }));
+    ws.send(
+      JSON.stringify({
+        type: 'accepted',
+        proof: keyProof(SECRET, CLUSTER_PRIMARY_PURPOSE, join.nonce, primaryProofText(fake.address, '')),
+        epoch: 3,
+        primary: fake.address,
+      }),
+    );
     const older = JSON.stringify({ type: 'config', sealed: sealConfig(SECRET, salt, 1, { ...first, version: 4 }) });
     ws.send(older);
     ws.send(JSON.stringify({ type: 'config', sealed: sealConfig(SECRET, salt, 2, first) }));
@@ -300,18 +415,47 @@ test('replicated configuration crosses the link sealed: a standby that proves th
     const challenge = await standby.next('challenge');
     const address = at(20);
     const nonce = newNonce();
-    const proof = keyProof(SECRET, CLUSTER_MEMBER_PURPOSE, challenge.nonce as string, memberProofText({ address, standby: true }, ''));
-    standby.ws.send(JSON.stringify({ type: 'join', version: CLUSTER_PROTOCOL_VERSION, address, nonce, proof, configVersion: 0, epoch: 0, standby: true, sessions: 0 }));
+    const proof = keyProof(
+      SECRET,
+      CLUSTER_MEMBER_PURPOSE,
+      challenge.nonce as string,
+      memberProofText({ address, standby: true }, ''),
+    );
+    standby.ws.send(
+      JSON.stringify({
+        type: 'join',
+        version: CLUSTER_PROTOCOL_VERSION,
+        address,
+        nonce,
+        proof,
+        configVersion: 0,
+        epoch: 0,
+        standby: true,
+        sessions: 0,
+      }),
+    );
     await standby.next('accepted');
     const config = await standby.next('config');
     const wire = JSON.stringify(config);
-    assert.ok(!wire.includes(KEY) && !wire.includes('passwordHash') && !wire.includes('keys'), `no configuration in the clear: ${wire.slice(0, 200)}`);
+    assert.ok(
+      !wire.includes(KEY) && !wire.includes('passwordHash') && !wire.includes('keys'),
+      `no configuration in the clear: ${wire.slice(0, 200)}`,
+    );
     // A standby gets everything, the operators' secrets included: the secret and this link open it.
     const { snapshot } = openConfig(SECRET, linkSalt(challenge.nonce as string, nonce), config.sealed as string);
     assert.ok(snapshot.keys.some((k) => k.value === KEY));
-    assert.ok(snapshot.operators.some((op) => op.name === 'admin' && op.passwordHash.startsWith('scrypt$')), 'with the operators\' password hashes');
-    assert.throws(() => openConfig(WRONG_SECRET, linkSalt(challenge.nonce as string, nonce), config.sealed as string), 'not with another secret');
-    assert.throws(() => openConfig(SECRET, linkSalt(newNonce(), nonce), config.sealed as string), 'not with another link');
+    assert.ok(
+      snapshot.operators.some((op) => op.name === 'admin' && op.passwordHash.startsWith('scrypt$')),
+      "with the operators' password hashes",
+    );
+    assert.throws(
+      () => openConfig(WRONG_SECRET, linkSalt(challenge.nonce as string, nonce), config.sealed as string),
+      'not with another secret',
+    );
+    assert.throws(
+      () => openConfig(SECRET, linkSalt(newNonce(), nonce), config.sealed as string),
+      'not with another link',
+    );
   } finally {
     standby.ws.close();
   }
@@ -328,26 +472,43 @@ test('a configuration snapshot crosses the wire sealed: only the cluster secret 
     assert.ok(!wire.includes('passwordHash') && !wire.includes('keys'), 'nor any of the configuration in the clear');
     assert.ok(verifyReply(SECRET, ask.nonce, answer.body), 'the reply proves the secret over our nonce');
     const snapshot = openReply(SECRET, ask.nonce, answer.body) as ConfigSnapshot;
-    assert.ok(snapshot.keys.some((k) => k.value === KEY), 'the secret opens it to the configuration');
-    assert.ok(snapshot.operators.some((op) => op.name === 'admin' && op.passwordHash.length > 0), 'operators included');
+    assert.ok(
+      snapshot.keys.some((k) => k.value === KEY),
+      'the secret opens it to the configuration',
+    );
+    assert.ok(
+      snapshot.operators.some((op) => op.name === 'admin' && op.passwordHash.length > 0),
+      'operators included',
+    );
     assert.throws(() => openReply(WRONG_SECRET, ask.nonce, answer.body), 'another secret does not open it');
     assert.throws(() => openReply(SECRET, newNonce(), answer.body), 'nor does the secret with another nonce');
   }
 });
 
-test('the operators\' secrets go to no server that asks: the primary gives no snapshot, the secondary only to the primary', async () => {
-  for (const [target, from] of [[P, M], [P, S], [S, M], [M, P]] as const) {
+test("the operators' secrets go to no server that asks: the primary gives no snapshot, the secondary only to the primary", async () => {
+  for (const [target, from] of [
+    [P, M],
+    [P, S],
+    [S, M],
+    [M, P],
+  ] as const) {
     const ask = signRequest(SECRET, 'snapshot', {}, from, Date.now());
     const answer = await rpc(target, ask);
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
-    assert.ok(answer.body.error, `${target} asked by ${from}: refused, not answered: ${JSON.stringify(answer.body).slice(0, 200)}`);
+    assert.ok(
+      answer.body.error,
+      `${target} asked by ${from}: refused, not answered: ${JSON.stringify(answer.body).slice(0, 200)}`,
+    );
     assert.ok(!('result' in answer.body) || answer.body.result === undefined, 'no configuration comes back');
   }
 });
 
 test('cluster requests: forged, tampered, old, future and replayed ones are refused; replies are bound to the nonce', async () => {
   const now = () => Date.now();
-  const garbage = await request(P, 'POST', RPC_PATH, undefined, { raw: '{"method":', headers: { 'content-type': 'application/json' } });
+  const garbage = await request(P, 'POST', RPC_PATH, undefined, {
+    raw: '{"method":',
+    headers: { 'content-type': 'application/json' },
+  });
   assert.equal(garbage.status, 400);
   assert.equal(garbage.body.error.code, 'SB_ERR_BAD_MESSAGE');
   assert.equal((await request(P, 'GET', RPC_PATH)).status, 404);
@@ -389,7 +550,9 @@ test('cluster requests: forged, tampered, old, future and replayed ones are refu
       assert.equal(r.status, 403, JSON.stringify(t));
     }
     // A reply forged by a man in the middle does not verify either.
-    assert.ok(!verifyReply(SECRET, base.nonce, signReply(WRONG_SECRET, base.nonce, { result: { acting: true, epoch: 1000 } })));
+    assert.ok(
+      !verifyReply(SECRET, base.nonce, signReply(WRONG_SECRET, base.nonce, { result: { acting: true, epoch: 1000 } })),
+    );
   }
 
   // Step-down is taken only from the configured primary, even with the secret.
@@ -414,7 +577,10 @@ test('cluster requests: forged, tampered, old, future and replayed ones are refu
   assert.match(staleAnswer.body.error.message, /older than/);
 
   // An oversized body is cut off without an answer from the handler; the server stays up.
-  const big = await request(P, 'POST', RPC_PATH, undefined, { raw: 'x'.repeat(200_000), headers: { 'content-type': 'application/json' } }).catch((err: Error) => ({ status: 0, body: err.message }));
+  const big = await request(P, 'POST', RPC_PATH, undefined, {
+    raw: 'x'.repeat(200_000),
+    headers: { 'content-type': 'application/json' },
+  }).catch((err: Error) => ({ status: 0, body: err.message }));
   assert.notEqual(big.status, 500);
   assert.equal((await request(P, 'GET', '/healthz')).status, 200);
 });
@@ -424,13 +590,26 @@ test("a plain member's store holds no password hash, TOTP seed or TLS key; the s
     const onPrimary = operatorsIn('p');
     const onSecondary = operatorsIn('s');
     const onMember = operatorsIn('m');
-    assert.deepEqual(onPrimary.map((o) => o.name), ['admin', 'ops']);
+    assert.deepEqual(
+      onPrimary.map((o) => o.name),
+      ['admin', 'ops'],
+    );
     assert.deepEqual(onSecondary, onPrimary, 'the secondary holds the same secrets as the primary');
-    assert.deepEqual(onMember.map((o) => [o.name, o.password_hash, o.totp_secret]), [['admin', 'withheld', null], ['ops', 'withheld', null]]);
+    assert.deepEqual(
+      onMember.map((o) => [o.name, o.password_hash, o.totp_secret]),
+      [
+        ['admin', 'withheld', null],
+        ['ops', 'withheld', null],
+      ],
+    );
     const memberFiles = filesOf('m');
     for (const op of onPrimary) {
-      assert.ok(!memberFiles.includes(op.password_hash), `no trace of ${op.name}'s password hash in the member's files`);
-      if (op.totp_secret) assert.ok(!memberFiles.includes(op.totp_secret), `no trace of ${op.name}'s TOTP seed in the member's files`);
+      assert.ok(
+        !memberFiles.includes(op.password_hash),
+        `no trace of ${op.name}'s password hash in the member's files`,
+      );
+      if (op.totp_secret)
+        assert.ok(!memberFiles.includes(op.totp_secret), `no trace of ${op.name}'s TOTP seed in the member's files`);
     }
     return onPrimary;
   };
@@ -438,18 +617,35 @@ test("a plain member's store holds no password hash, TOTP seed or TLS key; the s
   assert.ok(before.find((o) => o.name === 'admin')!.totp_secret);
   // The primary's TLS key is server-local: never replicated.
   const tlsKey = readFileSync(join(data('p'), 'tls-key.pem'), 'utf8');
-  const keyBody = tlsKey.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+  const keyBody = tlsKey
+    .split('\n')
+    .filter((l) => l && !l.startsWith('-----'))
+    .join('');
   assert.ok(!readdirSync(data('m')).includes('tls-key.pem'));
-  for (const name of ['m', 's']) assert.ok(!filesOf(name).includes(keyBody.slice(0, 40)), `no trace of the primary's TLS key on ${name}`);
+  for (const name of ['m', 's'])
+    assert.ok(!filesOf(name).includes(keyBody.slice(0, 40)), `no trace of the primary's TLS key on ${name}`);
   // The keys themselves do replicate: members check clients against them.
   assert.deepEqual(await keyNames('m'), ['k1']);
-  const shown = JSON.parse(await cli(['config', '--data', data('m'), 'operator', 'list', '--json'])) as { name: string; hasTotp: boolean }[];
-  assert.deepEqual(shown.map((o) => [o.name, o.hasTotp]), [['admin', false], ['ops', false]]);
+  const shown = JSON.parse(await cli(['config', '--data', data('m'), 'operator', 'list', '--json'])) as {
+    name: string;
+    hasTotp: boolean;
+  }[];
+  assert.deepEqual(
+    shown.map((o) => [o.name, o.hasTotp]),
+    [
+      ['admin', false],
+      ['ops', false],
+    ],
+  );
 
   // A change replicates the same way: a new TOTP seed reaches the secondary and not the member.
   const seed = await enrolTotp(data('p'), 'ops');
   const version = configVersionOf('p');
-  await waitFor(() => configVersionOf('m') === version && configVersionOf('s') === version, 'the change to replicate', 20_000);
+  await waitFor(
+    () => configVersionOf('m') === version && configVersionOf('s') === version,
+    'the change to replicate',
+    20_000,
+  );
   const afterChange = check();
   assert.equal(afterChange.find((o) => o.name === 'ops')!.totp_secret, seed);
   assert.ok(!filesOf('m').includes(seed));

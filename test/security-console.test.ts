@@ -40,13 +40,32 @@ test('shellQuote: plain words stay as they are, anything else is single-quoted',
 test('shellQuote: /bin/sh reads back exactly the text, as one word, whatever it holds', () => {
   const work = join(dir.path, 'quote');
   mkdirSync(work);
-  const nasty = ["a'b", 'a"b', 'a\\b', '$HOME', '`touch x`', '$(touch x)', 'a b\tc\nd', '*', '-n', '!', '#', ';touch x;', "'", "''\\''", 'é ü 漢字 🙂'];
+  const nasty = [
+    "a'b",
+    'a"b',
+    'a\\b',
+    '$HOME',
+    '`touch x`',
+    '$(touch x)',
+    'a b\tc\nd',
+    '*',
+    '-n',
+    '!',
+    '#',
+    ';touch x;',
+    "'",
+    "''\\''",
+    'é ü 漢字 🙂',
+  ];
   for (const text of nasty) assert.deepEqual(shellWords(shellQuote(text), work), [text], JSON.stringify(text));
   // Any text without NUL (which no argument can hold): unicode, controls, quotes, spaces.
   fc.assert(
-    fc.property(fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.includes('\0')), (text) => {
-      assert.deepEqual(shellWords(shellQuote(text), work), [text]);
-    }),
+    fc.property(
+      fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.includes('\0')),
+      (text) => {
+        assert.deepEqual(shellWords(shellQuote(text), work), [text]);
+      },
+    ),
     { numRuns: 100 },
   );
   assert.deepEqual(readdirSync(work), [], 'nothing in the text ran');
@@ -56,7 +75,7 @@ describe('the connect dialog in a real browser', { skip: !existsSync(CHROMIUM) &
   const procs: Proc[] = [];
   const PW = 'console-sec-admin-pw';
   // Each would run `touch x` in the directory it is pasted in, were it not quoted.
-  const NAMES = ['db-01; touch x; #', "-x'$(touch x)`touch x`\"\\ && touch x"];
+  const NAMES = ['db-01; touch x; #', '-x\'$(touch x)`touch x`"\\ && touch x'];
   let server: RunningServer;
   let browser: Browser;
 
@@ -66,11 +85,32 @@ describe('the connect dialog in a real browser', { skip: !existsSync(CHROMIUM) &
     const key = await addKey(server.data, 'default');
     await addOperator(server.data, 'admin', PW, 'admin');
     for (const [i, name] of NAMES.entries()) {
-      procs.push(await startClient(['--gateway', server.address, '--key', key, '--name', name, '--state', join(dir.path, `state-${i}`), '--allow-forward', '22']));
+      procs.push(
+        await startClient([
+          '--gateway',
+          server.address,
+          '--key',
+          key,
+          '--name',
+          name,
+          '--state',
+          join(dir.path, `state-${i}`),
+          '--allow-forward',
+          '22',
+        ]),
+      );
     }
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
   });
 
@@ -80,39 +120,64 @@ describe('the connect dialog in a real browser', { skip: !existsSync(CHROMIUM) &
     dir.remove();
   });
 
-  test('the forward command shown for a client with shell syntax in its name runs nothing and passes the name as one argument', { timeout: 120_000 }, async () => {
-    const { token } = await login(server.address, 'admin', PW);
-    const clients = await waitFor(async () => {
-      const list = (await request(server.address, 'GET', 'clients', undefined, { token })).body as { id: string; name: string }[];
-      return list.length === NAMES.length && list;
-    }, 'both clients listed');
+  test(
+    'the forward command shown for a client with shell syntax in its name runs nothing and passes the name as one argument',
+    { timeout: 120_000 },
+    async () => {
+      const { token } = await login(server.address, 'admin', PW);
+      const clients = await waitFor(async () => {
+        const list = (await request(server.address, 'GET', 'clients', undefined, { token })).body as {
+          id: string;
+          name: string;
+        }[];
+        return list.length === NAMES.length && list;
+      }, 'both clients listed');
 
-    // A stand-in for `switchboard` first on the PATH, which writes down the arguments it was given.
-    const bin = join(dir.path, 'bin');
-    mkdirSync(bin);
-    writeFileSync(join(bin, 'switchboard'), '#!/bin/sh\nprintf \'%s\\0\' "$@" > "$ARGS_FILE"\n');
-    chmodSync(join(bin, 'switchboard'), 0o755);
+      // A stand-in for `switchboard` first on the PATH, which writes down the arguments it was given.
+      const bin = join(dir.path, 'bin');
+      mkdirSync(bin);
+      writeFileSync(join(bin, 'switchboard'), '#!/bin/sh\nprintf \'%s\\0\' "$@" > "$ARGS_FILE"\n');
+      chmodSync(join(bin, 'switchboard'), 0o755);
 
-    const page = await browser.newPage();
-    await page.goto(`http://${server.address}/console/`);
-    await page.fill('input[name=operator]', 'admin');
-    await page.fill('input[name=password]', PW);
-    await page.click('form.login button[type=submit]');
-    for (const [i, name] of NAMES.entries()) {
-      const { id } = clients.find((c) => c.name === name)!;
-      await page.locator(`#clients tr[data-id="${id}"]`).getByRole('button', { name: 'Connect' }).click();
-      const shown = (await page.locator('dialog[open] pre.command').first().textContent()) ?? '';
-      await page.locator('dialog[open]').getByRole('button', { name: 'Close' }).click();
+      const page = await browser.newPage();
+      await page.goto(`http://${server.address}/console/`);
+      await page.fill('input[name=operator]', 'admin');
+      await page.fill('input[name=password]', PW);
+      await page.click('form.login button[type=submit]');
+      for (const [i, name] of NAMES.entries()) {
+        const { id } = clients.find((c) => c.name === name)!;
+        await page.locator(`#clients tr[data-id="${id}"]`).getByRole('button', { name: 'Connect' }).click();
+        const shown = (await page.locator('dialog[open] pre.command').first().textContent()) ?? '';
+        await page.locator('dialog[open]').getByRole('button', { name: 'Close' }).click();
 
-      const work = join(dir.path, `paste-${i}`);
-      mkdirSync(work);
-      const argsFile = join(work, 'args');
-      const run = spawnSync('/bin/sh', ['-c', shown], { cwd: work, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, ARGS_FILE: argsFile }, encoding: 'utf8' });
-      assert.equal(run.status, 0, `${shown}\n${run.stderr}`);
-      assert.equal(existsSync(join(work, 'x')), false, `pasting ${JSON.stringify(shown)} ran a command`);
-      const argv = readFileSync(argsFile, 'utf8').split('\0').slice(0, -1);
-      assert.deepEqual(argv, ['control', '--gateway', server.address, '--key-file', 'KEYFILE', '--operator', 'admin', '--password-env', 'SB_PASSWORD', 'forward', '--', name, '127.0.0.1:10022:22']);
-    }
-    await page.close();
-  });
+        const work = join(dir.path, `paste-${i}`);
+        mkdirSync(work);
+        const argsFile = join(work, 'args');
+        const run = spawnSync('/bin/sh', ['-c', shown], {
+          cwd: work,
+          env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, ARGS_FILE: argsFile },
+          encoding: 'utf8',
+        });
+        assert.equal(run.status, 0, `${shown}\n${run.stderr}`);
+        assert.equal(existsSync(join(work, 'x')), false, `pasting ${JSON.stringify(shown)} ran a command`);
+        const argv = readFileSync(argsFile, 'utf8').split('\0').slice(0, -1);
+        assert.deepEqual(argv, [
+          'control',
+          '--gateway',
+          server.address,
+          '--key-file',
+          'KEYFILE',
+          '--operator',
+          'admin',
+          '--password-env',
+          'SB_PASSWORD',
+          'forward',
+          '--',
+          name,
+          '127.0.0.1:10022:22',
+        ]);
+      }
+      await page.close();
+    },
+  );
 });

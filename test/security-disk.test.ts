@@ -18,8 +18,25 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ControlClient } from '../src/control/controlClient.js';
 import { addOperator, login, request, seriesValue } from './helpers/api.js';
-import { addKey, Proc, runCli, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
-import { connectControl, echoRoundTrip, echoService, freePort, processAlive, stopAll, type Service } from './helpers/sb.js';
+import {
+  addKey,
+  Proc,
+  runCli,
+  startClient,
+  startServer,
+  tempDir,
+  waitFor,
+  type RunningServer,
+} from './helpers/harness.js';
+import {
+  connectControl,
+  echoRoundTrip,
+  echoService,
+  freePort,
+  processAlive,
+  stopAll,
+  type Service,
+} from './helpers/sb.js';
 
 const ADMIN = { operator: 'admin', password: 'disk-admin-password-1' };
 const FAILED_LOGINS = 8;
@@ -98,19 +115,39 @@ test(
       const server: RunningServer = await startServer(data);
       procs.push(server.proc);
       echo = await echoService();
-      procs.push(await startClient(['--gateway', server.address, '--key', key, '--name', 'disk-1', '--state', join(dir.path, 'client'), '--allow-forward', String(echo.port)]));
+      procs.push(
+        await startClient([
+          '--gateway',
+          server.address,
+          '--key',
+          key,
+          '--name',
+          'disk-1',
+          '--state',
+          join(dir.path, 'client'),
+          '--allow-forward',
+          String(echo.port),
+        ]),
+      );
       control = await connectControl(server.address, key, ADMIN);
       await roundTrip(control, 'before the disk filled', echo.port);
       const admin = await login(server.address, ADMIN.operator, ADMIN.password);
-      const auditBefore = (await request(server.address, 'GET', 'audit?limit=1000', undefined, { token: admin.token })).body as { action: string }[];
+      const auditBefore = (await request(server.address, 'GET', 'audit?limit=1000', undefined, { token: admin.token }))
+        .body as { action: string }[];
 
       const fill = fillDisk(data);
       const fullAt = new Date().toISOString();
 
       // ---- on a full disk: the traffic that writes audit records ---------------------------------
       for (let i = 0; i < FAILED_LOGINS; i++) {
-        await assert.rejects(connectControl(server.address, key, { operator: ADMIN.operator, password: `wrong-${i}` }), /wrong operator name or password/);
-        const refused = await request(server.address, 'POST', 'login', { operator: ADMIN.operator, password: `wrong-${i}` });
+        await assert.rejects(
+          connectControl(server.address, key, { operator: ADMIN.operator, password: `wrong-${i}` }),
+          /wrong operator name or password/,
+        );
+        const refused = await request(server.address, 'POST', 'login', {
+          operator: ADMIN.operator,
+          password: `wrong-${i}`,
+        });
         assert.equal(refused.status, 401, refused.text);
       }
       const apiLogin = await login(server.address, ADMIN.operator, ADMIN.password);
@@ -132,7 +169,10 @@ test(
       assert.equal(await metric(server.address, 'switchboard_audit_records_dropped_total'), 0);
       const failingLines = server.proc.lines.filter((l) => l.msg === FAILING_LOG);
       assert.ok(failingLines.length >= 1, 'the trouble is logged');
-      assert.ok(failingLines.length <= 2 && failingLines.length < failures, `one line per interval, not per event: ${failingLines.length} lines for ${failures} records`);
+      assert.ok(
+        failingLines.length <= 2 && failingLines.length < failures,
+        `one line per interval, not per event: ${failingLines.length} lines for ${failures} records`,
+      );
       assert.match(String(failingLines[0]!.error), /SQLITE_FULL/);
 
       // ---- configuration changes fail clearly, and change nothing ----------------------------------
@@ -143,30 +183,61 @@ test(
       const online = await request(server.address, 'POST', 'keys', { name: 'late-api' }, { token: apiLogin.token });
       assert.equal(online.status, 507, online.text);
       assert.equal(online.body.error.code, 'SB_ERR_STORE_FULL');
-      const keysWhileFull = (await request(server.address, 'GET', 'keys', undefined, { token: apiLogin.token })).body as { name: string }[];
-      assert.deepEqual(keysWhileFull.map((k) => k.name), ['disk']);
+      const keysWhileFull = (await request(server.address, 'GET', 'keys', undefined, { token: apiLogin.token }))
+        .body as { name: string }[];
+      assert.deepEqual(
+        keysWhileFull.map((k) => k.name),
+        ['disk'],
+      );
 
       // ---- room again: the waiting records are written, changes work ---------------------------------
       rmSync(fill);
       await server.proc.waitForMsg(RECOVERED_LOG, 30_000);
       assert.ok(processAlive(server.proc.child.pid!), 'the server is alive');
       assert.equal(await metric(server.address, 'switchboard_store_writes_pending'), 0);
-      const audit = (await request(server.address, 'GET', 'audit?limit=1000', undefined, { token: apiLogin.token })).body as { at: string; action: string; detail: Record<string, unknown> }[];
+      const audit = (await request(server.address, 'GET', 'audit?limit=1000', undefined, { token: apiLogin.token }))
+        .body as { at: string; action: string; detail: Record<string, unknown> }[];
       const duringFull = audit.filter((r) => r.at >= fullAt);
-      assert.equal(duringFull.filter((r) => r.action === 'login.failed').length, 2 * FAILED_LOGINS, 'every failed login, control and API');
-      assert.ok(duringFull.some((r) => r.action === 'login' && r.detail.via === 'api'), 'the API login');
+      assert.equal(
+        duringFull.filter((r) => r.action === 'login.failed').length,
+        2 * FAILED_LOGINS,
+        'every failed login, control and API',
+      );
+      assert.ok(
+        duringFull.some((r) => r.action === 'login' && r.detail.via === 'api'),
+        'the API login',
+      );
       assert.ok(duringFull.filter((r) => r.action === 'session.closed').length >= 2, 'the sessions that closed');
       // The first write after the fill may still have found room in the WAL's last page: at least these.
-      assert.ok(duringFull.length >= failures, `every record that waited is written: ${duringFull.length} of ${failures}`);
-      for (const r of auditBefore) assert.ok(audit.some((a) => a.action === r.action), `the record ${r.action} from before is kept`);
+      assert.ok(
+        duringFull.length >= failures,
+        `every record that waited is written: ${duringFull.length} of ${failures}`,
+      );
+      for (const r of auditBefore)
+        assert.ok(
+          audit.some((a) => a.action === r.action),
+          `the record ${r.action} from before is kept`,
+        );
       const times = audit.map((r) => r.at);
-      assert.deepEqual(times, [...times].sort().reverse(), 'the log (newest first) keeps the order the events happened in');
+      assert.deepEqual(
+        times,
+        [...times].sort().reverse(),
+        'the log (newest first) keeps the order the events happened in',
+      );
 
       const added = await runCli(['config', '--data', data, 'key', 'add', 'late']);
       assert.equal(added.code, 0, added.stderr);
-      const addedOnline = await request(server.address, 'POST', 'keys', { name: 'late-api' }, { token: apiLogin.token });
+      const addedOnline = await request(
+        server.address,
+        'POST',
+        'keys',
+        { name: 'late-api' },
+        { token: apiLogin.token },
+      );
       assert.equal(addedOnline.status, 201, addedOnline.text);
-      const keys = (await request(server.address, 'GET', 'keys', undefined, { token: apiLogin.token })).body as { name: string }[];
+      const keys = (await request(server.address, 'GET', 'keys', undefined, { token: apiLogin.token })).body as {
+        name: string;
+      }[];
       assert.deepEqual(keys.map((k) => k.name).sort(), ['disk', 'late', 'late-api']);
       await roundTrip(control, 'after the disk had room again', echo.port);
     } finally {
@@ -193,10 +264,16 @@ test(
       const env = { SWITCHBOARD_CLUSTER_SECRET: 'disk-cluster-secret-0123456789' };
       await addKey(primaryData, 'k1');
       assert.equal((await runCli(['config', '--data', primaryData, 'server', 'add', M])).code, 0);
-      const primary = new Proc(['server', '--data', primaryData, '--role', 'primary', '--listen', P, '--advertise', P], env);
+      const primary = new Proc(
+        ['server', '--data', primaryData, '--role', 'primary', '--listen', P, '--advertise', P],
+        env,
+      );
       procs.push(primary);
       await primary.waitForMsg('listening');
-      const member = new Proc(['server', '--data', memberData, '--role', 'member', '--listen', M, '--advertise', M, '--primary', P], env);
+      const member = new Proc(
+        ['server', '--data', memberData, '--role', 'member', '--listen', M, '--advertise', M, '--primary', P],
+        env,
+      );
       procs.push(member);
       await member.waitForMsg('configuration replicated', 30_000);
 
@@ -208,7 +285,12 @@ test(
       assert.equal(refused.retry, true);
       assert.ok(processAlive(member.child.pid!), 'the member is alive');
       assert.equal((await request(M, 'GET', '/healthz')).status, 200);
-      const keysOf = async () => (JSON.parse((await runCli(['config', '--data', memberData, 'key', 'list', '--json'])).stdout) as { name: string }[]).map((k) => k.name);
+      const keysOf = async () =>
+        (
+          JSON.parse((await runCli(['config', '--data', memberData, 'key', 'list', '--json'])).stdout) as {
+            name: string;
+          }[]
+        ).map((k) => k.name);
       assert.deepEqual(await keysOf(), ['k1'], 'its copy as it was');
 
       rmSync(fill);

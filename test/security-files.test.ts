@@ -15,15 +15,23 @@ const dir = tempDir('sb-sec-files-');
 const children: ChildProcess[] = [];
 
 /** `switchboard ...` under umask 000; resolves with its output once `until` matches (or it exits). */
-function underOpenUmask(args: string[], until?: RegExp): Promise<{ child: ChildProcess; stdout: () => string; code?: number | null }> {
-  const child = spawn('/bin/sh', ['-c', 'umask 000 && exec "$@"', 'sh', process.execPath, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function underOpenUmask(
+  args: string[],
+  until?: RegExp,
+): Promise<{ child: ChildProcess; stdout: () => string; code?: number | null }> {
+  const child = spawn('/bin/sh', ['-c', 'umask 000 && exec "$@"', 'sh', process.execPath, BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`switchboard ${args.join(' ')}: no ${String(until)}; ${stderr}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`switchboard ${args.join(' ')}: no ${String(until)}; ${stderr}`)),
+      30_000,
+    );
     child.on('exit', (code) => {
       clearTimeout(timer);
       if (until && !until.test(stdout)) reject(new Error(`switchboard ${args.join(' ')} exited ${code}: ${stderr}`));
@@ -57,13 +65,19 @@ test('under umask 000, the data directory, the store with its WAL, the TLS key a
   assert.equal(mode(probe), '0666');
 
   const data = join(dir.path, 'nested', 'data');
-  const server = await underOpenUmask(['server', '--data', data, '--listen', '127.0.0.1:0', '--tls-self-signed'], /"msg":"listening"/);
+  const server = await underOpenUmask(
+    ['server', '--data', data, '--listen', '127.0.0.1:0', '--tls-self-signed'],
+    /"msg":"listening"/,
+  );
   const address = /"address":"([^"]+)"/.exec(server.stdout())![1]!;
   const added = await underOpenUmask(['config', '--data', data, 'key', 'add', 'files']);
   assert.equal(added.code, 0);
   const key = added.stdout().trim();
   const state = join(dir.path, 'client', 'state');
-  await underOpenUmask(['client', '--gateway', address, '--key', key, '--name', 'files', '--state', state], /"status":"connected"/);
+  await underOpenUmask(
+    ['client', '--gateway', address, '--key', key, '--name', 'files', '--state', state],
+    /"status":"connected"/,
+  );
   // An offline command that makes a store (--create) on a directory that does not exist yet creates it owner-only too.
   const offline = join(dir.path, 'offline');
   assert.equal((await underOpenUmask(['config', '--data', offline, '--create', 'key', 'add', 'x'])).code, 0);
@@ -71,8 +85,10 @@ test('under umask 000, the data directory, the store with its WAL, the TLS key a
   await waitFor(() => readdirSync(data).includes('switchboard.db-wal'), 'the WAL file');
   assert.equal(mode(data), '0700', 'data directory');
   assert.equal(mode(join(dir.path, 'nested')), '0700', 'and the directories made on the way');
-  for (const f of ['switchboard.db', 'switchboard.db-wal', 'switchboard.db-shm', 'tls-key.pem']) assert.equal(mode(join(data, f)), '0600', f);
-  for (const f of readdirSync(data)) assert.equal(statSync(join(data, f)).mode & 0o077, 0, `${f} has no group or other bits`);
+  for (const f of ['switchboard.db', 'switchboard.db-wal', 'switchboard.db-shm', 'tls-key.pem'])
+    assert.equal(mode(join(data, f)), '0600', f);
+  for (const f of readdirSync(data))
+    assert.equal(statSync(join(data, f)).mode & 0o077, 0, `${f} has no group or other bits`);
   assert.equal(mode(state), '0700', 'client state directory');
   assert.equal(mode(join(state, 'client-key.pem')), '0600', 'client identity key');
   assert.equal(mode(offline), '0700');

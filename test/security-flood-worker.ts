@@ -42,7 +42,10 @@ export interface FloodStats {
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as FloodOptions;
-const [host, portText] = [options.target.slice(0, options.target.lastIndexOf(':')), options.target.slice(options.target.lastIndexOf(':') + 1)];
+const [host, portText] = [
+  options.target.slice(0, options.target.lastIndexOf(':')),
+  options.target.slice(options.target.lastIndexOf(':') + 1),
+];
 const port = Number(portText);
 const reopenMs = options.reopenMs ?? 200;
 const stats: FloodStats = { open: 0, peakOpen: 0, opened: 0, closedByServer: {}, connectErrors: {} };
@@ -96,7 +99,9 @@ function start(kind: Kind, source: string): void {
         socket.write(`GET /healthz HTTP/1.1\r\nHost: ${options.target}\r\nX-Big: ${'b'.repeat(32 * 1024)}\r\n\r\n`);
         break;
       case 'big-frame': {
-        socket.write(`GET /v1/control HTTP/1.1\r\nHost: ${options.target}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`);
+        socket.write(
+          `GET /v1/control HTTP/1.1\r\nHost: ${options.target}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`,
+        );
         // A masked text frame with a 64-bit length of 100 MB, then a trickle of payload.
         const header = Buffer.alloc(14);
         header[0] = 0x81;
@@ -108,7 +113,9 @@ function start(kind: Kind, source: string): void {
         break;
       }
       case 'big-body':
-        socket.write(`POST /api/v1/login HTTP/1.1\r\nHost: ${options.target}\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{"operator":"`);
+        socket.write(
+          `POST /api/v1/login HTTP/1.1\r\nHost: ${options.target}\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{"operator":"`,
+        );
         timer = setInterval(() => socket.write('x'.repeat(16 * 1024)), 250);
         break;
     }

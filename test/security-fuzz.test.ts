@@ -12,7 +12,14 @@ import fc from 'fast-check';
 import { addOperator, login, request } from './helpers/api.js';
 import { addKey, Proc, startClient, startServer, tempDir, type RunningServer } from './helpers/harness.js';
 import { echoService, freePort, stopAll, type Service } from './helpers/sb.js';
-import { clusterRpcProperty, decoderProperties, httpProperty, rawSocketProperty, websocketProperty, type LiveTarget } from './security-fuzz-properties.js';
+import {
+  clusterRpcProperty,
+  decoderProperties,
+  httpProperty,
+  rawSocketProperty,
+  websocketProperty,
+  type LiveTarget,
+} from './security-fuzz-properties.js';
 
 describe('decoders', () => {
   for (const { name, property } of decoderProperties()) {
@@ -33,13 +40,35 @@ describe('a live server', () => {
     echo = await echoService();
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
-    server = await startServer(join(dir.path, 'data'), ['--role', 'primary', '--advertise', address], { SWITCHBOARD_CLUSTER_SECRET: 'fuzz-cluster-secret-0123456789' }, address);
+    server = await startServer(
+      join(dir.path, 'data'),
+      ['--role', 'primary', '--advertise', address],
+      { SWITCHBOARD_CLUSTER_SECRET: 'fuzz-cluster-secret-0123456789' },
+      address,
+    );
     procs.push(server.proc);
     const key = await addKey(server.data, 'fuzz');
     await addOperator(server.data, 'admin', 'fuzz-admin-password', 'admin');
     await addOperator(server.data, 'ops', 'fuzz-ops-password', 'operator', ['fuzz']);
-    procs.push(await startClient(['--gateway', server.address, '--key', key, '--name', 'fuzz-box', '--state', join(dir.path, 'state'), '--allow-forward', String(echo.port)]));
-    const tokens = [undefined, (await login(server.address, 'admin', 'fuzz-admin-password')).token, (await login(server.address, 'ops', 'fuzz-ops-password')).token];
+    procs.push(
+      await startClient([
+        '--gateway',
+        server.address,
+        '--key',
+        key,
+        '--name',
+        'fuzz-box',
+        '--state',
+        join(dir.path, 'state'),
+        '--allow-forward',
+        String(echo.port),
+      ]),
+    );
+    const tokens = [
+      undefined,
+      (await login(server.address, 'admin', 'fuzz-admin-password')).token,
+      (await login(server.address, 'ops', 'fuzz-ops-password')).token,
+    ];
     target = { address: server.address, tokens, key };
   });
 

@@ -43,9 +43,15 @@ before(async () => {
   key = await addKey(server.data, 'k');
   assert.equal((await runCli(['config', '--data', server.data, 'set', 'lockout-attempts', String(FREE)])).code, 0);
   await addOperator(server.data, 'root', 'root-password-1', 'admin');
-  for (const name of ['victim-ws', 'victim-api']) await addOperator(server.data, name, `${name}-right-password`, 'admin');
+  for (const name of ['victim-ws', 'victim-api'])
+    await addOperator(server.data, name, `${name}-right-password`, 'admin');
   // The admin logs in first, from an address of its own: the bursts lock theirs.
-  adminToken = (await waitFor(() => login(server.address, 'root', 'root-password-1', undefined, '127.0.0.9').catch(() => undefined), 'the operators to be in force')).token;
+  adminToken = (
+    await waitFor(
+      () => login(server.address, 'root', 'root-password-1', undefined, '127.0.0.9').catch(() => undefined),
+      'the operators to be in force',
+    )
+  ).token;
 });
 
 after(async () => {
@@ -56,26 +62,46 @@ after(async () => {
 async function failedLogins(operator: string): Promise<number> {
   const audit = await request(server.address, 'GET', 'audit?limit=1000', undefined, { token: adminToken });
   assert.equal(audit.status, 200, audit.text);
-  return (audit.body as { action: string; actor: string }[]).filter((e) => e.action === 'login.failed' && e.actor === operator).length;
+  return (audit.body as { action: string; actor: string }[]).filter(
+    (e) => e.action === 'login.failed' && e.actor === operator,
+  ).length;
 }
 
 describe('a burst of parallel wrong logins', () => {
   test('on the control channel: only the free attempts are checked, the rest refused at once; later the right password works', async (t) => {
-    const peers = await Promise.all(Array.from({ length: BURST }, () => rawControl(server.address, key, { operator: 'victim-ws', password: 'a-wrong-guess' })));
+    const peers = await Promise.all(
+      Array.from({ length: BURST }, () =>
+        rawControl(server.address, key, { operator: 'victim-ws', password: 'a-wrong-guess' }),
+      ),
+    );
     const closes = await Promise.all(peers.map((p) => p.closeResult(60_000)));
     const codes = closes.map((c) => c.code);
-    assert.ok(codes.every((c) => c === CloseCodes.BAD_LOGIN || c === CloseCodes.LOCKED_OUT), JSON.stringify(codes));
+    assert.ok(
+      codes.every((c) => c === CloseCodes.BAD_LOGIN || c === CloseCodes.LOCKED_OUT),
+      JSON.stringify(codes),
+    );
     const checked = await failedLogins('victim-ws');
-    assert.equal(codes.filter((c) => c === CloseCodes.BAD_LOGIN).length, checked, 'each refusal after a check is audited');
+    assert.equal(
+      codes.filter((c) => c === CloseCodes.BAD_LOGIN).length,
+      checked,
+      'each refusal after a check is audited',
+    );
     t.diagnostic(`${checked} of ${BURST} guesses were checked`);
     assert.ok(checked >= 1 && checked <= CHECKED_AT_MOST, `${checked} of ${BURST} guesses were checked`);
     assert.ok(closes.some((c) => /too many logins at once|too many failed logins/.test(c.reason)));
     // Once the lock has run out, the right password is let in (the refusals did not prolong it).
     const control = await waitFor(
-      () => ControlClient.connect({ gateway: server.address, key, operator: 'victim-ws', password: 'victim-ws-right-password', dial: { tls: false } }).catch((err: SwitchboardError) => {
-        assert.equal(err.code, ErrorCodes.LOCKED_OUT, err.message);
-        return undefined;
-      }),
+      () =>
+        ControlClient.connect({
+          gateway: server.address,
+          key,
+          operator: 'victim-ws',
+          password: 'victim-ws-right-password',
+          dial: { tls: false },
+        }).catch((err: SwitchboardError) => {
+          assert.equal(err.code, ErrorCodes.LOCKED_OUT, err.message);
+          return undefined;
+        }),
       'the lock to run out',
       60_000,
       500,
@@ -85,10 +111,21 @@ describe('a burst of parallel wrong logins', () => {
 
   test('on the API: only the free attempts are checked, the rest answered 429 at once; later the right password works', async (t) => {
     const answers = await Promise.all(
-      Array.from({ length: BURST }, () => request(server.address, 'POST', 'login', { operator: 'victim-api', password: 'a-wrong-guess' }, { localAddress: '127.0.0.2' })),
+      Array.from({ length: BURST }, () =>
+        request(
+          server.address,
+          'POST',
+          'login',
+          { operator: 'victim-api', password: 'a-wrong-guess' },
+          { localAddress: '127.0.0.2' },
+        ),
+      ),
     );
     const statuses = answers.map((a) => a.status);
-    assert.ok(statuses.every((s) => s === 401 || s === 429), JSON.stringify(statuses));
+    assert.ok(
+      statuses.every((s) => s === 401 || s === 429),
+      JSON.stringify(statuses),
+    );
     assert.ok(answers.filter((a) => a.status === 429).every((a) => a.body.error.code === ErrorCodes.LOCKED_OUT));
     const checked = await failedLogins('victim-api');
     assert.equal(statuses.filter((s) => s === 401).length, checked);
@@ -96,7 +133,13 @@ describe('a burst of parallel wrong logins', () => {
     assert.ok(checked >= 1 && checked <= CHECKED_AT_MOST, `${checked} of ${BURST} guesses were checked`);
     await waitFor(
       async () => {
-        const right = await request(server.address, 'POST', 'login', { operator: 'victim-api', password: 'victim-api-right-password' }, { localAddress: '127.0.0.2' });
+        const right = await request(
+          server.address,
+          'POST',
+          'login',
+          { operator: 'victim-api', password: 'victim-api-right-password' },
+          { localAddress: '127.0.0.2' },
+        );
         if (right.status !== 200) assert.equal(right.status, 429, right.text);
         return right.status === 200;
       },
@@ -116,22 +159,50 @@ test('a TOTP code is accepted once: the same code again is refused, on the API a
   await addOperator(own.data, 'totp-op', password, 'admin');
   // Logins read the operator from the store itself: the enrolment is in force at once.
   const secret = await enrolTotp(own.data, 'totp-op');
-  const connect = (totp: string) => ControlClient.connect({ gateway: own.address, key, operator: 'totp-op', password, totp, dial: { tls: false } });
+  const connect = (totp: string) =>
+    ControlClient.connect({ gateway: own.address, key, operator: 'totp-op', password, totp, dial: { tls: false } });
 
   const code = currentTotp(secret);
-  const first = await request(own.address, 'POST', 'login', { operator: 'totp-op', password, totp: code }, { localAddress: '127.0.0.4' });
+  const first = await request(
+    own.address,
+    'POST',
+    'login',
+    { operator: 'totp-op', password, totp: code },
+    { localAddress: '127.0.0.4' },
+  );
   assert.equal(first.status, 200, first.text);
-  const again = await request(own.address, 'POST', 'login', { operator: 'totp-op', password, totp: code }, { localAddress: '127.0.0.4' });
+  const again = await request(
+    own.address,
+    'POST',
+    'login',
+    { operator: 'totp-op', password, totp: code },
+    { localAddress: '127.0.0.4' },
+  );
   assert.equal(again.status, 401, again.text);
   assert.match(again.body.error.message, /TOTP code already used/);
   // The control channel shares the memory: the code used on the API is spent there too.
-  await assert.rejects(connect(code), (err: SwitchboardError) => err.code === ErrorCodes.BAD_LOGIN && /already used/.test(err.message));
+  await assert.rejects(
+    connect(code),
+    (err: SwitchboardError) => err.code === ErrorCodes.BAD_LOGIN && /already used/.test(err.message),
+  );
   // Two logins racing with one fresh code: one gets in, the other is refused.
-  const next = await waitFor(() => currentTotp(secret) !== code && currentTotp(secret), 'the next TOTP step', 40_000, 200);
-  const race = await Promise.allSettled([connect(next), request(own.address, 'POST', 'login', { operator: 'totp-op', password, totp: next }, { localAddress: '127.0.0.5' })]);
+  const next = await waitFor(
+    () => currentTotp(secret) !== code && currentTotp(secret),
+    'the next TOTP step',
+    40_000,
+    200,
+  );
+  const race = await Promise.allSettled([
+    connect(next),
+    request(own.address, 'POST', 'login', { operator: 'totp-op', password, totp: next }, { localAddress: '127.0.0.5' }),
+  ]);
   const controlIn = race[0].status === 'fulfilled';
   const apiIn = race[1].status === 'fulfilled' && race[1].value.status === 200;
-  assert.equal(Number(controlIn) + Number(apiIn), 1, JSON.stringify(race.map((r) => (r.status === 'fulfilled' ? 'in' : String(r.reason)))));
+  assert.equal(
+    Number(controlIn) + Number(apiIn),
+    1,
+    JSON.stringify(race.map((r) => (r.status === 'fulfilled' ? 'in' : String(r.reason)))),
+  );
   if (race[0].status === 'fulfilled') race[0].value.close();
 });
 
@@ -141,7 +212,13 @@ describe('the auth function', () => {
     store.putOperator({ name: 'known', passwordHash: await hashPassword('right-password'), role: 'admin', keys: [] });
     const secret = newTotpSecret();
     if (totp) store.setOperatorTotp('known', secret);
-    const ctx = { store, limiter: new LoginLimiter(5), logger: silentLogger(), config: { settings: defaultSettings() }, totpSteps: new UsedTotpSteps() };
+    const ctx = {
+      store,
+      limiter: new LoginLimiter(5),
+      logger: silentLogger(),
+      config: { settings: defaultSettings() },
+      totpSteps: new UsedTotpSteps(),
+    };
     const seen: string[] = [];
     const { verifyPassword } = await import('../src/store/passwords.js');
     const verify = async (password: string, stored: string) => {
@@ -153,8 +230,16 @@ describe('the auth function', () => {
 
   test('an unknown operator name is checked against a hash like a known one (same scrypt parameters), and refused alike', async () => {
     const { ctx, verify, seen, store } = await setUp();
-    const unknown = await authenticateOperator(ctx, { name: 'nobody', password: 'right-password', address: '10.0.0.1' }, verify);
-    const known = await authenticateOperator(ctx, { name: 'known', password: 'wrong-password', address: '10.0.0.2' }, verify);
+    const unknown = await authenticateOperator(
+      ctx,
+      { name: 'nobody', password: 'right-password', address: '10.0.0.1' },
+      verify,
+    );
+    const known = await authenticateOperator(
+      ctx,
+      { name: 'known', password: 'wrong-password', address: '10.0.0.2' },
+      verify,
+    );
     assert.equal(seen.length, 2, 'one password check each');
     const params = (h: string) => h.split('$').slice(0, 4).join('$');
     assert.equal(params(seen[0]!), params(store.operatorSecrets('known')!.passwordHash));
@@ -164,15 +249,26 @@ describe('the auth function', () => {
 
   test('attempts beyond the per-account limit in flight are refused before any hashing', async () => {
     const { ctx, verify, seen } = await setUp();
-    const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => authenticateOperator(ctx, { name: 'known', password: 'wrong', address: `10.0.1.${i}` }, verify)));
+    const outcomes = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        authenticateOperator(ctx, { name: 'known', password: 'wrong', address: `10.0.1.${i}` }, verify),
+      ),
+    );
     assert.equal(seen.length, MAX_LOGINS_IN_FLIGHT_PER_ACCOUNT);
-    assert.equal(outcomes.filter((o) => !o.ok && o.closeCode === CloseCodes.LOCKED_OUT).length, 10 - MAX_LOGINS_IN_FLIGHT_PER_ACCOUNT);
+    assert.equal(
+      outcomes.filter((o) => !o.ok && o.closeCode === CloseCodes.LOCKED_OUT).length,
+      10 - MAX_LOGINS_IN_FLIGHT_PER_ACCOUNT,
+    );
   });
 
   test('a success gives its attempt back: logins that succeed never lock the account or address', async () => {
     const { ctx, verify } = await setUp();
     for (let i = 0; i < 20; i++) {
-      const outcome = await authenticateOperator(ctx, { name: 'known', password: 'right-password', address: '10.0.2.1' }, verify);
+      const outcome = await authenticateOperator(
+        ctx,
+        { name: 'known', password: 'right-password', address: '10.0.2.1' },
+        verify,
+      );
       assert.ok(outcome.ok, JSON.stringify(outcome));
     }
   });
@@ -180,9 +276,21 @@ describe('the auth function', () => {
   test('a TOTP code of a step already used, or an earlier one, is refused', async () => {
     const { ctx, verify, secret } = await setUp(true);
     const code = currentTotp(secret);
-    const ok = await authenticateOperator(ctx, { name: 'known', password: 'right-password', totp: code, address: '10.0.3.1' }, verify);
+    const ok = await authenticateOperator(
+      ctx,
+      { name: 'known', password: 'right-password', totp: code, address: '10.0.3.1' },
+      verify,
+    );
     assert.ok(ok.ok);
-    const replay = await authenticateOperator(ctx, { name: 'known', password: 'right-password', totp: code, address: '10.0.3.1' }, verify);
-    assert.deepEqual(replay, { ok: false, closeCode: CloseCodes.BAD_LOGIN, reason: 'TOTP code already used; wait for the next one' });
+    const replay = await authenticateOperator(
+      ctx,
+      { name: 'known', password: 'right-password', totp: code, address: '10.0.3.1' },
+      verify,
+    );
+    assert.deepEqual(replay, {
+      ok: false,
+      closeCode: CloseCodes.BAD_LOGIN,
+      reason: 'TOTP code already used; wait for the next one',
+    });
   });
 });

@@ -62,7 +62,23 @@ test('no secret appears in any log of a realistic run, outside the --init banner
   const mData = join(dir.path, 'm');
   const secretFile = join(dir.path, 'cluster-secret');
   writeFileSync(secretFile, `${CLUSTER_SECRET}\n`);
-  const serverArgs = ['server', '--data', pData, '--init', '--role', 'primary', '--listen', P, '--advertise', P, '--tls-self-signed', '--cluster-secret-file', secretFile, '--log-level', 'trace'];
+  const serverArgs = [
+    'server',
+    '--data',
+    pData,
+    '--init',
+    '--role',
+    'primary',
+    '--listen',
+    P,
+    '--advertise',
+    P,
+    '--tls-self-signed',
+    '--cluster-secret-file',
+    secretFile,
+    '--log-level',
+    'trace',
+  ];
 
   // ---- the primary's first run, with --init -----------------------------------------------------
   let primary = spawn('primary (first run)', serverArgs);
@@ -76,8 +92,27 @@ test('no secret appears in any log of a realistic run, outside the --init banner
   const k3 = 'chosen-key-value-k3-5d6e7f80';
   await cli('key add k3 --value', ['config', '--data', pData, 'key', 'add', 'k3', '--value', k3], {}, true);
   await cli('key list', ['config', '--data', pData, 'key', 'list'], {}, true);
-  await cli('operator add ops', ['config', '--data', pData, 'operator', 'add', 'ops', '--role', 'operator', '--keys', 'default,k2', '--password-env', 'SB_NEW_PW'], { SB_NEW_PW: PASSWORDS.ops });
-  const seed = secretOf((await cli('operator totp admin', ['config', '--data', pData, 'operator', 'totp', 'admin'], {}, true)).trim());
+  await cli(
+    'operator add ops',
+    [
+      'config',
+      '--data',
+      pData,
+      'operator',
+      'add',
+      'ops',
+      '--role',
+      'operator',
+      '--keys',
+      'default,k2',
+      '--password-env',
+      'SB_NEW_PW',
+    ],
+    { SB_NEW_PW: PASSWORDS.ops },
+  );
+  const seed = secretOf(
+    (await cli('operator totp admin', ['config', '--data', pData, 'operator', 'totp', 'admin'], {}, true)).trim(),
+  );
   await cli('operator list', ['config', '--data', pData, 'operator', 'list']);
   await cli('show', ['config', '--data', pData, 'show', '--json']);
   await cli('server add', ['config', '--data', pData, 'server', 'add', M]);
@@ -85,23 +120,98 @@ test('no secret appears in any log of a realistic run, outside the --init banner
   await cli('set lockout-attempts', ['config', '--data', pData, 'set', 'lockout-attempts', '50']);
 
   // ---- a member, the secret from the environment ----------------------------------------------
-  const member = spawn('member', ['server', '--data', mData, '--role', 'member', '--listen', M, '--advertise', M, '--primary', P, '--log-level', 'trace'], { SWITCHBOARD_CLUSTER_SECRET: CLUSTER_SECRET });
+  const member = spawn(
+    'member',
+    [
+      'server',
+      '--data',
+      mData,
+      '--role',
+      'member',
+      '--listen',
+      M,
+      '--advertise',
+      M,
+      '--primary',
+      P,
+      '--log-level',
+      'trace',
+    ],
+    { SWITCHBOARD_CLUSTER_SECRET: CLUSTER_SECRET },
+  );
   await member.waitForMsg('configuration replicated', 30_000);
 
   // ---- clients --------------------------------------------------------------------------------
   const keyFile = join(dir.path, 'key-file');
   writeFileSync(keyFile, `${defaultKey}\n`);
-  const c1 = spawn('client c1', ['client', '--gateway', P, '--key-file', keyFile, '--name', 'c1', '--state', join(dir.path, 'c1'), '--allow-exec', '--log-level', 'debug']);
-  const c2 = spawn('client c2', ['client', '--gateway', P, '--key', k2, '--name', 'c2', '--state', join(dir.path, 'c2'), '--log-level', 'debug']);
-  const wrongKey = spawn('client with a wrong key', ['client', '--gateway', P, '--key', `${k3}-wrong`, '--name', 'c3', '--state', join(dir.path, 'c3'), '--log-level', 'debug']);
+  const c1 = spawn('client c1', [
+    'client',
+    '--gateway',
+    P,
+    '--key-file',
+    keyFile,
+    '--name',
+    'c1',
+    '--state',
+    join(dir.path, 'c1'),
+    '--allow-exec',
+    '--log-level',
+    'debug',
+  ]);
+  const c2 = spawn('client c2', [
+    'client',
+    '--gateway',
+    P,
+    '--key',
+    k2,
+    '--name',
+    'c2',
+    '--state',
+    join(dir.path, 'c2'),
+    '--log-level',
+    'debug',
+  ]);
+  const wrongKey = spawn('client with a wrong key', [
+    'client',
+    '--gateway',
+    P,
+    '--key',
+    `${k3}-wrong`,
+    '--name',
+    'c3',
+    '--state',
+    join(dir.path, 'c3'),
+    '--log-level',
+    'debug',
+  ]);
   await Promise.all([c1, c2].map((c) => c.waitForLine((l) => l.status === 'connected', 'client connected', 30_000)));
   await wrongKey.waitForLine((l) => l.status === 'waiting', 'the wrong key refused');
 
   // ---- controls with operator logins, right and wrong -------------------------------------------
   const control = (label: string, args: string[], password: string, totp?: string) =>
-    runCli(['control', '--gateway', P, '--key', defaultKey, '--operator', label.startsWith('ops') ? 'ops' : 'admin', '--password-env', 'SB_PW', ...(totp ? ['--totp', totp] : []), ...args], { env: { SB_PW: password }, timeoutMs: 30_000 }).then((r) => record(`control ${label}`, r));
+    runCli(
+      [
+        'control',
+        '--gateway',
+        P,
+        '--key',
+        defaultKey,
+        '--operator',
+        label.startsWith('ops') ? 'ops' : 'admin',
+        '--password-env',
+        'SB_PW',
+        ...(totp ? ['--totp', totp] : []),
+        ...args,
+      ],
+      { env: { SB_PW: password }, timeoutMs: 30_000 },
+    ).then((r) => record(`control ${label}`, r));
   assert.equal((await control('admin browse', ['browse', '--json'], adminPassword, await unusedTotp(seed))).code, 0);
-  const exec = await control('admin exec', ['exec', 'c1', '--', process.execPath, '-e', 'console.log("ran")'], adminPassword, await unusedTotp(seed));
+  const exec = await control(
+    'admin exec',
+    ['exec', 'c1', '--', process.execPath, '-e', 'console.log("ran")'],
+    adminPassword,
+    await unusedTotp(seed),
+  );
   assert.equal(exec.stdout.trim(), 'ran', exec.stderr);
   assert.equal((await control('ops browse', ['browse'], PASSWORDS.ops)).code, 0);
   assert.notEqual((await control('ops wrong password', ['browse'], PASSWORDS.wrong)).code, 0);
@@ -111,17 +221,64 @@ test('no secret appears in any log of a realistic run, outside the --init banner
   // ---- the REST API ---------------------------------------------------------------------------
   const admin = await login(P, 'admin', adminPassword, await unusedTotp(seed));
   assert.equal((await request(P, 'POST', 'login', { operator: 'ops', password: PASSWORDS.wrong })).status, 401);
-  assert.equal((await request(P, 'POST', 'login', { operator: 'admin', password: adminPassword, totp: '123456' })).status, 401);
+  assert.equal(
+    (await request(P, 'POST', 'login', { operator: 'admin', password: adminPassword, totp: '123456' })).status,
+    401,
+  );
   const ops = await login(P, 'ops', PASSWORDS.ops);
   assert.equal((await request(P, 'GET', 'clients', undefined, { token: ops.token })).status, 200);
   const k4 = (await request(P, 'POST', 'keys', { name: 'k4' }, { token: admin.token })).body.value as string;
   assert.ok(k4);
-  assert.equal((await request(P, 'PUT', 'operators/ops', { password: PASSWORDS.opsNew }, { cookie: admin.cookie, csrf: admin.csrf })).status, 200);
+  assert.equal(
+    (
+      await request(
+        P,
+        'PUT',
+        'operators/ops',
+        { password: PASSWORDS.opsNew },
+        { cookie: admin.cookie, csrf: admin.csrf },
+      )
+    ).status,
+    200,
+  );
   assert.equal((await request(P, 'POST', 'login', { operator: 'ops', password: PASSWORDS.ops })).status, 401);
   const opsAgain = await login(P, 'ops', PASSWORDS.opsNew);
-  assert.equal((await request(P, 'POST', 'exec', { client: 'c1', command: [process.execPath, '-e', '1'] }, { token: opsAgain.token })).status, 200);
-  await cli('config --gateway key list', ['config', '--gateway', P, '--operator', 'admin', '--password-env', 'SB_PW', '--totp', await unusedTotp(seed), 'key', 'list'], { SB_PW: adminPassword }, true);
-  record('config --gateway wrong password', await runCli(['config', '--gateway', P, '--operator', 'admin', '--password-env', 'SB_PW', 'show'], { env: { SB_PW: PASSWORDS.wrong } }));
+  assert.equal(
+    (
+      await request(
+        P,
+        'POST',
+        'exec',
+        { client: 'c1', command: [process.execPath, '-e', '1'] },
+        { token: opsAgain.token },
+      )
+    ).status,
+    200,
+  );
+  await cli(
+    'config --gateway key list',
+    [
+      'config',
+      '--gateway',
+      P,
+      '--operator',
+      'admin',
+      '--password-env',
+      'SB_PW',
+      '--totp',
+      await unusedTotp(seed),
+      'key',
+      'list',
+    ],
+    { SB_PW: adminPassword },
+    true,
+  );
+  record(
+    'config --gateway wrong password',
+    await runCli(['config', '--gateway', P, '--operator', 'admin', '--password-env', 'SB_PW', 'show'], {
+      env: { SB_PW: PASSWORDS.wrong },
+    }),
+  );
   await request(P, 'POST', 'logout', undefined, { token: admin.token });
 
   // ---- a restart with --init prints no credentials again --------------------------------------
@@ -132,10 +289,17 @@ test('no secret appears in any log of a realistic run, outside the --init banner
 
   // ---- the search -----------------------------------------------------------------------------
   const db = new Database(join(pData, 'switchboard.db'), { readonly: true });
-  const hashes = (db.prepare('SELECT password_hash FROM operators').all() as { password_hash: string }[]).map((r) => r.password_hash);
-  const audit = (db.prepare('SELECT actor, action, detail FROM audit').all() as Record<string, string>[]).map((r) => `${r.actor} ${r.action} ${r.detail}`).join('\n');
+  const hashes = (db.prepare('SELECT password_hash FROM operators').all() as { password_hash: string }[]).map(
+    (r) => r.password_hash,
+  );
+  const audit = (db.prepare('SELECT actor, action, detail FROM audit').all() as Record<string, string>[])
+    .map((r) => `${r.actor} ${r.action} ${r.detail}`)
+    .join('\n');
   db.close();
-  const tlsKey = readFileSync(join(pData, 'tls-key.pem'), 'utf8').split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+  const tlsKey = readFileSync(join(pData, 'tls-key.pem'), 'utf8')
+    .split('\n')
+    .filter((l) => l && !l.startsWith('-----'))
+    .join('');
   const secrets: Record<string, string> = {
     'key default': defaultKey,
     'key k2': k2,
@@ -167,12 +331,18 @@ test('no secret appears in any log of a realistic run, outside the --init banner
   outputs.push({ label: 'audit log', text: audit });
   const logLines = outputs.filter((o) => !o.allowed).reduce((n, o) => n + o.text.split('\n').length, 0);
   assert.ok(logLines > 100, `the search covers a real amount of logging: ${logLines} lines`);
-  assert.ok(procs.some((p) => p.stdout.includes('"level":20')), 'debug logging was on');
+  assert.ok(
+    procs.some((p) => p.stdout.includes('"level":20')),
+    'debug logging was on',
+  );
   const leaks: string[] = [];
   for (const { label, text, allowed } of outputs) {
     if (allowed) continue;
     for (const [what, value] of Object.entries(secrets)) {
-      if (value && text.includes(value)) leaks.push(`${what} in ${label}: ...${text.slice(Math.max(0, text.indexOf(value) - 120), text.indexOf(value) + value.length + 40)}...`);
+      if (value && text.includes(value))
+        leaks.push(
+          `${what} in ${label}: ...${text.slice(Math.max(0, text.indexOf(value) - 120), text.indexOf(value) + value.length + 40)}...`,
+        );
     }
   }
   assert.deepEqual(leaks, [], 'no secret in any log');

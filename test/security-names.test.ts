@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Directory, type DirectoryEntry } from '../src/cluster/directory.js';
+import { Directory, type DirectoryEntry } from '../src/server/directory.js';
 import { looksLikeClientId } from '../src/protocol/clientIdentity.js';
 import { addOperator, login, request } from './helpers/api.js';
 import { addKey, Proc, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
@@ -21,7 +21,16 @@ let server: RunningServer;
 let key: string;
 
 function entry(id: string, name: string): DirectoryEntry {
-  return { id, name, group: '', platform: 'linux', address: '10.0.0.1', server: 's1', connectedAt: '2024-01-01T00:00:00.000Z', key: 'k' };
+  return {
+    id,
+    name,
+    group: '',
+    platform: 'linux',
+    address: '10.0.0.1',
+    server: 's1',
+    connectedAt: '2024-01-01T00:00:00.000Z',
+    key: 'k',
+  };
 }
 
 test('Directory.resolve: text shaped like an id is looked up as an id only', () => {
@@ -33,7 +42,14 @@ test('Directory.resolve: text shaped like an id is looked up as an id only', () 
   assert.deepEqual(directory.resolve(offlineId), {}, 'a name equal to an absent id is not a match');
   assert.equal(directory.resolve('ZyXwVuTsRqPoNmLkJiHgFe-_98').entry?.name, offlineId, 'the id itself still resolves');
   assert.equal(directory.resolve('db-01').entry?.id, 'Zz0000000000000000000000-_', 'ordinary names still resolve');
-  for (const text of ['db-01', 'a'.repeat(25), 'a'.repeat(27), 'has space in it 0123456789', 'dotted.name.0123456789abcd']) assert.equal(looksLikeClientId(text), false, text);
+  for (const text of [
+    'db-01',
+    'a'.repeat(25),
+    'a'.repeat(27),
+    'has space in it 0123456789',
+    'dotted.name.0123456789abcd',
+  ])
+    assert.equal(looksLikeClientId(text), false, text);
 });
 
 before(async () => {
@@ -49,7 +65,18 @@ after(async () => {
 });
 
 test("a client named after an offline client's id gets none of that id's sessions", { timeout: 120_000 }, async () => {
-  const start = (name: string) => startClient(['--gateway', server.address, '--key', key, '--name', name, '--state', join(dir.path, `state-${name}`), '--allow-exec']);
+  const start = (name: string) =>
+    startClient([
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--name',
+      name,
+      '--state',
+      join(dir.path, `state-${name}`),
+      '--allow-exec',
+    ]);
   const a = await start('alpha');
   procs.push(a);
   const alphaId = (await browse(server.address, key, ADMIN)).find((c) => c.name === 'alpha')!.id;
@@ -57,13 +84,19 @@ test("a client named after an offline client's id gets none of that id's session
   await waitFor(async () => (await browse(server.address, key, ADMIN)).length === 0, 'alpha to go offline');
 
   procs.push(await start(alphaId));
-  const impostor = await waitFor(async () => (await browse(server.address, key, ADMIN)).find((c) => c.name === alphaId), 'the client named after alpha\'s id');
+  const impostor = await waitFor(
+    async () => (await browse(server.address, key, ADMIN)).find((c) => c.name === alphaId),
+    "the client named after alpha's id",
+  );
   assert.notEqual(impostor.id, alphaId);
 
   // The control channel, through the SDK and through the CLI.
   const control = await connectControl(server.address, key, ADMIN);
   try {
-    await assert.rejects(control.open(alphaId, { kind: 'exec', command: ['/bin/echo', 'reached'] }), (err: Error & { code?: string }) => err.code === 'SB_ERR_UNKNOWN_CLIENT');
+    await assert.rejects(
+      control.open(alphaId, { kind: 'exec', command: ['/bin/echo', 'reached'] }),
+      (err: Error & { code?: string }) => err.code === 'SB_ERR_UNKNOWN_CLIENT',
+    );
   } finally {
     control.close();
   }
@@ -76,12 +109,24 @@ test("a client named after an offline client's id gets none of that id's session
   const { token } = await login(server.address, ADMIN.operator, ADMIN.password);
   const view = await request(server.address, 'GET', `clients/${alphaId}`, undefined, { token });
   assert.equal(view.status, 404, view.text);
-  const exec = await request(server.address, 'POST', 'exec', { client: alphaId, command: ['/bin/echo', 'reached'] }, { token });
+  const exec = await request(
+    server.address,
+    'POST',
+    'exec',
+    { client: alphaId, command: ['/bin/echo', 'reached'] },
+    { token },
+  );
   assert.equal(exec.status, 404, exec.text);
   assert.equal(exec.body.error.code, 'SB_ERR_UNKNOWN_CLIENT');
 
   // The refusals were about the id: the impostor itself is reached by its own id.
-  const own = await request(server.address, 'POST', 'exec', { client: impostor.id, command: ['/bin/echo', 'reached'] }, { token });
+  const own = await request(
+    server.address,
+    'POST',
+    'exec',
+    { client: impostor.id, command: ['/bin/echo', 'reached'] },
+    { token },
+  );
   assert.equal(own.status, 200, own.text);
   assert.equal(own.body.stdout, 'reached\n');
 });

@@ -32,7 +32,16 @@ test('printable: every control character becomes an escape, other text stays as 
   assert.equal(printableLines('line 1\n\tline 2\u001b[2J'), 'line 1\n\tline 2\\x1b[2J');
   for (const text of [NAME, GROUP, PLATFORM]) assert.doesNotMatch(printable(text), RAW_CONTROL);
   // A table stays aligned on the escaped text, one row per line.
-  assert.equal(table(['NAME', 'X'], [['a\u0007', '1'], ['bb', '2']]), 'NAME   X\na\\x07  1\nbb     2');
+  assert.equal(
+    table(
+      ['NAME', 'X'],
+      [
+        ['a\u0007', '1'],
+        ['bb', '2'],
+      ],
+    ),
+    'NAME   X\na\\x07  1\nbb     2',
+  );
 });
 
 let server: RunningServer;
@@ -50,28 +59,41 @@ after(async () => {
   dir.remove();
 });
 
-test('control browse shows client-chosen control characters escaped; --json gives the exact values', { timeout: 120_000 }, async () => {
-  const identity = newIdentity();
-  // The key was added to the running server a moment ago: hello until the server has it.
-  peer = await waitFor(async () => {
-    const attempt = RawPeer.open(server.address, '/v1/client');
-    const challenge = await attempt.next('challenge');
-    attempt.send({ ...helloFor(key, challenge.nonce as string, { identity, name: NAME, group: GROUP }), platform: PLATFORM });
-    return attempt.next('welcome').then(() => attempt, () => undefined);
-  }, 'the client welcomed');
-  await waitFor(async () => (await browse(server.address, key)).some((c) => c.id === identity.id), 'the client in browse');
+test(
+  'control browse shows client-chosen control characters escaped; --json gives the exact values',
+  { timeout: 120_000 },
+  async () => {
+    const identity = newIdentity();
+    // The key was added to the running server a moment ago: hello until the server has it.
+    peer = await waitFor(async () => {
+      const attempt = RawPeer.open(server.address, '/v1/client');
+      const challenge = await attempt.next('challenge');
+      attempt.send({
+        ...helloFor(key, challenge.nonce as string, { identity, name: NAME, group: GROUP }),
+        platform: PLATFORM,
+      });
+      return attempt.next('welcome').then(
+        () => attempt,
+        () => undefined,
+      );
+    }, 'the client welcomed');
+    await waitFor(
+      async () => (await browse(server.address, key)).some((c) => c.id === identity.id),
+      'the client in browse',
+    );
 
-  const text = await controlCli(server.address, key, ['browse']);
-  assert.equal(text.code, 0, text.stderr);
-  assert.doesNotMatch(text.stdout, RAW_CONTROL, JSON.stringify(text.stdout));
-  assert.ok(text.stdout.includes('evil\\x1b[2J\\x07\\x9b31mname'), text.stdout);
-  assert.ok(text.stdout.includes('plat\\x9b2J\\u202etxt.exe\\x0afake-row'), text.stdout);
-  assert.equal(text.stdout.trim().split('\n').length, 2, 'a header and one row: a newline in a value makes no row');
+    const text = await controlCli(server.address, key, ['browse']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.doesNotMatch(text.stdout, RAW_CONTROL, JSON.stringify(text.stdout));
+    assert.ok(text.stdout.includes('evil\\x1b[2J\\x07\\x9b31mname'), text.stdout);
+    assert.ok(text.stdout.includes('plat\\x9b2J\\u202etxt.exe\\x0afake-row'), text.stdout);
+    assert.equal(text.stdout.trim().split('\n').length, 2, 'a header and one row: a newline in a value makes no row');
 
-  const json = jsonOf<ClientInfo[]>(await controlCli(server.address, key, ['browse', '--json']));
-  const shown = json.find((c) => c.id === identity.id)!;
-  assert.deepEqual([shown.name, shown.group, shown.platform], [NAME, GROUP, PLATFORM]);
-});
+    const json = jsonOf<ClientInfo[]>(await controlCli(server.address, key, ['browse', '--json']));
+    const shown = json.find((c) => c.id === identity.id)!;
+    assert.deepEqual([shown.name, shown.group, shown.platform], [NAME, GROUP, PLATFORM]);
+  },
+);
 
 test("an error message that echoes a server's text is printed escaped", { timeout: 60_000 }, async () => {
   const fake = new WebSocketServer({ host: '127.0.0.1', port: 0 });

@@ -19,27 +19,48 @@ before(async () => {
   await addOperator(cluster.primary.data, 'ops', 'ops-password-1', 'admin');
   await cluster.startAll();
   // The secondary holds the operators (replicated) before the primary goes.
-  await waitFor(async () => (await cliOk(['config', '--data', cluster.secondary.data, 'operator', 'list', '--json'])).stdout.includes('"ops"'), 'operators on the secondary', 30_000, 300);
+  await waitFor(
+    async () =>
+      (await cliOk(['config', '--data', cluster.secondary.data, 'operator', 'list', '--json'])).stdout.includes(
+        '"ops"',
+      ),
+    'operators on the secondary',
+    30_000,
+    300,
+  );
 });
 
 after(() => cluster.cleanup());
 
-test('the acting secondary honours no token of the primary, and a removal there ends the operator\'s channel and token', async () => {
+test("the acting secondary honours no token of the primary, and a removal there ends the operator's channel and token", async () => {
   const primaryToken = (await login(cluster.primary.address, 'ops', 'ops-password-1')).token;
   await cluster.kill9(cluster.primary);
   await cluster.waitHealth(cluster.secondary, (h) => h.acting, 'acting', 60_000);
 
   const stale = await request(cluster.secondary.address, 'GET', 'session', undefined, { token: primaryToken });
-  assert.equal(stale.status, 401, 'API sessions are per server: the primary\'s token is unknown here');
+  assert.equal(stale.status, 401, "API sessions are per server: the primary's token is unknown here");
 
   const ops = await login(cluster.secondary.address, 'ops', 'ops-password-1');
-  const control = await ControlClient.connect({ gateway: cluster.primary.address, secondary: cluster.secondary.address, key: KEY, operator: 'ops', password: 'ops-password-1', dial: { tls: false } });
+  const control = await ControlClient.connect({
+    gateway: cluster.primary.address,
+    secondary: cluster.secondary.address,
+    key: KEY,
+    operator: 'ops',
+    password: 'ops-password-1',
+    dial: { tls: false },
+  });
   const closed = new Promise<Error>((resolve) => control.onClosed(resolve));
   const root = await login(cluster.secondary.address, 'root', 'root-password-1');
   const removed = await request(cluster.secondary.address, 'DELETE', 'operators/ops', undefined, { token: root.token });
   assert.equal(removed.status, 204, removed.text);
 
-  const why = (await Promise.race([closed, new Promise((r) => setTimeout(() => r(new Error('still open')), 10_000))])) as SwitchboardError;
+  const why = (await Promise.race([
+    closed,
+    new Promise((r) => setTimeout(() => r(new Error('still open')), 10_000)),
+  ])) as SwitchboardError;
   assert.equal(why.code, ErrorCodes.OPERATOR_REVOKED, why.message);
-  assert.equal((await request(cluster.secondary.address, 'GET', 'session', undefined, { token: ops.token })).status, 401);
+  assert.equal(
+    (await request(cluster.secondary.address, 'GET', 'session', undefined, { token: ops.token })).status,
+    401,
+  );
 });

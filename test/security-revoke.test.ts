@@ -8,8 +8,28 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CloseCodes } from '../src/protocol/closeCodes.js';
 import { addOperator, enrolTotp, login, request } from './helpers/api.js';
-import { addKey, Proc, runCli, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
-import { connectTcp, echoRoundTrip, echoService, freePort, rawControl, rawHttp, rawRequest, sessionUpgradeRequest, stopAll, type Service } from './helpers/sb.js';
+import {
+  addKey,
+  Proc,
+  runCli,
+  startClient,
+  startServer,
+  tempDir,
+  waitFor,
+  type RunningServer,
+} from './helpers/harness.js';
+import {
+  connectTcp,
+  echoRoundTrip,
+  echoService,
+  freePort,
+  rawControl,
+  rawHttp,
+  rawRequest,
+  sessionUpgradeRequest,
+  stopAll,
+  type Service,
+} from './helpers/sb.js';
 
 const dir = tempDir('sb-revoke-');
 const procs: Proc[] = [];
@@ -26,9 +46,27 @@ before(async () => {
   procs.push(server.proc);
   key = await addKey(server.data, 'k');
   echo = await echoService();
-  procs.push(await startClient(['--gateway', server.address, '--key', key, '--name', 'box', '--state', `${dir.path}/box`, '--allow-forward', String(echo.port)]));
+  procs.push(
+    await startClient([
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--name',
+      'box',
+      '--state',
+      `${dir.path}/box`,
+      '--allow-forward',
+      String(echo.port),
+    ]),
+  );
   await addOperator(server.data, 'root', 'root-password-1', 'admin');
-  adminToken = (await waitFor(() => login(server.address, 'root', 'root-password-1').catch(() => undefined), 'the operators to be in force')).token;
+  adminToken = (
+    await waitFor(
+      () => login(server.address, 'root', 'root-password-1').catch(() => undefined),
+      'the operators to be in force',
+    )
+  ).token;
 });
 
 after(async () => {
@@ -43,9 +81,29 @@ function config(args: string[], env: NodeJS.ProcessEnv = {}) {
 
 test('a running forward stops, saying why, within seconds of its operator being removed offline', async () => {
   await addOperator(server.data, 'fwd', 'fwd-password-1', 'operator', ['k']);
-  const proc = new Proc(['control', '--gateway', server.address, '--key', key, '--operator', 'fwd', '--password-env', 'PW', 'forward', 'box', `0:${echo.port}`], { PW: 'fwd-password-1' });
+  const proc = new Proc(
+    [
+      'control',
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--operator',
+      'fwd',
+      '--password-env',
+      'PW',
+      'forward',
+      'box',
+      `0:${echo.port}`,
+    ],
+    { PW: 'fwd-password-1' },
+  );
   procs.push(proc);
-  const port = Number(String((await proc.waitForMsg('forwarding')).listen).split(':').pop());
+  const port = Number(
+    String((await proc.waitForMsg('forwarding')).listen)
+      .split(':')
+      .pop(),
+  );
   const before = await connectTcp(port);
   assert.equal(await echoRoundTrip(before, 'hello'), 'hello');
   before.destroy();
@@ -57,16 +115,45 @@ test('a running forward stops, saying why, within seconds of its operator being 
   // Nothing listens for it any more: a new local connection is refused, not relayed.
   await assert.rejects(connectTcp(port));
   const audit = await request(server.address, 'GET', 'audit?limit=50', undefined, { token: adminToken });
-  assert.ok(audit.body.some((e: { action: string; actor: string }) => e.action === 'control.revoked' && e.actor === 'fwd'));
+  assert.ok(
+    audit.body.some((e: { action: string; actor: string }) => e.action === 'control.revoked' && e.actor === 'fwd'),
+  );
 });
 
 test('a forward whose password changed offline stops too, saying why', async () => {
   await addOperator(server.data, 'fwd2', 'fwd2-password-1', 'operator', ['k']);
-  const proc = new Proc(['control', '--gateway', server.address, '--key', key, '--operator', 'fwd2', '--password-env', 'PW', 'forward', 'box', `0:${echo.port}`], { PW: 'fwd2-password-1' });
+  const proc = new Proc(
+    [
+      'control',
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--operator',
+      'fwd2',
+      '--password-env',
+      'PW',
+      'forward',
+      'box',
+      `0:${echo.port}`,
+    ],
+    { PW: 'fwd2-password-1' },
+  );
   procs.push(proc);
-  const port = Number(String((await proc.waitForMsg('forwarding')).listen).split(':').pop());
+  const port = Number(
+    String((await proc.waitForMsg('forwarding')).listen)
+      .split(':')
+      .pop(),
+  );
   // `operator add` of an existing name replaces its password.
-  assert.equal((await config(['operator', 'add', 'fwd2', '--role', 'operator', '--keys', 'k', '--password-env', 'PW'], { PW: 'fwd2-password-2' })).code, 0);
+  assert.equal(
+    (
+      await config(['operator', 'add', 'fwd2', '--role', 'operator', '--keys', 'k', '--password-env', 'PW'], {
+        PW: 'fwd2-password-2',
+      })
+    ).code,
+    0,
+  );
   const code = await Promise.race([proc.exited, new Promise((r) => setTimeout(() => r('still running'), WITHIN_MS))]);
   assert.equal(code, 1, `the forward should have stopped; stderr: ${proc.stderr}`);
   assert.match(proc.stderr, /forward stopped: .*fwd2's password or TOTP changed/);
@@ -110,7 +197,14 @@ test('an API token stops working after an offline password change or TOTP enrolm
   assert.equal((await request(server.address, 'GET', 'session', undefined, { token: one.token })).status, 200);
   assert.equal((await request(server.address, 'GET', 'clients', undefined, { token: two.token })).status, 200);
 
-  assert.equal((await config(['operator', 'add', 'api1', '--role', 'operator', '--keys', 'k', '--password-env', 'PW'], { PW: 'api1-password-2' })).code, 0);
+  assert.equal(
+    (
+      await config(['operator', 'add', 'api1', '--role', 'operator', '--keys', 'k', '--password-env', 'PW'], {
+        PW: 'api1-password-2',
+      })
+    ).code,
+    0,
+  );
   const after1 = await request(server.address, 'GET', 'session', undefined, { token: one.token });
   assert.equal(after1.status, 401, after1.text);
   assert.match(after1.body.error.message, /api1's password or TOTP changed/);
@@ -120,12 +214,28 @@ test('an API token stops working after an offline password change or TOTP enrolm
   await enrolTotp(server.data, 'api2');
   assert.equal((await request(server.address, 'GET', 'clients', undefined, { token: two.token })).status, 401);
 
-  const self = await request(server.address, 'PUT', 'operators/root', { password: 'root-password-2' }, { token: adminToken });
+  const self = await request(
+    server.address,
+    'PUT',
+    'operators/root',
+    { password: 'root-password-2' },
+    { token: adminToken },
+  );
   assert.equal(self.status, 200, self.text);
-  assert.equal((await request(server.address, 'GET', 'session', undefined, { token: adminToken })).status, 200, 'the session that made the change goes on');
+  assert.equal(
+    (await request(server.address, 'GET', 'session', undefined, { token: adminToken })).status,
+    200,
+    'the session that made the change goes on',
+  );
   // Another session of the same admin ends.
   const other = await login(server.address, 'root', 'root-password-2');
-  const again = await request(server.address, 'PUT', 'operators/root', { password: 'root-password-3' }, { token: adminToken });
+  const again = await request(
+    server.address,
+    'PUT',
+    'operators/root',
+    { password: 'root-password-3' },
+    { token: adminToken },
+  );
   assert.equal(again.status, 200, again.text);
   assert.equal((await request(server.address, 'GET', 'session', undefined, { token: other.token })).status, 401);
 });
@@ -136,15 +246,56 @@ test('a forward that must log in again after its server restarted, and whose pas
   procs.push(own.proc);
   const ownKey = await addKey(own.data, 'k');
   await addOperator(own.data, 'fwd3', 'fwd3-password-1', 'admin');
-  procs.push(await startClient(['--gateway', own.address, '--key', ownKey, '--name', 'box3', '--state', `${dir.path}/box3`, '--allow-forward', String(echo.port)]));
-  const proc = new Proc(['control', '--gateway', own.address, '--key', ownKey, '--operator', 'fwd3', '--password-env', 'PW', 'forward', 'box3', `0:${echo.port}`], { PW: 'fwd3-password-1' });
+  procs.push(
+    await startClient([
+      '--gateway',
+      own.address,
+      '--key',
+      ownKey,
+      '--name',
+      'box3',
+      '--state',
+      `${dir.path}/box3`,
+      '--allow-forward',
+      String(echo.port),
+    ]),
+  );
+  const proc = new Proc(
+    [
+      'control',
+      '--gateway',
+      own.address,
+      '--key',
+      ownKey,
+      '--operator',
+      'fwd3',
+      '--password-env',
+      'PW',
+      'forward',
+      'box3',
+      `0:${echo.port}`,
+    ],
+    { PW: 'fwd3-password-1' },
+  );
   procs.push(proc);
-  const local = Number(String((await proc.waitForMsg('forwarding')).listen).split(':').pop());
+  const local = Number(
+    String((await proc.waitForMsg('forwarding')).listen)
+      .split(':')
+      .pop(),
+  );
 
   // The server goes away (the forward's channel closes: it will dial again when asked), the
   // password is changed while it is down, and it comes back on the same address.
   await stopAll([own.proc]);
-  assert.equal((await runCli(['config', '--data', own.data, 'operator', 'add', 'fwd3', '--role', 'admin', '--password-env', 'PW'], { env: { PW: 'fwd3-password-2' } })).code, 0);
+  assert.equal(
+    (
+      await runCli(
+        ['config', '--data', own.data, 'operator', 'add', 'fwd3', '--role', 'admin', '--password-env', 'PW'],
+        { env: { PW: 'fwd3-password-2' } },
+      )
+    ).code,
+    0,
+  );
   const again = await startServer(own.data, [], {}, `127.0.0.1:${port}`);
   procs.push(again.proc);
 
@@ -164,7 +315,10 @@ test('a control logged in with a key alone, while no operator existed, is closed
   // The key is in force once a control proving it is let in.
   const control = await waitFor(async () => {
     const peer = await rawControl(own.address, ownKey);
-    return (await peer.next('ready').then(() => peer, () => undefined));
+    return await peer.next('ready').then(
+      () => peer,
+      () => undefined,
+    );
   }, 'the key to be in force');
   await addOperator(own.data, 'first', 'first-password-1', 'admin');
   const closed = await control.closeResult(WITHIN_MS);

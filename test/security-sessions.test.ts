@@ -18,7 +18,16 @@ import { CONTROL_SESSION_LIMITS, MAX_SESSIONS_PER_CLIENT } from '../src/server/s
 import { addOperator, login, request, type LoggedIn } from './helpers/api.js';
 import { Cluster } from './helpers/cluster.js';
 import { addKey, Proc, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
-import { connectControl, echoRoundTrip, echoService, rawClient, rawControl, rawRequest, stopAll, type Service } from './helpers/sb.js';
+import {
+  connectControl,
+  echoRoundTrip,
+  echoService,
+  rawClient,
+  rawControl,
+  rawRequest,
+  stopAll,
+  type Service,
+} from './helpers/sb.js';
 
 const dir = tempDir('sb-sessions-');
 const procs: Proc[] = [];
@@ -38,7 +47,21 @@ before(async () => {
   echo = await echoService();
   services.push(echo);
   for (const name of ['box', 'other-box', 'crowded']) {
-    procs.push(await startClient(['--gateway', server.address, '--key', key, '--name', name, '--state', `${dir.path}/${name}`, '--allow-forward', String(echo.port), '--allow-exec']));
+    procs.push(
+      await startClient([
+        '--gateway',
+        server.address,
+        '--key',
+        key,
+        '--name',
+        name,
+        '--state',
+        `${dir.path}/${name}`,
+        '--allow-forward',
+        String(echo.port),
+        '--allow-exec',
+      ]),
+    );
   }
   ops = await login(server.address, 'ops', PW);
 });
@@ -65,7 +88,11 @@ function pidsCommand(file: string): string[] {
 }
 
 async function pidsOf(file: string): Promise<number[]> {
-  const text = await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').trim(), `the command to write ${file}`, 30_000);
+  const text = await waitFor(
+    () => existsSync(file) && readFileSync(file, 'utf8').trim(),
+    `the command to write ${file}`,
+    30_000,
+  );
   const pids = text.split(/\s+/).map(Number);
   assert.equal(pids.length, 2);
   for (const pid of pids) assert.ok(running(pid), `pid ${pid} runs`);
@@ -73,14 +100,36 @@ async function pidsOf(file: string): Promise<number[]> {
 }
 
 async function allEnded(pids: number[], why: string): Promise<void> {
-  await waitFor(() => pids.every((pid) => !running(pid)), `${why}: the command and its child to be ended (pids ${pids.join(', ')})`, 30_000, 200);
+  await waitFor(
+    () => pids.every((pid) => !running(pid)),
+    `${why}: the command and its child to be ended (pids ${pids.join(', ')})`,
+    30_000,
+    200,
+  );
 }
 
 // ---- item 8: a command ends with its session ------------------------------------------------------
 
 test('exec: killing the control ends the command and its children on the client', async () => {
   const file = `${dir.path}/pids-killed`;
-  const control = new Proc(['control', '--gateway', server.address, '--key', key, '--operator', 'ops', '--password-env', 'SB_TEST_PASSWORD', 'exec', 'box', '--', ...pidsCommand(file)], { SB_TEST_PASSWORD: PW });
+  const control = new Proc(
+    [
+      'control',
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--operator',
+      'ops',
+      '--password-env',
+      'SB_TEST_PASSWORD',
+      'exec',
+      'box',
+      '--',
+      ...pidsCommand(file),
+    ],
+    { SB_TEST_PASSWORD: PW },
+  );
   procs.push(control);
   const pids = await pidsOf(file);
   control.child.kill('SIGKILL');
@@ -91,7 +140,10 @@ test('exec: a ticket never claimed ends the command when it expires', async () =
   const file = `${dir.path}/pids-unclaimed`;
   const peer = await rawControl(server.address, key, OPS);
   await peer.next('ready');
-  const opened = await rawRequest(peer, 1, 'open', { client: 'box', target: { kind: 'exec', command: pidsCommand(file) } });
+  const opened = await rawRequest(peer, 1, 'open', {
+    client: 'box',
+    target: { kind: 'exec', command: pidsCommand(file) },
+  });
   assert.ok(opened.result, JSON.stringify(opened.error));
   const pids = await pidsOf(file);
   await allEnded(pids, 'ticket never claimed');
@@ -100,7 +152,13 @@ test('exec: a ticket never claimed ends the command when it expires', async () =
 
 test("exec: the API's timeoutMs ends the command, not only the answer", async () => {
   const file = `${dir.path}/pids-api`;
-  const answer = request(server.address, 'POST', 'exec', { client: 'box', command: pidsCommand(file), timeoutMs: 3000 }, { token: ops.token });
+  const answer = request(
+    server.address,
+    'POST',
+    'exec',
+    { client: 'box', command: pidsCommand(file), timeoutMs: 3000 },
+    { token: ops.token },
+  );
   const pids = await pidsOf(file);
   const reply = await answer;
   assert.equal(reply.status, 200, reply.text);
@@ -119,7 +177,10 @@ test('a control that opens sessions without claiming them is refused past its li
     const answer = await rawRequest(peer, req, 'open', { client: 'box', target: { kind: 'forward', port: echo.port } });
     codes.push(answer.error?.code ?? 'ok');
   }
-  assert.deepEqual(codes, [...Array(CONTROL_SESSION_LIMITS.unclaimed).fill('ok'), ...Array(4).fill('SB_ERR_TOO_MANY_SESSIONS')]);
+  assert.deepEqual(codes, [
+    ...Array(CONTROL_SESSION_LIMITS.unclaimed).fill('ok'),
+    ...Array(4).fill('SB_ERR_TOO_MANY_SESSIONS'),
+  ]);
   const other = await connectControl(server.address, key, OPS);
   try {
     const socket = (await other.open('box', { kind: 'forward', port: echo.port })) as net.Socket;
@@ -132,17 +193,22 @@ test('a control that opens sessions without claiming them is refused past its li
 });
 
 /** Opens `n` claimed sessions in batches; returns the sockets and the codes of the refusals. */
-async function openMany(control: ControlClient, client: string, n: number): Promise<{ sockets: Duplex[]; refused: string[] }> {
+async function openMany(
+  control: ControlClient,
+  client: string,
+  n: number,
+): Promise<{ sockets: Duplex[]; refused: string[] }> {
   const sockets: Duplex[] = [];
   const refused: string[] = [];
   for (let at = 0; at < n; at += CONTROL_SESSION_LIMITS.unclaimed) {
-    const batch = Array.from({ length: Math.min(CONTROL_SESSION_LIMITS.unclaimed, n - at) }, () => control.open(client, { kind: 'forward', port: echo.port }));
+    const batch = Array.from({ length: Math.min(CONTROL_SESSION_LIMITS.unclaimed, n - at) }, () =>
+      control.open(client, { kind: 'forward', port: echo.port }),
+    );
     for (const result of await Promise.allSettled(batch)) {
       if (result.status === 'fulfilled') {
         result.value.on('error', () => undefined); // torn down with its control at the end
         sockets.push(result.value);
-      }
-      else refused.push((result.reason as { code: string }).code);
+      } else refused.push((result.reason as { code: string }).code);
     }
   }
   return { sockets, refused };
@@ -155,7 +221,12 @@ test('a control may hold only so many open sessions; closing some makes room', a
     assert.equal(sockets.length, CONTROL_SESSION_LIMITS.open);
     assert.deepEqual(new Set(refused), new Set(['SB_ERR_TOO_MANY_SESSIONS']));
     sockets.splice(0, 4).forEach((s) => s.destroy());
-    const again = await waitFor(() => control.open('box', { kind: 'forward', port: echo.port }).catch(() => undefined), 'room for a session after closing some', 15_000, 200);
+    const again = await waitFor(
+      () => control.open('box', { kind: 'forward', port: echo.port }).catch(() => undefined),
+      'room for a session after closing some',
+      15_000,
+      200,
+    );
     sockets.push(again);
     sockets.forEach((s) => s.destroy());
   } finally {
@@ -166,13 +237,17 @@ test('a control may hold only so many open sessions; closing some makes room', a
 test('a client holds only so many sessions, whoever opens them; other clients are not affected', async () => {
   // One after another: an account may have only two logins in flight at once (operatorAuth.ts).
   const controls: Awaited<ReturnType<typeof connectControl>>[] = [];
-  for (let i = 0; i < Math.ceil(MAX_SESSIONS_PER_CLIENT / CONTROL_SESSION_LIMITS.open) + 1; i++) controls.push(await connectControl(server.address, key, OPS));
+  for (let i = 0; i < Math.ceil(MAX_SESSIONS_PER_CLIENT / CONTROL_SESSION_LIMITS.open) + 1; i++)
+    controls.push(await connectControl(server.address, key, OPS));
   try {
     const results = await Promise.all(controls.map((c) => openMany(c, 'crowded', CONTROL_SESSION_LIMITS.open)));
     const sockets = results.flatMap((r) => r.sockets);
     const refused = results.flatMap((r) => r.refused);
     assert.equal(sockets.length, MAX_SESSIONS_PER_CLIENT);
-    assert.ok(refused.length > 0 && refused.every((code) => code === 'SB_ERR_TOO_MANY_SESSIONS'), JSON.stringify(refused));
+    assert.ok(
+      refused.length > 0 && refused.every((code) => code === 'SB_ERR_TOO_MANY_SESSIONS'),
+      JSON.stringify(refused),
+    );
     // Another client is still reached, by a control with room left.
     const spare = await connectControl(server.address, key, OPS);
     const socket = (await spare.open('box', { kind: 'forward', port: echo.port })) as net.Socket;
@@ -209,17 +284,32 @@ test('a client refuses sessions past its own limit, whatever its server asks', a
       const msg = JSON.parse(data.toString()) as { type: string; error?: { code: string; message: string } };
       if (msg.type === 'hello') {
         ws.send(JSON.stringify({ type: 'welcome', server: address, heartbeat: 30, cluster: {} }));
-        for (let i = 0; i < MAX_CLIENT_SESSIONS + extra; i++) ws.send(JSON.stringify({ type: 'session', ticket: `t${i}`, target: { kind: 'forward', port: echo.port } }));
+        for (let i = 0; i < MAX_CLIENT_SESSIONS + extra; i++)
+          ws.send(JSON.stringify({ type: 'session', ticket: `t${i}`, target: { kind: 'forward', port: echo.port } }));
       } else if (msg.type === 'session-refused' && msg.error) refusals.push(msg.error);
     });
   });
-  const client = await startClient(['--gateway', address, '--key', key, '--name', 'greedy-target', '--state', `${dir.path}/greedy`, '--allow-forward', String(echo.port)]);
+  const client = await startClient([
+    '--gateway',
+    address,
+    '--key',
+    key,
+    '--name',
+    'greedy-target',
+    '--state',
+    `${dir.path}/greedy`,
+    '--allow-forward',
+    String(echo.port),
+  ]);
   procs.push(client);
   try {
     await waitFor(() => held.length + refusals.length >= MAX_CLIENT_SESSIONS + extra, 'every session answered', 60_000);
     assert.equal(held.length, MAX_CLIENT_SESSIONS);
     assert.equal(refusals.length, extra);
-    assert.ok(refusals.every((r) => r.code === 'SB_ERR_TOO_MANY_SESSIONS'), JSON.stringify(refusals[0]));
+    assert.ok(
+      refusals.every((r) => r.code === 'SB_ERR_TOO_MANY_SESSIONS'),
+      JSON.stringify(refusals[0]),
+    );
   } finally {
     await client.stop();
     held.forEach((s) => s.destroy());
@@ -236,9 +326,20 @@ test("a hostile client's refusal cannot choose the server's error code or pass i
   const words = 'log in again at https://evil.example/login \u001b[31mnow\u001b[0m\r\nSB_ERR';
   hostile.ws.on('message', (data) => {
     const msg = JSON.parse(data.toString()) as { type: string; ticket?: string };
-    if (msg.type === 'session') hostile.send({ type: 'session-refused', ticket: msg.ticket, error: { code: 'SB_ERR_LOGIN_REQUIRED', message: words } });
+    if (msg.type === 'session')
+      hostile.send({
+        type: 'session-refused',
+        ticket: msg.ticket,
+        error: { code: 'SB_ERR_LOGIN_REQUIRED', message: words },
+      });
   });
-  const api = await request(server.address, 'POST', 'exec', { client: 'liar', command: ['true'] }, { token: ops.token });
+  const api = await request(
+    server.address,
+    'POST',
+    'exec',
+    { client: 'liar', command: ['true'] },
+    { token: ops.token },
+  );
   assert.notEqual(api.status, 401);
   assert.equal(api.body.error.code, 'SB_ERR_CLIENT_REFUSED');
   assert.match(api.body.error.message, /^client refused: log in again/);
@@ -256,7 +357,13 @@ test("a hostile client's refusal cannot choose the server's error code or pass i
 });
 
 test("a client's own refusal codes still reach the control, marked as the client's", async () => {
-  const api = await request(server.address, 'POST', 'exec', { client: 'box', command: ['/nonexistent/command'] }, { token: ops.token });
+  const api = await request(
+    server.address,
+    'POST',
+    'exec',
+    { client: 'box', command: ['/nonexistent/command'] },
+    { token: ops.token },
+  );
   assert.equal(api.status, 200); // a command that cannot start is an exit code, not a refusal
   const peer = await rawControl(server.address, key, OPS);
   await peer.next('ready');
@@ -274,10 +381,24 @@ test("on a cluster, a member relays its client's refusal mapped: the primary's c
     await hostile.next('welcome');
     hostile.ws.on('message', (data) => {
       const msg = JSON.parse(data.toString()) as { type: string; ticket?: string };
-      if (msg.type === 'session') hostile.send({ type: 'session-refused', ticket: msg.ticket, error: { code: 'SB_ERR_LOGIN_REQUIRED', message: 'log in at https://evil.example/' } });
+      if (msg.type === 'session')
+        hostile.send({
+          type: 'session-refused',
+          ticket: msg.ticket,
+          error: { code: 'SB_ERR_LOGIN_REQUIRED', message: 'log in at https://evil.example/' },
+        });
     });
-    await waitFor(async () => (await cluster.browse()).some((c) => c.name === 'far-liar'), 'the primary to know the client on the member', 30_000);
-    const error = await cluster.withSdk((c) => c.open('far-liar', { kind: 'forward', port: echo.port }).then(() => undefined, (err: { code: string; message: string }) => err));
+    await waitFor(
+      async () => (await cluster.browse()).some((c) => c.name === 'far-liar'),
+      'the primary to know the client on the member',
+      30_000,
+    );
+    const error = await cluster.withSdk((c) =>
+      c.open('far-liar', { kind: 'forward', port: echo.port }).then(
+        () => undefined,
+        (err: { code: string; message: string }) => err,
+      ),
+    );
     assert.equal(error?.code, 'SB_ERR_CLIENT_REFUSED');
     assert.match(error?.message ?? '', /^client refused: log in at/);
     hostile.terminate();

@@ -18,9 +18,14 @@ after(async () => {
 });
 
 test('a client connects with a key and a control browses it with the server it is on', async () => {
-  procs.push(await startClient(['--gateway', server.address, '--key', key, '--name', 'smoke-1', '--state', `${dir.path}/c1`]));
+  procs.push(
+    await startClient(['--gateway', server.address, '--key', key, '--name', 'smoke-1', '--state', `${dir.path}/c1`]),
+  );
   const result = await runCli(['control', '--gateway', server.address, '--key', key, 'browse', '--json']);
   assert.equal(result.code, 0, result.stderr);
   const clients = JSON.parse(result.stdout) as { name: string; server: string }[];
-  assert.deepEqual(clients.map((c) => [c.name, c.server]), [['smoke-1', server.address]]);
+  assert.deepEqual(
+    clients.map((c) => [c.name, c.server]),
+    [['smoke-1', server.address]],
+  );
 });

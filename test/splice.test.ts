@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import { test } from 'node:test';
-import { splice } from '../src/server/splice.js';
+import { splice } from '../src/net/splice.js';
 
 /** A side whose peer reads slowly: each chunk written takes a millisecond to go out. */
 function slowReaderSide(): Duplex & { delivered: number } {
@@ -65,10 +65,20 @@ test('splice: a side that fails takes the other down at once', async () => {
 
 test('a side that is gone before the splice (reset while its ticket waited) takes the other down at once', async () => {
   // Issue 14: a far end reset while unclaimed had had its close already; the near end waited for ever.
-  const gone = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+  const gone = new Duplex({
+    read() {},
+    write(_c, _e, cb) {
+      cb();
+    },
+  });
   gone.destroy();
   await once(gone, 'close');
-  const other = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+  const other = new Duplex({
+    read() {},
+    write(_c, _e, cb) {
+      cb();
+    },
+  });
   let doneWith: Error | undefined;
   splice(other, gone, (err) => (doneWith = err));
   assert.equal(other.destroyed, true);

@@ -5,7 +5,14 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { oneErrorLine, sha256File, startForwardProc, startTrackedClient, startTrackedServer, writeRandomFile } from './helpers/external.js';
+import {
+  oneErrorLine,
+  sha256File,
+  startForwardProc,
+  startTrackedClient,
+  startTrackedServer,
+  writeRandomFile,
+} from './helpers/external.js';
 import { addKey, runCli, tempDir, waitFor, type Proc, type RunningServer } from './helpers/harness.js';
 import { startSshd, type Sshd } from './helpers/sshd.js';
 
@@ -22,7 +29,18 @@ before(async () => {
   server = await startTrackedServer(procs, join(dir.path, 'data'));
   key = await addKey(server.data, 'default');
   sshd = await startSshd(dir.path);
-  await startTrackedClient(procs, ['--gateway', server.address, '--key', key, '--name', 'ssh-box', '--state', join(dir.path, 'client'), '--allow-forward', String(sshd.port)]);
+  await startTrackedClient(procs, [
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--name',
+    'ssh-box',
+    '--state',
+    join(dir.path, 'client'),
+    '--allow-forward',
+    String(sshd.port),
+  ]);
   const forward = await startForwardProc(['--gateway', server.address, '--key', key], 'ssh-box', sshd.port);
   procs.push(forward.proc);
   forwardPort = forward.port;
@@ -59,8 +77,14 @@ test('scp of a 64 MiB random file through control forward, both ways, is byte fo
   assert.equal(await sha256File(downloaded), want, 'the downloaded copy differs from the original');
 
   // The relay reported both sessions with the bytes they carried (scp's own framing on top).
-  await server.proc.waitForLine((l) => l.msg === 'session closed' && Number(l.bytesToClient) >= FILE_BYTES, 'the upload session closed');
-  await server.proc.waitForLine((l) => l.msg === 'session closed' && Number(l.bytesFromClient) >= FILE_BYTES, 'the download session closed');
+  await server.proc.waitForLine(
+    (l) => l.msg === 'session closed' && Number(l.bytesToClient) >= FILE_BYTES,
+    'the upload session closed',
+  );
+  await server.proc.waitForLine(
+    (l) => l.msg === 'session closed' && Number(l.bytesFromClient) >= FILE_BYTES,
+    'the download session closed',
+  );
 });
 
 test('a port the client does not allow is refused at the forward, and sshd stays reachable', async () => {
@@ -77,6 +101,15 @@ test('a port the client does not allow is refused at the forward, and sshd stays
 });
 
 test('a forward to an unknown client fails with one clear line', async () => {
-  const result = await runCli(['control', '--gateway', server.address, '--key', key, 'forward', 'no-such-client', '0:22']);
+  const result = await runCli([
+    'control',
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    'forward',
+    'no-such-client',
+    '0:22',
+  ]);
   assert.match(oneErrorLine(result), /no-such-client/);
 });

@@ -8,7 +8,17 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { addKey, Proc, ROOT, runCli, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
+import {
+  addKey,
+  Proc,
+  ROOT,
+  runCli,
+  startClient,
+  startServer,
+  tempDir,
+  waitFor,
+  type RunningServer,
+} from './helpers/harness.js';
 import { browse, controlCli, freePort, jsonOf, stopAll } from './helpers/sb.js';
 
 const dir = tempDir('sb-standalone-');
@@ -69,9 +79,21 @@ test('first run (npm start): --init creates a key and an admin operator, prints 
   assert.ok(!first.stdout.includes(key), 'the key is not in the JSON log');
 
   // They work: a client connects with the key, the admin logs in and browses it.
-  const firstClient = await client(['--gateway', address, '--key', key, '--name', 'first-run', '--state', `${dir.path}/first-client`]);
+  const firstClient = await client([
+    '--gateway',
+    address,
+    '--key',
+    key,
+    '--name',
+    'first-run',
+    '--state',
+    `${dir.path}/first-client`,
+  ]);
   const listed = await browse(address, key, { operator: 'admin', password });
-  assert.deepEqual(listed.map((c) => c.name), ['first-run']);
+  assert.deepEqual(
+    listed.map((c) => c.name),
+    ['first-run'],
+  );
   // An operator now exists: a control must log in.
   const anonymous = await controlCli(address, key, ['browse']);
   assert.notEqual(anonymous.code, 0);
@@ -82,11 +104,24 @@ test('first run (npm start): --init creates a key and an admin operator, prints 
   const second = new Proc(args);
   procs.push(second);
   const again = await second.waitForMsg('listening');
-  const ops = jsonOf<{ name: string; role: string }[]>(await runCli(['config', '--data', `${dir.path}/first`, 'operator', 'list', '--json']));
-  assert.deepEqual(ops.map((o) => [o.name, o.role]), [['admin', 'admin']]);
-  const keys = jsonOf<{ name: string; value: string }[]>(await runCli(['config', '--data', `${dir.path}/first`, 'key', 'list', '--json']));
-  assert.deepEqual(keys.map((k) => [k.name, k.value]), [['default', key]]);
-  await assert.doesNotReject(browse(again.address as string, key, { operator: 'admin', password }), 'the printed credentials still work');
+  const ops = jsonOf<{ name: string; role: string }[]>(
+    await runCli(['config', '--data', `${dir.path}/first`, 'operator', 'list', '--json']),
+  );
+  assert.deepEqual(
+    ops.map((o) => [o.name, o.role]),
+    [['admin', 'admin']],
+  );
+  const keys = jsonOf<{ name: string; value: string }[]>(
+    await runCli(['config', '--data', `${dir.path}/first`, 'key', 'list', '--json']),
+  );
+  assert.deepEqual(
+    keys.map((k) => [k.name, k.value]),
+    [['default', key]],
+  );
+  await assert.doesNotReject(
+    browse(again.address as string, key, { operator: 'admin', password }),
+    'the printed credentials still work',
+  );
   await stopAll([second]);
   assert.ok(!second.stderr.includes('password'), `second run printed: ${second.stderr}`);
   assert.ok(!second.stderr.includes(key));
@@ -95,7 +130,10 @@ test('first run (npm start): --init creates a key and an admin operator, prints 
 test('a plain server creates no credentials and logs how to add a key', async () => {
   const data = `${dir.path}/plain`;
   const plain = await server(data);
-  const warning = await plain.proc.waitForLine((l) => typeof l.msg === 'string' && /no key/.test(l.msg), 'the no-key warning');
+  const warning = await plain.proc.waitForLine(
+    (l) => typeof l.msg === 'string' && /no key/.test(l.msg),
+    'the no-key warning',
+  );
   assert.equal(warning.level, 40, 'logged as a warning');
   assert.match(String(warning.hint), /key add/);
   assert.equal(plain.proc.stderr, '', 'nothing printed on stderr');
@@ -132,18 +170,39 @@ test('client: its id is kept in --state across restarts', async () => {
   const first = (await browse(main.address, mainKey)).find((c) => c.name === 'stable');
   assert.ok(first);
   await stopAll([c1]);
-  await waitFor(async () => !(await browse(main.address, mainKey)).some((c) => c.name === 'stable'), 'the stopped client to leave browse');
+  await waitFor(
+    async () => !(await browse(main.address, mainKey)).some((c) => c.name === 'stable'),
+    'the stopped client to leave browse',
+  );
   await client(['--gateway', main.address, '--key', mainKey, '--name', 'stable', '--state', state]);
   const second = (await browse(main.address, mainKey)).find((c) => c.name === 'stable');
   assert.equal(second?.id, first.id);
   // Another state directory is another client.
-  await client(['--gateway', main.address, '--key', mainKey, '--name', 'stable-other', '--state', `${dir.path}/stable-other`]);
+  await client([
+    '--gateway',
+    main.address,
+    '--key',
+    mainKey,
+    '--name',
+    'stable-other',
+    '--state',
+    `${dir.path}/stable-other`,
+  ]);
   const other = (await browse(main.address, mainKey)).find((c) => c.name === 'stable-other');
   assert.notEqual(other?.id, first.id);
 });
 
 test('client: reconnects after the server stops (SIGTERM) and after it is killed, on the same port', async () => {
-  const c = await client(['--gateway', main.address, '--key', mainKey, '--name', 'phoenix', '--state', `${dir.path}/phoenix`]);
+  const c = await client([
+    '--gateway',
+    main.address,
+    '--key',
+    mainKey,
+    '--name',
+    'phoenix',
+    '--state',
+    `${dir.path}/phoenix`,
+  ]);
   const id = (await browse(main.address, mainKey)).find((x) => x.name === 'phoenix')!.id;
 
   // SIGTERM: the server tells its clients and exits 0.
@@ -161,7 +220,12 @@ test('client: reconnects after the server stops (SIGTERM) and after it is killed
   await main.proc.stop('SIGKILL');
   await c.waitForLine((l) => l.status === 'waiting', 'the client to notice the kill', 15_000, from);
   // Let it fail at least once against the dead port before the server comes back.
-  await c.waitForLine((l) => l.status === 'waiting' && /ECONNREFUSED|cannot reach/.test(String(l.reason)), 'a failed retry', 30_000, from);
+  await c.waitForLine(
+    (l) => l.status === 'waiting' && /ECONNREFUSED|cannot reach/.test(String(l.reason)),
+    'a failed retry',
+    30_000,
+    from,
+  );
   from = c.lines.length;
   main = await server(mainData, [], `127.0.0.1:${port}`);
   await c.waitForLine((l) => l.status === 'connected', 'the client to reconnect after a kill', 30_000, from);
@@ -178,28 +242,78 @@ test('heartbeat: a stopped client vanishes from browse and comes back when conti
   // `awake` connects first: any round of pings that can find `sleepy` dead is at least the second
   // since `awake` connected, so `awake` has been pinged and checked by then.
   const from = main.proc.lines.length;
-  const awake = await client(['--gateway', main.address, '--key', mainKey, '--name', 'awake', '--state', `${dir.path}/awake`]);
-  const c = await client(['--gateway', main.address, '--key', mainKey, '--name', 'sleepy', '--state', `${dir.path}/sleepy`]);
+  const awake = await client([
+    '--gateway',
+    main.address,
+    '--key',
+    mainKey,
+    '--name',
+    'awake',
+    '--state',
+    `${dir.path}/awake`,
+  ]);
+  const c = await client([
+    '--gateway',
+    main.address,
+    '--key',
+    mainKey,
+    '--name',
+    'sleepy',
+    '--state',
+    `${dir.path}/sleepy`,
+  ]);
   const listed = await browse(main.address, mainKey);
   const id = listed.find((x) => x.name === 'sleepy')!.id;
   const awakeId = listed.find((x) => x.name === 'awake')!.id;
   c.child.kill('SIGSTOP');
   try {
-    await main.proc.waitForLine((l) => l.msg === 'client missed its heartbeat' && l.client === id, 'the server to notice the missed heartbeat', 20_000, from);
-    await waitFor(async () => !(await browse(main.address, mainKey)).some((x) => x.name === 'sleepy'), 'the stopped client to leave browse', 20_000, 200);
+    await main.proc.waitForLine(
+      (l) => l.msg === 'client missed its heartbeat' && l.client === id,
+      'the server to notice the missed heartbeat',
+      20_000,
+      from,
+    );
+    await waitFor(
+      async () => !(await browse(main.address, mainKey)).some((x) => x.name === 'sleepy'),
+      'the stopped client to leave browse',
+      20_000,
+      200,
+    );
   } finally {
     c.child.kill('SIGCONT');
   }
   // The client that answered its pings (the pong is what keeps it) was not dropped.
-  assert.ok(!main.proc.lines.slice(from).some((l) => l.client === awakeId && (l.msg === 'client missed its heartbeat' || l.msg === 'client down')));
+  assert.ok(
+    !main.proc.lines
+      .slice(from)
+      .some((l) => l.client === awakeId && (l.msg === 'client missed its heartbeat' || l.msg === 'client down')),
+  );
   assert.ok((await browse(main.address, mainKey)).some((x) => x.id === awakeId));
   await awake.stop();
-  await waitFor(async () => (await browse(main.address, mainKey)).some((x) => x.id === id), 'the client to come back', 30_000, 200);
+  await waitFor(
+    async () => (await browse(main.address, mainKey)).some((x) => x.id === id),
+    'the client to come back',
+    30_000,
+    200,
+  );
   assert.equal((await runCli(['config', '--data', mainData, 'set', 'heartbeat', '30'])).code, 0);
 });
 
 test('bench clients --count 200: all connect and show in browse', async () => {
-  const bench = new Proc(['bench', 'clients', '--gateway', main.address, '--key', mainKey, '--count', '200', '--prefix', 'load', '--interval', '1']);
+  const bench = new Proc([
+    'bench',
+    'clients',
+    '--gateway',
+    main.address,
+    '--key',
+    mainKey,
+    '--count',
+    '200',
+    '--prefix',
+    'load',
+    '--interval',
+    '1',
+  ]);
   procs.push(bench);
   const all = await bench.waitForMsg('all connected', 60_000);
   assert.equal(all.connected, 200);
@@ -210,10 +324,15 @@ test('bench clients --count 200: all connect and show in browse', async () => {
   }, 'all 200 in browse');
   for (let i = 0; i < 200; i++) assert.ok(names.has(`load-${i}`), `load-${i}`);
   // The CLI shows them too, and the server counts them.
-  const viaCli = jsonOf<{ name: string }[]>(await controlCli(main.address, mainKey, ['browse', '--json', '--group', 'load']));
+  const viaCli = jsonOf<{ name: string }[]>(
+    await controlCli(main.address, mainKey, ['browse', '--json', '--group', 'load']),
+  );
   assert.ok(viaCli.length > 190 && viaCli.every((c) => names.has(c.name)), `${viaCli.length} in browse --json`);
   const info = jsonOf<{ clients: number }[]>(await controlCli(main.address, mainKey, ['servers', '--json']));
   assert.ok(info[0]!.clients > 190);
   await stopAll([bench]);
-  await waitFor(async () => !(await browse(main.address, mainKey)).some((c) => c.group === 'load'), 'the bench clients to leave');
+  await waitFor(
+    async () => !(await browse(main.address, mainKey)).some((c) => c.group === 'load'),
+    'the bench clients to leave',
+  );
 });

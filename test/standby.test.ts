@@ -46,9 +46,33 @@ before(async () => {
   await ok(['config', '--data', `${dir.path}/p`, '--create', 'key', 'add', 'k1', '--value', KEY]);
   await ok(['config', '--data', `${dir.path}/p`, 'set', 'heartbeat', '1']);
   primary = await startPrimary();
-  const standby = start(['server', '--data', `${dir.path}/s`, '--role', 'standby', '--primary', PRIMARY, '--listen', STANDBY]);
+  const standby = start([
+    'server',
+    '--data',
+    `${dir.path}/s`,
+    '--role',
+    'standby',
+    '--primary',
+    PRIMARY,
+    '--listen',
+    STANDBY,
+  ]);
   await standby.waitForMsg('linked to the acting primary');
-  bench = start(['bench', 'clients', '--gateway', PRIMARY, '--secondary', STANDBY, '--key', KEY, '--count', '40', '--allow-exec', '--interval', '0.5']);
+  bench = start([
+    'bench',
+    'clients',
+    '--gateway',
+    PRIMARY,
+    '--secondary',
+    STANDBY,
+    '--key',
+    KEY,
+    '--count',
+    '40',
+    '--allow-exec',
+    '--interval',
+    '0.5',
+  ]);
   await bench.waitForMsg('all connected', 30_000);
 });
 
@@ -59,7 +83,10 @@ after(async () => {
 
 test('while the primary is up, the standby holds a replicated copy and sends clients and controls to the primary', async () => {
   const keys = await runCli(['config', '--data', `${dir.path}/s`, 'key', 'list', '--json']);
-  assert.deepEqual((JSON.parse(keys.stdout) as { name: string }[]).map((k) => k.name), ['k1']);
+  assert.deepEqual(
+    (JSON.parse(keys.stdout) as { name: string }[]).map((k) => k.name),
+    ['k1'],
+  );
   assert.deepEqual(benchStatus()?.byServer, { [PRIMARY]: 40 });
   await assert.rejects(control(STANDBY), /browse the primary 127\.0\.60\.11:29443/);
   const write = await runCli(['config', '--data', `${dir.path}/s`, 'key', 'add', 'k2']);
@@ -75,12 +102,22 @@ test('when the primary dies, the standby serves every client and answers control
   try {
     assert.equal((await ctl.browse()).length, 40);
     const servers = await ctl.servers();
-    assert.deepEqual(servers.map((s) => [s.address, s.status, s.clients]), [[PRIMARY, 'down', 0], [STANDBY, 'up', 40]]);
+    assert.deepEqual(
+      servers.map((s) => [s.address, s.status, s.clients]),
+      [
+        [PRIMARY, 'down', 0],
+        [STANDBY, 'up', 40],
+      ],
+    );
   } finally {
     ctl.close();
   }
   primary = await startPrimary();
-  await waitFor(() => benchStatus()?.byServer[PRIMARY] === 40 && benchStatus(), 'all clients back on the primary', 30_000);
+  await waitFor(
+    () => benchStatus()?.byServer[PRIMARY] === 40 && benchStatus(),
+    'all clients back on the primary',
+    30_000,
+  );
   const back = await control(PRIMARY);
   try {
     assert.equal((await back.browse()).length, 40);

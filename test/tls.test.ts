@@ -14,7 +14,15 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generate } from 'selfsigned';
-import { oneErrorLine, roundTrip, sha256, startEchoServer, startForwardProc, startTrackedClient, startTrackedServer } from './helpers/external.js';
+import {
+  oneErrorLine,
+  roundTrip,
+  sha256,
+  startEchoServer,
+  startForwardProc,
+  startTrackedClient,
+  startTrackedServer,
+} from './helpers/external.js';
 import { addKey, runCli, type Proc, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
 
 const dir = tempDir('sb-tls-');
@@ -40,7 +48,8 @@ function loggedFingerprint(s: RunningServer): string {
 async function serverWith(name: string, args: string[]): Promise<RunningServer> {
   const s = await startTrackedServer(serverProcs, join(dir.path, name), args);
   // The fingerprint line is written right after "listening"; wait for it rather than race it.
-  if (args.some((a) => a.startsWith('--tls'))) await waitFor(() => printedFingerprint(s), `${name}: the printed fingerprint`);
+  if (args.some((a) => a.startsWith('--tls')))
+    await waitFor(() => printedFingerprint(s), `${name}: the printed fingerprint`);
   return s;
 }
 
@@ -60,7 +69,10 @@ async function browseNames(s: RunningServer, ...trust: string[]): Promise<string
 
 /** GET over plain HTTP or HTTPS (not verifying: this only looks at the status). */
 function statusOf(s: RunningServer, path: string, secure: boolean): Promise<{ status: number; body: string }> {
-  const [host, port] = [s.address.slice(0, s.address.lastIndexOf(':')), Number(s.address.slice(s.address.lastIndexOf(':') + 1))];
+  const [host, port] = [
+    s.address.slice(0, s.address.lastIndexOf(':')),
+    Number(s.address.slice(s.address.lastIndexOf(':') + 1)),
+  ];
   return new Promise((resolve, reject) => {
     const req = (secure ? https : http).get({ host, port, path, rejectUnauthorized: false, agent: false }, (res) => {
       let body = '';
@@ -105,23 +117,54 @@ test('the self-signed certificate is signed with SHA-256, not SHA-1 (which brows
   const der = new X509Certificate(readFileSync(join(server.data, 'tls-cert.pem'))).raw;
   const oid = (hex: string) => der.includes(Buffer.from(hex, 'hex'));
   assert.ok(!oid('06072a8648ce3d0401') && !oid('06092a864886f70d010105'), 'signed with SHA-1');
-  assert.ok(oid('06082a8648ce3d040302') || oid('06092a864886f70d01010b'), 'signed with ecdsa-with-SHA256 or sha256WithRSAEncryption');
+  assert.ok(
+    oid('06082a8648ce3d040302') || oid('06092a864886f70d01010b'),
+    'signed with ecdsa-with-SHA256 or sha256WithRSAEncryption',
+  );
 });
 
 test('a client and a control pinning the fingerprint connect; forward and exec sessions work over TLS', async () => {
   const trust = ['--tls-fingerprint', fingerprint];
-  await client(['--gateway', server.address, '--key', key, '--name', 'tls-pinned', '--state', join(dir.path, 'c-pinned'), '--allow-forward', String(echo.port), '--allow-exec', ...trust]);
+  await client([
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--name',
+    'tls-pinned',
+    '--state',
+    join(dir.path, 'c-pinned'),
+    '--allow-forward',
+    String(echo.port),
+    '--allow-exec',
+    ...trust,
+  ]);
   assert.deepEqual(await browseNames(server, ...trust), ['tls-pinned']);
 
   // The fingerprint in another spelling (lower case, no colons) is the same pin.
-  assert.deepEqual(await browseNames(server, '--tls-fingerprint', fingerprint.replaceAll(':', '').toLowerCase()), ['tls-pinned']);
+  assert.deepEqual(await browseNames(server, '--tls-fingerprint', fingerprint.replaceAll(':', '').toLowerCase()), [
+    'tls-pinned',
+  ]);
 
-  const exec = await control(server, ...trust, 'exec', 'tls-pinned', '--', process.execPath, '-e', 'process.stdout.write("over tls"); process.stderr.write("err"); process.exit(3)');
+  const exec = await control(
+    server,
+    ...trust,
+    'exec',
+    'tls-pinned',
+    '--',
+    process.execPath,
+    '-e',
+    'process.stdout.write("over tls"); process.stderr.write("err"); process.exit(3)',
+  );
   assert.equal(exec.code, 3, exec.stderr);
   assert.equal(exec.stdout, 'over tls');
   assert.equal(exec.stderr, 'err');
 
-  const forward = await startForwardProc(['--gateway', server.address, '--key', key, ...trust], 'tls-pinned', echo.port);
+  const forward = await startForwardProc(
+    ['--gateway', server.address, '--key', key, ...trust],
+    'tls-pinned',
+    echo.port,
+  );
   procs.push(forward.proc);
   const payload = randomBytes(4 * 1024 * 1024);
   const back = await roundTrip(forward.port, payload);
@@ -135,7 +178,21 @@ test('a wrong fingerprint is refused with one clear line, and a client holding i
   const line = oneErrorLine(await control(server, '--tls-fingerprint', wrong, 'browse'));
   assert.match(line, /^switchboard: .*fingerprint .* does not match/);
 
-  const waiter = await client(['--gateway', server.address, '--key', key, '--name', 'tls-wrong', '--state', join(dir.path, 'c-wrong'), '--tls-fingerprint', wrong], false);
+  const waiter = await client(
+    [
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--name',
+      'tls-wrong',
+      '--state',
+      join(dir.path, 'c-wrong'),
+      '--tls-fingerprint',
+      wrong,
+    ],
+    false,
+  );
   const waiting = await waiter.waitForLine((l) => l.status === 'waiting', 'the client to give up one attempt');
   assert.match(String(waiting.reason), /fingerprint .* does not match/);
   assert.ok(!waiter.lines.some((l) => l.status === 'connected'));
@@ -145,20 +202,60 @@ test('a wrong fingerprint is refused with one clear line, and a client holding i
 
 test('--ca with the server certificate works, by IP and by name', async () => {
   const ca = join(server.data, 'tls-cert.pem');
-  await client(['--gateway', `localhost:${server.address.split(':')[1]}`, '--key', key, '--name', 'tls-ca', '--state', join(dir.path, 'c-ca'), '--ca', ca]);
+  await client([
+    '--gateway',
+    `localhost:${server.address.split(':')[1]}`,
+    '--key',
+    key,
+    '--name',
+    'tls-ca',
+    '--state',
+    join(dir.path, 'c-ca'),
+    '--ca',
+    ca,
+  ]);
   assert.ok((await browseNames(server, '--ca', ca)).includes('tls-ca'));
-  const byName = await runCli(['control', '--gateway', `localhost:${server.address.split(':')[1]}`, '--key', key, '--ca', ca, 'browse', '--json']);
+  const byName = await runCli([
+    'control',
+    '--gateway',
+    `localhost:${server.address.split(':')[1]}`,
+    '--key',
+    key,
+    '--ca',
+    ca,
+    'browse',
+    '--json',
+  ]);
   assert.equal(byName.code, 0, byName.stderr);
 });
 
 test('TLS without --ca or --tls-fingerprint is refused, telling the user to pass one', async () => {
-  for (const args of [['--gateway', server.address, '--tls'], ['--gateway', `https://${server.address}`]]) {
+  for (const args of [
+    ['--gateway', server.address, '--tls'],
+    ['--gateway', `https://${server.address}`],
+  ]) {
     const line = oneErrorLine(await runCli(['control', ...args, '--key', key, 'browse']));
     assert.match(line, /--ca/, line);
     assert.match(line, /--tls-fingerprint/, line);
   }
-  const waiter = await client(['--gateway', server.address, '--key', key, '--name', 'tls-untrusted', '--state', join(dir.path, 'c-untrusted'), '--tls'], false);
-  const waiting = await waiter.waitForLine((l) => l.status === 'waiting', 'the untrusting client to give up one attempt');
+  const waiter = await client(
+    [
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--name',
+      'tls-untrusted',
+      '--state',
+      join(dir.path, 'c-untrusted'),
+      '--tls',
+    ],
+    false,
+  );
+  const waiting = await waiter.waitForLine(
+    (l) => l.status === 'waiting',
+    'the untrusting client to give up one attempt',
+  );
   assert.match(String(waiting.reason), /--ca FILE or --tls-fingerprint/);
   await waiter.stop();
 });
@@ -168,10 +265,18 @@ test('--tls-cert/--tls-key serve a CA-signed certificate: --ca checks the chain 
     keyType: 'ec',
     curve: 'P-256',
     algorithm: 'sha256',
-    extensions: [{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true }],
+    extensions: [
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    ],
   });
   // selfsigned gives a CA-signed "localhost" certificate the names localhost and 127.0.0.1.
-  const leaf = await generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256', ca: { key: ca.private, cert: ca.cert } });
+  const leaf = await generate([{ name: 'commonName', value: 'localhost' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    ca: { key: ca.private, cert: ca.cert },
+  });
   const otherName = await generate([{ name: 'commonName', value: 'elsewhere.example' }], {
     keyType: 'ec',
     curve: 'P-256',
@@ -194,12 +299,32 @@ test('--tls-cert/--tls-key serve a CA-signed certificate: --ca checks the chain 
   assert.equal(printedFingerprint(s), leafFingerprint);
   assert.equal(loggedFingerprint(s), leafFingerprint);
 
-  await client(['--gateway', s.address, '--key', key, '--name', 'files-client', '--state', join(dir.path, 'c-files'), '--ca', caFile, '--allow-forward', String(echo.port)]);
+  await client([
+    '--gateway',
+    s.address,
+    '--key',
+    key,
+    '--name',
+    'files-client',
+    '--state',
+    join(dir.path, 'c-files'),
+    '--ca',
+    caFile,
+    '--allow-forward',
+    String(echo.port),
+  ]);
   assert.deepEqual(await browseNames(s, '--ca', caFile), ['files-client']);
   assert.deepEqual(await browseNames(s, '--tls-fingerprint', leafFingerprint), ['files-client']);
-  const forward = await startForwardProc(['--gateway', s.address, '--key', key, '--ca', caFile], 'files-client', echo.port);
+  const forward = await startForwardProc(
+    ['--gateway', s.address, '--key', key, '--ca', caFile],
+    'files-client',
+    echo.port,
+  );
   procs.push(forward.proc);
-  assert.equal((await roundTrip(forward.port, Buffer.from('through a CA-signed certificate'))).toString(), 'through a CA-signed certificate');
+  assert.equal(
+    (await roundTrip(forward.port, Buffer.from('through a CA-signed certificate'))).toString(),
+    'through a CA-signed certificate',
+  );
   await forward.proc.stop();
 
   // The wrong CA: the self-signed server's certificate does not sign this one.
@@ -215,36 +340,72 @@ test('--tls-cert/--tls-key serve a CA-signed certificate: --ca checks the chain 
   assert.match(line, /127\.0\.0\.1/);
   assert.match(line, /does not match|not in the cert/i);
   // Pinning that certificate's fingerprint is an explicit trust of it, name or not.
-  assert.deepEqual(await browseNames(misnamed, '--tls-fingerprint', new X509Certificate(otherName.cert).fingerprint256), []);
+  assert.deepEqual(
+    await browseNames(misnamed, '--tls-fingerprint', new X509Certificate(otherName.cert).fingerprint256),
+    [],
+  );
 });
 
 test('one port serves plain and TLS; require-tls, set while the server runs, refuses plain connections and can be lifted', async () => {
   const trust = ['--tls-fingerprint', fingerprint];
   // Plain works on the TLS server's port: a plain client, a plain control.
-  await client(['--gateway', server.address, '--key', key, '--name', 'plain-before', '--state', join(dir.path, 'c-plain-before')]);
+  await client([
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--name',
+    'plain-before',
+    '--state',
+    join(dir.path, 'c-plain-before'),
+  ]);
   assert.ok((await browseNames(server)).includes('plain-before'));
   assert.equal((await statusOf(server, '/nowhere', false)).status, 404);
 
   const set = await runCli(['config', '--data', server.data, 'set', 'require-tls', 'true']);
   assert.equal(set.code, 0, set.stderr);
   // No restart: the running server picks the setting up (it watches its store).
-  await waitFor(async () => (await statusOf(server, '/nowhere', false)).status === 403, 'plain HTTP to be refused with 403');
-  const refusedBody = JSON.parse((await statusOf(server, '/api/v1/clients', false)).body) as { error: { code: string; message: string } };
+  await waitFor(
+    async () => (await statusOf(server, '/nowhere', false)).status === 403,
+    'plain HTTP to be refused with 403',
+  );
+  const refusedBody = JSON.parse((await statusOf(server, '/api/v1/clients', false)).body) as {
+    error: { code: string; message: string };
+  };
   assert.equal(refusedBody.error.code, 'SB_ERR_TLS_REQUIRED');
   assert.equal((await statusOf(server, '/nowhere', true)).status, 404, 'HTTPS passes the TLS gate');
 
   const plainControl = oneErrorLine(await control(server, 'browse'));
   assert.match(plainControl, /requires TLS/);
-  const plainClient = await client(['--gateway', server.address, '--key', key, '--name', 'plain-after', '--state', join(dir.path, 'c-plain-after')], false);
+  const plainClient = await client(
+    ['--gateway', server.address, '--key', key, '--name', 'plain-after', '--state', join(dir.path, 'c-plain-after')],
+    false,
+  );
   const waiting = await plainClient.waitForLine((l) => l.status === 'waiting', 'the plain client to be refused');
   assert.match(String(waiting.reason), /requires TLS/);
 
   // TLS still works, sessions included: their data connections are TLS too, or they would be refused.
-  await client(['--gateway', server.address, '--key', key, '--name', 'tls-required', '--state', join(dir.path, 'c-tls-required'), '--allow-forward', String(echo.port), ...trust]);
+  await client([
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--name',
+    'tls-required',
+    '--state',
+    join(dir.path, 'c-tls-required'),
+    '--allow-forward',
+    String(echo.port),
+    ...trust,
+  ]);
   const names = await browseNames(server, ...trust);
   assert.ok(names.includes('tls-required'));
   assert.ok(!names.includes('plain-after'));
-  const forward = await startForwardProc(['--gateway', server.address, '--key', key, ...trust], 'tls-required', echo.port);
+  const forward = await startForwardProc(
+    ['--gateway', server.address, '--key', key, ...trust],
+    'tls-required',
+    echo.port,
+  );
   procs.push(forward.proc);
   assert.equal((await roundTrip(forward.port, Buffer.from('tls only'))).toString(), 'tls only');
   await forward.proc.stop();
@@ -252,7 +413,10 @@ test('one port serves plain and TLS; require-tls, set while the server runs, ref
   // Lifted again, still without a restart: plain connections are back, and the waiting client gets in.
   const unset = await runCli(['config', '--data', server.data, 'set', 'require-tls', 'false']);
   assert.equal(unset.code, 0, unset.stderr);
-  await waitFor(async () => (await statusOf(server, '/nowhere', false)).status === 404, 'plain HTTP to be served again');
+  await waitFor(
+    async () => (await statusOf(server, '/nowhere', false)).status === 404,
+    'plain HTTP to be served again',
+  );
   await plainClient.waitForLine((l) => l.status === 'connected', 'the plain client to get in', 30_000);
   assert.ok((await browseNames(server)).includes('plain-after'));
 });
@@ -279,22 +443,59 @@ test('--tls-only: the port speaks TLS alone; a plain HTTP request is refused in 
   const plain = await statusOf(tlsOnly, '/healthz', false);
   assert.equal(plain.status, 403);
   assert.equal((JSON.parse(plain.body) as { error: { code: string } }).error.code, 'SB_ERR_TLS_REQUIRED');
-  const plainControl = oneErrorLine(await runCli(['control', '--gateway', tlsOnly.address, '--key', onlyKey, 'browse']));
+  const plainControl = oneErrorLine(
+    await runCli(['control', '--gateway', tlsOnly.address, '--key', onlyKey, 'browse']),
+  );
   assert.match(plainControl, /TLS only/);
   // Bytes that are neither TLS nor HTTP get no answer, only a close.
   assert.equal(await rawExchange(tlsOnly.address, Buffer.alloc(64, 0x01)), '');
 
-  await client(['--gateway', tlsOnly.address, '--key', onlyKey, '--name', 'behind-tls-only', '--state', join(dir.path, 'c-tls-only'), '--allow-forward', String(echo.port), ...trust]);
-  const browsed = await runCli(['control', '--gateway', tlsOnly.address, '--key', onlyKey, ...trust, 'browse', '--json']);
-  assert.deepEqual((JSON.parse(browsed.stdout) as { name: string }[]).map((c) => c.name), ['behind-tls-only']);
-  const forward = await startForwardProc(['--gateway', tlsOnly.address, '--key', onlyKey, ...trust], 'behind-tls-only', echo.port);
+  await client([
+    '--gateway',
+    tlsOnly.address,
+    '--key',
+    onlyKey,
+    '--name',
+    'behind-tls-only',
+    '--state',
+    join(dir.path, 'c-tls-only'),
+    '--allow-forward',
+    String(echo.port),
+    ...trust,
+  ]);
+  const browsed = await runCli([
+    'control',
+    '--gateway',
+    tlsOnly.address,
+    '--key',
+    onlyKey,
+    ...trust,
+    'browse',
+    '--json',
+  ]);
+  assert.deepEqual(
+    (JSON.parse(browsed.stdout) as { name: string }[]).map((c) => c.name),
+    ['behind-tls-only'],
+  );
+  const forward = await startForwardProc(
+    ['--gateway', tlsOnly.address, '--key', onlyKey, ...trust],
+    'behind-tls-only',
+    echo.port,
+  );
   procs.push(forward.proc);
   assert.equal((await roundTrip(forward.port, Buffer.from('no sniff'))).toString(), 'no sniff');
   await forward.proc.stop();
 });
 
 test('--tls-only without a certificate is refused at start', async () => {
-  const result = await runCli(['server', '--data', join(dir.path, 'tls-only-no-cert'), '--listen', '127.0.0.1:0', '--tls-only']);
+  const result = await runCli([
+    'server',
+    '--data',
+    join(dir.path, 'tls-only-no-cert'),
+    '--listen',
+    '127.0.0.1:0',
+    '--tls-only',
+  ]);
   assert.notEqual(result.code, 0);
   assert.match(result.stderr, /--tls-only needs a certificate/);
 });

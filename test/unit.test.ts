@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { Backoff } from '../src/client/backoff.js';
+import { Backoff } from '../src/net/backoff.js';
 import { newIdentity } from '../src/client/identity.js';
 import { checkPolicy, type LocalPolicy } from '../src/client/policy.js';
 import { parsePorts } from '../src/cli/common.js';
 import { clientBatches } from '../src/cluster/clientBatches.js';
 import { ClientChanges } from '../src/cluster/clientChanges.js';
-import { Directory, toClientInfo, type DirectoryEntry } from '../src/cluster/directory.js';
+import { Directory, toClientInfo, type DirectoryEntry } from '../src/server/directory.js';
 import { MemberToPrimary } from '../src/protocol/clusterMessages.js';
 import { decode, MAX_MESSAGE_BYTES } from '../src/protocol/messages.js';
 import { parseForwardSpec } from '../src/control/forward.js';
@@ -101,29 +101,50 @@ test('LoginLimiter: the lock never shrinks as failures grow (property)', () => {
 
 test('Backoff: jittered delays between half and all of a step that doubles up to the maximum', () => {
   const low = new Backoff(500, 30_000, () => 0);
-  assert.deepEqual(Array.from({ length: 9 }, () => low.next()), [250, 500, 1000, 2000, 4000, 8000, 15_000, 15_000, 15_000]);
+  assert.deepEqual(
+    Array.from({ length: 9 }, () => low.next()),
+    [250, 500, 1000, 2000, 4000, 8000, 15_000, 15_000, 15_000],
+  );
   const high = new Backoff(500, 30_000, () => 0.999999);
-  assert.deepEqual(Array.from({ length: 8 }, () => high.next()), [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+  assert.deepEqual(
+    Array.from({ length: 8 }, () => high.next()),
+    [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000],
+  );
   high.reset();
   assert.equal(high.attempts, 0);
   assert.equal(high.next(), 500, 'reset starts over');
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 100_000 }), fc.array(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), { minLength: 1, maxLength: 60 }), (base, max, randoms) => {
-      let i = 0;
-      const b = new Backoff(base, max, () => randoms[i++ % randoms.length]!);
-      for (let n = 0; n < randoms.length; n++) {
-        const step = Math.min(max, base * 2 ** Math.min(n, 30));
-        const d = b.next();
-        assert.ok(d >= Math.floor(step / 2) && d <= step, `${d} within [${step / 2}, ${step}]`);
-      }
-    }),
+    fc.property(
+      fc.integer({ min: 1, max: 5000 }),
+      fc.integer({ min: 1, max: 100_000 }),
+      fc.array(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), { minLength: 1, maxLength: 60 }),
+      (base, max, randoms) => {
+        let i = 0;
+        const b = new Backoff(base, max, () => randoms[i++ % randoms.length]!);
+        for (let n = 0; n < randoms.length; n++) {
+          const step = Math.min(max, base * 2 ** Math.min(n, 30));
+          const d = b.next();
+          assert.ok(d >= Math.floor(step / 2) && d <= step, `${d} within [${step / 2}, ${step}]`);
+        }
+      },
+    ),
   );
 });
 
 // ---- Directory ---------------------------------------------------------------------------------------
 
 function entry(id: string, over: Partial<DirectoryEntry> = {}): DirectoryEntry {
-  return { id, name: id, group: '', platform: 'linux', address: '10.0.0.9', server: 's1:443', connectedAt: '2024-01-01T00:00:00.000Z', key: 'k1', ...over };
+  return {
+    id,
+    name: id,
+    group: '',
+    platform: 'linux',
+    address: '10.0.0.9',
+    server: 's1:443',
+    connectedAt: '2024-01-01T00:00:00.000Z',
+    key: 'k1',
+    ...over,
+  };
 }
 
 test('Directory: upsert, remove guarded by server, list filtered by key, group and text, sorted', () => {
@@ -132,11 +153,24 @@ test('Directory: upsert, remove guarded by server, list filtered by key, group a
   d.upsert(entry('a', { name: 'web-1', group: 'web' }));
   d.upsert(entry('b', { name: 'db-1', group: 'db', key: 'k2' }));
   assert.equal(d.size, 3);
-  assert.deepEqual(d.list().map((e) => e.name), ['db-1', 'web-1', 'web-2']);
-  assert.deepEqual(d.list({ keys: new Set(['k1']) }).map((e) => e.id), ['a', 'c']);
+  assert.deepEqual(
+    d.list().map((e) => e.name),
+    ['db-1', 'web-1', 'web-2'],
+  );
+  assert.deepEqual(
+    d.list({ keys: new Set(['k1']) }).map((e) => e.id),
+    ['a', 'c'],
+  );
   assert.deepEqual(d.list({ keys: new Set() }), [], 'no keys, no clients');
-  assert.deepEqual(d.list({ group: 'db' }).map((e) => e.id), ['b']);
-  assert.deepEqual(d.list({ filter: 'WEB-2' }).map((e) => e.id), ['c'], 'text filter ignores case');
+  assert.deepEqual(
+    d.list({ group: 'db' }).map((e) => e.id),
+    ['b'],
+  );
+  assert.deepEqual(
+    d.list({ filter: 'WEB-2' }).map((e) => e.id),
+    ['c'],
+    'text filter ignores case',
+  );
   assert.deepEqual(d.list({ keys: new Set(['k2']), filter: 'web' }), [], 'filters never cross keys');
   // A newer placement on another server wins over a late "down" from the old one.
   d.upsert(entry('a', { name: 'web-1', server: 's2:443' }));
@@ -144,7 +178,15 @@ test('Directory: upsert, remove guarded by server, list filtered by key, group a
   assert.equal(d.get('a')?.server, 's2:443');
   assert.equal(d.remove('a', 's2:443'), true);
   assert.equal(d.remove('a'), false);
-  assert.deepEqual(Object.keys(toClientInfo(entry('x', { allowExec: true, allowForward: [22] }))).sort(), ['address', 'connectedAt', 'group', 'id', 'name', 'platform', 'server']);
+  assert.deepEqual(Object.keys(toClientInfo(entry('x', { allowExec: true, allowForward: [22] }))).sort(), [
+    'address',
+    'connectedAt',
+    'group',
+    'id',
+    'name',
+    'platform',
+    'server',
+  ]);
 });
 
 test('Directory: resolve by id or unique name, within the caller keys only', () => {
@@ -163,9 +205,21 @@ test('Directory: resolve by id or unique name, within the caller keys only', () 
 test('Directory: per-server counts always match the entries (model-based property)', () => {
   const servers = ['s1:1', 's2:1', 's3:1'];
   const op = fc.oneof(
-    fc.record({ kind: fc.constant('upsert' as const), id: fc.integer({ min: 0, max: 12 }), server: fc.constantFrom(...servers) }),
-    fc.record({ kind: fc.constant('remove' as const), id: fc.integer({ min: 0, max: 12 }), server: fc.option(fc.constantFrom(...servers), { nil: undefined }) }),
-    fc.record({ kind: fc.constant('replace' as const), server: fc.constantFrom(...servers), ids: fc.uniqueArray(fc.integer({ min: 0, max: 12 }), { maxLength: 6 }) }),
+    fc.record({
+      kind: fc.constant('upsert' as const),
+      id: fc.integer({ min: 0, max: 12 }),
+      server: fc.constantFrom(...servers),
+    }),
+    fc.record({
+      kind: fc.constant('remove' as const),
+      id: fc.integer({ min: 0, max: 12 }),
+      server: fc.option(fc.constantFrom(...servers), { nil: undefined }),
+    }),
+    fc.record({
+      kind: fc.constant('replace' as const),
+      server: fc.constantFrom(...servers),
+      ids: fc.uniqueArray(fc.integer({ min: 0, max: 12 }), { maxLength: 6 }),
+    }),
     fc.record({ kind: fc.constant('drop' as const), server: fc.constantFrom(...servers) }),
   );
   fc.assert(
@@ -182,7 +236,10 @@ test('Directory: per-server counts always match the entries (model-based propert
           assert.equal(removed, expected);
           if (expected) model.delete(`c${o.id}`);
         } else if (o.kind === 'replace') {
-          d.replaceServer(o.server, o.ids.map((i) => entry(`c${i}`, { server: o.server })));
+          d.replaceServer(
+            o.server,
+            o.ids.map((i) => entry(`c${i}`, { server: o.server })),
+          );
           for (const [id, s] of model) if (s === o.server && !o.ids.includes(Number(id.slice(1)))) model.delete(id);
           for (const i of o.ids) model.set(`c${i}`, o.server);
         } else {
@@ -195,7 +252,10 @@ test('Directory: per-server counts always match the entries (model-based propert
         assert.deepEqual(new Map([...d.countByServer()].sort()), new Map([...counts].sort()));
         for (const s of servers) assert.equal(d.clientsOn(s), counts.get(s) ?? 0);
       }
-      assert.deepEqual(new Set(d.list().map((e) => `${e.id}@${e.server}`)), new Set([...model].map(([id, s]) => `${id}@${s}`)));
+      assert.deepEqual(
+        new Set(d.list().map((e) => `${e.id}@${e.server}`)),
+        new Set([...model].map(([id, s]) => `${id}@${s}`)),
+      );
     }),
   );
 });
@@ -204,17 +264,25 @@ test('Directory: per-server counts always match the entries (model-based propert
 
 test('clientBatches: every entry once, in order, each batch one ordinary message; always a last batch', () => {
   assert.deepEqual(clientBatches([]), [[]]);
-  const big = Array.from({ length: 3000 }, (_, i) => entry(`c${i}`, { name: `client-with-a-longish-name-${i}`, allowForward: [22, 80, 443, 3389, 5900] }));
+  const big = Array.from({ length: 3000 }, (_, i) =>
+    entry(`c${i}`, { name: `client-with-a-longish-name-${i}`, allowForward: [22, 80, 443, 3389, 5900] }),
+  );
   const batches = clientBatches(big);
   assert.ok(batches.length > 1);
-  assert.deepEqual(batches.flat().map((e) => e.id), big.map((e) => e.id));
+  assert.deepEqual(
+    batches.flat().map((e) => e.id),
+    big.map((e) => e.id),
+  );
   for (const entries of batches) {
     const message = JSON.stringify({ type: 'clients', entries, last: false });
     assert.ok(Buffer.byteLength(message) <= MAX_MESSAGE_BYTES, `${Buffer.byteLength(message)} bytes`);
     assert.equal(decode(MemberToPrimary, message).ok, true);
   }
   // An entry larger than the budget still travels, alone in its batch.
-  assert.deepEqual(clientBatches([entry('a'), entry('b')], 10).map((b) => b.length), [1, 1]);
+  assert.deepEqual(
+    clientBatches([entry('a'), entry('b')], 10).map((b) => b.length),
+    [1, 1],
+  );
 });
 
 test('ClientChanges: per client its departure and its latest entry; batches fit one message; taking empties it', () => {
@@ -230,11 +298,18 @@ test('ClientChanges: per client its departure and its latest entry; batches fit 
   const [batch, ...more] = changes.take();
   assert.deepEqual(more, []);
   assert.deepEqual(batch!.down, ['b', 'c'], 'b left; c left and came back: its old sessions must still end');
-  assert.deepEqual(batch!.up.map((e) => [e.id, e.name]), [['a', 'second'], ['c', 'back']]);
+  assert.deepEqual(
+    batch!.up.map((e) => [e.id, e.name]),
+    [
+      ['a', 'second'],
+      ['c', 'back'],
+    ],
+  );
   assert.equal(changes.size, 0);
   assert.deepEqual(changes.take(), []);
   // A reconnect storm's worth: several messages, each within the limit, nothing lost or doubled.
-  for (let i = 0; i < 3000; i++) changes.up(entry(`u${i}`, { name: `client-with-a-longish-name-${i}`, allowForward: [22, 80, 443] }));
+  for (let i = 0; i < 3000; i++)
+    changes.up(entry(`u${i}`, { name: `client-with-a-longish-name-${i}`, allowForward: [22, 80, 443] }));
   for (let i = 0; i < 3000; i++) changes.down(`d${i}-${'x'.repeat(100)}`);
   const batches = changes.take();
   assert.ok(batches.length > 2);
@@ -254,7 +329,10 @@ test('TicketTable: a ticket is random, taken once, cancelled or expired for good
   const table = new TicketTable(60_000);
   const seen = new Set<string>();
   for (let i = 0; i < 200; i++) {
-    const t = table.issue(() => undefined, () => undefined);
+    const t = table.issue(
+      () => undefined,
+      () => undefined,
+    );
     assert.match(t, /^[A-Za-z0-9_-]{32}$/, '192 random bits, URL-safe');
     assert.ok(!seen.has(t));
     seen.add(t);
@@ -263,13 +341,19 @@ test('TicketTable: a ticket is random, taken once, cancelled or expired for good
   assert.equal(table.size, 0);
 
   const calls: string[] = [];
-  const t1 = table.issue(() => calls.push('socket'), () => calls.push('expired'));
+  const t1 = table.issue(
+    () => calls.push('socket'),
+    () => calls.push('expired'),
+  );
   const taken = table.take(t1);
   assert.ok(taken);
   assert.equal(table.take(t1), undefined, 'a reused ticket finds nothing');
   assert.equal(table.take('forged'), undefined);
   assert.equal(table.take(''), undefined);
-  const t2 = table.issue(() => calls.push('socket2'), () => calls.push('expired2'));
+  const t2 = table.issue(
+    () => calls.push('socket2'),
+    () => calls.push('expired2'),
+  );
   table.cancel(t2);
   assert.equal(table.take(t2), undefined, 'a cancelled ticket finds nothing');
   assert.equal(table.size, 0);
@@ -278,7 +362,10 @@ test('TicketTable: a ticket is random, taken once, cancelled or expired for good
   const short = new TicketTable(20);
   let expiredTicket = '';
   const expired = new Promise<void>((resolve) => {
-    expiredTicket = short.issue(() => assert.fail('not taken'), () => resolve());
+    expiredTicket = short.issue(
+      () => assert.fail('not taken'),
+      () => resolve(),
+    );
   });
   const bound = setTimeout(() => undefined, 10_000); // keeps the loop alive; a failure bound only
   await expired;
@@ -295,25 +382,38 @@ test('checkPolicy: only listed ports on the client itself, commands only with --
   assert.equal(checkPolicy(policy, { kind: 'forward', port: 22 }), undefined);
   assert.equal(checkPolicy(policy, { kind: 'forward', port: 8080, host: 'localhost' }), undefined);
   assert.equal(checkPolicy(policy, { kind: 'forward', port: 8080, host: '127.0.0.1' }), undefined);
-  assert.match(checkPolicy(policy, { kind: 'forward', port: 23 })!.message, /port 23 is not in this client's --allow-forward list/);
-  assert.match(checkPolicy(policy, { kind: 'forward', port: 22, host: '10.0.0.5' })!.message, /only to its own machine/);
+  assert.match(
+    checkPolicy(policy, { kind: 'forward', port: 23 })!.message,
+    /port 23 is not in this client's --allow-forward list/,
+  );
+  assert.match(
+    checkPolicy(policy, { kind: 'forward', port: 22, host: '10.0.0.5' })!.message,
+    /only to its own machine/,
+  );
   const refused = checkPolicy(policy, { kind: 'exec', command: ['id'] });
   assert.equal(refused?.code, 'SB_ERR_POLICY_REFUSED');
   assert.match(refused!.message, /--allow-exec/);
   assert.equal(checkPolicy({ ...policy, allowExec: true }, { kind: 'exec', command: ['id'] }), undefined);
   fc.assert(
-    fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 65535 }), { maxLength: 10 }), fc.integer({ min: 1, max: 65535 }), (allowed, port) => {
-      const result = checkPolicy({ allowForward: new Set(allowed), allowExec: false }, { kind: 'forward', port });
-      assert.equal(result === undefined, allowed.includes(port));
-      if (result) assert.equal(result.code, 'SB_ERR_POLICY_REFUSED');
-    }),
+    fc.property(
+      fc.uniqueArray(fc.integer({ min: 1, max: 65535 }), { maxLength: 10 }),
+      fc.integer({ min: 1, max: 65535 }),
+      (allowed, port) => {
+        const result = checkPolicy({ allowForward: new Set(allowed), allowExec: false }, { kind: 'forward', port });
+        assert.equal(result === undefined, allowed.includes(port));
+        if (result) assert.equal(result.code, 'SB_ERR_POLICY_REFUSED');
+      },
+    ),
   );
 });
 
 // ---- proofs and identities ---------------------------------------------------------------------------
 
 test('key proofs: bound to the key, the nonce, the purpose and the identity', () => {
-  const keys = [{ name: 'a', value: 'key-aaaaaaaa' }, { name: 'b', value: 'key-bbbbbbbb' }];
+  const keys = [
+    { name: 'a', value: 'key-aaaaaaaa' },
+    { name: 'b', value: 'key-bbbbbbbb' },
+  ];
   const nonce = newNonce();
   const proof = keyProof('key-bbbbbbbb', 'client', nonce, 'id-1');
   assert.equal(findProvenKey(keys, 'client', nonce, 'id-1', proof)?.name, 'b');
@@ -334,7 +434,9 @@ test('client identities: the id is derived from the key pair and the signature i
   assert.equal(verifyIdentity(me.id, me.publicKey, me.sign(nonce), newNonce()), false, 'replayed for another nonce');
   assert.equal(verifyIdentity(other.id, me.publicKey, me.sign(nonce), nonce), false, 'another id');
   assert.equal(verifyIdentity(me.id, other.publicKey, other.sign(nonce), nonce), false, 'another key');
-  fc.assert(fc.property(fc.string(), fc.string(), fc.string(), (pk, sig, n) => verifyIdentity(me.id, pk, sig, n) === false));
+  fc.assert(
+    fc.property(fc.string(), fc.string(), fc.string(), (pk, sig, n) => verifyIdentity(me.id, pk, sig, n) === false),
+  );
 });
 
 // ---- small parsers ---------------------------------------------------------------------------------------
@@ -342,7 +444,8 @@ test('client identities: the id is derived from the key pair and the signature i
 test('parseForwardSpec and parsePorts: what the CLI accepts and refuses', () => {
   assert.deepEqual(parseForwardSpec('2222:22'), { bindHost: '127.0.0.1', localPort: 2222, remotePort: 22 });
   assert.deepEqual(parseForwardSpec('0.0.0.0:0:80'), { bindHost: '0.0.0.0', localPort: 0, remotePort: 80 });
-  for (const bad of ['22', '1:2:3:4', 'a:22', '22:0', '22:70000', '-1:22', '22:']) assert.throws(() => parseForwardSpec(bad), Error, bad);
+  for (const bad of ['22', '1:2:3:4', 'a:22', '22:0', '22:70000', '-1:22', '22:'])
+    assert.throws(() => parseForwardSpec(bad), Error, bad);
   assert.deepEqual(parsePorts('22, 8080,443'), [22, 8080, 443]);
   assert.deepEqual(parsePorts(undefined), []);
   for (const bad of ['0', '65536', 'ssh', '22,,80', '1.5']) assert.throws(() => parsePorts(bad), /bad port/, bad);
@@ -353,7 +456,13 @@ test('settings: values are parsed and range-checked', () => {
   assert.equal(parseSetting('require-tls', 'true'), true);
   assert.equal(parseSetting('require-tls', false), false);
   assert.equal(parseSetting('lockout-attempts', '3'), 3);
-  for (const [name, value] of [['heartbeat', '0'], ['heartbeat', 'x'], ['hello-timeout', '0.1'], ['lockout-attempts', '1.5'], ['require-tls', 'yes']] as const) {
+  for (const [name, value] of [
+    ['heartbeat', '0'],
+    ['heartbeat', 'x'],
+    ['hello-timeout', '0.1'],
+    ['lockout-attempts', '1.5'],
+    ['require-tls', 'yes'],
+  ] as const) {
     assert.throws(() => parseSetting(name, value), /invalid value/, `${name}=${value}`);
   }
 });
@@ -379,7 +488,10 @@ test('ConfigStore: every change bumps the version; keys and operators round-trip
     assert.throws(() => store.addKey('k1', 'value-0002'), /exists already/);
     assert.equal(store.version(), v0 + 1, 'a refused change does not bump the version');
     store.putOperator({ name: 'op', passwordHash: await hashPassword('password-1'), role: 'operator', keys: ['k1'] });
-    assert.deepEqual(store.operators().map((o) => [o.name, o.role, o.keys, o.hasTotp]), [['op', 'operator', ['k1'], false]]);
+    assert.deepEqual(
+      store.operators().map((o) => [o.name, o.role, o.keys, o.hasTotp]),
+      [['op', 'operator', ['k1'], false]],
+    );
     assert.equal(store.operatorCount(), 1);
     store.setSetting('heartbeat', '5');
     assert.equal(store.settings().heartbeat, 5);
@@ -409,5 +521,8 @@ test('TokenBucket: a burst is admitted, then the rate; each refusal gets its own
   // A backlog longer than the longest hint shares the last slot.
   const capped = new TokenBucket(1, 1, 0, 5000);
   capped.take(0);
-  assert.deepEqual(Array.from({ length: 8 }, () => capped.take(0)), [1000, 2000, 3000, 4000, 5000, 5000, 5000, 5000]);
+  assert.deepEqual(
+    Array.from({ length: 8 }, () => capped.take(0)),
+    [1000, 2000, 3000, 4000, 5000, 5000, 5000, 5000],
+  );
 });

@@ -13,7 +13,10 @@ test('the backlog keeps records in order up to its bound, then drops the oldest 
   const backlog = new WriteBacklog(3, 60_000);
   assert.equal(backlog.empty, true);
   for (let n = 1; n <= 5; n++) backlog.deferAudit(record(n));
-  assert.deepEqual(backlog.audits().map((r) => r.action), ['event-3', 'event-4', 'event-5']);
+  assert.deepEqual(
+    backlog.audits().map((r) => r.action),
+    ['event-3', 'event-4', 'event-5'],
+  );
   assert.deepEqual(backlog.stats(), { auditDeferred: 5, auditDropped: 2, pendingAudit: 3, pendingMeta: 0 });
   backlog.deferMeta('epoch', '2');
   backlog.deferMeta('epoch', '3');
@@ -25,7 +28,14 @@ test('trouble is reported when it starts, then at most once per interval, and on
   const backlog = new WriteBacklog(10, 60_000);
   backlog.deferAudit(record(1));
   const first = backlog.failed('SQLITE_FULL: database or disk is full', 1_000);
-  assert.deepEqual(first, { state: 'failing', error: 'SQLITE_FULL: database or disk is full', pendingAudit: 1, pendingMeta: 0, deferredSinceReport: 1, droppedSinceReport: 0 });
+  assert.deepEqual(first, {
+    state: 'failing',
+    error: 'SQLITE_FULL: database or disk is full',
+    pendingAudit: 1,
+    pendingMeta: 0,
+    deferredSinceReport: 1,
+    droppedSinceReport: 0,
+  });
   for (let n = 2; n <= 6; n++) backlog.deferAudit(record(n));
   // Retries every few seconds within the interval: silent.
   for (let t = 6_000; t < 61_000; t += 5_000) assert.equal(backlog.failed('SQLITE_FULL', t), undefined, `at ${t}`);

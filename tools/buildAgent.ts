@@ -1,6 +1,16 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,20 +49,30 @@ const absentAddons: Plugin = {
   name: 'absent-native-addons',
   setup(b) {
     b.onResolve({ filter: OPTIONAL_NATIVE_ADDONS }, (args) => ({ path: args.path, namespace: 'absent' }));
-    b.onLoad({ filter: /.*/, namespace: 'absent' }, (args) => ({ contents: `throw new Error(${JSON.stringify(`${args.path} is not part of the agent`)});`, loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'absent' }, (args) => ({
+      contents: `throw new Error(${JSON.stringify(`${args.path} is not part of the agent`)});`,
+      loader: 'js',
+    }));
   },
 };
 
 /** Runs a build step; its output is shown only if it fails. */
 function quietly(file: string, args: string[]): void {
   const result = spawnSync(file, args, { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${[file, ...args].join(' ')} failed (${result.error?.message ?? result.status ?? result.signal}):\n${result.stdout}${result.stderr}`);
+  if (result.status !== 0)
+    throw new Error(
+      `${[file, ...args].join(' ')} failed (${result.error?.message ?? result.status ?? result.signal}):\n${result.stdout}${result.stderr}`,
+    );
 }
 
 /** What the agent is made of: the bundled script, the node binary it runs in, and this recipe. */
 function stampOf(bundle: Buffer, node: string): string {
   const nodeFile = statSync(node);
-  return createHash('sha256').update(bundle).update(readFileSync(fileURLToPath(import.meta.url))).update(`\0${process.version}\0${node}\0${nodeFile.size}\0${nodeFile.mtimeMs}`).digest('hex');
+  return createHash('sha256')
+    .update(bundle)
+    .update(readFileSync(fileURLToPath(import.meta.url)))
+    .update(`\0${process.version}\0${node}\0${nodeFile.size}\0${nodeFile.mtimeMs}`)
+    .digest('hex');
 }
 
 /**
@@ -98,7 +118,10 @@ export async function buildAgent(options: { root?: string; out?: string } = {}):
 
   const blob = join(work, 'sea-prep.blob');
   const config = join(work, 'sea-config.json');
-  writeFileSync(config, JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
+  writeFileSync(
+    config,
+    JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }),
+  );
   quietly(process.execPath, ['--experimental-sea-config', config]);
 
   // Built beside the target and renamed into place: a half-written agent is never left at `out`.
@@ -110,7 +133,14 @@ export async function buildAgent(options: { root?: string; out?: string } = {}):
   stripSymbols(partial);
   // postject's own CLI, in a child: its ELF library warns on stderr about every note section it
   // does not name, which would bury the build's output; it is shown only when the injection fails.
-  quietly(process.execPath, [createRequire(import.meta.url).resolve('postject/dist/cli.js'), partial, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE]);
+  quietly(process.execPath, [
+    createRequire(import.meta.url).resolve('postject/dist/cli.js'),
+    partial,
+    'NODE_SEA_BLOB',
+    blob,
+    '--sentinel-fuse',
+    SEA_FUSE,
+  ]);
   renameSync(partial, out);
   writeFileSync(stampFile, stamp);
   return { path: out, bytes: statSync(out).size, rebuilt: true, ms: Date.now() - started };

@@ -10,10 +10,7 @@ import { VERSION } from './version.js';
 
 // The client's state directory holds its identity's private key: owner-only, whatever the umask.
 process.umask(0o077);
-const agent = clientCommand(process.env, { services: false })
-  .name('switchboard-agent')
-  .version(VERSION)
-  .exitOverride();
+const agent = clientCommand(process.env, { services: false }).name('switchboard-agent').version(VERSION).exitOverride();
 
 agent.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);

@@ -10,7 +10,9 @@ export function backupCommands(): Command[] {
     .requiredOption('--out <file>', 'the backup file to write (must not exist)')
     .action(async (flags: { data: string; out: string }) => {
       const { files } = await backupStore(flags.data, flags.out);
-      process.stderr.write(`backed up ${resolve(flags.data)} to ${resolve(flags.out)} (store${files.map((f) => `, ${f}`).join('')})\n`);
+      process.stderr.write(
+        `backed up ${resolve(flags.data)} to ${resolve(flags.out)} (store${files.map((f) => `, ${f}`).join('')})\n`,
+      );
     });
   const restore = new Command('restore')
     .description('make a new data directory from a backup file (never over an existing store)')
@@ -18,7 +20,9 @@ export function backupCommands(): Command[] {
     .requiredOption('--data <dir>', 'the new data directory (absent or empty)')
     .action(async (flags: { from: string; data: string }) => {
       const { files } = await restoreStore(flags.from, flags.data);
-      process.stderr.write(`restored ${resolve(flags.from)} into ${resolve(flags.data)} (store${files.map((f) => `, ${f}`).join('')})\n`);
+      process.stderr.write(
+        `restored ${resolve(flags.from)} into ${resolve(flags.data)} (store${files.map((f) => `, ${f}`).join('')})\n`,
+      );
     });
   return [backup, restore];
 }

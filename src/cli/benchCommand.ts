@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { ClientAgent } from '../client/agent.js';
-import { Backoff } from '../client/backoff.js';
+import { Backoff } from '../net/backoff.js';
 import { newIdentity } from '../client/identity.js';
 import { addDialFlags, dialOptions, gatewayAddress, parsePorts, type DialFlags } from './common.js';
 
@@ -27,11 +27,19 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
       .option('--secondary <host:port>', 'the secondary server')
       .requiredOption('--key <key>', 'connectivity key')
       .requiredOption('--count <n>', 'how many clients')
-      .option('--prefix <name>', 'client names are PREFIX-0 ... PREFIX-(N-1) (ids come from each client\'s own key pair)', 'bench')
+      .option(
+        '--prefix <name>',
+        "client names are PREFIX-0 ... PREFIX-(N-1) (ids come from each client's own key pair)",
+        'bench',
+      )
       .option('--allow-forward <ports>', 'ports each client allows')
       .option('--allow-exec', 'allow commands')
       .option('--interval <seconds>', 'seconds between status lines', '5')
-      .option('--ramp <n>', 'at most N clients of this process making their first connection at a time (later reconnects are not held back)', '200'),
+      .option(
+        '--ramp <n>',
+        'at most N clients of this process making their first connection at a time (later reconnects are not held back)',
+        '200',
+      ),
   ).action((flags: BenchClientFlags) => {
     const count = Number(flags.count);
     if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a positive whole number');
@@ -71,7 +79,15 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
       }
       const waiting: Record<string, number> = {};
       for (const [a, reason] of lastReason) if (a.status !== 'connected') waiting[reason] = (waiting[reason] ?? 0) + 1;
-      return { msg: 'bench clients', count, connected, byServer, waiting, retries: { ...retries, busyWaitMs: spread() }, elapsedMs: Date.now() - started };
+      return {
+        msg: 'bench clients',
+        count,
+        connected,
+        byServer,
+        waiting,
+        retries: { ...retries, busyWaitMs: spread() },
+        elapsedMs: Date.now() - started,
+      };
     };
     const print = () => process.stdout.write(JSON.stringify(status()) + '\n');
     for (let i = 0; i < count; i++) {
@@ -103,7 +119,12 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
         }
         if (s === 'connected') retries.welcomes++;
         if (s === 'connected' && !everConnected.has(agent)) everConnected.add(agent);
-        if (s === 'connected' && !allConnectedReported && everConnected.size === count && agents.every((a) => a.status === 'connected')) {
+        if (
+          s === 'connected' &&
+          !allConnectedReported &&
+          everConnected.size === count &&
+          agents.every((a) => a.status === 'connected')
+        ) {
           allConnectedReported = true;
           process.stdout.write(JSON.stringify({ ...status(), msg: 'all connected' }) + '\n');
         }

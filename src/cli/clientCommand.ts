@@ -16,8 +16,13 @@ export function clientCommand(_env: NodeJS.ProcessEnv, { services = true } = {})
   const client = addDialFlags(
     new Command('client')
       .description('run the agent on a managed machine: dial out to the gateway and serve sessions')
-      .usage(`(--gateway HOST:PORT (--key KEY | --key-file FILE) | --config FILE) [options]${services ? '\n       switchboard client install|uninstall ...' : ''}`)
-      .option('--config <file>', 'a TOML file whose keys are these long flag names (a flag given here wins over the file)')
+      .usage(
+        `(--gateway HOST:PORT (--key KEY | --key-file FILE) | --config FILE) [options]${services ? '\n       switchboard client install|uninstall ...' : ''}`,
+      )
+      .option(
+        '--config <file>',
+        'a TOML file whose keys are these long flag names (a flag given here wins over the file)',
+      )
       // Required from the flag or from the file: checked once both are read.
       .option('--gateway <host:port>', 'the primary (or standalone) server')
       .option('--secondary <host:port>', 'the secondary server, tried when the primary does not answer')
@@ -41,7 +46,8 @@ export function clientCommand(_env: NodeJS.ProcessEnv, { services = true } = {})
     }
     const file = given.config ? parseClientConfig(given.config, readConfigFile(given.config)) : undefined;
     const flags = mergeClientFlags(defaults, file, commandLine);
-    if (!flags.gateway) throw new Error('a gateway is required: --gateway HOST:PORT, or "gateway" in the --config file');
+    if (!flags.gateway)
+      throw new Error('a gateway is required: --gateway HOST:PORT, or "gateway" in the --config file');
     const gateway = gatewayAddress(flags.gateway);
     const logger = createLogger(flags.logLevel ?? 'info');
     const agent = new ClientAgent({

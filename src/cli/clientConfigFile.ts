@@ -77,7 +77,8 @@ export function parseClientConfig(file: string, text: string): ClientConfig {
   try {
     raw = parse(text) as Record<string, unknown>;
   } catch (err) {
-    if (err instanceof TomlError) throw new ClientConfigError(`${where(file, err.line)}: not valid TOML: ${err.message.split('\n')[0]}`);
+    if (err instanceof TomlError)
+      throw new ClientConfigError(`${where(file, err.line)}: not valid TOML: ${err.message.split('\n')[0]}`);
     throw err;
   }
   const checked = ClientConfigSchema.safeParse(raw);
@@ -85,7 +86,10 @@ export function parseClientConfig(file: string, text: string): ClientConfig {
     const issue = checked.error.issues[0]!;
     const key = issue.code === 'unrecognized_keys' ? issue.keys[0]! : String(issue.path[0] ?? '');
     const known = Object.keys(ClientConfigSchema.shape).join(', ');
-    const what = issue.code === 'unrecognized_keys' ? `unknown key "${key}" (known keys: ${known})` : `key "${key}": ${issue.message}`;
+    const what =
+      issue.code === 'unrecognized_keys'
+        ? `unknown key "${key}" (known keys: ${known})`
+        : `key "${key}": ${issue.message}`;
     throw new ClientConfigError(`${where(file, lineOf(text, key))}: ${what}`);
   }
   const config = checked.data;
@@ -124,7 +128,11 @@ function asFlags(config: ClientConfig): ClientFlagValues {
  * over the defaults. The key is one choice: `--key` or `--key-file` on the command line replaces
  * both of the file's.
  */
-export function mergeClientFlags(defaults: ClientFlagValues, file: ClientConfig | undefined, commandLine: ClientFlagValues): ClientFlagValues {
+export function mergeClientFlags(
+  defaults: ClientFlagValues,
+  file: ClientConfig | undefined,
+  commandLine: ClientFlagValues,
+): ClientFlagValues {
   const fromFile = file ? asFlags(file) : {};
   if (commandLine.key !== undefined || commandLine.keyFile !== undefined) {
     delete fromFile.key;

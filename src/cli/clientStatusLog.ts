@@ -28,7 +28,8 @@ export class ClientStatusLog {
     if (fix) {
       this.refused = true;
       const last = this.lastWarned.get(detail.code!);
-      if (last !== undefined && now - last < this.warnIntervalMs) return { level: 'debug', msg: 'client refused', fields: { ...fields, fix } };
+      if (last !== undefined && now - last < this.warnIntervalMs)
+        return { level: 'debug', msg: 'client refused', fields: { ...fields, fix } };
       this.lastWarned.set(detail.code!, now);
       return { level: 'warn', msg: `client refused: ${fix}`, fields: { ...fields, fix } };
     }

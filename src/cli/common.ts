@@ -8,7 +8,7 @@ export function addDialFlags(cmd: Command): Command {
   return cmd
     .option('--proxy <url>', 'reach the server through an HTTP CONNECT proxy: http://[user:pass@]HOST:PORT')
     .option('--tls', 'speak TLS to the server (implied by https:// or any of the flags below)')
-    .option('--tls-fingerprint <sha256>', "trust the server whose certificate has this SHA-256 fingerprint")
+    .option('--tls-fingerprint <sha256>', 'trust the server whose certificate has this SHA-256 fingerprint')
     .option('--ca <file>', 'trust server certificates signed by this CA (PEM)')
     .option('--insecure', 'speak TLS without verifying the server (testing only)');
 }
@@ -43,8 +43,15 @@ export function readFlagFile(file: string, what: string): Buffer {
     return readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
-    throw new Error(`cannot read the ${what} ${file}: ${why}`);
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'it is a directory'
+            : (err as Error).message;
+    throw new Error(`cannot read the ${what} ${file}: ${why}`, { cause: err });
   }
 }
 
@@ -59,7 +66,10 @@ export function readKey(flags: { key?: string; keyFile?: string }): string {
 }
 
 /** A password comes from an environment variable or stdin, never from the command line. */
-export async function readPassword(flags: { passwordEnv?: string; passwordStdin?: boolean }, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+export async function readPassword(
+  flags: { passwordEnv?: string; passwordStdin?: boolean },
+  env: NodeJS.ProcessEnv,
+): Promise<string | undefined> {
   if (flags.passwordEnv) {
     const value = env[flags.passwordEnv];
     if (value === undefined) throw new Error(`environment variable ${flags.passwordEnv} is not set`);
@@ -68,7 +78,9 @@ export async function readPassword(flags: { passwordEnv?: string; passwordStdin?
   if (flags.passwordStdin) {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    return Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
   }
   return undefined;
 }
@@ -86,6 +98,10 @@ export function parsePorts(text: string | undefined): number[] {
 export function table(headers: string[], cells: string[][]): string {
   const rows = cells.map((r) => r.map(printable));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');
 }

@@ -34,19 +34,26 @@ function configFlags(cmd: Command): ConfigFlags {
  */
 async function openTarget(cmd: Command, env: NodeJS.ProcessEnv, writes: boolean): Promise<ConfigTarget> {
   const flags = configFlags(cmd);
-  if (flags.data && flags.gateway) throw new Error('give either --data DIR (offline) or --gateway HOST:PORT (online), not both');
+  if (flags.data && flags.gateway)
+    throw new Error('give either --data DIR (offline) or --gateway HOST:PORT (online), not both');
   if (flags.gateway) {
     if (!flags.operator) throw new Error('--gateway needs an admin to log in as: --operator NAME --password-env VAR');
     const password = await readPassword({ passwordEnv: flags.passwordEnv }, env);
     if (password === undefined) throw new Error('--gateway needs the password: --password-env VAR');
     const { address, tls } = gatewayAddress(flags.gateway);
-    const api = await ApiClient.login(address, dialOptions(flags, tls), { operator: flags.operator, password, totp: flags.totp });
+    const api = await ApiClient.login(address, dialOptions(flags, tls), {
+      operator: flags.operator,
+      password,
+      totp: flags.totp,
+    });
     return new RemoteConfigTarget(api);
   }
   if (!flags.data) throw new Error('--data DIR (offline) or --gateway HOST:PORT (online) is required');
   // A mistyped --data must not quietly make an empty store (and report success on it).
   if (!flags.create && !ConfigStore.exists(flags.data)) {
-    throw new Error(`no Switchboard store in ${flags.data}: check --data, or add --create to make a new one there (a server makes one on its first start)`);
+    throw new Error(
+      `no Switchboard store in ${flags.data}: check --data, or add --create to make a new one there (a server makes one on its first start)`,
+    );
   }
   const store = ConfigStore.open(flags.data);
   // Configuration has one writer at a time: the acting primary. A member's or standby's copy is replicated.
@@ -54,7 +61,9 @@ async function openTarget(cmd: Command, env: NodeJS.ProcessEnv, writes: boolean)
   if (writes && (role === 'member' || role === 'standby')) {
     const primary = store.meta('primary') ?? '';
     store.close();
-    throw new Error(`this data directory belongs to a cluster ${role}; change the configuration on the primary ${primary}`.trim());
+    throw new Error(
+      `this data directory belongs to a cluster ${role}; change the configuration on the primary ${primary}`.trim(),
+    );
   }
   return new StoreConfigTarget(store, ACTOR, true);
 }
@@ -86,8 +95,11 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
     new Command('config')
       .description('edit keys, operators, the server table and settings: offline (--data) or online (--gateway)')
       .option('--data <dir>', "the server's data directory (offline, or while it runs)")
-      .option('--create', 'with --data: make the store when the directory has none (to set a server up before its first start)')
-      .option('--gateway <host:port>', "the acting primary, online through its REST API (https://HOST:PORT for TLS)")
+      .option(
+        '--create',
+        'with --data: make the store when the directory has none (to set a server up before its first start)',
+      )
+      .option('--gateway <host:port>', 'the acting primary, online through its REST API (https://HOST:PORT for TLS)')
       .option('--operator <name>', 'the admin to log in as (with --gateway)')
       .option('--password-env <var>', "environment variable holding that admin's password (with --gateway)")
       .option('--totp <code>', "that admin's current TOTP code, when enrolled (with --gateway)"),
@@ -96,7 +108,8 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
     .enablePositionalOptions();
 
   /** Runs one subcommand against the chosen target, and always closes it (logs out online). */
-  const run = (writes: boolean, fn: (target: ConfigTarget, cmd: Command) => Promise<void>) =>
+  const run =
+    (writes: boolean, fn: (target: ConfigTarget, cmd: Command) => Promise<void>) =>
     async (...args: unknown[]) => {
       const cmd = args[args.length - 1] as Command;
       const target = await openTarget(cmd, env, writes);
@@ -113,18 +126,27 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
     .description('add a connectivity key and print it')
     .argument('<name>')
     .option('--value <secret>', 'the key itself (default: 32 random bytes)')
-    .action(run(true, async (target, cmd) => {
-      const added = await target.addKey(cmd.args[0]!, cmd.opts<{ value?: string }>().value);
-      process.stdout.write(`${added.value}\n`);
-    }));
+    .action(
+      run(true, async (target, cmd) => {
+        const added = await target.addKey(cmd.args[0]!, cmd.opts<{ value?: string }>().value);
+        process.stdout.write(`${added.value}\n`);
+      }),
+    );
   key
     .command('list')
     .description('list the keys with their values')
     .option('--json', 'print JSON')
-    .action(run(false, async (target, cmd) => {
-      const keys = await target.keys();
-      print(cmd.opts<{ json?: boolean }>().json, keys, () => table(['NAME', 'VALUE', 'CREATED'], keys.map((k) => [k.name, k.value, k.createdAt])));
-    }));
+    .action(
+      run(false, async (target, cmd) => {
+        const keys = await target.keys();
+        print(cmd.opts<{ json?: boolean }>().json, keys, () =>
+          table(
+            ['NAME', 'VALUE', 'CREATED'],
+            keys.map((k) => [k.name, k.value, k.createdAt]),
+          ),
+        );
+      }),
+    );
   key
     .command('remove')
     .description('remove a key: its clients and controls are disconnected')
@@ -139,30 +161,56 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
     .option('--keys <names>', 'keys whose clients this operator may reach, comma-separated')
     .option('--password-stdin', "read the new operator's password from stdin")
     .option('--password-env <var>', "read the new operator's password from this environment variable")
-    .action(async (name: string, opts: { role: string; keys?: string; passwordStdin?: boolean; passwordEnv?: string }, cmd: Command) => {
-      if (opts.role !== 'admin' && opts.role !== 'operator') throw new Error('--role must be admin or operator');
-      const password = await readPassword(opts, env);
-      if (!password) throw new Error('a password is required: --password-stdin or --password-env VAR');
-      const keys = opts.keys ? opts.keys.split(',').map((k) => k.trim()).filter(Boolean) : [];
-      await run(true, async (target) => {
-        await target.addOperator({ name, role: opts.role as OperatorRole, keys, password });
-      })(cmd);
-    });
+    .action(
+      async (
+        name: string,
+        opts: { role: string; keys?: string; passwordStdin?: boolean; passwordEnv?: string },
+        cmd: Command,
+      ) => {
+        if (opts.role !== 'admin' && opts.role !== 'operator') throw new Error('--role must be admin or operator');
+        const password = await readPassword(opts, env);
+        if (!password) throw new Error('a password is required: --password-stdin or --password-env VAR');
+        const keys = opts.keys
+          ? opts.keys
+              .split(',')
+              .map((k) => k.trim())
+              .filter(Boolean)
+          : [];
+        await run(true, async (target) => {
+          await target.addOperator({ name, role: opts.role as OperatorRole, keys, password });
+        })(cmd);
+      },
+    );
   operator
     .command('totp')
     .argument('<name>')
     .description('enrol the operator in TOTP and print the otpauth:// URI to scan')
-    .action(run(true, async (target, cmd) => {
-      const { uri } = await target.enrolTotp(cmd.args[0]!);
-      process.stdout.write(`${uri}\n`);
-    }));
+    .action(
+      run(true, async (target, cmd) => {
+        const { uri } = await target.enrolTotp(cmd.args[0]!);
+        process.stdout.write(`${uri}\n`);
+      }),
+    );
   operator
     .command('list')
     .option('--json', 'print JSON')
-    .action(run(false, async (target, cmd) => {
-      const ops = await target.operators();
-      print(cmd.opts<{ json?: boolean }>().json, ops, () => table(['NAME', 'ROLE', 'KEYS', 'TOTP', 'CREATED'], ops.map((o) => [o.name, o.role, o.role === 'admin' ? '(all)' : o.keys.join(','), o.hasTotp ? 'yes' : 'no', o.createdAt])));
-    }));
+    .action(
+      run(false, async (target, cmd) => {
+        const ops = await target.operators();
+        print(cmd.opts<{ json?: boolean }>().json, ops, () =>
+          table(
+            ['NAME', 'ROLE', 'KEYS', 'TOTP', 'CREATED'],
+            ops.map((o) => [
+              o.name,
+              o.role,
+              o.role === 'admin' ? '(all)' : o.keys.join(','),
+              o.hasTotp ? 'yes' : 'no',
+              o.createdAt,
+            ]),
+          ),
+        );
+      }),
+    );
   operator
     .command('remove')
     .argument('<name>')
@@ -175,10 +223,17 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
     .option('--weight <n>', 'relative share of clients', '1000')
     .option('--secondary', 'this member takes over if the primary fails')
     .option('--disabled', 'add it disabled')
-    .action(run(true, async (target, cmd) => {
-      const opts = cmd.opts<{ weight: string; secondary?: boolean; disabled?: boolean }>();
-      await target.addServer({ address: cmd.args[0]!, weight: weightOf(opts.weight), enabled: !opts.disabled, secondary: Boolean(opts.secondary) });
-    }));
+    .action(
+      run(true, async (target, cmd) => {
+        const opts = cmd.opts<{ weight: string; secondary?: boolean; disabled?: boolean }>();
+        await target.addServer({
+          address: cmd.args[0]!,
+          weight: weightOf(opts.weight),
+          enabled: !opts.disabled,
+          secondary: Boolean(opts.secondary),
+        });
+      }),
+    );
   server
     .command('set')
     .argument('<host:port>')
@@ -187,15 +242,17 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
     .option('--no-secondary')
     .option('--enabled')
     .option('--disabled')
-    .action(run(true, async (target, cmd) => {
-      const opts = cmd.opts<{ weight?: string; secondary?: boolean; enabled?: boolean; disabled?: boolean }>();
-      const patch: { weight?: number; secondary?: boolean; enabled?: boolean } = {};
-      if (opts.weight !== undefined) patch.weight = weightOf(opts.weight);
-      if (opts.secondary !== undefined) patch.secondary = opts.secondary;
-      if (opts.enabled) patch.enabled = true;
-      if (opts.disabled) patch.enabled = false;
-      await target.setServer(cmd.args[0]!, patch);
-    }));
+    .action(
+      run(true, async (target, cmd) => {
+        const opts = cmd.opts<{ weight?: string; secondary?: boolean; enabled?: boolean; disabled?: boolean }>();
+        const patch: { weight?: number; secondary?: boolean; enabled?: boolean } = {};
+        if (opts.weight !== undefined) patch.weight = weightOf(opts.weight);
+        if (opts.secondary !== undefined) patch.secondary = opts.secondary;
+        if (opts.enabled) patch.enabled = true;
+        if (opts.disabled) patch.enabled = false;
+        await target.setServer(cmd.args[0]!, patch);
+      }),
+    );
   server
     .command('remove')
     .argument('<host:port>')
@@ -203,10 +260,17 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
   server
     .command('list')
     .option('--json', 'print JSON')
-    .action(run(false, async (target, cmd) => {
-      const rows = await target.servers();
-      print(cmd.opts<{ json?: boolean }>().json, rows, () => table(['ADDRESS', 'WEIGHT', 'ENABLED', 'SECONDARY'], rows.map((s) => [s.address, String(s.weight), s.enabled ? 'yes' : 'no', s.secondary ? 'yes' : ''])));
-    }));
+    .action(
+      run(false, async (target, cmd) => {
+        const rows = await target.servers();
+        print(cmd.opts<{ json?: boolean }>().json, rows, () =>
+          table(
+            ['ADDRESS', 'WEIGHT', 'ENABLED', 'SECONDARY'],
+            rows.map((s) => [s.address, String(s.weight), s.enabled ? 'yes' : 'no', s.secondary ? 'yes' : '']),
+          ),
+        );
+      }),
+    );
 
   config
     .command('set')
@@ -214,26 +278,30 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
     .argument('<setting>', SETTING_NAMES.join(' | '))
     .argument('<value>')
     .addHelpText('after', settingsHelp())
-    .action(run(true, async (target, cmd) => {
-      await target.setSetting(cmd.args[0]!, cmd.args[1]!);
-    }));
+    .action(
+      run(true, async (target, cmd) => {
+        await target.setSetting(cmd.args[0]!, cmd.args[1]!);
+      }),
+    );
 
   config
     .command('show')
     .description('print the configuration: version, settings, keys, operators and servers')
     .option('--json', 'print JSON')
-    .action(run(false, async (target, cmd) => {
-      const shown = await target.show();
-      print(cmd.opts<{ json?: boolean }>().json, shown, () =>
-        [
-          `version ${shown.version}`,
-          ...Object.entries(shown.settings).map(([k, v]) => `${k} = ${String(v)}`),
-          `keys: ${shown.keys.map((k) => k.name).join(', ') || '(none)'}`,
-          `operators: ${shown.operators.map((o) => `${o.name} (${o.role})`).join(', ') || '(none)'}`,
-          `servers: ${shown.servers.map((s) => `${s.address} w=${s.weight}${s.enabled ? '' : ' disabled'}${s.secondary ? ' secondary' : ''}`).join(', ') || '(none)'}`,
-        ].join('\n'),
-      );
-    }));
+    .action(
+      run(false, async (target, cmd) => {
+        const shown = await target.show();
+        print(cmd.opts<{ json?: boolean }>().json, shown, () =>
+          [
+            `version ${shown.version}`,
+            ...Object.entries(shown.settings).map(([k, v]) => `${k} = ${String(v)}`),
+            `keys: ${shown.keys.map((k) => k.name).join(', ') || '(none)'}`,
+            `operators: ${shown.operators.map((o) => `${o.name} (${o.role})`).join(', ') || '(none)'}`,
+            `servers: ${shown.servers.map((s) => `${s.address} w=${s.weight}${s.enabled ? '' : ' disabled'}${s.secondary ? ' secondary' : ''}`).join(', ') || '(none)'}`,
+          ].join('\n'),
+        );
+      }),
+    );
 
   return config;
 }

@@ -18,7 +18,10 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
     new Command('control')
       .description("an operator's tool: browse the clients and open sessions to them")
       .option('--gateway <host:port>', 'the primary (or standalone) server (required unless --profile names it)')
-      .option('--profile <name>', 'take the gateway, key, operator, TLS and proxy settings from this profile (see: control profile), and its session after control login')
+      .option(
+        '--profile <name>',
+        'take the gateway, key, operator, TLS and proxy settings from this profile (see: control profile), and its session after control login',
+      )
       .option('--secondary <host:port>', 'the secondary server, used when the primary does not answer')
       .option('--key <key>', 'connectivity key')
       .option('--key-file <file>', 'file holding the connectivity key')
@@ -39,7 +42,12 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       const clients = await client.browse({ group: opts.group, filter: opts.filter });
       client.close();
       if (opts.json) return void process.stdout.write(JSON.stringify(clients, null, 2) + '\n');
-      process.stdout.write(table(['NAME', 'ID', 'GROUP', 'PLATFORM', 'ADDRESS', 'SERVER', 'CONNECTED'], clients.map((c) => [c.name, c.id, c.group, c.platform, c.address, c.server, c.connectedAt])) + '\n');
+      process.stdout.write(
+        table(
+          ['NAME', 'ID', 'GROUP', 'PLATFORM', 'ADDRESS', 'SERVER', 'CONNECTED'],
+          clients.map((c) => [c.name, c.id, c.group, c.platform, c.address, c.server, c.connectedAt]),
+        ) + '\n',
+      );
     });
 
   control
@@ -51,7 +59,21 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       const servers = await client.servers();
       client.close();
       if (opts.json) return void process.stdout.write(JSON.stringify(servers, null, 2) + '\n');
-      process.stdout.write(table(['ADDRESS', 'ROLE', 'WEIGHT', 'ENABLED', 'SECONDARY', 'STATUS', 'CLIENTS', 'SESSIONS'], servers.map((s) => [s.address, s.role, String(s.weight), s.enabled ? 'yes' : 'no', s.secondary ? 'yes' : '', s.status, String(s.clients), String(s.sessions)])) + '\n');
+      process.stdout.write(
+        table(
+          ['ADDRESS', 'ROLE', 'WEIGHT', 'ENABLED', 'SECONDARY', 'STATUS', 'CLIENTS', 'SESSIONS'],
+          servers.map((s) => [
+            s.address,
+            s.role,
+            String(s.weight),
+            s.enabled ? 'yes' : 'no',
+            s.secondary ? 'yes' : '',
+            s.status,
+            String(s.clients),
+            String(s.sessions),
+          ]),
+        ) + '\n',
+      );
     });
 
   control
@@ -66,7 +88,8 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       // Fail now, not at the first connection, if the client is unknown.
       const known = await first.browse();
       // The server's rule (Directory.resolve): text shaped like an id is never taken for a name.
-      if (!known.some((c) => c.id === clientName || (!looksLikeClientId(clientName) && c.name === clientName))) throw new Error(`no client ${clientName}`);
+      if (!known.some((c) => c.id === clientName || (!looksLikeClientId(clientName) && c.name === clientName)))
+        throw new Error(`no client ${clientName}`);
       // A forward runs for hours: when its server goes away, the next session dials again.
       // ... unless the server refused it for good (operator revoked, password changed): then it stops, saying why.
       const client = new ReconnectingControl(first, resolved.options, (err) => {
@@ -75,11 +98,21 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       });
       const server = await startForward(client, clientName, spec, {
         onSession: (e) => {
-          if (!e.ok) process.stderr.write(`switchboard: session to ${printable(clientName)}:${spec.remotePort} failed: ${printable(String(e.error))}\n`);
+          if (!e.ok)
+            process.stderr.write(
+              `switchboard: session to ${printable(clientName)}:${spec.remotePort} failed: ${printable(String(e.error))}\n`,
+            );
         },
       });
       const address = server.address() as { address: string; port: number };
-      process.stdout.write(JSON.stringify({ msg: 'forwarding', listen: `${address.address}:${address.port}`, client: clientName, port: spec.remotePort }) + '\n');
+      process.stdout.write(
+        JSON.stringify({
+          msg: 'forwarding',
+          listen: `${address.address}:${address.port}`,
+          client: clientName,
+          port: spec.remotePort,
+        }) + '\n',
+      );
       const stop = () => {
         server.close();
         client.close();
@@ -91,7 +124,7 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
 
   control
     .command('exec')
-    .description("run a command on the client; its stdout, stderr and exit code come back")
+    .description('run a command on the client; its stdout, stderr and exit code come back')
     .argument('<client>', "the client's name or id")
     .argument('<command...>', 'the command and its arguments (after --)')
     .passThroughOptions()
@@ -99,7 +132,11 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       const command = words[0] === '--' ? words.slice(1) : words;
       if (command.length === 0) throw new Error('exec needs a command: exec CLIENT -- COMMAND [ARGS...]');
       const client = await connect(cmd, env, false);
-      const exit = await runExec(client, clientName, command, { stdin: process.stdin.isTTY ? undefined : process.stdin, stdout: process.stdout, stderr: process.stderr });
+      const exit = await runExec(client, clientName, command, {
+        stdin: process.stdin.isTTY ? undefined : process.stdin,
+        stdout: process.stdout,
+        stderr: process.stderr,
+      });
       client.close();
       process.exitCode = exit.code ?? 128;
       if (exit.signal) process.stderr.write(`switchboard: the command was killed by ${printable(exit.signal)}\n`);
@@ -112,15 +149,19 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
 
   control
     .command('login')
-    .description("log in once with --profile NAME: asks the operator's password (--password-env, or stdin) and keeps a session token, owner-only, so the next commands need no password")
-    .option('--operator <name>', 'operator name (else the profile\'s)')
+    .description(
+      "log in once with --profile NAME: asks the operator's password (--password-env, or stdin) and keeps a session token, owner-only, so the next commands need no password",
+    )
+    .option('--operator <name>', "operator name (else the profile's)")
     .option('--password-env <var>', "environment variable holding the operator's password")
     .option('--password-stdin', "read the operator's password from stdin (the default when stdin is not a terminal)")
     .option('--totp <code>', 'the current TOTP code, for operators enrolled in TOTP')
     .action(async (_opts: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals<ControlFlags>();
       const saved = await loginProfile(flags, env);
-      process.stdout.write(`logged in as ${saved.operator} on ${saved.gateway}; the session ends ${saved.expiresAt} unless used (or at logout)\n`);
+      process.stdout.write(
+        `logged in as ${saved.operator} on ${saved.gateway}; the session ends ${saved.expiresAt} unless used (or at logout)\n`,
+      );
     });
 
   control
@@ -129,7 +170,9 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
     .action(async (_opts: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals<ControlFlags>();
       const outcome = await logoutProfile(flags, env);
-      process.stdout.write(outcome === 'ended' ? `logged out of profile ${flags.profile}\n` : `profile ${flags.profile} had no session\n`);
+      process.stdout.write(
+        outcome === 'ended' ? `logged out of profile ${flags.profile}\n` : `profile ${flags.profile} had no session\n`,
+      );
     });
 
   return control;

@@ -44,14 +44,20 @@ function openProfile(flags: ControlFlags, env: NodeJS.ProcessEnv): { store?: Pro
 }
 
 function gatewayOf(merged: ControlFlags): string {
-  if (!merged.gateway) throw new SwitchboardError(ErrorCodes.CONFIG, 'a gateway is required: --gateway HOST:PORT or --profile NAME');
+  if (!merged.gateway)
+    throw new SwitchboardError(ErrorCodes.CONFIG, 'a gateway is required: --gateway HOST:PORT or --profile NAME');
   return merged.gateway;
 }
 
-export async function resolveControl(flags: ControlFlags, env: NodeJS.ProcessEnv, useStdinForPassword = true): Promise<ResolvedControl> {
+export async function resolveControl(
+  flags: ControlFlags,
+  env: NodeJS.ProcessEnv,
+  useStdinForPassword = true,
+): Promise<ResolvedControl> {
   const { store, merged } = openProfile(flags, env);
   const gateway = gatewayAddress(gatewayOf(merged));
-  if (merged.passwordStdin && !useStdinForPassword) throw new Error('--password-stdin cannot be used with exec (stdin is the command\'s input); use --password-env');
+  if (merged.passwordStdin && !useStdinForPassword)
+    throw new Error("--password-stdin cannot be used with exec (stdin is the command's input); use --password-env");
   const options: ControlOptions = {
     gateway: gateway.address,
     secondary: merged.secondary ? gatewayAddress(merged.secondary).address : undefined,
@@ -67,9 +73,15 @@ export async function resolveControl(flags: ControlFlags, env: NodeJS.ProcessEnv
   if (!saved || (options.operator !== undefined && options.operator !== saved.operator)) return { options };
   if (sessionExpired(saved, Date.now())) {
     store.dropSession(flags.profile);
-    throw new SwitchboardError(ErrorCodes.LOGIN_REQUIRED, `the session of profile ${flags.profile} expired at ${saved.expiresAt}; ${relogin(flags.profile)}`);
+    throw new SwitchboardError(
+      ErrorCodes.LOGIN_REQUIRED,
+      `the session of profile ${flags.profile} expired at ${saved.expiresAt}; ${relogin(flags.profile)}`,
+    );
   }
-  return { options: { ...options, operator: saved.operator, token: saved.token }, session: { profile: flags.profile, store, saved } };
+  return {
+    options: { ...options, operator: saved.operator, token: saved.token },
+    session: { profile: flags.profile, store, saved },
+  };
 }
 
 /**
@@ -80,12 +92,16 @@ export async function connectResolved(resolved: ResolvedControl): Promise<Contro
   const { session } = resolved;
   try {
     const client = await ControlClient.connect(resolved.options);
-    if (session && client.tokenExpiresAt) session.store.saveSession(session.profile, { ...session.saved, expiresAt: client.tokenExpiresAt });
+    if (session && client.tokenExpiresAt)
+      session.store.saveSession(session.profile, { ...session.saved, expiresAt: client.tokenExpiresAt });
     return client;
   } catch (err) {
     if (session && (err as SwitchboardError).code === ErrorCodes.LOGIN_REQUIRED) {
       session.store.dropSession(session.profile);
-      throw new SwitchboardError(ErrorCodes.LOGIN_REQUIRED, `the session of profile ${session.profile} has ended (${(err as Error).message}); ${relogin(session.profile)}`);
+      throw new SwitchboardError(
+        ErrorCodes.LOGIN_REQUIRED,
+        `the session of profile ${session.profile} has ended (${(err as Error).message}); ${relogin(session.profile)}`,
+      );
     }
     throw err;
   }
@@ -108,8 +124,8 @@ function promptHidden(question: string): Promise<string> {
     };
     const onData = (chunk: string) => {
       for (const ch of chunk) {
-        if (ch === '\r' || ch === '\n') return finish(), resolve(text);
-        if (ch === '\u0003' || ch === '\u0004') return finish(), reject(new Error('no password given'));
+        if (ch === '\r' || ch === '\n') return (finish(), resolve(text));
+        if (ch === '\u0003' || ch === '\u0004') return (finish(), reject(new Error('no password given')));
         text = ch === '\u007f' || ch === '\b' ? text.slice(0, -1) : text + ch;
       }
     };
@@ -123,11 +139,23 @@ function promptHidden(question: string): Promise<string> {
  * primary and keeps the session token, owner-only, for the next commands.
  */
 export async function loginProfile(flags: ControlFlags, env: NodeJS.ProcessEnv): Promise<SavedSession> {
-  if (!flags.profile) throw new SwitchboardError(ErrorCodes.CONFIG, 'login keeps its session in a profile: switchboard control --profile NAME login');
+  if (!flags.profile)
+    throw new SwitchboardError(
+      ErrorCodes.CONFIG,
+      'login keeps its session in a profile: switchboard control --profile NAME login',
+    );
   const { store, merged } = openProfile(flags, env);
   const operator = merged.operator;
-  if (!operator) throw new SwitchboardError(ErrorCodes.LOGIN_REQUIRED, 'login needs an operator: --operator NAME (or add it to the profile)');
-  const password = (await readPassword(merged, env)) ?? (process.stdin.isTTY ? await promptHidden(`Password for ${operator}: `) : await readPassword({ passwordStdin: true }, env));
+  if (!operator)
+    throw new SwitchboardError(
+      ErrorCodes.LOGIN_REQUIRED,
+      'login needs an operator: --operator NAME (or add it to the profile)',
+    );
+  const password =
+    (await readPassword(merged, env)) ??
+    (process.stdin.isTTY
+      ? await promptHidden(`Password for ${operator}: `)
+      : await readPassword({ passwordStdin: true }, env));
   if (password === undefined) throw new SwitchboardError(ErrorCodes.LOGIN_REQUIRED, 'no password given');
   const gateway = gatewayAddress(gatewayOf(merged));
   const dial = dialOptions(merged, gateway.tls);
@@ -136,7 +164,12 @@ export async function loginProfile(flags: ControlFlags, env: NodeJS.ProcessEnv):
   for (const target of targets) {
     try {
       const answer = await ApiClient.startSession(target, dial, { operator, password, totp: merged.totp });
-      const saved: SavedSession = { token: answer.token, operator: answer.operator, gateway: target, expiresAt: answer.expiresAt };
+      const saved: SavedSession = {
+        token: answer.token,
+        operator: answer.operator,
+        gateway: target,
+        expiresAt: answer.expiresAt,
+      };
       store!.saveSession(flags.profile, saved);
       return saved;
     } catch (err) {
@@ -146,11 +179,19 @@ export async function loginProfile(flags: ControlFlags, env: NodeJS.ProcessEnv):
       if (code !== ErrorCodes.UNREACHABLE && code !== ErrorCodes.NOT_PRIMARY) throw err;
     }
   }
-  throw new SwitchboardError((errors.at(-1) as SwitchboardError).code ?? ErrorCodes.UNREACHABLE, errors.map((e) => e.message).join('; '));
+  throw new SwitchboardError(
+    (errors.at(-1) as SwitchboardError).code ?? ErrorCodes.UNREACHABLE,
+    errors.map((e) => e.message).join('; '),
+  );
 }
 
 /** Ends a kept session on the server that issued it, and deletes it here. */
-export async function logoutSession(store: ProfileStore, profile: string, merged: ControlFlags, timeoutMs = 10_000): Promise<'ended' | 'none'> {
+export async function logoutSession(
+  store: ProfileStore,
+  profile: string,
+  merged: ControlFlags,
+  timeoutMs = 10_000,
+): Promise<'ended' | 'none'> {
   const saved = store.session(profile);
   if (!saved) return 'none';
   store.dropSession(profile);
@@ -160,13 +201,20 @@ export async function logoutSession(store: ProfileStore, profile: string, merged
   } catch (err) {
     // Already over on the server: that is what logout wanted.
     if ((err as SwitchboardError).code === ErrorCodes.LOGIN_REQUIRED) return 'ended';
-    throw new SwitchboardError((err as SwitchboardError).code ?? ErrorCodes.UNREACHABLE, `the session token is deleted here, but ${saved.gateway} could not end it (${(err as Error).message}); it expires there by ${saved.expiresAt}`);
+    throw new SwitchboardError(
+      (err as SwitchboardError).code ?? ErrorCodes.UNREACHABLE,
+      `the session token is deleted here, but ${saved.gateway} could not end it (${(err as Error).message}); it expires there by ${saved.expiresAt}`,
+    );
   }
   return 'ended';
 }
 
 export function logoutProfile(flags: ControlFlags, env: NodeJS.ProcessEnv): Promise<'ended' | 'none'> {
-  if (!flags.profile) throw new SwitchboardError(ErrorCodes.CONFIG, 'logout ends the session of a profile: switchboard control --profile NAME logout');
+  if (!flags.profile)
+    throw new SwitchboardError(
+      ErrorCodes.CONFIG,
+      'logout ends the session of a profile: switchboard control --profile NAME logout',
+    );
   const { store, merged } = openProfile(flags, env);
   return logoutSession(store!, flags.profile, merged);
 }

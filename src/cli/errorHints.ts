@@ -8,10 +8,14 @@ export function cliErrorLine(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   const code = (err as { code?: unknown } | undefined)?.code;
   const hint =
-    code === ErrorCodes.LOGIN_REQUIRED ? 'this server has operators: log in with --operator NAME and --password-env VAR (or --password-stdin)'
-    : code === ErrorCodes.BAD_LOGIN && /TOTP/i.test(message) ? "give the operator's current TOTP code: --totp CODE"
-    : code === ErrorCodes.BAD_LOGIN ? 'check --operator NAME and the password given by --password-env VAR or --password-stdin'
-    : code === ErrorCodes.BAD_KEY ? 'check --key / --key-file against the server\'s keys (switchboard config key list)'
-    : undefined;
+    code === ErrorCodes.LOGIN_REQUIRED
+      ? 'this server has operators: log in with --operator NAME and --password-env VAR (or --password-stdin)'
+      : code === ErrorCodes.BAD_LOGIN && /TOTP/i.test(message)
+        ? "give the operator's current TOTP code: --totp CODE"
+        : code === ErrorCodes.BAD_LOGIN
+          ? 'check --operator NAME and the password given by --password-env VAR or --password-stdin'
+          : code === ErrorCodes.BAD_KEY
+            ? "check --key / --key-file against the server's keys (switchboard config key list)"
+            : undefined;
   return hint ? `${message} (${hint})` : message;
 }

@@ -18,7 +18,10 @@ export const RELAY_NODE_ENV: Readonly<Record<string, string>> = { MALLOC_TRIM_TH
 const RESPAWNED = 'SWITCHBOARD_RESPAWNED';
 
 /** The flags and variables this process lacks (a value the user set, even another one, counts as set). */
-export function missingRuntime(execArgv: readonly string[], env: NodeJS.ProcessEnv): { flags: string[]; env: Record<string, string> } {
+export function missingRuntime(
+  execArgv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): { flags: string[]; env: Record<string, string> } {
   const flags = RELAY_NODE_FLAGS.filter((flag) => !execArgv.some((a) => a.split('=')[0] === flag.split('=')[0]));
   const vars = Object.fromEntries(Object.entries(RELAY_NODE_ENV).filter(([name]) => env[name] === undefined));
   return { flags, env: vars };

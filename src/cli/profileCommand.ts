@@ -26,7 +26,10 @@ function readableFile(path: string, what: string): string {
   try {
     readFileSync(absolute);
   } catch (err) {
-    throw new SwitchboardError(ErrorCodes.CONFIG, `${what} ${absolute}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    throw new SwitchboardError(
+      ErrorCodes.CONFIG,
+      `${what} ${absolute}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    );
   }
   return absolute;
 }
@@ -34,7 +37,8 @@ function readableFile(path: string, what: string): string {
 export function profileFromFlags(flags: AddFlags): Profile {
   gatewayAddress(flags.gateway);
   if (flags.key && flags.keyFile) throw new SwitchboardError(ErrorCodes.CONFIG, '--key and --key-file: give one');
-  if (flags.tlsFingerprint && flags.ca) throw new SwitchboardError(ErrorCodes.CONFIG, '--tls-fingerprint and --ca: give one');
+  if (flags.tlsFingerprint && flags.ca)
+    throw new SwitchboardError(ErrorCodes.CONFIG, '--tls-fingerprint and --ca: give one');
   const profile: Profile = {
     gateway: flags.gateway,
     secondary: flags.secondary,
@@ -64,7 +68,9 @@ function tlsColumn(p: Profile): string {
 
 /** `control profile add|list|remove`: named gateways in the user's configuration directory. */
 export function profileCommand(env: NodeJS.ProcessEnv): Command {
-  const profile = new Command('profile').description(`named gateways with their key, operator, TLS and proxy settings (kept owner-only in $XDG_CONFIG_HOME/switchboard, else ~/.config/switchboard); use one with control --profile NAME`);
+  const profile = new Command('profile').description(
+    `named gateways with their key, operator, TLS and proxy settings (kept owner-only in $XDG_CONFIG_HOME/switchboard, else ~/.config/switchboard); use one with control --profile NAME`,
+  );
   const store = () => new ProfileStore(profileDir(env));
 
   profile
@@ -77,7 +83,7 @@ export function profileCommand(env: NodeJS.ProcessEnv): Command {
     .option('--key-file <file>', 'file holding the connectivity key (its path is kept)')
     .option('--operator <name>', 'operator name')
     .option('--tls', 'speak TLS to the server')
-    .option('--tls-fingerprint <sha256>', "trust the server whose certificate has this SHA-256 fingerprint")
+    .option('--tls-fingerprint <sha256>', 'trust the server whose certificate has this SHA-256 fingerprint')
     .option('--ca <file>', 'trust server certificates signed by this CA (PEM; its path is kept)')
     .option('--insecure', 'speak TLS without verifying the server (testing only)')
     .option('--proxy <url>', 'reach the server through an HTTP CONNECT proxy: http://[user:pass@]HOST:PORT')
@@ -93,12 +99,20 @@ export function profileCommand(env: NodeJS.ProcessEnv): Command {
     .option('--json', 'print JSON')
     .action((opts: { json?: boolean }) => {
       const profiles = store();
-      const rows: { name: string; profile: Profile; session: { operator: string; gateway: string; expiresAt: string } | null }[] = [];
+      const rows: {
+        name: string;
+        profile: Profile;
+        session: { operator: string; gateway: string; expiresAt: string } | null;
+      }[] = [];
       for (const name of profiles.names()) {
         try {
           const p = profiles.get(name);
           const s = profiles.session(name);
-          rows.push({ name, profile: p, session: s ? { operator: s.operator, gateway: s.gateway, expiresAt: s.expiresAt } : null });
+          rows.push({
+            name,
+            profile: p,
+            session: s ? { operator: s.operator, gateway: s.gateway, expiresAt: s.expiresAt } : null,
+          });
         } catch (err) {
           // One unreadable or refused profile does not hide the others.
           process.stderr.write(`switchboard: ${(err as Error).message}\n`);
@@ -106,13 +120,27 @@ export function profileCommand(env: NodeJS.ProcessEnv): Command {
         }
       }
       if (opts.json) {
-        const shown = rows.map(({ name, profile: { key, ...p }, session }) => ({ name, ...p, ...(key ? { key: '(in the profile)' } : {}), session }));
+        const shown = rows.map(({ name, profile: { key, ...p }, session }) => ({
+          name,
+          ...p,
+          ...(key ? { key: '(in the profile)' } : {}),
+          session,
+        }));
         return void process.stdout.write(JSON.stringify(shown, null, 2) + '\n');
       }
       process.stdout.write(
         table(
           ['NAME', 'GATEWAY', 'SECONDARY', 'OPERATOR', 'KEY', 'TLS', 'PROXY', 'SESSION'],
-          rows.map(({ name, profile: p, session }) => [name, p.gateway, p.secondary ?? '', p.operator ?? '', keyColumn(p), tlsColumn(p), p.proxy ? 'yes' : '', session ? `until ${session.expiresAt}` : '']),
+          rows.map(({ name, profile: p, session }) => [
+            name,
+            p.gateway,
+            p.secondary ?? '',
+            p.operator ?? '',
+            keyColumn(p),
+            tlsColumn(p),
+            p.proxy ? 'yes' : '',
+            session ? `until ${session.expiresAt}` : '',
+          ]),
         ) + '\n',
       );
     });

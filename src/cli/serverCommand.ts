@@ -19,8 +19,13 @@ import { loadTlsFiles, selfSignedTls, type TlsMaterial } from '../server/tlsFile
 
 /** The cluster secret never goes on a command line, where `ps` would show it. */
 function readClusterSecret(flags: ServerFlags, env: NodeJS.ProcessEnv): string {
-  const secret = flags.clusterSecretFile ? readFileSync(flags.clusterSecretFile, 'utf8').trim() : env.SWITCHBOARD_CLUSTER_SECRET;
-  if (!secret) throw new Error('a cluster server needs the cluster secret: --cluster-secret-file FILE or SWITCHBOARD_CLUSTER_SECRET');
+  const secret = flags.clusterSecretFile
+    ? readFileSync(flags.clusterSecretFile, 'utf8').trim()
+    : env.SWITCHBOARD_CLUSTER_SECRET;
+  if (!secret)
+    throw new Error(
+      'a cluster server needs the cluster secret: --cluster-secret-file FILE or SWITCHBOARD_CLUSTER_SECRET',
+    );
   if (secret.length < 16) throw new Error('the cluster secret must be at least 16 characters');
   return secret;
 }
@@ -74,41 +79,79 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
     .option('--tls-only', 'the port speaks TLS alone (no plain HTTP beside it): faster TLS relaying')
     .option('--init', 'on the first run, create a key and an admin operator and print them once')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
-    .addOption(new Option('--fault-block <addresses>', 'testing: drop cluster traffic with these HOST:PORTs').hideHelp())
+    .addOption(
+      new Option('--fault-block <addresses>', 'testing: drop cluster traffic with these HOST:PORTs').hideHelp(),
+    )
     .action(async (flags: ServerFlags) => {
       const { host, port } = parseHostPort(flags.listen, 443);
       const role = flags.role as Role;
-      if (!['standalone', 'primary', 'member', 'standby'].includes(role)) throw new Error(`--role must be standalone, primary, member or standby (got ${flags.role})`);
+      if (!['standalone', 'primary', 'member', 'standby'].includes(role))
+        throw new Error(`--role must be standalone, primary, member or standby (got ${flags.role})`);
       // A standalone server needs the secret only to accept a standby.
-      const secret = role === 'standalone' && !flags.clusterSecretFile && !env.SWITCHBOARD_CLUSTER_SECRET ? undefined : readClusterSecret(flags, env);
-      if ((role === 'member' || role === 'standby') && !flags.primary) throw new Error(`a ${role} needs --primary HOST:PORT (the primary's address)`);
+      const secret =
+        role === 'standalone' && !flags.clusterSecretFile && !env.SWITCHBOARD_CLUSTER_SECRET
+          ? undefined
+          : readClusterSecret(flags, env);
+      if ((role === 'member' || role === 'standby') && !flags.primary)
+        throw new Error(`a ${role} needs --primary HOST:PORT (the primary's address)`);
       if (role !== 'standalone' && !flags.advertise && (host === '0.0.0.0' || host === '::' || port === 0)) {
-        throw new Error('a cluster server needs --advertise HOST:PORT: the address other servers and clients use to reach it');
+        throw new Error(
+          'a cluster server needs --advertise HOST:PORT: the address other servers and clients use to reach it',
+        );
       }
       if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
-      if (flags.tlsOnly && !flags.tlsCert && !flags.tlsSelfSigned) throw new Error('--tls-only needs a certificate: --tls-self-signed or --tls-cert/--tls-key');
+      if (flags.tlsOnly && !flags.tlsCert && !flags.tlsSelfSigned)
+        throw new Error('--tls-only needs a certificate: --tls-self-signed or --tls-cert/--tls-key');
       const logger = createLogger(flags.logLevel);
       // Before anything in the directory is touched: a second server on it stops here, naming the first.
       const lock = DataLock.acquire(flags.data);
       const store = ConfigStore.open(flags.data);
       let tls: TlsMaterial | undefined;
       if (flags.tlsCert && flags.tlsKey) tls = loadTlsFiles(flags.tlsCert, flags.tlsKey);
-      else if (flags.tlsSelfSigned) tls = await selfSignedTls(flags.data, [host, ...(flags.advertise ? [parseHostPort(flags.advertise).host] : [])]);
+      else if (flags.tlsSelfSigned)
+        tls = await selfSignedTls(flags.data, [
+          host,
+          ...(flags.advertise ? [parseHostPort(flags.advertise).host] : []),
+        ]);
       if (flags.init) {
         const banner = await initialCredentials(store);
         if (banner) process.stderr.write(banner + '\n');
       }
       if (store.keys().length === 0 && role !== 'member' && role !== 'standby') {
-        logger.warn({ hint: `switchboard config --data ${flags.data} key add NAME` }, 'no key configured: no client or control can connect until one is added');
+        logger.warn(
+          { hint: `switchboard config --data ${flags.data} key add NAME` },
+          'no key configured: no client or control can connect until one is added',
+        );
       }
       const primary = flags.primary ? gatewayAddress(flags.primary) : undefined;
-      const clusterDial: DialOptions = { tls: Boolean(primary?.tls || flags.primaryFingerprint), fingerprint: flags.primaryFingerprint, insecure: !flags.primaryFingerprint, tls13Only: true };
+      const clusterDial: DialOptions = {
+        tls: Boolean(primary?.tls || flags.primaryFingerprint),
+        fingerprint: flags.primaryFingerprint,
+        insecure: !flags.primaryFingerprint,
+        tls13Only: true,
+      };
       const behaviour =
-        role === 'primary' || (role === 'standalone' && secret) ? (h: ClusterHost) => new PrimaryRole(h, { secret: secret! })
-        : role === 'member' ? (h: ClusterHost) => new FailoverRole(h, { secret: secret!, primary: primary!.address })
-        : role === 'standby' ? (h: ClusterHost) => new StandbyRole(h, { secret: secret!, primary: primary!.address })
-        : undefined;
-      const server = new SwitchboardServer({ store, logger, host, port, advertise: flags.advertise ?? (role === 'standalone' ? undefined : `${host}:${port}`), tls, tlsOnly: flags.tlsOnly, role, behaviour, clusterDial, clusterSecret: secret, faultBlock: flags.faultBlock?.split(',') });
+        role === 'primary' || (role === 'standalone' && secret)
+          ? (h: ClusterHost) => new PrimaryRole(h, { secret: secret! })
+          : role === 'member'
+            ? (h: ClusterHost) => new FailoverRole(h, { secret: secret!, primary: primary!.address })
+            : role === 'standby'
+              ? (h: ClusterHost) => new StandbyRole(h, { secret: secret!, primary: primary!.address })
+              : undefined;
+      const server = new SwitchboardServer({
+        store,
+        logger,
+        host,
+        port,
+        advertise: flags.advertise ?? (role === 'standalone' ? undefined : `${host}:${port}`),
+        tls,
+        tlsOnly: flags.tlsOnly,
+        role,
+        behaviour,
+        clusterDial,
+        clusterSecret: secret,
+        faultBlock: flags.faultBlock?.split(','),
+      });
       await server.start();
       if (tls) process.stderr.write(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint}\n`);
       const shutdown = (signal: string) => {

@@ -21,7 +21,10 @@ const DEFAULT_USER = 'switchboard';
  * agent bundles this module too, and there `import.meta.url` does not exist.
  */
 function entryScript(): string {
-  if (!import.meta.url) throw new Error('install the service with the switchboard package (npx switchboard client install), not the single-file agent');
+  if (!import.meta.url)
+    throw new Error(
+      'install the service with the switchboard package (npx switchboard client install), not the single-file agent',
+    );
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'switchboard.js');
 }
 
@@ -63,7 +66,16 @@ function install(spec: UnitSpec, flags: InstallFlags): void {
   const text = renderUnit(spec);
   if (flags.dryRun) return void process.stdout.write(text);
   if (!userExists(spec.user)) {
-    run('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', spec.user]);
+    run('useradd', [
+      '--system',
+      '--user-group',
+      '--no-create-home',
+      '--home-dir',
+      '/nonexistent',
+      '--shell',
+      '/usr/sbin/nologin',
+      spec.user,
+    ]);
   }
   const { uid, gid } = userIds(spec.user);
   for (const dir of spec.writablePaths) {
@@ -79,7 +91,9 @@ function install(spec: UnitSpec, flags: InstallFlags): void {
     run('systemctl', ['daemon-reload']);
     run('systemctl', ['enable', '--now', unitName(spec.role)]);
   } else {
-    process.stderr.write(`to run it: link or copy it into ${SYSTEM_UNIT_DIR}, then systemctl daemon-reload && systemctl enable --now ${unitName(spec.role)}\n`);
+    process.stderr.write(
+      `to run it: link or copy it into ${SYSTEM_UNIT_DIR}, then systemctl daemon-reload && systemctl enable --now ${unitName(spec.role)}\n`,
+    );
   }
 }
 
@@ -110,7 +124,8 @@ export function clientServiceCommands(): Command[] {
     const file = resolve(flags.config);
     const config = parseClientConfig(file, readConfigFile(file));
     if (!config.gateway) throw new Error(`${file}: no "gateway": the service would have no server to dial`);
-    if (!config.key && !config['key-file']) throw new Error(`${file}: no "key" or "key-file": the service would have no key`);
+    if (!config.key && !config['key-file'])
+      throw new Error(`${file}: no "key" or "key-file": the service would have no key`);
     const stateDirectory = config.state ? undefined : 'switchboard-client';
     install(
       {
@@ -151,11 +166,13 @@ export function serverServiceCommands(serverFlags: () => Command): Command[] {
     const server = addInstallFlags(serverFlags()).exitOverride();
     const own = new Set(addInstallFlags(new Command()).options.map((o) => o.attributeName()));
     const { operands, unknown } = server.parseOptions(cmd.args);
-    if (unknown.length || operands.length) throw new Error(`not a server flag: ${[...unknown, ...operands][0]} (see switchboard server --help)`);
+    if (unknown.length || operands.length)
+      throw new Error(`not a server flag: ${[...unknown, ...operands][0]} (see switchboard server --help)`);
     const values = server.opts<Record<string, string | boolean>>();
     const given = server.options.filter((o) => server.getOptionValueSource(o.attributeName()) === 'cli');
     const flags: InstallFlags = { ...installFlags };
-    for (const option of given.filter((o) => own.has(o.attributeName()))) Object.assign(flags, { [option.attributeName()]: values[option.attributeName()] });
+    for (const option of given.filter((o) => own.has(o.attributeName())))
+      Object.assign(flags, { [option.attributeName()]: values[option.attributeName()] });
     const args = ['server'];
     for (const option of given.filter((o) => !own.has(o.attributeName()))) {
       const value = values[option.attributeName()];
@@ -164,7 +181,9 @@ export function serverServiceCommands(serverFlags: () => Command): Command[] {
     }
     const role = (values.role as string | undefined) ?? 'standalone';
     if (role !== 'standalone' && values.clusterSecretFile === undefined) {
-      throw new Error('a cluster server installed as a service needs --cluster-secret-file FILE (a unit must not hold the secret)');
+      throw new Error(
+        'a cluster server installed as a service needs --cluster-secret-file FILE (a unit must not hold the secret)',
+      );
     }
     const dataGiven = args.includes('--data');
     const data = dataGiven ? resolve(values.data as string) : DEFAULT_SERVER_DATA;
@@ -180,7 +199,10 @@ export function serverServiceCommands(serverFlags: () => Command): Command[] {
         writablePaths: dataGiven ? [data] : [],
         stateDirectory: dataGiven ? undefined : 'switchboard',
         privilegedPort: port > 0 && port < 1024,
-        readPaths: ['tlsCert', 'tlsKey', 'clusterSecretFile'].map((k) => values[k]).filter((p): p is string => typeof p === 'string').map((p) => resolve(p)),
+        readPaths: ['tlsCert', 'tlsKey', 'clusterSecretFile']
+          .map((k) => values[k])
+          .filter((p): p is string => typeof p === 'string')
+          .map((p) => resolve(p)),
       },
       flags,
     );

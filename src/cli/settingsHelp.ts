@@ -16,5 +16,11 @@ export const SETTING_NAMES = Object.keys(settingDefinitions) as SettingName[];
 /** The settings, their defaults and what they do, one per line. */
 export function settingsHelp(): string {
   const width = Math.max(...SETTING_NAMES.map((n) => n.length));
-  return ['', 'Settings (cluster-wide, replicated):', ...SETTING_NAMES.map((n) => `  ${n.padEnd(width)}  ${DESCRIPTIONS[n]} (default ${String(settingDefinitions[n].default)})`)].join('\n');
+  return [
+    '',
+    'Settings (cluster-wide, replicated):',
+    ...SETTING_NAMES.map(
+      (n) => `  ${n.padEnd(width)}  ${DESCRIPTIONS[n]} (default ${String(settingDefinitions[n].default)})`,
+    ),
+  ].join('\n');
 }

@@ -63,7 +63,9 @@ export function renderUnit(spec: UnitSpec): string {
   const lines = [
     '# Written by `switchboard ' + spec.role + ' install`; `switchboard ' + spec.role + ' uninstall` removes it.',
     '[Unit]',
-    spec.role === 'server' ? 'Description=Switchboard server' : 'Description=Switchboard client (agent of a managed machine)',
+    spec.role === 'server'
+      ? 'Description=Switchboard server'
+      : 'Description=Switchboard client (agent of a managed machine)',
     'After=network-online.target',
     'Wants=network-online.target',
     '',
@@ -79,7 +81,13 @@ export function renderUnit(spec: UnitSpec): string {
     'KillSignal=SIGTERM',
     'TimeoutStopSec=30',
     'UMask=0077',
-    ...(spec.stateDirectory ? [`StateDirectory=${spec.stateDirectory}`, 'StateDirectoryMode=0700', `WorkingDirectory=/var/lib/${spec.stateDirectory}`] : []),
+    ...(spec.stateDirectory
+      ? [
+          `StateDirectory=${spec.stateDirectory}`,
+          'StateDirectoryMode=0700',
+          `WorkingDirectory=/var/lib/${spec.stateDirectory}`,
+        ]
+      : []),
     ...(spec.role === 'server' ? [`LimitNOFILE=${SERVER_OPEN_FILES}`] : []),
     'NoNewPrivileges=yes',
     'ProtectSystem=strict',

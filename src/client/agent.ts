@@ -7,7 +7,7 @@ import { decode, ServerToClient, type SessionTarget } from '../protocol/messages
 import { placementHeaders } from '../protocol/placementRequest.js';
 import { keyProof } from '../protocol/proof.js';
 import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../net/backoff.js';
 import type { ClientIdentity } from './identity.js';
 import { checkPolicy, type LocalPolicy } from './policy.js';
 import { prepareSession } from './sessionRunner.js';
@@ -125,19 +125,21 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       const msg = decoded.value;
       switch (msg.type) {
         case 'challenge':
-          ws.send(JSON.stringify({
-            type: 'hello',
-            version: 1,
-            id: this.options.identity.id,
-            publicKey: this.options.identity.publicKey,
-            signature: this.options.identity.sign(msg.nonce),
-            name: this.options.name ?? hostname(),
-            group: this.options.group ?? '',
-            platform: this.options.platform ?? `${osPlatform()} ${release()}`,
-            proof: keyProof(this.options.key, 'client', msg.nonce, this.options.identity.id),
-            allowForward: [...this.options.policy.allowForward],
-            allowExec: this.options.policy.allowExec,
-          }));
+          ws.send(
+            JSON.stringify({
+              type: 'hello',
+              version: 1,
+              id: this.options.identity.id,
+              publicKey: this.options.identity.publicKey,
+              signature: this.options.identity.sign(msg.nonce),
+              name: this.options.name ?? hostname(),
+              group: this.options.group ?? '',
+              platform: this.options.platform ?? `${osPlatform()} ${release()}`,
+              proof: keyProof(this.options.key, 'client', msg.nonce, this.options.identity.id),
+              allowForward: [...this.options.policy.allowForward],
+              allowExec: this.options.policy.allowExec,
+            }),
+          );
           break;
         case 'welcome':
           welcomed = true;
@@ -146,7 +148,8 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
           this.backoff.reset();
           this.server = msg.server;
           this.heartbeatMs = msg.heartbeat * 1000;
-          if (msg.cluster.primary) this.known = { primary: msg.cluster.primary, secondary: msg.cluster.secondary ?? this.known.secondary };
+          if (msg.cluster.primary)
+            this.known = { primary: msg.cluster.primary, secondary: msg.cluster.secondary ?? this.known.secondary };
           this.armWatchdog();
           this.setStatus('connected', { server: msg.server });
           break;
@@ -198,7 +201,12 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       // A busy server (admission control) said when to come back: never sooner, later if our own
       // jittered backoff says so.
       const backoffMs = this.backoff.next();
-      const delayMs = retryAfterMs !== undefined ? Math.max(retryAfterMs, backoffMs) : code === CloseCodes.SHUTTING_DOWN ? Math.min(1000, backoffMs) : backoffMs;
+      const delayMs =
+        retryAfterMs !== undefined
+          ? Math.max(retryAfterMs, backoffMs)
+          : code === CloseCodes.SHUTTING_DOWN
+            ? Math.min(1000, backoffMs)
+            : backoffMs;
       this.setStatus('waiting', { reason: closeReason, delayMs, retryAfterMs, code: errorCode });
       this.retryTimer = setTimeout(() => this.connect(next), delayMs);
     });
@@ -212,7 +220,11 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
 
   private async runSession(server: string, ticket: string, target: SessionTarget): Promise<void> {
     const max = this.options.maxSessions ?? MAX_CLIENT_SESSIONS;
-    if (this.sessions >= max) return this.refuse(ticket, target, { code: ErrorCodes.TOO_MANY_SESSIONS, message: `this client runs at most ${max} sessions at once` });
+    if (this.sessions >= max)
+      return this.refuse(ticket, target, {
+        code: ErrorCodes.TOO_MANY_SESSIONS,
+        message: `this client runs at most ${max} sessions at once`,
+      });
     const refusal = checkPolicy(this.options.policy, target);
     if (refusal) return this.refuse(ticket, target, refusal);
     this.sessions++;
@@ -245,4 +257,3 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     this.emit('session', { target, refused: error.message });
   }
 }
-

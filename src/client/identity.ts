@@ -26,7 +26,8 @@ export function loadOrCreateIdentity(stateDir: string): ClientIdentity {
   try {
     return identityOf(createPrivateKey(readFileSync(file, 'utf8')));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the client identity ${file}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new Error(`cannot read the client identity ${file}: ${(err as Error).message}`, { cause: err });
   }
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const { privateKey } = generateKeyPairSync('ed25519');

@@ -13,13 +13,23 @@ export interface LocalPolicy {
 export function checkPolicy(policy: LocalPolicy, target: SessionTarget): WireError | undefined {
   if (target.kind === 'forward') {
     if (target.host !== undefined && target.host !== 'localhost' && target.host !== '127.0.0.1') {
-      return { code: ErrorCodes.POLICY_REFUSED, message: `this client forwards only to its own machine, not ${target.host}` };
+      return {
+        code: ErrorCodes.POLICY_REFUSED,
+        message: `this client forwards only to its own machine, not ${target.host}`,
+      };
     }
     if (!policy.allowForward.has(target.port)) {
-      return { code: ErrorCodes.POLICY_REFUSED, message: `port ${target.port} is not in this client's --allow-forward list` };
+      return {
+        code: ErrorCodes.POLICY_REFUSED,
+        message: `port ${target.port} is not in this client's --allow-forward list`,
+      };
     }
     return undefined;
   }
-  if (!policy.allowExec) return { code: ErrorCodes.POLICY_REFUSED, message: 'this client does not allow commands (start it with --allow-exec)' };
+  if (!policy.allowExec)
+    return {
+      code: ErrorCodes.POLICY_REFUSED,
+      message: 'this client does not allow commands (start it with --allow-exec)',
+    };
   return undefined;
 }

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import { encodeExecFrame, encodeExit, ExecChannel, ExecInputDecoder } from '../protocol/execFrames.js';
 import type { SessionTarget } from '../protocol/messages.js';
-import { splice } from '../server/splice.js';
+import { splice } from '../net/splice.js';
 
 /**
  * The client's end of a session: first the local resource is opened (so a refused port becomes a
@@ -16,14 +16,19 @@ export interface PreparedSession {
 }
 
 export function prepareSession(target: SessionTarget): Promise<PreparedSession> {
-  return target.kind === 'forward' ? prepareForward(target.port, target.host ?? '127.0.0.1') : Promise.resolve(prepareExec(target.command));
+  return target.kind === 'forward'
+    ? prepareForward(target.port, target.host ?? '127.0.0.1')
+    : Promise.resolve(prepareExec(target.command));
 }
 
 function prepareForward(port: number, host: string): Promise<PreparedSession> {
   return new Promise((resolve, reject) => {
     const local = net.connect({ host, port, allowHalfOpen: true });
     local.setNoDelay(true);
-    const onError = (err: Error) => reject(new SwitchboardError(ErrorCodes.CONNECT_FAILED, `cannot connect to port ${port} on the client: ${err.message}`));
+    const onError = (err: Error) =>
+      reject(
+        new SwitchboardError(ErrorCodes.CONNECT_FAILED, `cannot connect to port ${port} on the client: ${err.message}`),
+      );
     local.once('error', onError);
     local.once('connect', () => {
       local.off('error', onError);
@@ -66,7 +71,11 @@ function prepareExec(command: string[]): PreparedSession {
     attach(socket) {
       const [file, ...args] = command as [string, ...string[]];
       // detached: the command leads its own process group, so that all of it can be ended.
-      const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true, detached: process.platform !== 'win32' });
+      const child = spawn(file, args, {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+        detached: process.platform !== 'win32',
+      });
       let running = true;
       const sessionEnded = () => {
         if (running) endCommand(child);

@@ -17,7 +17,11 @@ export function announceActingPrimary(host: ClusterHost, epoch: number): void {
     if (!server.enabled || server.address === host.advertise) continue;
     host.callRpc(server.address, 'acting-primary', { epoch }).then(
       (answer) => log.debug({ member: server.address, answer }, 'announced the acting primary'),
-      (err: Error) => log.info({ member: server.address, err: err.message }, 'could not announce the acting primary; the member will find it by its retries'),
+      (err: Error) =>
+        log.info(
+          { member: server.address, err: err.message },
+          'could not announce the acting primary; the member will find it by its retries',
+        ),
     );
   }
 }
@@ -46,9 +50,15 @@ export type AnnouncementAction = 'refuse' | 'ignore' | 'relink';
  */
 export function announcementDecision(input: AnnouncementInput): { action: AnnouncementAction; reason: string } {
   const { from, epoch } = input;
-  if (from !== input.primary && from !== input.secondary) return { action: 'refuse', reason: `${from} is neither the primary nor the secondary` };
-  if (!Number.isInteger(epoch) || epoch < input.ourEpoch) return { action: 'refuse', reason: `epoch ${epoch} is older than ${input.ourEpoch}` };
-  if (input.linkedTo !== undefined) return { action: 'ignore', reason: input.linkedTo === from ? 'already linked to it' : `linked to ${input.linkedTo}` };
+  if (from !== input.primary && from !== input.secondary)
+    return { action: 'refuse', reason: `${from} is neither the primary nor the secondary` };
+  if (!Number.isInteger(epoch) || epoch < input.ourEpoch)
+    return { action: 'refuse', reason: `epoch ${epoch} is older than ${input.ourEpoch}` };
+  if (input.linkedTo !== undefined)
+    return {
+      action: 'ignore',
+      reason: input.linkedTo === from ? 'already linked to it' : `linked to ${input.linkedTo}`,
+    };
   if (input.dialing === from) return { action: 'ignore', reason: 'already dialling it' };
   return { action: 'relink', reason: input.dialing ? `was dialling ${input.dialing}` : 'was waiting to retry' };
 }

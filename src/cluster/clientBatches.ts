@@ -1,5 +1,5 @@
 import { MAX_MESSAGE_BYTES } from '../protocol/messages.js';
-import type { DirectoryEntry } from './directory.js';
+import type { DirectoryEntry } from '../server/directory.js';
 
 /**
  * Room for entries in one `clients` message: the message limit less space for the envelope. Any

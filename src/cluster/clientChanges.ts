@@ -1,5 +1,5 @@
 import { CLIENT_BATCH_BYTES } from './clientBatches.js';
-import type { DirectoryEntry } from './directory.js';
+import type { DirectoryEntry } from '../server/directory.js';
 
 export interface ClientChangeBatch {
   /** Clients that left (and may have come back since: then they are in `up` too). */

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { RoleHost } from '../server/standaloneRole.js';
 import type { RpcMethod } from '../protocol/clusterRpc.js';
-import type { Link } from './link.js';
+import type { Link } from '../net/link.js';
 
 /** What the cluster roles need of their server, beyond what every role uses. */
 export interface ClusterHost extends RoleHost {

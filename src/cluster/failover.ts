@@ -23,7 +23,10 @@ export function promotionDecision({ others, probes }: PromotionInput): { promote
   const reaching = probes.filter((p) => p.reachable && p.reachesPrimary).length;
   const clusterSize = others + 2;
   if ((reaching + 1) * 2 > clusterSize) {
-    return { promote: false, reason: `${reaching} of ${others} other servers still reach the primary: a majority of the cluster` };
+    return {
+      promote: false,
+      reason: `${reaching} of ${others} other servers still reach the primary: a majority of the cluster`,
+    };
   }
   return { promote: true, reason: `only ${reaching} of ${others} other servers reach the primary` };
 }

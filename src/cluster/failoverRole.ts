@@ -6,14 +6,18 @@ import type { ServerInfo, SessionTarget } from '../protocol/messages.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
 import { announceActingPrimary } from './announcement.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
-import type { DirectoryEntry } from './directory.js';
+import type { DirectoryEntry } from '../server/directory.js';
 import { nextEpoch, promotionDecision, type Probe } from './failover.js';
-import type { Link } from './link.js';
+import type { Link } from '../net/link.js';
 import { MemberRole } from './memberRole.js';
 import { PrimaryRole } from './primaryRole.js';
 
 const ELECTION_EVERY_MS = 500;
-const ProbeReply = z.object({ acting: z.boolean().optional(), epoch: z.number().int().min(0), reachesPrimary: z.boolean() });
+const ProbeReply = z.object({
+  acting: z.boolean().optional(),
+  epoch: z.number().int().min(0),
+  reachesPrimary: z.boolean(),
+});
 
 /**
  * Every member runs this role. As a plain member it delegates to MemberRole. If it is the
@@ -76,7 +80,13 @@ export class FailoverRole implements RoleBehaviour {
   private async probe(address: string): Promise<Probe & { epoch: number; acting: boolean }> {
     try {
       const reply = ProbeReply.parse(await this.host.callRpc(address, 'status'));
-      return { address, reachable: true, reachesPrimary: reply.reachesPrimary, epoch: reply.epoch, acting: reply.acting ?? false };
+      return {
+        address,
+        reachable: true,
+        reachesPrimary: reply.reachesPrimary,
+        epoch: reply.epoch,
+        acting: reply.acting ?? false,
+      };
     } catch {
       return { address, reachable: false, reachesPrimary: false, epoch: 0, acting: false };
     }
@@ -131,15 +141,21 @@ export class FailoverRole implements RoleBehaviour {
   async rpc(method: RpcMethod, params: Record<string, unknown>, from: string): Promise<unknown> {
     if (method === 'step-down') {
       const epoch = Number(params.epoch);
-      if (from !== this.options.primary) throw new SwitchboardError(ErrorCodes.FORBIDDEN, 'only the configured primary may take the role back');
-      if (!Number.isInteger(epoch) || epoch <= this.epoch()) throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, `step-down needs an epoch above ${this.epoch()}`);
+      if (from !== this.options.primary)
+        throw new SwitchboardError(ErrorCodes.FORBIDDEN, 'only the configured primary may take the role back');
+      if (!Number.isInteger(epoch) || epoch <= this.epoch())
+        throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, `step-down needs an epoch above ${this.epoch()}`);
       this.stepDown(epoch);
       return { steppedDown: true };
     }
     // The secondary's configuration (operators' secrets included) goes back to the returning
     // primary alone, for its failback; no other server, and no plain member, has a use for it.
     if (method === 'snapshot') {
-      if (from !== this.options.primary || !(this.actingRole || this.isSecondary())) throw new SwitchboardError(ErrorCodes.FORBIDDEN, 'only the secondary gives its configuration, and only to the configured primary');
+      if (from !== this.options.primary || !(this.actingRole || this.isSecondary()))
+        throw new SwitchboardError(
+          ErrorCodes.FORBIDDEN,
+          'only the secondary gives its configuration, and only to the configured primary',
+        );
       return this.host.store.snapshot();
     }
     return this.current.rpc(method, params, from);

@@ -1,7 +1,15 @@
 import type { Duplex } from 'node:stream';
-import { Backoff } from '../client/backoff.js';
+import { Backoff } from '../net/backoff.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { CLUSTER_PROTOCOL_VERSION, linkSalt, memberProof, openConfig, primaryProof, PrimaryToMember, type MemberToPrimary } from '../protocol/clusterMessages.js';
+import {
+  CLUSTER_PROTOCOL_VERSION,
+  linkSalt,
+  memberProof,
+  openConfig,
+  primaryProof,
+  PrimaryToMember,
+  type MemberToPrimary,
+} from '../protocol/clusterMessages.js';
 import type { RpcMethod } from '../protocol/clusterRpc.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
 import { decode, MAX_BULK_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
@@ -13,8 +21,8 @@ import { announcementDecision } from './announcement.js';
 import { clientBatches } from './clientBatches.js';
 import { ClientChanges } from './clientChanges.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
-import type { DirectoryEntry } from './directory.js';
-import type { Link } from './link.js';
+import type { DirectoryEntry } from '../server/directory.js';
+import type { Link } from '../net/link.js';
 
 type LinkState = 'linking' | 'linked' | 'refused';
 
@@ -83,7 +91,11 @@ export class MemberRole implements RoleBehaviour {
     this.host.store.setMeta('role', this.options.standby ? 'standby' : 'member');
     this.host.store.setMeta('primary', this.primary);
     this.connect();
-    this.loadTimer = setInterval(() => this.sendToPrimary({ type: 'load', clients: this.host.clients.size, sessions: this.host.broker.activeCount }), LOAD_REPORT_MS);
+    this.loadTimer = setInterval(
+      () =>
+        this.sendToPrimary({ type: 'load', clients: this.host.clients.size, sessions: this.host.broker.activeCount }),
+      LOAD_REPORT_MS,
+    );
     this.loadTimer.unref();
   }
 
@@ -134,7 +146,8 @@ export class MemberRole implements RoleBehaviour {
       log.info({ version: snapshot.version }, 'configuration replicated');
     } catch (err) {
       const full = err instanceof SwitchboardError && err.code === ErrorCodes.STORE_FULL;
-      if (!retrying) log.error({ err: (err as Error).message, retry: full }, 'could not apply the replicated configuration');
+      if (!retrying)
+        log.error({ err: (err as Error).message, retry: full }, 'could not apply the replicated configuration');
       if (full && !this.stopped) {
         this.applyTimer = setTimeout(() => this.applyConfig(snapshot, log, true), APPLY_RETRY_MS);
         this.applyTimer.unref();
@@ -157,7 +170,8 @@ export class MemberRole implements RoleBehaviour {
   }
 
   place(): Placement {
-    if (this.state === 'refused' || this.draining) return { keep: false, redirect: this.actingPrimary, reason: 'this server takes no new clients' };
+    if (this.state === 'refused' || this.draining)
+      return { keep: false, redirect: this.actingPrimary, reason: 'this server takes no new clients' };
     return { keep: true };
   }
 
@@ -193,7 +207,9 @@ export class MemberRole implements RoleBehaviour {
   }
 
   openFarEnd(): Promise<Duplex> {
-    return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, `sessions are opened through the primary ${this.actingPrimary}`));
+    return Promise.reject(
+      new SwitchboardError(ErrorCodes.NOT_PRIMARY, `sessions are opened through the primary ${this.actingPrimary}`),
+    );
   }
 
   acceptClusterLink(link: Link): void {
@@ -206,14 +222,23 @@ export class MemberRole implements RoleBehaviour {
 
   /** As a plain member: report whether we reach the primary (the secondary asks before promoting). */
   rpc(method: RpcMethod, params: Record<string, unknown> = {}, from = ''): Promise<unknown> {
-    if (method === 'status') return Promise.resolve({ acting: false, epoch: this.epoch(), reachesPrimary: this.linked, configVersion: this.host.store.version() });
+    if (method === 'status')
+      return Promise.resolve({
+        acting: false,
+        epoch: this.epoch(),
+        reachesPrimary: this.linked,
+        configVersion: this.host.store.version(),
+      });
     if (method === 'acting-primary') return this.onAnnouncement(from, Number(params.epoch));
-    return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, `${method}: this server is not acting as the primary`));
+    return Promise.reject(
+      new SwitchboardError(ErrorCodes.NOT_PRIMARY, `${method}: this server is not acting as the primary`),
+    );
   }
 
   /** A server announced itself as the acting primary (see announcement.ts): link to it now, not at the next retry. */
   private onAnnouncement(from: string, epoch: number): Promise<unknown> {
-    if (this.stopped || this.suspended) return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, 'this server is not a plain member now'));
+    if (this.stopped || this.suspended)
+      return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, 'this server is not a plain member now'));
     const { action, reason } = announcementDecision({
       from,
       epoch,
@@ -223,7 +248,10 @@ export class MemberRole implements RoleBehaviour {
       linkedTo: this.linked ? this.actingPrimary : undefined,
       dialing: !this.linked ? this.link?.remoteAddress : undefined,
     });
-    this.host.logger.info({ channel: 'cluster', acting: from, epoch, action, reason }, 'the acting primary announced itself');
+    this.host.logger.info(
+      { channel: 'cluster', acting: from, epoch, action, reason },
+      'the acting primary announced itself',
+    );
     if (action === 'refuse') return Promise.reject(new SwitchboardError(ErrorCodes.FORBIDDEN, reason));
     if (action === 'relink') {
       this.announced = from;
@@ -274,7 +302,12 @@ export class MemberRole implements RoleBehaviour {
             version: CLUSTER_PROTOCOL_VERSION,
             address: host.advertise,
             nonce: myNonce,
-            proof: memberProof(this.options.secret, msg.nonce, { address: host.advertise, fingerprint: host.fingerprint, standby: this.options.standby }, link.channelBinding()),
+            proof: memberProof(
+              this.options.secret,
+              msg.nonce,
+              { address: host.advertise, fingerprint: host.fingerprint, standby: this.options.standby },
+              link.channelBinding(),
+            ),
             configVersion: host.store.version(),
             epoch: this.epoch(),
             fingerprint: host.fingerprint,
@@ -284,7 +317,9 @@ export class MemberRole implements RoleBehaviour {
           break;
         }
         case 'accepted': {
-          if (!proofMatches(primaryProof(this.options.secret, myNonce, msg.primary, link.channelBinding()), msg.proof)) {
+          if (
+            !proofMatches(primaryProof(this.options.secret, myNonce, msg.primary, link.channelBinding()), msg.proof)
+          ) {
             log.error('the primary did not prove the cluster secret; refusing it');
             return link.close(CloseCodes.CLUSTER_AUTH, 'primary failed to prove the cluster secret');
           }
@@ -306,8 +341,18 @@ export class MemberRole implements RoleBehaviour {
           // sent after the last batch, so the primary applies them in order.
           this.forgetChanges();
           const batches = clientBatches([...this.host.clients.values()].map((c) => c.entry));
-          batches.forEach((entries, i) => link.send({ type: 'clients', entries, last: i === batches.length - 1 } satisfies MemberToPrimary));
-          log.info({ epoch: msg.epoch, acting: msg.primary, clients: this.host.clients.size, dialled: announced ? 'on its announcement' : 'by itself' }, 'linked to the acting primary');
+          batches.forEach((entries, i) =>
+            link.send({ type: 'clients', entries, last: i === batches.length - 1 } satisfies MemberToPrimary),
+          );
+          log.info(
+            {
+              epoch: msg.epoch,
+              acting: msg.primary,
+              clients: this.host.clients.size,
+              dialled: announced ? 'on its announcement' : 'by itself',
+            },
+            'linked to the acting primary',
+          );
           this.hooks.onLink?.(true);
           break;
         }
@@ -362,20 +407,37 @@ export class MemberRole implements RoleBehaviour {
         if (this.state !== 'refused' || code === CloseCodes.NOT_PRIMARY) this.state = 'linking';
       }
       // An announcement that came while this attempt was out is acted on at once.
-      const delay = this.announced !== undefined ? 0 : refused ? Math.max(5000, this.backoff.next()) : this.backoff.next();
+      const delay =
+        this.announced !== undefined ? 0 : refused ? Math.max(5000, this.backoff.next()) : this.backoff.next();
       this.retryTimer = setTimeout(() => this.connect(), delay);
     });
   }
 
-  private async openForPrimary(link: Link, req: number, clientId: string, target: SessionTarget, operator: string): Promise<void> {
+  private async openForPrimary(
+    link: Link,
+    req: number,
+    clientId: string,
+    target: SessionTarget,
+    operator: string,
+  ): Promise<void> {
     const client = this.host.clients.get(clientId);
     if (!client) {
-      return link.send({ type: 'open-failed', req, error: { code: ErrorCodes.UNKNOWN_CLIENT, message: `client ${clientId} is not on ${this.host.advertise}` } } satisfies MemberToPrimary);
+      return link.send({
+        type: 'open-failed',
+        req,
+        error: { code: ErrorCodes.UNKNOWN_CLIENT, message: `client ${clientId} is not on ${this.host.advertise}` },
+      } satisfies MemberToPrimary);
     }
     try {
       const far = await this.host.broker.requestFromClient(client, target);
       const entry: DirectoryEntry = client.entry;
-      const ticket = this.host.broker.offer(far, { clientId, clientName: entry.name, server: this.host.advertise, operator, target });
+      const ticket = this.host.broker.offer(far, {
+        clientId,
+        clientName: entry.name,
+        server: this.host.advertise,
+        operator,
+        target,
+      });
       link.send({ type: 'opened', req, ticket } satisfies MemberToPrimary);
     } catch (err) {
       link.send({ type: 'open-failed', req, error: toWireError(err) } satisfies MemberToPrimary);
@@ -396,7 +458,12 @@ export class MemberRole implements RoleBehaviour {
       const batch = [...this.host.clients.values()].slice(0, DRAIN_BATCH);
       if (batch.length === 0) return clearInterval(this.drainTimer);
       for (const client of batch) {
-        client.send({ type: 'reconnect', reason: 'server draining', to: this.actingPrimary, delayMs: Math.floor(Math.random() * DRAIN_JITTER_MS) });
+        client.send({
+          type: 'reconnect',
+          reason: 'server draining',
+          to: this.actingPrimary,
+          delayMs: Math.floor(Math.random() * DRAIN_JITTER_MS),
+        });
         client.close(CloseCodes.DRAINING, 'server draining');
         // Forget it now, so the next batch moves on even before its socket has closed.
         this.host.clients.delete(client.id);

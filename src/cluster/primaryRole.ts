@@ -1,6 +1,15 @@
 import type { Duplex } from 'node:stream';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { CLUSTER_PROTOCOL_VERSION, ConfigSnapshotSchema, linkSalt, memberProof, MemberToPrimary, primaryProof, sealConfig, type PrimaryToMember } from '../protocol/clusterMessages.js';
+import {
+  CLUSTER_PROTOCOL_VERSION,
+  ConfigSnapshotSchema,
+  linkSalt,
+  memberProof,
+  MemberToPrimary,
+  primaryProof,
+  sealConfig,
+  type PrimaryToMember,
+} from '../protocol/clusterMessages.js';
 import { ErrorCodes, isErrorCode, SwitchboardError } from '../protocol/errors.js';
 import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { newNonce, proofMatches } from '../protocol/proof.js';
@@ -8,8 +17,8 @@ import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../serve
 import { openLocal } from '../server/standaloneRole.js';
 import type { ConfigSnapshot, ServerRow } from '../store/configStore.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
-import type { DirectoryEntry } from './directory.js';
-import type { Link } from './link.js';
+import type { DirectoryEntry } from '../server/directory.js';
+import type { Link } from '../net/link.js';
 import { z } from 'zod';
 import { announceActingPrimary } from './announcement.js';
 import { nextEpoch } from './failover.js';
@@ -105,7 +114,12 @@ export class PrimaryRole implements RoleBehaviour {
       // copy of our data directory came back): members refuse us until we are above that epoch.
       const stale = status.data.epoch > this.epoch();
       if (!status.data.acting && !stale) return;
-      log.warn({ theirEpoch: status.data.epoch, ourEpoch: this.epoch() }, status.data.acting ? 'the secondary is acting as primary; taking the role back' : 'the secondary has seen a newer epoch than ours; taking its configuration and a higher epoch');
+      log.warn(
+        { theirEpoch: status.data.epoch, ourEpoch: this.epoch() },
+        status.data.acting
+          ? 'the secondary is acting as primary; taking the role back'
+          : 'the secondary has seen a newer epoch than ours; taking its configuration and a higher epoch',
+      );
       const snapshot = ConfigSnapshotSchema.parse(await this.host.callRpc(secondary, 'snapshot'));
       if (snapshot.version >= this.host.store.version()) {
         this.host.store.applySnapshot(snapshot);
@@ -130,7 +144,13 @@ export class PrimaryRole implements RoleBehaviour {
    * secret who wants the operators' secrets without being the secondary.
    */
   rpc(method: string): Promise<unknown> {
-    if (method === 'status') return Promise.resolve({ acting: true, epoch: this.epoch(), reachesPrimary: true, configVersion: this.host.store.version() });
+    if (method === 'status')
+      return Promise.resolve({
+        acting: true,
+        epoch: this.epoch(),
+        reachesPrimary: true,
+        configVersion: this.host.store.version(),
+      });
     return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, `${method} is not for the primary`));
   }
 
@@ -166,23 +186,27 @@ export class PrimaryRole implements RoleBehaviour {
     // The acting secondary is in its own table as a member: count it once, as itself.
     const self: Candidate = {
       address: host.advertise,
-      weight: this.options.actingFor ? (rows.find((r) => r.address === host.advertise)?.weight ?? 1000) : host.config.settings['primary-weight'],
+      weight: this.options.actingFor
+        ? (rows.find((r) => r.address === host.advertise)?.weight ?? 1000)
+        : host.config.settings['primary-weight'],
       enabled: true,
       healthy: !host.stopping,
       clients: host.clients.size + this.pending.count(host.advertise),
     };
     return [
       self,
-      ...rows.filter((row) => row.address !== host.advertise).map((row) => {
-        const member = this.members.get(row.address);
-        return {
-          address: row.address,
-          weight: row.weight,
-          enabled: row.enabled,
-          healthy: member !== undefined && !member.draining,
-          clients: host.directory.clientsOn(row.address) + this.pending.count(row.address),
-        };
-      }),
+      ...rows
+        .filter((row) => row.address !== host.advertise)
+        .map((row) => {
+          const member = this.members.get(row.address);
+          return {
+            address: row.address,
+            weight: row.weight,
+            enabled: row.enabled,
+            healthy: member !== undefined && !member.draining,
+            clients: host.directory.clientsOn(row.address) + this.pending.count(row.address),
+          };
+        }),
     ];
   }
 
@@ -208,7 +232,16 @@ export class PrimaryRole implements RoleBehaviour {
     const selfRow = table.find((row) => row.address === host.advertise);
     const rows: ServerInfo[] = [];
     if (this.options.actingFor) {
-      rows.push({ address: this.options.actingFor, role: 'primary', weight: host.config.settings['primary-weight'], enabled: true, secondary: false, status: 'down', clients: 0, sessions: 0 });
+      rows.push({
+        address: this.options.actingFor,
+        role: 'primary',
+        weight: host.config.settings['primary-weight'],
+        enabled: true,
+        secondary: false,
+        status: 'down',
+        clients: 0,
+        sessions: 0,
+      });
     }
     rows.push({
       address: host.advertise,
@@ -221,7 +254,17 @@ export class PrimaryRole implements RoleBehaviour {
       sessions: host.broker.activeCount,
     });
     for (const m of this.members.values()) {
-      if (m.standby) rows.push({ address: m.address, role: 'standby', weight: 0, enabled: true, secondary: false, status: 'up', clients: host.directory.clientsOn(m.address), sessions: m.sessions });
+      if (m.standby)
+        rows.push({
+          address: m.address,
+          role: 'standby',
+          weight: 0,
+          enabled: true,
+          secondary: false,
+          status: 'up',
+          clients: host.directory.clientsOn(m.address),
+          sessions: m.sessions,
+        });
     }
     for (const row of table) {
       if (row.address === host.advertise) continue;
@@ -253,12 +296,18 @@ export class PrimaryRole implements RoleBehaviour {
   async openFarEnd(entry: DirectoryEntry, target: SessionTarget, operator: string): Promise<Duplex> {
     if (entry.server === this.host.advertise) return openLocal(this.host, entry, target);
     const member = this.members.get(entry.server);
-    if (!member) throw new SwitchboardError(ErrorCodes.UNREACHABLE, `server ${entry.server}, which holds ${entry.name}, is not linked to the primary`);
+    if (!member)
+      throw new SwitchboardError(
+        ErrorCodes.UNREACHABLE,
+        `server ${entry.server}, which holds ${entry.name}, is not linked to the primary`,
+      );
     const req = this.nextReq++;
     const ticket = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.opens.delete(req);
-        reject(new SwitchboardError(ErrorCodes.SESSION_TIMEOUT, `server ${member.address} did not open the session in time`));
+        reject(
+          new SwitchboardError(ErrorCodes.SESSION_TIMEOUT, `server ${member.address} did not open the session in time`),
+        );
       }, OPEN_TIMEOUT_MS);
       this.opens.set(req, { member: member.address, resolve, reject, timer });
       this.send(member.link, { type: 'open', req, clientId: entry.id, target, operator });
@@ -266,14 +315,24 @@ export class PrimaryRole implements RoleBehaviour {
     return this.host.dialData(member.address, ticket, member.fingerprint);
   }
 
-  private settleOpen(req: number, result: { ticket: string } | { error: { code: string; message: string } }, from: string): void {
+  private settleOpen(
+    req: number,
+    result: { ticket: string } | { error: { code: string; message: string } },
+    from: string,
+  ): void {
     const waiter = this.opens.get(req);
     if (!waiter || waiter.member !== from) return;
     this.opens.delete(req);
     clearTimeout(waiter.timer);
     if ('ticket' in result) waiter.resolve(result.ticket);
     // A member relays its client's refusal already mapped (clientRefusal); a code that is not ours is not passed on.
-    else waiter.reject(new SwitchboardError(isErrorCode(result.error.code) ? result.error.code : ErrorCodes.INTERNAL, result.error.message));
+    else
+      waiter.reject(
+        new SwitchboardError(
+          isErrorCode(result.error.code) ? result.error.code : ErrorCodes.INTERNAL,
+          result.error.message,
+        ),
+      );
   }
 
   private send(link: Link, message: PrimaryToMember): void {
@@ -300,17 +359,35 @@ export class PrimaryRole implements RoleBehaviour {
         if (msg.type !== 'join') return refuse(CloseCodes.BAD_MESSAGE, 'expected join');
         clearTimeout(timer);
         if (msg.version !== CLUSTER_PROTOCOL_VERSION) {
-          return refuse(CloseCodes.BAD_MESSAGE, `cluster protocol ${msg.version} is not this primary's (${CLUSTER_PROTOCOL_VERSION}): run the same Switchboard version on every server`);
+          return refuse(
+            CloseCodes.BAD_MESSAGE,
+            `cluster protocol ${msg.version} is not this primary's (${CLUSTER_PROTOCOL_VERSION}): run the same Switchboard version on every server`,
+          );
         }
         const binding = link.channelBinding();
-        if (!proofMatches(memberProof(this.options.secret, nonce, msg, binding), msg.proof)) return refuse(CloseCodes.CLUSTER_AUTH, 'cluster secret not accepted');
+        if (!proofMatches(memberProof(this.options.secret, nonce, msg, binding), msg.proof))
+          return refuse(CloseCodes.CLUSTER_AUTH, 'cluster secret not accepted');
         const row = this.host.store.servers().find((s) => s.address === msg.address);
         const standby = msg.standby === true;
-        if (!standby && !row) return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is not in the primary's server table`);
-        if (!standby && !row?.enabled) return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is disabled in the primary's server table`);
-        this.members.get(msg.address)?.link.close(CloseCodes.DUPLICATE_CLIENT, 'replaced by a newer link from the same server');
+        if (!standby && !row)
+          return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is not in the primary's server table`);
+        if (!standby && !row?.enabled)
+          return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is disabled in the primary's server table`);
+        this.members
+          .get(msg.address)
+          ?.link.close(CloseCodes.DUPLICATE_CLIENT, 'replaced by a newer link from the same server');
         // What we had on this member stays browsable until its fresh list is whole.
-        member = { address: msg.address, standby, link, salt: linkSalt(nonce, msg.nonce), configsSent: 0, fingerprint: msg.fingerprint, sessions: msg.sessions, draining: false, syncing: new Set() };
+        member = {
+          address: msg.address,
+          standby,
+          link,
+          salt: linkSalt(nonce, msg.nonce),
+          configsSent: 0,
+          fingerprint: msg.fingerprint,
+          sessions: msg.sessions,
+          draining: false,
+          syncing: new Set(),
+        };
         this.members.set(msg.address, member);
         this.send(link, {
           type: 'accepted',
@@ -366,7 +443,11 @@ export class PrimaryRole implements RoleBehaviour {
       this.pending.dropServer(member.address);
       for (const [req, waiter] of this.opens) {
         if (waiter.member !== member.address) continue;
-        this.settleOpen(req, { error: { code: ErrorCodes.UNREACHABLE, message: `server ${member.address} went away` } }, member.address);
+        this.settleOpen(
+          req,
+          { error: { code: ErrorCodes.UNREACHABLE, message: `server ${member.address} went away` } },
+          member.address,
+        );
       }
       log.warn({ member: member.address, closeCode: code, reason, clientsDropped: dropped }, 'member link lost');
     });
@@ -393,12 +474,18 @@ export class PrimaryRole implements RoleBehaviour {
   private snapshotFor(member: MemberState, snapshot: ConfigSnapshot): ConfigSnapshot {
     const mayAct = member.standby || snapshot.servers.some((r) => r.address === member.address && r.secondary);
     if (mayAct) return snapshot;
-    return { ...snapshot, operators: snapshot.operators.map((op) => ({ ...op, passwordHash: WITHHELD, totpSecret: null })) };
+    return {
+      ...snapshot,
+      operators: snapshot.operators.map((op) => ({ ...op, passwordHash: WITHHELD, totpSecret: null })),
+    };
   }
 
   private sendConfig(member: MemberState, snapshot: ConfigSnapshot): void {
     member.configsSent++;
-    this.send(member.link, { type: 'config', sealed: sealConfig(this.options.secret, member.salt, member.configsSent, this.snapshotFor(member, snapshot)) });
+    this.send(member.link, {
+      type: 'config',
+      sealed: sealConfig(this.options.secret, member.salt, member.configsSent, this.snapshotFor(member, snapshot)),
+    });
   }
 
   /** Replicates the new configuration, and applies enabled/removed to the linked members at once. */
@@ -419,7 +506,10 @@ export class PrimaryRole implements RoleBehaviour {
       if (row.enabled === member.draining) {
         member.draining = !row.enabled;
         this.send(member.link, { type: 'drain', draining: member.draining });
-        this.host.logger.info({ member: member.address, draining: member.draining }, member.draining ? 'member draining' : 'member enabled');
+        this.host.logger.info(
+          { member: member.address, draining: member.draining },
+          member.draining ? 'member draining' : 'member enabled',
+        );
       }
     }
   }

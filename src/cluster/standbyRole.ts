@@ -6,8 +6,8 @@ import type { ServerInfo, SessionTarget } from '../protocol/messages.js';
 import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
 import { openLocal } from '../server/standaloneRole.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
-import type { DirectoryEntry } from './directory.js';
-import type { Link } from './link.js';
+import type { DirectoryEntry } from '../server/directory.js';
+import type { Link } from '../net/link.js';
 import { MemberRole } from './memberRole.js';
 
 const CHECK_EVERY_MS = 500;
@@ -31,7 +31,11 @@ export class StandbyRole implements RoleBehaviour {
     private readonly host: ClusterHost,
     private readonly options: ClusterOptions & { primary: string },
   ) {
-    this.member = new MemberRole(host, { ...options, standby: true }, { onLink: (linked) => linked && this.handBack() });
+    this.member = new MemberRole(
+      host,
+      { ...options, standby: true },
+      { onLink: (linked) => linked && this.handBack() },
+    );
   }
 
   start(): void {
@@ -54,7 +58,10 @@ export class StandbyRole implements RoleBehaviour {
     } catch {
       if (++this.failedChecks >= FAILED_CHECKS_TO_ACT && !this.member.linked) {
         this.active = true;
-        this.host.logger.warn({ primary: this.options.primary }, 'the primary is unreachable: the standby serves clients and controls');
+        this.host.logger.warn(
+          { primary: this.options.primary },
+          'the primary is unreachable: the standby serves clients and controls',
+        );
       }
     } finally {
       this.checking = false;
@@ -65,7 +72,10 @@ export class StandbyRole implements RoleBehaviour {
     this.failedChecks = 0;
     if (!this.active) return;
     this.active = false;
-    this.host.logger.warn({ primary: this.options.primary, clients: this.host.clients.size }, 'the primary is back: handing clients back');
+    this.host.logger.warn(
+      { primary: this.options.primary, clients: this.host.clients.size },
+      'the primary is back: handing clients back',
+    );
     this.member.sendClientsBack();
   }
 
@@ -82,14 +92,34 @@ export class StandbyRole implements RoleBehaviour {
   }
 
   place(): Placement {
-    return this.active ? { keep: true } : { keep: false, redirect: this.options.primary, reason: 'the primary is up; this server is its standby' };
+    return this.active
+      ? { keep: true }
+      : { keep: false, redirect: this.options.primary, reason: 'the primary is up; this server is its standby' };
   }
 
   servers(): ServerInfo[] {
     const h = this.host;
     return [
-      { address: this.options.primary, role: 'standalone', weight: h.config.settings['primary-weight'], enabled: true, secondary: false, status: 'down', clients: 0, sessions: 0 },
-      { address: h.advertise, role: 'standby', weight: h.config.settings['primary-weight'], enabled: true, secondary: true, status: 'up', clients: h.clients.size, sessions: h.broker.activeCount },
+      {
+        address: this.options.primary,
+        role: 'standalone',
+        weight: h.config.settings['primary-weight'],
+        enabled: true,
+        secondary: false,
+        status: 'down',
+        clients: 0,
+        sessions: 0,
+      },
+      {
+        address: h.advertise,
+        role: 'standby',
+        weight: h.config.settings['primary-weight'],
+        enabled: true,
+        secondary: true,
+        status: 'up',
+        clients: h.clients.size,
+        sessions: h.broker.activeCount,
+      },
     ];
   }
 
@@ -102,7 +132,10 @@ export class StandbyRole implements RoleBehaviour {
   }
 
   openFarEnd(entry: DirectoryEntry, target: SessionTarget): Promise<Duplex> {
-    if (!this.active) return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, `the primary ${this.options.primary} is up; use it`));
+    if (!this.active)
+      return Promise.reject(
+        new SwitchboardError(ErrorCodes.NOT_PRIMARY, `the primary ${this.options.primary} is up; use it`),
+      );
     return openLocal(this.host, entry, target);
   }
 

@@ -22,12 +22,23 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrf) headers['x-csrf-token'] = csrf;
-  const res = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+  const res = await fetch(`/api/v1${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+  });
   if (res.status === 204) return undefined as T;
-  const parsed = (await res.json().catch(() => undefined)) as { error?: { code: string; message: string } & Record<string, unknown> } | undefined;
+  const parsed = (await res.json().catch(() => undefined)) as
+    { error?: { code: string; message: string } & Record<string, unknown> } | undefined;
   if (!res.ok) {
     const error = parsed?.error;
-    throw new ApiFailure(res.status, error?.code ?? 'SB_ERR_INTERNAL', error?.message ?? `${res.status} ${res.statusText}`, error ?? {});
+    throw new ApiFailure(
+      res.status,
+      error?.code ?? 'SB_ERR_INTERNAL',
+      error?.message ?? `${res.status} ${res.statusText}`,
+      error ?? {},
+    );
   }
   return parsed as T;
 }

@@ -38,7 +38,15 @@ function route(): void {
   document.title = `${page.title} · Switchboard`;
   for (const link of nav.querySelectorAll('a')) link.classList.toggle('active', link.dataset.page === name);
   if (page.admin && me.role !== 'admin') {
-    replace(view, h('section', { class: 'card', id: 'forbidden' }, h('h1', {}, page.title), h('p', { class: 'error' }, `Only admins can see ${page.title}; you are logged in as operator ${me.operator}.`)));
+    replace(
+      view,
+      h(
+        'section',
+        { class: 'card', id: 'forbidden' },
+        h('h1', {}, page.title),
+        h('p', { class: 'error' }, `Only admins can see ${page.title}; you are logged in as operator ${me.operator}.`),
+      ),
+    );
     return;
   }
   leave = page.show(view, me);
@@ -46,8 +54,18 @@ function route(): void {
 
 function showShell(): void {
   if (!me) return;
-  replace(nav, Object.entries(pages).filter(([, p]) => !p.admin || me!.role === 'admin').map(([name, p]) => h('a', { href: `#/${name}`, 'data-page': name }, p.title)));
-  replace(who, h('span', {}, `${me.operator} (${me.role})`), ' ', h('button', { type: 'button', id: 'logout', onclick: logout }, 'Log out'));
+  replace(
+    nav,
+    Object.entries(pages)
+      .filter(([, p]) => !p.admin || me!.role === 'admin')
+      .map(([name, p]) => h('a', { href: `#/${name}`, 'data-page': name }, p.title)),
+  );
+  replace(
+    who,
+    h('span', {}, `${me.operator} (${me.role})`),
+    ' ',
+    h('button', { type: 'button', id: 'logout', onclick: logout }, 'Log out'),
+  );
   route();
 }
 
@@ -74,11 +92,22 @@ async function logout(): Promise<void> {
 function showElsewhere(primary: string): void {
   const url = `${location.protocol}//${primary}/console/`;
   document.title = 'Switchboard';
-  replace(view, h('section', { class: 'card', id: 'not-primary' },
-    h('h1', {}, 'This server is not the primary'),
-    h('p', {}, 'The console and its API run on the acting primary of the cluster, which is ', h('strong', {}, primary), '.'),
-    h('p', {}, h('a', { href: url, class: 'button primary' }, `Open the console on ${primary}`)),
-  ));
+  replace(
+    view,
+    h(
+      'section',
+      { class: 'card', id: 'not-primary' },
+      h('h1', {}, 'This server is not the primary'),
+      h(
+        'p',
+        {},
+        'The console and its API run on the acting primary of the cluster, which is ',
+        h('strong', {}, primary),
+        '.',
+      ),
+      h('p', {}, h('a', { href: url, class: 'button primary' }, `Open the console on ${primary}`)),
+    ),
+  );
 }
 
 window.addEventListener('hashchange', route);
@@ -97,7 +126,8 @@ api<Me>('GET', '/session').then(
     showShell();
   },
   (err: unknown) => {
-    if (err instanceof ApiFailure && err.status === 421 && typeof err.detail.primary === 'string') return showElsewhere(err.detail.primary);
+    if (err instanceof ApiFailure && err.status === 421 && typeof err.detail.primary === 'string')
+      return showElsewhere(err.detail.primary);
     showLogin();
   },
 );

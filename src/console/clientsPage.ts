@@ -23,17 +23,29 @@ function execPanel(client: Client): HTMLElement {
   const command = h('input', { name: 'command', value: 'uname -a', 'aria-label': 'command' });
   const output = h('pre', { class: 'output', 'aria-live': 'polite' });
   const run = h('button', { type: 'submit' }, 'Run');
-  const form = h('form', { class: 'exec' }, field('Run a short command', command, 'split on spaces; no shell unless you run one (sh -c "…")'), run, output);
+  const form = h(
+    'form',
+    { class: 'exec' },
+    field('Run a short command', command, 'split on spaces; no shell unless you run one (sh -c "…")'),
+    run,
+    output,
+  );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const argv = command.value.trim().split(/\s+/).filter(Boolean);
     if (!argv.length) return;
     output.textContent = 'running…';
     run.disabled = true;
-    api<{ stdout: string; stderr: string; code: number | null; truncated: boolean; timedOut: boolean }>('POST', '/exec', { client: client.id, command: argv })
+    api<{ stdout: string; stderr: string; code: number | null; truncated: boolean; timedOut: boolean }>(
+      'POST',
+      '/exec',
+      { client: client.id, command: argv },
+    )
       .then(
         (r) => {
-          const status = r.timedOut ? 'timed out' : `exit code ${r.code ?? '—'}${r.truncated ? ' (output cut at 64 KiB)' : ''}`;
+          const status = r.timedOut
+            ? 'timed out'
+            : `exit code ${r.code ?? '—'}${r.truncated ? ' (output cut at 64 KiB)' : ''}`;
           output.textContent = `${r.stdout.replace(/\n$/, '')}${r.stderr ? `\n[stderr]\n${r.stderr}` : ''}\n[${status}]`;
         },
         (err: Error) => (output.textContent = `error: ${err.message}`),
@@ -46,11 +58,23 @@ function execPanel(client: Client): HTMLElement {
 function connectDialog(me: Me, client: Client): void {
   const ports: (number | undefined)[] = client.allowForward.length ? client.allowForward : [undefined];
   const commands = ports.map((p) => h('pre', { class: 'command' }, forwardCommand(location.host, me, client, p)));
-  openDialog(`Connect to ${client.name}`, [
-    h('p', {}, client.allowForward.length ? `Ports this client allows: ${client.allowForward.join(', ')}. Forward one to this machine with:` : 'This client allows no port forwards (its --allow-forward list is empty). When it does:'),
-    commands,
-    client.allowExec ? execPanel(client) : h('p', { class: 'muted' }, 'This client does not allow commands (--allow-exec).'),
-  ], [{ label: 'Close' }]);
+  openDialog(
+    `Connect to ${client.name}`,
+    [
+      h(
+        'p',
+        {},
+        client.allowForward.length
+          ? `Ports this client allows: ${client.allowForward.join(', ')}. Forward one to this machine with:`
+          : 'This client allows no port forwards (its --allow-forward list is empty). When it does:',
+      ),
+      commands,
+      client.allowExec
+        ? execPanel(client)
+        : h('p', { class: 'muted' }, 'This client does not allow commands (--allow-exec).'),
+    ],
+    [{ label: 'Close' }],
+  );
 }
 
 /**
@@ -63,8 +87,18 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
   const group = h('select', { 'aria-label': 'group' });
   const count = h('span', { class: 'muted' });
   const body = h('tbody');
-  const table = h('table', { class: 'grid', id: 'clients' },
-    h('thead', {}, h('tr', {}, ['Name', 'Group', 'Platform', 'Address', 'Server', 'Connected since', ''].map((t) => h('th', {}, t)))),
+  const table = h(
+    'table',
+    { class: 'grid', id: 'clients' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['Name', 'Group', 'Platform', 'Address', 'Server', 'Connected since', ''].map((t) => h('th', {}, t)),
+      ),
+    ),
     body,
   );
 
@@ -72,20 +106,41 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
     const text = search.value.trim().toLowerCase();
     const chosen = group.value;
     const groups = [...new Set([...clients.values()].map((c) => c.group))].sort();
-    replace(group, h('option', { value: '' }, 'All groups'), groups.map((g) => h('option', { value: g, selected: g === chosen }, g || '(none)')));
+    replace(
+      group,
+      h('option', { value: '' }, 'All groups'),
+      groups.map((g) => h('option', { value: g, selected: g === chosen }, g || '(none)')),
+    );
     const rows = [...clients.values()]
-      .filter((c) => (!chosen || c.group === chosen) && (!text || [c.name, c.id, c.group, c.platform, c.address, c.server].some((f) => f.toLowerCase().includes(text))))
+      .filter(
+        (c) =>
+          (!chosen || c.group === chosen) &&
+          (!text ||
+            [c.name, c.id, c.group, c.platform, c.address, c.server].some((f) => f.toLowerCase().includes(text))),
+      )
       .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
-    replace(body, rows.length ? rows.map((c) =>
-      h('tr', { 'data-id': c.id },
-        h('td', {}, h('strong', {}, c.name)),
-        h('td', {}, c.group),
-        h('td', {}, c.platform),
-        h('td', {}, c.address),
-        h('td', {}, c.server),
-        h('td', { title: c.connectedAt }, since(c.connectedAt)),
-        h('td', {}, h('button', { type: 'button', onclick: () => connectDialog(me, c) }, 'Connect')),
-      )) : h('tr', {}, h('td', { colspan: 7, class: 'muted' }, clients.size ? 'No client matches.' : 'No client is connected.')));
+    replace(
+      body,
+      rows.length
+        ? rows.map((c) =>
+            h(
+              'tr',
+              { 'data-id': c.id },
+              h('td', {}, h('strong', {}, c.name)),
+              h('td', {}, c.group),
+              h('td', {}, c.platform),
+              h('td', {}, c.address),
+              h('td', {}, c.server),
+              h('td', { title: c.connectedAt }, since(c.connectedAt)),
+              h('td', {}, h('button', { type: 'button', onclick: () => connectDialog(me, c) }, 'Connect')),
+            ),
+          )
+        : h(
+            'tr',
+            {},
+            h('td', { colspan: 7, class: 'muted' }, clients.size ? 'No client matches.' : 'No client is connected.'),
+          ),
+    );
     count.textContent = `${rows.length} of ${clients.size}`;
   }
 

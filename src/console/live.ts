@@ -19,8 +19,14 @@ export function subscribe(handlers: LiveHandlers): () => void {
     if (opened) handlers.reconnected?.();
     opened = true;
   });
-  source.addEventListener('client-up', (e) => handlers.clientUp?.(JSON.parse((e as MessageEvent<string>).data) as Client));
-  source.addEventListener('client-down', (e) => handlers.clientDown?.((JSON.parse((e as MessageEvent<string>).data) as { id: string }).id));
-  source.addEventListener('servers', (e) => handlers.servers?.(JSON.parse((e as MessageEvent<string>).data) as ServerInfo[]));
+  source.addEventListener('client-up', (e) =>
+    handlers.clientUp?.(JSON.parse((e as MessageEvent<string>).data) as Client),
+  );
+  source.addEventListener('client-down', (e) =>
+    handlers.clientDown?.((JSON.parse((e as MessageEvent<string>).data) as { id: string }).id),
+  );
+  source.addEventListener('servers', (e) =>
+    handlers.servers?.(JSON.parse((e as MessageEvent<string>).data) as ServerInfo[]),
+  );
   return () => source.close();
 }

@@ -6,9 +6,17 @@ import { h, replace } from './dom.js';
 export function loginPage(view: HTMLElement, onLoggedIn: (me: Me) => void): void {
   const operator = h('input', { name: 'operator', autocomplete: 'username', required: true, autofocus: true });
   const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
-  const totp = h('input', { name: 'totp', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9 ]{6,8}', maxlength: 8 });
+  const totp = h('input', {
+    name: 'totp',
+    inputmode: 'numeric',
+    autocomplete: 'one-time-code',
+    pattern: '[0-9 ]{6,8}',
+    maxlength: 8,
+  });
   const error = h('p', { class: 'error', role: 'alert' });
-  const form = h('form', { class: 'login card', novalidate: false },
+  const form = h(
+    'form',
+    { class: 'login card', novalidate: false },
     h('h1', {}, 'Switchboard'),
     field('Operator', operator),
     field('Password', password),
@@ -19,7 +27,11 @@ export function loginPage(view: HTMLElement, onLoggedIn: (me: Me) => void): void
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     error.textContent = '';
-    const body = { operator: operator.value.trim(), password: password.value, ...(totp.value.trim() ? { totp: totp.value.replace(/\s/g, '') } : {}) };
+    const body = {
+      operator: operator.value.trim(),
+      password: password.value,
+      ...(totp.value.trim() ? { totp: totp.value.replace(/\s/g, '') } : {}),
+    };
     // The token in the answer is for scripts; the console relies on the HttpOnly cookie alone.
     api<Me & { token: string }>('POST', '/login', body).then(
       ({ token: _token, ...me }) => {

@@ -22,13 +22,36 @@ export function shareChart(data: Share[]): SVGElement {
     return [
       svg('text', { x: 0, y: y + BAR + 2, class: 'chart-label' }, document.createTextNode(s.address)),
       svg('rect', { x: LABEL, y, width: Math.max(1, s.weight * span), height: BAR, class: 'bar-weight' }),
-      svg('text', { x: LABEL + s.weight * span + 6, y: y + BAR - 2, class: 'chart-value' }, document.createTextNode(pct(s.weight))),
-      svg('rect', { x: LABEL, y: y + BAR + 3, width: Math.max(1, s.clients * span), height: BAR, class: 'bar-clients' }),
-      svg('text', { x: LABEL + s.clients * span + 6, y: y + 2 * BAR + 1, class: 'chart-value' }, document.createTextNode(pct(s.clients))),
+      svg(
+        'text',
+        { x: LABEL + s.weight * span + 6, y: y + BAR - 2, class: 'chart-value' },
+        document.createTextNode(pct(s.weight)),
+      ),
+      svg('rect', {
+        x: LABEL,
+        y: y + BAR + 3,
+        width: Math.max(1, s.clients * span),
+        height: BAR,
+        class: 'bar-clients',
+      }),
+      svg(
+        'text',
+        { x: LABEL + s.clients * span + 6, y: y + 2 * BAR + 1, class: 'chart-value' },
+        document.createTextNode(pct(s.clients)),
+      ),
     ];
   });
   const legendY = data.length * ROW + 18;
-  return svg('svg', { viewBox: `0 0 ${WIDTH} ${height}`, width: WIDTH, height, role: 'img', 'aria-label': 'weight share against share of clients', class: 'chart' },
+  return svg(
+    'svg',
+    {
+      viewBox: `0 0 ${WIDTH} ${height}`,
+      width: WIDTH,
+      height,
+      role: 'img',
+      'aria-label': 'weight share against share of clients',
+      class: 'chart',
+    },
     ...rows,
     svg('rect', { x: LABEL, y: legendY - 10, width: 12, height: 12, class: 'bar-weight' }),
     svg('text', { x: LABEL + 18, y: legendY, class: 'chart-label' }, document.createTextNode('share by weight')),

@@ -22,11 +22,17 @@ const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 
 /** An http.Agent whose sockets come from connectSocket (proxy, TLS, pinning), one per request. */
 class SocketAgent extends http.Agent {
-  constructor(private readonly target: string, private readonly dial: DialOptions) {
+  constructor(
+    private readonly target: string,
+    private readonly dial: DialOptions,
+  ) {
     super({ keepAlive: false });
   }
 
-  override createConnection(_options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): undefined {
+  override createConnection(
+    _options: http.ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): undefined {
     connectSocket(this.target, this.dial).then(
       (socket) => callback?.(null, socket),
       (err: Error) => callback?.(err, undefined as unknown as Duplex),
@@ -55,7 +61,11 @@ export class ApiClient {
   /** Logs in and returns the session itself: its bearer token and when it expires unused. */
   static async startSession(gateway: string, dial: DialOptions, login: ApiLogin): Promise<ApiSession> {
     const anonymous = new ApiClient(gateway, dial, undefined, '');
-    return (await anonymous.request('POST', '/login', { operator: login.operator, password: login.password, ...(login.totp ? { totp: login.totp } : {}) })) as ApiSession;
+    return (await anonymous.request('POST', '/login', {
+      operator: login.operator,
+      password: login.password,
+      ...(login.totp ? { totp: login.totp } : {}),
+    })) as ApiSession;
   }
 
   /** A client of a session started earlier (a token kept by `control login`). */
@@ -66,18 +76,38 @@ export class ApiClient {
   request(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<unknown> {
     const text = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { Host: this.gateway, Accept: 'application/json' };
-    if (text !== undefined) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)) });
+    if (text !== undefined)
+      Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)) });
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
     return new Promise((resolve, reject) => {
-      const req = http.request({ agent: new SocketAgent(this.gateway, this.dial), method, path: `/api/v1${path}`, headers, timeout: timeoutMs });
-      req.once('timeout', () => req.destroy(new SwitchboardError(ErrorCodes.UNREACHABLE, `${this.gateway} did not answer within ${timeoutMs} ms`)));
-      req.once('error', (err) => reject(err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCodes.UNREACHABLE, `cannot reach ${this.gateway}: ${err.message}`)));
+      const req = http.request({
+        agent: new SocketAgent(this.gateway, this.dial),
+        method,
+        path: `/api/v1${path}`,
+        headers,
+        timeout: timeoutMs,
+      });
+      req.once('timeout', () =>
+        req.destroy(
+          new SwitchboardError(ErrorCodes.UNREACHABLE, `${this.gateway} did not answer within ${timeoutMs} ms`),
+        ),
+      );
+      req.once('error', (err) =>
+        reject(
+          err instanceof SwitchboardError
+            ? err
+            : new SwitchboardError(ErrorCodes.UNREACHABLE, `cannot reach ${this.gateway}: ${err.message}`),
+        ),
+      );
       req.once('response', (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > MAX_ANSWER_BYTES) return req.destroy(new SwitchboardError(ErrorCodes.MESSAGE_TOO_BIG, `${this.gateway} sent too large an answer`));
+          if (size > MAX_ANSWER_BYTES)
+            return req.destroy(
+              new SwitchboardError(ErrorCodes.MESSAGE_TOO_BIG, `${this.gateway} sent too large an answer`),
+            );
           chunks.push(chunk);
         });
         res.once('end', () => {
@@ -87,11 +117,21 @@ export class ApiClient {
           try {
             parsed = raw ? JSON.parse(raw) : undefined;
           } catch {
-            return reject(new SwitchboardError(ErrorCodes.BAD_MESSAGE, `${this.gateway} answered ${status} with something that is not JSON (is it a Switchboard server?)`));
+            return reject(
+              new SwitchboardError(
+                ErrorCodes.BAD_MESSAGE,
+                `${this.gateway} answered ${status} with something that is not JSON (is it a Switchboard server?)`,
+              ),
+            );
           }
           if (status >= 200 && status < 300) return resolve(parsed);
           const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-          reject(new SwitchboardError((error?.code ?? ErrorCodes.INTERNAL) as ErrorCode, error?.message ?? `${this.gateway} answered ${status}`));
+          reject(
+            new SwitchboardError(
+              (error?.code ?? ErrorCodes.INTERNAL) as ErrorCode,
+              error?.message ?? `${this.gateway} answered ${status}`,
+            ),
+          );
         });
       });
       req.end(text);

@@ -2,7 +2,14 @@ import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import { errorCodeForClose } from '../protocol/closeCodes.js';
 import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
-import { decode, MAX_BULK_MESSAGE_BYTES, ServerToControl, type ClientInfo, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
+import {
+  decode,
+  MAX_BULK_MESSAGE_BYTES,
+  ServerToControl,
+  type ClientInfo,
+  type ServerInfo,
+  type SessionTarget,
+} from '../protocol/messages.js';
 import { keyProof } from '../protocol/proof.js';
 import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
 
@@ -54,7 +61,10 @@ export class ControlClient {
       else waiter.resolve(result);
     });
     ws.on('close', (code, reason) => {
-      this.closedError = new SwitchboardError(errorCodeForClose(code) ?? ErrorCodes.UNREACHABLE, `connection to ${target} closed: ${reason.toString() || code}`);
+      this.closedError = new SwitchboardError(
+        errorCodeForClose(code) ?? ErrorCodes.UNREACHABLE,
+        `connection to ${target} closed: ${reason.toString() || code}`,
+      );
       for (const waiter of this.pending.values()) waiter.reject(this.closedError);
       this.pending.clear();
       for (const listener of this.closeListeners.splice(0)) listener(this.closedError);
@@ -71,11 +81,21 @@ export class ControlClient {
         errors.push(err as Error);
         const code = (err as SwitchboardError).code;
         // Credentials that one server refused, the other would refuse too.
-        if (code === ErrorCodes.BAD_KEY || code === ErrorCodes.BAD_LOGIN || code === ErrorCodes.LOCKED_OUT || code === ErrorCodes.FORBIDDEN || code === ErrorCodes.LOGIN_REQUIRED) throw err;
+        if (
+          code === ErrorCodes.BAD_KEY ||
+          code === ErrorCodes.BAD_LOGIN ||
+          code === ErrorCodes.LOCKED_OUT ||
+          code === ErrorCodes.FORBIDDEN ||
+          code === ErrorCodes.LOGIN_REQUIRED
+        )
+          throw err;
       }
     }
     if (errors.length === 1) throw errors[0];
-    throw new SwitchboardError((errors.at(-1) as SwitchboardError).code ?? ErrorCodes.UNREACHABLE, errors.map((e) => e.message).join('; '));
+    throw new SwitchboardError(
+      (errors.at(-1) as SwitchboardError).code ?? ErrorCodes.UNREACHABLE,
+      errors.map((e) => e.message).join('; '),
+    );
   }
 
   private static connectTo(target: string, options: ControlOptions): Promise<ControlClient> {
@@ -88,22 +108,38 @@ export class ControlClient {
         ws.terminate();
         reject(err);
       };
-      ws.on('error', (err) => fail(err instanceof SwitchboardError ? err : new SwitchboardError(ErrorCodes.UNREACHABLE, `cannot reach ${target}: ${err.message}`)));
-      ws.on('close', (code, reason) => fail(new SwitchboardError(errorCodeForClose(code) ?? ErrorCodes.UNREACHABLE, `${target} refused the control: ${reason.toString() || `closed (${code})`}`)));
+      ws.on('error', (err) =>
+        fail(
+          err instanceof SwitchboardError
+            ? err
+            : new SwitchboardError(ErrorCodes.UNREACHABLE, `cannot reach ${target}: ${err.message}`),
+        ),
+      );
+      ws.on('close', (code, reason) =>
+        fail(
+          new SwitchboardError(
+            errorCodeForClose(code) ?? ErrorCodes.UNREACHABLE,
+            `${target} refused the control: ${reason.toString() || `closed (${code})`}`,
+          ),
+        ),
+      );
       ws.on('message', function onMessage(data) {
         const decoded = decode(ServerToControl, data);
-        if (!decoded.ok) return fail(new SwitchboardError(ErrorCodes.BAD_MESSAGE, `bad message from ${target}: ${decoded.error}`));
+        if (!decoded.ok)
+          return fail(new SwitchboardError(ErrorCodes.BAD_MESSAGE, `bad message from ${target}: ${decoded.error}`));
         const msg = decoded.value;
         if (msg.type === 'challenge') {
-          ws.send(JSON.stringify({
-            type: 'login',
-            version: 1,
-            proof: keyProof(options.key, 'control', msg.nonce, options.operator ?? ''),
-            operator: options.operator,
-            password: options.password,
-            totp: options.totp,
-            token: options.token,
-          }));
+          ws.send(
+            JSON.stringify({
+              type: 'login',
+              version: 1,
+              proof: keyProof(options.key, 'control', msg.nonce, options.operator ?? ''),
+              operator: options.operator,
+              password: options.password,
+              totp: options.totp,
+              token: options.token,
+            }),
+          );
         } else if (msg.type === 'ready') {
           settled = true;
           ws.off('message', onMessage);

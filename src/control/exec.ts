@@ -13,7 +13,12 @@ export interface ExecStreams {
  * Runs a command on a client: stdin goes up as raw bytes, stdout and stderr come back as frames and
  * are written to the given streams (with backpressure), and the promise resolves to the exit status.
  */
-export async function runExec(control: ControlClient, clientName: string, command: string[], io: ExecStreams): Promise<ExecExit> {
+export async function runExec(
+  control: ControlClient,
+  clientName: string,
+  command: string[],
+  io: ExecStreams,
+): Promise<ExecExit> {
   const socket = await control.open(clientName, { kind: 'exec', command });
   // stdin goes up as frames and its end as a frame, not a half-close: a proxy may not keep a
   // half-closed tunnel open. The client half-closes after the exit frame; then we close too.
@@ -55,7 +60,13 @@ export async function runExec(control: ControlClient, clientName: string, comman
       stdin?.off('end', onStdinEnd);
       stdin?.pause();
       if (exit) resolve(exit);
-      else reject(new SwitchboardError(ErrorCodes.CONNECT_FAILED, 'the session ended before the command reported its exit status'));
+      else
+        reject(
+          new SwitchboardError(
+            ErrorCodes.CONNECT_FAILED,
+            'the session ended before the command reported its exit status',
+          ),
+        );
     });
   });
 }

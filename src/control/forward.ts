@@ -11,12 +11,15 @@ export interface ForwardSpec {
 
 export function parseForwardSpec(text: string): ForwardSpec {
   const parts = text.split(':');
-  if (parts.length < 2 || parts.length > 3) throw new Error(`expected [BIND:]LOCAL_PORT:REMOTE_PORT, got ${JSON.stringify(text)}`);
-  const [bindHost, local, remote] = parts.length === 3 ? (parts as [string, string, string]) : ['127.0.0.1', parts[0]!, parts[1]!];
+  if (parts.length < 2 || parts.length > 3)
+    throw new Error(`expected [BIND:]LOCAL_PORT:REMOTE_PORT, got ${JSON.stringify(text)}`);
+  const [bindHost, local, remote] =
+    parts.length === 3 ? (parts as [string, string, string]) : ['127.0.0.1', parts[0]!, parts[1]!];
   const localPort = Number(local);
   const remotePort = Number(remote);
   if (!Number.isInteger(localPort) || localPort < 0 || localPort > 65535) throw new Error(`bad local port ${local}`);
-  if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535) throw new Error(`bad remote port ${remote}`);
+  if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535)
+    throw new Error(`bad remote port ${remote}`);
   return { bindHost, localPort, remotePort };
 }
 
@@ -36,7 +39,12 @@ const GONE = 'the local connection closed before its session was set up';
  * accept order (the server and the client keep that order), each once its connection has shown it
  * is there (see HeldLocal); their setups then run side by side.
  */
-export async function startForward(control: SessionOpener, clientName: string, spec: ForwardSpec, events: ForwardEvents = {}): Promise<net.Server> {
+export async function startForward(
+  control: SessionOpener,
+  clientName: string,
+  spec: ForwardSpec,
+  events: ForwardEvents = {},
+): Promise<net.Server> {
   // The turn to ask for a session, passed from each connection to the next in accept order.
   let gate: Promise<void> = Promise.resolve();
   // The server lets one control have only so many sessions opening at once; the one whose turn it

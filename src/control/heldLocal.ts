@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { splice } from '../server/splice.js';
+import { splice } from '../net/splice.js';
 import { loopbackPeerGone } from './peerGone.js';
 
 /** What a local connection may send before its session is up; past it, it waits (backpressure). */

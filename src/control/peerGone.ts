@@ -35,7 +35,11 @@ function readTable(path: string): string | undefined {
 }
 
 /** The inode of the socket whose local and remote ends are these, in a /proc/net/tcp* text (pure). */
-export function peerInode(table: string, local: readonly [string, number], remote: readonly [string, number]): string | undefined {
+export function peerInode(
+  table: string,
+  local: readonly [string, number],
+  remote: readonly [string, number],
+): string | undefined {
   const l = procAddress(local[0], local[1]);
   const r = procAddress(remote[0], remote[1]);
   for (const line of table.split('\n')) {

@@ -1,4 +1,17 @@
-import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  chmodSync,
+  writeFileSync,
+} from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
@@ -37,7 +50,11 @@ export type SavedSession = z.infer<typeof SavedSession>;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function checkProfileName(name: string): string {
-  if (!NAME.test(name)) throw new SwitchboardError(ErrorCodes.CONFIG, `bad profile name ${JSON.stringify(name)}: letters, digits, '.', '_' and '-', at most 64`);
+  if (!NAME.test(name))
+    throw new SwitchboardError(
+      ErrorCodes.CONFIG,
+      `bad profile name ${JSON.stringify(name)}: letters, digits, '.', '_' and '-', at most 64`,
+    );
   return name;
 }
 
@@ -46,7 +63,10 @@ export function profileDir(env: NodeJS.ProcessEnv): string {
   const xdg = env.XDG_CONFIG_HOME;
   if (xdg && isAbsolute(xdg)) return join(xdg, 'switchboard');
   if (env.HOME && isAbsolute(env.HOME)) return join(env.HOME, '.config', 'switchboard');
-  throw new SwitchboardError(ErrorCodes.CONFIG, 'neither XDG_CONFIG_HOME nor HOME is set: there is no directory for profiles');
+  throw new SwitchboardError(
+    ErrorCodes.CONFIG,
+    'neither XDG_CONFIG_HOME nor HOME is set: there is no directory for profiles',
+  );
 }
 
 /** Reads a file only if it is the caller's own and nobody else may read or change it. */
@@ -61,9 +81,13 @@ function readPrivate(file: string): string | undefined {
   }
   try {
     const stat = fstatSync(fd);
-    if (process.getuid && stat.uid !== process.getuid()) throw new SwitchboardError(ErrorCodes.CONFIG, `${file} belongs to another user (uid ${stat.uid}): refused`);
+    if (process.getuid && stat.uid !== process.getuid())
+      throw new SwitchboardError(ErrorCodes.CONFIG, `${file} belongs to another user (uid ${stat.uid}): refused`);
     if (stat.mode & 0o077) {
-      throw new SwitchboardError(ErrorCodes.CONFIG, `${file} may be read or changed by others (mode ${(stat.mode & 0o777).toString(8)}): refused; check it, then chmod 600 ${file}`);
+      throw new SwitchboardError(
+        ErrorCodes.CONFIG,
+        `${file} may be read or changed by others (mode ${(stat.mode & 0o777).toString(8)}): refused; check it, then chmod 600 ${file}`,
+      );
     }
     return readFileSync(fd, 'utf8');
   } finally {
@@ -90,7 +114,10 @@ function parsed<T>(schema: z.ZodType<T>, file: string, text: string): T {
   const result = schema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new SwitchboardError(ErrorCodes.CONFIG, `${file}: ${issue?.path.join('.') || '(top)'}: ${issue?.message ?? 'invalid'}`);
+    throw new SwitchboardError(
+      ErrorCodes.CONFIG,
+      `${file}: ${issue?.path.join('.') || '(top)'}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   return result.data;
 }
@@ -114,7 +141,11 @@ export class ProfileStore {
 
   names(): string[] {
     try {
-      return readdirSync(this.profiles).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)).filter((n) => NAME.test(n)).sort();
+      return readdirSync(this.profiles)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.slice(0, -'.json'.length))
+        .filter((n) => NAME.test(n))
+        .sort();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
@@ -129,12 +160,14 @@ export class ProfileStore {
 
   get(name: string): Profile {
     const profile = this.find(name);
-    if (!profile) throw new SwitchboardError(ErrorCodes.CONFIG, `no profile ${name} (switchboard control profile list)`);
+    if (!profile)
+      throw new SwitchboardError(ErrorCodes.CONFIG, `no profile ${name} (switchboard control profile list)`);
     return profile;
   }
 
   add(name: string, profile: Profile, replace = false): void {
-    if (!replace && this.find(name)) throw new SwitchboardError(ErrorCodes.CONFIG, `profile ${name} exists; remove it first or add it with --replace`);
+    if (!replace && this.find(name))
+      throw new SwitchboardError(ErrorCodes.CONFIG, `profile ${name} exists; remove it first or add it with --replace`);
     writePrivate(this.profiles, this.profileFile(name), JSON.stringify(Profile.parse(profile), null, 2) + '\n');
     // A session kept for the profile's former gateway or operator is not this profile's.
     if (replace) this.dropSession(name);

@@ -12,7 +12,13 @@ export interface SessionOpener {
  * Refusals that dialling again with the same credentials cannot cure: the operator was revoked,
  * the password or key is no longer right, or the operator may not use this key.
  */
-const FINAL_CODES = new Set<string>([ErrorCodes.OPERATOR_REVOKED, ErrorCodes.BAD_KEY, ErrorCodes.BAD_LOGIN, ErrorCodes.FORBIDDEN, ErrorCodes.LOGIN_REQUIRED]);
+const FINAL_CODES = new Set<string>([
+  ErrorCodes.OPERATOR_REVOKED,
+  ErrorCodes.BAD_KEY,
+  ErrorCodes.BAD_LOGIN,
+  ErrorCodes.FORBIDDEN,
+  ErrorCodes.LOGIN_REQUIRED,
+]);
 
 function isFinal(err: Error): boolean {
   return FINAL_CODES.has((err as SwitchboardError).code);

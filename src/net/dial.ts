@@ -48,7 +48,8 @@ function withTimeout<T extends Duplex>(socket: T, ms: number, what: string, fail
 /** Opens a TCP tunnel through an HTTP CONNECT proxy. */
 function connectViaProxy(proxyUrl: string, host: string, port: number, timeoutMs: number): Promise<net.Socket> {
   const proxy = new URL(proxyUrl);
-  if (proxy.protocol !== 'http:') throw new SwitchboardError(ErrorCodes.PROXY_FAILED, `unsupported proxy scheme ${proxy.protocol} (use http://)`);
+  if (proxy.protocol !== 'http:')
+    throw new SwitchboardError(ErrorCodes.PROXY_FAILED, `unsupported proxy scheme ${proxy.protocol} (use http://)`);
   const target = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   const headers: Record<string, string> = { Host: target };
   if (proxy.username) {
@@ -66,13 +67,20 @@ function connectViaProxy(proxyUrl: string, host: string, port: number, timeoutMs
     });
     const timer = setTimeout(() => {
       req.destroy();
-      reject(new SwitchboardError(ErrorCodes.PROXY_FAILED, `proxy ${proxy.host} did not answer within ${timeoutMs} ms`));
+      reject(
+        new SwitchboardError(ErrorCodes.PROXY_FAILED, `proxy ${proxy.host} did not answer within ${timeoutMs} ms`),
+      );
     }, timeoutMs);
     req.once('connect', (res, socket, head) => {
       clearTimeout(timer);
       if (res.statusCode !== 200) {
         socket.destroy();
-        reject(new SwitchboardError(ErrorCodes.PROXY_FAILED, `proxy ${proxy.host} refused CONNECT to ${target}: ${res.statusCode} ${res.statusMessage ?? ''}`.trim()));
+        reject(
+          new SwitchboardError(
+            ErrorCodes.PROXY_FAILED,
+            `proxy ${proxy.host} refused CONNECT to ${target}: ${res.statusCode} ${res.statusMessage ?? ''}`.trim(),
+          ),
+        );
         return;
       }
       if (head.length) socket.unshift(head);
@@ -125,7 +133,12 @@ function startTls(raw: net.Socket, host: string, opts: DialOptions, timeoutMs: n
         const got = normalizeFingerprint(socket.getPeerCertificate().fingerprint256 ?? '');
         if (got !== pinned) {
           socket.destroy();
-          reject(new SwitchboardError(ErrorCodes.TLS_MISMATCH, `server certificate fingerprint ${got} does not match the pinned ${pinned}`));
+          reject(
+            new SwitchboardError(
+              ErrorCodes.TLS_MISMATCH,
+              `server certificate fingerprint ${got} does not match the pinned ${pinned}`,
+            ),
+          );
           return;
         }
       }
@@ -133,11 +146,14 @@ function startTls(raw: net.Socket, host: string, opts: DialOptions, timeoutMs: n
     });
     const onError = (err: Error & { code?: string }) => {
       clear();
-      const hint = err.code === 'SELF_SIGNED_CERT_IN_CHAIN' || err.code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || err.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
-        ? ' (pass --ca FILE or --tls-fingerprint SHA256 to trust this server)'
-        : err.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || err.code === 'ECONNRESET'
-          ? ' (is the server speaking TLS on this port?)'
-          : '';
+      const hint =
+        err.code === 'SELF_SIGNED_CERT_IN_CHAIN' ||
+        err.code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
+        err.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'
+          ? ' (pass --ca FILE or --tls-fingerprint SHA256 to trust this server)'
+          : err.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || err.code === 'ECONNRESET'
+            ? ' (is the server speaking TLS on this port?)'
+            : '';
       reject(new SwitchboardError(ErrorCodes.TLS_MISMATCH, `TLS with ${host} failed: ${err.message}${hint}`));
     };
     socket.once('error', onError);
@@ -151,7 +167,9 @@ function startTls(raw: net.Socket, host: string, opts: DialOptions, timeoutMs: n
 export async function connectSocket(hostPort: string, opts: DialOptions): Promise<net.Socket> {
   const { host, port } = parseHostPort(hostPort);
   const timeoutMs = opts.connectTimeoutMs ?? 10_000;
-  const raw = opts.proxy ? await connectViaProxy(opts.proxy, host, port, timeoutMs) : await connectTcp(host, port, timeoutMs);
+  const raw = opts.proxy
+    ? await connectViaProxy(opts.proxy, host, port, timeoutMs)
+    : await connectTcp(host, port, timeoutMs);
   raw.allowHalfOpen = true;
   if (!opts.tls) return raw;
   const secure = await startTls(raw, host, opts, timeoutMs);
@@ -185,7 +203,13 @@ function dialer(target: string, opts: DialOptions): CreateConnection {
  * Opens a WebSocket. `maxPayload` bounds what the server may send: small for clients, large for
  * controls and members, which receive whole directories and configuration snapshots.
  */
-export function openWebSocket(hostPort: string, path: string, opts: DialOptions, headers: Record<string, string> = {}, maxPayload = MAX_MESSAGE_BYTES): WebSocket {
+export function openWebSocket(
+  hostPort: string,
+  path: string,
+  opts: DialOptions,
+  headers: Record<string, string> = {},
+  maxPayload = MAX_MESSAGE_BYTES,
+): WebSocket {
   const ws = new WebSocket(`ws://${hostPort}${path}`, {
     // ws's own type for this option is net.createConnection's; it passes it to http.request as is.
     createConnection: dialer(hostPort, opts) as unknown as typeof net.createConnection,
@@ -205,15 +229,28 @@ export function openWebSocket(hostPort: string, path: string, opts: DialOptions,
       if (done) return;
       done = true;
       if (ws.readyState !== WebSocket.CONNECTING) return;
-      let err = new SwitchboardError(ErrorCodes.UNREACHABLE, `${hostPort} refused the connection: ${res.statusCode} ${res.statusMessage ?? ''}`.trim());
+      let err = new SwitchboardError(
+        ErrorCodes.UNREACHABLE,
+        `${hostPort} refused the connection: ${res.statusCode} ${res.statusMessage ?? ''}`.trim(),
+      );
       try {
-        const parsed = JSON.parse(body) as { error?: { code?: string; message?: string; retryAfterMs?: unknown }; redirect?: { to?: unknown; reason?: unknown } };
+        const parsed = JSON.parse(body) as {
+          error?: { code?: string; message?: string; retryAfterMs?: unknown };
+          redirect?: { to?: unknown; reason?: unknown };
+        };
         const to = parsed.redirect?.to;
         if (res.statusCode === 307 && typeof to === 'string') {
-          err = new SwitchboardError(ErrorCodes.NOT_PRIMARY, `${hostPort} placed this client on ${to}${typeof parsed.redirect?.reason === 'string' ? ` (${parsed.redirect.reason})` : ''}`);
+          err = new SwitchboardError(
+            ErrorCodes.NOT_PRIMARY,
+            `${hostPort} placed this client on ${to}${typeof parsed.redirect?.reason === 'string' ? ` (${parsed.redirect.reason})` : ''}`,
+          );
           err.redirectTo = to;
         }
-        if (parsed.error?.message) err = new SwitchboardError((parsed.error.code ?? ErrorCodes.UNREACHABLE) as typeof ErrorCodes.UNREACHABLE, `${hostPort} refused the connection: ${parsed.error.message}`);
+        if (parsed.error?.message)
+          err = new SwitchboardError(
+            (parsed.error.code ?? ErrorCodes.UNREACHABLE) as typeof ErrorCodes.UNREACHABLE,
+            `${hostPort} refused the connection: ${parsed.error.message}`,
+          );
         const hint = parsed.error?.retryAfterMs;
         if (typeof hint === 'number' && Number.isFinite(hint) && hint >= 0) err.retryAfterMs = hint;
       } catch {
@@ -238,7 +275,12 @@ export const SESSION_UPGRADE = 'switchboard-session';
  * Opens a session data connection: an HTTP upgrade to a raw byte stream, authorised by a ticket.
  * Resolves with the socket once the server has answered 101.
  */
-export function openDataConnection(hostPort: string, ticket: string, opts: DialOptions, headers: Record<string, string> = {}): Promise<Duplex> {
+export function openDataConnection(
+  hostPort: string,
+  ticket: string,
+  opts: DialOptions,
+  headers: Record<string, string> = {},
+): Promise<Duplex> {
   const timeoutMs = opts.connectTimeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
     const req = http.request({
@@ -249,7 +291,14 @@ export function openDataConnection(hostPort: string, ticket: string, opts: DialO
       // and its socket, would wait for as long as the peer stays hung.
       timeout: timeoutMs,
     });
-    req.once('timeout', () => req.destroy(new SwitchboardError(ErrorCodes.UNREACHABLE, `${hostPort} did not answer the data connection within ${timeoutMs} ms`)));
+    req.once('timeout', () =>
+      req.destroy(
+        new SwitchboardError(
+          ErrorCodes.UNREACHABLE,
+          `${hostPort} did not answer the data connection within ${timeoutMs} ms`,
+        ),
+      ),
+    );
     req.once('upgrade', (_res, socket, head) => {
       // The deadline was for the answer: a session's socket keeps no idle timer (quiet is not dead).
       socket.setTimeout(0);
@@ -279,24 +328,36 @@ export function openDataConnection(hostPort: string, ticket: string, opts: DialO
 }
 
 /** One JSON request/response over the same dialling rules (proxy, TLS, pinning). */
-export function postJson(hostPort: string, path: string, body: unknown, opts: DialOptions, timeoutMs = 5000): Promise<{ status: number; body: unknown }> {
+export function postJson(
+  hostPort: string,
+  path: string,
+  body: unknown,
+  opts: DialOptions,
+  timeoutMs = 5000,
+): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const text = JSON.stringify(body);
     const req = http.request({
-      createConnection: dialer(hostPort, { ...opts, connectTimeoutMs: Math.min(timeoutMs, opts.connectTimeoutMs ?? timeoutMs) }),
+      createConnection: dialer(hostPort, {
+        ...opts,
+        connectTimeoutMs: Math.min(timeoutMs, opts.connectTimeoutMs ?? timeoutMs),
+      }),
       method: 'POST',
       path,
       headers: { Host: hostPort, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) },
       timeout: timeoutMs,
     });
-    req.once('timeout', () => req.destroy(new SwitchboardError(ErrorCodes.UNREACHABLE, `${hostPort} did not answer within ${timeoutMs} ms`)));
+    req.once('timeout', () =>
+      req.destroy(new SwitchboardError(ErrorCodes.UNREACHABLE, `${hostPort} did not answer within ${timeoutMs} ms`)),
+    );
     req.once('error', reject);
     req.once('response', (res) => {
       let data = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         data += chunk;
-        if (data.length > 4 * 1024 * 1024) req.destroy(new SwitchboardError(ErrorCodes.MESSAGE_TOO_BIG, `${hostPort} sent too large a reply`));
+        if (data.length > 4 * 1024 * 1024)
+          req.destroy(new SwitchboardError(ErrorCodes.MESSAGE_TOO_BIG, `${hostPort} sent too large a reply`));
       });
       res.once('end', () => {
         try {

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
-import type { Link } from '../cluster/link.js';
-import { closeWith, remoteAddressOf, sendJson } from '../server/wsUtil.js';
+import type { Link } from './link.js';
+import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
 
 const EXPORTER_LABEL = 'EXPORTER-switchboard-cluster-link';
 
@@ -14,7 +14,9 @@ const EXPORTER_LABEL = 'EXPORTER-switchboard-cluster-link';
  */
 function bindingOf(socket: unknown): string {
   try {
-    return socket instanceof TLSSocket ? socket.exportKeyingMaterial(32, EXPORTER_LABEL, Buffer.alloc(0)).toString('base64url') : '';
+    return socket instanceof TLSSocket
+      ? socket.exportKeyingMaterial(32, EXPORTER_LABEL, Buffer.alloc(0)).toString('base64url')
+      : '';
   } catch {
     return `unavailable:${randomBytes(16).toString('hex')}`;
   }

@@ -33,7 +33,12 @@ const OperatorSchema = z.object({
   passwordHash: z.string(),
   totpSecret: z.string().nullable(),
 });
-const ServerRowSchema = z.object({ address: z.string(), weight: z.number().int().min(0), enabled: z.boolean(), secondary: z.boolean() });
+const ServerRowSchema = z.object({
+  address: z.string(),
+  weight: z.number().int().min(0),
+  enabled: z.boolean(),
+  secondary: z.boolean(),
+});
 
 export const ConfigSnapshotSchema = z.object({
   version: z.number().int().min(0),
@@ -60,7 +65,10 @@ export const MemberToPrimary = z.discriminatedUnion('type', [
     configVersion: z.number().int().min(0),
     epoch: z.number().int().min(0),
     /** The member's TLS certificate's SHA-256, as Node prints it (hex pairs and colons). */
-    fingerprint: z.string().regex(/^[0-9A-Fa-f:]{1,200}$/).optional(),
+    fingerprint: z
+      .string()
+      .regex(/^[0-9A-Fa-f:]{1,200}$/)
+      .optional(),
     /** A standby of a standalone server: replicates the configuration, holds no placed clients. */
     standby: z.boolean().optional(),
     sessions: z.number().int().min(0),
@@ -71,18 +79,31 @@ export const MemberToPrimary = z.discriminatedUnion('type', [
    */
   z.object({ type: z.literal('clients'), entries: z.array(DirectoryEntrySchema).max(10_000), last: z.boolean() }),
   /** Clients that left and arrived since the last message (src/cluster/clientChanges.ts): departures first. */
-  z.object({ type: z.literal('client-changes'), down: z.array(id).max(10_000), up: z.array(DirectoryEntrySchema).max(10_000) }),
+  z.object({
+    type: z.literal('client-changes'),
+    down: z.array(id).max(10_000),
+    up: z.array(DirectoryEntrySchema).max(10_000),
+  }),
   /** One client at a time: what members before client-changes sent; still understood. */
   z.object({ type: z.literal('client-up'), entry: DirectoryEntrySchema }),
   z.object({ type: z.literal('client-down'), id }),
   z.object({ type: z.literal('load'), clients: z.number().int().min(0), sessions: z.number().int().min(0) }),
   z.object({ type: z.literal('opened'), req: z.number().int(), ticket: z.string().max(128) }),
-  z.object({ type: z.literal('open-failed'), req: z.number().int(), error: z.object({ code: z.string(), message: z.string() }) }),
+  z.object({
+    type: z.literal('open-failed'),
+    req: z.number().int(),
+    error: z.object({ code: z.string(), message: z.string() }),
+  }),
 ]);
 export type MemberToPrimary = z.infer<typeof MemberToPrimary>;
 
 export const PrimaryToMember = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('challenge'), nonce: z.string().max(128), epoch: z.number().int().min(0), primary: hostPort }),
+  z.object({
+    type: z.literal('challenge'),
+    nonce: z.string().max(128),
+    epoch: z.number().int().min(0),
+    primary: hostPort,
+  }),
   z.object({
     type: z.literal('accepted'),
     proof: z.string().max(128),
@@ -92,7 +113,13 @@ export const PrimaryToMember = z.discriminatedUnion('type', [
   }),
   /** A ConfigSnapshot, sealed: see sealConfig. */
   z.object({ type: z.literal('config'), sealed: z.string() }),
-  z.object({ type: z.literal('open'), req: z.number().int(), clientId: id, target: SessionTarget, operator: z.string().max(128) }),
+  z.object({
+    type: z.literal('open'),
+    req: z.number().int(),
+    clientId: id,
+    target: SessionTarget,
+    operator: z.string().max(128),
+  }),
   z.object({ type: z.literal('drain'), draining: z.boolean() }),
 ]);
 export type PrimaryToMember = z.infer<typeof PrimaryToMember>;
@@ -105,7 +132,10 @@ export type PrimaryToMember = z.infer<typeof PrimaryToMember>;
  * with the other: the member's proof, relayed, does not verify at the primary. Each text is a JSON
  * array, so no field's value can pass for another field or for the binding.
  */
-export function memberProofText(join: { address: string; fingerprint?: string; standby?: boolean }, binding: string): string {
+export function memberProofText(
+  join: { address: string; fingerprint?: string; standby?: boolean },
+  binding: string,
+): string {
   return JSON.stringify([join.address, join.fingerprint ?? null, join.standby === true, binding]);
 }
 
@@ -118,7 +148,12 @@ export const CLUSTER_MEMBER_PURPOSE = 'cluster-member';
 export const CLUSTER_PRIMARY_PURPOSE = 'cluster-primary';
 
 /** The member's join proof, over the primary's challenge nonce: made by the member, checked by the primary. */
-export function memberProof(secret: string, primaryNonce: string, join: { address: string; fingerprint?: string; standby?: boolean }, binding: string): string {
+export function memberProof(
+  secret: string,
+  primaryNonce: string,
+  join: { address: string; fingerprint?: string; standby?: boolean },
+  binding: string,
+): string {
   return keyProof(secret, CLUSTER_MEMBER_PURPOSE, primaryNonce, memberProofText(join, binding));
 }
 
@@ -143,7 +178,12 @@ export function linkSalt(primaryNonce: string, memberNonce: string): string {
  * stays secret on a plain link too, with the link's count of configurations sent so far: the
  * member takes only a higher count, so an older configuration replayed on the link is refused.
  */
-export function sealConfig(secret: string, salt: string, seq: number, snapshot: z.infer<typeof ConfigSnapshotSchema>): string {
+export function sealConfig(
+  secret: string,
+  salt: string,
+  seq: number,
+  snapshot: z.infer<typeof ConfigSnapshotSchema>,
+): string {
   return seal(secret, salt, CONFIG_PURPOSE, { seq, snapshot });
 }
 

@@ -38,7 +38,13 @@ function requestText(r: Omit<RpcRequest, 'proof'>): string {
   return JSON.stringify([r.method, r.params, r.from, r.at]);
 }
 
-export function signRequest(secret: string, method: RpcMethod, params: Record<string, unknown>, from: string, now: number): RpcRequest {
+export function signRequest(
+  secret: string,
+  method: RpcMethod,
+  params: Record<string, unknown>,
+  from: string,
+  now: number,
+): RpcRequest {
   const unsigned = { method, params, from, nonce: newNonce(), at: now };
   return { ...unsigned, proof: keyProof(secret, 'cluster-rpc', unsigned.nonce, requestText(unsigned)) };
 }
@@ -86,8 +92,15 @@ function replyText(reply: Omit<RpcReply, 'proof'>): string {
 }
 
 /** A reply to the request with this nonce: its result sealed, then the whole signed. */
-export function signReply(secret: string, nonce: string, reply: { result?: unknown; error?: RpcReply['error'] }): RpcReply {
-  const unsigned = { ...('result' in reply ? { sealed: seal(secret, nonce, REPLY_PURPOSE, reply.result) } : {}), ...(reply.error ? { error: reply.error } : {}) };
+export function signReply(
+  secret: string,
+  nonce: string,
+  reply: { result?: unknown; error?: RpcReply['error'] },
+): RpcReply {
+  const unsigned = {
+    ...('result' in reply ? { sealed: seal(secret, nonce, REPLY_PURPOSE, reply.result) } : {}),
+    ...(reply.error ? { error: reply.error } : {}),
+  };
   return { ...unsigned, proof: keyProof(secret, 'cluster-rpc-reply', nonce, replyText(unsigned)) };
 }
 

@@ -127,7 +127,8 @@ export class ExecInputDecoder {
     while (this.buffered.length >= HEADER) {
       const channel = this.buffered.readUInt8(0);
       const length = this.buffered.readUInt32BE(1);
-      if (channel !== ExecInput.data && channel !== ExecInput.end) return this.fail(frames, `unknown exec input channel ${channel}`);
+      if (channel !== ExecInput.data && channel !== ExecInput.end)
+        return this.fail(frames, `unknown exec input channel ${channel}`);
       if (length > MAX_EXEC_FRAME) return this.fail(frames, `exec input frame of ${length} bytes is over the limit`);
       if (this.buffered.length < HEADER + length) break;
       const payload = this.buffered.subarray(HEADER, HEADER + length);

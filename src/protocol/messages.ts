@@ -12,7 +12,11 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
  */
 export const MAX_BULK_MESSAGE_BYTES = 64 * 1024 * 1024;
 
-const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/);
+const id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:@-]+$/);
 const label = z.string().max(128);
 const port = z.number().int().min(1).max(65535);
 const hostPort = z.string().min(3).max(260);
@@ -30,7 +34,12 @@ export const ClusterAddresses = z.object({
 
 // ---- server → client -------------------------------------------------------------------------
 export const ServerToClient = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('challenge'), nonce: z.string().max(128), server: hostPort, epoch: z.number().int().min(0) }),
+  z.object({
+    type: z.literal('challenge'),
+    nonce: z.string().max(128),
+    server: hostPort,
+    epoch: z.number().int().min(0),
+  }),
   z.object({
     type: z.literal('welcome'),
     server: hostPort,
@@ -38,7 +47,12 @@ export const ServerToClient = z.discriminatedUnion('type', [
     cluster: ClusterAddresses,
   }),
   z.object({ type: z.literal('redirect'), to: hostPort, reason: z.string().max(256) }),
-  z.object({ type: z.literal('reconnect'), reason: z.string().max(256), to: hostPort.optional(), delayMs: z.number().int().min(0).optional() }),
+  z.object({
+    type: z.literal('reconnect'),
+    reason: z.string().max(256),
+    to: hostPort.optional(),
+    delayMs: z.number().int().min(0).optional(),
+  }),
   z.object({ type: z.literal('session'), ticket: z.string().max(128), target: SessionTarget }),
 ]);
 export type ServerToClient = z.infer<typeof ServerToClient>;
@@ -102,9 +116,25 @@ export type OpenParams = z.infer<typeof OpenParams>;
 export const WireErrorSchema = z.object({ code: z.string(), message: z.string() });
 
 export const ServerToControl = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('challenge'), nonce: z.string().max(128), server: hostPort, epoch: z.number().int().min(0) }),
-  z.object({ type: z.literal('ready'), server: hostPort, role: z.string(), operator: z.string().optional(), expiresAt: z.string().optional() }),
-  z.object({ type: z.literal('response'), req: z.number().int(), result: z.unknown().optional(), error: WireErrorSchema.optional() }),
+  z.object({
+    type: z.literal('challenge'),
+    nonce: z.string().max(128),
+    server: hostPort,
+    epoch: z.number().int().min(0),
+  }),
+  z.object({
+    type: z.literal('ready'),
+    server: hostPort,
+    role: z.string(),
+    operator: z.string().optional(),
+    expiresAt: z.string().optional(),
+  }),
+  z.object({
+    type: z.literal('response'),
+    req: z.number().int(),
+    result: z.unknown().optional(),
+    error: WireErrorSchema.optional(),
+  }),
 ]);
 export type ServerToControl = z.infer<typeof ServerToControl>;
 
@@ -138,7 +168,8 @@ export function decode<T>(schema: z.ZodType<T>, raw: unknown, maxBytes = MAX_MES
   let text: string;
   if (typeof raw === 'string') text = raw;
   else if (Buffer.isBuffer(raw)) text = raw.toString('utf8');
-  else if (Array.isArray(raw) && raw.every((part) => part instanceof Uint8Array)) text = Buffer.concat(raw as Buffer[]).toString('utf8');
+  else if (Array.isArray(raw) && raw.every((part) => part instanceof Uint8Array))
+    text = Buffer.concat(raw as Buffer[]).toString('utf8');
   else if (raw instanceof ArrayBuffer) text = Buffer.from(raw).toString('utf8');
   else return { ok: false, error: 'unsupported frame type' };
   if (text.length > maxBytes) return { ok: false, error: 'message too big' };

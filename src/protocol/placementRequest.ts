@@ -27,15 +27,24 @@ const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
 export function placementHeaders(key: string, id: string, now: number): Record<string, string> {
   const at = String(now);
-  return { [PLACEMENT_HEADERS.id]: id, [PLACEMENT_HEADERS.at]: at, [PLACEMENT_HEADERS.proof]: keyProof(key, PURPOSE, at, id) };
+  return {
+    [PLACEMENT_HEADERS.id]: id,
+    [PLACEMENT_HEADERS.at]: at,
+    [PLACEMENT_HEADERS.proof]: keyProof(key, PURPOSE, at, id),
+  };
 }
 
 /** The id of a client that proved one of `keys` in its upgrade headers, or undefined. */
-export function provenPlacementId(headers: IncomingHttpHeaders, keys: Iterable<{ value: string }>, now: number): string | undefined {
+export function provenPlacementId(
+  headers: IncomingHttpHeaders,
+  keys: Iterable<{ value: string }>,
+  now: number,
+): string | undefined {
   const id = headers[PLACEMENT_HEADERS.id];
   const at = headers[PLACEMENT_HEADERS.at];
   const proof = headers[PLACEMENT_HEADERS.proof];
   if (typeof id !== 'string' || typeof at !== 'string' || typeof proof !== 'string') return undefined;
-  if (!ID_PATTERN.test(id) || !/^\d{1,15}$/.test(at) || Math.abs(now - Number(at)) > PLACEMENT_MAX_SKEW_MS) return undefined;
+  if (!ID_PATTERN.test(id) || !/^\d{1,15}$/.test(at) || Math.abs(now - Number(at)) > PLACEMENT_MAX_SKEW_MS)
+    return undefined;
   return findProvenKey(keys, PURPOSE, at, id, proof) ? id : undefined;
 }

@@ -139,7 +139,10 @@ export function sourceKey(address: string): string {
   const tailGroups = tail ? tail.split(':') : [];
   // A dotted IPv4 tail (::ffff:..., 64:ff9b::...) stands for two groups.
   const tailWidth = tailGroups.length + (tailGroups.at(-1)?.includes('.') ? 1 : 0);
-  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(Math.max(0, 8 - headGroups.length - tailWidth)).fill('0'), ...tailGroups];
+  const groups =
+    tail === undefined
+      ? headGroups
+      : [...headGroups, ...Array<string>(Math.max(0, 8 - headGroups.length - tailWidth)).fill('0'), ...tailGroups];
   return `${groups
     .slice(0, 4)
     .map((g) => (/^[0-9a-f]{1,4}$/.test(g) ? parseInt(g, 16).toString(16) : g))

@@ -4,7 +4,7 @@ import { ErrorCodes, SwitchboardError, type WireError } from '../protocol/errors
 import type { SessionTarget, ServerToClient } from '../protocol/messages.js';
 import { clientRefusal } from './clientRefusal.js';
 import { MAX_SESSIONS_PER_CLIENT, type SessionSlot } from './sessionBudget.js';
-import { splice } from './splice.js';
+import { splice } from '../net/splice.js';
 import { TicketTable } from './tickets.js';
 
 /** What the broker needs of a client connected to this server. */
@@ -66,7 +66,12 @@ export class Broker {
   requestFromClient(client: SessionPeer, target: SessionTarget): Promise<Duplex> {
     const open = this.perClient.get(client.id) ?? 0;
     if (open >= this.maxPerClient) {
-      return Promise.reject(new SwitchboardError(ErrorCodes.TOO_MANY_SESSIONS, `client ${client.id} has ${open} sessions open (at most ${this.maxPerClient})`));
+      return Promise.reject(
+        new SwitchboardError(
+          ErrorCodes.TOO_MANY_SESSIONS,
+          `client ${client.id} has ${open} sessions open (at most ${this.maxPerClient})`,
+        ),
+      );
     }
     this.perClient.set(client.id, open + 1);
     let counted = true;
@@ -91,7 +96,9 @@ export class Broker {
         },
         () => {
           this.pending.delete(ticket);
-          fail(new SwitchboardError(ErrorCodes.SESSION_TIMEOUT, `client ${client.id} did not open the session in time`));
+          fail(
+            new SwitchboardError(ErrorCodes.SESSION_TIMEOUT, `client ${client.id} did not open the session in time`),
+          );
         },
       );
       this.pending.set(ticket, { clientId: client.id, reject: fail });
@@ -178,7 +185,8 @@ export class Broker {
   }
 
   close(): void {
-    for (const request of this.pending.values()) request.reject(new SwitchboardError(ErrorCodes.SHUTTING_DOWN, 'server is shutting down'));
+    for (const request of this.pending.values())
+      request.reject(new SwitchboardError(ErrorCodes.SHUTTING_DOWN, 'server is shutting down'));
     this.pending.clear();
     this.tickets.clear();
   }

@@ -3,15 +3,19 @@ import { CloseCodes, closeCodeName } from '../protocol/closeCodes.js';
 import { ClientToServer, decode, type ClientHello, type ServerToClient } from '../protocol/messages.js';
 import { idMatchesKey, verifyIdentity } from '../protocol/clientIdentity.js';
 import { findProvenKey, newNonce } from '../protocol/proof.js';
-import type { DirectoryEntry } from '../cluster/directory.js';
+import type { DirectoryEntry } from './directory.js';
 import type { ConnectedClient, ServerContext } from './context.js';
-import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
+import { closeWith, remoteAddressOf, sendJson } from '../net/wsUtil.js';
 
 /**
  * A client's control channel on this server: challenge, hello with a proof of its key, then
  * placement (welcome, or redirect elsewhere in the cluster), then session requests until it goes.
  */
-export function handleClientConnection(ctx: ServerContext, ws: WebSocket, remote: { remoteAddress?: string; encrypted?: boolean }): void {
+export function handleClientConnection(
+  ctx: ServerContext,
+  ws: WebSocket,
+  remote: { remoteAddress?: string; encrypted?: boolean },
+): void {
   new ClientConnection(ctx, ws, remoteAddressOf(remote), remote.encrypted === true);
 }
 
@@ -95,7 +99,8 @@ class ClientConnection implements ConnectedClient {
     if (!decoded.ok) return this.refuse(CloseCodes.BAD_MESSAGE, `malformed message: ${decoded.error}`);
     const message = decoded.value;
     if (this.entry === undefined) {
-      if (message.type !== 'hello' || this.nonce === undefined) return this.refuse(CloseCodes.BAD_MESSAGE, 'expected hello');
+      if (message.type !== 'hello' || this.nonce === undefined)
+        return this.refuse(CloseCodes.BAD_MESSAGE, 'expected hello');
       return this.onHello(message, this.nonce);
     }
     if (message.type === 'session-refused') this.ctx.broker.clientRefused(this.entry.id, message.ticket, message.error);
@@ -121,7 +126,10 @@ class ClientConnection implements ConnectedClient {
   }
 
   private refuseIdentity(id: string): void {
-    this.refuse(CloseCodes.BAD_IDENTITY, `client ${id} did not prove its identity (id not derived from its key, or bad signature)`);
+    this.refuse(
+      CloseCodes.BAD_IDENTITY,
+      `client ${id} did not prove its identity (id not derived from its key, or bad signature)`,
+    );
   }
 
   private onHello(hello: ClientHello, nonce: string): void {
@@ -148,7 +156,11 @@ class ClientConnection implements ConnectedClient {
     if (!verifyIdentity(hello.id, hello.publicKey, hello.signature, nonce)) return this.refuseIdentity(hello.id);
     ctx.metrics.placements.inc({ server: ctx.advertise });
     const existing = ctx.clients.get(hello.id);
-    if (existing) return this.refuse(CloseCodes.DUPLICATE_CLIENT, `client id ${hello.id} is already connected from ${existing.entry.address}`);
+    if (existing)
+      return this.refuse(
+        CloseCodes.DUPLICATE_CLIENT,
+        `client id ${hello.id} is already connected from ${existing.entry.address}`,
+      );
     this.entry = {
       id: hello.id,
       name: hello.name,
@@ -162,7 +174,12 @@ class ClientConnection implements ConnectedClient {
       allowForward: hello.allowForward,
     };
     ctx.clients.set(hello.id, this);
-    sendJson(ws, { type: 'welcome', server: ctx.advertise, heartbeat: ctx.config.settings.heartbeat, cluster: ctx.clusterAddresses() });
+    sendJson(ws, {
+      type: 'welcome',
+      server: ctx.advertise,
+      heartbeat: ctx.config.settings.heartbeat,
+      cluster: ctx.clusterAddresses(),
+    });
     ctx.clientUp(this);
     this.log('info', { client: hello.id, name: hello.name, keyName: key.name }, 'client up');
   }

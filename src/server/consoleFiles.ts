@@ -20,7 +20,8 @@ const TYPES: Record<string, string> = {
  * injected string cannot run), images also from data: URLs (the TOTP QR code), no framing.
  */
 export const CONSOLE_HEADERS: Readonly<Record<string, string>> = {
-  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
@@ -31,9 +32,20 @@ export const CONSOLE_HEADERS: Readonly<Record<string, string>> = {
 const FILE = /^[a-zA-Z0-9_-]+\.(html|css|js|svg|png)$/;
 
 /** A refusal is a JSON error with a stable code, like everywhere else on the port. */
-function refuse(res: http.ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+function refuse(
+  res: http.ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify({ error: { code, message } });
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers, ...CONSOLE_HEADERS });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+    ...CONSOLE_HEADERS,
+  });
   res.end(text);
 }
 
@@ -72,7 +84,10 @@ export class ConsoleFiles {
 
   /** `rest` is the path after /console/. */
   serve(req: http.IncomingMessage, res: http.ServerResponse, rest: string): void {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(res, 405, 'SB_ERR_NOT_FOUND', `${req.method} is not allowed on the console`, { allow: 'GET, HEAD' });
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return refuse(res, 405, 'SB_ERR_NOT_FOUND', `${req.method} is not allowed on the console`, {
+        allow: 'GET, HEAD',
+      });
     const name = rest === '' ? 'index.html' : rest;
     const body = this.files.get(name);
     if (!body) return refuse(res, 404, 'SB_ERR_NOT_FOUND', `no console file ${JSON.stringify(name.slice(0, 100))}`);

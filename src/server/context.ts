@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
-import type { Directory, DirectoryEntry } from '../cluster/directory.js';
-import type { Link } from '../cluster/link.js';
+import type { Directory, DirectoryEntry } from './directory.js';
+import type { Link } from '../net/link.js';
 import type { RpcMethod } from '../protocol/clusterRpc.js';
 import type { ServerToClient, ServerInfo, SessionTarget } from '../protocol/messages.js';
 import type { ConfigStore, Operator } from '../store/configStore.js';
@@ -68,7 +68,10 @@ export interface RoleBehaviour {
 /**
  * What the connection handlers need of the server: its parts, and the role's behaviour.
  */
-export interface ServerContext extends Omit<RoleBehaviour, 'acceptClusterLink' | 'configChanged' | 'rpc' | 'replicationLagSeconds' | 'start' | 'stop'> {
+export interface ServerContext extends Omit<
+  RoleBehaviour,
+  'acceptClusterLink' | 'configChanged' | 'rpc' | 'replicationLagSeconds' | 'start' | 'stop'
+> {
   readonly advertise: string;
   readonly role: Role;
   readonly logger: Logger;

@@ -1,8 +1,15 @@
 import type WebSocket from 'ws';
-import { toClientInfo } from '../cluster/directory.js';
+import { toClientInfo } from './directory.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
-import { BrowseParams, ControlToServer, decode, OpenParams, type ControlLogin, type ControlRequest } from '../protocol/messages.js';
+import {
+  BrowseParams,
+  ControlToServer,
+  decode,
+  OpenParams,
+  type ControlLogin,
+  type ControlRequest,
+} from '../protocol/messages.js';
 import { findProvenKey, newNonce } from '../protocol/proof.js';
 import type { LoggedInControl, ServerContext } from './context.js';
 import { revokedBecause } from './credentialStamp.js';
@@ -10,7 +17,7 @@ import { browseClients, openFarEnd } from './controlOps.js';
 import type { Operator } from '../store/configStore.js';
 import { authenticateOperator } from './operatorAuth.js';
 import { CONTROL_SESSION_LIMITS, SessionBudget } from './sessionBudget.js';
-import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
+import { closeWith, remoteAddressOf, sendJson } from '../net/wsUtil.js';
 
 /** Sessions one control may have opening (or offered and not yet claimed) at once. */
 export const MAX_PENDING_SESSIONS_PER_CONTROL = CONTROL_SESSION_LIMITS.unclaimed;
@@ -37,7 +44,10 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
   let loggingIn = false;
   const budget = new SessionBudget(CONTROL_SESSION_LIMITS, 'this control');
 
-  const loginTimer = setTimeout(() => closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no login in time'), ctx.config.settings['hello-timeout'] * 1000);
+  const loginTimer = setTimeout(
+    () => closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no login in time'),
+    ctx.config.settings['hello-timeout'] * 1000,
+  );
   ws.on('close', () => {
     clearTimeout(loginTimer);
     if (session) ctx.controls.delete(session);
@@ -77,7 +87,14 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
     let expiresAt: number | undefined;
     if (ctx.config.operatorCount > 0 || login.operator || login.token !== undefined) {
       const viaToken = login.token !== undefined ? tokenLogin(login.token, login.operator) : undefined;
-      const outcome = viaToken ?? (await authenticateOperator(ctx, { name: login.operator, password: login.password, totp: login.totp, address }));
+      const outcome =
+        viaToken ??
+        (await authenticateOperator(ctx, {
+          name: login.operator,
+          password: login.password,
+          totp: login.totp,
+          address,
+        }));
       if (!outcome.ok) return refuse(outcome.closeCode, outcome.reason);
       expiresAt = viaToken?.ok ? viaToken.expiresAt : undefined;
       if (outcome.operator.role !== 'admin' && !outcome.operator.keys.includes(key.name)) {
@@ -90,8 +107,17 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
     session = { key: key.name, operator, stamp, revoke };
     ctx.controls.add(session);
     log.info({ operator: operator || undefined, keyName: key.name }, 'control logged in');
-    ctx.store.audit(operator || `key:${key.name}`, 'control.login', { address, ...(expiresAt !== undefined ? { via: 'token' } : {}) });
-    sendJson(ws, { type: 'ready', server: ctx.advertise, role: ctx.role, operator: operator || undefined, expiresAt: expiresAt !== undefined ? new Date(expiresAt).toISOString() : undefined });
+    ctx.store.audit(operator || `key:${key.name}`, 'control.login', {
+      address,
+      ...(expiresAt !== undefined ? { via: 'token' } : {}),
+    });
+    sendJson(ws, {
+      type: 'ready',
+      server: ctx.advertise,
+      role: ctx.role,
+      operator: operator || undefined,
+      expiresAt: expiresAt !== undefined ? new Date(expiresAt).toISOString() : undefined,
+    });
   }
 
   /**
@@ -99,10 +125,25 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
    * (the key proof is still required). The token must be the named operator's: the key proof is
    * bound to that name.
    */
-  function tokenLogin(token: string, name: string | undefined): { ok: true; operator: Operator; expiresAt: number; stamp: string } | { ok: false; closeCode: number; reason: string } {
+  function tokenLogin(
+    token: string,
+    name: string | undefined,
+  ):
+    | { ok: true; operator: Operator; expiresAt: number; stamp: string }
+    | { ok: false; closeCode: number; reason: string } {
     const found = ctx.operatorOfToken(token);
-    if (!found) return { ok: false, closeCode: CloseCodes.LOGIN_REQUIRED, reason: 'session token expired, ended or unknown; log in again' };
-    if (found.operator.name !== name) return { ok: false, closeCode: CloseCodes.BAD_LOGIN, reason: `the session token is not operator ${name ?? '(none)'}'s` };
+    if (!found)
+      return {
+        ok: false,
+        closeCode: CloseCodes.LOGIN_REQUIRED,
+        reason: 'session token expired, ended or unknown; log in again',
+      };
+    if (found.operator.name !== name)
+      return {
+        ok: false,
+        closeCode: CloseCodes.BAD_LOGIN,
+        reason: `the session token is not operator ${name ?? '(none)'}'s`,
+      };
     return { ok: true, operator: found.operator, expiresAt: found.expiresAt, stamp: found.stamp };
   }
 
@@ -136,7 +177,11 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
         return ctx.servers();
       case 'open': {
         const params = OpenParams.safeParse(request.params);
-        if (!params.success) throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, `open: ${params.error.issues[0]?.message ?? 'bad parameters'}`);
+        if (!params.success)
+          throw new SwitchboardError(
+            ErrorCodes.BAD_MESSAGE,
+            `open: ${params.error.issues[0]?.message ?? 'bad parameters'}`,
+          );
         const operator = who.operator || `key:${who.key}`;
         const slot = budget.take();
         try {
@@ -147,13 +192,17 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
             far.destroy();
             throw err;
           }
-          const ticket = ctx.broker.offer(far, {
-            clientId: entry.id,
-            clientName: entry.name,
-            server: entry.server,
-            operator,
-            target: params.data.target,
-          }, slot);
+          const ticket = ctx.broker.offer(
+            far,
+            {
+              clientId: entry.id,
+              clientName: entry.name,
+              server: entry.server,
+              operator,
+              target: params.data.target,
+            },
+            slot,
+          );
           // Remembered while it may still be unclaimed; older ones (claimed or expired) are forgotten.
           const now = Date.now();
           for (const [old, { at }] of offered) {
@@ -177,8 +226,12 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
  * (KEY_REMOVED). Checked at each request and whenever
  * the configuration changes (server.ts onConfigChanged).
  */
-export function controlRevokedBecause(ctx: Pick<ServerContext, 'store' | 'config'>, control: LoggedInControl): { code: number; reason: string } | undefined {
-  if (!ctx.config.keys.some((k) => k.name === control.key)) return { code: CloseCodes.KEY_REMOVED, reason: `key ${control.key} was removed` };
+export function controlRevokedBecause(
+  ctx: Pick<ServerContext, 'store' | 'config'>,
+  control: LoggedInControl,
+): { code: number; reason: string } | undefined {
+  if (!ctx.config.keys.some((k) => k.name === control.key))
+    return { code: CloseCodes.KEY_REMOVED, reason: `key ${control.key} was removed` };
   const why = revokedBecause(control, ctx.store);
   if (why) return { code: CloseCodes.OPERATOR_REVOKED, reason: why };
   const op = control.operator ? ctx.store.operatorSecrets(control.operator) : undefined;

@@ -23,7 +23,10 @@ export interface GrantedLogin {
 }
 
 /** Why a login no longer holds under the store as it is now, or undefined while it holds. */
-export function revokedBecause(login: GrantedLogin, store: Pick<ConfigStore, 'operatorSecrets' | 'operatorCount'>): string | undefined {
+export function revokedBecause(
+  login: GrantedLogin,
+  store: Pick<ConfigStore, 'operatorSecrets' | 'operatorCount'>,
+): string | undefined {
   if (!login.operator) return store.operatorCount() > 0 ? 'operators now exist: log in as one' : undefined;
   const op = store.operatorSecrets(login.operator);
   if (!op) return `operator ${login.operator} was removed`;

@@ -16,7 +16,11 @@ export interface ListenerHandlers {
 
 /** Text, as a request is (the chunk that failed may start anywhere in it); binary junk is not. */
 function looksLikeHttp(raw: unknown): boolean {
-  return Buffer.isBuffer(raw) && raw.length > 0 && raw.subarray(0, 64).every((b) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d);
+  return (
+    Buffer.isBuffer(raw) &&
+    raw.length > 0 &&
+    raw.subarray(0, 64).every((b) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d)
+  );
 }
 
 /**
@@ -49,32 +53,62 @@ const SNIFF_TIMEOUT_MS = 10_000;
  * more CPU per byte (docs/benchmarks.md). A plain HTTP request on such a port still gets an answer
  * in plain HTTP saying why it was refused.
  */
-export async function listen(host: string, port: number, handlers: ListenerHandlers, tlsMaterial?: TlsMaterial, tlsOnly = false): Promise<Listener> {
+export async function listen(
+  host: string,
+  port: number,
+  handlers: ListenerHandlers,
+  tlsMaterial?: TlsMaterial,
+  tlsOnly = false,
+): Promise<Listener> {
   // The header deadline is checked every second rather than Node's default 30 s, so a slowloris
   // connection trickling header lines is closed at 10 s, not held for up to 40.
-  const httpServer = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, headersTimeout: 10_000, connectionsCheckingInterval: 1000 });
+  const httpServer = http.createServer({
+    maxHeaderSize: MAX_HEADER_BYTES,
+    requestTimeout: 30_000,
+    headersTimeout: 10_000,
+    connectionsCheckingInterval: 1000,
+  });
   httpServer.on('request', handlers.request);
   httpServer.on('upgrade', handlers.upgrade);
   /** Sockets already given an error answer: more bytes after it are ignored until they close. */
   const answered = new WeakSet<Duplex>();
-  httpServer.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: unknown }, socket: Duplex & { _httpMessage?: { headersSent?: boolean } }) => {
-    // A request Node cannot parse (a bad method, headers over the limit, too slow) still gets a
-    // JSON error with a stable code, like every other refusal, when nothing else was answered yet.
-    // Bytes that are not HTTP at all are dropped without a word.
-    if (answered.has(socket)) return;
-    const answerable = err.code === 'HPE_HEADER_OVERFLOW' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || looksLikeHttp(err.rawPacket);
-    if (answerable && socket.writable && !socket._httpMessage?.headersSent) {
-      answered.add(socket);
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const message = status === 408 ? 'request not received in time' : `malformed HTTP request (${err.code ?? 'parse error'})`;
-      answerRaw(socket, status, { error: { code: status === 431 ? ErrorCodes.MESSAGE_TOO_BIG : ErrorCodes.BAD_MESSAGE, message } });
-    } else socket.destroy();
-  });
+  httpServer.on(
+    'clientError',
+    (
+      err: NodeJS.ErrnoException & { rawPacket?: unknown },
+      socket: Duplex & { _httpMessage?: { headersSent?: boolean } },
+    ) => {
+      // A request Node cannot parse (a bad method, headers over the limit, too slow) still gets a
+      // JSON error with a stable code, like every other refusal, when nothing else was answered yet.
+      // Bytes that are not HTTP at all are dropped without a word.
+      if (answered.has(socket)) return;
+      const answerable =
+        err.code === 'HPE_HEADER_OVERFLOW' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || looksLikeHttp(err.rawPacket);
+      if (answerable && socket.writable && !socket._httpMessage?.headersSent) {
+        answered.add(socket);
+        const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+        const message =
+          status === 408 ? 'request not received in time' : `malformed HTTP request (${err.code ?? 'parse error'})`;
+        answerRaw(socket, status, {
+          error: { code: status === 431 ? ErrorCodes.MESSAGE_TOO_BIG : ErrorCodes.BAD_MESSAGE, message },
+        });
+      } else socket.destroy();
+    },
+  );
   // No proxying here: a CONNECT request is refused like any unknown route.
-  httpServer.on('connect', (_req, socket: Duplex) => answerRaw(socket, 405, { error: { code: ErrorCodes.NOT_FOUND, message: 'CONNECT is not supported' } }));
+  httpServer.on('connect', (_req, socket: Duplex) =>
+    answerRaw(socket, 405, { error: { code: ErrorCodes.NOT_FOUND, message: 'CONNECT is not supported' } }),
+  );
 
   // The handshake has the sniff's deadline, not Node's 120 s: a peer that stalls in it holds a socket.
-  const tlsServer = tlsMaterial ? tls.createServer({ cert: tlsMaterial.cert, key: tlsMaterial.key, allowHalfOpen: true, handshakeTimeout: SNIFF_TIMEOUT_MS }) : undefined;
+  const tlsServer = tlsMaterial
+    ? tls.createServer({
+        cert: tlsMaterial.cert,
+        key: tlsMaterial.key,
+        allowHalfOpen: true,
+        handshakeTimeout: SNIFF_TIMEOUT_MS,
+      })
+    : undefined;
   tlsServer?.on('secureConnection', (socket) => {
     // Every socket the HTTP server hands on has this listener from the start, plain or TLS, so an
     // upgrade handler need not add its own (a second 'error' listener grows the socket's listener
@@ -89,7 +123,9 @@ export async function listen(host: string, port: number, handlers: ListenerHandl
     // request sent to HTTPS port" does. Best effort: Node closes that socket moments later.
     const raw = socket._parent;
     if (err.code === 'ERR_SSL_HTTP_REQUEST' && raw?.writable) {
-      answerRaw(raw, 403, { error: { code: ErrorCodes.TLS_REQUIRED, message: 'this port speaks TLS only: use https://' } });
+      answerRaw(raw, 403, {
+        error: { code: ErrorCodes.TLS_REQUIRED, message: 'this port speaks TLS only: use https://' },
+      });
     } else socket.destroy();
   });
 

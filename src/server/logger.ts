@@ -10,7 +10,10 @@ export function createLogger(level = 'info', destination?: DestinationStream): L
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       // Defence in depth: secrets must never reach a log line, even if a caller passes them by mistake.
-      redact: { paths: ['password', 'key', 'value', 'proof', 'secret', '*.password', '*.key', '*.value', '*.proof', '*.secret'], censor: '[redacted]' },
+      redact: {
+        paths: ['password', 'key', 'value', 'proof', 'secret', '*.password', '*.key', '*.value', '*.proof', '*.secret'],
+        censor: '[redacted]',
+      },
     },
     destination ?? pino.destination({ dest: 1, sync: false }),
   );

@@ -10,9 +10,7 @@ export interface LoginSubject {
 }
 
 export type LoginAdmission =
-  | { ok: true; finish(succeeded: boolean): void }
-  | { ok: false; lockedForMs: number }
-  | { ok: false; busy: string };
+  { ok: true; finish(succeeded: boolean): void } | { ok: false; lockedForMs: number } | { ok: false; busy: string };
 
 /**
  * Failed logins lock an account and an address out for a time that doubles with each further

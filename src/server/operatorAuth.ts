@@ -7,8 +7,7 @@ import type { ServerContext } from './context.js';
 import { MAX_LOGINS_IN_FLIGHT_PER_ACCOUNT, MAX_LOGINS_IN_FLIGHT_PER_ADDRESS } from './loginLimiter.js';
 
 export type OperatorAuth =
-  | { ok: true; operator: Operator; stamp: string }
-  | { ok: false; closeCode: number; reason: string };
+  { ok: true; operator: Operator; stamp: string } | { ok: false; closeCode: number; reason: string };
 
 export type PasswordVerifier = (password: string, stored: string) => Promise<boolean>;
 
@@ -43,19 +42,27 @@ export async function authenticateOperator(
   if (!admission.ok) {
     if ('lockedForMs' in admission) return lockedOut(admission.lockedForMs);
     const which = admission.busy.startsWith('op:') ? 'this account' : 'this address';
-    return { ok: false, closeCode: CloseCodes.LOCKED_OUT, reason: `too many logins at once for ${which}; try again in a moment` };
+    return {
+      ok: false,
+      closeCode: CloseCodes.LOCKED_OUT,
+      reason: `too many logins at once for ${which}; try again in a moment`,
+    };
   }
   let succeeded = false;
   try {
     const op = ctx.store.operatorSecrets(name);
-    const passwordOk = (await verify(attempt.password, op?.passwordHash ?? (await dummyPasswordHash()))) && op !== undefined;
+    const passwordOk =
+      (await verify(attempt.password, op?.passwordHash ?? (await dummyPasswordHash()))) && op !== undefined;
     // Checked and remembered in one synchronous step after the await: two logins with one code
     // cannot both pass.
     const step = op?.totpSecret && attempt.totp !== undefined ? totpStep(op.totpSecret, attempt.totp) : undefined;
     const replayed = passwordOk && step !== undefined && !ctx.totpSteps.accept(name, step);
     const totpOk = !op?.totpSecret || (step !== undefined && !replayed);
     if (!op || !passwordOk || !totpOk) {
-      ctx.store.audit(name, 'login.failed', { address: attempt.address, reason: !passwordOk ? 'password' : replayed ? 'totp-replay' : 'totp' });
+      ctx.store.audit(name, 'login.failed', {
+        address: attempt.address,
+        reason: !passwordOk ? 'password' : replayed ? 'totp-replay' : 'totp',
+      });
       ctx.logger.warn({ operator: name, peer: attempt.address }, 'login failed');
       const reason = !passwordOk
         ? 'wrong operator name or password'
@@ -76,5 +83,9 @@ export async function authenticateOperator(
 }
 
 function lockedOut(waitMs: number): OperatorAuth {
-  return { ok: false, closeCode: CloseCodes.LOCKED_OUT, reason: `too many failed logins; try again in ${Math.ceil(waitMs / 1000)} s` };
+  return {
+    ok: false,
+    closeCode: CloseCodes.LOCKED_OUT,
+    reason: `too many failed logins; try again in ${Math.ceil(waitMs / 1000)} s`,
+  };
 }

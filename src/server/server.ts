@@ -1,11 +1,28 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { Directory, type DirectoryEntry } from '../cluster/directory.js';
+import { Directory, type DirectoryEntry } from './directory.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
-import { openReply, RPC_PATH, RpcReply, RpcRequest, SeenNonces, signReply, signRequest, verifyReply, verifyRequest, type RpcMethod } from '../protocol/clusterRpc.js';
-import { decode, MAX_BULK_MESSAGE_BYTES, MAX_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
+import {
+  openReply,
+  RPC_PATH,
+  RpcReply,
+  RpcRequest,
+  SeenNonces,
+  signReply,
+  signRequest,
+  verifyReply,
+  verifyRequest,
+  type RpcMethod,
+} from '../protocol/clusterRpc.js';
+import {
+  decode,
+  MAX_BULK_MESSAGE_BYTES,
+  MAX_MESSAGE_BYTES,
+  type ServerInfo,
+  type SessionTarget,
+} from '../protocol/messages.js';
 import { SESSION_UPGRADE } from '../net/dial.js';
 import type { ConfigStore, Operator } from '../store/configStore.js';
 import { Broker, type SessionClosed } from './broker.js';
@@ -13,10 +30,18 @@ import { handleClientConnection } from './clientHandler.js';
 import { ConfigCache } from './configCache.js';
 import { provenPlacementId } from '../protocol/placementRequest.js';
 import { wsLink } from '../net/wsLink.js';
-import type { Acting, ConnectedClient, LoggedInControl, Placement, Role, RoleBehaviour, ServerContext } from './context.js';
+import type {
+  Acting,
+  ConnectedClient,
+  LoggedInControl,
+  Placement,
+  Role,
+  RoleBehaviour,
+  ServerContext,
+} from './context.js';
 import { StandaloneRole } from './standaloneRole.js';
 import type { ClusterHost } from '../cluster/clusterHost.js';
-import type { Link } from '../cluster/link.js';
+import type { Link } from '../net/link.js';
 import { openDataConnection, openWebSocket, postJson, type DialOptions } from '../net/dial.js';
 import { controlRevokedBecause, handleControlConnection } from './controlHandler.js';
 import { revokedBecause } from './credentialStamp.js';
@@ -62,7 +87,11 @@ const RPC_TIMEOUT_MS = 3000;
 
 function jsonReply(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -78,7 +107,12 @@ function ticketFromPath(text: string): string {
 /** A refusal before the upgrade; `retryAfterMs` (a 503) goes out as Retry-After and, exactly, in the body. */
 function refuseUpgrade(socket: Duplex, status: number, code: string, message: string, retryAfterMs?: number): void {
   if (retryAfterMs === undefined) return answerRaw(socket, status, { error: { code, message } });
-  answerRaw(socket, status, { error: { code, message, retryAfterMs } }, { 'Retry-After': String(Math.ceil(retryAfterMs / 1000)) });
+  answerRaw(
+    socket,
+    status,
+    { error: { code, message, retryAfterMs } },
+    { 'Retry-After': String(Math.ceil(retryAfterMs / 1000)) },
+  );
 }
 
 /**
@@ -130,7 +164,11 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     });
     // Once when the store starts refusing writes, once per interval while it does, once when it is back.
     this.store.onBacklogReport((report) => {
-      if (report.state === 'failing') this.logger.error(report, 'the store refuses writes (disk full?): audit records wait in memory and are retried');
+      if (report.state === 'failing')
+        this.logger.error(
+          report,
+          'the store refuses writes (disk full?): audit records wait in memory and are retried',
+        );
       else this.logger.warn(report, 'the store takes writes again: waiting audit records written');
     });
     this.connectionLimits = new ConnectionLimits(this.config.settings['max-connections-per-address']);
@@ -138,9 +176,16 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.broker = new Broker(new TicketTable(options.ticketTtlMs ?? 10_000), (s) => this.sessionClosed(s));
     // One frame limit for everyone who dials in, cluster links included: a peer has proven nothing
     // when its first frames arrive. Members send their client lists in batches (clientBatches).
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_MESSAGE_BYTES,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
     // A broken handshake (no key, a wrong version or method) gets a JSON error like every refusal.
-    this.wss.on('wsClientError', (err, socket) => refuseUpgrade(socket, 400, ErrorCodes.BAD_MESSAGE, `bad WebSocket handshake: ${err.message}`));
+    this.wss.on('wsClientError', (err, socket) =>
+      refuseUpgrade(socket, 400, ErrorCodes.BAD_MESSAGE, `bad WebSocket handshake: ${err.message}`),
+    );
   }
 
   get address(): string {
@@ -153,19 +198,34 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   async start(): Promise<void> {
-    this.listener = await listen(this.options.host, this.options.port, {
+    this.listener = await listen(
+      this.options.host,
+      this.options.port,
+      {
         request: (q, s) => this.onRequest(q, s),
         upgrade: (q, s, h) => this.onUpgrade(q, s, h),
         admit: (a) => this.connectionLimits.admit(a),
         release: (a) => this.connectionLimits.release(a),
-      }, this.options.tls, this.options.tlsOnly);
+      },
+      this.options.tls,
+      this.options.tlsOnly,
+    );
     this.advertise = this.options.advertise ?? this.address;
     this.behaviour = (this.options.behaviour ?? ((host) => new StandaloneRole(host)))(this);
     this.behaviour.start();
     this.config.on('changed', (removed) => this.onConfigChanged(removed));
     this.config.watch();
     this.scheduleHeartbeat();
-    this.logger.info({ address: this.address, advertise: this.advertise, role: this.role, tls: Boolean(this.options.tls), fingerprint: this.options.tls?.fingerprint }, 'listening');
+    this.logger.info(
+      {
+        address: this.address,
+        advertise: this.advertise,
+        role: this.role,
+        tls: Boolean(this.options.tls),
+        fingerprint: this.options.tls?.fingerprint,
+      },
+      'listening',
+    );
   }
 
   /** Stops accepting, tells clients to come back later (or elsewhere), and closes everything. */
@@ -177,7 +237,12 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.behaviour.stop();
     const elsewhere = this.clusterAddresses().primary;
     for (const client of this.clients.values()) {
-      client.send({ type: 'reconnect', reason: 'server shutting down', to: elsewhere !== this.advertise ? elsewhere : undefined, delayMs: 1000 });
+      client.send({
+        type: 'reconnect',
+        reason: 'server shutting down',
+        to: elsewhere !== this.advertise ? elsewhere : undefined,
+        delayMs: 1000,
+      });
       client.close(CloseCodes.SHUTTING_DOWN, 'server shutting down');
     }
     this.broker.close();
@@ -194,7 +259,13 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   dialLink(address: string): Link {
-    const ws = openWebSocket(address, this.blocked(address) ? '/v1/fault-blocked' : '/v1/cluster', this.options.clusterDial ?? { tls: false }, {}, MAX_BULK_MESSAGE_BYTES);
+    const ws = openWebSocket(
+      address,
+      this.blocked(address) ? '/v1/fault-blocked' : '/v1/cluster',
+      this.options.clusterDial ?? { tls: false },
+      {},
+      MAX_BULK_MESSAGE_BYTES,
+    );
     return wsLink(ws, { remoteAddress: address });
   }
 
@@ -209,12 +280,17 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     const request = signRequest(secret, method, params, this.advertise, Date.now());
     const { body } = await this.postRpc(address, request);
     const reply = RpcReply.safeParse(body);
-    if (!reply.success || !verifyReply(secret, request.nonce, reply.data)) throw new SwitchboardError(ErrorCodes.CLUSTER_AUTH, `${address} did not prove the cluster secret`);
-    if (reply.data.error) throw new SwitchboardError(reply.data.error.code as typeof ErrorCodes.INTERNAL, reply.data.error.message);
+    if (!reply.success || !verifyReply(secret, request.nonce, reply.data))
+      throw new SwitchboardError(ErrorCodes.CLUSTER_AUTH, `${address} did not prove the cluster secret`);
+    if (reply.data.error)
+      throw new SwitchboardError(reply.data.error.code as typeof ErrorCodes.INTERNAL, reply.data.error.message);
     try {
       return openReply(secret, request.nonce, reply.data);
     } catch {
-      throw new SwitchboardError(ErrorCodes.CLUSTER_AUTH, `${address} sent a reply that does not open with the cluster secret`);
+      throw new SwitchboardError(
+        ErrorCodes.CLUSTER_AUTH,
+        `${address} sent a reply that does not open with the cluster secret`,
+      );
     }
   }
 
@@ -239,7 +315,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   /** A signed request from another server: verified, answered by the role, and the reply signed. */
   private onRpc(req: http.IncomingMessage, res: http.ServerResponse): void {
     const secret = this.options.clusterSecret;
-    if (!secret || req.method !== 'POST') return jsonReply(res, 404, { error: { code: ErrorCodes.NOT_IN_CLUSTER, message: 'not a cluster server' } });
+    if (!secret || req.method !== 'POST')
+      return jsonReply(res, 404, { error: { code: ErrorCodes.NOT_IN_CLUSTER, message: 'not a cluster server' } });
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => {
@@ -265,7 +342,10 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     let refusal = verifyRequest(secret, request, now);
     if (!refusal && !this.rpcNonces.first(request.nonce, now)) refusal = 'request replayed (nonce already used)';
     if (refusal || this.blocked(request.from)) {
-      this.logger.warn({ peer: req.socket.remoteAddress, from: request.from, reason: refusal ?? 'fault hook' }, 'cluster request refused');
+      this.logger.warn(
+        { peer: req.socket.remoteAddress, from: request.from, reason: refusal ?? 'fault hook' },
+        'cluster request refused',
+      );
       return jsonReply(res, 403, { error: { code: ErrorCodes.CLUSTER_AUTH, message: refusal ?? 'cut off' } });
     }
     this.behaviour.rpc(request.method, request.params, request.from).then(
@@ -316,7 +396,16 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.metrics.sessionsOpened.inc();
     this.metrics.bytesRelayed.inc({ direction: 'to_client' }, s.bytesToClient);
     this.metrics.bytesRelayed.inc({ direction: 'from_client' }, s.bytesFromClient);
-    const detail = { session: s.id, client: s.clientId, clientName: s.clientName, server: s.server, target: s.target, bytesToClient: s.bytesToClient, bytesFromClient: s.bytesFromClient, durationMs: s.durationMs };
+    const detail = {
+      session: s.id,
+      client: s.clientId,
+      clientName: s.clientName,
+      server: s.server,
+      target: s.target,
+      bytesToClient: s.bytesToClient,
+      bytesFromClient: s.bytesFromClient,
+      durationMs: s.durationMs,
+    };
     this.logger.info(detail, 'session closed');
     this.store.audit(s.operator, 'session.closed', detail);
   }
@@ -331,7 +420,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     }
     if (this.config.settings.heartbeat !== this.heartbeatSeconds) this.scheduleHeartbeat();
     if (this.config.settings['require-tls']) {
-      for (const client of this.clients.values()) if (!client.secure) client.close(CloseCodes.TLS_REQUIRED, 'this server now requires TLS');
+      for (const client of this.clients.values())
+        if (!client.secure) client.close(CloseCodes.TLS_REQUIRED, 'this server now requires TLS');
     }
     this.connectionLimits.setMax(this.config.settings['max-connections-per-address']);
     this.admission.configure(this.config.settings['admission-rate']);
@@ -376,7 +466,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (!URL.canParse(req.url ?? '/', 'http://x')) return jsonReply(res, 400, { error: { code: ErrorCodes.BAD_MESSAGE, message: 'malformed request URL' } });
+    if (!URL.canParse(req.url ?? '/', 'http://x'))
+      return jsonReply(res, 400, { error: { code: ErrorCodes.BAD_MESSAGE, message: 'malformed request URL' } });
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === RPC_PATH) return this.onRpc(req, res);
     if (url.pathname === '/metrics') {
@@ -390,7 +481,10 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       const acting = this.acting();
       return jsonReply(res, this.stopping ? 503 : 200, { role: this.role, acting: acting.acting, epoch: this.epoch() });
     }
-    if (this.tlsRefused(req)) return jsonReply(res, 403, { error: { code: ErrorCodes.TLS_REQUIRED, message: 'this server requires TLS (https)' } });
+    if (this.tlsRefused(req))
+      return jsonReply(res, 403, {
+        error: { code: ErrorCodes.TLS_REQUIRED, message: 'this server requires TLS (https)' },
+      });
     if ((this.web ??= new WebFront(this)).handle(req, res, url)) return;
     jsonReply(res, 404, { error: { code: 'SB_ERR_NOT_FOUND', message: `no route ${url.pathname}` } });
   }
@@ -406,8 +500,10 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     // then stay in memory for as long as the connection does (a few hundred bytes per idle client).
     const remote = req.socket;
     if (this.stopping) return refuseUpgrade(socket, 403, ErrorCodes.SHUTTING_DOWN, 'server is shutting down');
-    if (this.tlsRefused(req)) return refuseUpgrade(socket, 403, ErrorCodes.TLS_REQUIRED, 'this server requires TLS (https)');
-    if (path.startsWith('/v1/session/')) return this.onDataConnection(req, socket, head, ticketFromPath(path.slice('/v1/session/'.length)));
+    if (this.tlsRefused(req))
+      return refuseUpgrade(socket, 403, ErrorCodes.TLS_REQUIRED, 'this server requires TLS (https)');
+    if (path.startsWith('/v1/session/'))
+      return this.onDataConnection(req, socket, head, ticketFromPath(path.slice('/v1/session/'.length)));
     if (path === '/v1/cluster') {
       return this.wss.handleUpgrade(req, socket, head, (ws) => this.behaviour.acceptClusterLink(wsLink(ws, remote)));
     }
@@ -424,7 +520,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       }
       if (provenId !== undefined && this.redirectedEarly(provenId, req, socket)) return;
     }
-    const handler = path === '/v1/client' ? handleClientConnection : path === '/v1/control' ? handleControlConnection : undefined;
+    const handler =
+      path === '/v1/client' ? handleClientConnection : path === '/v1/control' ? handleControlConnection : undefined;
     if (!handler) return refuseUpgrade(socket, 404, 'SB_ERR_NOT_FOUND', `no channel ${path}`);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', this.onWsError);
@@ -440,7 +537,10 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     const placement = this.place(id);
     if (placement.keep) return false;
     this.metrics.redirected(placement.redirect, 'upgrade');
-    this.logger.debug({ peer: req.socket.remoteAddress, channel: 'client', client: id, to: placement.redirect }, 'client redirected');
+    this.logger.debug(
+      { peer: req.socket.remoteAddress, channel: 'client', client: id, to: placement.redirect },
+      'client redirected',
+    );
     const location = `${this.options.tls ? 'https' : 'http'}://${placement.redirect}/v1/client`;
     answerRaw(socket, 307, { redirect: { to: placement.redirect, reason: placement.reason } }, { Location: location });
     return true;
@@ -450,7 +550,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   private readonly onWsError = (err: Error): void => this.logger.debug({ err: err.message }, 'websocket error');
 
   private onDataConnection(req: http.IncomingMessage, socket: Duplex, head: Buffer, ticket: string): void {
-    if ((req.headers.upgrade ?? '').toLowerCase() !== SESSION_UPGRADE) return refuseUpgrade(socket, 404, ErrorCodes.BAD_TICKET, 'not a session upgrade');
+    if ((req.headers.upgrade ?? '').toLowerCase() !== SESSION_UPGRADE)
+      return refuseUpgrade(socket, 404, ErrorCodes.BAD_TICKET, 'not a session upgrade');
     const onSocket = this.broker.tickets.take(ticket);
     if (!onSocket) {
       this.logger.warn({ peer: req.socket.remoteAddress }, 'data connection with an unknown or used ticket');

@@ -36,9 +36,16 @@ export class SessionBudget {
 
   take(): SessionSlot {
     if (this.unclaimed >= this.limits.unclaimed) {
-      throw new SwitchboardError(ErrorCodes.TOO_MANY_SESSIONS, `${this.who} has ${this.unclaimed} sessions opening or not yet claimed (at most ${this.limits.unclaimed}): claim or close some first`);
+      throw new SwitchboardError(
+        ErrorCodes.TOO_MANY_SESSIONS,
+        `${this.who} has ${this.unclaimed} sessions opening or not yet claimed (at most ${this.limits.unclaimed}): claim or close some first`,
+      );
     }
-    if (this.open >= this.limits.open) throw new SwitchboardError(ErrorCodes.TOO_MANY_SESSIONS, `${this.who} has ${this.open} sessions open (at most ${this.limits.open})`);
+    if (this.open >= this.limits.open)
+      throw new SwitchboardError(
+        ErrorCodes.TOO_MANY_SESSIONS,
+        `${this.who} has ${this.open} sessions open (at most ${this.limits.open})`,
+      );
     this.open++;
     this.unclaimed++;
     let claimed = false;

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
-import type { DirectoryEntry } from '../cluster/directory.js';
-import type { Link } from '../cluster/link.js';
+import type { DirectoryEntry } from './directory.js';
+import type { Link } from '../net/link.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import type { ServerInfo, SessionTarget } from '../protocol/messages.js';
@@ -12,7 +12,8 @@ export type RoleHost = Omit<ServerContext, keyof RoleBehaviour> & { stopping: bo
 /** Opens a session to a client connected to this very server. */
 export function openLocal(host: RoleHost, entry: DirectoryEntry, target: SessionTarget): Promise<Duplex> {
   const client = host.clients.get(entry.id);
-  if (!client) return Promise.reject(new SwitchboardError(ErrorCodes.UNKNOWN_CLIENT, `client ${entry.name} is not connected`));
+  if (!client)
+    return Promise.reject(new SwitchboardError(ErrorCodes.UNKNOWN_CLIENT, `client ${entry.name} is not connected`));
   return host.broker.requestFromClient(client, target);
 }
 
@@ -38,7 +39,18 @@ export class StandaloneRole implements RoleBehaviour {
 
   servers(): ServerInfo[] {
     const h = this.host;
-    return [{ address: h.advertise, role: h.role, weight: h.config.settings['primary-weight'], enabled: true, secondary: false, status: h.stopping ? 'draining' : 'up', clients: h.clients.size, sessions: h.broker.activeCount }];
+    return [
+      {
+        address: h.advertise,
+        role: h.role,
+        weight: h.config.settings['primary-weight'],
+        enabled: true,
+        secondary: false,
+        status: h.stopping ? 'draining' : 'up',
+        clients: h.clients.size,
+        sessions: h.broker.activeCount,
+      },
+    ];
   }
 
   clientUp(client: ConnectedClient): void {

@@ -29,7 +29,9 @@ export async function selfSignedTls(dataDir: string, hosts: string[]): Promise<T
   const keyFile = join(dataDir, 'tls-key.pem');
   if (existsSync(certFile) && existsSync(keyFile)) return loadTlsFiles(certFile, keyFile);
   const names = new Set(['localhost', '127.0.0.1', ...hosts.filter((h) => h && h !== '0.0.0.0' && h !== '::')]);
-  const altNames = [...names].map((name) => (/^[\d.]+$/.test(name) || name.includes(':') ? { type: 7 as const, ip: name } : { type: 2 as const, value: name }));
+  const altNames = [...names].map((name) =>
+    /^[\d.]+$/.test(name) || name.includes(':') ? { type: 7 as const, ip: name } : { type: 2 as const, value: name },
+  );
   const notAfter = new Date();
   notAfter.setFullYear(notAfter.getFullYear() + 10);
   const pems = await generate([{ name: 'commonName', value: 'switchboard' }], {

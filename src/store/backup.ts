@@ -1,4 +1,13 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SwitchboardError, ErrorCodes } from '../protocol/errors.js';
@@ -23,11 +32,14 @@ function fail(message: string): never {
 
 /** Whether the database is a Switchboard store this version can open (its tables, a known schema version). */
 function checkStore(db: Database.Database, what: string): void {
-  const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
+  const tables = new Set(
+    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name),
+  );
   const missing = ['keys', 'operators', 'servers', 'settings', 'meta'].filter((t) => !tables.has(t));
   if (missing.length) fail(`${what} is not a Switchboard store (no table ${missing.join(', ')})`);
   const version = db.pragma('user_version', { simple: true }) as number;
-  if (version < 1 || version > migrations.length) fail(`${what} has store schema ${version}; this Switchboard reads 1 to ${migrations.length}`);
+  if (version < 1 || version > migrations.length)
+    fail(`${what} has store schema ${version}; this Switchboard reads 1 to ${migrations.length}`);
 }
 
 function openExisting(file: string, what: string): Database.Database {
@@ -72,8 +84,10 @@ export async function backupStore(dataDir: string, out: string): Promise<{ files
 
 /** Makes `dataDir` (new or empty) a data directory holding the backup's store and files. */
 export async function restoreStore(from: string, dataDir: string): Promise<{ files: string[] }> {
-  if (existsSync(join(dataDir, STORE_FILE))) fail(`${dataDir} already holds a Switchboard store; restore into a new directory`);
-  if (existsSync(dataDir) && readdirSync(dataDir).length > 0) fail(`${dataDir} is not empty; restore into a new directory`);
+  if (existsSync(join(dataDir, STORE_FILE)))
+    fail(`${dataDir} already holds a Switchboard store; restore into a new directory`);
+  if (existsSync(dataDir) && readdirSync(dataDir).length > 0)
+    fail(`${dataDir} is not empty; restore into a new directory`);
   if (!existsSync(from)) fail(`${from} does not exist`);
   const backup = openExisting(from, from);
   let files: { name: string; content: Buffer }[] = [];
@@ -85,7 +99,8 @@ export async function restoreStore(from: string, dataDir: string): Promise<{ fil
     }
     checkStore(backup, from);
     const hasFiles = backup.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(FILES_TABLE);
-    if (hasFiles) files = backup.prepare(`SELECT name, content FROM ${FILES_TABLE}`).all() as { name: string; content: Buffer }[];
+    if (hasFiles)
+      files = backup.prepare(`SELECT name, content FROM ${FILES_TABLE}`).all() as { name: string; content: Buffer }[];
     const unknown = files.find((f) => !DATA_FILES.includes(f.name));
     if (unknown) fail(`${from} carries an unexpected file ${JSON.stringify(unknown.name)}`);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -101,6 +116,7 @@ export async function restoreStore(from: string, dataDir: string): Promise<{ fil
     store.close();
   }
   chmodSync(join(dataDir, STORE_FILE), 0o600);
-  for (const f of files) writeFileSync(join(dataDir, f.name), f.content, { mode: f.name.endsWith('key.pem') ? 0o600 : 0o644 });
+  for (const f of files)
+    writeFileSync(join(dataDir, f.name), f.content, { mode: f.name.endsWith('key.pem') ? 0o600 : 0o644 });
   return { files: files.map((f) => f.name) };
 }

@@ -47,7 +47,7 @@ export interface AuditEntry {
 export interface ConfigSnapshot {
   version: number;
   keys: Key[];
-  operators: (Omit<OperatorSecrets, 'hasTotp'>)[];
+  operators: Omit<OperatorSecrets, 'hasTotp'>[];
   servers: ServerRow[];
   settings: Settings;
 }
@@ -62,19 +62,24 @@ const STORE_FILE = 'switchboard.db';
  * back), so the caller can say so and the admin can retry once there is space.
  */
 function storeFull(): SwitchboardError {
-  return new SwitchboardError(ErrorCodes.STORE_FULL, "the data directory's disk is full: the change was not saved; free some space and try again");
+  return new SwitchboardError(
+    ErrorCodes.STORE_FULL,
+    "the data directory's disk is full: the change was not saved; free some space and try again",
+  );
 }
 
 const NAME = /^[A-Za-z0-9._@-]{1,64}$/;
 const ADDRESS = /^[A-Za-z0-9.-]{1,253}:\d{1,5}$/;
 
 function checkName(kind: string, name: string): void {
-  if (!NAME.test(name)) throw new ConfigError(`${kind} name must be 1-64 letters, digits or . _ @ -: ${JSON.stringify(name)}`);
+  if (!NAME.test(name))
+    throw new ConfigError(`${kind} name must be 1-64 letters, digits or . _ @ -: ${JSON.stringify(name)}`);
 }
 
 export function checkServerAddress(address: string): void {
   const port = Number(address.slice(address.lastIndexOf(':') + 1));
-  if (!ADDRESS.test(address) || port < 1 || port > 65535) throw new ConfigError(`server address must be HOST:PORT: ${JSON.stringify(address)}`);
+  if (!ADDRESS.test(address) || port < 1 || port > 65535)
+    throw new ConfigError(`server address must be HOST:PORT: ${JSON.stringify(address)}`);
 }
 
 /**
@@ -147,9 +152,13 @@ export class ConfigStore {
       clearSecondary: db.prepare('UPDATE servers SET secondary = 0 WHERE address != ?'),
       removeServer: db.prepare('DELETE FROM servers WHERE address = ?'),
       settings: db.prepare('SELECT name, value FROM settings'),
-      setSetting: db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
+      setSetting: db.prepare(
+        'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
+      ),
       getMeta: db.prepare('SELECT value FROM meta WHERE name = ?'),
-      setMeta: db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
+      setMeta: db.prepare(
+        'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
+      ),
       bumpVersion: db.prepare("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'config_version'"),
       audit: db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)'),
       auditLog: db.prepare('SELECT id, at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?'),
@@ -246,7 +255,8 @@ export class ConfigStore {
         for (const r of this.backlog.audits()) this.stmts.audit.run(r.at, r.actor, r.action, r.detail);
       })();
     } catch (err) {
-      if (err instanceof Database.SqliteError) this.report(this.backlog.failed(`${err.code}: ${err.message}`, Date.now()));
+      if (err instanceof Database.SqliteError)
+        this.report(this.backlog.failed(`${err.code}: ${err.message}`, Date.now()));
       return;
     }
     clearInterval(this.retryTimer);
@@ -413,15 +423,22 @@ export class ConfigStore {
   }
 
   private writeServer(row: ServerRow): void {
-    if (!Number.isInteger(row.weight) || row.weight < 0) throw new ConfigError('weight must be a whole number, 0 or more');
+    if (!Number.isInteger(row.weight) || row.weight < 0)
+      throw new ConfigError('weight must be a whole number, 0 or more');
     // At most one secondary: flagging one clears the others.
     if (row.secondary) this.stmts.clearSecondary.run(row.address);
-    this.stmts.upsertServer.run({ address: row.address, weight: row.weight, enabled: row.enabled ? 1 : 0, secondary: row.secondary ? 1 : 0 });
+    this.stmts.upsertServer.run({
+      address: row.address,
+      weight: row.weight,
+      enabled: row.enabled ? 1 : 0,
+      secondary: row.secondary ? 1 : 0,
+    });
   }
 
   removeServer(address: string): void {
     this.change(() => {
-      if (this.stmts.removeServer.run(address).changes === 0) throw new ConfigError(`no server ${address} in the server table`);
+      if (this.stmts.removeServer.run(address).changes === 0)
+        throw new ConfigError(`no server ${address} in the server table`);
     });
   }
 
@@ -474,7 +491,13 @@ export class ConfigStore {
       for (const op of snap.operators) {
         this.stmts.upsertOperator.run({ ...op, keys: JSON.stringify(op.keys) });
       }
-      for (const s of snap.servers) this.stmts.upsertServer.run({ address: s.address, weight: s.weight, enabled: s.enabled ? 1 : 0, secondary: s.secondary ? 1 : 0 });
+      for (const s of snap.servers)
+        this.stmts.upsertServer.run({
+          address: s.address,
+          weight: s.weight,
+          enabled: s.enabled ? 1 : 0,
+          secondary: s.secondary ? 1 : 0,
+        });
       for (const [name, value] of settings) this.stmts.setSetting.run(name, JSON.stringify(value));
       this.stmts.setMeta.run('config_version', String(snap.version));
     });

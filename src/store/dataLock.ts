@@ -36,7 +36,10 @@ export class DataLock {
       db.close();
       if (err instanceof Database.SqliteError && err.code === 'SQLITE_BUSY') {
         const holder = DataLock.holder(pidFile);
-        throw new SwitchboardError(ErrorCodes.DATA_LOCKED, `another switchboard server${holder ? ` (pid ${holder})` : ''} is running on the data directory ${dataDir}; stop it first, or give this one another --data`);
+        throw new SwitchboardError(
+          ErrorCodes.DATA_LOCKED,
+          `another switchboard server${holder ? ` (pid ${holder})` : ''} is running on the data directory ${dataDir}; stop it first, or give this one another --data`,
+        );
       }
       throw err;
     }

@@ -7,7 +7,13 @@ import { z } from 'zod';
  */
 export const settingDefinitions = {
   'primary-weight': { schema: z.coerce.number().int().min(0).max(1_000_000), default: 900 },
-  'require-tls': { schema: z.enum(['true', 'false']).transform((v) => v === 'true').or(z.boolean()), default: false },
+  'require-tls': {
+    schema: z
+      .enum(['true', 'false'])
+      .transform((v) => v === 'true')
+      .or(z.boolean()),
+    default: false,
+  },
   heartbeat: { schema: z.coerce.number().min(0.2).max(3600), default: 30 },
   'hello-timeout': { schema: z.coerce.number().min(0.5).max(300), default: 10 },
   'lockout-attempts': { schema: z.coerce.number().int().min(1).max(1000), default: 5 },

@@ -25,11 +25,21 @@ export class StoreConfigTarget implements ConfigTarget {
   }
 
   async addKey(name: string, value?: string): Promise<Key> {
-    return this.store.changeAudited(this.actor, 'key.add', () => this.store.addKey(name, value ?? newSecret()), () => ({ name }));
+    return this.store.changeAudited(
+      this.actor,
+      'key.add',
+      () => this.store.addKey(name, value ?? newSecret()),
+      () => ({ name }),
+    );
   }
 
   async removeKey(name: string): Promise<void> {
-    this.store.changeAudited(this.actor, 'key.remove', () => this.store.removeKey(name), () => ({ name }));
+    this.store.changeAudited(
+      this.actor,
+      'key.remove',
+      () => this.store.removeKey(name),
+      () => ({ name }),
+    );
   }
 
   async operators(): Promise<Operator[]> {
@@ -49,7 +59,8 @@ export class StoreConfigTarget implements ConfigTarget {
   }
 
   private static checkPassword(password: string): void {
-    if (password.length < MIN_PASSWORD_LENGTH) throw new ConfigError(`the password must be at least ${MIN_PASSWORD_LENGTH} characters`);
+    if (password.length < MIN_PASSWORD_LENGTH)
+      throw new ConfigError(`the password must be at least ${MIN_PASSWORD_LENGTH} characters`);
   }
 
   /** Nobody may remove or demote the last admin: the console would have no one left to fix it. */
@@ -64,7 +75,12 @@ export class StoreConfigTarget implements ConfigTarget {
     const existing = this.store.operators().find((o) => o.name === op.name);
     if (existing?.role === 'admin' && op.role !== 'admin') this.checkAdminsLeft(op.name);
     const passwordHash = await hashPassword(op.password);
-    this.store.changeAudited(this.actor, 'operator.add', () => this.store.putOperator({ name: op.name, passwordHash, role: op.role, keys: op.keys }), () => ({ name: op.name, role: op.role, keys: op.keys }));
+    this.store.changeAudited(
+      this.actor,
+      'operator.add',
+      () => this.store.putOperator({ name: op.name, passwordHash, role: op.role, keys: op.keys }),
+      () => ({ name: op.name, role: op.role, keys: op.keys }),
+    );
     return this.operator(op.name);
   }
 
@@ -77,19 +93,34 @@ export class StoreConfigTarget implements ConfigTarget {
     const passwordHash = patch.password !== undefined ? await hashPassword(patch.password) : current.passwordHash;
     const role = patch.role ?? current.role;
     const keys = patch.keys ?? current.keys;
-    this.store.changeAudited(this.actor, 'operator.update', () => this.store.putOperator({ name, passwordHash, role, keys }), () => ({ name, role, keys, password: patch.password !== undefined ? 'changed' : undefined }));
+    this.store.changeAudited(
+      this.actor,
+      'operator.update',
+      () => this.store.putOperator({ name, passwordHash, role, keys }),
+      () => ({ name, role, keys, password: patch.password !== undefined ? 'changed' : undefined }),
+    );
     return this.operator(name);
   }
 
   async enrolTotp(name: string): Promise<{ uri: string }> {
     const secret = newTotpSecret();
-    this.store.changeAudited(this.actor, 'operator.totp', () => this.store.setOperatorTotp(name, secret), () => ({ name }));
+    this.store.changeAudited(
+      this.actor,
+      'operator.totp',
+      () => this.store.setOperatorTotp(name, secret),
+      () => ({ name }),
+    );
     return { uri: totpUri(name, secret) };
   }
 
   async removeOperator(name: string): Promise<void> {
     if (this.operator(name).role === 'admin') this.checkAdminsLeft(name);
-    this.store.changeAudited(this.actor, 'operator.remove', () => this.store.removeOperator(name), () => ({ name }));
+    this.store.changeAudited(
+      this.actor,
+      'operator.remove',
+      () => this.store.removeOperator(name),
+      () => ({ name }),
+    );
   }
 
   async servers(): Promise<ServerRow[]> {
@@ -97,20 +128,40 @@ export class StoreConfigTarget implements ConfigTarget {
   }
 
   async addServer(row: ServerRow): Promise<ServerRow> {
-    this.store.changeAudited(this.actor, 'server.add', () => this.store.addServer(row), () => ({ ...row }));
+    this.store.changeAudited(
+      this.actor,
+      'server.add',
+      () => this.store.addServer(row),
+      () => ({ ...row }),
+    );
     return row;
   }
 
   async setServer(address: string, patch: ServerPatch): Promise<ServerRow> {
-    return this.store.changeAudited(this.actor, 'server.set', () => this.store.setServer(address, patch), (row) => ({ ...row }));
+    return this.store.changeAudited(
+      this.actor,
+      'server.set',
+      () => this.store.setServer(address, patch),
+      (row) => ({ ...row }),
+    );
   }
 
   async removeServer(address: string): Promise<void> {
-    this.store.changeAudited(this.actor, 'server.remove', () => this.store.removeServer(address), () => ({ address }));
+    this.store.changeAudited(
+      this.actor,
+      'server.remove',
+      () => this.store.removeServer(address),
+      () => ({ address }),
+    );
   }
 
   async setSetting(name: string, value: unknown): Promise<{ name: string; value: unknown }> {
-    const parsed = this.store.changeAudited(this.actor, 'setting.set', () => this.store.setSetting(name, value), (parsed) => ({ name, value: parsed }));
+    const parsed = this.store.changeAudited(
+      this.actor,
+      'setting.set',
+      () => this.store.setSetting(name, value),
+      (parsed) => ({ name, value: parsed }),
+    );
     return { name, value: parsed };
   }
 

@@ -27,7 +27,14 @@ export interface PendingAudit {
 }
 
 export type BacklogReport =
-  | { state: 'failing'; error: string; pendingAudit: number; pendingMeta: number; deferredSinceReport: number; droppedSinceReport: number }
+  | {
+      state: 'failing';
+      error: string;
+      pendingAudit: number;
+      pendingMeta: number;
+      deferredSinceReport: number;
+      droppedSinceReport: number;
+    }
   | { state: 'recovered'; written: number; dropped: number };
 
 /** Cumulative counts, for /metrics. */
@@ -54,8 +61,12 @@ export class WriteBacklog {
   private droppedSinceReport = 0;
   private droppedInEpisode = 0;
 
-  constructor(readonly maxAuditRecords = BACKLOG_MAX_AUDIT_RECORDS, private readonly reportEveryMs = BACKLOG_REPORT_EVERY_MS) {
-    if (!Number.isInteger(maxAuditRecords) || maxAuditRecords < 1) throw new RangeError('maxAuditRecords must be a positive integer');
+  constructor(
+    readonly maxAuditRecords = BACKLOG_MAX_AUDIT_RECORDS,
+    private readonly reportEveryMs = BACKLOG_REPORT_EVERY_MS,
+  ) {
+    if (!Number.isInteger(maxAuditRecords) || maxAuditRecords < 1)
+      throw new RangeError('maxAuditRecords must be a positive integer');
     this.ring = new Array<PendingAudit | undefined>(maxAuditRecords);
   }
 
@@ -65,7 +76,12 @@ export class WriteBacklog {
   }
 
   stats(): BacklogStats {
-    return { auditDeferred: this.deferredTotal, auditDropped: this.droppedTotal, pendingAudit: this.count, pendingMeta: this.meta.size };
+    return {
+      auditDeferred: this.deferredTotal,
+      auditDropped: this.droppedTotal,
+      pendingAudit: this.count,
+      pendingMeta: this.meta.size,
+    };
   }
 
   deferAudit(record: PendingAudit): void {
@@ -101,7 +117,14 @@ export class WriteBacklog {
     if (this.failing && now - this.lastReportAt < this.reportEveryMs) return undefined;
     this.failing = true;
     this.lastReportAt = now;
-    const report: BacklogReport = { state: 'failing', error, pendingAudit: this.count, pendingMeta: this.meta.size, deferredSinceReport: this.deferredSinceReport, droppedSinceReport: this.droppedSinceReport };
+    const report: BacklogReport = {
+      state: 'failing',
+      error,
+      pendingAudit: this.count,
+      pendingMeta: this.meta.size,
+      deferredSinceReport: this.deferredSinceReport,
+      droppedSinceReport: this.droppedSinceReport,
+    };
     this.deferredSinceReport = 0;
     this.droppedSinceReport = 0;
     return report;

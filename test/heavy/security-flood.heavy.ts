@@ -20,9 +20,27 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { request, setSettingLive } from '../helpers/api.js';
-import { addKey, Proc, ROOT, startClient, startServer, tempDir, waitFor, type RunningServer } from '../helpers/harness.js';
+import {
+  addKey,
+  Proc,
+  ROOT,
+  startClient,
+  startServer,
+  tempDir,
+  waitFor,
+  type RunningServer,
+} from '../helpers/harness.js';
 import type { FloodStats } from '../security-flood-worker.js';
-import { connectControl, echoRoundTrip, echoService, fdCount, rssBytes, sleep, stopAll, type Service } from '../helpers/sb.js';
+import {
+  connectControl,
+  echoRoundTrip,
+  echoService,
+  fdCount,
+  rssBytes,
+  sleep,
+  stopAll,
+  type Service,
+} from '../helpers/sb.js';
 
 const CONNECTIONS = Number(process.env.SB_FLOOD_CONNECTIONS ?? 3000);
 const SECONDS = Number(process.env.SB_FLOOD_SECONDS ?? 20);
@@ -42,8 +60,18 @@ let echo: Service;
 let bench: Proc;
 
 /** A flood worker; it runs until SIGTERM (or a safety limit), then prints its final figures. */
-function flood(sources: string[], perSource: number): { child: ChildProcess; done: Promise<FloodStats>; latest: () => FloodStats | undefined } {
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'test', 'security-flood-worker.js'), JSON.stringify({ target: server.address, sources, perSource, seconds: 170, reopenMs: 1000 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+function flood(
+  sources: string[],
+  perSource: number,
+): { child: ChildProcess; done: Promise<FloodStats>; latest: () => FloodStats | undefined } {
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'dist', 'test', 'security-flood-worker.js'),
+      JSON.stringify({ target: server.address, sources, perSource, seconds: 170, reopenMs: 1000 }),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   workers.push(child);
   let latest: FloodStats | undefined;
   let partial = '';
@@ -91,8 +119,34 @@ before(async () => {
   server = await startServer(join(dir.path, 'data'));
   procs.push(server.proc);
   key = await addKey(server.data, 'flood');
-  procs.push(await startClient(['--gateway', server.address, '--key', key, '--name', 'steady', '--state', join(dir.path, 'state-steady'), '--allow-forward', String(echo.port)]));
-  bench = new Proc(['bench', 'clients', '--gateway', server.address, '--key', key, '--count', '50', '--prefix', 'held', '--interval', '1']);
+  procs.push(
+    await startClient([
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--name',
+      'steady',
+      '--state',
+      join(dir.path, 'state-steady'),
+      '--allow-forward',
+      String(echo.port),
+    ]),
+  );
+  bench = new Proc([
+    'bench',
+    'clients',
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--count',
+    '50',
+    '--prefix',
+    'held',
+    '--interval',
+    '1',
+  ]);
   procs.push(bench);
   await bench.waitForMsg('all connected', 30_000);
 });
@@ -112,7 +166,9 @@ test(`a flood of ${CONNECTIONS} junk connections: valid clients stay, sessions w
   const sources = Array.from({ length: SOURCES }, (_, i) => `127.0.80.${i + 1}`);
   const perWorker = Math.ceil(SOURCES / WORKERS);
   const perSource = Math.ceil(CONNECTIONS / SOURCES);
-  const floods = Array.from({ length: WORKERS }, (_, w) => flood(sources.slice(w * perWorker, (w + 1) * perWorker), perSource));
+  const floods = Array.from({ length: WORKERS }, (_, w) =>
+    flood(sources.slice(w * perWorker, (w + 1) * perWorker), perSource),
+  );
   const floodStarted = Date.now();
 
   let peakRss = baseline.rss;
@@ -134,8 +190,21 @@ test(`a flood of ${CONNECTIONS} junk connections: valid clients stay, sessions w
   // and are back 1-2 s later: about a quarter of the slots are open at any time. The five others
   // are closed at once, so how many of those are open at a given moment depends on the machine.
   const heldOpen = CONNECTIONS / 6;
-  await waitFor(() => floods.reduce((n, f) => n + (f.latest()?.open ?? 0), 0) >= heldOpen, 'the flood to ramp up', 60_000);
-  const late = await startClient(['--gateway', server.address, '--key', key, '--name', 'late', '--state', join(dir.path, 'state-late')]);
+  await waitFor(
+    () => floods.reduce((n, f) => n + (f.latest()?.open ?? 0), 0) >= heldOpen,
+    'the flood to ramp up',
+    60_000,
+  );
+  const late = await startClient([
+    '--gateway',
+    server.address,
+    '--key',
+    key,
+    '--name',
+    'late',
+    '--state',
+    join(dir.path, 'state-late'),
+  ]);
   procs.push(late);
   while (results.length < SESSIONS || Date.now() - floodStarted < SECONDS * 1000) {
     try {
@@ -156,7 +225,9 @@ test(`a flood of ${CONNECTIONS} junk connections: valid clients stay, sessions w
   const figures = {
     junkConnectionsOpened: sum((s) => s.opened),
     junkPeakOpenAtOnce: sum((s) => s.peakOpen),
-    closedByServer: Object.fromEntries(['silent', 'garbage', 'tls-junk', 'slowloris', 'big-header', 'big-frame', 'big-body'].map((k) => [k, closed(k)])),
+    closedByServer: Object.fromEntries(
+      ['silent', 'garbage', 'tls-junk', 'slowloris', 'big-header', 'big-frame', 'big-body'].map((k) => [k, closed(k)]),
+    ),
     connectErrors: stats.map((s) => s.connectErrors),
     sessionsDuringFlood: results.length,
     sessionsFailed: results.filter((r) => !r.ok).length,
@@ -169,10 +240,23 @@ test(`a flood of ${CONNECTIONS} junk connections: valid clients stay, sessions w
   };
   t.diagnostic(`flood figures: ${JSON.stringify(figures)}`);
 
-  assert.ok(figures.junkPeakOpenAtOnce >= heldOpen, `junk connections held open at once: ${figures.junkPeakOpenAtOnce}`);
-  assert.ok(figures.junkConnectionsOpened >= CONNECTIONS * 2, `and many more over the run: ${figures.junkConnectionsOpened}`);
-  assert.deepEqual(results.filter((r) => !r.ok), [], 'every session during the flood worked');
-  assert.ok(peakRss - baseline.rss < RSS_HEADROOM, `server RSS grew by ${figures.rssPeakMiB - figures.rssBaselineMiB} MiB`);
+  assert.ok(
+    figures.junkPeakOpenAtOnce >= heldOpen,
+    `junk connections held open at once: ${figures.junkPeakOpenAtOnce}`,
+  );
+  assert.ok(
+    figures.junkConnectionsOpened >= CONNECTIONS * 2,
+    `and many more over the run: ${figures.junkConnectionsOpened}`,
+  );
+  assert.deepEqual(
+    results.filter((r) => !r.ok),
+    [],
+    'every session during the flood worked',
+  );
+  assert.ok(
+    peakRss - baseline.rss < RSS_HEADROOM,
+    `server RSS grew by ${figures.rssPeakMiB - figures.rssBaselineMiB} MiB`,
+  );
   // Every kind of junk was closed by the server itself: at once for bad input, at the first-byte
   // (silent) and header (slowloris) deadlines for the slow ones.
   for (const kind of ['garbage', 'tls-junk', 'big-header', 'big-frame', 'big-body', 'silent', 'slowloris']) {
@@ -183,9 +267,16 @@ test(`a flood of ${CONNECTIONS} junk connections: valid clients stay, sessions w
   assert.ok(!steady.lines.some((l) => l.status === 'waiting'), 'the steady client was never disconnected');
   assert.ok(!late.lines.some((l) => l.status === 'waiting'));
   const benchStatus = bench.lines.slice(benchLinesBefore).filter((l) => l.msg === 'bench clients');
-  assert.ok(benchStatus.length > 0 && benchStatus.every((l) => l.connected === 50), 'the 50 held clients stayed connected');
+  assert.ok(
+    benchStatus.length > 0 && benchStatus.every((l) => l.connected === 50),
+    'the 50 held clients stayed connected',
+  );
   // And once the flood stops, every junk socket is gone from the server.
-  await waitFor(() => fdCount(pid) <= baseline.fds + 10, `the server's descriptors to return to ${baseline.fds} (now ${fdCount(pid)})`, 30_000);
+  await waitFor(
+    () => fdCount(pid) <= baseline.fds + 10,
+    `the server's descriptors to return to ${baseline.fds} (now ${fdCount(pid)})`,
+    30_000,
+  );
   await session('after');
 });
 
@@ -196,7 +287,10 @@ test('the per-address cap closes the excess from one address; other addresses an
     const open = (localAddress: string) =>
       new Promise<{ socket: net.Socket; closed: () => boolean }>((resolve, reject) => {
         let isClosed = false;
-        const socket = net.connect({ host: '127.0.0.1', port: Number(server.address.split(':')[1]), localAddress }, () => resolve({ socket, closed: () => isClosed }));
+        const socket = net.connect(
+          { host: '127.0.0.1', port: Number(server.address.split(':')[1]), localAddress },
+          () => resolve({ socket, closed: () => isClosed }),
+        );
         socket.on('close', () => (isClosed = true));
         socket.on('error', (err) => (isClosed ? undefined : reject(err)));
         sockets.push(socket);
@@ -205,11 +299,20 @@ test('the per-address cap closes the excess from one address; other addresses an
     for (let i = 0; i < 80; i++) capped.push(await open('127.0.81.1'));
     await waitFor(() => capped.filter((c) => c.closed()).length >= 30, 'the excess to be closed', 5000);
     assert.equal(capped.filter((c) => c.closed()).length, 30, 'exactly the connections over the cap were closed');
-    assert.ok(capped.slice(0, 50).every((c) => !c.closed()), 'the first 50 are held');
+    assert.ok(
+      capped.slice(0, 50).every((c) => !c.closed()),
+      'the first 50 are held',
+    );
     // From the capped address even a valid request is turned away; from another it is answered.
-    const refused = await request(server.address, 'GET', '/healthz', undefined, { localAddress: '127.0.81.1' }).then((a) => a.status, () => 0);
+    const refused = await request(server.address, 'GET', '/healthz', undefined, { localAddress: '127.0.81.1' }).then(
+      (a) => a.status,
+      () => 0,
+    );
     assert.equal(refused, 0);
-    assert.equal((await request(server.address, 'GET', '/healthz', undefined, { localAddress: '127.0.81.2' })).status, 200);
+    assert.equal(
+      (await request(server.address, 'GET', '/healthz', undefined, { localAddress: '127.0.81.2' })).status,
+      200,
+    );
     const local: { socket: net.Socket; closed: () => boolean }[] = [];
     for (let i = 0; i < 80; i++) local.push(await open('127.0.0.1'));
     await sleep(300);
@@ -224,21 +327,40 @@ test('admission-rate: a burst above the rate gets 503 SB_ERR_BUSY with a retry h
   await setSettingLive(server, 'admission-rate', '5');
   let burst: Proc | undefined;
   try {
-    const upgrade = () => `GET /v1/client HTTP/1.1\r\nHost: ${server.address}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`;
+    const upgrade = () =>
+      `GET /v1/client HTTP/1.1\r\nHost: ${server.address}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`;
     const answers = await Promise.all(Array.from({ length: 30 }, () => upgradeAnswer(upgrade())));
     const busy = answers.filter((a) => a.status === 503);
     assert.ok(busy.length >= 10, `most of a burst of 30 are turned away: ${answers.map((a) => a.status).join(',')}`);
-    assert.ok(answers.some((a) => a.status === 101), 'some are admitted');
+    assert.ok(
+      answers.some((a) => a.status === 101),
+      'some are admitted',
+    );
     for (const a of busy) {
       const error = (JSON.parse(a.body) as { error: { code: string; message: string } }).error;
       assert.equal(error.code, 'SB_ERR_BUSY');
       assert.match(error.message, /retry in \d+ ms/);
     }
-    burst = new Proc(['bench', 'clients', '--gateway', server.address, '--key', key, '--count', '40', '--prefix', 'burst', '--interval', '0.5']);
+    burst = new Proc([
+      'bench',
+      'clients',
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--count',
+      '40',
+      '--prefix',
+      'burst',
+      '--interval',
+      '0.5',
+    ]);
     procs.push(burst);
     const done = await burst.waitForMsg('all connected', 90_000);
     assert.equal(done.connected, 40);
-    const waited = burst.lines.filter((l) => l.msg === 'bench clients').some((l) => Object.keys(l.waiting as object).some((reason) => /busy/.test(reason)));
+    const waited = burst.lines
+      .filter((l) => l.msg === 'bench clients')
+      .some((l) => Object.keys(l.waiting as object).some((reason) => /busy/.test(reason)));
     assert.ok(waited, 'some clients were told the server was busy and came back');
     const metrics = await request(server.address, 'GET', '/metrics');
     assert.match(metrics.text, /switchboard_refusals_total\{reason="busy"\} [1-9]/);
@@ -251,7 +373,9 @@ test('admission-rate: a burst above the rate gets 503 SB_ERR_BUSY with a retry h
 /** Sends an upgrade request and reads the answer's status and (for a refusal) its body; then hangs up. */
 function upgradeAnswer(text: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port: Number(server.address.split(':')[1]) }, () => socket.write(text));
+    const socket = net.connect({ host: '127.0.0.1', port: Number(server.address.split(':')[1]) }, () =>
+      socket.write(text),
+    );
     let buf = '';
     const done = (answer: { status: number; body: string }) => {
       socket.destroy();
@@ -264,7 +388,8 @@ function upgradeAnswer(text: string): Promise<{ status: number; body: string }> 
       if (end < 0) return;
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(buf)?.[1] ?? 0);
       const length = Number(/content-length:\s*(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
-      if (status === 101 || buf.length - end - 4 >= length) done({ status, body: buf.slice(end + 4, end + 4 + length) });
+      if (status === 101 || buf.length - end - 4 >= length)
+        done({ status, body: buf.slice(end + 4, end + 4 + length) });
     });
     socket.on('error', reject);
   });

@@ -73,12 +73,30 @@ after(async () => {
 test(`${CLIENTS.toLocaleString('en')} clients connect to one server`, async () => {
   const per = CLIENTS / PROCESSES;
   for (let i = 0; i < PROCESSES; i++) {
-    const proc = new Proc(['bench', 'clients', '--gateway', address, '--key', key, '--count', String(per), '--prefix', `storm${i}`, '--interval', '1']);
+    const proc = new Proc([
+      'bench',
+      'clients',
+      '--gateway',
+      address,
+      '--key',
+      key,
+      '--count',
+      String(per),
+      '--prefix',
+      `storm${i}`,
+      '--interval',
+      '1',
+    ]);
     procs.push(proc);
     benches.push(new Bench(proc, per, `storm${i}`));
   }
   await Promise.all(benches.map((b) => b.waitAllConnected(480_000)));
-  await waitFor(async () => (await metric('switchboard_clients ')) === CLIENTS, `${CLIENTS} clients on the server`, 60_000, 500);
+  await waitFor(
+    async () => (await metric('switchboard_clients ')) === CLIENTS,
+    `${CLIENTS} clients on the server`,
+    60_000,
+    500,
+  );
 });
 
 test(`kill -9 and restart: all ${CLIENTS.toLocaleString('en')} come back at once, are admitted at ${RATE}/s with retry hints, wait their hints, and every one is back`, async (t) => {
@@ -89,13 +107,27 @@ test(`kill -9 and restart: all ${CLIENTS.toLocaleString('en')} come back at once
 
   await server!.stop('SIGKILL');
   // Every generator notices: its clients lost the server (the socket closed) and wait to retry.
-  await Promise.all(benches.map((b, i) => b.proc.waitForLine((l) => l.msg === 'bench clients' && Number(l.connected) < b.count, `bench ${i} sees its clients cut off`, 60_000, marks[i])));
+  await Promise.all(
+    benches.map((b, i) =>
+      b.proc.waitForLine(
+        (l) => l.msg === 'bench clients' && Number(l.connected) < b.count,
+        `bench ${i} sees its clients cut off`,
+        60_000,
+        marks[i],
+      ),
+    ),
+  );
   const restarted = Date.now();
   await startServer();
 
   // Every client is back: each generator says so, and so does the server.
   await Promise.all(benches.map((b) => b.waitStatus((s) => s.connected === b.count, 'all reconnected', 480_000)));
-  await waitFor(async () => (await metric('switchboard_clients ')) === CLIENTS, `${CLIENTS} clients on the restarted server`, 60_000, 500);
+  await waitFor(
+    async () => (await metric('switchboard_clients ')) === CLIENTS,
+    `${CLIENTS} clients on the restarted server`,
+    60_000,
+    500,
+  );
   const stormMs = Date.now() - restarted;
   const listed = await browse(address, key);
   assert.equal(listed.length, CLIENTS, 'browse lists every client');
@@ -108,20 +140,27 @@ test(`kill -9 and restart: all ${CLIENTS.toLocaleString('en')} come back at once
   const busy = delta((r) => r.busy);
   const early = sum((s) => s.retries.early);
   const waits = after.map((r) => r.busyWaitMs);
-  t.diagnostic(`storm over in ${(stormMs / 1000).toFixed(1)} s; server refused ${refused} (busy); clients: ${attempts} attempts (most of them while the server was down), ${busy} busy refusals seen, ${early} early retries; waits after a busy refusal (ms) ${JSON.stringify(waits)}`);
+  t.diagnostic(
+    `storm over in ${(stormMs / 1000).toFixed(1)} s; server refused ${refused} (busy); clients: ${attempts} attempts (most of them while the server was down), ${busy} busy refusals seen, ${early} early retries; waits after a busy refusal (ms) ${JSON.stringify(waits)}`,
+  );
 
   // The limit was exercised: many clients were told to come back later...
   assert.ok(refused >= CLIENTS / 4, `admission refused clients (${refused} refusals)`);
   // ...and admission kept to its rate: what it let in beyond the burst took at least that long.
   const floorMs = ((CLIENTS - 2 * RATE) / RATE) * 1000;
-  assert.ok(stormMs >= floorMs * 0.9, `the storm took ${stormMs} ms; at ${RATE}/s it cannot take less than ${floorMs} ms`);
+  assert.ok(
+    stormMs >= floorMs * 0.9,
+    `the storm took ${stormMs} ms; at ${RATE}/s it cannot take less than ${floorMs} ms`,
+  );
   // Clients spread their retries: none came back before its hint, and refusals stay a small
   // multiple of the clients. Retrying without waiting for the hints would have been refused
   // about every (1000 / RATE) ms for the whole storm: tens of times per client.
   assert.equal(early, 0, 'no client retried before the hint it was given');
   assert.ok(refused <= 3 * CLIENTS, `${refused} refusals for ${CLIENTS} clients: retries were spread`);
-  for (const w of waits) assert.ok(w && w.p90 - w.p10 >= 1000, `retries were spread over time, not bunched: ${JSON.stringify(w)}`);
+  for (const w of waits)
+    assert.ok(w && w.p90 - w.p10 >= 1000, `retries were spread over time, not bunched: ${JSON.stringify(w)}`);
 
   // Nothing fell over.
-  for (const p of [server!, ...benches.map((b) => b.proc)]) assert.equal(p.child.exitCode ?? p.child.signalCode, null, `process ${p.child.pid} is still running`);
+  for (const p of [server!, ...benches.map((b) => b.proc)])
+    assert.equal(p.child.exitCode ?? p.child.signalCode, null, `process ${p.child.pid} is still running`);
 });

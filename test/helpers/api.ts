@@ -25,31 +25,54 @@ export interface RequestOptions {
   localAddress?: string;
 }
 
-export function request<T = any>(address: string, method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<Answer<T>> {
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+export function request<T = any>(
+  address: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  opts: RequestOptions = {},
+): Promise<Answer<T>> {
+  const [host, port] = [
+    address.slice(0, address.lastIndexOf(':')),
+    Number(address.slice(address.lastIndexOf(':') + 1)),
+  ];
   const payload = opts.raw ?? (body === undefined ? undefined : JSON.stringify(body));
-  const headers: Record<string, string> = { ...(payload !== undefined && opts.raw === undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers };
+  const headers: Record<string, string> = {
+    ...(payload !== undefined && opts.raw === undefined ? { 'content-type': 'application/json' } : {}),
+    ...opts.headers,
+  };
   // Always a length: Node sends a GET body without one otherwise, and the server reads it as garbage.
   if (payload !== undefined) headers['content-length'] = String(Buffer.byteLength(payload));
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   if (opts.cookie) headers.cookie = opts.cookie;
   if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host, port, method, path: path.startsWith('/') ? path : `/api/v1/${path}`, headers, agent: false, localAddress: opts.localAddress }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = undefined;
-        try {
-          parsed = text ? JSON.parse(text) : undefined;
-        } catch {
-          parsed = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed as T, text });
-      });
-      res.on('error', reject);
-    });
+    const req = http.request(
+      {
+        host,
+        port,
+        method,
+        path: path.startsWith('/') ? path : `/api/v1/${path}`,
+        headers,
+        agent: false,
+        localAddress: opts.localAddress,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            parsed = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed as T, text });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -64,16 +87,56 @@ export interface LoggedIn {
   role: string;
 }
 
-export async function login(address: string, operator: string, password: string, totp?: string, localAddress?: string): Promise<LoggedIn> {
-  const answer = await request(address, 'POST', 'login', { operator, password, ...(totp ? { totp } : {}) }, { localAddress });
+export async function login(
+  address: string,
+  operator: string,
+  password: string,
+  totp?: string,
+  localAddress?: string,
+): Promise<LoggedIn> {
+  const answer = await request(
+    address,
+    'POST',
+    'login',
+    { operator, password, ...(totp ? { totp } : {}) },
+    { localAddress },
+  );
   if (answer.status !== 200) throw new Error(`login ${operator} failed: ${answer.status} ${answer.text}`);
   const setCookie = String(answer.headers['set-cookie']?.[0] ?? '');
-  return { token: answer.body.token, csrf: answer.body.csrf, role: answer.body.role, cookie: setCookie.split(';')[0]!, setCookie };
+  return {
+    token: answer.body.token,
+    csrf: answer.body.csrf,
+    role: answer.body.role,
+    cookie: setCookie.split(';')[0]!,
+    setCookie,
+  };
 }
 
 /** Adds an operator offline (`config --data`), the password through the environment. */
-export async function addOperator(data: string, name: string, password: string, role: 'admin' | 'operator', keys: string[] = []): Promise<void> {
-  const result = await runCli(['config', '--data', data, '--create', 'operator', 'add', name, '--role', role, ...(keys.length ? ['--keys', keys.join(',')] : []), '--password-env', 'SB_PW'], { env: { SB_PW: password } });
+export async function addOperator(
+  data: string,
+  name: string,
+  password: string,
+  role: 'admin' | 'operator',
+  keys: string[] = [],
+): Promise<void> {
+  const result = await runCli(
+    [
+      'config',
+      '--data',
+      data,
+      '--create',
+      'operator',
+      'add',
+      name,
+      '--role',
+      role,
+      ...(keys.length ? ['--keys', keys.join(',')] : []),
+      '--password-env',
+      'SB_PW',
+    ],
+    { env: { SB_PW: password } },
+  );
   if (result.code !== 0) throw new Error(`operator add ${name}: ${result.stderr}`);
 }
 
@@ -138,30 +201,42 @@ export class EventReader {
 
   static open(address: string, token: string): Promise<EventReader> {
     const reader = new EventReader();
-    const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+    const [host, port] = [
+      address.slice(0, address.lastIndexOf(':')),
+      Number(address.slice(address.lastIndexOf(':') + 1)),
+    ];
     return new Promise((resolve, reject) => {
-      reader.req = http.get({ host, port, path: '/api/v1/events', headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, agent: false }, (res) => {
-        reader.status = res.statusCode ?? 0;
-        let buffer = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buffer += chunk;
-          let end: number;
-          while ((end = buffer.indexOf('\n\n')) >= 0) {
-            const block = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            const event = /^event: (.*)$/m.exec(block)?.[1];
-            const data = /^data: (.*)$/m.exec(block)?.[1];
-            if (event && data) reader.events.push({ event, data: JSON.parse(data) });
-          }
-          reader.notify();
-        });
-        res.on('end', () => {
-          reader.ended = true;
-          reader.notify();
-        });
-        resolve(reader);
-      });
+      reader.req = http.get(
+        {
+          host,
+          port,
+          path: '/api/v1/events',
+          headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+          agent: false,
+        },
+        (res) => {
+          reader.status = res.statusCode ?? 0;
+          let buffer = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buffer += chunk;
+            let end: number;
+            while ((end = buffer.indexOf('\n\n')) >= 0) {
+              const block = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              const event = /^event: (.*)$/m.exec(block)?.[1];
+              const data = /^data: (.*)$/m.exec(block)?.[1];
+              if (event && data) reader.events.push({ event, data: JSON.parse(data) });
+            }
+            reader.notify();
+          });
+          res.on('end', () => {
+            reader.ended = true;
+            reader.notify();
+          });
+          resolve(reader);
+        },
+      );
       reader.req.on('error', (err) => (reader.status ? undefined : reject(err)));
     });
   }
@@ -173,7 +248,12 @@ export class EventReader {
   }
 
   /** The first event (from index `from` on) that matches, waiting for it if need be. */
-  next(match: (e: StreamEvent) => boolean, what: string, from = 0, timeoutMs = 15_000): Promise<StreamEvent & { index: number }> {
+  next(
+    match: (e: StreamEvent) => boolean,
+    what: string,
+    from = 0,
+    timeoutMs = 15_000,
+  ): Promise<StreamEvent & { index: number }> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out waiting for event: ${what}`)), timeoutMs);
       const check = () => {
@@ -212,10 +292,17 @@ export async function configVersionServed(address: string): Promise<number> {
 }
 
 /** `config --data ... set NAME VALUE`, then waits until the running server serves that version. */
-export async function setSettingLive(server: { address: string; data: string }, name: string, value: string): Promise<void> {
+export async function setSettingLive(
+  server: { address: string; data: string },
+  name: string,
+  value: string,
+): Promise<void> {
   const r = await runCli(['config', '--data', server.data, 'set', name, value]);
   if (r.code !== 0) throw new Error(`config set ${name} ${value} failed: ${r.stderr}`);
   const shown = await runCli(['config', '--data', server.data, 'show', '--json']);
   const version = (JSON.parse(shown.stdout) as { version: number }).version;
-  await waitFor(async () => (await configVersionServed(server.address)) >= version, `the server to apply ${name}=${value}`);
+  await waitFor(
+    async () => (await configVersionServed(server.address)) >= version,
+    `the server to apply ${name}=${value}`,
+  );
 }

@@ -56,7 +56,8 @@ export async function freePortOn(hosts: string[]): Promise<number> {
 export function storeVersion(data: string): number {
   const db = new Database(join(data, 'switchboard.db'), { readonly: true, fileMustExist: true });
   try {
-    const row = db.prepare("SELECT value FROM meta WHERE name = 'config_version'").get() as { value: string } | undefined;
+    const row = db.prepare("SELECT value FROM meta WHERE name = 'config_version'").get() as
+      { value: string } | undefined;
     return Number(row?.value ?? 0);
   } finally {
     db.close();
@@ -106,7 +107,9 @@ export class Bench {
   ) {}
 
   statuses(): BenchStatus[] {
-    return this.proc.lines.filter((l) => l.msg === 'bench clients' || l.msg === 'all connected') as unknown as BenchStatus[];
+    return this.proc.lines.filter(
+      (l) => l.msg === 'bench clients' || l.msg === 'all connected',
+    ) as unknown as BenchStatus[];
   }
 
   latest(): BenchStatus | undefined {
@@ -116,7 +119,12 @@ export class Bench {
   /** Waits for a status line printed from now on that satisfies `check`. */
   async waitStatus(check: (s: BenchStatus) => boolean, what: string, timeoutMs = 60_000): Promise<BenchStatus> {
     const from = this.proc.lines.length;
-    const line = await this.proc.waitForLine((l) => (l.msg === 'bench clients' || l.msg === 'all connected') && check(l as unknown as BenchStatus), `bench ${this.prefix}: ${what}`, timeoutMs, from);
+    const line = await this.proc.waitForLine(
+      (l) => (l.msg === 'bench clients' || l.msg === 'all connected') && check(l as unknown as BenchStatus),
+      `bench ${this.prefix}: ${what}`,
+      timeoutMs,
+      from,
+    );
     return line as unknown as BenchStatus;
   }
 
@@ -177,7 +185,12 @@ export class Cluster {
       if (options.primaryWeight !== undefined) store.setSetting('primary-weight', String(options.primaryWeight));
       options.members.forEach((spec, i) => {
         if (spec.notInTable) return;
-        store.addServer({ address: cluster.members[i]!.address, weight: spec.weight ?? 1000, enabled: !spec.disabled, secondary: Boolean(spec.secondary) });
+        store.addServer({
+          address: cluster.members[i]!.address,
+          weight: spec.weight ?? 1000,
+          enabled: !spec.disabled,
+          secondary: Boolean(spec.secondary),
+        });
       });
     } finally {
       store.close();
@@ -202,7 +215,20 @@ export class Cluster {
 
   async startPrimary(extra: string[] = []): Promise<ServerNode> {
     const p = this.primary;
-    p.proc = this.track(new Proc(['server', '--data', p.data, '--role', 'primary', '--listen', p.address, '--cluster-secret-file', this.secretFile, ...extra]));
+    p.proc = this.track(
+      new Proc([
+        'server',
+        '--data',
+        p.data,
+        '--role',
+        'primary',
+        '--listen',
+        p.address,
+        '--cluster-secret-file',
+        this.secretFile,
+        ...extra,
+      ]),
+    );
     // Generous: on a loaded machine a server can take many seconds to open its store and listen.
     await p.proc.waitForMsg('listening', 60_000);
     return p;
@@ -212,10 +238,26 @@ export class Cluster {
    * Starts member i. With `waitLinked` (the default) it returns once the primary lists it as up
    * and its store holds the primary's config version.
    */
-  async startMember(i: number, opts: { secretFile?: string; waitLinked?: boolean; extra?: string[] } = {}): Promise<ServerNode> {
+  async startMember(
+    i: number,
+    opts: { secretFile?: string; waitLinked?: boolean; extra?: string[] } = {},
+  ): Promise<ServerNode> {
     const m = this.members[i]!;
     m.proc = this.track(
-      new Proc(['server', '--data', m.data, '--role', 'member', '--primary', this.primary.address, '--listen', m.address, '--cluster-secret-file', opts.secretFile ?? this.secretFile, ...(opts.extra ?? [])]),
+      new Proc([
+        'server',
+        '--data',
+        m.data,
+        '--role',
+        'member',
+        '--primary',
+        this.primary.address,
+        '--listen',
+        m.address,
+        '--cluster-secret-file',
+        opts.secretFile ?? this.secretFile,
+        ...(opts.extra ?? []),
+      ]),
     );
     await m.proc.waitForMsg('listening', 60_000);
     if (opts.waitLinked ?? true) await this.waitMemberLinked(m);
@@ -223,14 +265,24 @@ export class Cluster {
   }
 
   async waitMemberLinked(m: ServerNode, timeoutMs = 60_000): Promise<void> {
-    await waitFor(async () => (await this.serversNow()).find((s) => s.address === m.address)?.status === 'up', `${m.address} up on the primary`, timeoutMs, 100);
+    await waitFor(
+      async () => (await this.serversNow()).find((s) => s.address === m.address)?.status === 'up',
+      `${m.address} up on the primary`,
+      timeoutMs,
+      100,
+    );
     await this.waitReplicated(m, timeoutMs);
   }
 
   /** Waits until the member's own store holds the primary's current config version. */
   async waitReplicated(m: ServerNode, timeoutMs = 30_000): Promise<number> {
     const want = storeVersion(this.primary.data);
-    return waitFor(() => (storeVersion(m.data) >= want ? storeVersion(m.data) : false), `${m.name} at config version ${want}`, timeoutMs, 50);
+    return waitFor(
+      () => (storeVersion(m.data) >= want ? storeVersion(m.data) : false),
+      `${m.name} at config version ${want}`,
+      timeoutMs,
+      50,
+    );
   }
 
   /** Stops a server: SIGTERM (graceful) or SIGKILL (a crash). */
@@ -254,8 +306,14 @@ export class Cluster {
     return r.stdout;
   }
 
-  control(args: string[], opts: { gateway?: string; key?: string; input?: string | Buffer; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
-    return runCli(['control', '--gateway', opts.gateway ?? this.primary.address, '--key', opts.key ?? this.key, ...args], { input: opts.input, env: opts.env, timeoutMs: opts.timeoutMs });
+  control(
+    args: string[],
+    opts: { gateway?: string; key?: string; input?: string | Buffer; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  ): Promise<CliResult> {
+    return runCli(
+      ['control', '--gateway', opts.gateway ?? this.primary.address, '--key', opts.key ?? this.key, ...args],
+      { input: opts.input, env: opts.env, timeoutMs: opts.timeoutMs },
+    );
   }
 
   async controlJson<T>(args: string[], opts: { key?: string } = {}): Promise<T> {
@@ -296,24 +354,58 @@ export class Cluster {
 
   /** Polls the primary until its server list satisfies `check`; returns that list. */
   waitServers(check: (servers: ServerInfo[]) => boolean, what: string, timeoutMs = 30_000): Promise<ServerInfo[]> {
-    return waitFor(async () => {
-      const s = await this.serversNow();
-      return s.length > 0 && check(s) ? s : false;
-    }, what, timeoutMs, 150);
+    return waitFor(
+      async () => {
+        const s = await this.serversNow();
+        return s.length > 0 && check(s) ? s : false;
+      },
+      what,
+      timeoutMs,
+      150,
+    );
   }
 
   // ---- clients -------------------------------------------------------------------------------
   bench(count: number, prefix: string, extra: string[] = [], opts: { gateway?: string; key?: string } = {}): Bench {
     const proc = this.track(
-      new Proc(['bench', 'clients', '--gateway', opts.gateway ?? this.primary.address, '--key', opts.key ?? this.key, '--count', String(count), '--prefix', prefix, '--interval', '0.5', ...extra]),
+      new Proc([
+        'bench',
+        'clients',
+        '--gateway',
+        opts.gateway ?? this.primary.address,
+        '--key',
+        opts.key ?? this.key,
+        '--count',
+        String(count),
+        '--prefix',
+        prefix,
+        '--interval',
+        '0.5',
+        ...extra,
+      ]),
     );
     return new Bench(proc, count, prefix);
   }
 
   /** A `switchboard client` process; resolves once it is connected. */
-  async client(name: string, extra: string[] = [], opts: { gateway?: string; key?: string; wait?: boolean } = {}): Promise<Proc> {
+  async client(
+    name: string,
+    extra: string[] = [],
+    opts: { gateway?: string; key?: string; wait?: boolean } = {},
+  ): Promise<Proc> {
     const proc = this.track(
-      new Proc(['client', '--gateway', opts.gateway ?? this.primary.address, '--key', opts.key ?? this.key, '--name', name, '--state', join(this.dir.path, `client-${name}`), ...extra]),
+      new Proc([
+        'client',
+        '--gateway',
+        opts.gateway ?? this.primary.address,
+        '--key',
+        opts.key ?? this.key,
+        '--name',
+        name,
+        '--state',
+        join(this.dir.path, `client-${name}`),
+        ...extra,
+      ]),
     );
     if (opts.wait ?? true) await proc.waitForLine((l) => l.status === 'connected', `client ${name} connected`, 60_000);
     return proc;

@@ -36,7 +36,11 @@ export interface ToolResult {
 }
 
 /** Runs a program to completion; rejects only if it cannot start or overruns its deadline. */
-export function runTool(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<ToolResult> {
+export function runTool(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
+): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -45,7 +49,11 @@ export function runTool(cmd: string, args: string[], opts: { env?: NodeJS.Proces
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${cmd} ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 60_000} ms; stderr: ${stderr.slice(-2000)}`));
+      reject(
+        new Error(
+          `${cmd} ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 60_000} ms; stderr: ${stderr.slice(-2000)}`,
+        ),
+      );
     }, opts.timeoutMs ?? 60_000);
     child.once('error', (err) => {
       clearTimeout(timer);
@@ -101,7 +109,11 @@ export function roundTrip(port: number, payload: Buffer, timeoutMs = 30_000): Pr
     const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`no complete answer on port ${port} within ${timeoutMs} ms (got ${Buffer.concat(chunks).length} of ${payload.length} bytes)`));
+      reject(
+        new Error(
+          `no complete answer on port ${port} within ${timeoutMs} ms (got ${Buffer.concat(chunks).length} of ${payload.length} bytes)`,
+        ),
+      );
     }, timeoutMs);
     socket.on('data', (d: Buffer) => chunks.push(d));
     socket.once('end', () => {
@@ -130,7 +142,7 @@ export async function sha256File(path: string): Promise<string> {
 /** Writes `bytes` random bytes to a file, a MiB at a time. */
 export async function writeRandomFile(path: string, bytes: number): Promise<void> {
   const out = createWriteStream(path);
-  for (let left = bytes; left > 0; ) {
+  for (let left = bytes; left > 0;) {
     const n = Math.min(left, 1 << 20);
     if (!out.write(randomBytes(n))) await once(out, 'drain');
     left -= n;
@@ -143,7 +155,11 @@ export async function writeRandomFile(path: string, bytes: number): Promise<void
  * Starts `switchboard control ... forward CLIENT 0:REMOTE_PORT` and resolves once it listens, with
  * the local port it picked. `controlArgs` are the control's own flags (gateway, key, TLS, proxy).
  */
-export async function startForwardProc(controlArgs: string[], client: string, remotePort: number): Promise<{ proc: Proc; port: number }> {
+export async function startForwardProc(
+  controlArgs: string[],
+  client: string,
+  remotePort: number,
+): Promise<{ proc: Proc; port: number }> {
   const proc = new Proc(['control', ...controlArgs, 'forward', client, `0:${remotePort}`]);
   try {
     const line = await proc.waitForMsg('forwarding');
@@ -159,7 +175,8 @@ export async function startForwardProc(controlArgs: string[], client: string, re
 export function oneErrorLine(result: { code: number | null; stderr: string }): string {
   if (result.code === 0) throw new Error(`expected a failure, the command succeeded; stderr: ${result.stderr}`);
   const lines = result.stderr.trim().split('\n');
-  if (lines.length !== 1 || !lines[0]) throw new Error(`expected exactly one line on stderr, got ${lines.length}: ${result.stderr}`);
+  if (lines.length !== 1 || !lines[0])
+    throw new Error(`expected exactly one line on stderr, got ${lines.length}: ${result.stderr}`);
   return lines[0];
 }
 
@@ -175,7 +192,11 @@ export async function startTrackedClient(procs: Proc[], args: string[], waitConn
 }
 
 /** Starts `switchboard server` on 127.0.0.1:0, registered in `procs` before it is waited for. */
-export async function startTrackedServer(procs: Proc[], data: string, args: string[] = []): Promise<{ proc: Proc; data: string; address: string }> {
+export async function startTrackedServer(
+  procs: Proc[],
+  data: string,
+  args: string[] = [],
+): Promise<{ proc: Proc; data: string; address: string }> {
   const proc = new Proc(['server', '--data', data, '--listen', '127.0.0.1:0', ...args]);
   procs.push(proc);
   const line = await proc.waitForMsg('listening');

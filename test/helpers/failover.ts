@@ -49,7 +49,12 @@ export class FailoverCluster {
   private readonly procs: Proc[] = [];
 
   constructor(private readonly options: ClusterOptions) {
-    const node = (name: string, host: number, role: Node['role']): Node => ({ name, address: `${options.subnet}.${host}:${PORT}`, data: join(this.dir.path, name), role });
+    const node = (name: string, host: number, role: Node['role']): Node => ({
+      name,
+      address: `${options.subnet}.${host}:${PORT}`,
+      data: join(this.dir.path, name),
+      role,
+    });
     this.primary = node('p', 11, 'primary');
     this.secondary = node('s', 12, 'member');
     this.members = Array.from({ length: options.members ?? 1 }, (_, i) => node(`m${i + 1}`, 13 + i, 'member'));
@@ -61,12 +66,27 @@ export class FailoverCluster {
 
   /** The primary's store: the key, a low heartbeat, and the server table. */
   configure(): Promise<void> {
-    return configurePrimary(this.primary.data, this.secondary.address, this.members.map((m) => m.address), this.options.heartbeat ?? 1);
+    return configurePrimary(
+      this.primary.data,
+      this.secondary.address,
+      this.members.map((m) => m.address),
+      this.options.heartbeat ?? 1,
+    );
   }
 
   /** Starts (or restarts) one server and waits until it listens. */
   async start(node: Node, extra: string[] = []): Promise<Proc> {
-    const args = ['server', '--data', node.data, '--role', node.role, '--listen', node.address, ...(node.role === 'member' ? ['--primary', this.primary.address] : []), ...extra];
+    const args = [
+      'server',
+      '--data',
+      node.data,
+      '--role',
+      node.role,
+      '--listen',
+      node.address,
+      ...(node.role === 'member' ? ['--primary', this.primary.address] : []),
+      ...extra,
+    ];
     const proc = this.spawn(args, SERVER_ENV);
     node.proc = proc;
     await proc.waitForMsg('listening', 15_000);
@@ -76,15 +96,22 @@ export class FailoverCluster {
   /** Starts the primary, then every member, and waits until each member is linked to the primary. */
   async startAll(): Promise<void> {
     await this.start(this.primary);
-    await Promise.all([this.secondary, ...this.members].map(async (m) => {
-      await this.start(m);
-      await this.linkedTo(m, this.primary.address);
-    }));
+    await Promise.all(
+      [this.secondary, ...this.members].map(async (m) => {
+        await this.start(m);
+        await this.linkedTo(m, this.primary.address);
+      }),
+    );
   }
 
   /** Waits for a member's log line saying it linked to `acting` (from log line `from` on). */
   linkedTo(node: Node, acting: string, from = 0, timeoutMs = 30_000): Promise<Record<string, unknown>> {
-    return node.proc!.waitForLine((l) => l.msg === 'linked to the acting primary' && l.acting === acting, `${node.name} linked to ${acting}`, timeoutMs, from);
+    return node.proc!.waitForLine(
+      (l) => l.msg === 'linked to the acting primary' && l.acting === acting,
+      `${node.name} linked to ${acting}`,
+      timeoutMs,
+      from,
+    );
   }
 
   async kill9(node: Node): Promise<void> {
@@ -107,14 +134,43 @@ export class FailoverCluster {
 
   /** `bench clients` against primary and secondary; resolves once every client is connected. */
   async bench(count: number, prefix: string, extra: string[] = []): Promise<Proc> {
-    const proc = this.spawn(['bench', 'clients', '--gateway', this.primary.address, '--secondary', this.secondary.address, '--key', KEY, '--count', String(count), '--prefix', prefix, '--interval', '0.2', ...extra]);
+    const proc = this.spawn([
+      'bench',
+      'clients',
+      '--gateway',
+      this.primary.address,
+      '--secondary',
+      this.secondary.address,
+      '--key',
+      KEY,
+      '--count',
+      String(count),
+      '--prefix',
+      prefix,
+      '--interval',
+      '0.2',
+      ...extra,
+    ]);
     await proc.waitForLine((l) => l.msg === 'all connected', `all ${count} ${prefix} clients connected`, 60_000);
     return proc;
   }
 
   /** One real `switchboard client` that allows exec and a forward to `ports`. */
   async client(name: string, ports: number[] = []): Promise<Proc> {
-    const args = ['client', '--gateway', this.primary.address, '--secondary', this.secondary.address, '--key', KEY, '--name', name, '--state', join(this.dir.path, `client-${name}`), '--allow-exec'];
+    const args = [
+      'client',
+      '--gateway',
+      this.primary.address,
+      '--secondary',
+      this.secondary.address,
+      '--key',
+      KEY,
+      '--name',
+      name,
+      '--state',
+      join(this.dir.path, `client-${name}`),
+      '--allow-exec',
+    ];
     if (ports.length) args.push('--allow-forward', ports.join(','));
     const proc = this.spawn(args);
     await proc.waitForLine((l) => l.status === 'connected', `client ${name} connected`, 30_000);
@@ -122,8 +178,15 @@ export class FailoverCluster {
   }
 
   /** `switchboard control ... CMD` with --gateway primary --secondary secondary (or the given pair; null: none). */
-  control(args: string[], gateway = this.primary.address, secondary: string | null = this.secondary.address): Promise<CliResult> {
-    return runCli(['control', '--gateway', gateway, ...(secondary ? ['--secondary', secondary] : []), '--key', KEY, ...args], { timeoutMs: 30_000 });
+  control(
+    args: string[],
+    gateway = this.primary.address,
+    secondary: string | null = this.secondary.address,
+  ): Promise<CliResult> {
+    return runCli(
+      ['control', '--gateway', gateway, ...(secondary ? ['--secondary', secondary] : []), '--key', KEY, ...args],
+      { timeoutMs: 30_000 },
+    );
   }
 
   async browse(gateway?: string, secondary?: string | null): Promise<ClientInfo[]> {
@@ -139,8 +202,17 @@ export class FailoverCluster {
   }
 
   /** Browse through the control SDK in this process (cheaper than a CLI process for polling). */
-  async sdkBrowse(gateway = this.primary.address, secondary: string | null = this.secondary.address, key = KEY): Promise<ClientInfo[]> {
-    const control = await ControlClient.connect({ gateway, secondary: secondary ?? undefined, key, dial: { tls: false } });
+  async sdkBrowse(
+    gateway = this.primary.address,
+    secondary: string | null = this.secondary.address,
+    key = KEY,
+  ): Promise<ClientInfo[]> {
+    const control = await ControlClient.connect({
+      gateway,
+      secondary: secondary ?? undefined,
+      key,
+      dial: { tls: false },
+    });
     try {
       return await control.browse();
     } finally {
@@ -149,45 +221,71 @@ export class FailoverCluster {
   }
 
   /** Polls browse (SDK) until `check` accepts the list; returns that list. */
-  waitBrowse(check: (clients: ClientInfo[]) => boolean, what: string, timeoutMs = 45_000, gateway?: string, secondary?: string | null): Promise<ClientInfo[]> {
+  waitBrowse(
+    check: (clients: ClientInfo[]) => boolean,
+    what: string,
+    timeoutMs = 45_000,
+    gateway?: string,
+    secondary?: string | null,
+  ): Promise<ClientInfo[]> {
     let last = 'nothing yet';
-    return waitUntil(async () => {
-      const clients = await this.sdkBrowse(gateway, secondary).catch((err: Error) => {
-        last = err.message;
-        return undefined;
-      });
-      if (clients) last = `${clients.length} clients: ${JSON.stringify(countBy(clients, (c) => c.server))}`;
-      return clients && check(clients) ? clients : undefined;
-    }, () => `${what} (last browse: ${last})`, timeoutMs, 300);
+    return waitUntil(
+      async () => {
+        const clients = await this.sdkBrowse(gateway, secondary).catch((err: Error) => {
+          last = err.message;
+          return undefined;
+        });
+        if (clients) last = `${clients.length} clients: ${JSON.stringify(countBy(clients, (c) => c.server))}`;
+        return clients && check(clients) ? clients : undefined;
+      },
+      () => `${what} (last browse: ${last})`,
+      timeoutMs,
+      300,
+    );
   }
 
   waitHealth(node: Node, check: (h: Health) => boolean, what: string, timeoutMs = 30_000): Promise<Health> {
-    return waitUntil(async () => {
-      const h = await health(node.address);
-      return h && check(h) ? h : undefined;
-    }, `${node.name}: ${what}`, timeoutMs, 100);
+    return waitUntil(
+      async () => {
+        const h = await health(node.address);
+        return h && check(h) ? h : undefined;
+      },
+      `${node.name}: ${what}`,
+      timeoutMs,
+      100,
+    );
   }
 
   /** The replicated configuration as `config --data DIR` shows it (with key values), for comparison. */
   async replicatedConfig(node: Node): Promise<unknown> {
-    const show = JSON.parse((await cliOk(['config', '--data', node.data, 'show', '--json'])).stdout) as Record<string, unknown>;
+    const show = JSON.parse((await cliOk(['config', '--data', node.data, 'show', '--json'])).stdout) as Record<
+      string,
+      unknown
+    >;
     const keys = JSON.parse((await cliOk(['config', '--data', node.data, 'key', 'list', '--json'])).stdout) as unknown;
     return { ...show, keys };
   }
 
   async cleanup(): Promise<void> {
-    await Promise.all(this.procs.map(async (p) => {
-      if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-      p.child.kill('SIGCONT');
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }));
+    await Promise.all(
+      this.procs.map(async (p) => {
+        if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+        p.child.kill('SIGCONT');
+        p.child.kill('SIGKILL');
+        await p.exited;
+      }),
+    );
     this.dir.remove();
   }
 }
 
 /** Like harness waitFor, but the failure message may be computed at the end (to show the last state). */
-export async function waitUntil<T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string | (() => string), timeoutMs: number, everyMs = 100): Promise<T> {
+export async function waitUntil<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  what: string | (() => string),
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -204,7 +302,12 @@ export function countBy<T>(items: readonly T[], key: (item: T) => string): Recor
 }
 
 /** A primary's store for a test cluster: the key, a heartbeat, the secondary and the members (weight 1000 each). */
-export async function configurePrimary(data: string, secondary: string, members: string[] = [], heartbeat = 1): Promise<void> {
+export async function configurePrimary(
+  data: string,
+  secondary: string,
+  members: string[] = [],
+  heartbeat = 1,
+): Promise<void> {
   await cliOk(['config', '--data', data, '--create', 'key', 'add', 'k1', '--value', KEY]);
   await cliOk(['config', '--data', data, 'set', 'heartbeat', String(heartbeat)]);
   await cliOk(['config', '--data', data, 'server', 'add', secondary, '--weight', '1000', '--secondary']);
@@ -219,7 +322,10 @@ export async function cliOk(args: string[]): Promise<CliResult> {
 
 export function health(address: string): Promise<Health | undefined> {
   return new Promise((resolve) => {
-    const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+    const [host, port] = [
+      address.slice(0, address.lastIndexOf(':')),
+      Number(address.slice(address.lastIndexOf(':') + 1)),
+    ];
     const req = http.get({ host, port, path: '/healthz', timeout: 2000, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -260,10 +366,17 @@ export async function echoServer(host = '127.0.0.1'): Promise<{ port: number; cl
 }
 
 /** Sends `text` over a socket and resolves once it has come back whole. */
-export function echoRoundTrip(socket: net.Socket | import('node:stream').Duplex, text: string, timeoutMs = 10_000): Promise<string> {
+export function echoRoundTrip(
+  socket: net.Socket | import('node:stream').Duplex,
+  text: string,
+  timeoutMs = 10_000,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     let got = '';
-    const timer = setTimeout(() => done(new Error(`echo of ${text.length} bytes timed out (got ${got.length})`)), timeoutMs);
+    const timer = setTimeout(
+      () => done(new Error(`echo of ${text.length} bytes timed out (got ${got.length})`)),
+      timeoutMs,
+    );
     const onData = (d: Buffer) => {
       got += d.toString();
       if (got.length >= text.length) done();

@@ -23,7 +23,12 @@ export function tempDir(prefix = 'sb-test-'): { path: string; remove(): void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-export async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 15_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -40,7 +45,10 @@ export interface CliResult {
 }
 
 /** Runs one `switchboard ...` command to completion. */
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const run = binSpawn(args, opts.env);
     const child = spawn(process.execPath, run.argv, { env: run.env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -102,10 +110,12 @@ export class Proc {
       this.stderr += d.toString();
       this.notify();
     });
-    this.exited = new Promise((resolve) => this.child.on('exit', (code) => {
-      this.notify();
-      resolve(code);
-    }));
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code) => {
+        this.notify();
+        resolve(code);
+      }),
+    );
   }
 
   private notify(): void {
@@ -115,9 +125,17 @@ export class Proc {
   }
 
   /** Resolves with the first log line that matches (already seen or still to come). */
-  waitForLine(match: (line: Record<string, unknown>) => boolean, what: string, timeoutMs = 15_000, from = 0): Promise<Record<string, unknown>> {
+  waitForLine(
+    match: (line: Record<string, unknown>) => boolean,
+    what: string,
+    timeoutMs = 15_000,
+    from = 0,
+  ): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; stderr: ${this.stderr.slice(-2000)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`timed out waiting for ${what}; stderr: ${this.stderr.slice(-2000)}`)),
+        timeoutMs,
+      );
       const check = () => {
         const found = this.lines.slice(from).find(match);
         if (found) {
@@ -125,7 +143,11 @@ export class Proc {
           resolve(found);
         } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
           clearTimeout(timer);
-          reject(new Error(`process exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}; stderr: ${this.stderr.slice(-2000)}`));
+          reject(
+            new Error(
+              `process exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}; stderr: ${this.stderr.slice(-2000)}`,
+            ),
+          );
         } else this.waiters.push(check);
       };
       check();
@@ -149,7 +171,12 @@ export interface RunningServer {
 }
 
 /** Starts `switchboard server` on 127.0.0.1:0 (or the given listen address) and waits until it listens. */
-export async function startServer(data: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, listen = '127.0.0.1:0'): Promise<RunningServer> {
+export async function startServer(
+  data: string,
+  extraArgs: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  listen = '127.0.0.1:0',
+): Promise<RunningServer> {
   const proc = new Proc(['server', '--data', data, '--listen', listen, ...extraArgs], env);
   const line = await proc.waitForMsg('listening');
   return { proc, address: line.address as string, data };
@@ -157,7 +184,16 @@ export async function startServer(data: string, extraArgs: string[] = [], env: N
 
 /** Adds a key offline (making the store on a fresh directory) and returns its value. */
 export async function addKey(data: string, name: string, value?: string): Promise<string> {
-  const result = await runCli(['config', '--data', data, '--create', 'key', 'add', name, ...(value ? ['--value', value] : [])]);
+  const result = await runCli([
+    'config',
+    '--data',
+    data,
+    '--create',
+    'key',
+    'add',
+    name,
+    ...(value ? ['--value', value] : []),
+  ]);
   if (result.code !== 0) throw new Error(`key add failed: ${result.stderr}`);
   return result.stdout.trim();
 }

@@ -90,7 +90,13 @@ export interface Login {
 
 /** A control through the SDK, over a real socket (faster than a CLI process per check). */
 export function connectControl(address: string, key: string, login: Login = {}): Promise<ControlClient> {
-  return ControlClient.connect({ gateway: address, key, operator: login.operator, password: login.password, dial: { tls: false } });
+  return ControlClient.connect({
+    gateway: address,
+    key,
+    operator: login.operator,
+    password: login.password,
+    dial: { tls: false },
+  });
 }
 
 export async function browse(address: string, key: string, login: Login = {}): Promise<ClientInfo[]> {
@@ -112,15 +118,33 @@ export async function servers(address: string, key: string, login: Login = {}): 
 }
 
 /** Runs `switchboard control --gateway A --key K ...`, with an operator's password in the environment. */
-export function controlCli(address: string, key: string, args: string[], login: Login = {}, opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<CliResult> {
+export function controlCli(
+  address: string,
+  key: string,
+  args: string[],
+  login: Login = {},
+  opts: { input?: string | Buffer; timeoutMs?: number } = {},
+): Promise<CliResult> {
   const auth = login.operator ? ['--operator', login.operator, '--password-env', 'SB_TEST_PASSWORD'] : [];
-  return runCli(['control', '--gateway', address, '--key', key, ...auth, ...args], { env: { SB_TEST_PASSWORD: login.password ?? '' }, ...opts });
+  return runCli(['control', '--gateway', address, '--key', key, ...auth, ...args], {
+    env: { SB_TEST_PASSWORD: login.password ?? '' },
+    ...opts,
+  });
 }
 
 /** `control forward CLIENT 0:PORT`, waiting until it listens; returns the local port. */
-export async function startForwardProc(address: string, key: string, client: string, remotePort: number, login: Login = {}): Promise<{ proc: Proc; port: number }> {
+export async function startForwardProc(
+  address: string,
+  key: string,
+  client: string,
+  remotePort: number,
+  login: Login = {},
+): Promise<{ proc: Proc; port: number }> {
   const auth = login.operator ? ['--operator', login.operator, '--password-env', 'SB_TEST_PASSWORD'] : [];
-  const proc = new Proc(['control', '--gateway', address, '--key', key, ...auth, 'forward', client, `0:${remotePort}`], { SB_TEST_PASSWORD: login.password ?? '' });
+  const proc = new Proc(
+    ['control', '--gateway', address, '--key', key, ...auth, 'forward', client, `0:${remotePort}`],
+    { SB_TEST_PASSWORD: login.password ?? '' },
+  );
   const line = await proc.waitForMsg('forwarding');
   const port = Number(String(line.listen).split(':').pop());
   return { proc, port };
@@ -181,7 +205,11 @@ export function httpFileService(file: Buffer): Promise<Service> {
 }
 
 /** Downloads a URL fully; resolves with the status, the body's SHA-256 and its length. */
-export function httpGet(port: number, path: string, agent: http.Agent | false = false): Promise<{ status: number; sha: string; length: number; body: Buffer }> {
+export function httpGet(
+  port: number,
+  path: string,
+  agent: http.Agent | false = false,
+): Promise<{ status: number; sha: string; length: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
       const hash = createHash('sha256');
@@ -192,7 +220,9 @@ export function httpGet(port: number, path: string, agent: http.Agent | false = 
         length += c.length;
         if (length <= 1_000_000) chunks.push(c);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, sha: hash.digest('hex'), length, body: Buffer.concat(chunks) }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, sha: hash.digest('hex'), length, body: Buffer.concat(chunks) }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -327,7 +357,10 @@ export class RawPeer {
   /** The first message of this type (already received or still to come). */
   next(type: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${type} message; got ${JSON.stringify(this.messages)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no ${type} message; got ${JSON.stringify(this.messages)}`)),
+        timeoutMs,
+      );
       const check = () => {
         const found = this.messages.find((m) => m.type === type);
         if (found) {
@@ -372,7 +405,11 @@ export interface HelloFields {
   allowExec?: boolean;
 }
 
-export function helloFor(key: string, nonce: string, f: HelloFields & { identity: ClientIdentity }): Record<string, unknown> {
+export function helloFor(
+  key: string,
+  nonce: string,
+  f: HelloFields & { identity: ClientIdentity },
+): Record<string, unknown> {
   const { id } = f.identity;
   return {
     type: 'hello',
@@ -390,7 +427,11 @@ export function helloFor(key: string, nonce: string, f: HelloFields & { identity
 }
 
 /** A raw client: challenge, then a hello proving `key`. Check `next('welcome')` or `closed` after. */
-export async function rawClient(address: string, key: string, f: HelloFields = {}): Promise<RawPeer & { identity: ClientIdentity }> {
+export async function rawClient(
+  address: string,
+  key: string,
+  f: HelloFields = {},
+): Promise<RawPeer & { identity: ClientIdentity }> {
   const identity = f.identity ?? newIdentity();
   const peer = RawPeer.open(address, '/v1/client');
   const challenge = await peer.next('challenge');
@@ -402,12 +443,23 @@ export async function rawClient(address: string, key: string, f: HelloFields = {
 export async function rawControl(address: string, key: string, login: Login = {}): Promise<RawPeer> {
   const peer = RawPeer.open(address, '/v1/control');
   const challenge = await peer.next('challenge');
-  peer.send({ type: 'login', version: 1, proof: keyProof(key, 'control', challenge.nonce as string, login.operator ?? ''), operator: login.operator, password: login.password });
+  peer.send({
+    type: 'login',
+    version: 1,
+    proof: keyProof(key, 'control', challenge.nonce as string, login.operator ?? ''),
+    operator: login.operator,
+    password: login.password,
+  });
   return peer;
 }
 
 /** Sends a control request on a raw control and waits for its response. */
-export async function rawRequest(peer: RawPeer, req: number, method: string, params: unknown): Promise<{ result?: unknown; error?: { code: string; message: string } }> {
+export async function rawRequest(
+  peer: RawPeer,
+  req: number,
+  method: string,
+  params: unknown,
+): Promise<{ result?: unknown; error?: { code: string; message: string } }> {
   peer.send({ type: 'request', req, method, params });
   const deadline = Date.now() + 15_000;
   for (;;) {
@@ -432,7 +484,10 @@ export interface RawHttpReply {
  * non-101 answer, the body). For a 101 the socket is returned open, as a raw byte stream.
  */
 export function rawHttp(address: string, request: string): Promise<RawHttpReply> {
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const [host, port] = [
+    address.slice(0, address.lastIndexOf(':')),
+    Number(address.slice(address.lastIndexOf(':') + 1)),
+  ];
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port }, () => socket.write(request));
     let buf = Buffer.alloc(0);
@@ -468,7 +523,8 @@ export function rawHttp(address: string, request: string): Promise<RawHttpReply>
       }
       const length = Number(/content-length:\s*(\d+)/i.exec(headers)?.[1] ?? -1);
       const body = buf.subarray(Buffer.byteLength(text.slice(0, end + 4), 'latin1'));
-      if (ended || (length >= 0 && body.length >= length)) finish({ status, headers, body: body.toString('utf8'), socket });
+      if (ended || (length >= 0 && body.length >= length))
+        finish({ status, headers, body: body.toString('utf8'), socket });
     };
     const onData = (c: Buffer) => {
       buf = Buffer.concat([buf, c]);

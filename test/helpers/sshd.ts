@@ -48,7 +48,10 @@ function ensurePrivsepDir(): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
   } catch (err) {
-    if (process.getuid?.() === 0) throw new Error(`cannot create sshd's privilege separation directory ${dir}: ${(err as Error).message}`);
+    if (process.getuid?.() === 0)
+      throw new Error(`cannot create sshd's privilege separation directory ${dir}: ${(err as Error).message}`, {
+        cause: err,
+      });
     // Not root: sshd runs unprivileged and does not chroot, so it does not need the directory.
   }
 }
@@ -58,7 +61,17 @@ export async function startSshd(dir: string): Promise<Sshd> {
   const hostKey = join(dir, 'ssh_host_ed25519_key');
   const identity = join(dir, 'id_ed25519');
   for (const file of [hostKey, identity]) {
-    const made = await runTool(tools.sshKeygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'switchboard-test', '-f', file]);
+    const made = await runTool(tools.sshKeygen, [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      'switchboard-test',
+      '-f',
+      file,
+    ]);
     if (made.code !== 0) throw new Error(`ssh-keygen failed: ${made.stderr}`);
   }
   const authorizedKeys = join(dir, 'authorized_keys');
@@ -116,14 +129,22 @@ export async function startSshd(dir: string): Promise<Sshd> {
     }
 
     const clientOptions = () => [
-      '-F', '/dev/null',
-      '-o', 'StrictHostKeyChecking=no',
-      '-o', 'UserKnownHostsFile=/dev/null',
-      '-o', 'BatchMode=yes',
-      '-o', 'IdentitiesOnly=yes',
-      '-o', 'ConnectTimeout=20',
-      '-o', 'LogLevel=ERROR',
-      '-i', identity,
+      '-F',
+      '/dev/null',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'ConnectTimeout=20',
+      '-o',
+      'LogLevel=ERROR',
+      '-i',
+      identity,
     ];
     // No agent: only the test's own key may be offered.
     const env = { ...process.env, SSH_AUTH_SOCK: '' };
@@ -133,10 +154,18 @@ export async function startSshd(dir: string): Promise<Sshd> {
       identity,
       log: () => output,
       clientOptions,
-      ssh: (p, command) => runTool(tools.ssh, ['-p', String(p), ...clientOptions(), `${user}@127.0.0.1`, command], { env, timeoutMs: 60_000 }),
+      ssh: (p, command) =>
+        runTool(tools.ssh, ['-p', String(p), ...clientOptions(), `${user}@127.0.0.1`, command], {
+          env,
+          timeoutMs: 60_000,
+        }),
       scp: (p, from, to) => {
-        const remote = (path: string) => (path.startsWith('remote:') ? `${user}@127.0.0.1:${path.slice('remote:'.length)}` : path);
-        return runTool(tools.scp, ['-q', '-P', String(p), ...clientOptions(), remote(from), remote(to)], { env, timeoutMs: 90_000 });
+        const remote = (path: string) =>
+          path.startsWith('remote:') ? `${user}@127.0.0.1:${path.slice('remote:'.length)}` : path;
+        return runTool(tools.scp, ['-q', '-P', String(p), ...clientOptions(), remote(from), remote(to)], {
+          env,
+          timeoutMs: 90_000,
+        });
       },
       stop,
     };

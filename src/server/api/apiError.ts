@@ -45,18 +45,27 @@ export function statusFor(code: ErrorCode): number {
 
 /** Whatever a route threw, as the status and body the caller gets. Internal errors say nothing more. */
 export function toHttpError(err: unknown): { status: number; body: { error: Record<string, unknown> } } {
-  if (err instanceof ApiError) return { status: err.status, body: { error: { code: err.code, message: err.message, ...err.extra } } };
-  if (err instanceof SwitchboardError) return { status: statusFor(err.code), body: { error: { code: err.code, message: err.message } } };
+  if (err instanceof ApiError)
+    return { status: err.status, body: { error: { code: err.code, message: err.message, ...err.extra } } };
+  if (err instanceof SwitchboardError)
+    return { status: statusFor(err.code), body: { error: { code: err.code, message: err.message } } };
   if (err instanceof ConfigError) {
     // The store's own checks ("no key named x", "exists already", bad values): the caller's mistake.
     const status = /^no /.test(err.message) ? 404 : /exists already/.test(err.message) ? 409 : 400;
-    return { status, body: { error: { code: status === 404 ? ErrorCodes.NOT_FOUND : ErrorCodes.CONFIG, message: err.message } } };
+    return {
+      status,
+      body: { error: { code: status === 404 ? ErrorCodes.NOT_FOUND : ErrorCodes.CONFIG, message: err.message } },
+    };
   }
   if (err instanceof ZodError) {
     const first = err.issues[0];
     const message = first ? `${first.path.join('.') || 'body'}: ${first.message}` : 'invalid request';
     return { status: 400, body: { error: { code: ErrorCodes.BAD_MESSAGE, message } } };
   }
-  if (err instanceof URIError) return { status: 400, body: { error: { code: ErrorCodes.BAD_MESSAGE, message: 'malformed percent-encoding in the path' } } };
+  if (err instanceof URIError)
+    return {
+      status: 400,
+      body: { error: { code: ErrorCodes.BAD_MESSAGE, message: 'malformed percent-encoding in the path' } },
+    };
   return { status: 500, body: { error: { code: ErrorCodes.INTERNAL, message: 'internal error' } } };
 }

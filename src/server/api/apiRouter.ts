@@ -2,7 +2,7 @@ import type http from 'node:http';
 import { ErrorCodes } from '../../protocol/errors.js';
 import { StoreConfigTarget } from '../../store/storeConfigTarget.js';
 import type { ServerContext } from '../context.js';
-import { remoteAddressOf } from '../wsUtil.js';
+import { remoteAddressOf } from '../../net/wsUtil.js';
 import { ApiError, toHttpError } from './apiError.js';
 import { auditRoutes } from './auditRoutes.js';
 import { authenticate, requireAdmin, type Principal } from './authenticate.js';
@@ -46,7 +46,17 @@ export class ApiRouter {
       configAs: (operator) => new StoreConfigTarget(ctx.store, operator),
       now: options.now ?? Date.now,
     };
-    this.routes = [loginRoutes, clientRoutes, serverRoutes, keyRoutes, operatorRoutes, settingRoutes, auditRoutes, execRoutes, eventRoutes]
+    this.routes = [
+      loginRoutes,
+      clientRoutes,
+      serverRoutes,
+      keyRoutes,
+      operatorRoutes,
+      settingRoutes,
+      auditRoutes,
+      execRoutes,
+      eventRoutes,
+    ]
       .flatMap((routes) => routes(deps))
       .map(compileRoute);
     this.now = deps.now;
@@ -57,7 +67,11 @@ export class ApiRouter {
   handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
     this.dispatch(req, res, url).catch((err: unknown) => {
       const { status, body } = toHttpError(err);
-      if (status === 500) this.ctx.logger.error({ err: err instanceof Error ? err.stack : String(err), path: url.pathname }, 'api route failed');
+      if (status === 500)
+        this.ctx.logger.error(
+          { err: err instanceof Error ? err.stack : String(err), path: url.pathname },
+          'api route failed',
+        );
       sendJson(res, status, body, status === 413 ? { connection: 'close' } : {});
     });
   }
@@ -66,12 +80,20 @@ export class ApiRouter {
     const acting = this.ctx.acting();
     if (!acting.acting) {
       const primary = acting.primary ?? 'unknown';
-      throw new ApiError(421, ErrorCodes.NOT_PRIMARY, `this server does not answer the API; use the primary ${primary}`, { primary });
+      throw new ApiError(
+        421,
+        ErrorCodes.NOT_PRIMARY,
+        `this server does not answer the API; use the primary ${primary}`,
+        { primary },
+      );
     }
     const path = url.pathname.slice(API_PREFIX.length) || '/';
     const match = matchRoute(this.routes, req.method ?? 'GET', path);
     if (!('route' in match)) {
-      if (match.methods.length) throw new ApiError(405, ErrorCodes.NOT_FOUND, `${req.method} is not allowed on ${url.pathname}`, { allow: match.methods });
+      if (match.methods.length)
+        throw new ApiError(405, ErrorCodes.NOT_FOUND, `${req.method} is not allowed on ${url.pathname}`, {
+          allow: match.methods,
+        });
       throw new ApiError(404, ErrorCodes.NOT_FOUND, `no route ${url.pathname}`);
     }
     const { route, params } = match;

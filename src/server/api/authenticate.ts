@@ -71,7 +71,12 @@ const SAFE_METHODS = new Set(['GET', 'HEAD']);
  * own, so a change made with it must also carry the CSRF token that only our own page can read
  * (and must not come from another origin); a bearer token is never ambient and needs neither.
  */
-export function authenticate(req: http.IncomingMessage, sessions: SessionTable, store: ConfigStore, now: number): Principal {
+export function authenticate(
+  req: http.IncomingMessage,
+  sessions: SessionTable,
+  store: ConfigStore,
+  now: number,
+): Principal {
   const presented = tokenOf(req);
   if (!presented) throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, 'log in first: POST /api/v1/login');
   const session = sessions.touch(presented.token, now);
@@ -87,13 +92,22 @@ export function authenticate(req: http.IncomingMessage, sessions: SessionTable, 
   const { passwordHash: _p, totpSecret: _t, ...operator } = secrets;
   if (presented.via === 'cookie' && !SAFE_METHODS.has(req.method ?? 'GET')) {
     const csrf = req.headers[CSRF_HEADER];
-    if (typeof csrf !== 'string' || !sameSecret(csrf, session.csrf)) throw new ApiError(403, ErrorCodes.CSRF, `missing or wrong ${CSRF_HEADER} header`);
+    if (typeof csrf !== 'string' || !sameSecret(csrf, session.csrf))
+      throw new ApiError(403, ErrorCodes.CSRF, `missing or wrong ${CSRF_HEADER} header`);
     const origin = req.headers.origin;
-    if (origin && hostOf(origin) !== req.headers.host) throw new ApiError(403, ErrorCodes.CSRF, `cross-origin change refused (${origin})`);
+    if (origin && hostOf(origin) !== req.headers.host)
+      throw new ApiError(403, ErrorCodes.CSRF, `cross-origin change refused (${origin})`);
   }
-  return { operator, keys: operator.role === 'admin' ? undefined : new Set(operator.keys), session, token: presented.token, via: presented.via };
+  return {
+    operator,
+    keys: operator.role === 'admin' ? undefined : new Set(operator.keys),
+    session,
+    token: presented.token,
+    via: presented.via,
+  };
 }
 
 export function requireAdmin(who: Principal): void {
-  if (who.operator.role !== 'admin') throw new ApiError(403, ErrorCodes.FORBIDDEN, `operator ${who.operator.name} is not an admin`);
+  if (who.operator.role !== 'admin')
+    throw new ApiError(403, ErrorCodes.FORBIDDEN, `operator ${who.operator.name} is not an admin`);
 }

@@ -1,6 +1,6 @@
-import type { DirectoryEntry } from '../../cluster/directory.js';
+import type { DirectoryEntry } from '../directory.js';
 import type { ClientInfo } from '../../protocol/messages.js';
-import { toClientInfo } from '../../cluster/directory.js';
+import { toClientInfo } from '../directory.js';
 
 /**
  * A client as the API shows it: the `browse --json` shape, plus what the client's own policy allows,

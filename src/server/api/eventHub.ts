@@ -1,4 +1,4 @@
-import type { DirectoryEntry } from '../../cluster/directory.js';
+import type { DirectoryEntry } from '../directory.js';
 import type { ServerInfo } from '../../protocol/messages.js';
 import type { ServerContext } from '../context.js';
 import type { VisibleKeys } from '../controlOps.js';
@@ -30,8 +30,10 @@ export class EventHub {
   private readonly subscribers = new Set<Subscriber>();
   private timer: NodeJS.Timeout | undefined;
   private lastServers = '';
-  private readonly onUp = (entry: DirectoryEntry) => this.publish({ type: 'client-up', data: toClientView(entry), key: entry.key });
-  private readonly onDown = (entry: DirectoryEntry) => this.publish({ type: 'client-down', data: { id: entry.id, server: entry.server }, key: entry.key });
+  private readonly onUp = (entry: DirectoryEntry) =>
+    this.publish({ type: 'client-up', data: toClientView(entry), key: entry.key });
+  private readonly onDown = (entry: DirectoryEntry) =>
+    this.publish({ type: 'client-down', data: { id: entry.id, server: entry.server }, key: entry.key });
 
   constructor(private readonly ctx: Pick<ServerContext, 'directory' | 'servers'>) {}
 

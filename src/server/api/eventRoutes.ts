@@ -22,7 +22,12 @@ export function eventRoutes(deps: ApiDeps): Route[] {
       access: 'operator',
       async handle(call) {
         const { res, who } = call;
-        res.writeHead(200, { ...API_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+        res.writeHead(200, {
+          ...API_HEADERS,
+          'content-type': 'text/event-stream; charset=utf-8',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
         res.write('retry: 2000\n\n');
         const role = who.operator.role;
         const keys = JSON.stringify(who.operator.keys);

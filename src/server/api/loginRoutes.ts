@@ -31,7 +31,12 @@ export function loginRoutes(deps: ApiDeps): Route[] {
       access: 'public',
       async handle(call) {
         const body = await call.body(LoginBody);
-        const outcome = await authenticateOperator(ctx, { name: body.operator, password: body.password, totp: body.totp, address: call.address });
+        const outcome = await authenticateOperator(ctx, {
+          name: body.operator,
+          password: body.password,
+          totp: body.totp,
+          address: call.address,
+        });
         if (!outcome.ok) {
           const code = errorCodeForClose(outcome.closeCode) ?? ErrorCodes.BAD_LOGIN;
           throw new ApiError(statusFor(code), code, outcome.reason);
@@ -42,7 +47,11 @@ export function loginRoutes(deps: ApiDeps): Route[] {
         ctx.store.audit(outcome.operator.name, 'login', { address: call.address, via: 'api' });
         ctx.logger.info({ operator: outcome.operator.name, peer: call.address }, 'api login');
         const maxAge = Math.floor(sessions.limits.maxAgeMs / 1000);
-        return new Reply(200, { token, ...sessionView(deps, outcome.operator, session) }, { 'set-cookie': sessionCookie(token, maxAge, call.secure) });
+        return new Reply(
+          200,
+          { token, ...sessionView(deps, outcome.operator, session) },
+          { 'set-cookie': sessionCookie(token, maxAge, call.secure) },
+        );
       },
     },
     {

@@ -73,7 +73,11 @@ export function compileRoute(route: Route): CompiledRoute {
  * Finds the route for a method and path (pure). `methods` lists what the path allows when only the
  * method is wrong, so the caller can answer 405 rather than 404.
  */
-export function matchRoute(routes: readonly CompiledRoute[], method: string, path: string): { route: CompiledRoute; params: Record<string, string> } | { methods: string[] } {
+export function matchRoute(
+  routes: readonly CompiledRoute[],
+  method: string,
+  path: string,
+): { route: CompiledRoute; params: Record<string, string> } | { methods: string[] } {
   const methods: string[] = [];
   for (const route of routes) {
     const m = route.pattern.exec(path);

@@ -4,7 +4,11 @@ import { z } from 'zod';
  * Every body and query the REST API accepts. Strict objects: an unknown field is a mistake worth
  * reporting (a typo in `secondary` must not silently do nothing).
  */
-const name = z.string().min(1).max(64).regex(/^[A-Za-z0-9._@-]+$/, 'letters, digits or . _ @ - only');
+const name = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9._@-]+$/, 'letters, digits or . _ @ - only');
 const password = z.string().min(1).max(1024);
 const role = z.enum(['admin', 'operator']);
 const weight = z.number().int().min(0).max(1_000_000);

@@ -10,7 +10,11 @@ export interface SessionLimits {
   maxSessions: number;
 }
 
-export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxAgeMs: 12 * 3600_000, idleMs: 30 * 60_000, maxSessions: 10_000 };
+export const DEFAULT_SESSION_LIMITS: SessionLimits = {
+  maxAgeMs: 12 * 3600_000,
+  idleMs: 30 * 60_000,
+  maxSessions: 10_000,
+};
 
 export interface WebSession {
   operator: string;

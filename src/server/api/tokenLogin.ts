@@ -9,7 +9,12 @@ import type { SessionTable } from './sessionTable.js';
  * Undefined when the token is unknown, expired or logged out, or its operator is gone or changed its
  * password or TOTP since (credentialStamp.ts): the control's login then keeps the session's stamp.
  */
-export function operatorOfToken(token: string, sessions: SessionTable, store: ConfigStore, now: number): { operator: Operator; expiresAt: number; stamp: string } | undefined {
+export function operatorOfToken(
+  token: string,
+  sessions: SessionTable,
+  store: ConfigStore,
+  now: number,
+): { operator: Operator; expiresAt: number; stamp: string } | undefined {
   const session = sessions.touch(token, now);
   if (!session) return undefined;
   const operator = store.operators().find((o) => o.name === session.operator);

@@ -108,7 +108,13 @@ export class Directory extends EventEmitter<{ up: [entry: DirectoryEntry]; down:
     for (const entry of this.entries.values()) {
       if (filter.keys && !filter.keys.has(entry.key)) continue;
       if (filter.group !== undefined && entry.group !== filter.group) continue;
-      if (text && ![entry.id, entry.name, entry.group, entry.platform, entry.address, entry.server].some((f) => f.toLowerCase().includes(text))) continue;
+      if (
+        text &&
+        ![entry.id, entry.name, entry.group, entry.platform, entry.address, entry.server].some((f) =>
+          f.toLowerCase().includes(text),
+        )
+      )
+        continue;
       out.push(entry);
     }
     return out.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
