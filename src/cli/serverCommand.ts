@@ -1,11 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import type { ClusterHost } from '../cluster/clusterHost.js';
-import { FailoverRole } from '../cluster/failoverRole.js';
-import { PrimaryRole } from '../cluster/primaryRole.js';
-import { StandbyRole } from '../cluster/standbyRole.js';
+import { clusterRoleFactory } from '../cluster/roleFactory.js';
 import type { DialOptions } from '../net/dial.js';
-import type { Role } from '../server/context.js';
+import type { RoleName } from '../server/role.js';
 import { gatewayAddress } from './common.js';
 import { serverServiceCommands } from './serviceCommand.js';
 import { parseHostPort } from '../net/address.js';
@@ -84,7 +81,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
     )
     .action(async (flags: ServerFlags) => {
       const { host, port } = parseHostPort(flags.listen, 443);
-      const role = flags.role as Role;
+      const role = flags.role as RoleName;
       if (!['standalone', 'primary', 'member', 'standby'].includes(role))
         throw new Error(`--role must be standalone, primary, member or standby (got ${flags.role})`);
       // A standalone server needs the secret only to accept a standby.
@@ -130,14 +127,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         insecure: !flags.primaryFingerprint,
         tls13Only: true,
       };
-      const behaviour =
-        role === 'primary' || (role === 'standalone' && secret)
-          ? (h: ClusterHost) => new PrimaryRole(h, { secret: secret! })
-          : role === 'member'
-            ? (h: ClusterHost) => new FailoverRole(h, { secret: secret!, primary: primary!.address })
-            : role === 'standby'
-              ? (h: ClusterHost) => new StandbyRole(h, { secret: secret!, primary: primary!.address })
-              : undefined;
+      const behaviour = clusterRoleFactory(role, secret, primary?.address);
       const server = new SwitchboardServer({
         store,
         logger,

@@ -6,7 +6,13 @@ import { ErrorCodes, toWireError } from '../protocol/errors.js';
 import { decode, ServerToClient, type SessionTarget } from '../protocol/messages.js';
 import { placementHeaders } from '../protocol/placementRequest.js';
 import { keyProof } from '../protocol/proof.js';
-import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
+import {
+  openDataConnection,
+  openWebSocket,
+  REDIRECT_EVENT,
+  type DialOptions,
+  type UpgradeRedirect,
+} from '../net/dial.js';
 import { Backoff } from '../net/backoff.js';
 import type { ClientIdentity } from './identity.js';
 import { checkPolicy, type LocalPolicy } from './policy.js';
@@ -169,12 +175,11 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     });
 
     ws.on('ping', () => this.armWatchdog());
-    ws.on('error', (err: Error & { retryAfterMs?: number; redirectTo?: string }) => {
-      if (err.redirectTo) {
-        nextTarget = err.redirectTo;
-        closeReason = `redirected to ${err.redirectTo}`;
-        return;
-      }
+    ws.on(REDIRECT_EVENT, (redirect: UpgradeRedirect) => {
+      nextTarget = redirect.to;
+      closeReason = `redirected to ${redirect.to}`;
+    });
+    ws.on('error', (err: Error & { retryAfterMs?: number }) => {
       closeReason ||= err.message;
       errorCode ??= (err as Error & { code?: string }).code;
       if (err.retryAfterMs !== undefined) retryAfterMs = Math.min(MAX_RETRY_HINT_MS, err.retryAfterMs);

@@ -1,4 +1,4 @@
-import type { ClusterHost } from './clusterHost.js';
+import type { ClusterHost } from '../server/role.js';
 
 /**
  * The acting primary's announcement. A server that has just become the acting primary (the

@@ -10,17 +10,19 @@ import {
   PrimaryToMember,
   type MemberToPrimary,
 } from '../protocol/clusterMessages.js';
-import type { RpcMethod } from '../protocol/clusterRpc.js';
+import type { RpcCall, StatusResult } from '../protocol/clusterRpc.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
 import { decode, MAX_BULK_MESSAGE_BYTES, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { newNonce, proofMatches } from '../protocol/proof.js';
-import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
+import type { ConnectedClient } from '../server/context.js';
+import type { Acting, ClusterAddresses, Placement, RoleBehaviour } from '../server/role.js';
 import type { Logger } from '../server/logger.js';
 import type { ConfigStore } from '../store/configStore.js';
 import { announcementDecision } from './announcement.js';
 import { clientBatches } from './clientBatches.js';
 import { ClientChanges } from './clientChanges.js';
-import type { ClusterHost, ClusterOptions } from './clusterHost.js';
+import type { ClusterOptions } from './clusterOptions.js';
+import type { ClusterHost } from '../server/role.js';
 import type { DirectoryEntry } from '../server/directory.js';
 import type { Link } from '../net/link.js';
 
@@ -165,7 +167,7 @@ export class MemberRole implements RoleBehaviour {
     return this.secondary;
   }
 
-  clusterAddresses(): { primary?: string; secondary?: string } {
+  clusterAddresses(): ClusterAddresses {
     return { primary: this.primary, secondary: this.secondary };
   }
 
@@ -221,17 +223,17 @@ export class MemberRole implements RoleBehaviour {
   }
 
   /** As a plain member: report whether we reach the primary (the secondary asks before promoting). */
-  rpc(method: RpcMethod, params: Record<string, unknown> = {}, from = ''): Promise<unknown> {
-    if (method === 'status')
+  rpc(call: RpcCall): Promise<unknown> {
+    if (call.method === 'status')
       return Promise.resolve({
         acting: false,
         epoch: this.epoch(),
         reachesPrimary: this.linked,
         configVersion: this.host.store.version(),
-      });
-    if (method === 'acting-primary') return this.onAnnouncement(from, Number(params.epoch));
+      } satisfies StatusResult);
+    if (call.method === 'acting-primary') return this.onAnnouncement(call.from, call.params.epoch);
     return Promise.reject(
-      new SwitchboardError(ErrorCodes.NOT_PRIMARY, `${method}: this server is not acting as the primary`),
+      new SwitchboardError(ErrorCodes.NOT_PRIMARY, `${call.method}: this server is not acting as the primary`),
     );
   }
 

@@ -2,7 +2,6 @@ import type { Duplex } from 'node:stream';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import {
   CLUSTER_PROTOCOL_VERSION,
-  ConfigSnapshotSchema,
   linkSalt,
   memberProof,
   MemberToPrimary,
@@ -10,16 +9,18 @@ import {
   sealConfig,
   type PrimaryToMember,
 } from '../protocol/clusterMessages.js';
-import { ErrorCodes, isErrorCode, SwitchboardError } from '../protocol/errors.js';
+import type { RpcCall, StatusResult } from '../protocol/clusterRpc.js';
+import { ErrorCodes, fromWireError, SwitchboardError } from '../protocol/errors.js';
 import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { newNonce, proofMatches } from '../protocol/proof.js';
-import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
+import type { ConnectedClient } from '../server/context.js';
+import type { Acting, ClusterAddresses, Placement, RoleBehaviour } from '../server/role.js';
 import { openLocal } from '../server/standaloneRole.js';
 import type { ConfigSnapshot, ServerRow } from '../store/configStore.js';
-import type { ClusterHost, ClusterOptions } from './clusterHost.js';
+import type { ClusterOptions } from './clusterOptions.js';
+import type { ClusterHost } from '../server/role.js';
 import type { DirectoryEntry } from '../server/directory.js';
 import type { Link } from '../net/link.js';
-import { z } from 'zod';
 import { announceActingPrimary } from './announcement.js';
 import { nextEpoch } from './failover.js';
 import { chooseServer, PendingPlacements, type Candidate } from './placement.js';
@@ -58,8 +59,6 @@ export interface PrimaryRoleOptions extends ClusterOptions {
    */
   actingFor?: string;
 }
-
-const StatusReply = z.object({ acting: z.boolean(), epoch: z.number().int().min(0) });
 
 /**
  * The primary: the first contact of every client, which it places by weight; the holder of the
@@ -108,29 +107,28 @@ export class PrimaryRole implements RoleBehaviour {
     this.reclaiming = true;
     const log = this.host.logger.child({ channel: 'cluster', secondary });
     try {
-      const status = StatusReply.safeParse(await this.host.callRpc(secondary, 'status'));
-      if (!status.success) return;
+      const status = await this.host.callRpc(secondary, 'status', {});
       // A secondary that has seen a newer epoch without acting means we are the stale one (an old
       // copy of our data directory came back): members refuse us until we are above that epoch.
-      const stale = status.data.epoch > this.epoch();
-      if (!status.data.acting && !stale) return;
+      const stale = status.epoch > this.epoch();
+      if (!status.acting && !stale) return;
       log.warn(
-        { theirEpoch: status.data.epoch, ourEpoch: this.epoch() },
-        status.data.acting
+        { theirEpoch: status.epoch, ourEpoch: this.epoch() },
+        status.acting
           ? 'the secondary is acting as primary; taking the role back'
           : 'the secondary has seen a newer epoch than ours; taking its configuration and a higher epoch',
       );
-      const snapshot = ConfigSnapshotSchema.parse(await this.host.callRpc(secondary, 'snapshot'));
+      const snapshot = await this.host.callRpc(secondary, 'snapshot', {});
       if (snapshot.version >= this.host.store.version()) {
         this.host.store.applySnapshot(snapshot);
         this.host.config.check();
       }
-      const epoch = nextEpoch(this.epoch(), status.data.epoch);
+      const epoch = nextEpoch(this.epoch(), status.epoch);
       this.host.store.setMeta('epoch', String(epoch));
-      if (status.data.acting) await this.host.callRpc(secondary, 'step-down', { epoch });
+      if (status.acting) await this.host.callRpc(secondary, 'step-down', { epoch });
       log.warn({ epoch, configVersion: snapshot.version }, 'took the primary role back');
       // The members' links to the secondary closed when it stepped down: they need not wait to retry.
-      if (status.data.acting) announceActingPrimary(this.host, epoch);
+      if (status.acting) announceActingPrimary(this.host, epoch);
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'secondary not reachable for failback check');
     } finally {
@@ -143,14 +141,14 @@ export class PrimaryRole implements RoleBehaviour {
    * what each needs (snapshotFor), so a `snapshot` call here could only serve a holder of the
    * secret who wants the operators' secrets without being the secondary.
    */
-  rpc(method: string): Promise<unknown> {
+  rpc({ method }: RpcCall): Promise<unknown> {
     if (method === 'status')
       return Promise.resolve({
         acting: true,
         epoch: this.epoch(),
         reachesPrimary: true,
         configVersion: this.host.store.version(),
-      });
+      } satisfies StatusResult);
     return Promise.reject(new SwitchboardError(ErrorCodes.NOT_PRIMARY, `${method} is not for the primary`));
   }
 
@@ -176,7 +174,7 @@ export class PrimaryRole implements RoleBehaviour {
     return this.rows().find((s) => s.secondary)?.address;
   }
 
-  clusterAddresses(): { primary?: string; secondary?: string } {
+  clusterAddresses(): ClusterAddresses {
     return { primary: this.options.actingFor ?? this.host.advertise, secondary: this.secondary() };
   }
 
@@ -326,13 +324,7 @@ export class PrimaryRole implements RoleBehaviour {
     clearTimeout(waiter.timer);
     if ('ticket' in result) waiter.resolve(result.ticket);
     // A member relays its client's refusal already mapped (clientRefusal); a code that is not ours is not passed on.
-    else
-      waiter.reject(
-        new SwitchboardError(
-          isErrorCode(result.error.code) ? result.error.code : ErrorCodes.INTERNAL,
-          result.error.message,
-        ),
-      );
+    else waiter.reject(fromWireError(result.error));
   }
 
   private send(link: Link, message: PrimaryToMember): void {

@@ -1,11 +1,12 @@
 import type { Duplex } from 'node:stream';
-import { z } from 'zod';
-import type { RpcMethod } from '../protocol/clusterRpc.js';
+import type { RpcCall } from '../protocol/clusterRpc.js';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import type { ServerInfo, SessionTarget } from '../protocol/messages.js';
-import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
+import type { ConnectedClient } from '../server/context.js';
+import type { Acting, ClusterAddresses, Placement, RoleBehaviour } from '../server/role.js';
 import { openLocal } from '../server/standaloneRole.js';
-import type { ClusterHost, ClusterOptions } from './clusterHost.js';
+import type { ClusterOptions } from './clusterOptions.js';
+import type { ClusterHost } from '../server/role.js';
 import type { DirectoryEntry } from '../server/directory.js';
 import type { Link } from '../net/link.js';
 import { MemberRole } from './memberRole.js';
@@ -13,7 +14,6 @@ import { MemberRole } from './memberRole.js';
 const CHECK_EVERY_MS = 500;
 /** Consecutive failed checks before taking over: rides out a primary's quick restart. */
 const FAILED_CHECKS_TO_ACT = 2;
-const StatusReply = z.object({ acting: z.boolean().optional() });
 
 /**
  * A standby of a standalone server: it replicates the configuration over the cluster link and
@@ -53,7 +53,7 @@ export class StandbyRole implements RoleBehaviour {
     if (this.active || this.member.linked || this.checking) return;
     this.checking = true;
     try {
-      StatusReply.parse(await this.host.callRpc(this.options.primary, 'status'));
+      await this.host.callRpc(this.options.primary, 'status', {});
       this.failedChecks = 0;
     } catch {
       if (++this.failedChecks >= FAILED_CHECKS_TO_ACT && !this.member.linked) {
@@ -87,7 +87,7 @@ export class StandbyRole implements RoleBehaviour {
     return this.active ? { acting: true } : { acting: false, primary: this.options.primary };
   }
 
-  clusterAddresses(): { primary?: string; secondary?: string } {
+  clusterAddresses(): ClusterAddresses {
     return { primary: this.options.primary, secondary: this.host.advertise };
   }
 
@@ -151,7 +151,7 @@ export class StandbyRole implements RoleBehaviour {
     return this.member.replicationLagSeconds();
   }
 
-  rpc(method: RpcMethod): Promise<unknown> {
-    return this.member.rpc(method);
+  rpc(call: RpcCall): Promise<unknown> {
+    return this.member.rpc(call);
   }
 }

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { connectSocket, type DialOptions } from '../net/dial.js';
-import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
+import { ErrorCodes, fromWireError, SwitchboardError } from '../protocol/errors.js';
 
 export interface ApiLogin {
   operator: string;
@@ -127,10 +127,7 @@ export class ApiClient {
           if (status >= 200 && status < 300) return resolve(parsed);
           const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
           reject(
-            new SwitchboardError(
-              (error?.code ?? ErrorCodes.INTERNAL) as ErrorCode,
-              error?.message ?? `${this.gateway} answered ${status}`,
-            ),
+            fromWireError({ code: error?.code ?? '', message: error?.message ?? `${this.gateway} answered ${status}` }),
           );
         });
       });

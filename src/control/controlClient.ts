@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import { errorCodeForClose } from '../protocol/closeCodes.js';
-import { ErrorCodes, SwitchboardError, type ErrorCode } from '../protocol/errors.js';
+import { ErrorCodes, fromWireError, SwitchboardError } from '../protocol/errors.js';
 import {
   decode,
   MAX_BULK_MESSAGE_BYTES,
@@ -57,7 +57,7 @@ export class ControlClient {
       const waiter = this.pending.get(req);
       if (!waiter) return;
       this.pending.delete(req);
-      if (error) waiter.reject(new SwitchboardError(error.code as ErrorCode, error.message));
+      if (error) waiter.reject(fromWireError(error));
       else waiter.resolve(result);
     });
     ws.on('close', (code, reason) => {

@@ -3,7 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
+import { ErrorCodes, fromWireError, SwitchboardError } from '../protocol/errors.js';
 import { MAX_MESSAGE_BYTES } from '../protocol/messages.js';
 import { parseHostPort } from './address.js';
 
@@ -200,6 +200,17 @@ function dialer(target: string, opts: DialOptions): CreateConnection {
 }
 
 /**
+ * A server that placed the client elsewhere on its upgrade request (an HTTP 307, see
+ * protocol/placementRequest.ts) is an answer, not a failure: the socket emits this event with
+ * where to go, instead of an error, and then closes.
+ */
+export const REDIRECT_EVENT = 'redirect';
+export interface UpgradeRedirect {
+  to: string;
+  reason: string;
+}
+
+/**
  * Opens a WebSocket. `maxPayload` bounds what the server may send: small for clients, large for
  * controls and members, which receive whole directories and configuration snapshots.
  */
@@ -239,17 +250,16 @@ export function openWebSocket(
           redirect?: { to?: unknown; reason?: unknown };
         };
         const to = parsed.redirect?.to;
-        if (res.statusCode === 307 && typeof to === 'string') {
-          err = new SwitchboardError(
-            ErrorCodes.NOT_PRIMARY,
-            `${hostPort} placed this client on ${to}${typeof parsed.redirect?.reason === 'string' ? ` (${parsed.redirect.reason})` : ''}`,
-          );
-          err.redirectTo = to;
+        if (res.statusCode === 307 && typeof to === 'string' && !parsed.error) {
+          const reason = typeof parsed.redirect?.reason === 'string' ? parsed.redirect.reason : '';
+          ws.emit(REDIRECT_EVENT, { to, reason } satisfies UpgradeRedirect);
+          ws.terminate();
+          return;
         }
         if (parsed.error?.message)
-          err = new SwitchboardError(
-            (parsed.error.code ?? ErrorCodes.UNREACHABLE) as typeof ErrorCodes.UNREACHABLE,
-            `${hostPort} refused the connection: ${parsed.error.message}`,
+          err = fromWireError(
+            { code: parsed.error.code ?? '', message: `${hostPort} refused the connection: ${parsed.error.message}` },
+            ErrorCodes.UNREACHABLE,
           );
         const hint = parsed.error?.retryAfterMs;
         if (typeof hint === 'number' && Number.isFinite(hint) && hint >= 0) err.retryAfterMs = hint;
@@ -319,7 +329,7 @@ export function openDataConnection(
         } catch {
           /* not JSON: keep the status line */
         }
-        reject(new SwitchboardError(code as typeof ErrorCodes.BAD_TICKET, `data connection refused: ${message}`));
+        reject(fromWireError({ code, message: `data connection refused: ${message}` }, ErrorCodes.BAD_TICKET));
       });
     });
     req.once('error', reject);

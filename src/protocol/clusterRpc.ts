@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigSnapshotSchema } from './clusterMessages.js';
 import { keyProof, newNonce, proofMatches } from './proof.js';
 import { seal, unseal } from './sealed.js';
 
@@ -15,6 +16,47 @@ const MAX_AGE_MS = 30_000;
 
 export const RpcMethod = z.enum(['status', 'snapshot', 'step-down', 'acting-primary']);
 export type RpcMethod = z.infer<typeof RpcMethod>;
+
+const epoch = z.number().int().min(0);
+
+/**
+ * Each call's parameters and result, one schema each, checked by both ends: the answering server
+ * parses the parameters before its role sees them, the caller parses the result before it uses it.
+ */
+export const RpcCalls = {
+  /** Is the server acting as primary, at what epoch, and does it reach the primary (failover, failback)? */
+  status: {
+    params: z.object({}),
+    result: z.object({
+      acting: z.boolean(),
+      epoch,
+      reachesPrimary: z.boolean(),
+      configVersion: z.number().int().min(0).optional(),
+    }),
+  },
+  /** The secondary's configuration, for the returning primary's failback. */
+  snapshot: { params: z.object({}), result: ConfigSnapshotSchema },
+  /** The returning primary asks the acting secondary to step down, at a higher epoch. */
+  'step-down': { params: z.object({ epoch }), result: z.object({ steppedDown: z.boolean() }) },
+  /** A server that became the acting primary tells the members (announcement.ts). */
+  'acting-primary': {
+    params: z.object({ epoch }),
+    result: z.object({ action: z.enum(['relink', 'ignore']), reason: z.string() }),
+  },
+} satisfies Record<RpcMethod, { params: z.ZodType; result: z.ZodType }>;
+
+export type RpcParams<M extends RpcMethod> = z.infer<(typeof RpcCalls)[M]['params']>;
+export type RpcResult<M extends RpcMethod> = z.infer<(typeof RpcCalls)[M]['result']>;
+export type StatusResult = RpcResult<'status'>;
+
+/** A call as the answering server's role receives it: the method with its parameters parsed. */
+export type RpcCall = { [M in RpcMethod]: { method: M; params: RpcParams<M>; from: string } }[RpcMethod];
+
+/** Parses a request's parameters against its method's schema; undefined if they do not fit. */
+export function parseCall(method: RpcMethod, params: unknown, from: string): RpcCall | undefined {
+  const parsed = RpcCalls[method].params.safeParse(params);
+  return parsed.success ? ({ method, params: parsed.data, from } as RpcCall) : undefined;
+}
 
 export const RpcRequest = z.object({
   method: RpcMethod,

@@ -56,8 +56,6 @@ export class SwitchboardError extends Error {
   readonly code: ErrorCode;
   /** A busy server's hint: how long to wait before trying again. */
   retryAfterMs?: number;
-  /** A server that placed the client elsewhere on its upgrade request (HTTP 307): where to go. */
-  redirectTo?: string;
   constructor(code: ErrorCode, message: string) {
     super(message);
     this.name = 'SwitchboardError';
@@ -73,4 +71,12 @@ export interface WireError {
 export function toWireError(err: unknown): WireError {
   if (err instanceof SwitchboardError) return { code: err.code, message: err.message };
   return { code: ErrorCodes.INTERNAL, message: err instanceof Error ? err.message : String(err) };
+}
+
+/**
+ * An error a peer sent, as ours: its code checked against the known codes (a peer may send
+ * anything), `fallback` for one that is not ours, so no caller trusts a cast.
+ */
+export function fromWireError(error: WireError, fallback: ErrorCode = ErrorCodes.INTERNAL): SwitchboardError {
+  return new SwitchboardError(isErrorCode(error.code) ? error.code : fallback, error.message);
 }

@@ -65,7 +65,7 @@ class ClientConnection implements ConnectedClient {
       this.log('warn', { code: 'SB_ERR_HELLO_TIMEOUT' }, 'client sent no hello in time');
       closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no hello in time');
     }, ctx.config.settings['hello-timeout'] * 1000);
-    sendJson(ws, { type: 'challenge', nonce: this.nonce, server: ctx.advertise, epoch: ctx.epoch() });
+    sendJson(ws, { type: 'challenge', nonce: this.nonce, server: ctx.advertise, epoch: ctx.behaviour.epoch() });
     (ws as ClientSocket)[kConnection] = this;
     ws.on('message', onWsMessage);
     ws.on('pong', onWsPong);
@@ -114,7 +114,7 @@ class ClientConnection implements ConnectedClient {
     if (ctx.clients.get(entry.id) === this) {
       ctx.clients.delete(entry.id);
       ctx.broker.clientGone(entry.id);
-      ctx.clientDown(this);
+      ctx.behaviour.clientDown(this);
       this.log('info', { client: entry.id, name: entry.name }, 'client down');
     }
   }
@@ -142,7 +142,7 @@ class ClientConnection implements ConnectedClient {
     if (!idMatchesKey(hello.id, hello.publicKey)) return this.refuseIdentity(hello.id);
     const key = findProvenKey(ctx.config.keys, 'client', nonce, hello.id, hello.proof);
     if (!key) return this.refuse(CloseCodes.BAD_KEY, 'key not accepted');
-    const placement = ctx.place(hello.id);
+    const placement = ctx.behaviour.place(hello.id);
     if (!placement.keep) {
       // The identity signature (an Ed25519 verification: most of a hello's CPU) is checked by the
       // server that keeps the client, over its own nonce; checking it here too would prove nothing
@@ -178,9 +178,9 @@ class ClientConnection implements ConnectedClient {
       type: 'welcome',
       server: ctx.advertise,
       heartbeat: ctx.config.settings.heartbeat,
-      cluster: ctx.clusterAddresses(),
+      cluster: ctx.behaviour.clusterAddresses(),
     });
-    ctx.clientUp(this);
+    ctx.behaviour.clientUp(this);
     this.log('info', { client: hello.id, name: hello.name, keyName: key.name }, 'client up');
   }
 }

@@ -31,7 +31,7 @@ const TICKET_MEMORY_MS = 60_000;
 export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remote: { remoteAddress?: string }): void {
   const address = remoteAddressOf(remote);
   const log = ctx.logger.child({ peer: address, channel: 'control' });
-  const acting = ctx.acting();
+  const acting = ctx.behaviour.acting();
   if (!acting.acting) {
     const primary = acting.primary ?? 'unknown';
     log.info({ primary }, 'control refused: not the acting primary');
@@ -52,7 +52,7 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
     clearTimeout(loginTimer);
     if (session) ctx.controls.delete(session);
   });
-  sendJson(ws, { type: 'challenge', nonce, server: ctx.advertise, epoch: ctx.epoch() });
+  sendJson(ws, { type: 'challenge', nonce, server: ctx.advertise, epoch: ctx.behaviour.epoch() });
 
   ws.on('message', (data, isBinary) => {
     if (isBinary) return refuse(CloseCodes.BAD_MESSAGE, 'binary frames are not part of the protocol');
@@ -174,7 +174,7 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
         return browseClients(ctx.directory, keys, params.data);
       }
       case 'servers':
-        return ctx.servers();
+        return ctx.behaviour.servers();
       case 'open': {
         const params = OpenParams.safeParse(request.params);
         if (!params.success)

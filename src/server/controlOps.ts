@@ -47,12 +47,12 @@ export function findClient(directory: Directory, nameOrId: string, keys: Visible
 
 /** Opens the far end of a session to a client the caller may reach, wherever it is in the cluster. */
 export function openFarEnd(
-  ctx: Pick<ServerContext, 'directory' | 'openFarEnd'>,
+  ctx: Pick<ServerContext, 'directory' | 'behaviour'>,
   client: string,
   keys: VisibleKeys,
   target: SessionTarget,
   operator: string,
 ): Promise<{ entry: DirectoryEntry; far: Duplex }> {
   const entry = findClient(ctx.directory, client, keys);
-  return ctx.openFarEnd(entry, target, operator).then((far) => ({ entry, far }));
+  return ctx.behaviour.openFarEnd(entry, target, operator).then((far) => ({ entry, far }));
 }

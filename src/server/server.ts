@@ -1,28 +1,11 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { Directory, type DirectoryEntry } from './directory.js';
+import { Directory } from './directory.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
-import {
-  openReply,
-  RPC_PATH,
-  RpcReply,
-  RpcRequest,
-  SeenNonces,
-  signReply,
-  signRequest,
-  verifyReply,
-  verifyRequest,
-  type RpcMethod,
-} from '../protocol/clusterRpc.js';
-import {
-  decode,
-  MAX_BULK_MESSAGE_BYTES,
-  MAX_MESSAGE_BYTES,
-  type ServerInfo,
-  type SessionTarget,
-} from '../protocol/messages.js';
+import { ErrorCodes } from '../protocol/errors.js';
+import { RPC_PATH, type RpcMethod, type RpcParams, type RpcResult } from '../protocol/clusterRpc.js';
+import { MAX_BULK_MESSAGE_BYTES, MAX_MESSAGE_BYTES } from '../protocol/messages.js';
 import { SESSION_UPGRADE } from '../net/dial.js';
 import type { ConfigStore, Operator } from '../store/configStore.js';
 import { Broker, type SessionClosed } from './broker.js';
@@ -30,19 +13,14 @@ import { handleClientConnection } from './clientHandler.js';
 import { ConfigCache } from './configCache.js';
 import { provenPlacementId } from '../protocol/placementRequest.js';
 import { wsLink } from '../net/wsLink.js';
-import type {
-  Acting,
-  ConnectedClient,
-  LoggedInControl,
-  Placement,
-  Role,
-  RoleBehaviour,
-  ServerContext,
-} from './context.js';
+import type { ConnectedClient, LoggedInControl, ServerContext } from './context.js';
+import type { ClusterHost, RoleBehaviour, RoleFactory, RoleName } from './role.js';
 import { StandaloneRole } from './standaloneRole.js';
-import type { ClusterHost } from '../cluster/clusterHost.js';
+import { ClusterRpcClient } from './clusterRpcClient.js';
+import { ClusterRpcServer } from './clusterRpcServer.js';
+import { jsonReply } from './jsonReply.js';
 import type { Link } from '../net/link.js';
-import { openDataConnection, openWebSocket, postJson, type DialOptions } from '../net/dial.js';
+import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
 import { controlRevokedBecause, handleControlConnection } from './controlHandler.js';
 import { revokedBecause } from './credentialStamp.js';
 import { UsedTotpSteps } from './totpReplay.js';
@@ -64,7 +42,7 @@ export interface ServerOptions {
   port: number;
   /** The HOST:PORT others use to reach this server; defaults to the bound address. */
   advertise?: string;
-  role?: Role;
+  role?: RoleName;
   tls?: TlsMaterial;
   /** The port speaks TLS alone: no first-byte sniff for plain HTTP (listener.ts says why it matters). */
   tlsOnly?: boolean;
@@ -78,21 +56,8 @@ export interface ServerOptions {
    * network between this server and them were cut.
    */
   faultBlock?: readonly string[];
-  /** The role's behaviour; standalone when not given. */
-  behaviour?: (host: ClusterHost) => RoleBehaviour;
-}
-
-/** How long a call to another server may take, connection included. */
-const RPC_TIMEOUT_MS = 3000;
-
-function jsonReply(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
+  /** Builds the role's behaviour (src/cli/serverCommand.ts: the cluster roles); standalone when not given. */
+  behaviour?: RoleFactory;
 }
 
 /** The ticket in a data connection's path; malformed percent-encoding is an unknown ticket, not a crash. */
@@ -117,11 +82,12 @@ function refuseUpgrade(socket: Duplex, status: number, code: string, message: st
 
 /**
  * One Switchboard server process: the listener, the client and control channels, the broker, and
- * the store. Alone it is a standalone server; the cluster module supplies the primary's and the
- * member's behaviour through the context hooks.
+ * the store. Alone it is a standalone server; whoever starts it may hand it another role's
+ * behaviour (role.ts is the contract; src/cluster has the cluster roles), which it exposes as
+ * `behaviour` to the connection handlers.
  */
 export class SwitchboardServer implements ServerContext, ClusterHost {
-  readonly role: Role;
+  readonly role: RoleName;
   readonly logger: Logger;
   readonly store: ConfigStore;
   readonly config: ConfigCache;
@@ -140,11 +106,12 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   private readonly connectionLimits: ConnectionLimits;
   private readonly admission: Admission;
   stopping = false;
-  private behaviour!: RoleBehaviour;
+  /** The role's behaviour: set by start(), before the first connection is accepted. */
+  behaviour!: RoleBehaviour;
   /** The REST API and the console, made on first use. */
   private web: WebFront | undefined;
-  /** Nonces of cluster requests already answered: a replay is refused. */
-  private readonly rpcNonces = new SeenNonces();
+  private readonly rpcClient: ClusterRpcClient;
+  private readonly rpcServer: ClusterRpcServer;
 
   constructor(private readonly options: ServerOptions) {
     this.role = options.role ?? 'standalone';
@@ -156,9 +123,9 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       clients: () => this.clients.size,
       sessions: () => this.broker.activeCount,
       directorySize: () => this.directory.size,
-      epoch: () => this.epoch(),
+      epoch: () => this.behaviour.epoch(),
       configVersion: () => this.config.version,
-      acting: () => this.acting().acting,
+      acting: () => this.behaviour.acting().acting,
       replicationLagSeconds: () => this.behaviour.replicationLagSeconds?.() ?? 0,
       storeBacklog: () => this.store.backlogStats(),
     });
@@ -181,6 +148,18 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       maxPayload: MAX_MESSAGE_BYTES,
       perMessageDeflate: false,
       clientTracking: false,
+    });
+    this.rpcClient = new ClusterRpcClient({
+      secret: options.clusterSecret,
+      tls: Boolean(options.tls || options.clusterDial?.tls),
+      from: () => this.advertise,
+      blocked: (address) => this.blocked(address),
+    });
+    this.rpcServer = new ClusterRpcServer({
+      secret: options.clusterSecret,
+      logger: this.logger,
+      blocked: (address) => this.blocked(address),
+      answer: (call) => this.behaviour.rpc(call),
     });
     // A broken handshake (no key, a wrong version or method) gets a JSON error like every refusal.
     this.wss.on('wsClientError', (err, socket) =>
@@ -235,7 +214,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.config.stop();
     clearInterval(this.heartbeatTimer);
     this.behaviour.stop();
-    const elsewhere = this.clusterAddresses().primary;
+    const elsewhere = this.behaviour.clusterAddresses().primary;
     for (const client of this.clients.values()) {
       client.send({
         type: 'reconnect',
@@ -273,122 +252,12 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     return this.options.faultBlock?.includes(address) ?? false;
   }
 
-  async callRpc(address: string, method: RpcMethod, params: Record<string, unknown> = {}): Promise<unknown> {
-    const secret = this.options.clusterSecret;
-    if (!secret) throw new SwitchboardError(ErrorCodes.NOT_IN_CLUSTER, 'this server has no cluster secret');
-    if (this.blocked(address)) throw new SwitchboardError(ErrorCodes.UNREACHABLE, `${address} is cut off (fault hook)`);
-    const request = signRequest(secret, method, params, this.advertise, Date.now());
-    const { body } = await this.postRpc(address, request);
-    const reply = RpcReply.safeParse(body);
-    if (!reply.success || !verifyReply(secret, request.nonce, reply.data))
-      throw new SwitchboardError(ErrorCodes.CLUSTER_AUTH, `${address} did not prove the cluster secret`);
-    if (reply.data.error)
-      throw new SwitchboardError(reply.data.error.code as typeof ErrorCodes.INTERNAL, reply.data.error.message);
-    try {
-      return openReply(secret, request.nonce, reply.data);
-    } catch {
-      throw new SwitchboardError(
-        ErrorCodes.CLUSTER_AUTH,
-        `${address} sent a reply that does not open with the cluster secret`,
-      );
-    }
-  }
-
-  /**
-   * Posts a signed request. A server that speaks TLS (it serves TLS, or links to its primary in
-   * TLS) calls in TLS: in a TLS cluster the target may take nothing else (`--tls-only`). No
-   * certificate is pinned: each server may have its own, the cluster secret, which signs request
-   * and reply, authenticates both ends, and the reply's result is sealed under it (a man in the
-   * middle reads no snapshot). A target that turns out not to speak TLS is called again in plain.
-   */
-  private async postRpc(address: string, request: object): Promise<{ status: number; body: unknown }> {
-    const post = (dial: DialOptions) => postJson(address, RPC_PATH, request, dial, RPC_TIMEOUT_MS);
-    if (!this.options.tls && !this.options.clusterDial?.tls) return post({ tls: false });
-    try {
-      return await post({ tls: true, insecure: true });
-    } catch (err) {
-      if ((err as SwitchboardError).code !== ErrorCodes.TLS_MISMATCH) throw err;
-      return post({ tls: false });
-    }
-  }
-
-  /** A signed request from another server: verified, answered by the role, and the reply signed. */
-  private onRpc(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const secret = this.options.clusterSecret;
-    if (!secret || req.method !== 'POST')
-      return jsonReply(res, 404, { error: { code: ErrorCodes.NOT_IN_CLUSTER, message: 'not a cluster server' } });
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => {
-      body += chunk;
-      if (body.length > MAX_MESSAGE_BYTES) req.destroy();
-    });
-    req.on('end', () => {
-      try {
-        this.answerRpc(secret, req, res, body);
-      } catch (err) {
-        // Unauthenticated input reaches this far: whatever goes wrong answers 400, never throws.
-        this.logger.warn({ peer: req.socket.remoteAddress, err: (err as Error).message }, 'cluster request refused');
-        jsonReply(res, 400, { error: { code: ErrorCodes.BAD_MESSAGE, message: 'malformed cluster request' } });
-      }
-    });
-  }
-
-  private answerRpc(secret: string, req: http.IncomingMessage, res: http.ServerResponse, body: string): void {
-    const parsed = decode(RpcRequest, body);
-    if (!parsed.ok) return jsonReply(res, 400, { error: { code: ErrorCodes.BAD_MESSAGE, message: parsed.error } });
-    const request = parsed.value;
-    const now = Date.now();
-    let refusal = verifyRequest(secret, request, now);
-    if (!refusal && !this.rpcNonces.first(request.nonce, now)) refusal = 'request replayed (nonce already used)';
-    if (refusal || this.blocked(request.from)) {
-      this.logger.warn(
-        { peer: req.socket.remoteAddress, from: request.from, reason: refusal ?? 'fault hook' },
-        'cluster request refused',
-      );
-      return jsonReply(res, 403, { error: { code: ErrorCodes.CLUSTER_AUTH, message: refusal ?? 'cut off' } });
-    }
-    this.behaviour.rpc(request.method, request.params, request.from).then(
-      (result) => jsonReply(res, 200, signReply(secret, request.nonce, { result })),
-      (err: unknown) => jsonReply(res, 200, signReply(secret, request.nonce, { error: toWireError(err) })),
-    );
+  callRpc<M extends RpcMethod>(address: string, method: M, params: RpcParams<M>): Promise<RpcResult<M>> {
+    return this.rpcClient.call(address, method, params);
   }
 
   openSockets(): number {
     return this.listener?.openSockets() ?? 0;
-  }
-
-  // ---- the role's behaviour ------------------------------------------------------------------
-  epoch(): number {
-    return this.behaviour.epoch();
-  }
-
-  acting(): Acting {
-    return this.behaviour.acting();
-  }
-
-  clusterAddresses(): { primary?: string; secondary?: string } {
-    return this.behaviour.clusterAddresses();
-  }
-
-  place(clientId: string): Placement {
-    return this.behaviour.place(clientId);
-  }
-
-  servers(): ServerInfo[] {
-    return this.behaviour.servers();
-  }
-
-  clientUp(client: ConnectedClient): void {
-    this.behaviour.clientUp(client);
-  }
-
-  clientDown(client: ConnectedClient): void {
-    this.behaviour.clientDown(client);
-  }
-
-  openFarEnd(entry: DirectoryEntry, target: SessionTarget, operator: string): Promise<Duplex> {
-    return this.behaviour.openFarEnd(entry, target, operator);
   }
 
   // ---- internals -----------------------------------------------------------------------------
@@ -469,7 +338,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     if (!URL.canParse(req.url ?? '/', 'http://x'))
       return jsonReply(res, 400, { error: { code: ErrorCodes.BAD_MESSAGE, message: 'malformed request URL' } });
     const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname === RPC_PATH) return this.onRpc(req, res);
+    if (url.pathname === RPC_PATH) return this.rpcServer.handle(req, res);
     if (url.pathname === '/metrics') {
       void this.metrics.text().then((text) => {
         res.writeHead(200, { 'content-type': this.metrics.contentType });
@@ -478,8 +347,12 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       return;
     }
     if (url.pathname === '/healthz') {
-      const acting = this.acting();
-      return jsonReply(res, this.stopping ? 503 : 200, { role: this.role, acting: acting.acting, epoch: this.epoch() });
+      const { behaviour } = this;
+      return jsonReply(res, this.stopping ? 503 : 200, {
+        role: this.role,
+        acting: behaviour.acting().acting,
+        epoch: behaviour.epoch(),
+      });
     }
     if (this.tlsRefused(req))
       return jsonReply(res, 403, {
@@ -534,7 +407,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
    * is redirected by a plain HTTP 307 (src/protocol/placementRequest.ts); true if it was.
    */
   private redirectedEarly(id: string, req: http.IncomingMessage, socket: Duplex): boolean {
-    const placement = this.place(id);
+    const placement = this.behaviour.place(id);
     if (placement.keep) return false;
     this.metrics.redirected(placement.redirect, 'upgrade');
     this.logger.debug(

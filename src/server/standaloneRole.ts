@@ -4,10 +4,8 @@ import type { Link } from '../net/link.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import type { ServerInfo, SessionTarget } from '../protocol/messages.js';
-import type { Acting, ConnectedClient, Placement, RoleBehaviour, ServerContext } from './context.js';
-
-/** Parts of the server that every role uses. */
-export type RoleHost = Omit<ServerContext, keyof RoleBehaviour> & { stopping: boolean };
+import type { ConnectedClient } from './context.js';
+import type { Acting, ClusterAddresses, Placement, RoleBehaviour, RoleHost } from './role.js';
 
 /** Opens a session to a client connected to this very server. */
 export function openLocal(host: RoleHost, entry: DirectoryEntry, target: SessionTarget): Promise<Duplex> {
@@ -29,7 +27,7 @@ export class StandaloneRole implements RoleBehaviour {
     return { acting: true };
   }
 
-  clusterAddresses(): { primary?: string; secondary?: string } {
+  clusterAddresses(): ClusterAddresses {
     return {};
   }
 

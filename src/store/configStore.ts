@@ -52,7 +52,18 @@ export interface ConfigSnapshot {
   settings: Settings;
 }
 
-export class ConfigError extends Error {}
+/** What a refused configuration change got wrong: a bad value, a name that is not there, or one that is. */
+export type ConfigErrorKind = 'invalid' | 'missing' | 'exists';
+
+/** A configuration change the store refuses; its kind, not its words, says which (the API's HTTP status). */
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly kind: ConfigErrorKind = 'invalid',
+  ) {
+    super(message);
+  }
+}
 
 /** The store's file in a data directory. */
 const STORE_FILE = 'switchboard.db';
@@ -324,7 +335,7 @@ export class ConfigStore {
     if (value.length < 8 || value.length > 256) throw new ConfigError('a key value must be 8 to 256 characters');
     const key = { name, value, createdAt: new Date().toISOString() };
     this.change(() => {
-      if (this.keys().some((k) => k.name === name)) throw new ConfigError(`key ${name} exists already`);
+      if (this.keys().some((k) => k.name === name)) throw new ConfigError(`key ${name} exists already`, 'exists');
       this.stmts.addKey.run(key.name, key.value, key.createdAt);
     });
     return key;
@@ -332,7 +343,7 @@ export class ConfigStore {
 
   removeKey(name: string): void {
     this.change(() => {
-      if (this.stmts.removeKey.run(name).changes === 0) throw new ConfigError(`no key named ${name}`);
+      if (this.stmts.removeKey.run(name).changes === 0) throw new ConfigError(`no key named ${name}`, 'missing');
     });
   }
 
@@ -384,13 +395,15 @@ export class ConfigStore {
 
   removeOperator(name: string): void {
     this.change(() => {
-      if (this.stmts.removeOperator.run(name).changes === 0) throw new ConfigError(`no operator named ${name}`);
+      if (this.stmts.removeOperator.run(name).changes === 0)
+        throw new ConfigError(`no operator named ${name}`, 'missing');
     });
   }
 
   setOperatorTotp(name: string, secret: string | null): void {
     this.change(() => {
-      if (this.stmts.setTotp.run(secret, name).changes === 0) throw new ConfigError(`no operator named ${name}`);
+      if (this.stmts.setTotp.run(secret, name).changes === 0)
+        throw new ConfigError(`no operator named ${name}`, 'missing');
     });
   }
 
@@ -407,7 +420,7 @@ export class ConfigStore {
   addServer(row: ServerRow): void {
     checkServerAddress(row.address);
     this.change(() => {
-      if (this.stmts.server.get(row.address)) throw new ConfigError(`server ${row.address} exists already`);
+      if (this.stmts.server.get(row.address)) throw new ConfigError(`server ${row.address} exists already`, 'exists');
       this.writeServer(row);
     });
   }
@@ -415,7 +428,7 @@ export class ConfigStore {
   setServer(address: string, patch: Partial<Omit<ServerRow, 'address'>>): ServerRow {
     return this.change(() => {
       const current = this.servers().find((s) => s.address === address);
-      if (!current) throw new ConfigError(`no server ${address} in the server table`);
+      if (!current) throw new ConfigError(`no server ${address} in the server table`, 'missing');
       const next = { ...current, ...patch };
       this.writeServer(next);
       return next;
@@ -438,7 +451,7 @@ export class ConfigStore {
   removeServer(address: string): void {
     this.change(() => {
       if (this.stmts.removeServer.run(address).changes === 0)
-        throw new ConfigError(`no server ${address} in the server table`);
+        throw new ConfigError(`no server ${address} in the server table`, 'missing');
     });
   }
 

@@ -48,7 +48,7 @@ export class StoreConfigTarget implements ConfigTarget {
 
   private operator(name: string): Operator {
     const op = this.store.operators().find((o) => o.name === name);
-    if (!op) throw new ConfigError(`no operator named ${name}`);
+    if (!op) throw new ConfigError(`no operator named ${name}`, 'missing');
     return op;
   }
 
@@ -86,7 +86,7 @@ export class StoreConfigTarget implements ConfigTarget {
 
   async updateOperator(name: string, patch: OperatorPatch): Promise<Operator> {
     const current = this.store.operatorSecrets(name);
-    if (!current) throw new ConfigError(`no operator named ${name}`);
+    if (!current) throw new ConfigError(`no operator named ${name}`, 'missing');
     if (patch.password !== undefined) StoreConfigTarget.checkPassword(patch.password);
     if (patch.keys) this.checkKeys(patch.keys);
     if (current.role === 'admin' && patch.role === 'operator') this.checkAdminsLeft(name);

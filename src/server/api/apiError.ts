@@ -1,6 +1,6 @@
 import { ZodError } from 'zod';
 import { ErrorCodes, SwitchboardError, type ErrorCode } from '../../protocol/errors.js';
-import { ConfigError } from '../../store/configStore.js';
+import { ConfigError, type ConfigErrorKind } from '../../store/configStore.js';
 
 /** A refusal with its HTTP status; the body is `{ error: { code, message, ...extra } }`. */
 export class ApiError extends Error {
@@ -39,6 +39,13 @@ const statusByCode: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.STORE_FULL]: 507,
 };
 
+/** The answer to each kind of refused configuration change. */
+const configRefusal: Record<ConfigErrorKind, { status: number; code: ErrorCode }> = {
+  invalid: { status: 400, code: ErrorCodes.CONFIG },
+  missing: { status: 404, code: ErrorCodes.NOT_FOUND },
+  exists: { status: 409, code: ErrorCodes.CONFIG },
+};
+
 export function statusFor(code: ErrorCode): number {
   return statusByCode[code] ?? 500;
 }
@@ -50,12 +57,9 @@ export function toHttpError(err: unknown): { status: number; body: { error: Reco
   if (err instanceof SwitchboardError)
     return { status: statusFor(err.code), body: { error: { code: err.code, message: err.message } } };
   if (err instanceof ConfigError) {
-    // The store's own checks ("no key named x", "exists already", bad values): the caller's mistake.
-    const status = /^no /.test(err.message) ? 404 : /exists already/.test(err.message) ? 409 : 400;
-    return {
-      status,
-      body: { error: { code: status === 404 ? ErrorCodes.NOT_FOUND : ErrorCodes.CONFIG, message: err.message } },
-    };
+    // The store's own checks (a bad value, no such name, a name taken): the caller's mistake.
+    const { status, code } = configRefusal[err.kind];
+    return { status, body: { error: { code, message: err.message } } };
   }
   if (err instanceof ZodError) {
     const first = err.issues[0];

@@ -77,7 +77,7 @@ export class ApiRouter {
   }
 
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
-    const acting = this.ctx.acting();
+    const acting = this.ctx.behaviour.acting();
     if (!acting.acting) {
       const primary = acting.primary ?? 'unknown';
       throw new ApiError(

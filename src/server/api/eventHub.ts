@@ -35,7 +35,7 @@ export class EventHub {
   private readonly onDown = (entry: DirectoryEntry) =>
     this.publish({ type: 'client-down', data: { id: entry.id, server: entry.server }, key: entry.key });
 
-  constructor(private readonly ctx: Pick<ServerContext, 'directory' | 'servers'>) {}
+  constructor(private readonly ctx: Pick<ServerContext, 'directory' | 'behaviour'>) {}
 
   get size(): number {
     return this.subscribers.size;
@@ -44,7 +44,7 @@ export class EventHub {
   subscribe(sub: Subscriber): () => void {
     if (this.subscribers.size === 0) this.start();
     this.subscribers.add(sub);
-    sub.send({ type: 'servers', data: this.ctx.servers() });
+    sub.send({ type: 'servers', data: this.ctx.behaviour.servers() });
     return () => this.unsubscribe(sub);
   }
 
@@ -56,7 +56,7 @@ export class EventHub {
   private start(): void {
     this.ctx.directory.on('up', this.onUp);
     this.ctx.directory.on('down', this.onDown);
-    this.lastServers = JSON.stringify(this.ctx.servers());
+    this.lastServers = JSON.stringify(this.ctx.behaviour.servers());
     this.timer = setInterval(() => this.tick(), SERVERS_TICK_MS);
     this.timer.unref();
   }
@@ -83,7 +83,7 @@ export class EventHub {
         sub.close();
       }
     }
-    const servers = this.ctx.servers();
+    const servers = this.ctx.behaviour.servers();
     const text = JSON.stringify(servers);
     if (text === this.lastServers) return;
     this.lastServers = text;

@@ -12,7 +12,7 @@ export function serverRoutes(deps: ApiDeps): Route[] {
       method: 'GET',
       path: '/servers',
       access: 'operator',
-      handle: async () => deps.ctx.servers(),
+      handle: async () => deps.ctx.behaviour.servers(),
     },
     {
       method: 'POST',

@@ -1,11 +1,12 @@
 import type { Duplex } from 'node:stream';
-import { z } from 'zod';
-import type { RpcMethod } from '../protocol/clusterRpc.js';
+import type { RpcCall } from '../protocol/clusterRpc.js';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import type { ServerInfo, SessionTarget } from '../protocol/messages.js';
-import type { Acting, ConnectedClient, Placement, RoleBehaviour } from '../server/context.js';
+import type { ConnectedClient } from '../server/context.js';
+import type { Acting, ClusterAddresses, Placement, RoleBehaviour } from '../server/role.js';
 import { announceActingPrimary } from './announcement.js';
-import type { ClusterHost, ClusterOptions } from './clusterHost.js';
+import type { ClusterOptions } from './clusterOptions.js';
+import type { ClusterHost } from '../server/role.js';
 import type { DirectoryEntry } from '../server/directory.js';
 import { nextEpoch, promotionDecision, type Probe } from './failover.js';
 import type { Link } from '../net/link.js';
@@ -13,19 +14,14 @@ import { MemberRole } from './memberRole.js';
 import { PrimaryRole } from './primaryRole.js';
 
 const ELECTION_EVERY_MS = 500;
-const ProbeReply = z.object({
-  acting: z.boolean().optional(),
-  epoch: z.number().int().min(0),
-  reachesPrimary: z.boolean(),
-});
 
 /**
- * Every member runs this role. As a plain member it delegates to MemberRole. If it is the
- * secondary and loses the primary, it asks the other servers whether they still reach it, and
+ * Every member runs this role: a member that may stand in for the primary. As a plain member it
+ * delegates to MemberRole. If it is the secondary and loses the primary, it asks the other servers whether they still reach it, and
  * when no majority does, takes over as acting primary with a higher epoch. When the primary
  * returns and asks it to step down, it becomes a member again, keeping its own clients.
  */
-export class FailoverRole implements RoleBehaviour {
+export class StandingInRole implements RoleBehaviour {
   private readonly member: MemberRole;
   private actingRole: PrimaryRole | undefined;
   private electionTimer: NodeJS.Timeout | undefined;
@@ -79,13 +75,13 @@ export class FailoverRole implements RoleBehaviour {
 
   private async probe(address: string): Promise<Probe & { epoch: number; acting: boolean }> {
     try {
-      const reply = ProbeReply.parse(await this.host.callRpc(address, 'status'));
+      const reply = await this.host.callRpc(address, 'status', {});
       return {
         address,
         reachable: true,
         reachesPrimary: reply.reachesPrimary,
         epoch: reply.epoch,
-        acting: reply.acting ?? false,
+        acting: reply.acting,
       };
     } catch {
       return { address, reachable: false, reachesPrimary: false, epoch: 0, acting: false };
@@ -138,9 +134,10 @@ export class FailoverRole implements RoleBehaviour {
     this.host.logger.warn({ epoch }, 'stepped down: the primary has its role back');
   }
 
-  async rpc(method: RpcMethod, params: Record<string, unknown>, from: string): Promise<unknown> {
-    if (method === 'step-down') {
-      const epoch = Number(params.epoch);
+  async rpc(call: RpcCall): Promise<unknown> {
+    const { from } = call;
+    if (call.method === 'step-down') {
+      const { epoch } = call.params;
       if (from !== this.options.primary)
         throw new SwitchboardError(ErrorCodes.FORBIDDEN, 'only the configured primary may take the role back');
       if (!Number.isInteger(epoch) || epoch <= this.epoch())
@@ -150,7 +147,7 @@ export class FailoverRole implements RoleBehaviour {
     }
     // The secondary's configuration (operators' secrets included) goes back to the returning
     // primary alone, for its failback; no other server, and no plain member, has a use for it.
-    if (method === 'snapshot') {
+    if (call.method === 'snapshot') {
       if (from !== this.options.primary || !(this.actingRole || this.isSecondary()))
         throw new SwitchboardError(
           ErrorCodes.FORBIDDEN,
@@ -158,7 +155,7 @@ export class FailoverRole implements RoleBehaviour {
         );
       return this.host.store.snapshot();
     }
-    return this.current.rpc(method, params, from);
+    return this.current.rpc(call);
   }
 
   // ---- everything else is the current role's ----------------------------------------------
@@ -168,7 +165,7 @@ export class FailoverRole implements RoleBehaviour {
   acting(): Acting {
     return this.current.acting();
   }
-  clusterAddresses(): { primary?: string; secondary?: string } {
+  clusterAddresses(): ClusterAddresses {
     return this.current.clusterAddresses();
   }
   place(clientId: string): Placement {
