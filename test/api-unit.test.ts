@@ -71,8 +71,8 @@ test('errors map to stable statuses and codes; internal errors say nothing', () 
   assert.equal(toHttpError(new SwitchboardError(ErrorCodes.NOT_PRIMARY, 'x')).status, 421);
   assert.equal(toHttpError(new SwitchboardError(ErrorCodes.LOCKED_OUT, 'x')).status, 429);
   assert.equal(toHttpError(new SwitchboardError(ErrorCodes.POLICY_REFUSED, 'x')).status, 403);
-  assert.equal(toHttpError(new ConfigError('no key named k')).status, 404);
-  assert.equal(toHttpError(new ConfigError('key k exists already')).status, 409);
+  assert.equal(toHttpError(new ConfigError('no key named k', 'missing')).status, 404);
+  assert.equal(toHttpError(new ConfigError('key k exists already', 'exists')).status, 409);
   assert.equal(toHttpError(new ConfigError('weight must be ...')).status, 400);
   const zod = z.object({ a: z.number() }).safeParse({ a: 'x' });
   assert.deepEqual(toHttpError(zod.error).body.error.code, ErrorCodes.BAD_MESSAGE);

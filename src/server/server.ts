@@ -29,7 +29,8 @@ import { LoginLimiter } from './loginLimiter.js';
 import { answerRaw } from './rawHttp.js';
 import type { Logger } from './logger.js';
 import { ConnectionLimits } from './connectionLimits.js';
-import { Metrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
+import { serverMetrics } from './serverMetrics.js';
 import { TicketTable } from './tickets.js';
 import type { TlsMaterial } from './tlsFiles.js';
 import { WebFront } from './webFront.js';
@@ -119,16 +120,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.store = options.store;
     this.config = new ConfigCache(options.store);
     this.limiter = new LoginLimiter(this.config.settings['lockout-attempts']);
-    this.metrics = new Metrics({
-      clients: () => this.clients.size,
-      sessions: () => this.broker.activeCount,
-      directorySize: () => this.directory.size,
-      epoch: () => this.behaviour.epoch(),
-      configVersion: () => this.config.version,
-      acting: () => this.behaviour.acting().acting,
-      replicationLagSeconds: () => this.behaviour.replicationLagSeconds?.() ?? 0,
-      storeBacklog: () => this.store.backlogStats(),
-    });
+    this.metrics = serverMetrics(this);
     // Once when the store starts refusing writes, once per interval while it does, once when it is back.
     this.store.onBacklogReport((report) => {
       if (report.state === 'failing')
