@@ -6,11 +6,10 @@ import {
   memberProof,
   MemberToPrimary,
   primaryProof,
-  sealConfig,
   type PrimaryToMember,
 } from '../protocol/clusterMessages.js';
 import type { RpcCall, StatusResult } from '../protocol/clusterRpc.js';
-import { ErrorCodes, fromWireError, SwitchboardError } from '../protocol/errors.js';
+import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { newNonce, proofMatches } from '../protocol/proof.js';
 import type { ConnectedClient } from '../server/context.js';
@@ -21,36 +20,15 @@ import type { ClusterOptions } from './clusterOptions.js';
 import type { ClusterHost } from '../server/role.js';
 import type { DirectoryEntry } from '../server/directory.js';
 import type { Link } from '../net/link.js';
-import { announceActingPrimary } from './announcement.js';
-import { nextEpoch } from './failover.js';
+import { configMessage } from './configReplication.js';
+import type { MemberLink } from './memberLink.js';
+import { OpenWaiters } from './openWaiters.js';
+import { PrimaryFailback } from './primaryFailback.js';
+import { primaryServerTable } from './primaryServerTable.js';
 import { chooseServer, PendingPlacements, type Candidate } from './placement.js';
-
-interface MemberState {
-  address: string;
-  standby: boolean;
-  link: Link;
-  /** Seals the configuration sent on this link (linkSalt), with the count sent so far. */
-  salt: string;
-  configsSent: number;
-  fingerprint: string | undefined;
-  sessions: number;
-  draining: boolean;
-  /** Ids reported since the join, until the member's client list is whole (its `last` batch). */
-  syncing?: Set<string>;
-}
-
-interface OpenWaiter {
-  member: string;
-  resolve: (ticket: string) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-}
 
 const JOIN_TIMEOUT_MS = 10_000;
 const OPEN_TIMEOUT_MS = 15_000;
-const RECLAIM_EVERY_MS = 2000;
-/** Not a hash any password matches: an operator cannot log in on a server holding this. */
-const WITHHELD = 'withheld';
 
 export interface PrimaryRoleOptions extends ClusterOptions {
   /**
@@ -66,74 +44,35 @@ export interface PrimaryRoleOptions extends ClusterOptions {
  * the source of the configuration that members replicate.
  */
 export class PrimaryRole implements RoleBehaviour {
-  private readonly members = new Map<string, MemberState>();
+  private readonly members = new Map<string, MemberLink>();
   private readonly pending = new PendingPlacements();
-  private readonly opens = new Map<number, OpenWaiter>();
-  private nextReq = 1;
-  private reclaimTimer: NodeJS.Timeout | undefined;
-  private reclaiming = false;
+  private readonly opens = new OpenWaiters(OPEN_TIMEOUT_MS);
+  private readonly failback: PrimaryFailback | undefined;
 
   constructor(
     private readonly host: ClusterHost,
     private readonly options: PrimaryRoleOptions,
-  ) {}
+  ) {
+    if (!options.actingFor)
+      this.failback = new PrimaryFailback(
+        host,
+        () => this.epoch(),
+        () => this.secondary(),
+      );
+  }
 
   start(): void {
     const store = this.host.store;
     if ((store.epoch() ?? 0) < 1) store.setMeta('epoch', '1');
     store.setMeta('role', this.options.actingFor ? 'acting-primary' : 'primary');
     store.setMeta('primary', this.host.advertise);
-    if (!this.options.actingFor) {
-      void this.reclaim();
-      this.reclaimTimer = setInterval(() => void this.reclaim(), RECLAIM_EVERY_MS);
-      this.reclaimTimer.unref();
-    }
+    this.failback?.start();
   }
 
   /** Closes the member links; they find the acting primary again by themselves. */
   stop(reason = 'primary shutting down'): void {
-    clearInterval(this.reclaimTimer);
+    this.failback?.stop();
     for (const m of [...this.members.values()]) m.link.close(CloseCodes.SHUTTING_DOWN, reason);
-  }
-
-  /**
-   * Failback: if the secondary took over while we were away (or cut off), take its newer
-   * configuration, then the role back with a higher epoch, and ask it to step down. Members then
-   * re-link here; their clients stay where they are.
-   */
-  private async reclaim(): Promise<void> {
-    const secondary = this.secondary();
-    if (!secondary || this.reclaiming) return;
-    this.reclaiming = true;
-    const log = this.host.logger.child({ channel: 'cluster', secondary });
-    try {
-      const status = await this.host.callRpc(secondary, 'status', {});
-      // A secondary that has seen a newer epoch without acting means we are the stale one (an old
-      // copy of our data directory came back): members refuse us until we are above that epoch.
-      const stale = status.epoch > this.epoch();
-      if (!status.acting && !stale) return;
-      log.warn(
-        { theirEpoch: status.epoch, ourEpoch: this.epoch() },
-        status.acting
-          ? 'the secondary is acting as primary; taking the role back'
-          : 'the secondary has seen a newer epoch than ours; taking its configuration and a higher epoch',
-      );
-      const snapshot = await this.host.callRpc(secondary, 'snapshot', {});
-      if (snapshot.version >= this.host.store.version()) {
-        this.host.store.applySnapshot(snapshot);
-        this.host.config.check();
-      }
-      const epoch = nextEpoch(this.epoch(), status.epoch);
-      this.host.store.setMeta('epoch', String(epoch));
-      if (status.acting) await this.host.callRpc(secondary, 'step-down', { epoch });
-      log.warn({ epoch, configVersion: snapshot.version }, 'took the primary role back');
-      // The members' links to the secondary closed when it stepped down: they need not wait to retry.
-      if (status.acting) announceActingPrimary(this.host, epoch);
-    } catch (err) {
-      log.debug({ err: (err as Error).message }, 'secondary not reachable for failback check');
-    } finally {
-      this.reclaiming = false;
-    }
   }
 
   /**
@@ -225,61 +164,12 @@ export class PrimaryRole implements RoleBehaviour {
   }
 
   servers(): ServerInfo[] {
-    const { host } = this;
-    const table = this.rows();
-    const selfRow = table.find((row) => row.address === host.advertise);
-    const rows: ServerInfo[] = [];
-    if (this.options.actingFor) {
-      rows.push({
-        address: this.options.actingFor,
-        role: 'primary',
-        weight: host.config.settings['primary-weight'],
-        enabled: true,
-        secondary: false,
-        status: 'down',
-        clients: 0,
-        sessions: 0,
-      });
-    }
-    rows.push({
-      address: host.advertise,
-      role: this.options.actingFor ? 'acting primary' : host.role,
-      weight: selfRow?.weight ?? host.config.settings['primary-weight'],
-      enabled: true,
-      secondary: selfRow?.secondary ?? false,
-      status: host.stopping ? 'draining' : 'up',
-      clients: host.clients.size,
-      sessions: host.broker.activeCount,
+    return primaryServerTable({
+      host: this.host,
+      table: this.rows(),
+      members: this.members,
+      actingFor: this.options.actingFor,
     });
-    for (const m of this.members.values()) {
-      if (m.standby)
-        rows.push({
-          address: m.address,
-          role: 'standby',
-          weight: 0,
-          enabled: true,
-          secondary: false,
-          status: 'up',
-          clients: host.directory.clientsOn(m.address),
-          sessions: m.sessions,
-        });
-    }
-    for (const row of table) {
-      if (row.address === host.advertise) continue;
-      const member = this.members.get(row.address);
-      const clients = host.directory.clientsOn(row.address);
-      rows.push({
-        address: row.address,
-        role: 'member',
-        weight: row.weight,
-        enabled: row.enabled,
-        secondary: row.secondary,
-        status: !member ? 'down' : member.draining && clients > 0 ? 'draining' : 'up',
-        clients,
-        sessions: member?.sessions ?? 0,
-      });
-    }
-    return rows;
   }
 
   clientUp(client: ConnectedClient): void {
@@ -299,32 +189,10 @@ export class PrimaryRole implements RoleBehaviour {
         ErrorCodes.UNREACHABLE,
         `server ${entry.server}, which holds ${entry.name}, is not linked to the primary`,
       );
-    const req = this.nextReq++;
-    const ticket = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.opens.delete(req);
-        reject(
-          new SwitchboardError(ErrorCodes.SESSION_TIMEOUT, `server ${member.address} did not open the session in time`),
-        );
-      }, OPEN_TIMEOUT_MS);
-      this.opens.set(req, { member: member.address, resolve, reject, timer });
-      this.send(member.link, { type: 'open', req, clientId: entry.id, target, operator });
-    });
+    const ticket = await this.opens.wait(member.address, (req) =>
+      this.send(member.link, { type: 'open', req, clientId: entry.id, target, operator }),
+    );
     return this.host.dialData(member.address, ticket, member.fingerprint);
-  }
-
-  private settleOpen(
-    req: number,
-    result: { ticket: string } | { error: { code: string; message: string } },
-    from: string,
-  ): void {
-    const waiter = this.opens.get(req);
-    if (!waiter || waiter.member !== from) return;
-    this.opens.delete(req);
-    clearTimeout(waiter.timer);
-    if ('ticket' in result) waiter.resolve(result.ticket);
-    // A member relays its client's refusal already mapped (clientRefusal); a code that is not ours is not passed on.
-    else waiter.reject(fromWireError(result.error));
   }
 
   private send(link: Link, message: PrimaryToMember): void {
@@ -334,7 +202,7 @@ export class PrimaryRole implements RoleBehaviour {
   acceptClusterLink(link: Link): void {
     const log = this.host.logger.child({ peer: link.remoteAddress, channel: 'cluster' });
     const nonce = newNonce();
-    let member: MemberState | undefined;
+    let member: MemberLink | undefined;
     const timer = setTimeout(() => link.close(CloseCodes.HELLO_TIMEOUT, 'no join in time'), JOIN_TIMEOUT_MS);
     this.send(link, { type: 'challenge', nonce, epoch: this.epoch(), primary: this.host.advertise });
 
@@ -415,10 +283,10 @@ export class PrimaryRole implements RoleBehaviour {
           member.sessions = msg.sessions;
           break;
         case 'opened':
-          this.settleOpen(msg.req, { ticket: msg.ticket }, member.address);
+          this.opens.settle(msg.req, { ticket: msg.ticket }, member.address);
           break;
         case 'open-failed':
-          this.settleOpen(msg.req, { error: msg.error }, member.address);
+          this.opens.settle(msg.req, { error: msg.error }, member.address);
           break;
         case 'join':
           refuse(CloseCodes.BAD_MESSAGE, 'already joined');
@@ -433,51 +301,25 @@ export class PrimaryRole implements RoleBehaviour {
       this.host.broker.serverGone(member.address);
       const dropped = this.host.directory.dropServer(member.address);
       this.pending.dropServer(member.address);
-      for (const [req, waiter] of this.opens) {
-        if (waiter.member !== member.address) continue;
-        this.settleOpen(
-          req,
-          { error: { code: ErrorCodes.UNREACHABLE, message: `server ${member.address} went away` } },
-          member.address,
-        );
-      }
+      this.opens.memberGone(member.address);
       log.warn({ member: member.address, closeCode: code, reason, clientsDropped: dropped }, 'member link lost');
     });
   }
 
-  private memberClientUp(member: MemberState, entry: DirectoryEntry): void {
+  private memberClientUp(member: MemberLink, entry: DirectoryEntry): void {
     this.pending.settle(entry.id);
     this.host.directory.upsert({ ...entry, server: member.address });
     member.syncing?.add(entry.id);
   }
 
-  private memberClientDown(member: MemberState, id: string): void {
+  private memberClientDown(member: MemberLink, id: string): void {
     this.host.directory.remove(id, member.address);
     // Its sessions here may sit half-open (the far side only sent EOF): end them now.
     this.host.broker.clientGone(id);
   }
 
-  /**
-   * A member gets only what it needs. Every member gets the operator accounts (names, roles, keys),
-   * but their secrets (password hashes, TOTP seeds) go only to the servers that may answer controls
-   * one day: the secondary and a standby. Flagging another secondary bumps the version, so it then
-   * receives them.
-   */
-  private snapshotFor(member: MemberState, snapshot: ConfigSnapshot): ConfigSnapshot {
-    const mayAct = member.standby || snapshot.servers.some((r) => r.address === member.address && r.secondary);
-    if (mayAct) return snapshot;
-    return {
-      ...snapshot,
-      operators: snapshot.operators.map((op) => ({ ...op, passwordHash: WITHHELD, totpSecret: null })),
-    };
-  }
-
-  private sendConfig(member: MemberState, snapshot: ConfigSnapshot): void {
-    member.configsSent++;
-    this.send(member.link, {
-      type: 'config',
-      sealed: sealConfig(this.options.secret, member.salt, member.configsSent, this.snapshotFor(member, snapshot)),
-    });
+  private sendConfig(member: MemberLink, snapshot: ConfigSnapshot): void {
+    this.send(member.link, configMessage(this.options.secret, member, snapshot));
   }
 
   /** Replicates the new configuration, and applies enabled/removed to the linked members at once. */

@@ -10,6 +10,7 @@ import type { ClusterHost } from '../server/role.js';
 import type { DirectoryEntry } from '../server/directory.js';
 import type { Link } from '../net/link.js';
 import { MemberRole } from './memberRole.js';
+import { ownRow, serverRow } from '../server/serverRow.js';
 
 const CHECK_EVERY_MS = 500;
 /** Consecutive failed checks before taking over: rides out a primary's quick restart. */
@@ -98,28 +99,10 @@ export class StandbyRole implements RoleBehaviour {
   }
 
   servers(): ServerInfo[] {
-    const h = this.host;
+    const weight = this.host.config.settings['primary-weight'];
     return [
-      {
-        address: this.options.primary,
-        role: 'standalone',
-        weight: h.config.settings['primary-weight'],
-        enabled: true,
-        secondary: false,
-        status: 'down',
-        clients: 0,
-        sessions: 0,
-      },
-      {
-        address: h.advertise,
-        role: 'standby',
-        weight: h.config.settings['primary-weight'],
-        enabled: true,
-        secondary: true,
-        status: 'up',
-        clients: h.clients.size,
-        sessions: h.broker.activeCount,
-      },
+      serverRow({ address: this.options.primary, role: 'standalone', weight, status: 'down' }),
+      ownRow(this.host, { role: 'standby', secondary: true, status: 'up' }),
     ];
   }
 

@@ -5,6 +5,7 @@ import { CloseCodes } from '../protocol/closeCodes.js';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import type { ServerInfo, SessionTarget } from '../protocol/messages.js';
 import type { ConnectedClient } from './context.js';
+import { ownRow } from './serverRow.js';
 import type { Acting, ClusterAddresses, Placement, RoleBehaviour, RoleHost } from './role.js';
 
 /** Opens a session to a client connected to this very server. */
@@ -36,19 +37,7 @@ export class StandaloneRole implements RoleBehaviour {
   }
 
   servers(): ServerInfo[] {
-    const h = this.host;
-    return [
-      {
-        address: h.advertise,
-        role: h.role,
-        weight: h.config.settings['primary-weight'],
-        enabled: true,
-        secondary: false,
-        status: h.stopping ? 'draining' : 'up',
-        clients: h.clients.size,
-        sessions: h.broker.activeCount,
-      },
-    ];
+    return [ownRow(this.host)];
   }
 
   clientUp(client: ConnectedClient): void {
