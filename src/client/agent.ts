@@ -13,6 +13,7 @@ import {
   type DialOptions,
   type UpgradeRedirect,
 } from '../net/dial.js';
+import { ServerList } from '../net/serverList.js';
 import { Backoff } from '../net/backoff.js';
 import type { ClientIdentity } from './identity.js';
 import { checkPolicy, type LocalPolicy } from './policy.js';
@@ -74,22 +75,21 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
   private readonly backoff: Backoff;
   private heartbeatMs = 30_000;
   private redirects = 0;
-  private failures = 0;
   /** Sessions being set up or running, each until its data connection closes. */
   private sessions = 0;
-  /** Where the cluster told us to go if the first contact fails (learned from welcome). */
-  private known: { primary: string; secondary?: string };
+  /** The gateway, then where the cluster told us to go if the first contact fails (learned from welcome). */
+  private readonly servers: ServerList;
 
   constructor(private readonly options: ClientOptions) {
     super();
     this.backoff = options.backoff ?? new Backoff();
-    this.known = { primary: options.gateway, secondary: options.secondary };
+    this.servers = new ServerList(options.gateway, options.secondary);
   }
 
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.connect(this.known.primary);
+    this.connect(this.servers.primary);
   }
 
   stop(): void {
@@ -150,12 +150,12 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
         case 'welcome':
           welcomed = true;
           this.redirects = 0;
-          this.failures = 0;
+          this.servers.succeeded();
           this.backoff.reset();
           this.server = msg.server;
           this.heartbeatMs = msg.heartbeat * 1000;
           if (msg.cluster.primary)
-            this.known = { primary: msg.cluster.primary, secondary: msg.cluster.secondary ?? this.known.secondary };
+            this.servers.update(msg.cluster.primary, msg.cluster.secondary ?? this.servers.secondary);
           this.armWatchdog();
           this.setStatus('connected', { server: msg.server });
           break;
@@ -199,10 +199,10 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
         return;
       }
       this.redirects = 0;
-      if (!welcomed) this.failures++;
+      if (!welcomed) this.servers.failed();
       // After failures, alternate between the primary and the secondary; a refusal that will not
       // change by retrying at once (bad key) still retries, but slowly, as the backoff grows.
-      const next = this.known.secondary && this.failures % 2 === 1 ? this.known.secondary : this.known.primary;
+      const next = this.servers.current();
       // A busy server (admission control) said when to come back: never sooner, later if our own
       // jittered backoff says so.
       const backoffMs = this.backoff.next();

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { Backoff } from '../net/backoff.js';
+import { ServerList } from '../net/serverList.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import {
   CLUSTER_PROTOCOL_VERSION,
@@ -48,17 +49,23 @@ export interface MemberHooks {
   onLink?(linked: boolean): void;
 }
 
+/** The secondary of the server table, if one is flagged. */
+function secondaryIn(host: ClusterHost): string | undefined {
+  return host.store.servers().find((s) => s.secondary)?.address;
+}
+
 export class MemberRole implements RoleBehaviour {
   private link: Link | undefined;
   private state: LinkState = 'linking';
-  /** The configured primary: where clients and links go first. */
-  private readonly primary: string;
+  /**
+   * Where links go: the configured primary first, and after each failed attempt the secondary (it
+   * may be acting); the secondary itself only ever follows the primary.
+   */
+  private readonly linkTargets: ServerList;
   /** The server whose link we hold (or last held): the primary, or the acting secondary. */
   private actingPrimary: string;
-  private secondary: string | undefined;
   /** A server that announced itself as the acting primary: the next link goes there, at once. */
   private announced: string | undefined;
-  private attempts = 0;
   private suspended = false;
   private unlinkedSince = Date.now();
   private draining = false;
@@ -76,9 +83,8 @@ export class MemberRole implements RoleBehaviour {
     private readonly options: ClusterOptions & { primary: string; standby?: boolean },
     private readonly hooks: MemberHooks = {},
   ) {
-    this.primary = options.primary;
+    this.linkTargets = new ServerList(options.primary, secondaryIn(host), host.advertise);
     this.actingPrimary = options.primary;
-    this.secondary = host.store.servers().find((s) => s.secondary)?.address;
   }
 
   get linked(): boolean {
@@ -91,7 +97,7 @@ export class MemberRole implements RoleBehaviour {
 
   start(): void {
     this.host.store.setMeta('role', this.options.standby ? 'standby' : 'member');
-    this.host.store.setMeta('primary', this.primary);
+    this.host.store.setMeta('primary', this.linkTargets.primary);
     this.connect();
     this.loadTimer = setInterval(
       () =>
@@ -130,8 +136,8 @@ export class MemberRole implements RoleBehaviour {
     if (!this.suspended) return;
     this.suspended = false;
     this.host.store.setMeta('role', 'member');
-    this.host.store.setMeta('primary', this.primary);
-    this.attempts = 0;
+    this.host.store.setMeta('primary', this.linkTargets.primary);
+    this.linkTargets.succeeded();
     this.connect();
   }
 
@@ -157,18 +163,8 @@ export class MemberRole implements RoleBehaviour {
     }
   }
 
-  /**
-   * Where to link next: the configured primary, and after a failure the secondary in turn (it may
-   * be acting). The secondary itself only ever follows the primary.
-   */
-  private nextTarget(): string {
-    const isSecondary = this.secondary === this.host.advertise;
-    if (isSecondary || !this.secondary || this.attempts % 2 === 0) return this.primary;
-    return this.secondary;
-  }
-
   clusterAddresses(): ClusterAddresses {
-    return { primary: this.primary, secondary: this.secondary };
+    return { primary: this.linkTargets.primary, secondary: this.linkTargets.secondary };
   }
 
   place(): Placement {
@@ -219,7 +215,7 @@ export class MemberRole implements RoleBehaviour {
   }
 
   configChanged(): void {
-    this.secondary = this.host.store.servers().find((s) => s.secondary)?.address;
+    this.linkTargets.setSecondary(secondaryIn(this.host));
   }
 
   /** As a plain member: report whether we reach the primary (the secondary asks before promoting). */
@@ -245,8 +241,8 @@ export class MemberRole implements RoleBehaviour {
       from,
       epoch,
       ourEpoch: this.epoch(),
-      primary: this.primary,
-      secondary: this.secondary,
+      primary: this.linkTargets.primary,
+      secondary: this.linkTargets.secondary,
       linkedTo: this.linked ? this.actingPrimary : undefined,
       dialing: !this.linked ? this.link?.remoteAddress : undefined,
     });
@@ -274,7 +270,7 @@ export class MemberRole implements RoleBehaviour {
   private connect(): void {
     if (this.stopped || this.suspended) return;
     const announced = this.announced !== undefined;
-    const target = this.announced ?? this.nextTarget();
+    const target = this.announced ?? this.linkTargets.current();
     this.announced = undefined;
     const log = this.host.logger.child({ channel: 'cluster', primary: target });
     const link = this.host.dialLink(target);
@@ -331,13 +327,13 @@ export class MemberRole implements RoleBehaviour {
           }
           accepted = true;
           this.state = 'linked';
-          this.attempts = 0;
+          this.linkTargets.succeeded();
           this.backoff.reset();
           this.actingPrimary = msg.primary;
           this.host.store.setMeta('epoch', String(msg.epoch));
           // `config --data` on this directory names the server that takes writes now.
           this.host.store.setMeta('primary', msg.primary);
-          this.secondary = msg.secondary;
+          this.linkTargets.setSecondary(msg.secondary);
           if (this.draining) this.setDraining(false);
           // Our clients follow in small batches, all in this tick: any change that happens later is
           // sent after the last batch, so the primary applies them in order.
@@ -398,7 +394,8 @@ export class MemberRole implements RoleBehaviour {
       }
       if (this.suspended) return;
       // After a link that worked, try the configured primary first; after each failure, the other.
-      this.attempts = accepted ? 0 : this.attempts + 1;
+      if (accepted) this.linkTargets.succeeded();
+      else this.linkTargets.failed();
       const refused = code === CloseCodes.NOT_IN_CLUSTER || code === CloseCodes.CLUSTER_AUTH;
       if (refused) {
         log.error({ closeCode: code, reason }, 'the primary refused this server');

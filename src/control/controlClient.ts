@@ -12,6 +12,7 @@ import {
 } from '../protocol/messages.js';
 import { keyProof } from '../protocol/proof.js';
 import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
+import { ServerList } from '../net/serverList.js';
 
 export interface ControlOptions {
   gateway: string;
@@ -72,7 +73,7 @@ export class ControlClient {
   }
 
   static async connect(options: ControlOptions): Promise<ControlClient> {
-    const targets = [options.gateway, ...(options.secondary ? [options.secondary] : [])];
+    const targets = new ServerList(options.gateway, options.secondary).all();
     const errors: Error[] = [];
     for (const target of targets) {
       try {
