@@ -29,6 +29,24 @@ import type { Link } from '../net/link.js';
 
 type LinkState = 'linking' | 'linked' | 'refused';
 
+/**
+ * One attempt at a link to the acting primary, from dial to close. Its states, in order: dialled
+ * (waiting for the challenge), joined (our proof sent), accepted (the primary proved the secret at
+ * an epoch not older than ours: only now is anything but the handshake taken from it), closed.
+ */
+interface LinkAttempt {
+  readonly link: Link;
+  readonly log: Logger;
+  /** Dialled on an acting primary's announcement rather than by our own retry. */
+  readonly announced: boolean;
+  readonly myNonce: string;
+  state: 'dialled' | 'joined' | 'accepted' | 'closed';
+  /** Opens the configuration this link carries (set by the primary's challenge). */
+  salt: string;
+  /** The count of the last configuration taken on this link: a lower or equal one is a replay. */
+  configSeq: number;
+}
+
 const LOAD_REPORT_MS = 1000;
 const DRAIN_BATCH = 50;
 const DRAIN_EVERY_MS = 250;
@@ -267,149 +285,171 @@ export class MemberRole implements RoleBehaviour {
     if (this.state === 'linked') this.link?.send(message);
   }
 
+  /** Dials the next target (an announced acting primary first) and follows the attempt through its states. */
   private connect(): void {
     if (this.stopped || this.suspended) return;
     const announced = this.announced !== undefined;
     const target = this.announced ?? this.linkTargets.current();
     this.announced = undefined;
-    const log = this.host.logger.child({ channel: 'cluster', primary: target });
-    const link = this.host.dialLink(target);
-    this.link = link;
-    const myNonce = newNonce();
-    /** Opens the configuration this link carries (set by the primary's challenge), and the count of the last one taken. */
-    let salt = '';
-    let configSeq = 0;
-    let accepted = false;
+    const attempt: LinkAttempt = {
+      log: this.host.logger.child({ channel: 'cluster', primary: target }),
+      link: this.host.dialLink(target),
+      announced,
+      myNonce: newNonce(),
+      state: 'dialled',
+      salt: '',
+      configSeq: 0,
+    };
+    this.link = attempt.link;
+    attempt.link.onMessage((data) => this.onPrimaryMessage(attempt, data));
+    attempt.link.onClose((code, reason) => this.onLinkClosed(attempt, code, reason));
+  }
 
-    link.onMessage((data) => {
-      const decoded = decode(PrimaryToMember, data, MAX_BULK_MESSAGE_BYTES);
-      if (!decoded.ok) {
-        log.warn({ reason: decoded.error }, 'malformed message from the primary');
-        return link.close(CloseCodes.BAD_MESSAGE, 'malformed message');
-      }
-      const msg = decoded.value;
-      // Until we accept the primary (secret proven, epoch not stale), take nothing from it: a stale
-      // primary sends its old configuration right behind the 'accepted' that we refuse.
-      if (!accepted && msg.type !== 'challenge' && msg.type !== 'accepted') return;
-      switch (msg.type) {
-        case 'challenge': {
-          const { host } = this;
-          salt = linkSalt(msg.nonce, myNonce);
-          link.send({
-            type: 'join',
-            version: CLUSTER_PROTOCOL_VERSION,
-            address: host.advertise,
-            nonce: myNonce,
-            proof: memberProof(
-              this.options.secret,
-              msg.nonce,
-              { address: host.advertise, fingerprint: host.fingerprint, standby: this.options.standby },
-              link.channelBinding(),
-            ),
-            configVersion: host.store.version(),
-            epoch: this.epoch(),
-            fingerprint: host.fingerprint,
-            standby: this.options.standby,
-            sessions: host.broker.activeCount,
-          } satisfies MemberToPrimary);
-          break;
-        }
-        case 'accepted': {
-          if (
-            !proofMatches(primaryProof(this.options.secret, myNonce, msg.primary, link.channelBinding()), msg.proof)
-          ) {
-            log.error('the primary did not prove the cluster secret; refusing it');
-            return link.close(CloseCodes.CLUSTER_AUTH, 'primary failed to prove the cluster secret');
-          }
-          if (msg.epoch < this.epoch()) {
-            log.warn({ epoch: msg.epoch, ours: this.epoch() }, 'ignoring a primary with an older epoch');
-            return link.close(CloseCodes.STALE_EPOCH, `stale epoch ${msg.epoch} < ${this.epoch()}`);
-          }
-          accepted = true;
-          this.state = 'linked';
-          this.linkTargets.succeeded();
-          this.backoff.reset();
-          this.actingPrimary = msg.primary;
-          this.host.store.setMeta('epoch', String(msg.epoch));
-          // `config --data` on this directory names the server that takes writes now.
-          this.host.store.setMeta('primary', msg.primary);
-          this.linkTargets.setSecondary(msg.secondary);
-          if (this.draining) this.setDraining(false);
-          // Our clients follow in small batches, all in this tick: any change that happens later is
-          // sent after the last batch, so the primary applies them in order.
-          this.forgetChanges();
-          const batches = clientBatches([...this.host.clients.values()].map((c) => c.entry));
-          batches.forEach((entries, i) =>
-            link.send({ type: 'clients', entries, last: i === batches.length - 1 } satisfies MemberToPrimary),
-          );
-          log.info(
-            {
-              epoch: msg.epoch,
-              acting: msg.primary,
-              clients: this.host.clients.size,
-              dialled: announced ? 'on its announcement' : 'by itself',
-            },
-            'linked to the acting primary',
-          );
-          this.hooks.onLink?.(true);
-          break;
-        }
-        case 'config': {
-          let opened;
-          try {
-            opened = openConfig(this.options.secret, salt, msg.sealed);
-          } catch {
-            log.error('a configuration from the primary that does not open with the cluster secret; refusing it');
-            return link.close(CloseCodes.BAD_MESSAGE, 'configuration does not open');
-          }
-          if (opened.seq <= configSeq) {
-            log.error({ seq: opened.seq, last: configSeq }, 'a configuration replayed on the link; refusing it');
-            return link.close(CloseCodes.BAD_MESSAGE, 'configuration replayed');
-          }
-          configSeq = opened.seq;
-          const { snapshot } = opened;
-          if (snapshot.version !== this.host.store.version()) this.applyConfig(snapshot, log);
-          break;
-        }
-        case 'open':
-          void this.openForPrimary(link, msg.req, msg.clientId, msg.target, msg.operator);
-          break;
-        case 'drain':
-          this.setDraining(msg.draining);
-          break;
-      }
-    });
+  private onPrimaryMessage(attempt: LinkAttempt, data: unknown): void {
+    const { link, log } = attempt;
+    const decoded = decode(PrimaryToMember, data, MAX_BULK_MESSAGE_BYTES);
+    if (!decoded.ok) {
+      log.warn({ reason: decoded.error }, 'malformed message from the primary');
+      return link.close(CloseCodes.BAD_MESSAGE, 'malformed message');
+    }
+    const msg = decoded.value;
+    // Until we accept the primary (secret proven, epoch not stale), take nothing from it: a stale
+    // primary sends its old configuration right behind the 'accepted' that we refuse.
+    if (attempt.state !== 'accepted' && msg.type !== 'challenge' && msg.type !== 'accepted') return;
+    switch (msg.type) {
+      case 'challenge':
+        return this.join(attempt, msg);
+      case 'accepted':
+        return this.accepted(attempt, msg);
+      case 'config':
+        return this.configReceived(attempt, msg);
+      case 'open':
+        void this.openForPrimary(link, msg.req, msg.clientId, msg.target, msg.operator);
+        return;
+      case 'drain':
+        return this.setDraining(msg.draining);
+    }
+  }
 
-    link.onClose((code, reason) => {
-      if (this.link === link) this.link = undefined;
-      if (accepted) this.forgetChanges();
-      // After stop() the store may be closed already: a stopped member reports nothing.
-      if (this.stopped) return;
-      if (accepted) {
-        this.unlinkedSince = Date.now();
-        // Not linked any more, before the hook runs: the secondary's election, which it may start at
-        // once, asks this.linked.
-        this.state = 'linking';
-        this.hooks.onLink?.(false);
-      }
-      if (this.suspended) return;
-      // After a link that worked, try the configured primary first; after each failure, the other.
-      if (accepted) this.linkTargets.succeeded();
-      else this.linkTargets.failed();
-      const refused = code === CloseCodes.NOT_IN_CLUSTER || code === CloseCodes.CLUSTER_AUTH;
-      if (refused) {
-        log.error({ closeCode: code, reason }, 'the primary refused this server');
-        this.state = 'refused';
-        this.setDraining(true);
-      } else {
-        if (accepted) log.warn({ closeCode: code, reason }, 'link to the primary lost; serving from the local copy');
-        if (this.state !== 'refused' || code === CloseCodes.NOT_PRIMARY) this.state = 'linking';
-      }
-      // An announcement that came while this attempt was out is acted on at once.
-      const delay =
-        this.announced !== undefined ? 0 : refused ? Math.max(5000, this.backoff.next()) : this.backoff.next();
-      this.retryTimer = setTimeout(() => this.connect(), delay);
-    });
+  /** The primary's challenge: join, proving the secret over its nonce. */
+  private join(attempt: LinkAttempt, msg: Extract<PrimaryToMember, { type: 'challenge' }>): void {
+    const { link } = attempt;
+    attempt.state = 'joined';
+    const { host } = this;
+    attempt.salt = linkSalt(msg.nonce, attempt.myNonce);
+    link.send({
+      type: 'join',
+      version: CLUSTER_PROTOCOL_VERSION,
+      address: host.advertise,
+      nonce: attempt.myNonce,
+      proof: memberProof(
+        this.options.secret,
+        msg.nonce,
+        { address: host.advertise, fingerprint: host.fingerprint, standby: this.options.standby },
+        link.channelBinding(),
+      ),
+      configVersion: host.store.version(),
+      epoch: this.epoch(),
+      fingerprint: host.fingerprint,
+      standby: this.options.standby,
+      sessions: host.broker.activeCount,
+    } satisfies MemberToPrimary);
+  }
+
+  /** The primary's answer to our join: taken if it proves the secret and its epoch is not stale. */
+  private accepted(attempt: LinkAttempt, msg: Extract<PrimaryToMember, { type: 'accepted' }>): void {
+    const { link, log } = attempt;
+    if (
+      !proofMatches(primaryProof(this.options.secret, attempt.myNonce, msg.primary, link.channelBinding()), msg.proof)
+    ) {
+      log.error('the primary did not prove the cluster secret; refusing it');
+      return link.close(CloseCodes.CLUSTER_AUTH, 'primary failed to prove the cluster secret');
+    }
+    if (msg.epoch < this.epoch()) {
+      log.warn({ epoch: msg.epoch, ours: this.epoch() }, 'ignoring a primary with an older epoch');
+      return link.close(CloseCodes.STALE_EPOCH, `stale epoch ${msg.epoch} < ${this.epoch()}`);
+    }
+    attempt.state = 'accepted';
+    this.state = 'linked';
+    this.linkTargets.succeeded();
+    this.backoff.reset();
+    this.actingPrimary = msg.primary;
+    this.host.store.setMeta('epoch', String(msg.epoch));
+    // `config --data` on this directory names the server that takes writes now.
+    this.host.store.setMeta('primary', msg.primary);
+    this.linkTargets.setSecondary(msg.secondary);
+    if (this.draining) this.setDraining(false);
+    // Our clients follow in small batches, all in this tick: any change that happens later is
+    // sent after the last batch, so the primary applies them in order.
+    this.forgetChanges();
+    const batches = clientBatches([...this.host.clients.values()].map((c) => c.entry));
+    batches.forEach((entries, i) =>
+      link.send({ type: 'clients', entries, last: i === batches.length - 1 } satisfies MemberToPrimary),
+    );
+    log.info(
+      {
+        epoch: msg.epoch,
+        acting: msg.primary,
+        clients: this.host.clients.size,
+        dialled: attempt.announced ? 'on its announcement' : 'by itself',
+      },
+      'linked to the acting primary',
+    );
+    this.hooks.onLink?.(true);
+  }
+
+  /** A configuration on an accepted link: opened, checked for replay, applied if new. */
+  private configReceived(attempt: LinkAttempt, msg: Extract<PrimaryToMember, { type: 'config' }>): void {
+    const { link, log } = attempt;
+    let opened;
+    try {
+      opened = openConfig(this.options.secret, attempt.salt, msg.sealed);
+    } catch {
+      log.error('a configuration from the primary that does not open with the cluster secret; refusing it');
+      return link.close(CloseCodes.BAD_MESSAGE, 'configuration does not open');
+    }
+    if (opened.seq <= attempt.configSeq) {
+      log.error({ seq: opened.seq, last: attempt.configSeq }, 'a configuration replayed on the link; refusing it');
+      return link.close(CloseCodes.BAD_MESSAGE, 'configuration replayed');
+    }
+    attempt.configSeq = opened.seq;
+    const { snapshot } = opened;
+    if (snapshot.version !== this.host.store.version()) this.applyConfig(snapshot, log);
+  }
+
+  /** The attempt ended (refused, lost, or replaced): whatever it held is forgotten, and the next is timed. */
+  private onLinkClosed(attempt: LinkAttempt, code: number, reason: string): void {
+    const { link, log } = attempt;
+    const accepted = attempt.state === 'accepted';
+    attempt.state = 'closed';
+    if (this.link === link) this.link = undefined;
+    if (accepted) this.forgetChanges();
+    // After stop() the store may be closed already: a stopped member reports nothing.
+    if (this.stopped) return;
+    if (accepted) {
+      this.unlinkedSince = Date.now();
+      // Not linked any more, before the hook runs: the secondary's election, which it may start at
+      // once, asks this.linked.
+      this.state = 'linking';
+      this.hooks.onLink?.(false);
+    }
+    if (this.suspended) return;
+    // After a link that worked, try the configured primary first; after each failure, the other.
+    if (accepted) this.linkTargets.succeeded();
+    else this.linkTargets.failed();
+    const refused = code === CloseCodes.NOT_IN_CLUSTER || code === CloseCodes.CLUSTER_AUTH;
+    if (refused) {
+      log.error({ closeCode: code, reason }, 'the primary refused this server');
+      this.state = 'refused';
+      this.setDraining(true);
+    } else {
+      if (accepted) log.warn({ closeCode: code, reason }, 'link to the primary lost; serving from the local copy');
+      if (this.state !== 'refused' || code === CloseCodes.NOT_PRIMARY) this.state = 'linking';
+    }
+    // An announcement that came while this attempt was out is acted on at once.
+    const delay =
+      this.announced !== undefined ? 0 : refused ? Math.max(5000, this.backoff.next()) : this.backoff.next();
+    this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
   private async openForPrimary(
