@@ -1,18 +1,11 @@
+import { formatBytes } from '../console/formatBytes.js';
+
 /**
  * A copy's progress on a terminal: one line redrawn in place on stderr, at most ten times a second,
  * and nothing at all when stderr is not a terminal (a script's log stays clean).
  */
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-export function formatBytes(n: number): string {
-  let unit = 0;
-  while (n >= 1024 && unit < UNITS.length - 1) {
-    n /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? n : n.toFixed(1)} ${UNITS[unit]}`;
-}
+export { formatBytes };
 
 /** The line itself (pure): `name  [#####-----]  42%  84.0 MiB / 200.0 MiB  55.3 MiB/s`. */
 export function progressLine(name: string, done: number, total: number, elapsedMs: number, width = 24): string {

@@ -5,15 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import { handleSink, readChunks } from '../protocol/fileIo.js';
-import {
-  ListReply,
-  PutReply,
-  readReply,
-  receiveFile,
-  replyError,
-  sendFile,
-  type FileEntry,
-} from '../protocol/fileWire.js';
+import { putFile, readListing, receiveFile, type FileEntry } from '../protocol/fileWire.js';
 import type { SessionOpener } from './reconnectingControl.js';
 
 /** One end of `control cp`: a file here, or `CLIENT:PATH` inside that client's --allow-files directory. */
@@ -126,17 +118,7 @@ export async function upload(
     const path = remotePath === '' || /[/\\]$/.test(remotePath) ? remotePath + basename(local) : remotePath;
     const far = await opener.open(client, { kind: 'files', op: 'put', path, size: info.size });
     try {
-      const reply = readReply(far, PutReply, 'reply to the upload');
-      reply.catch(() => undefined); // a failed send is the error to report, not the missing reply
-      const sending = sendFile(far, readChunks(handle, info.size), info.size, onProgress);
-      sending.catch(() => far.destroy()); // the reply then says the transfer was cut
-      // The client may refuse before all is sent (disk full): its reply ends the upload then.
-      const answer = await Promise.race([sending.then(() => reply), reply]);
-      if ('error' in answer) throw replyError(answer.error);
-      const sent = await sending;
-      if (answer.sha256 !== sent)
-        throw new SwitchboardError(ErrorCodes.INTEGRITY, `SHA-256 mismatch: ${sent} sent, ${answer.sha256} kept`);
-      return { path, size: answer.size, sha256: answer.sha256 };
+      return { path, ...(await putFile(far, readChunks(handle, info.size), info.size, onProgress)) };
     } finally {
       far.destroy();
     }
@@ -153,9 +135,7 @@ export async function listRemote(
 ): Promise<{ entries: FileEntry[]; truncated: boolean }> {
   const far = await opener.open(client, { kind: 'files', op: 'list', path });
   try {
-    const reply = await readReply(far, ListReply, 'listing');
-    if ('error' in reply) throw replyError(reply.error);
-    return reply;
+    return await readListing(far);
   } finally {
     far.destroy();
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { z } from 'zod';
 import { ErrorCodes, SwitchboardError } from './errors.js';
 
@@ -72,7 +72,7 @@ const cut = (received: number, size: number | undefined) =>
 export function receiveFile(
   stream: Readable,
   sink: Writable,
-  options: { size?: number; onBytes?(received: number, size: number): void } = {},
+  options: { size?: number; onHeader?(size: number): void; onBytes?(received: number, size: number): void } = {},
 ): Promise<{ size: number; sha256: string }> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
@@ -96,6 +96,7 @@ export function receiveFile(
     const onLine = (line: string) => {
       if (state === 'header') {
         size = parseLine(FileHeader, line, 'file header').size;
+        options.onHeader?.(size);
         state = size === 0 ? 'trailer' : 'body';
         return;
       }
@@ -239,4 +240,34 @@ export function readReply<S extends z.ZodType>(stream: Readable, schema: S, what
 export function replyError(error: { code: string; message: string }): SwitchboardError {
   const code = error.code === ErrorCodes.POLICY_REFUSED ? ErrorCodes.POLICY_REFUSED : ErrorCodes.FILE_FAILED;
   return new SwitchboardError(code, `client: ${error.message}`);
+}
+
+/**
+ * The sending end of a put, whoever sends (`control cp`, the console's upload through the API): the
+ * bytes and their trailer go up while the reply is awaited, since the client may answer early (a
+ * full disk); the file counts as copied only when the client's SHA-256 is the one sent.
+ */
+export async function putFile(
+  far: Duplex,
+  source: AsyncIterable<Buffer>,
+  size: number,
+  onBytes?: (sent: number, size: number) => void,
+): Promise<{ size: number; sha256: string }> {
+  const reply = readReply(far, PutReply, 'reply to the upload');
+  reply.catch(() => undefined); // a failed send is the error to report, not the missing reply
+  const sending = sendFile(far, source, size, onBytes);
+  sending.catch(() => far.destroy()); // the client then sees a cut transfer and keeps nothing
+  const answer = await Promise.race([sending.then(() => reply), reply]);
+  if ('error' in answer) throw replyError(answer.error);
+  const sent = await sending;
+  if (answer.sha256 !== sent)
+    throw new SwitchboardError(ErrorCodes.INTEGRITY, `SHA-256 mismatch: ${sent} sent, ${answer.sha256} kept`);
+  return { size: answer.size, sha256: answer.sha256 };
+}
+
+/** The listing a `list` session answers with. */
+export async function readListing(far: Readable): Promise<{ entries: FileEntry[]; truncated: boolean }> {
+  const reply = await readReply(far, ListReply, 'listing');
+  if ('error' in reply) throw replyError(reply.error);
+  return reply;
 }
