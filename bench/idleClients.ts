@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli, tempDir } from '../test/helpers/harness.js';
+import { sleep } from '../test/helpers/ports.js';
 import { cpuMs } from './cpuTime.js';
 import { runGenerators } from './generators.js';
 import { shippedNodeEnv, shippedNodeFlags, startScript, SwitchboardProcess } from './processes.js';
@@ -69,8 +70,6 @@ export interface IdleResult {
   rssRatio: number;
   heapRatio: number;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function vmRss(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../test/helpers/harness.js';
 import { runFailoverBench, type FailoverResult } from './failover.js';
+import { fileCopySection } from './fileCopySection.js';
 import {
   startRelayChain,
   startSwitchboard,
@@ -28,7 +29,8 @@ import { runThroughput, type ThroughputResult } from './throughput.js';
  *   --samples N        setup-latency samples per path (default 500)
  *   --only A,B         sections to run (default all): throughput, latency (one server),
  *                      cluster-throughput, cluster-latency (primary + member; `cluster` = both),
- *                      many-sessions, idle, placement (issue 7's scale benchmarks), failover
+ *                      many-sessions, idle, placement (issue 7's scale benchmarks), failover,
+ *                      file-copy (control cp against scp over a forward; 512 MB x 3, --quick 64 MB x 1)
  *   --failover-clients N   clients in the failover section (default 10000)
  *   --no-tls           skip the TLS cases
  *   --direction D      download | upload (default both)
@@ -75,6 +77,7 @@ const SECTIONS = [
   'idle',
   'placement',
   'failover',
+  'file-copy',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 const ALIASES: Record<string, Section[]> = { cluster: ['cluster-throughput', 'cluster-latency'] };
@@ -327,6 +330,7 @@ const sections: { name: Section; key: string; run: () => Promise<SectionOutput> 
   { name: 'idle', key: 'idle', run: async () => scaleText(await idleSection(flags.quick!, log)) },
   { name: 'placement', key: 'placement', run: async () => scaleText(await placementSection(flags.quick!, log)) },
   { name: 'failover', key: 'failover', run: failoverSection },
+  { name: 'file-copy', key: 'fileCopy', run: () => fileCopySection(flags.quick!) },
 ];
 
 async function main(): Promise<void> {

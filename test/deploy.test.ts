@@ -321,6 +321,15 @@ test('install refuses what the service could not run with; install then uninstal
     '--dry-run',
   ]);
   assert.match(bad.stderr, /bad\.toml:3: unknown key "port"/);
+  // Uploads (control cp) are written in the --allow-files directory: the unit makes it writable.
+  const withFiles = await runCli([
+    'client',
+    'install',
+    '--config',
+    writeFile('files.toml', 'gateway = "a:1"\nkey = "k"\nstate = "/var/lib/sbc"\nallow-files = "/srv/drop"\n'),
+    '--dry-run',
+  ]);
+  assert.match(withFiles.stdout, /^ReadWritePaths=\/var\/lib\/sbc \/srv\/drop$/m);
 
   // A user that exists (no useradd on the test machine) and a temporary unit directory (no systemctl).
   const unitDir = join(dir.path, 'units');

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { resolve } from 'node:path';
 import { ClientAgent } from '../client/agent.js';
 import { loadOrCreateIdentity } from '../client/identity.js';
 import { createLogger } from '../server/logger.js';
@@ -33,6 +34,7 @@ export function clientCommand(_env: NodeJS.ProcessEnv, { services = true } = {})
       .option('--state <dir>', 'where the client keeps its stable id', './.switchboard-client')
       .option('--allow-forward <ports>', 'ports on this machine that sessions may reach, e.g. 22,8080')
       .option('--allow-exec', 'allow sessions to run commands on this machine')
+      .option('--allow-files <dir>', 'allow sessions to list, read and write files in this directory (control cp)')
       .option('--log-level <level>', 'trace | debug | info | warn | error', 'info'),
   ).enablePositionalOptions();
   if (services) for (const sub of clientServiceCommands()) client.addCommand(sub);
@@ -57,7 +59,11 @@ export function clientCommand(_env: NodeJS.ProcessEnv, { services = true } = {})
       identity: loadOrCreateIdentity(flags.state!),
       name: flags.name,
       group: flags.group,
-      policy: { allowForward: new Set(parsePorts(flags.allowForward)), allowExec: Boolean(flags.allowExec) },
+      policy: {
+        allowForward: new Set(parsePorts(flags.allowForward)),
+        allowExec: Boolean(flags.allowExec),
+        allowFiles: flags.allowFiles === undefined ? undefined : resolve(flags.allowFiles),
+      },
       dial: dialOptions(flags, gateway.tls),
     });
     const statusLog = new ClientStatusLog();

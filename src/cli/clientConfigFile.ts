@@ -22,6 +22,7 @@ const ClientConfigSchema = z
     state: z.string().min(1),
     'allow-forward': z.array(port),
     'allow-exec': z.boolean(),
+    'allow-files': z.string().min(1),
     proxy: z.string().min(1),
     tls: z.boolean(),
     'tls-fingerprint': z.string().min(1),
@@ -45,6 +46,7 @@ export interface ClientFlagValues {
   state?: string;
   allowForward?: string;
   allowExec?: boolean;
+  allowFiles?: string;
   proxy?: string;
   tls?: boolean;
   tlsFingerprint?: string;
@@ -98,7 +100,13 @@ export function parseClientConfig(file: string, text: string): ClientConfig {
   }
   const base = dirname(file);
   const path = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : resolve(base, p));
-  return { ...config, 'key-file': path(config['key-file']), state: path(config.state), ca: path(config.ca) };
+  return {
+    ...config,
+    'key-file': path(config['key-file']),
+    state: path(config.state),
+    ca: path(config.ca),
+    'allow-files': path(config['allow-files']),
+  };
 }
 
 /** The file's values in the flags' shape (keys absent from the file stay absent). */
@@ -113,6 +121,7 @@ function asFlags(config: ClientConfig): ClientFlagValues {
     state: config.state,
     allowForward: config['allow-forward']?.join(','),
     allowExec: config['allow-exec'],
+    allowFiles: config['allow-files'],
     proxy: config.proxy,
     tls: config.tls,
     tlsFingerprint: config['tls-fingerprint'],

@@ -5,6 +5,7 @@ import { parseForwardSpec, startForward } from '../control/forward.js';
 import { ReconnectingControl } from '../control/reconnectingControl.js';
 import { looksLikeClientId } from '../protocol/clientIdentity.js';
 import { addDialFlags, table } from './common.js';
+import { cpCommand } from './cpCommand.js';
 import { connectResolved, loginProfile, logoutProfile, resolveControl, type ControlFlags } from './controlProfile.js';
 import { printable } from './printable.js';
 import { profileCommand } from './profileCommand.js';
@@ -146,6 +147,7 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
     });
 
   control.addCommand(profileCommand(env));
+  control.addCommand(cpCommand((cmd) => connect(cmd, env)));
 
   control
     .command('login')

@@ -134,7 +134,8 @@ export function clientServiceCommands(): Command[] {
         node: flags.node,
         entry: entryScript(),
         args: ['client', '--config', file, ...(stateDirectory ? ['--state', `/var/lib/${stateDirectory}`] : [])],
-        writablePaths: config.state ? [config.state] : [],
+        // The --allow-files directory too: uploads are written there (the unit's file system is read-only else).
+        writablePaths: [config.state, config['allow-files']].filter((p): p is string => p !== undefined),
         stateDirectory,
         privilegedPort: false,
         readPaths: [file, ...[config['key-file'], config.ca].filter((p): p is string => p !== undefined)],

@@ -240,7 +240,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     };
     let prepared;
     try {
-      prepared = await prepareSession(target);
+      prepared = await prepareSession(target, this.options.policy);
     } catch (err) {
       release();
       return this.refuse(ticket, target, toWireError(err));

@@ -1,5 +1,6 @@
 import { ErrorCodes, type WireError } from '../protocol/errors.js';
 import type { SessionTarget } from '../protocol/messages.js';
+import { checkRelativePath } from './filePaths.js';
 
 /**
  * The client's own say over what may reach its machine. It is set on the client's command line and
@@ -8,6 +9,8 @@ import type { SessionTarget } from '../protocol/messages.js';
 export interface LocalPolicy {
   allowForward: ReadonlySet<number>;
   allowExec: boolean;
+  /** The one directory `files` sessions may read and write in (--allow-files); none when absent. */
+  allowFiles?: string;
 }
 
 export function checkPolicy(policy: LocalPolicy, target: SessionTarget): WireError | undefined {
@@ -25,6 +28,14 @@ export function checkPolicy(policy: LocalPolicy, target: SessionTarget): WireErr
       };
     }
     return undefined;
+  }
+  if (target.kind === 'files') {
+    if (policy.allowFiles === undefined)
+      return {
+        code: ErrorCodes.POLICY_REFUSED,
+        message: 'this client does not allow files (start it with --allow-files DIR)',
+      };
+    return checkRelativePath(target.path);
   }
   if (!policy.allowExec)
     return {

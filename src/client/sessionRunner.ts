@@ -5,6 +5,8 @@ import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import { encodeExecFrame, encodeExit, ExecChannel, ExecInputDecoder } from '../protocol/execFrames.js';
 import type { SessionTarget } from '../protocol/messages.js';
 import { splice } from '../net/splice.js';
+import { prepareFiles } from './fileSession.js';
+import type { LocalPolicy } from './policy.js';
 
 /**
  * The client's end of a session: first the local resource is opened (so a refused port becomes a
@@ -15,7 +17,11 @@ export interface PreparedSession {
   abort(): void;
 }
 
-export function prepareSession(target: SessionTarget): Promise<PreparedSession> {
+export function prepareSession(
+  target: SessionTarget,
+  policy?: Pick<LocalPolicy, 'allowFiles'>,
+): Promise<PreparedSession> {
+  if (target.kind === 'files') return prepareFiles(target, policy?.allowFiles);
   return target.kind === 'forward'
     ? prepareForward(target.port, target.host ?? '127.0.0.1')
     : Promise.resolve(prepareExec(target.command));

@@ -18,6 +18,11 @@ export function setCsrf(token: string): void {
   csrf = token;
 }
 
+/** For a change not sent as JSON (a file upload): the same token, in the same header. */
+export function csrfHeaders(): Record<string, string> {
+  return csrf ? { 'x-csrf-token': csrf } : {};
+}
+
 export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';

@@ -2,6 +2,7 @@ import { api, ApiFailure, setCsrf, type Me } from './api.js';
 import { auditPage } from './auditPage.js';
 import { clientsPage } from './clientsPage.js';
 import { configPage } from './configPage.js';
+import { filesPage } from './filesPage.js';
 import { h, replace } from './dom.js';
 import { loginPage } from './loginPage.js';
 import { serversPage } from './serversPage.js';
@@ -33,6 +34,13 @@ function route(): void {
   leave();
   leave = () => undefined;
   if (!me) return showLogin();
+  // #/files/<clientId>: a client's Files page (filesPage.ts).
+  const files = /^#\/files\/([^/]+)$/.exec(location.hash);
+  if (files) {
+    document.title = 'Files · Switchboard';
+    leave = filesPage(view, decodeURIComponent(files[1]!));
+    return;
+  }
   const name = pageFromHash();
   const page = pages[name];
   document.title = `${page.title} · Switchboard`;

@@ -132,7 +132,13 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
               h('td', {}, c.address),
               h('td', {}, c.server),
               h('td', { title: c.connectedAt }, since(c.connectedAt)),
-              h('td', {}, h('button', { type: 'button', onclick: () => connectDialog(me, c) }, 'Connect')),
+              h(
+                'td',
+                {},
+                h('button', { type: 'button', onclick: () => connectDialog(me, c) }, 'Connect'),
+                ' ',
+                h('a', { class: 'button', href: `#/files/${encodeURIComponent(c.id)}` }, 'Files'),
+              ),
             ),
           )
         : h(

@@ -41,6 +41,10 @@ export const ErrorCodes = {
   CLIENT_REFUSED: 'SB_ERR_CLIENT_REFUSED',
   /** The operator was removed, its password or TOTP changed, or it may no longer use the key, since it logged in. */
   OPERATOR_REVOKED: 'SB_ERR_OPERATOR_REVOKED',
+  /** A file session failed on the client: no such file, not a regular file, disk full, cut in the middle. */
+  FILE_FAILED: 'SB_ERR_FILE_FAILED',
+  /** A copied file's SHA-256 at one end is not the other end's: nothing was kept under the final name. */
+  INTEGRITY: 'SB_ERR_INTEGRITY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

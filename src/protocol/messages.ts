@@ -24,6 +24,13 @@ const hostPort = z.string().min(3).max(260);
 export const SessionTarget = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('forward'), port, host: z.string().max(255).optional() }),
   z.object({ kind: z.literal('exec'), command: z.array(z.string().max(4096)).min(1).max(256) }),
+  // A file copy or a directory listing inside the client's --allow-files directory (src/protocol/fileWire.ts).
+  z.object({
+    kind: z.literal('files'),
+    op: z.enum(['get', 'put', 'list']),
+    path: z.string().max(4096),
+    size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  }),
 ]);
 export type SessionTarget = z.infer<typeof SessionTarget>;
 

@@ -10,6 +10,7 @@ const CLIENT_REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set([
   ErrorCodes.POLICY_REFUSED,
   ErrorCodes.CONNECT_FAILED,
   ErrorCodes.TOO_MANY_SESSIONS,
+  ErrorCodes.FILE_FAILED,
 ]);
 
 /** A client's reason is kept to this many characters: enough for a port and an OS error. */

@@ -3,10 +3,12 @@
  * source address, to test per-address lockout), logins with TOTP, and an event-stream reader.
  */
 import http from 'node:http';
-import net from 'node:net';
 import otplib from 'otplib';
 import { currentTotp } from '../../src/store/totp.js';
 import { runCli, waitFor } from './harness.js';
+import { freePort } from './ports.js';
+
+export { freePort };
 
 export interface Answer<T = any> {
   status: number;
@@ -173,17 +175,6 @@ export async function unusedTotp(secret: string): Promise<string> {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface StreamEvent {

@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ControlClient } from '../../src/control/controlClient.js';
@@ -13,8 +12,9 @@ import type { ClientInfo, ServerInfo } from '../../src/protocol/messages.js';
 import { ConfigStore } from '../../src/store/configStore.js';
 import { Proc, runCli, tempDir, waitFor, type CliResult } from './harness.js';
 import { stopAll } from './sb.js';
+import { sleep, freePortOn } from './ports.js';
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep, freePortOn };
 
 export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
@@ -25,31 +25,6 @@ export function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no VmRSS for process ${pid}`);
   return Number(m[1]) * 1024;
-}
-
-function canBind(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ host, port, exclusive: true }, () => s.close(() => resolve(true)));
-  });
-}
-
-/** One port that is free on every given address: port 0 on the first, then checked on the rest. */
-export async function freePortOn(hosts: string[]): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = net.createServer();
-      s.once('error', reject);
-      s.listen(0, hosts[0], () => {
-        const { port: p } = s.address() as net.AddressInfo;
-        s.close(() => resolve(p));
-      });
-    });
-    const free = await Promise.all(hosts.map((h) => canBind(h, port)));
-    if (free.every(Boolean)) return port;
-  }
-  throw new Error(`no port free on all of ${hosts.join(', ')}`);
 }
 
 /** The config version in a data directory, read without disturbing the server that owns it. */

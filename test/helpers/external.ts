@@ -10,6 +10,9 @@ import net from 'node:net';
 import { delimiter, join } from 'node:path';
 import { once } from 'node:events';
 import { Proc } from './harness.js';
+import { freePort } from './ports.js';
+
+export { freePort };
 
 const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
@@ -66,18 +69,6 @@ export function runTool(
     // A command that exits before reading its input (ssh-keygen, sshd -t) makes the write fail with EPIPE.
     child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
-  });
-}
-
-/** A port that was free a moment ago, for programs that cannot be told to pick one themselves. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
   });
 }
 

@@ -10,13 +10,14 @@ import { join } from 'node:path';
 import { ControlClient } from '../../src/control/controlClient.js';
 import type { ClientInfo, ServerInfo } from '../../src/protocol/messages.js';
 import { Proc, runCli, tempDir, type CliResult } from './harness.js';
+import { sleep } from './ports.js';
+
+export { sleep };
 
 export const SECRET = '0123456789abcdef0123-failover';
 export const KEY = 'keyvalue-failover-0123456789';
 export const PORT = 29443;
 const SERVER_ENV = { SWITCHBOARD_CLUSTER_SECRET: SECRET };
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface Health {
   role: string;

@@ -13,23 +13,12 @@ import { ControlClient } from '../../src/control/controlClient.js';
 import type { ClientInfo, ServerInfo } from '../../src/protocol/messages.js';
 import { keyProof } from '../../src/protocol/proof.js';
 import { Proc, runCli, type CliResult } from './harness.js';
+import { freePort, sleep } from './ports.js';
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { freePort, sleep };
 
 export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-/** A port that was free a moment ago (for a server that must come back on the same port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resident set size of a process, in bytes. */

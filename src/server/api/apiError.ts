@@ -32,6 +32,8 @@ const statusByCode: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.LOCKED_OUT]: 429,
   [ErrorCodes.TOO_MANY_SESSIONS]: 429,
   [ErrorCodes.CONNECT_FAILED]: 502,
+  [ErrorCodes.FILE_FAILED]: 502,
+  [ErrorCodes.INTEGRITY]: 502,
   [ErrorCodes.CLIENT_REFUSED]: 502,
   [ErrorCodes.UNREACHABLE]: 502,
   [ErrorCodes.SHUTTING_DOWN]: 503,

@@ -10,6 +10,7 @@ import { clientRoutes } from './clientRoutes.js';
 import { EventHub } from './eventHub.js';
 import { eventRoutes } from './eventRoutes.js';
 import { execRoutes } from './execRoutes.js';
+import { fileRoutes } from './fileRoutes.js';
 import { readJsonBody, sendJson } from './httpIo.js';
 import { keyRoutes } from './keyRoutes.js';
 import { loginRoutes } from './loginRoutes.js';
@@ -56,6 +57,7 @@ export class ApiRouter {
       auditRoutes,
       execRoutes,
       eventRoutes,
+      fileRoutes,
     ]
       .flatMap((routes) => routes(deps))
       .map(compileRoute);
