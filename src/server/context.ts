@@ -88,6 +88,8 @@ export interface ServerContext extends Omit<
   readonly clients: Map<string, ConnectedClient>;
   /** The clients a control may browse: the whole cluster's on the acting primary. */
   readonly directory: Directory;
+  /** The key API session tokens are signed with: the same on every server of a cluster (sessionToken.ts). */
+  readonly sessionSigningKey?: Buffer;
   /** The operator logged in to the REST API with this session token (and when it expires), if any. */
   operatorOfToken(token: string): { operator: Operator; expiresAt: number; stamp: string } | undefined;
 }

@@ -57,6 +57,7 @@ import type { TlsMaterial } from './tlsFiles.js';
 import { WebFront } from './webFront.js';
 import { Admission } from './admission.js';
 import { ClientCapacity } from './clientCapacity.js';
+import { sessionSigningKey } from './api/sessionToken.js';
 import { fileBudget, readFileUse, type FileBudget } from './fileBudget.js';
 
 export interface ServerOptions {
@@ -142,6 +143,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   readonly clients = new Map<string, ConnectedClient>();
   readonly directory = new Directory();
   advertise = '';
+  readonly sessionSigningKey: Buffer;
   private listener: Listener | undefined;
   private readonly wss: WebSocketServer;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -162,6 +164,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.logger = options.logger;
     this.store = options.store;
     this.config = new ConfigCache(options.store);
+    this.sessionSigningKey = sessionSigningKey(options.clusterSecret);
     this.limiter = new LoginLimiter(this.config.settings['lockout-attempts']);
     this.metrics = new Metrics({
       clients: () => this.clients.size,
