@@ -32,6 +32,8 @@ export interface ConnectedClient {
 export interface LoggedInControl extends GrantedLogin {
   key: string;
   revoke(code: number, reason: string): void;
+  /** Closes the channel for a reason that is not the login's (this server stopped acting). */
+  close(code: number, reason: string): void;
 }
 
 /** What a placement decision says about an arriving client. */

@@ -105,7 +105,7 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
       stamp = outcome.stamp;
     }
     if (ws.readyState !== ws.OPEN) return;
-    session = { key: key.name, operator, stamp, revoke };
+    session = { key: key.name, operator, stamp, revoke, close: (code, reason) => closeWith(ws, code, reason) };
     ctx.controls.add(session);
     log.info({ operator: operator || undefined, keyName: key.name }, 'control logged in');
     ctx.store.audit(operator || `key:${key.name}`, 'control.login', {
