@@ -15,7 +15,7 @@ export async function fleetSection(quick: boolean, log: (line: string) => void):
         ['all browsable ms', 'full browse ms', 'after kill -9: all back ms', 'at 10 s', 'lost', 'target ms'],
         [
           [
-            r.allBrowsableMs ?? 'not in 600 s',
+            r.allBrowsableMs ?? 'not measured',
             r.fullBrowseMs,
             r.failoverAllBrowsableMs ?? 'not in 120 s',
             r.browsableAt10s,
