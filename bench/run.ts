@@ -15,6 +15,7 @@ import {
 } from './paths.js';
 import { Driver, shippedNodeFlags, startScript, stopAll } from './processes.js';
 import { idleSection, manySessionsSection, placementSection, type Section as ScaleSection } from './scaleSections.js';
+import { fleetSection } from './fleetSection.js';
 import { runSetupLatency, type LatencyResult } from './setupLatency.js';
 import { round, table } from './stats.js';
 import { runThroughput, type ThroughputResult } from './throughput.js';
@@ -31,6 +32,7 @@ import { runThroughput, type ThroughputResult } from './throughput.js';
  *                      cluster-throughput, cluster-latency (primary + member; `cluster` = both),
  *                      many-sessions, idle, placement (issue 7's scale benchmarks), failover,
  *                      file-copy (control cp against scp over a forward; 512 MB x 3, --quick 64 MB x 1)
+ *                      fleet (issue 20: a primary and four members, 12,000 clients each, and a failover)
  *   --failover-clients N   clients in the failover section (default 10000)
  *   --no-tls           skip the TLS cases
  *   --direction D      download | upload (default both)
@@ -78,6 +80,7 @@ const SECTIONS = [
   'placement',
   'failover',
   'file-copy',
+  'fleet',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 const ALIASES: Record<string, Section[]> = { cluster: ['cluster-throughput', 'cluster-latency'] };
@@ -331,6 +334,7 @@ const sections: { name: Section; key: string; run: () => Promise<SectionOutput> 
   { name: 'placement', key: 'placement', run: async () => scaleText(await placementSection(flags.quick!, log)) },
   { name: 'failover', key: 'failover', run: failoverSection },
   { name: 'file-copy', key: 'fileCopy', run: () => fileCopySection(flags.quick!) },
+  { name: 'fleet', key: 'fleet', run: async () => scaleText(await fleetSection(flags.quick!, log)) },
 ];
 
 async function main(): Promise<void> {

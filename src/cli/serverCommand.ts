@@ -42,6 +42,7 @@ interface ServerFlags {
   tlsOnly?: boolean;
   init?: boolean;
   logLevel: string;
+  maxClients?: string;
 }
 
 /** On a first run with --init: a key and an admin operator, printed once. */
@@ -74,6 +75,10 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
     .option('--tls-cert <file>', 'TLS certificate (PEM)')
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .option('--tls-only', 'the port speaks TLS alone (no plain HTTP beside it): faster TLS relaying')
+    .option(
+      '--max-clients <n>',
+      'clients this server holds at most; past it they are refused and sent elsewhere (default: from the file limit, ulimit -n, less a reserve)',
+    )
     .option('--init', 'on the first run, create a key and an admin operator and print them once')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
     .addOption(
@@ -96,6 +101,9 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
           'a cluster server needs --advertise HOST:PORT: the address other servers and clients use to reach it',
         );
       }
+      const maxClients = flags.maxClients === undefined ? undefined : Number(flags.maxClients);
+      if (maxClients !== undefined && (!Number.isInteger(maxClients) || maxClients < 1))
+        throw new Error(`--max-clients must be a positive whole number (got ${flags.maxClients})`);
       if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
       if (flags.tlsOnly && !flags.tlsCert && !flags.tlsSelfSigned)
         throw new Error('--tls-only needs a certificate: --tls-self-signed or --tls-cert/--tls-key');
@@ -141,6 +149,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         clusterDial,
         clusterSecret: secret,
         faultBlock: flags.faultBlock?.split(','),
+        maxClients,
       });
       await server.start();
       if (tls) process.stderr.write(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint}\n`);

@@ -1,7 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { CloseCodes } from '../protocol/closeCodes.js';
 import {
-  CLUSTER_PROTOCOL_VERSION,
   linkSalt,
   memberProof,
   MemberToPrimary,
@@ -9,6 +8,7 @@ import {
   type PrimaryToMember,
 } from '../protocol/clusterMessages.js';
 import type { RpcCall, StatusResult } from '../protocol/clusterRpc.js';
+import { clusterProtocolRefusal } from '../protocol/clusterCompat.js';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
 import { newNonce, proofMatches } from '../protocol/proof.js';
@@ -218,12 +218,8 @@ export class PrimaryRole implements RoleBehaviour {
       if (!member) {
         if (msg.type !== 'join') return refuse(CloseCodes.BAD_MESSAGE, 'expected join');
         clearTimeout(timer);
-        if (msg.version !== CLUSTER_PROTOCOL_VERSION) {
-          return refuse(
-            CloseCodes.BAD_MESSAGE,
-            `cluster protocol ${msg.version} is not this primary's (${CLUSTER_PROTOCOL_VERSION}): run the same Switchboard version on every server`,
-          );
-        }
+        const incompatible = clusterProtocolRefusal(msg.version);
+        if (incompatible) return refuse(CloseCodes.BAD_MESSAGE, incompatible);
         const binding = link.channelBinding();
         if (!proofMatches(memberProof(this.options.secret, nonce, msg, binding), msg.proof))
           return refuse(CloseCodes.CLUSTER_AUTH, 'cluster secret not accepted');

@@ -11,6 +11,7 @@ import type { DirectoryEntry } from '../server/directory.js';
 import { nextEpoch, promotionDecision, type Probe } from './failover.js';
 import type { Link } from '../net/link.js';
 import { MemberRole } from './memberRole.js';
+import { handControlsBack } from '../server/handControlsBack.js';
 import { PrimaryRole } from './primaryRole.js';
 
 const ELECTION_EVERY_MS = 500;
@@ -131,6 +132,7 @@ export class StandingInRole implements RoleBehaviour {
     this.host.store.setMeta('epoch', String(epoch));
     this.host.directory.retainOnly(this.host.advertise);
     this.member.resume();
+    handControlsBack(this.host, this.options.primary);
     this.host.logger.warn({ epoch }, 'stepped down: the primary has its role back');
   }
 

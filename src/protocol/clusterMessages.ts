@@ -46,6 +46,10 @@ export const ConfigSnapshotSchema = z.object({
   operators: z.array(OperatorSchema),
   servers: z.array(ServerRowSchema),
   settings: z.record(z.string(), z.unknown()),
+  logouts: z
+    .array(z.object({ id: z.string().max(128), expiresAt: z.number() }))
+    .max(20_000)
+    .optional(),
 });
 
 /**

@@ -32,6 +32,8 @@ export const ErrorCodes = {
   CSRF: 'SB_ERR_CSRF',
   SHUTTING_DOWN: 'SB_ERR_SHUTTING_DOWN',
   BUSY: 'SB_ERR_BUSY',
+  /** The server holds as many clients as its `max-clients` allows: try another server, or later. */
+  SERVER_FULL: 'SB_ERR_SERVER_FULL',
   /** The data directory's disk is full: a configuration change was not saved. */
   STORE_FULL: 'SB_ERR_STORE_FULL',
   /** Another server runs on this data directory. */

@@ -62,6 +62,7 @@ class ClientConnection implements ConnectedClient {
     readonly secure: boolean,
   ) {
     this.helloTimer = setTimeout(() => {
+      ctx.metrics.refusals.inc({ reason: 'hello_timeout' });
       this.log('warn', { code: 'SB_ERR_HELLO_TIMEOUT' }, 'client sent no hello in time');
       closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no hello in time');
     }, ctx.config.settings['hello-timeout'] * 1000);

@@ -27,6 +27,8 @@ export interface ConnectedClient {
 export interface LoggedInControl extends GrantedLogin {
   key: string;
   revoke(code: number, reason: string): void;
+  /** Closes the channel for a reason that is not the login's (this server stopped acting). */
+  close(code: number, reason: string): void;
 }
 
 /**
@@ -40,6 +42,8 @@ export interface ServerContext extends RoleHost {
   readonly totpSteps: UsedTotpSteps;
   /** Control channels logged in here, so that a revoked operator's can be closed. */
   readonly controls: Set<LoggedInControl>;
+  /** The key API session tokens are signed with: the same on every server of a cluster (sessionToken.ts). */
+  readonly sessionSigningKey?: Buffer;
   /** The operator logged in to the REST API with this session token (and when it expires), if any. */
   operatorOfToken(token: string): { operator: Operator; expiresAt: number; stamp: string } | undefined;
 }

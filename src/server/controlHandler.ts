@@ -1,6 +1,6 @@
 import type WebSocket from 'ws';
 import { toClientInfo } from './directory.js';
-import { CloseCodes } from '../protocol/closeCodes.js';
+import { CloseCodes, closeCodeName } from '../protocol/closeCodes.js';
 import { ErrorCodes, SwitchboardError, toWireError } from '../protocol/errors.js';
 import {
   BrowseParams,
@@ -44,10 +44,10 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
   let loggingIn = false;
   const budget = new SessionBudget(CONTROL_SESSION_LIMITS, 'this control');
 
-  const loginTimer = setTimeout(
-    () => closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no login in time'),
-    ctx.config.settings['hello-timeout'] * 1000,
-  );
+  const loginTimer = setTimeout(() => {
+    ctx.metrics.refusals.inc({ reason: 'control_login_timeout' });
+    closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no login in time');
+  }, ctx.config.settings['hello-timeout'] * 1000);
   ws.on('close', () => {
     clearTimeout(loginTimer);
     if (session) ctx.controls.delete(session);
@@ -74,6 +74,7 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
   });
 
   function refuse(code: number, reason: string): void {
+    ctx.metrics.refusals.inc({ reason: `control_${closeCodeName(code)}` });
     log.warn({ closeCode: code, reason }, 'control refused');
     closeWith(ws, code, reason);
   }
@@ -104,7 +105,7 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
       stamp = outcome.stamp;
     }
     if (ws.readyState !== ws.OPEN) return;
-    session = { key: key.name, operator, stamp, revoke };
+    session = { key: key.name, operator, stamp, revoke, close: (code, reason) => closeWith(ws, code, reason) };
     ctx.controls.add(session);
     log.info({ operator: operator || undefined, keyName: key.name }, 'control logged in');
     ctx.store.audit(operator || `key:${key.name}`, 'control.login', {

@@ -12,6 +12,8 @@ export interface MetricsSource {
   replicationLagSeconds(): number;
   /** The store's writes that wait for room (a full disk), with cumulative counts. */
   storeBacklog(): BacklogStats;
+  /** Client channels this server holds at most (`max-clients`). */
+  maxClients?(): number;
 }
 
 /**
@@ -36,6 +38,14 @@ export class Metrics {
       registers,
       collect() {
         this.set(source.clients());
+      },
+    });
+    new Gauge({
+      name: 'switchboard_max_clients',
+      help: 'Clients this server holds at most (max-clients); past it new clients are refused with SB_ERR_SERVER_FULL',
+      registers,
+      collect() {
+        this.set(source.maxClients?.() ?? 0);
       },
     });
     new Gauge({
@@ -134,7 +144,7 @@ export class Metrics {
     });
     this.refusals = new Counter({
       name: 'switchboard_refusals_total',
-      help: 'Connections and sessions refused, by reason',
+      help: 'Connections and sessions refused, by reason (server_full, hello_timeout, busy, bad_key, control_... for controls)',
       labelNames: ['reason'],
       registers,
     });

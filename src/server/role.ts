@@ -5,7 +5,7 @@ import type { ServerInfo, SessionTarget } from '../protocol/messages.js';
 import type { ConfigStore } from '../store/configStore.js';
 import type { Broker } from './broker.js';
 import type { ConfigCache } from './configCache.js';
-import type { ConnectedClient } from './context.js';
+import type { ConnectedClient, LoggedInControl } from './context.js';
 import type { Directory, DirectoryEntry } from './directory.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -53,6 +53,8 @@ export interface RoleHost {
 export interface ClusterHost extends RoleHost {
   /** This server's TLS certificate fingerprint, when it serves TLS: members announce it. */
   readonly fingerprint: string | undefined;
+  /** Control channels logged in here: a server that stops acting as primary closes them (handControlsBack.ts). */
+  readonly controls: Set<LoggedInControl>;
   /** Opens a session data connection to another server of the cluster. */
   dialData(address: string, ticket: string, fingerprint: string | undefined): Promise<Duplex>;
   /** Opens the cluster link to the primary. */

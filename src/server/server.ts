@@ -35,6 +35,9 @@ import { TicketTable } from './tickets.js';
 import type { TlsMaterial } from './tlsFiles.js';
 import { WebFront } from './webFront.js';
 import { Admission } from './admission.js';
+import { ClientCapacity } from './clientCapacity.js';
+import { sessionSigningKey } from './api/sessionToken.js';
+import { fileBudget, readFileUse, type FileBudget } from './fileBudget.js';
 
 export interface ServerOptions {
   store: ConfigStore;
@@ -59,6 +62,8 @@ export interface ServerOptions {
   faultBlock?: readonly string[];
   /** Builds the role's behaviour (src/cli/serverCommand.ts: the cluster roles); standalone when not given. */
   behaviour?: RoleFactory;
+  /** Client channels held at most (`--max-clients`); by default from the file limit (fileBudget.ts). */
+  maxClients?: number;
 }
 
 /** The ticket in a data connection's path; malformed percent-encoding is an unknown ticket, not a crash. */
@@ -81,6 +86,11 @@ function refuseUpgrade(socket: Duplex, status: number, code: string, message: st
   );
 }
 
+/** The label of `switchboard_refusals_total` for an error code: SB_ERR_SERVER_FULL is server_full. */
+function refusalReason(code: string): string {
+  return code.replace(/^SB_ERR_/, '').toLowerCase();
+}
+
 /**
  * One Switchboard server process: the listener, the client and control channels, the broker, and
  * the store. Alone it is a standalone server; whoever starts it may hand it another role's
@@ -100,12 +110,15 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   readonly clients = new Map<string, ConnectedClient>();
   readonly directory = new Directory();
   advertise = '';
+  readonly sessionSigningKey: Buffer;
   private listener: Listener | undefined;
   private readonly wss: WebSocketServer;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatSeconds = 0;
   private readonly connectionLimits: ConnectionLimits;
   private readonly admission: Admission;
+  private readonly fileBudget: FileBudget;
+  private readonly capacity: ClientCapacity;
   stopping = false;
   /** The role's behaviour: set by start(), before the first connection is accepted. */
   behaviour!: RoleBehaviour;
@@ -119,8 +132,9 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.logger = options.logger;
     this.store = options.store;
     this.config = new ConfigCache(options.store);
+    this.sessionSigningKey = sessionSigningKey(options.clusterSecret);
     this.limiter = new LoginLimiter(this.config.settings['lockout-attempts']);
-    this.metrics = serverMetrics(this);
+    this.metrics = serverMetrics(this, () => this.capacity.maxClients);
     // Once when the store starts refusing writes, once per interval while it does, once when it is back.
     this.store.onBacklogReport((report) => {
       if (report.state === 'failing')
@@ -132,6 +146,9 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     });
     this.connectionLimits = new ConnectionLimits(this.config.settings['max-connections-per-address']);
     this.admission = new Admission(this.config.settings['admission-rate'], Date.now());
+    const files = readFileUse();
+    this.fileBudget = fileBudget(files.fileLimit, files.filesInUse, options.maxClients);
+    this.capacity = new ClientCapacity(this.fileBudget, this.logger, (reason) => this.metrics.refusals.inc({ reason }));
     this.broker = new Broker(new TicketTable(options.ticketTtlMs ?? 10_000), (s) => this.sessionClosed(s));
     // One frame limit for everyone who dials in, cluster links included: a peer has proven nothing
     // when its first frames arrive. Members send their client lists in batches (clientBatches).
@@ -175,7 +192,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       {
         request: (q, s) => this.onRequest(q, s),
         upgrade: (q, s, h) => this.onUpgrade(q, s, h),
-        admit: (a) => this.connectionLimits.admit(a),
+        admit: (a) => this.capacity.admitSocket(this.openSockets()) && this.connectionLimits.admit(a),
         release: (a) => this.connectionLimits.release(a),
       },
       this.options.tls,
@@ -194,9 +211,20 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
         role: this.role,
         tls: Boolean(this.options.tls),
         fingerprint: this.options.tls?.fingerprint,
+        maxClients: this.fileBudget.maxClients,
+        fileLimit: this.fileBudget.fileLimit,
       },
       'listening',
     );
+    if (this.fileBudget.source === 'flag-capped')
+      this.logger.warn(
+        {
+          asked: this.options.maxClients,
+          maxClients: this.fileBudget.maxClients,
+          fileLimit: this.fileBudget.fileLimit,
+        },
+        'max-clients lowered to what the file limit leaves room for (raise the limit: ulimit -n, LimitNOFILE)',
+      );
   }
 
   /** Stops accepting, tells clients to come back later (or elsewhere), and closes everything. */
@@ -364,9 +392,9 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     // Callbacks below that outlive the upgrade must not capture `req`: its headers and state would
     // then stay in memory for as long as the connection does (a few hundred bytes per idle client).
     const remote = req.socket;
-    if (this.stopping) return refuseUpgrade(socket, 403, ErrorCodes.SHUTTING_DOWN, 'server is shutting down');
+    if (this.stopping) return this.refuseUpgrade(socket, 403, ErrorCodes.SHUTTING_DOWN, 'server is shutting down');
     if (this.tlsRefused(req))
-      return refuseUpgrade(socket, 403, ErrorCodes.TLS_REQUIRED, 'this server requires TLS (https)');
+      return this.refuseUpgrade(socket, 403, ErrorCodes.TLS_REQUIRED, 'this server requires TLS (https)');
     if (path.startsWith('/v1/session/'))
       return this.onDataConnection(req, socket, head, ticketFromPath(path.slice('/v1/session/'.length)));
     if (path === '/v1/cluster') {
@@ -384,10 +412,13 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
         return refuseUpgrade(socket, 503, ErrorCodes.BUSY, refused.message, refused.waitMs);
       }
       if (provenId !== undefined && this.redirectedEarly(provenId, req, socket)) return;
+      // Redirects above cost no slot; a client this server would keep needs one.
+      const full = this.capacity.take(socket);
+      if (full) return this.refuseUpgrade(socket, 503, full.code, full.message, full.retryAfterMs);
     }
     const handler =
       path === '/v1/client' ? handleClientConnection : path === '/v1/control' ? handleControlConnection : undefined;
-    if (!handler) return refuseUpgrade(socket, 404, 'SB_ERR_NOT_FOUND', `no channel ${path}`);
+    if (!handler) return this.refuseUpgrade(socket, 404, 'SB_ERR_NOT_FOUND', `no channel ${path}`);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', this.onWsError);
       handler(this, ws, remote);
@@ -411,16 +442,22 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     return true;
   }
 
+  /** A refusal before the upgrade, counted in /metrics by its code (`SB_ERR_SERVER_FULL`: server_full). */
+  private refuseUpgrade(socket: Duplex, status: number, code: string, message: string, retryAfterMs?: number): void {
+    this.metrics.refusals.inc({ reason: refusalReason(code) });
+    refuseUpgrade(socket, status, code, message, retryAfterMs);
+  }
+
   /** Shared by every client and control WebSocket rather than a closure each. */
   private readonly onWsError = (err: Error): void => this.logger.debug({ err: err.message }, 'websocket error');
 
   private onDataConnection(req: http.IncomingMessage, socket: Duplex, head: Buffer, ticket: string): void {
     if ((req.headers.upgrade ?? '').toLowerCase() !== SESSION_UPGRADE)
-      return refuseUpgrade(socket, 404, ErrorCodes.BAD_TICKET, 'not a session upgrade');
+      return this.refuseUpgrade(socket, 404, ErrorCodes.BAD_TICKET, 'not a session upgrade');
     const onSocket = this.broker.tickets.take(ticket);
     if (!onSocket) {
       this.logger.warn({ peer: req.socket.remoteAddress }, 'data connection with an unknown or used ticket');
-      return refuseUpgrade(socket, 404, ErrorCodes.BAD_TICKET, 'unknown, expired or used ticket');
+      return this.refuseUpgrade(socket, 404, ErrorCodes.BAD_TICKET, 'unknown, expired or used ticket');
     }
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${SESSION_UPGRADE}\r\n\r\n`);
     if (head.length) socket.unshift(head);

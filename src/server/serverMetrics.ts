@@ -2,7 +2,10 @@ import { Metrics } from './metrics.js';
 import type { RoleBehaviour, RoleHost } from './role.js';
 
 /** A server's metrics, read at scrape time from its parts and its role (set by then). */
-export function serverMetrics(server: RoleHost & { readonly behaviour: RoleBehaviour }): Metrics {
+export function serverMetrics(
+  server: RoleHost & { readonly behaviour: RoleBehaviour },
+  maxClients: () => number,
+): Metrics {
   return new Metrics({
     clients: () => server.clients.size,
     sessions: () => server.broker.activeCount,
@@ -12,5 +15,6 @@ export function serverMetrics(server: RoleHost & { readonly behaviour: RoleBehav
     acting: () => server.behaviour.acting().acting,
     replicationLagSeconds: () => server.behaviour.replicationLagSeconds?.() ?? 0,
     storeBacklog: () => server.store.backlogStats(),
+    maxClients,
   });
 }

@@ -50,7 +50,18 @@ export interface ConfigSnapshot {
   operators: Omit<OperatorSecrets, 'hasTotp'>[];
   servers: ServerRow[];
   settings: Settings;
+  /** API sessions logged out (a server of an older version sends none: its members keep theirs). */
+  logouts?: Logout[];
 }
+
+/** A logged-out API session: its token's SHA-256 (hex), and when the token would expire anyway (ms). */
+export interface Logout {
+  id: string;
+  expiresAt: number;
+}
+
+/** Logouts kept at most; past it the ones closest to expiry go first (see addLogout). */
+export const MAX_LOGOUTS = 20_000;
 
 /** What a refused configuration change got wrong: a bad value, a name that is not there, or one that is. */
 export type ConfigErrorKind = 'invalid' | 'missing' | 'exists';
@@ -172,6 +183,13 @@ export class ConfigStore {
       ),
       bumpVersion: db.prepare("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'config_version'"),
       audit: db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)'),
+      logouts: db.prepare('SELECT id, expires_at AS expiresAt FROM logouts ORDER BY expires_at'),
+      loggedOut: db.prepare('SELECT 1 FROM logouts WHERE id = ?').pluck(),
+      addLogout: db.prepare('INSERT OR REPLACE INTO logouts (id, expires_at) VALUES (?, ?)'),
+      expireLogouts: db.prepare('DELETE FROM logouts WHERE expires_at <= ?'),
+      trimLogouts: db.prepare(
+        'DELETE FROM logouts WHERE id IN (SELECT id FROM logouts ORDER BY expires_at LIMIT max(0, (SELECT count(*) FROM logouts) - ?))',
+      ),
       auditLog: db.prepare('SELECT id, at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?'),
       // Prepared once: db.pragma() would compile it again on every call, and the placement path asks.
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
@@ -476,6 +494,28 @@ export class ConfigStore {
     return value;
   }
 
+  // ---- API logouts ---------------------------------------------------------------------------
+  /**
+   * Records a logout; a configuration change, so it replicates. Lapsed entries go at the same time;
+   * past MAX_LOGOUTS the entries nearest expiry are dropped (an operator would have to log out
+   * 20,000 times within a session's lifetime for that).
+   */
+  addLogout(id: string, expiresAt: number, now = Date.now()): void {
+    this.change(() => {
+      this.stmts.expireLogouts.run(now);
+      this.stmts.addLogout.run(id, expiresAt);
+      this.stmts.trimLogouts.run(MAX_LOGOUTS);
+    });
+  }
+
+  loggedOut(id: string): boolean {
+    return this.stmts.loggedOut.get(id) !== undefined;
+  }
+
+  logouts(): Logout[] {
+    return this.stmts.logouts.all() as Logout[];
+  }
+
   // ---- replication ---------------------------------------------------------------------------
   snapshot(): ConfigSnapshot {
     return this.db.transaction(() => ({
@@ -487,6 +527,7 @@ export class ConfigStore {
       }),
       servers: this.servers(),
       settings: this.settings(),
+      logouts: this.logouts(),
     }))();
   }
 
@@ -512,6 +553,10 @@ export class ConfigStore {
           secondary: s.secondary ? 1 : 0,
         });
       for (const [name, value] of settings) this.stmts.setSetting.run(name, JSON.stringify(value));
+      if (snap.logouts) {
+        this.db.exec('DELETE FROM logouts;');
+        for (const l of snap.logouts.slice(-MAX_LOGOUTS)) this.stmts.addLogout.run(l.id, l.expiresAt);
+      }
       this.stmts.setMeta.run('config_version', String(snap.version));
     });
     this.configWrites++;

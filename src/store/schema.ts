@@ -38,4 +38,10 @@ export const migrations: readonly string[] = [
      detail TEXT NOT NULL DEFAULT '{}'
    );
    INSERT INTO meta (name, value) VALUES ('config_version', '0');`,
+  // API sessions logged out, by the SHA-256 of their token, until the token would have expired anyway:
+  // replicated, so a logout on one server is honoured by every server that verifies the token.
+  `CREATE TABLE logouts (
+     id TEXT PRIMARY KEY,
+     expires_at INTEGER NOT NULL
+   );`,
 ];

@@ -14,7 +14,7 @@ import { ErrorCodes, fromWireError, SwitchboardError, toWireError } from '../../
 import type { ServerToClient, SessionTarget } from '../../src/protocol/messages.js';
 import { Broker } from '../../src/server/broker.js';
 import { ConfigCache } from '../../src/server/configCache.js';
-import type { ConnectedClient } from '../../src/server/context.js';
+import type { ConnectedClient, LoggedInControl } from '../../src/server/context.js';
 import { Directory, type DirectoryEntry } from '../../src/server/directory.js';
 import { silentLogger } from '../../src/server/logger.js';
 import type { Metrics } from '../../src/server/metrics.js';
@@ -84,6 +84,7 @@ export class MemoryHost implements ClusterHost {
   readonly clients = new Map<string, ConnectedClient>();
   readonly directory = new Directory();
   readonly fingerprint = undefined;
+  readonly controls = new Set<LoggedInControl>();
   stopping = false;
   /** Unreachable: links, data connections and calls to it fail, as to a killed process. */
   down = false;
@@ -97,7 +98,7 @@ export class MemoryHost implements ClusterHost {
   ) {
     this.config = new ConfigCache(this.store);
     this.broker = new Broker(new TicketTable(5000), () => undefined);
-    this.metrics = serverMetrics(this);
+    this.metrics = serverMetrics(this, () => 0);
   }
 
   start(): this {

@@ -20,6 +20,8 @@ import { serverRoutes } from './serverRoutes.js';
 import { SessionTable, type SessionLimits } from './sessionTable.js';
 import { settingRoutes } from './settingRoutes.js';
 import { operatorOfToken } from './tokenLogin.js';
+import { sessionSigningKey } from './sessionToken.js';
+import { storeAuthority } from './storeAuthority.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -38,7 +40,10 @@ export class ApiRouter {
     private readonly ctx: ServerContext,
     options: { sessionLimits?: SessionLimits; now?: () => number } = {},
   ) {
-    this.sessions = new SessionTable(options.sessionLimits);
+    this.sessions = new SessionTable(
+      options.sessionLimits,
+      storeAuthority(ctx.store, ctx.sessionSigningKey ?? sessionSigningKey(undefined)),
+    );
     this.hub = new EventHub(ctx);
     const deps: ApiDeps = {
       ctx,

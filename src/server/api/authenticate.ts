@@ -86,7 +86,7 @@ export function authenticate(
   const revoked = revokedBecause(session, store);
   const secrets = revoked === undefined ? store.operatorSecrets(session.operator) : undefined;
   if (!secrets) {
-    sessions.end(presented.token);
+    sessions.forget(presented.token);
     throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, revoked ?? `operator ${session.operator} no longer exists`);
   }
   const { passwordHash: _p, totpSecret: _t, ...operator } = secrets;

@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { csrfOf, issueToken, tokenId, verifyToken } from './sessionToken.js';
 import type { GrantedLogin } from '../credentialStamp.js';
 
 export interface SessionLimits {
@@ -26,44 +27,92 @@ export interface WebSession {
   stamp: string;
 }
 
-function digest(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+/**
+ * What a session table needs beyond its own memory: the key tokens are signed with, the operators'
+ * credential stamps now, and the replicated logout list (sessionToken.ts, configStore addLogout).
+ */
+export interface SessionAuthority {
+  key: Buffer;
+  /** The operator's credential stamp as the store has it now; undefined when there is no such operator. */
+  stampOf(operator: string): string | undefined;
+  loggedOut(id: string): boolean;
+  logOut(id: string, expiresAt: number): void;
+}
+
+/** Alone (unit tests, no store): a random key, only sessions made here, logouts in memory. */
+export function localAuthority(): SessionAuthority {
+  const out = new Set<string>();
+  return {
+    key: randomBytes(32),
+    stampOf: () => undefined,
+    loggedOut: (id) => out.has(id),
+    logOut: (id) => void out.add(id),
+  };
 }
 
 /**
- * Logged-in API sessions, in memory on the acting primary (a failover asks operators to log in
- * again; sessions never replicate). Tokens are kept only as hashes, so a heap dump does not hand
- * them out. The clock is passed in: expiry is a pure decision.
+ * Logged-in API sessions. A token is signed (sessionToken.ts), so any server of the cluster that
+ * is asked with one it has not seen (the secondary after a failover, the primary after failback)
+ * verifies it and takes the session in; a logout is recorded in the replicated store, so it holds
+ * on every server. What stays per server is the idle clock: a session taken in starts it afresh
+ * (its absolute age, from the login, holds everywhere). Sessions are kept by the token's hash, so a
+ * heap dump does not hand tokens out. The clock is passed in: expiry is a pure decision.
  */
 export class SessionTable {
   private readonly sessions = new Map<string, WebSession>();
 
-  constructor(readonly limits: SessionLimits = DEFAULT_SESSION_LIMITS) {}
+  constructor(
+    readonly limits: SessionLimits = DEFAULT_SESSION_LIMITS,
+    private readonly authority: SessionAuthority = localAuthority(),
+  ) {}
 
   get size(): number {
     return this.sessions.size;
   }
 
   create(operator: string, now: number, stamp = ''): { token: string; session: WebSession } {
-    const token = randomBytes(32).toString('base64url');
-    const session = { operator, csrf: randomBytes(24).toString('base64url'), createdAt: now, lastSeen: now, stamp };
-    this.sessions.set(digest(token), session);
-    // Map iteration is insertion order: the first entries are the oldest logins.
-    for (const id of this.sessions.keys()) {
-      if (this.sessions.size <= this.limits.maxSessions) break;
-      this.sessions.delete(id);
-    }
+    const { token } = issueToken(this.authority.key, operator, stamp, now);
+    const session = { operator, csrf: csrfOf(this.authority.key, token), createdAt: now, lastSeen: now, stamp };
+    this.keep(tokenId(token), session);
     return { token, session };
+  }
+
+  private keep(id: string, session: WebSession): void {
+    this.sessions.set(id, session);
+    // Map iteration is insertion order: the first entries are the oldest logins.
+    for (const old of this.sessions.keys()) {
+      if (this.sessions.size <= this.limits.maxSessions) break;
+      this.sessions.delete(old);
+    }
+  }
+
+  /** A token issued by another server of the cluster (or by this one before a restart), taken in if it holds. */
+  private adopt(id: string, token: string, now: number): WebSession | undefined {
+    const claims = verifyToken(this.authority.key, token, (op) => this.authority.stampOf(op));
+    if (!claims || now >= claims.createdAt + this.limits.maxAgeMs) return undefined;
+    const session = {
+      operator: claims.operator,
+      csrf: csrfOf(this.authority.key, token),
+      createdAt: claims.createdAt,
+      lastSeen: now,
+      stamp: claims.stamp,
+    };
+    this.keep(id, session);
+    return session;
   }
 
   expiresAt(session: WebSession): number {
     return Math.min(session.createdAt + this.limits.maxAgeMs, session.lastSeen + this.limits.idleMs);
   }
 
-  /** The live session for a token, marked as used now; undefined when unknown or expired. */
+  /** The live session for a token, marked as used now; undefined when unknown, expired or logged out. */
   touch(token: string, now: number): WebSession | undefined {
-    const id = digest(token);
-    const session = this.sessions.get(id);
+    const id = tokenId(token);
+    if (this.authority.loggedOut(id)) {
+      this.sessions.delete(id);
+      return undefined;
+    }
+    const session = this.sessions.get(id) ?? this.adopt(id, token, now);
     if (!session) return undefined;
     if (now >= this.expiresAt(session)) {
       this.sessions.delete(id);
@@ -75,12 +124,26 @@ export class SessionTable {
 
   /** Whether the session is still live, without counting this as a use. */
   live(token: string, now: number): boolean {
-    const session = this.sessions.get(digest(token));
-    return session !== undefined && now < this.expiresAt(session);
+    const id = tokenId(token);
+    const session = this.sessions.get(id);
+    return session !== undefined && now < this.expiresAt(session) && !this.authority.loggedOut(id);
   }
 
+  /** Logs a session out, here and (through the replicated store) on every server. */
   end(token: string): boolean {
-    return this.sessions.delete(digest(token));
+    const id = tokenId(token);
+    const session = this.sessions.get(id);
+    const createdAt =
+      session?.createdAt ?? verifyToken(this.authority.key, token, (op) => this.authority.stampOf(op))?.createdAt;
+    this.sessions.delete(id);
+    if (createdAt === undefined) return false;
+    this.authority.logOut(id, createdAt + this.limits.maxAgeMs);
+    return true;
+  }
+
+  /** Drops a session from this server's memory only: its login no longer holds anywhere (credentialStamp.ts). */
+  forget(token: string): void {
+    this.sessions.delete(tokenId(token));
   }
 
   /** Ends every session of an operator (removed, or its password changed). */

@@ -19,7 +19,7 @@ export function operatorOfToken(
   if (!session) return undefined;
   const operator = store.operators().find((o) => o.name === session.operator);
   if (!operator || revokedBecause(session, store)) {
-    sessions.end(token);
+    sessions.forget(token);
     return undefined;
   }
   return { operator, expiresAt: sessions.expiresAt(session), stamp: session.stamp };
