@@ -19,6 +19,7 @@ import type { Logger } from '../server/logger.js';
 import type { ConfigStore } from '../store/configStore.js';
 import { announcementDecision } from './announcement.js';
 import { clientBatches } from './clientBatches.js';
+import { receiveDevices } from './deviceReplication.js';
 import { ClientChanges } from './clientChanges.js';
 import type { ClusterHost, ClusterOptions } from './clusterHost.js';
 import type { DirectoryEntry } from '../server/directory.js';
@@ -281,6 +282,7 @@ export class MemberRole implements RoleBehaviour {
     /** Opens the configuration this link carries (set by the primary's challenge), and the count of the last one taken. */
     let salt = '';
     let configSeq = 0;
+    let devicesSeq = 0;
     let accepted = false;
 
     link.onMessage((data) => {
@@ -378,6 +380,14 @@ export class MemberRole implements RoleBehaviour {
           break;
         case 'drain':
           this.setDraining(msg.draining);
+          break;
+        case 'devices':
+          try {
+            devicesSeq = receiveDevices(this.host, this.options.secret, salt, devicesSeq, msg.sealed);
+          } catch (err) {
+            log.error({ err: (err as Error).message }, 'known devices from the primary refused');
+            return link.close(CloseCodes.BAD_MESSAGE, 'device batch refused');
+          }
           break;
       }
     });

@@ -23,6 +23,7 @@ import { z } from 'zod';
 import { announceActingPrimary } from './announcement.js';
 import { nextEpoch } from './failover.js';
 import { chooseServer, PendingPlacements, type Candidate } from './placement.js';
+import { DeviceReplication } from './deviceReplication.js';
 
 interface MemberState {
   address: string;
@@ -73,13 +74,17 @@ export class PrimaryRole implements RoleBehaviour {
   private nextReq = 1;
   private reclaimTimer: NodeJS.Timeout | undefined;
   private reclaiming = false;
+  private readonly devices: DeviceReplication;
 
   constructor(
     private readonly host: ClusterHost,
     private readonly options: PrimaryRoleOptions,
-  ) {}
+  ) {
+    this.devices = new DeviceReplication(host, options.secret);
+  }
 
   start(): void {
+    this.devices.start();
     const store = this.host.store;
     if ((store.epoch() ?? 0) < 1) store.setMeta('epoch', '1');
     store.setMeta('role', this.options.actingFor ? 'acting-primary' : 'primary');
@@ -94,6 +99,7 @@ export class PrimaryRole implements RoleBehaviour {
   /** Closes the member links; they find the acting primary again by themselves. */
   stop(reason = 'primary shutting down'): void {
     clearInterval(this.reclaimTimer);
+    this.devices.stop();
     for (const m of [...this.members.values()]) m.link.close(CloseCodes.SHUTTING_DOWN, reason);
   }
 
@@ -397,6 +403,7 @@ export class PrimaryRole implements RoleBehaviour {
           secondary: this.secondary(),
         });
         if (msg.configVersion !== this.host.store.version()) this.sendConfig(member, this.host.store.snapshot());
+        this.devices.member(member.address, link, member.salt, this.mayAct(member, this.host.store.servers()));
         log.info({ member: msg.address, configVersion: msg.configVersion }, 'member joined');
         return;
       }
@@ -438,6 +445,7 @@ export class PrimaryRole implements RoleBehaviour {
       clearTimeout(timer);
       if (!member || this.members.get(member.address) !== member) return;
       this.members.delete(member.address);
+      this.devices.left(member.address, link);
       this.host.broker.serverGone(member.address);
       const dropped = this.host.directory.dropServer(member.address);
       this.pending.dropServer(member.address);
@@ -471,9 +479,12 @@ export class PrimaryRole implements RoleBehaviour {
    * one day: the secondary and a standby. Flagging another secondary bumps the version, so it then
    * receives them.
    */
+  private mayAct(member: MemberState, servers: ServerRow[]): boolean {
+    return member.standby || servers.some((r) => r.address === member.address && r.secondary);
+  }
+
   private snapshotFor(member: MemberState, snapshot: ConfigSnapshot): ConfigSnapshot {
-    const mayAct = member.standby || snapshot.servers.some((r) => r.address === member.address && r.secondary);
-    if (mayAct) return snapshot;
+    if (this.mayAct(member, snapshot.servers)) return snapshot;
     return {
       ...snapshot,
       operators: snapshot.operators.map((op) => ({ ...op, passwordHash: WITHHELD, totpSecret: null })),
@@ -495,6 +506,7 @@ export class PrimaryRole implements RoleBehaviour {
     for (const member of this.members.values()) {
       if (member.standby) {
         this.sendConfig(member, snapshot);
+        this.devices.member(member.address, member.link, member.salt, true);
         continue;
       }
       const row = rows.get(member.address);
@@ -503,6 +515,7 @@ export class PrimaryRole implements RoleBehaviour {
         continue;
       }
       this.sendConfig(member, snapshot);
+      this.devices.member(member.address, member.link, member.salt, this.mayAct(member, snapshot.servers));
       if (row.enabled === member.draining) {
         member.draining = !row.enabled;
         this.send(member.link, { type: 'drain', draining: member.draining });

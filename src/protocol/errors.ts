@@ -41,6 +41,16 @@ export const ErrorCodes = {
   CLIENT_REFUSED: 'SB_ERR_CLIENT_REFUSED',
   /** The operator was removed, its password or TOTP changed, or it may no longer use the key, since it logged in. */
   OPERATOR_REVOKED: 'SB_ERR_OPERATOR_REVOKED',
+  /** An admin revoked this device (client identity): every server refuses it at its hello. */
+  DEVICE_REVOKED: 'SB_ERR_DEVICE_REVOKED',
+  /** The device waits for an admin's approval (`device-approval on`): no sessions until then. */
+  DEVICE_PENDING: 'SB_ERR_DEVICE_PENDING',
+  /** No known device has that id. */
+  UNKNOWN_DEVICE: 'SB_ERR_UNKNOWN_DEVICE',
+  /** The change asked for is the device's or key's state already, or cannot follow it (revoking twice, approving a device that is not pending, rotating a key whose successor is pending). */
+  STATE_CONFLICT: 'SB_ERR_STATE_CONFLICT',
+  /** The client proved a key secret that was rotated and retired: it needs the key's new secret. */
+  KEY_ROTATED: 'SB_ERR_KEY_ROTATED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

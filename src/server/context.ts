@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import type { Directory, DirectoryEntry } from './directory.js';
+import type { DeviceRegistry } from './deviceRegistry.js';
 import type { Link } from '../net/link.js';
 import type { RpcMethod } from '../protocol/clusterRpc.js';
 import type { ServerToClient, ServerInfo, SessionTarget } from '../protocol/messages.js';
@@ -24,6 +25,10 @@ export interface ConnectedClient {
   alive: boolean;
   /** Connected over TLS: a client that is not is closed when `require-tls` is switched on. */
   secure: boolean;
+  /** The key secret the client holds (a rotated key's old one until it is handed the new). */
+  keySecret: string;
+  /** Hands the client its key's new secret (a rotation). */
+  handOver(keyName: string, successor: string): void;
   send(message: ServerToClient): void;
   close(code: number, reason: string): void;
 }
@@ -88,6 +93,8 @@ export interface ServerContext extends Omit<
   readonly clients: Map<string, ConnectedClient>;
   /** The clients a control may browse: the whole cluster's on the acting primary. */
   readonly directory: Directory;
+  /** Known devices: recorded on the acting primary, decided (pending, named) on every server. */
+  readonly devices: DeviceRegistry;
   /** The operator logged in to the REST API with this session token (and when it expires), if any. */
   operatorOfToken(token: string): { operator: Operator; expiresAt: number; stamp: string } | undefined;
 }

@@ -56,6 +56,8 @@ import { TicketTable } from './tickets.js';
 import type { TlsMaterial } from './tlsFiles.js';
 import { WebFront } from './webFront.js';
 import { Admission } from './admission.js';
+import { DeviceRegistry } from './deviceRegistry.js';
+import { enforceDeviceRules } from './deviceEnforcement.js';
 
 export interface ServerOptions {
   store: ConfigStore;
@@ -132,6 +134,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   readonly metrics: Metrics;
   readonly clients = new Map<string, ConnectedClient>();
   readonly directory = new Directory();
+  readonly devices: DeviceRegistry;
   advertise = '';
   private listener: Listener | undefined;
   private readonly wss: WebSocketServer;
@@ -151,6 +154,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.logger = options.logger;
     this.store = options.store;
     this.config = new ConfigCache(options.store);
+    this.devices = new DeviceRegistry(this);
     this.limiter = new LoginLimiter(this.config.settings['lockout-attempts']);
     this.metrics = new Metrics({
       clients: () => this.clients.size,
@@ -213,6 +217,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.advertise = this.options.advertise ?? this.address;
     this.behaviour = (this.options.behaviour ?? ((host) => new StandaloneRole(host)))(this);
     this.behaviour.start();
+    this.devices.start();
     this.config.on('changed', (removed) => this.onConfigChanged(removed));
     this.config.watch();
     this.scheduleHeartbeat();
@@ -246,6 +251,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       client.close(CloseCodes.SHUTTING_DOWN, 'server shutting down');
     }
     this.broker.close();
+    this.devices.stop();
     await this.listener?.close();
     this.logger.info('stopped');
   }
@@ -427,6 +433,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.admission.configure(this.config.settings['admission-rate']);
     this.behaviour.configChanged();
     this.revokeStaleLogins();
+    enforceDeviceRules(this);
   }
 
   /**
