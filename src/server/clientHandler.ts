@@ -122,9 +122,9 @@ class ClientConnection implements ConnectedClient {
     }
   }
 
-  private refuse(code: number, reason: string): void {
+  private refuse(code: number, reason: string, client = this.entry?.id): void {
     this.ctx.metrics.refusals.inc({ reason: closeCodeName(code) });
-    this.log('warn', { client: this.entry?.id, closeCode: code, reason }, 'client refused');
+    this.log('warn', { client, closeCode: code, reason }, 'client refused');
     closeWith(this.ws, code, reason);
   }
 
@@ -142,6 +142,7 @@ class ClientConnection implements ConnectedClient {
       return this.refuse(
         CloseCodes.KEY_ROTATED,
         `key ${retired.name} was rotated and this secret retired: give the client the key's new secret`,
+        hello.id,
       );
     this.refuse(CloseCodes.BAD_KEY, 'key not accepted');
   }
@@ -165,7 +166,7 @@ class ClientConnection implements ConnectedClient {
     if (!key) return this.refuseKey(hello, nonce);
     // One map lookup (device rules, replicated to every server): a revoked device gets nowhere.
     if (ctx.config.deviceRules.get(hello.id)?.revoked)
-      return this.refuse(CloseCodes.DEVICE_REVOKED, `device ${hello.id} was revoked by an admin`);
+      return this.refuse(CloseCodes.DEVICE_REVOKED, `device ${hello.id} was revoked by an admin`, hello.id);
     const placement = ctx.place(hello.id);
     if (!placement.keep) {
       // The identity signature (an Ed25519 verification: most of a hello's CPU) is checked by the
