@@ -45,8 +45,9 @@ export class StoreDeviceTarget implements DeviceTarget {
 
   async devices(): Promise<DeviceListing[]> {
     if (this.live) return this.live.list();
+    const rules = new Map(this.store.deviceRules.all().map((r) => [r.id, r]));
     return this.store.devices.all().map((d) => {
-      const rule = this.store.deviceRules.get(d.id);
+      const rule = rules.get(d.id);
       return {
         ...d,
         ...(rule?.name ? { name: rule.name, reportedName: d.name } : {}),
