@@ -150,7 +150,9 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
     if (acting && !this.wasActing)
       for (const entry of this.host.directory.all()) {
         const known = this.get(entry.id);
-        this.record(entry, known, known?.pending ?? this.host.directory.isHidden(entry.id));
+        // The directory holds an admin's name; the record keeps the one the client reports.
+        const reported = known && this.renamed.has(entry.id) ? { ...entry, name: known.name } : entry;
+        this.record(reported, known, known?.pending ?? this.host.directory.isHidden(entry.id));
       }
     this.wasActing = acting;
     this.flush();
