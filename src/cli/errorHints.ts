@@ -4,7 +4,6 @@ import { ErrorCodes } from '../protocol/errors.js';
 const CODE_SHOWN: ReadonlySet<string> = new Set([
   ErrorCodes.UNKNOWN_DEVICE,
   ErrorCodes.STATE_CONFLICT,
-  ErrorCodes.DEVICE_PENDING,
   ErrorCodes.DEVICE_REVOKED,
   ErrorCodes.KEY_ROTATED,
 ]);

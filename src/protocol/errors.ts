@@ -43,8 +43,6 @@ export const ErrorCodes = {
   OPERATOR_REVOKED: 'SB_ERR_OPERATOR_REVOKED',
   /** An admin revoked this device (client identity): every server refuses it at its hello. */
   DEVICE_REVOKED: 'SB_ERR_DEVICE_REVOKED',
-  /** The device waits for an admin's approval (`device-approval on`): no sessions until then. */
-  DEVICE_PENDING: 'SB_ERR_DEVICE_PENDING',
   /** No known device has that id. */
   UNKNOWN_DEVICE: 'SB_ERR_UNKNOWN_DEVICE',
   /** The change asked for is the device's or key's state already, or cannot follow it (revoking twice, approving a device that is not pending, rotating a key whose successor is pending). */

@@ -28,7 +28,6 @@ const statusByCode: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.UNKNOWN_CLIENT]: 404,
   [ErrorCodes.UNKNOWN_DEVICE]: 404,
   [ErrorCodes.STATE_CONFLICT]: 409,
-  [ErrorCodes.DEVICE_PENDING]: 409,
   [ErrorCodes.AMBIGUOUS_CLIENT]: 409,
   [ErrorCodes.MESSAGE_TOO_BIG]: 413,
   [ErrorCodes.NOT_PRIMARY]: 421,
