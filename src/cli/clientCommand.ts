@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { ClientAgent } from '../client/agent.js';
 import { loadOrCreateIdentity } from '../client/identity.js';
+import { effectiveKey, storeRotatedKey } from '../client/rotatedKey.js';
 import { createLogger } from '../server/logger.js';
 import { mergeClientFlags, parseClientConfig, type ClientFlagValues } from './clientConfigFile.js';
 import { ClientStatusLog } from './clientStatusLog.js';
@@ -52,10 +53,12 @@ export function clientCommand(_env: NodeJS.ProcessEnv, { services = true } = {})
       throw new Error('a gateway is required: --gateway HOST:PORT, or "gateway" in the --config file');
     const gateway = gatewayAddress(flags.gateway);
     const logger = createLogger(flags.logLevel ?? 'info');
+    // A rotated key's new secret, once handed to us, takes precedence over the configured old one.
+    const configuredKey = readKey(flags);
     const agent = new ClientAgent({
       gateway: gateway.address,
       secondary: flags.secondary ? gatewayAddress(flags.secondary).address : undefined,
-      key: readKey(flags),
+      key: effectiveKey(flags.state!, configuredKey),
       identity: loadOrCreateIdentity(flags.state!),
       name: flags.name,
       group: flags.group,
@@ -65,7 +68,13 @@ export function clientCommand(_env: NodeJS.ProcessEnv, { services = true } = {})
         allowFiles: flags.allowFiles === undefined ? undefined : resolve(flags.allowFiles),
       },
       dial: dialOptions(flags, gateway.tls),
+      onKeyRotated: (_name, secret) => storeRotatedKey(flags.state!, configuredKey, secret),
     });
+    agent.on('keyRotated', (event) =>
+      event.stored
+        ? logger.info({ key: event.key, state: flags.state }, 'key rotated: new secret stored in the state directory')
+        : logger.warn(event, 'key rotated: the new secret could not be kept'),
+    );
     const statusLog = new ClientStatusLog();
     agent.on('status', (status, detail) => {
       const { level, msg, fields } = statusLog.decide(status, detail, Date.now());

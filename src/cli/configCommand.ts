@@ -7,6 +7,8 @@ import { StoreConfigTarget } from '../store/storeConfigTarget.js';
 import { SETTING_NAMES, settingsHelp } from './settingsHelp.js';
 import { addDialFlags, dialOptions, gatewayAddress, readPassword, table, type DialFlags } from './common.js';
 import { printableLines } from './printable.js';
+import { addDeviceCommands } from './deviceCommand.js';
+import { durationSeconds } from './duration.js';
 
 interface ConfigFlags extends DialFlags {
   data?: string;
@@ -152,6 +154,32 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
     .description('remove a key: its clients and controls are disconnected')
     .argument('<name>')
     .action(run(true, (target, cmd) => target.removeKey(cmd.args[0]!)));
+
+  key
+    .command('rotate')
+    .description(
+      "give the key a new secret and print it: connected clients are handed it, the old one is accepted for the grace period (or until 'key retire')",
+    )
+    .argument('<name>')
+    .option('--grace <duration>', 'how long the old secret is still accepted (e.g. 30m, 12h, 14d)', '14d')
+    .option('--value <secret>', 'the new secret (default: 32 random bytes)')
+    .action(
+      run(true, async (target, cmd) => {
+        const opts = cmd.opts<{ grace: string; value?: string }>();
+        const rotated = await target.rotateKey(cmd.args[0]!, durationSeconds(opts.grace), opts.value);
+        process.stdout.write(`${rotated.value}\n`);
+        process.stderr.write(`the old secret of ${rotated.name} is accepted until ${rotated.previousUntil ?? 'now'}\n`);
+      }),
+    );
+  key
+    .command('retire')
+    .description("end a rotation now: the key's old secret is refused from here on")
+    .argument('<name>')
+    .action(
+      run(true, async (target, cmd) => {
+        await target.retireKey(cmd.args[0]!);
+      }),
+    );
 
   const operator = config.command('operator').description('operator accounts for controls and the console');
   operator
@@ -303,5 +331,6 @@ export function configCommand(env: NodeJS.ProcessEnv): Command {
       }),
     );
 
+  addDeviceCommands(config, run);
   return config;
 }

@@ -38,15 +38,30 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
     .option('--json', 'print JSON')
     .option('--group <group>', 'only this group')
     .option('--filter <text>', 'only clients whose name, id, group, platform or address contains this')
-    .action(async (opts: { json?: boolean; group?: string; filter?: string }, cmd: Command) => {
+    .option('--all', 'offline devices too, with when each was last seen')
+    .action(async (opts: { json?: boolean; group?: string; filter?: string; all?: boolean }, cmd: Command) => {
       const client = await connect(cmd, env);
-      const clients = await client.browse({ group: opts.group, filter: opts.filter });
+      const clients = await client.browse({
+        group: opts.group,
+        filter: opts.filter,
+        ...(opts.all ? { all: true } : {}),
+      });
       client.close();
       if (opts.json) return void process.stdout.write(JSON.stringify(clients, null, 2) + '\n');
+      const headers = ['NAME', 'ID', 'GROUP', 'PLATFORM', 'ADDRESS', 'SERVER', 'CONNECTED'];
       process.stdout.write(
         table(
-          ['NAME', 'ID', 'GROUP', 'PLATFORM', 'ADDRESS', 'SERVER', 'CONNECTED'],
-          clients.map((c) => [c.name, c.id, c.group, c.platform, c.address, c.server, c.connectedAt]),
+          opts.all ? [...headers, 'LAST SEEN'] : headers,
+          clients.map((c) => [
+            c.name,
+            c.id,
+            c.group,
+            c.platform,
+            c.address,
+            c.server,
+            c.state === 'offline' ? 'offline' : c.connectedAt,
+            ...(opts.all ? [c.state === 'offline' ? (c.lastSeen ?? '') : 'now'] : []),
+          ]),
         ) + '\n',
       );
     });

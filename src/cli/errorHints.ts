@@ -1,5 +1,13 @@
 import { ErrorCodes } from '../protocol/errors.js';
 
+/** Refusals of a device or key change that scripts tell apart by their code, printed with it. */
+const CODE_SHOWN: ReadonlySet<string> = new Set([
+  ErrorCodes.UNKNOWN_DEVICE,
+  ErrorCodes.STATE_CONFLICT,
+  ErrorCodes.DEVICE_REVOKED,
+  ErrorCodes.KEY_ROTATED,
+]);
+
 /**
  * The line the CLI prints for an error it stops on, with what to do when the error is a login
  * the command line can fix: the flags that carry a login are named.
@@ -17,5 +25,6 @@ export function cliErrorLine(err: unknown): string {
           : code === ErrorCodes.BAD_KEY
             ? "check --key / --key-file against the server's keys (switchboard config key list)"
             : undefined;
+  if (typeof code === 'string' && CODE_SHOWN.has(code)) return `${message} [${code}]`;
   return hint ? `${message} (${hint})` : message;
 }

@@ -9,6 +9,7 @@ const DESCRIPTIONS: Record<SettingName, string> = {
   'lockout-attempts': "failed logins before an operator's address is locked out for a while",
   'admission-rate': 'new client connections admitted per second (bursts of twice that)',
   'max-connections-per-address': 'connections one IP address may hold',
+  'device-approval': 'on: a new device (client identity) waits, pending, until an admin approves it',
 };
 
 export const SETTING_NAMES = Object.keys(settingDefinitions) as SettingName[];

@@ -6,6 +6,7 @@ import { ErrorCodes, toWireError } from '../protocol/errors.js';
 import { decode, ServerToClient, type SessionTarget } from '../protocol/messages.js';
 import { placementHeaders } from '../protocol/placementRequest.js';
 import { keyProof } from '../protocol/proof.js';
+import { openKeyHandover } from '../protocol/keyHandover.js';
 import {
   openDataConnection,
   openWebSocket,
@@ -32,6 +33,8 @@ export interface ClientOptions {
   backoff?: Backoff;
   /** Sessions this client runs at once; past it, it refuses (default MAX_CLIENT_SESSIONS). */
   maxSessions?: number;
+  /** Keeps a rotated key's new secret (the CLI writes it to the state directory); it is used from then on. */
+  onKeyRotated?(keyName: string, secret: string): void;
 }
 
 export type ClientStatus = 'connecting' | 'connected' | 'waiting' | 'stopped';
@@ -49,6 +52,7 @@ export interface StatusDetail {
 interface ClientEvents {
   status: [status: ClientStatus, detail: StatusDetail];
   session: [event: { target: SessionTarget; refused?: string }];
+  keyRotated: [event: { key: string; stored: boolean; error?: string }];
 }
 
 const MAX_REDIRECTS = 4;
@@ -79,9 +83,12 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
   private sessions = 0;
   /** The gateway, then where the cluster told us to go if the first contact fails (learned from welcome). */
   private readonly servers: ServerList;
+  /** The key secret proven at each hello: a rotation replaces it. */
+  private key: string;
 
   constructor(private readonly options: ClientOptions) {
     super();
+    this.key = options.key;
     this.backoff = options.backoff ?? new Backoff();
     this.servers = new ServerList(options.gateway, options.secondary);
   }
@@ -111,7 +118,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     // The key proven on the upgrade request lets a primary redirect us with no WebSocket at all,
     // and puts us in the admission budget that connections proving nothing cannot take
     // (server/admission.ts): so it goes on every attempt, the server a redirect names included.
-    const headers = placementHeaders(this.options.key, this.options.identity.id, Date.now());
+    const headers = placementHeaders(this.key, this.options.identity.id, Date.now());
     const ws = openWebSocket(target, '/v1/client', this.options.dial, headers);
     this.ws = ws;
     let nextTarget: string | undefined;
@@ -141,7 +148,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
               name: this.options.name ?? hostname(),
               group: this.options.group ?? '',
               platform: this.options.platform ?? `${osPlatform()} ${release()}`,
-              proof: keyProof(this.options.key, 'client', msg.nonce, this.options.identity.id),
+              proof: keyProof(this.key, 'client', msg.nonce, this.options.identity.id),
               allowForward: [...this.options.policy.allowForward],
               allowExec: this.options.policy.allowExec,
             }),
@@ -170,6 +177,9 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
           break;
         case 'session':
           void this.runSession(target, msg.ticket, msg.target);
+          break;
+        case 'key-rotated':
+          this.takeRotatedKey(msg);
           break;
       }
     });
@@ -215,6 +225,27 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       this.setStatus('waiting', { reason: closeReason, delayMs, retryAfterMs, code: errorCode });
       this.retryTimer = setTimeout(() => this.connect(next), delayMs);
     });
+  }
+
+  /** A rotated key's new secret, sealed under the one we hold: kept, then proven from the next hello on. */
+  private takeRotatedKey(msg: Parameters<typeof openKeyHandover>[0]): void {
+    let secret: string;
+    try {
+      secret = openKeyHandover(msg, this.key, this.options.identity.id);
+    } catch {
+      this.emit('keyRotated', { key: msg.key, stored: false, error: 'the new secret did not open with our key' });
+      return;
+    }
+    try {
+      this.options.onKeyRotated?.(msg.key, secret);
+    } catch (err) {
+      // Not kept: used for as long as this process runs; after a restart the server hands it again (in the grace).
+      this.key = secret;
+      this.emit('keyRotated', { key: msg.key, stored: false, error: (err as Error).message });
+      return;
+    }
+    this.key = secret;
+    this.emit('keyRotated', { key: msg.key, stored: true });
   }
 
   /** No ping for 2.5 heartbeats: the server or the path is gone, even if TCP has not noticed. */

@@ -15,6 +15,10 @@ const ADVICE: Partial<Record<string, string>> = {
     'another client with the same id is connected; if this lasts, two machines share a state directory (--state): give each its own, never copy one',
   [ErrorCodes.TLS_MISMATCH]:
     "the server's TLS certificate is not the trusted one: set tls-fingerprint (--tls-fingerprint) to the fingerprint the server prints at start, or ca (--ca) to the CA that signed its certificate",
+  [ErrorCodes.DEVICE_REVOKED]:
+    'an admin revoked this device: ask them to unrevoke it (switchboard config device unrevoke ID), or retire the machine',
+  [ErrorCodes.KEY_ROTATED]:
+    "the key's secret was rotated and the old one retired: put the key's new secret in key-file / key (switchboard config key list shows it)",
   [ErrorCodes.TLS_REQUIRED]:
     'the server accepts TLS only: give the gateway as https://HOST:PORT, with --tls-fingerprint or --ca',
 };

@@ -1,6 +1,11 @@
 import { sealConfig, type PrimaryToMember } from '../protocol/clusterMessages.js';
-import type { ConfigSnapshot } from '../store/configStore.js';
+import type { ConfigSnapshot, ServerRow } from '../store/configStore.js';
 import type { MemberLink } from './memberLink.js';
+
+/** Whether a member may answer controls one day (the secondary, a standby): it gets the secrets. */
+export function mayAct(member: Pick<MemberLink, 'standby' | 'address'>, servers: readonly ServerRow[]): boolean {
+  return member.standby || servers.some((r) => r.address === member.address && r.secondary);
+}
 
 /** Not a hash any password matches: an operator cannot log in on a server holding this. */
 const WITHHELD = 'withheld';
@@ -12,8 +17,7 @@ const WITHHELD = 'withheld';
  * receives them.
  */
 export function snapshotFor(member: MemberLink, snapshot: ConfigSnapshot): ConfigSnapshot {
-  const mayAct = member.standby || snapshot.servers.some((r) => r.address === member.address && r.secondary);
-  if (mayAct) return snapshot;
+  if (mayAct(member, snapshot.servers)) return snapshot;
   return {
     ...snapshot,
     operators: snapshot.operators.map((op) => ({ ...op, passwordHash: WITHHELD, totpSecret: null })),

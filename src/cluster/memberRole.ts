@@ -21,6 +21,7 @@ import type { Logger } from '../server/logger.js';
 import type { ConfigStore } from '../store/configStore.js';
 import { announcementDecision } from './announcement.js';
 import { clientBatches } from './clientBatches.js';
+import { receiveDevices } from './deviceReplication.js';
 import { ClientChanges } from './clientChanges.js';
 import type { ClusterOptions } from './clusterOptions.js';
 import type { ClusterHost } from '../server/role.js';
@@ -45,6 +46,8 @@ interface LinkAttempt {
   salt: string;
   /** The count of the last configuration taken on this link: a lower or equal one is a replay. */
   configSeq: number;
+  /** The count of the last batch of known devices taken on this link (deviceReplication.ts). */
+  devicesSeq: number;
 }
 
 const LOAD_REPORT_MS = 1000;
@@ -299,6 +302,7 @@ export class MemberRole implements RoleBehaviour {
       state: 'dialled',
       salt: '',
       configSeq: 0,
+      devicesSeq: 0,
     };
     this.link = attempt.link;
     attempt.link.onMessage((data) => this.onPrimaryMessage(attempt, data));
@@ -328,6 +332,14 @@ export class MemberRole implements RoleBehaviour {
         return;
       case 'drain':
         return this.setDraining(msg.draining);
+      case 'devices':
+        try {
+          attempt.devicesSeq = receiveDevices(this.host, this.options.secret, attempt.salt, attempt.devicesSeq, msg.sealed);
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'known devices from the primary refused');
+          return link.close(CloseCodes.BAD_MESSAGE, 'device batch refused');
+        }
+        return;
     }
   }
 

@@ -20,12 +20,13 @@ import type { ClusterOptions } from './clusterOptions.js';
 import type { ClusterHost } from '../server/role.js';
 import type { DirectoryEntry } from '../server/directory.js';
 import type { Link } from '../net/link.js';
-import { configMessage } from './configReplication.js';
+import { configMessage, mayAct } from './configReplication.js';
 import type { MemberLink } from './memberLink.js';
 import { OpenWaiters } from './openWaiters.js';
 import { PrimaryFailback } from './primaryFailback.js';
 import { primaryServerTable } from './primaryServerTable.js';
 import { chooseServer, PendingPlacements, type Candidate } from './placement.js';
+import { DeviceReplication } from './deviceReplication.js';
 
 const JOIN_TIMEOUT_MS = 10_000;
 const OPEN_TIMEOUT_MS = 15_000;
@@ -48,6 +49,7 @@ export class PrimaryRole implements RoleBehaviour {
   private readonly pending = new PendingPlacements();
   private readonly opens = new OpenWaiters(OPEN_TIMEOUT_MS);
   private readonly failback: PrimaryFailback | undefined;
+  private readonly devices: DeviceReplication;
 
   constructor(
     private readonly host: ClusterHost,
@@ -59,9 +61,11 @@ export class PrimaryRole implements RoleBehaviour {
         () => this.epoch(),
         () => this.secondary(),
       );
+    this.devices = new DeviceReplication(host, options.secret);
   }
 
   start(): void {
+    this.devices.start();
     const store = this.host.store;
     if ((store.epoch() ?? 0) < 1) store.setMeta('epoch', '1');
     store.setMeta('role', this.options.actingFor ? 'acting-primary' : 'primary');
@@ -72,6 +76,7 @@ export class PrimaryRole implements RoleBehaviour {
   /** Closes the member links; they find the acting primary again by themselves. */
   stop(reason = 'primary shutting down'): void {
     this.failback?.stop();
+    this.devices.stop();
     for (const m of [...this.members.values()]) m.link.close(CloseCodes.SHUTTING_DOWN, reason);
   }
 
@@ -253,6 +258,7 @@ export class PrimaryRole implements RoleBehaviour {
           secondary: this.secondary(),
         });
         if (msg.configVersion !== this.host.store.version()) this.sendConfig(member, this.host.store.snapshot());
+        this.devices.member(member.address, link, member.salt, mayAct(member, this.host.store.servers()));
         log.info({ member: msg.address, configVersion: msg.configVersion }, 'member joined');
         return;
       }
@@ -294,6 +300,7 @@ export class PrimaryRole implements RoleBehaviour {
       clearTimeout(timer);
       if (!member || this.members.get(member.address) !== member) return;
       this.members.delete(member.address);
+      this.devices.left(member.address, link);
       this.host.broker.serverGone(member.address);
       const dropped = this.host.directory.dropServer(member.address);
       this.pending.dropServer(member.address);
@@ -325,6 +332,7 @@ export class PrimaryRole implements RoleBehaviour {
     for (const member of this.members.values()) {
       if (member.standby) {
         this.sendConfig(member, snapshot);
+        this.devices.member(member.address, member.link, member.salt, true);
         continue;
       }
       const row = rows.get(member.address);
@@ -333,6 +341,7 @@ export class PrimaryRole implements RoleBehaviour {
         continue;
       }
       this.sendConfig(member, snapshot);
+      this.devices.member(member.address, member.link, member.salt, mayAct(member, snapshot.servers));
       if (row.enabled === member.draining) {
         member.draining = !row.enabled;
         this.send(member.link, { type: 'drain', draining: member.draining });

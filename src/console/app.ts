@@ -3,6 +3,7 @@ import { auditPage } from './auditPage.js';
 import { clientsPage } from './clientsPage.js';
 import { configPage } from './configPage.js';
 import { filesPage } from './filesPage.js';
+import { devicesPage } from './devicesPage.js';
 import { h, replace } from './dom.js';
 import { loginPage } from './loginPage.js';
 import { serversPage } from './serversPage.js';
@@ -15,6 +16,7 @@ const pages = {
   clients: { title: 'Clients', admin: false, show: clientsPage },
   servers: { title: 'Servers', admin: false, show: (view: HTMLElement) => serversPage(view) },
   config: { title: 'Configuration', admin: true, show: (view: HTMLElement) => configPage(view) },
+  devices: { title: 'Devices', admin: true, show: (view: HTMLElement) => devicesPage(view) },
   audit: { title: 'Audit', admin: true, show: (view: HTMLElement) => auditPage(view) },
 } as const;
 type PageName = keyof typeof pages;

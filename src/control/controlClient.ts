@@ -175,7 +175,10 @@ export class ControlClient {
     });
   }
 
-  browse(params: { group?: string; filter?: string } = {}): Promise<ClientInfo[]> {
+  /** With `all`, offline devices follow the online clients, each with `state: 'offline'` and `lastSeen`. */
+  browse(
+    params: { group?: string; filter?: string; all?: boolean } = {},
+  ): Promise<(ClientInfo & { state?: 'offline'; lastSeen?: string })[]> {
     return this.request('browse', params);
   }
 

@@ -1,6 +1,8 @@
 import type { Key, Operator, ServerRow } from '../store/configStore.js';
 import type { ConfigTarget, ConfigView, NewOperator, OperatorPatch, ServerPatch } from '../store/configTarget.js';
 import type { ApiClient } from './apiClient.js';
+import type { DeviceTarget } from '../store/deviceTarget.js';
+import { RemoteDeviceTarget } from './remoteDeviceTarget.js';
 
 const enc = encodeURIComponent;
 
@@ -21,6 +23,21 @@ export class RemoteConfigTarget implements ConfigTarget {
 
   async removeKey(name: string): Promise<void> {
     await this.api.request('DELETE', `/keys/${enc(name)}`);
+  }
+
+  rotateKey(name: string, graceSeconds?: number, value?: string): Promise<Key> {
+    return this.api.request('POST', `/keys/${enc(name)}/rotate`, {
+      ...(graceSeconds !== undefined ? { graceSeconds } : {}),
+      ...(value !== undefined ? { value } : {}),
+    }) as Promise<Key>;
+  }
+
+  retireKey(name: string): Promise<Key> {
+    return this.api.request('POST', `/keys/${enc(name)}/retire`) as Promise<Key>;
+  }
+
+  deviceTarget(): DeviceTarget {
+    return new RemoteDeviceTarget(this.api);
   }
 
   operators(): Promise<Operator[]> {

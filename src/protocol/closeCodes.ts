@@ -27,6 +27,10 @@ export const CloseCodes = {
   RATE_LIMITED: 4029,
   /** The operator was removed, its password or TOTP changed, or it may no longer use the key. */
   OPERATOR_REVOKED: 4030,
+  /** An admin revoked this device: refused at its hello on every server, and cut off where it is connected. */
+  DEVICE_REVOKED: 4031,
+  /** The key secret the client proved was rotated and retired: the client needs the key's new secret. */
+  KEY_ROTATED: 4032,
 } as const;
 
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
@@ -47,6 +51,8 @@ const closeCodeErrors: Partial<Record<number, ErrorCode>> = {
   [CloseCodes.NOT_IN_CLUSTER]: ErrorCodes.NOT_IN_CLUSTER,
   [CloseCodes.TLS_REQUIRED]: ErrorCodes.TLS_REQUIRED,
   [CloseCodes.OPERATOR_REVOKED]: ErrorCodes.OPERATOR_REVOKED,
+  [CloseCodes.DEVICE_REVOKED]: ErrorCodes.DEVICE_REVOKED,
+  [CloseCodes.KEY_ROTATED]: ErrorCodes.KEY_ROTATED,
   1009: ErrorCodes.MESSAGE_TOO_BIG,
 };
 

@@ -24,7 +24,19 @@ export const DirectoryEntrySchema = z.object({
   allowForward: z.array(z.number().int().min(1).max(65535)).max(1024).optional(),
 });
 
-const KeySchema = z.object({ name: z.string(), value: z.string(), createdAt: z.string() });
+const KeySchema = z.object({
+  name: z.string(),
+  value: z.string(),
+  createdAt: z.string(),
+  previous: z.string().optional(),
+  previousUntil: z.string().optional(),
+});
+const DeviceRuleSchema = z.object({
+  id,
+  revoked: z.boolean(),
+  approved: z.boolean(),
+  name: z.string().max(128).nullable(),
+});
 const OperatorSchema = z.object({
   name: z.string(),
   role: z.enum(['admin', 'operator']),
@@ -50,6 +62,7 @@ export const ConfigSnapshotSchema = z.object({
     .array(z.object({ id: z.string().max(128), expiresAt: z.number() }))
     .max(20_000)
     .optional(),
+  deviceRules: z.array(DeviceRuleSchema).max(1_000_000).optional(),
 });
 
 /**
@@ -125,6 +138,8 @@ export const PrimaryToMember = z.discriminatedUnion('type', [
     operator: z.string().max(128),
   }),
   z.object({ type: z.literal('drain'), draining: z.boolean() }),
+  /** Known devices for the secondary and standbys, sealed like the configuration: see sealDevices. */
+  z.object({ type: z.literal('devices'), sealed: z.string() }),
 ]);
 export type PrimaryToMember = z.infer<typeof PrimaryToMember>;
 
@@ -196,4 +211,42 @@ const SealedConfig = z.object({ seq: z.number().int().min(1), snapshot: ConfigSn
 /** The count and snapshot; throws if it does not open with this secret and link, or is not a snapshot. */
 export function openConfig(secret: string, salt: string, sealed: string): z.infer<typeof SealedConfig> {
   return SealedConfig.parse(unseal(secret, salt, CONFIG_PURPOSE, sealed));
+}
+
+export const DeviceRecordSchema = z.object({
+  id,
+  name: z.string().max(128),
+  group: z.string().max(128),
+  key: z.string().max(64),
+  platform: z.string().max(128),
+  firstSeen: z.string().max(64),
+  lastSeen: z.string().max(64),
+  lastAddress: z.string().max(128),
+  server: z.string().max(260),
+  pending: z.boolean(),
+});
+
+const DEVICES_PURPOSE = 'switchboard-cluster-devices';
+
+const SealedDevices = z.object({
+  seq: z.number().int().min(1),
+  /** The first batch of a whole copy: the member's table is replaced, not added to. */
+  reset: z.boolean(),
+  records: z.array(DeviceRecordSchema).max(100_000),
+  removed: z.array(id).max(100_000),
+});
+export type DeviceBatch = z.infer<typeof SealedDevices>;
+
+/**
+ * Known devices go from the acting primary to the servers that may act for it one day (the
+ * secondary, standbys), so that one that takes over knows every device, offline ones included.
+ * Sealed under the cluster secret and the link (names and addresses of the fleet), counted like
+ * configurations so that a batch replayed on the link is refused.
+ */
+export function sealDevices(secret: string, salt: string, batch: DeviceBatch): string {
+  return seal(secret, salt, DEVICES_PURPOSE, batch);
+}
+
+export function openDevices(secret: string, salt: string, sealed: string): DeviceBatch {
+  return SealedDevices.parse(unseal(secret, salt, DEVICES_PURPOSE, sealed));
 }

@@ -47,6 +47,14 @@ export const ErrorCodes = {
   FILE_FAILED: 'SB_ERR_FILE_FAILED',
   /** A copied file's SHA-256 at one end is not the other end's: nothing was kept under the final name. */
   INTEGRITY: 'SB_ERR_INTEGRITY',
+  /** An admin revoked this device (client identity): every server refuses it at its hello. */
+  DEVICE_REVOKED: 'SB_ERR_DEVICE_REVOKED',
+  /** No known device has that id. */
+  UNKNOWN_DEVICE: 'SB_ERR_UNKNOWN_DEVICE',
+  /** The change asked for is the device's or key's state already, or cannot follow it (revoking twice, approving a device that is not pending, rotating a key whose successor is pending). */
+  STATE_CONFLICT: 'SB_ERR_STATE_CONFLICT',
+  /** The client proved a key secret that was rotated and retired: it needs the key's new secret. */
+  KEY_ROTATED: 'SB_ERR_KEY_ROTATED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

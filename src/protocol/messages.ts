@@ -61,6 +61,13 @@ export const ServerToClient = z.discriminatedUnion('type', [
     delayMs: z.number().int().min(0).optional(),
   }),
   z.object({ type: z.literal('session'), ticket: z.string().max(128), target: SessionTarget }),
+  /** The client's key was rotated: its new secret, sealed under the old one (keyHandover.ts). */
+  z.object({
+    type: z.literal('key-rotated'),
+    key: z.string().max(64),
+    salt: z.string().max(128),
+    sealed: z.string().max(1024),
+  }),
 ]);
 export type ServerToClient = z.infer<typeof ServerToClient>;
 
@@ -116,7 +123,12 @@ export type ControlRequest = z.infer<typeof ControlRequest>;
 export const ControlToServer = z.discriminatedUnion('type', [ControlLogin, ControlRequest]);
 export type ControlToServer = z.infer<typeof ControlToServer>;
 
-export const BrowseParams = z.object({ group: z.string().max(128).optional(), filter: z.string().max(256).optional() });
+export const BrowseParams = z.object({
+  group: z.string().max(128).optional(),
+  filter: z.string().max(256).optional(),
+  /** Offline devices too, after the online clients, with when each was last seen. */
+  all: z.boolean().optional(),
+});
 export const OpenParams = z.object({ client: z.string().min(1).max(128), target: SessionTarget });
 export type OpenParams = z.infer<typeof OpenParams>;
 

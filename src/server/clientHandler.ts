@@ -3,6 +3,7 @@ import { CloseCodes, closeCodeName } from '../protocol/closeCodes.js';
 import { ClientToServer, decode, type ClientHello, type ServerToClient } from '../protocol/messages.js';
 import { idMatchesKey, verifyIdentity } from '../protocol/clientIdentity.js';
 import { findProvenKey, newNonce } from '../protocol/proof.js';
+import { sealKeyHandover } from '../protocol/keyHandover.js';
 import type { DirectoryEntry } from './directory.js';
 import type { ConnectedClient, ServerContext } from './context.js';
 import { closeWith, remoteAddressOf, sendJson } from '../net/wsUtil.js';
@@ -52,6 +53,8 @@ class ClientConnection implements ConnectedClient {
    * `ctx.clients` has one. Undefined while the connection is still in its handshake.
    */
   entry!: DirectoryEntry;
+  /** The key secret this client holds: after a rotation, the old one until it is handed the new. */
+  keySecret = '';
   private nonce: string | undefined = newNonce();
   private helloTimer: NodeJS.Timeout | undefined;
 
@@ -120,10 +123,29 @@ class ClientConnection implements ConnectedClient {
     }
   }
 
-  private refuse(code: number, reason: string): void {
+  private refuse(code: number, reason: string, client = this.entry?.id): void {
     this.ctx.metrics.refusals.inc({ reason: closeCodeName(code) });
-    this.log('warn', { client: this.entry?.id, closeCode: code, reason }, 'client refused');
+    this.log('warn', { client, closeCode: code, reason }, 'client refused');
     closeWith(this.ws, code, reason);
+  }
+
+  /** Sends a rotated key's new secret, sealed under the one this client holds; it uses it from now on. */
+  handOver(keyName: string, successor: string): void {
+    sendJson(this.ws, sealKeyHandover(keyName, this.keySecret, successor, this.entry.id));
+    this.keySecret = successor;
+    this.log('info', { client: this.entry.id, keyName }, 'rotated key handed to the client');
+  }
+
+  /** A key not accepted: said plainly when it is a rotated key's retired secret. */
+  private refuseKey(hello: ClientHello, nonce: string): void {
+    const retired = findProvenKey(this.ctx.config.retiredKeys, 'client', nonce, hello.id, hello.proof);
+    if (retired)
+      return this.refuse(
+        CloseCodes.KEY_ROTATED,
+        `key ${retired.name} was rotated and this secret retired: give the client the key's new secret`,
+        hello.id,
+      );
+    this.refuse(CloseCodes.BAD_KEY, 'key not accepted');
   }
 
   private refuseIdentity(id: string): void {
@@ -142,7 +164,10 @@ class ClientConnection implements ConnectedClient {
     // are all a placement needs, so nothing counts a pending placement for a client without the key.
     if (!idMatchesKey(hello.id, hello.publicKey)) return this.refuseIdentity(hello.id);
     const key = findProvenKey(ctx.config.keys, 'client', nonce, hello.id, hello.proof);
-    if (!key) return this.refuse(CloseCodes.BAD_KEY, 'key not accepted');
+    if (!key) return this.refuseKey(hello, nonce);
+    // One map lookup (device rules, replicated to every server): a revoked device gets nowhere.
+    if (ctx.config.deviceRules.get(hello.id)?.revoked)
+      return this.refuse(CloseCodes.DEVICE_REVOKED, `device ${hello.id} was revoked by an admin`, hello.id);
     const placement = ctx.behaviour.place(hello.id);
     if (!placement.keep) {
       // The identity signature (an Ed25519 verification: most of a hello's CPU) is checked by the
@@ -175,12 +200,15 @@ class ClientConnection implements ConnectedClient {
       allowForward: hello.allowForward,
     };
     ctx.clients.set(hello.id, this);
+    this.keySecret = key.value;
     sendJson(ws, {
       type: 'welcome',
       server: ctx.advertise,
       heartbeat: ctx.config.settings.heartbeat,
       cluster: ctx.behaviour.clusterAddresses(),
     });
+    // Back with a rotated key's old secret, in its grace: handed the new one at once.
+    if (key.successor !== undefined) this.handOver(key.name, key.successor);
     ctx.behaviour.clientUp(this);
     this.log('info', { client: hello.id, name: hello.name, keyName: key.name }, 'client up');
   }

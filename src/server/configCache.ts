@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { ConfigStore, Key, ServerRow } from '../store/configStore.js';
+import type { ConfigStore, ServerRow } from '../store/configStore.js';
 import type { Settings } from '../store/settings.js';
+import type { DeviceRule } from '../store/deviceRules.js';
+import { acceptedSecrets, type AcceptedSecret } from './keySecrets.js';
 
 /**
  * The running server's view of its store. Another process (`switchboard config --data`, or
@@ -8,7 +10,14 @@ import type { Settings } from '../store/settings.js';
  * reload. Emits `changed` with the names of keys that disappeared, so their clients can be closed.
  */
 export class ConfigCache extends EventEmitter<{ changed: [removedKeys: string[]] }> {
-  keys: Key[] = [];
+  /** The secrets that prove a key now: each key's current one, and an old one in its rotation's grace. */
+  keys: AcceptedSecret[] = [];
+  /** Old secrets of rotations that ended: recognised only to tell their holder the key was rotated. */
+  retiredKeys: AcceptedSecret[] = [];
+  /** Admins' decisions about devices, by id: the hello's revoke check is one lookup here. */
+  deviceRules = new Map<string, DeviceRule>();
+  /** When a rotation's grace ends with no configuration change: the secrets are read again then. */
+  private secretsChangeAt = Infinity;
   /**
    * The server table, for placement (read on every arrival at the primary) and the server list:
    * both see a weight or enabled change at the same moment, when this cache reloads.
@@ -37,6 +46,7 @@ export class ConfigCache extends EventEmitter<{ changed: [removedKeys: string[]]
    * once rather than at the next poll.
    */
   check(): void {
+    if (Date.now() >= this.secretsChangeAt) return this.reload();
     const dv = this.store.dataVersion();
     const writes = this.store.configWrites;
     if (dv === this.seen && writes === this.seenWrites) return;
@@ -48,7 +58,11 @@ export class ConfigCache extends EventEmitter<{ changed: [removedKeys: string[]]
 
   private reload(): void {
     const before = new Set(this.keys.map((k) => k.name));
-    this.keys = this.store.keys();
+    const secrets = acceptedSecrets(this.store.keys(), Date.now());
+    this.keys = secrets.accepted;
+    this.retiredKeys = secrets.retired;
+    this.secretsChangeAt = secrets.nextChange;
+    this.deviceRules = new Map(this.store.deviceRules.all().map((r) => [r.id, r]));
     this.servers = this.store.servers();
     this.settings = this.store.settings();
     this.operatorCount = this.store.operatorCount();

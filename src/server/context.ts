@@ -2,6 +2,7 @@ import type WebSocket from 'ws';
 import type { DirectoryEntry } from './directory.js';
 import type { ServerToClient } from '../protocol/messages.js';
 import type { Operator } from '../store/configStore.js';
+import type { DeviceRegistry } from './deviceRegistry.js';
 import type { GrantedLogin } from './credentialStamp.js';
 import type { LoginLimiter } from './loginLimiter.js';
 import type { RoleBehaviour, RoleHost } from './role.js';
@@ -19,6 +20,10 @@ export interface ConnectedClient {
   alive: boolean;
   /** Connected over TLS: a client that is not is closed when `require-tls` is switched on. */
   secure: boolean;
+  /** The key secret the client holds (a rotated key's old one until it is handed the new). */
+  keySecret: string;
+  /** Hands the client its key's new secret (a rotation). */
+  handOver(keyName: string, successor: string): void;
   send(message: ServerToClient): void;
   close(code: number, reason: string): void;
 }
@@ -44,6 +49,8 @@ export interface ServerContext extends RoleHost {
   readonly controls: Set<LoggedInControl>;
   /** The key API session tokens are signed with: the same on every server of a cluster (sessionToken.ts). */
   readonly sessionSigningKey?: Buffer;
+  /** Known devices: recorded on the acting primary, decided (pending, named) on every server. */
+  readonly devices: DeviceRegistry;
   /** The operator logged in to the REST API with this session token (and when it expires), if any. */
   operatorOfToken(token: string): { operator: Operator; expiresAt: number; stamp: string } | undefined;
 }

@@ -14,6 +14,7 @@ import { findProvenKey, newNonce } from '../protocol/proof.js';
 import type { LoggedInControl, ServerContext } from './context.js';
 import { revokedBecause } from './credentialStamp.js';
 import { browseClients, openFarEnd } from './controlOps.js';
+import { offlineDevices } from './offlineDevices.js';
 import type { Operator } from '../store/configStore.js';
 import { authenticateOperator } from './operatorAuth.js';
 import { CONTROL_SESSION_LIMITS, SessionBudget } from './sessionBudget.js';
@@ -172,7 +173,8 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
       case 'browse': {
         const params = BrowseParams.safeParse(request.params);
         if (!params.success) throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, 'browse: bad parameters');
-        return browseClients(ctx.directory, keys, params.data);
+        const online = browseClients(ctx.directory, keys, params.data);
+        return params.data.all ? [...online, ...offlineDevices(ctx.devices, keys, params.data)] : online;
       }
       case 'servers':
         return ctx.behaviour.servers();

@@ -13,6 +13,14 @@ export interface DirectoryEntry extends ClientInfo {
   allowForward?: number[];
 }
 
+/**
+ * Decides, as a client arrives, how the directory holds it (deviceRegistry.ts): under an admin's
+ * name, and hidden (a device pending approval: in the counts, never browsed or opened).
+ */
+export interface DirectoryGate {
+  arrive(entry: DirectoryEntry): { entry: DirectoryEntry; hidden: boolean };
+}
+
 export interface BrowseFilter {
   /** Only clients of these keys; undefined means every key (an admin in the console). */
   keys?: ReadonlySet<string>;
@@ -24,10 +32,18 @@ export interface BrowseFilter {
  * Which client is on which server. The acting primary holds the whole cluster's; a server holds
  * its own clients' too. Soft state: rebuilt from the servers' own lists whenever they (re)join.
  */
-export class Directory extends EventEmitter<{ up: [entry: DirectoryEntry]; down: [entry: DirectoryEntry] }> {
+export class Directory extends EventEmitter<{
+  up: [entry: DirectoryEntry];
+  down: [entry: DirectoryEntry];
+  /** A hidden entry went (live views never saw it; the device registry records when it was last seen). */
+  hiddenDown: [entry: DirectoryEntry];
+}> {
   private readonly entries = new Map<string, DirectoryEntry>();
   /** Clients per server, kept as entries change: placement reads it on every arrival. */
   private readonly perServer = new Map<string, number>();
+  /** Ids of entries held but not shown (pending devices): no browse, no session, no live event. */
+  private readonly hidden = new Set<string>();
+  gate: DirectoryGate | undefined;
 
   get size(): number {
     return this.entries.size;
@@ -37,13 +53,37 @@ export class Directory extends EventEmitter<{ up: [entry: DirectoryEntry]; down:
     return this.entries.get(id);
   }
 
-  upsert(entry: DirectoryEntry): void {
+  upsert(arriving: DirectoryEntry): void {
+    let entry = arriving;
+    if (this.gate) {
+      const held = this.gate.arrive(arriving);
+      entry = held.entry;
+      if (held.hidden) this.hidden.add(entry.id);
+      else this.hidden.delete(entry.id);
+    }
     const before = this.entries.get(entry.id);
     if (before) this.count(before.server, -1);
     this.entries.set(entry.id, entry);
     this.count(entry.server, 1);
     // Live views (the console's event stream) follow the directory rather than each role's code path.
+    if (!this.hidden.has(entry.id)) this.emit('up', entry);
+  }
+
+  isHidden(id: string): boolean {
+    return this.hidden.has(id);
+  }
+
+  /** Shows a hidden entry (a device just approved), or replaces a shown one's details (a rename). */
+  reveal(entry: DirectoryEntry): void {
+    if (!this.entries.has(entry.id)) return;
+    this.hidden.delete(entry.id);
+    this.entries.set(entry.id, entry);
     this.emit('up', entry);
+  }
+
+  /** Every entry, hidden ones included (the device list marks them online). */
+  all(): IterableIterator<DirectoryEntry> {
+    return this.entries.values();
   }
 
   /** Removes the client only if it is still recorded on that server (a newer placement wins). */
@@ -52,7 +92,8 @@ export class Directory extends EventEmitter<{ up: [entry: DirectoryEntry]; down:
     if (!entry || (server !== undefined && entry.server !== server)) return false;
     this.count(entry.server, -1);
     this.entries.delete(id);
-    this.emit('down', entry);
+    if (!this.hidden.delete(id)) this.emit('down', entry);
+    else this.emit('hiddenDown', entry);
     return true;
   }
 
@@ -106,6 +147,7 @@ export class Directory extends EventEmitter<{ up: [entry: DirectoryEntry]; down:
     const text = filter.filter?.toLowerCase();
     const out: DirectoryEntry[] = [];
     for (const entry of this.entries.values()) {
+      if (this.hidden.has(entry.id)) continue;
       if (filter.keys && !filter.keys.has(entry.key)) continue;
       if (filter.group !== undefined && entry.group !== filter.group) continue;
       if (
@@ -127,7 +169,7 @@ export class Directory extends EventEmitter<{ up: [entry: DirectoryEntry]; down:
    */
   resolve(nameOrId: string, keys?: ReadonlySet<string>): { entry?: DirectoryEntry; ambiguous?: number } {
     const byId = this.entries.get(nameOrId);
-    if (byId && (!keys || keys.has(byId.key))) return { entry: byId };
+    if (byId && !this.hidden.has(nameOrId) && (!keys || keys.has(byId.key))) return { entry: byId };
     if (looksLikeClientId(nameOrId)) return {};
     const matches = this.list({ keys }).filter((e) => e.name === nameOrId);
     if (matches.length === 1) return { entry: matches[0] };

@@ -6,6 +6,7 @@ import type { ConfigStore } from '../store/configStore.js';
 import type { Broker } from './broker.js';
 import type { ConfigCache } from './configCache.js';
 import type { ConnectedClient, LoggedInControl } from './context.js';
+import type { DeviceRegistry } from './deviceRegistry.js';
 import type { Directory, DirectoryEntry } from './directory.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -55,6 +56,8 @@ export interface ClusterHost extends RoleHost {
   readonly fingerprint: string | undefined;
   /** Control channels logged in here: a server that stops acting as primary closes them (handControlsBack.ts). */
   readonly controls: Set<LoggedInControl>;
+  /** Known devices: the acting primary copies them to the servers that may take over (deviceReplication.ts). */
+  readonly devices: DeviceRegistry;
   /** Opens a session data connection to another server of the cluster. */
   dialData(address: string, ticket: string, fingerprint: string | undefined): Promise<Duplex>;
   /** Opens the cluster link to the primary. */

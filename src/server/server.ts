@@ -38,6 +38,8 @@ import { Admission } from './admission.js';
 import { ClientCapacity } from './clientCapacity.js';
 import { sessionSigningKey } from './api/sessionToken.js';
 import { fileBudget, readFileUse, type FileBudget } from './fileBudget.js';
+import { DeviceRegistry } from './deviceRegistry.js';
+import { enforceDeviceRules } from './deviceEnforcement.js';
 
 export interface ServerOptions {
   store: ConfigStore;
@@ -109,6 +111,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   readonly metrics: Metrics;
   readonly clients = new Map<string, ConnectedClient>();
   readonly directory = new Directory();
+  readonly devices: DeviceRegistry;
   advertise = '';
   readonly sessionSigningKey: Buffer;
   private listener: Listener | undefined;
@@ -133,6 +136,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.store = options.store;
     this.config = new ConfigCache(options.store);
     this.sessionSigningKey = sessionSigningKey(options.clusterSecret);
+    this.devices = new DeviceRegistry(this);
     this.limiter = new LoginLimiter(this.config.settings['lockout-attempts']);
     this.metrics = serverMetrics(this, () => this.capacity.maxClients);
     // Once when the store starts refusing writes, once per interval while it does, once when it is back.
@@ -201,6 +205,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.advertise = this.options.advertise ?? this.address;
     this.behaviour = (this.options.behaviour ?? ((host) => new StandaloneRole(host)))(this);
     this.behaviour.start();
+    this.devices.start();
     this.config.on('changed', (removed) => this.onConfigChanged(removed));
     this.config.watch();
     this.scheduleHeartbeat();
@@ -245,6 +250,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       client.close(CloseCodes.SHUTTING_DOWN, 'server shutting down');
     }
     this.broker.close();
+    this.devices.stop();
     await this.listener?.close();
     this.logger.info('stopped');
   }
@@ -316,6 +322,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.admission.configure(this.config.settings['admission-rate']);
     this.behaviour.configChanged();
     this.revokeStaleLogins();
+    enforceDeviceRules(this);
   }
 
   /**

@@ -2,14 +2,21 @@ import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
+import { DeviceRules, type DeviceRule } from './deviceRules.js';
+import { DeviceStore } from './deviceStore.js';
 import { migrations } from './schema.js';
 import { defaultSettings, isSettingName, parseSetting, type SettingName, type Settings } from './settings.js';
 import { BACKLOG_RETRY_MS, WriteBacklog, type BacklogReport, type BacklogStats } from './writeBacklog.js';
 
 export interface Key {
   name: string;
+  /** The secret new clients and controls use (after a rotation: the successor). */
   value: string;
   createdAt: string;
+  /** After `key rotate`: the secret it replaced, accepted (and answered with the new one) until previousUntil. */
+  previous?: string;
+  /** ISO time the previous secret stops being accepted (`key retire` sets it to now). */
+  previousUntil?: string;
 }
 
 export type OperatorRole = 'admin' | 'operator';
@@ -52,6 +59,8 @@ export interface ConfigSnapshot {
   settings: Settings;
   /** API sessions logged out (a server of an older version sends none: its members keep theirs). */
   logouts?: Logout[];
+  /** Admins' decisions about devices (revoked, approved, named); absent from older servers. */
+  deviceRules?: DeviceRule[];
 }
 
 /** A logged-out API session: its token's SHA-256 (hex), and when the token would expire anyway (ms). */
@@ -123,6 +132,10 @@ export class ConfigStore {
   private readonly backlog = new WriteBacklog();
   private retryTimer: NodeJS.Timeout | undefined;
   private reporter: ((report: BacklogReport) => void) | undefined;
+  /** Known devices (not configuration: written in batches, never bumps the version). */
+  readonly devices: DeviceStore;
+  /** Admins' decisions about devices: configuration, changed through changeConfig. */
+  readonly deviceRules: DeviceRules;
 
   /** Whether a data directory holds a store (`config --data` must not make one by mistake). */
   static exists(dataDir: string): boolean {
@@ -153,9 +166,14 @@ export class ConfigStore {
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
     this.migrate();
+    this.devices = new DeviceStore(db);
+    this.deviceRules = new DeviceRules(db);
     this.stmts = {
-      keys: db.prepare('SELECT name, value, created_at AS createdAt FROM keys ORDER BY name'),
-      addKey: db.prepare('INSERT INTO keys (name, value, created_at) VALUES (?, ?, ?)'),
+      keys: db.prepare(
+        'SELECT name, value, created_at AS createdAt, previous, previous_until AS previousUntil FROM keys ORDER BY name',
+      ),
+      addKey: db.prepare('INSERT INTO keys (name, value, created_at, previous, previous_until) VALUES (?, ?, ?, ?, ?)'),
+      setKeySecrets: db.prepare('UPDATE keys SET value = ?, previous = ?, previous_until = ? WHERE name = ?'),
       removeKey: db.prepare('DELETE FROM keys WHERE name = ?'),
       operators: db.prepare('SELECT * FROM operators ORDER BY name'),
       operator: db.prepare('SELECT * FROM operators WHERE name = ?'),
@@ -228,6 +246,11 @@ export class ConfigStore {
     });
     this.configWrites++;
     return result;
+  }
+
+  /** A change to a table another store keeps (device rules), as a configuration change: it bumps the version. */
+  changeConfig<T>(fn: () => T): T {
+    return this.change(fn);
   }
 
   /**
@@ -345,7 +368,48 @@ export class ConfigStore {
 
   // ---- keys ----------------------------------------------------------------------------------
   keys(): Key[] {
-    return this.stmts.keys.all() as Key[];
+    return (this.stmts.keys.all() as (Key & { previous: string | null; previousUntil: string | null })[]).map(
+      ({ previous, previousUntil, ...key }) =>
+        previous !== null && previousUntil !== null ? { ...key, previous, previousUntil } : key,
+    );
+  }
+
+  /**
+   * Gives a key a successor secret: `value` becomes what everyone should use, and the old secret
+   * stays accepted until `until` (then it is refused with a message that says it was rotated).
+   * A key whose previous secret is still accepted has a pending rotation: it must be retired first.
+   */
+  rotateKey(name: string, value: string, until: Date, now = new Date()): Key {
+    if (value.length < 8 || value.length > 256) throw new ConfigError('a key value must be 8 to 256 characters');
+    return this.change(() => {
+      const key = this.keys().find((k) => k.name === name);
+      if (!key) throw new ConfigError(`no key named ${name}`);
+      if (key.previousUntil !== undefined && Date.parse(key.previousUntil) > now.getTime())
+        throw new SwitchboardError(
+          ErrorCodes.STATE_CONFLICT,
+          `key ${name} has a pending successor (its old secret is accepted until ${key.previousUntil}): retire it first (config key retire ${name})`,
+        );
+      const previousUntil = until.toISOString();
+      this.stmts.setKeySecrets.run(value, key.value, previousUntil, name);
+      return { ...key, value, previous: key.value, previousUntil };
+    });
+  }
+
+  /** Ends a rotation's grace period now: the old secret is refused from here on. */
+  retireKey(name: string, now = new Date()): Key {
+    return this.change(() => {
+      const key = this.keys().find((k) => k.name === name);
+      if (!key) throw new ConfigError(`no key named ${name}`);
+      if (
+        key.previous === undefined ||
+        key.previousUntil === undefined ||
+        Date.parse(key.previousUntil) <= now.getTime()
+      )
+        throw new SwitchboardError(ErrorCodes.STATE_CONFLICT, `key ${name} has no rotation to retire`);
+      const previousUntil = now.toISOString();
+      this.stmts.setKeySecrets.run(key.value, key.previous, previousUntil, name);
+      return { ...key, previousUntil };
+    });
   }
 
   addKey(name: string, value: string): Key {
@@ -354,7 +418,7 @@ export class ConfigStore {
     const key = { name, value, createdAt: new Date().toISOString() };
     this.change(() => {
       if (this.keys().some((k) => k.name === name)) throw new ConfigError(`key ${name} exists already`, 'exists');
-      this.stmts.addKey.run(key.name, key.value, key.createdAt);
+      this.stmts.addKey.run(key.name, key.value, key.createdAt, null, null);
     });
     return key;
   }
@@ -528,6 +592,7 @@ export class ConfigStore {
       servers: this.servers(),
       settings: this.settings(),
       logouts: this.logouts(),
+      deviceRules: this.deviceRules.all(),
     }))();
   }
 
@@ -541,7 +606,8 @@ export class ConfigStore {
       .map(([name, value]) => [name, parseSetting(name as SettingName, value)] as const);
     this.write(() => {
       this.db.exec('DELETE FROM keys; DELETE FROM operators; DELETE FROM servers; DELETE FROM settings;');
-      for (const k of snap.keys) this.stmts.addKey.run(k.name, k.value, k.createdAt);
+      for (const k of snap.keys)
+        this.stmts.addKey.run(k.name, k.value, k.createdAt, k.previous ?? null, k.previousUntil ?? null);
       for (const op of snap.operators) {
         this.stmts.upsertOperator.run({ ...op, keys: JSON.stringify(op.keys) });
       }
@@ -557,6 +623,8 @@ export class ConfigStore {
         this.db.exec('DELETE FROM logouts;');
         for (const l of snap.logouts.slice(-MAX_LOGOUTS)) this.stmts.addLogout.run(l.id, l.expiresAt);
       }
+      // A snapshot from a server without device rules leaves ours as they are.
+      if (snap.deviceRules) this.deviceRules.replace(snap.deviceRules);
       this.stmts.setMeta.run('config_version', String(snap.version));
     });
     this.configWrites++;

@@ -1,5 +1,6 @@
 import type { Key, Operator, OperatorRole, ServerRow } from './configStore.js';
 import type { Settings } from './settings.js';
+import type { DeviceTarget } from './deviceTarget.js';
 
 /** `config show --json`: everything but secrets (key values, password hashes, TOTP secrets). */
 export interface ConfigView {
@@ -31,6 +32,12 @@ export interface ConfigTarget {
   /** Adds a key; a random value when none is given. Returns it with its value, shown once. */
   addKey(name: string, value?: string): Promise<Key>;
   removeKey(name: string): Promise<void>;
+  /** Gives the key a successor secret (random when none is given), returned once; the old one is accepted for `graceSeconds`. */
+  rotateKey(name: string, graceSeconds?: number, value?: string): Promise<Key>;
+  /** Ends a rotation's grace now: the old secret is refused from here on. */
+  retireKey(name: string): Promise<Key>;
+  /** Known devices, on the same store or server. */
+  deviceTarget(): DeviceTarget;
 
   operators(): Promise<Operator[]>;
   /** Adds an operator, or replaces one of that name (password, role and keys). */

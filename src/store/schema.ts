@@ -44,4 +44,28 @@ export const migrations: readonly string[] = [
      id TEXT PRIMARY KEY,
      expires_at INTEGER NOT NULL
    );`,
+  // Devices through their life (issue 17). `devices`: what the cluster saw of each identity it admitted
+  // (soft state of the acting primary, copied to the secondary; never in the configuration snapshot).
+  // `device_rules`: an admin's decisions (revoked, approved, a name), configuration like keys. A key's
+  // `previous` secret stays accepted until `previous_until` after a rotation, then names the rotation.
+  `CREATE TABLE devices (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     grp TEXT NOT NULL,
+     key_name TEXT NOT NULL,
+     platform TEXT NOT NULL,
+     first_seen TEXT NOT NULL,
+     last_seen TEXT NOT NULL,
+     last_address TEXT NOT NULL,
+     server TEXT NOT NULL,
+     pending INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE device_rules (
+     id TEXT PRIMARY KEY,
+     revoked INTEGER NOT NULL DEFAULT 0,
+     approved INTEGER NOT NULL DEFAULT 0,
+     name TEXT
+   );
+   ALTER TABLE keys ADD COLUMN previous TEXT;
+   ALTER TABLE keys ADD COLUMN previous_until TEXT;`,
 ];

@@ -20,6 +20,14 @@ export const settingDefinitions = {
   /** New client connections admitted per second (bursts of twice that); the rest back off. */
   'admission-rate': { schema: z.coerce.number().int().min(1).max(1_000_000), default: 2000 },
   'max-connections-per-address': { schema: z.coerce.number().int().min(1).max(1_000_000), default: 1000 },
+  /** A new identity that proves the key waits, pending, until an admin approves it (devices already known do not). */
+  'device-approval': {
+    schema: z
+      .enum(['on', 'off', 'true', 'false'])
+      .transform((v) => v === 'on' || v === 'true')
+      .or(z.boolean()),
+    default: false,
+  },
 } as const;
 
 export type SettingName = keyof typeof settingDefinitions;
@@ -32,6 +40,7 @@ export type Settings = {
   'lockout-attempts': number;
   'admission-rate': number;
   'max-connections-per-address': number;
+  'device-approval': boolean;
 };
 
 export function isSettingName(name: string): name is SettingName {

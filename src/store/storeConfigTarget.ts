@@ -2,6 +2,11 @@ import { newSecret } from '../protocol/proof.js';
 import { ConfigError, type ConfigStore, type Key, type Operator, type ServerRow } from './configStore.js';
 import type { ConfigTarget, ConfigView, NewOperator, OperatorPatch, ServerPatch } from './configTarget.js';
 import { hashPassword } from './passwords.js';
+import type { DeviceTarget } from './deviceTarget.js';
+import { StoreDeviceTarget, type LiveDevices } from './storeDeviceTarget.js';
+
+/** How long a rotated key's old secret is accepted by default: long enough for machines away a week. */
+export const DEFAULT_ROTATION_GRACE_SECONDS = 14 * 24 * 3600;
 import { newTotpSecret, totpUri } from './totp.js';
 
 export const MIN_PASSWORD_LENGTH = 8;
@@ -18,7 +23,38 @@ export class StoreConfigTarget implements ConfigTarget {
     private readonly actor: string,
     /** Whether close() also closes the store (the CLI's own store, not the server's). */
     private readonly ownsStore = false,
+    /** The running server's known devices (records not yet written, who is online). */
+    private readonly live?: LiveDevices,
   ) {}
+
+  deviceTarget(): DeviceTarget {
+    return new StoreDeviceTarget(this.store, this.actor, this.live);
+  }
+
+  async rotateKey(name: string, graceSeconds = DEFAULT_ROTATION_GRACE_SECONDS, value?: string): Promise<Key> {
+    if (!Number.isFinite(graceSeconds) || graceSeconds < 0 || graceSeconds > 366 * 24 * 3600)
+      throw new ConfigError('the grace period must be 0 to 366 days');
+    const until = new Date(Date.now() + graceSeconds * 1000);
+    const key = this.store.changeAudited(
+      this.actor,
+      'key.rotate',
+      () => this.store.rotateKey(name, value ?? newSecret(), until),
+      (k) => ({ name, previousUntil: k.previousUntil }),
+    );
+    const { previous: _p, ...shown } = key;
+    return shown;
+  }
+
+  async retireKey(name: string): Promise<Key> {
+    const key = this.store.changeAudited(
+      this.actor,
+      'key.retire',
+      () => this.store.retireKey(name),
+      () => ({ name }),
+    );
+    const { previous: _p, ...shown } = key;
+    return shown;
+  }
 
   async keys(): Promise<Key[]> {
     return this.store.keys();

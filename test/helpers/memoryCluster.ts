@@ -14,6 +14,7 @@ import { ErrorCodes, fromWireError, SwitchboardError, toWireError } from '../../
 import type { ServerToClient, SessionTarget } from '../../src/protocol/messages.js';
 import { Broker } from '../../src/server/broker.js';
 import { ConfigCache } from '../../src/server/configCache.js';
+import { DeviceRegistry } from '../../src/server/deviceRegistry.js';
 import type { ConnectedClient, LoggedInControl } from '../../src/server/context.js';
 import { Directory, type DirectoryEntry } from '../../src/server/directory.js';
 import { silentLogger } from '../../src/server/logger.js';
@@ -32,6 +33,8 @@ export class MemoryClient implements ConnectedClient {
   readonly entry: DirectoryEntry;
   alive = true;
   secure = false;
+  keySecret = 'memory-key-secret';
+  readonly handedOver: { keyName: string; successor: string }[] = [];
   closed: { code: number; reason: string } | undefined;
   readonly received: ServerToClient[] = [];
   /** Not a socket: a role never touches it (the server's heartbeat does). */
@@ -51,6 +54,10 @@ export class MemoryClient implements ConnectedClient {
       connectedAt: new Date().toISOString(),
       key: KEY_NAME,
     };
+  }
+
+  handOver(keyName: string, successor: string): void {
+    this.handedOver.push({ keyName, successor });
   }
 
   send(message: ServerToClient): void {
@@ -85,6 +92,7 @@ export class MemoryHost implements ClusterHost {
   readonly directory = new Directory();
   readonly fingerprint = undefined;
   readonly controls = new Set<LoggedInControl>();
+  readonly devices: DeviceRegistry;
   stopping = false;
   /** Unreachable: links, data connections and calls to it fail, as to a killed process. */
   down = false;
@@ -99,6 +107,7 @@ export class MemoryHost implements ClusterHost {
     this.config = new ConfigCache(this.store);
     this.broker = new Broker(new TicketTable(5000), () => undefined);
     this.metrics = serverMetrics(this, () => 0);
+    this.devices = new DeviceRegistry(this);
   }
 
   start(): this {

@@ -26,6 +26,8 @@ const statusByCode: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.TLS_REQUIRED]: 403,
   [ErrorCodes.NOT_FOUND]: 404,
   [ErrorCodes.UNKNOWN_CLIENT]: 404,
+  [ErrorCodes.UNKNOWN_DEVICE]: 404,
+  [ErrorCodes.STATE_CONFLICT]: 409,
   [ErrorCodes.AMBIGUOUS_CLIENT]: 409,
   [ErrorCodes.MESSAGE_TOO_BIG]: 413,
   [ErrorCodes.NOT_PRIMARY]: 421,

@@ -7,6 +7,7 @@ import { ApiError, toHttpError } from './apiError.js';
 import { auditRoutes } from './auditRoutes.js';
 import { authenticate, requireAdmin, type Principal } from './authenticate.js';
 import { clientRoutes } from './clientRoutes.js';
+import { deviceRoutes } from './deviceRoutes.js';
 import { EventHub } from './eventHub.js';
 import { eventRoutes } from './eventRoutes.js';
 import { execRoutes } from './execRoutes.js';
@@ -49,7 +50,7 @@ export class ApiRouter {
       ctx,
       sessions: this.sessions,
       hub: this.hub,
-      configAs: (operator) => new StoreConfigTarget(ctx.store, operator),
+      configAs: (operator) => new StoreConfigTarget(ctx.store, operator, false, ctx.devices),
       now: options.now ?? Date.now,
     };
     this.routes = [
@@ -63,6 +64,7 @@ export class ApiRouter {
       execRoutes,
       eventRoutes,
       fileRoutes,
+      deviceRoutes,
     ]
       .flatMap((routes) => routes(deps))
       .map(compileRoute);
