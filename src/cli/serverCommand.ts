@@ -15,7 +15,7 @@ import { DataLock } from '../store/dataLock.js';
 import { hashPassword } from '../store/passwords.js';
 import { createLogger } from '../server/logger.js';
 import { SwitchboardServer } from '../server/server.js';
-import { loadTlsFiles, selfSignedTls, type TlsMaterial } from '../server/tlsFiles.js';
+import { addServerTlsFlags, checkServerTlsFlags, startServerTls, type ServerTlsFlags } from './serverTls.js';
 
 /** The cluster secret never goes on a command line, where `ps` would show it. */
 function readClusterSecret(flags: ServerFlags, env: NodeJS.ProcessEnv): string {
@@ -30,7 +30,7 @@ function readClusterSecret(flags: ServerFlags, env: NodeJS.ProcessEnv): string {
   return secret;
 }
 
-interface ServerFlags {
+interface ServerFlags extends ServerTlsFlags {
   primaryFingerprint?: string;
   faultBlock?: string;
   data: string;
@@ -39,9 +39,6 @@ interface ServerFlags {
   advertise?: string;
   primary?: string;
   clusterSecretFile?: string;
-  tlsSelfSigned?: boolean;
-  tlsCert?: string;
-  tlsKey?: string;
   tlsOnly?: boolean;
   init?: boolean;
   logLevel: string;
@@ -64,7 +61,7 @@ async function initialCredentials(store: ConfigStore): Promise<string | undefine
 }
 
 export function serverCommand(env: NodeJS.ProcessEnv): Command {
-  const server = new Command('server')
+  const server = addServerTlsFlags(new Command('server'))
     .description('run a Switchboard server')
     .option('--data <dir>', 'data directory (SQLite store, TLS files)', './data')
     .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', '0.0.0.0:443')
@@ -73,9 +70,6 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
     .option('--primary <host:port>', "the primary's address (members and standbys)")
     .option('--primary-fingerprint <sha256>', "pin the primary's TLS certificate (members)")
     .option('--cluster-secret-file <file>', 'file holding the cluster secret (or env SWITCHBOARD_CLUSTER_SECRET)')
-    .option('--tls-self-signed', 'serve TLS with a self-signed certificate kept in the data directory')
-    .option('--tls-cert <file>', 'TLS certificate (PEM)')
-    .option('--tls-key <file>', 'TLS private key (PEM)')
     .option('--tls-only', 'the port speaks TLS alone (no plain HTTP beside it): faster TLS relaying')
     .option('--init', 'on the first run, create a key and an admin operator and print them once')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
@@ -99,20 +93,21 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
           'a cluster server needs --advertise HOST:PORT: the address other servers and clients use to reach it',
         );
       }
-      if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
-      if (flags.tlsOnly && !flags.tlsCert && !flags.tlsSelfSigned)
-        throw new Error('--tls-only needs a certificate: --tls-self-signed or --tls-cert/--tls-key');
+      checkServerTlsFlags(flags);
+      if (flags.tlsOnly && !flags.tlsCert && !flags.tlsSelfSigned && !flags.acmeDomain)
+        throw new Error('--tls-only needs a certificate: --tls-self-signed, --tls-cert/--tls-key or --acme-domain');
       const logger = createLogger(flags.logLevel);
       // Before anything in the directory is touched: a second server on it stops here, naming the first.
       const lock = DataLock.acquire(flags.data);
       const store = ConfigStore.open(flags.data);
-      let tls: TlsMaterial | undefined;
-      if (flags.tlsCert && flags.tlsKey) tls = loadTlsFiles(flags.tlsCert, flags.tlsKey);
-      else if (flags.tlsSelfSigned)
-        tls = await selfSignedTls(flags.data, [
-          host,
-          ...(flags.advertise ? [parseHostPort(flags.advertise).host] : []),
-        ]);
+      const tlsSource = await startServerTls(
+        flags,
+        flags.data,
+        host,
+        [host, ...(flags.advertise ? [parseHostPort(flags.advertise).host] : [])],
+        logger,
+      );
+      const tls = tlsSource.material;
       if (flags.init) {
         const banner = await initialCredentials(store);
         if (banner) process.stderr.write(banner + '\n');
@@ -152,11 +147,18 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         clusterSecret: secret,
         faultBlock: flags.faultBlock?.split(','),
       });
+      tlsSource.attach(server);
       await server.start();
-      if (tls) process.stderr.write(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint}\n`);
+      if (tls)
+        process.stderr.write(
+          `TLS certificate SHA-256 fingerprint: ${tls.fingerprint}\n` +
+            `TLS public key pin (stays the same across renewals that keep the key): ${tls.pin}\n`,
+        );
+      // SIGHUP: the certificate files are read again (ACME: renewed now if due or its key was replaced).
+      process.on('SIGHUP', () => tlsSource.reload('SIGHUP'));
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');
-        void server.stop().then(() => {
+        void Promise.all([server.stop(), tlsSource.stop()]).then(() => {
           store.close();
           lock.release();
           logger.flush();

@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import { MAX_MESSAGE_BYTES } from '../protocol/messages.js';
 import { parseHostPort } from './address.js';
+import { parsePins, pinsMatch, spkiPin } from './pins.js';
 
 /**
  * How a client, a control or a member reaches a server: optionally through an HTTP CONNECT proxy,
@@ -16,7 +17,10 @@ export interface DialOptions {
   tls: boolean;
   /** PEM of the CA (or the self-signed certificate itself) to trust. */
   ca?: string | Buffer;
-  /** SHA-256 fingerprint of the server's certificate, hex with or without colons. */
+  /**
+   * Pins (src/net/pins.ts), comma-separated: the certificate's SHA-256 fingerprint (hex) or its
+   * public key's (`spki:sha256/BASE64`). Any one matching is enough.
+   */
   fingerprint?: string;
   /** Encrypt but do not verify: for tests and first contact only. */
   insecure?: boolean;
@@ -112,8 +116,20 @@ function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.
   });
 }
 
-function startTls(raw: net.Socket, host: string, opts: DialOptions, timeoutMs: number): Promise<tls.TLSSocket> {
-  const pinned = opts.fingerprint ? normalizeFingerprint(opts.fingerprint) : undefined;
+function startTls(
+  raw: net.Socket,
+  host: string,
+  port: number,
+  opts: DialOptions,
+  timeoutMs: number,
+): Promise<tls.TLSSocket> {
+  let pinned: ReturnType<typeof parsePins> | undefined;
+  try {
+    pinned = opts.fingerprint ? parsePins(opts.fingerprint) : undefined;
+  } catch (err) {
+    raw.destroy();
+    return Promise.reject(err as Error);
+  }
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
       socket: raw,
@@ -130,13 +146,14 @@ function startTls(raw: net.Socket, host: string, opts: DialOptions, timeoutMs: n
       clear();
       socket.removeListener('error', onError);
       if (pinned) {
-        const got = normalizeFingerprint(socket.getPeerCertificate().fingerprint256 ?? '');
-        if (got !== pinned) {
+        const peer = socket.getPeerCertificate();
+        if (!peer.raw || !pinsMatch(pinned, peer.raw)) {
           socket.destroy();
+          const presented = peer.raw ? `fingerprint ${peer.fingerprint256}, key ${spkiPin(peer.raw)}` : 'none';
           reject(
             new SwitchboardError(
               ErrorCodes.TLS_MISMATCH,
-              `server certificate fingerprint ${got} does not match the pinned ${pinned}`,
+              `the certificate of ${host}:${port} (${presented}) does not match the pinned ${opts.fingerprint}`,
             ),
           );
           return;
@@ -172,7 +189,7 @@ export async function connectSocket(hostPort: string, opts: DialOptions): Promis
     : await connectTcp(host, port, timeoutMs);
   raw.allowHalfOpen = true;
   if (!opts.tls) return raw;
-  const secure = await startTls(raw, host, opts, timeoutMs);
+  const secure = await startTls(raw, host, port, opts, timeoutMs);
   secure.allowHalfOpen = true;
   return secure;
 }

@@ -23,6 +23,7 @@ export const ErrorCodes = {
   NOT_PRIMARY: 'SB_ERR_NOT_PRIMARY',
   TLS_REQUIRED: 'SB_ERR_TLS_REQUIRED',
   TLS_MISMATCH: 'SB_ERR_TLS_MISMATCH',
+  ACME_FAILED: 'SB_ERR_ACME_FAILED',
   PROXY_FAILED: 'SB_ERR_PROXY_FAILED',
   UNREACHABLE: 'SB_ERR_UNREACHABLE',
   CLUSTER_AUTH: 'SB_ERR_CLUSTER_AUTH',
@@ -58,6 +59,8 @@ export class SwitchboardError extends Error {
   retryAfterMs?: number;
   /** A server that placed the client elsewhere on its upgrade request (HTTP 307): where to go. */
   redirectTo?: string;
+  /** The pin of the server redirected to, vouched for by the server that redirects (src/net/pins.ts). */
+  redirectPin?: string;
   constructor(code: ErrorCode, message: string) {
     super(message);
     this.name = 'SwitchboardError';

@@ -59,6 +59,11 @@ export interface RoleBehaviour {
   configChanged(): void;
   /** On a member: seconds since it last had a live link to the acting primary (0 while linked). */
   replicationLagSeconds?(): number;
+  /**
+   * The server's certificate now has another public key: a member announces its new pin (it
+   * links again), or its primary would refuse it as a server presenting an unexpected certificate.
+   */
+  tlsKeyChanged?(): void;
   /** Answers a signed request from another server of the cluster. */
   rpc(method: RpcMethod, params: Record<string, unknown>, from: string): Promise<unknown>;
   start(): void;
@@ -70,7 +75,7 @@ export interface RoleBehaviour {
  */
 export interface ServerContext extends Omit<
   RoleBehaviour,
-  'acceptClusterLink' | 'configChanged' | 'rpc' | 'replicationLagSeconds' | 'start' | 'stop'
+  'acceptClusterLink' | 'configChanged' | 'rpc' | 'tlsKeyChanged' | 'replicationLagSeconds' | 'start' | 'stop'
 > {
   readonly advertise: string;
   readonly role: Role;

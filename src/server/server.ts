@@ -53,7 +53,7 @@ import type { Logger } from './logger.js';
 import { ConnectionLimits } from './connectionLimits.js';
 import { Metrics } from './metrics.js';
 import { TicketTable } from './tickets.js';
-import type { TlsMaterial } from './tlsFiles.js';
+import { announcedPin, type TlsMaterial } from './tlsFiles.js';
 import { WebFront } from './webFront.js';
 import { Admission } from './admission.js';
 
@@ -145,9 +145,11 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   private web: WebFront | undefined;
   /** Nonces of cluster requests already answered: a replay is refused. */
   private readonly rpcNonces = new SeenNonces();
+  private currentTls: TlsMaterial | undefined;
 
   constructor(private readonly options: ServerOptions) {
     this.role = options.role ?? 'standalone';
+    this.currentTls = options.tls;
     this.logger = options.logger;
     this.store = options.store;
     this.config = new ConfigCache(options.store);
@@ -162,6 +164,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       replicationLagSeconds: () => this.behaviour.replicationLagSeconds?.() ?? 0,
       storeBacklog: () => this.store.backlogStats(),
     });
+    if (options.tls) this.metrics.setCertificateExpiry(options.tls.notAfter);
     // Once when the store starts refusing writes, once per interval while it does, once when it is back.
     this.store.onBacklogReport((report) => {
       if (report.state === 'failing')
@@ -207,7 +210,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
         admit: (a) => this.connectionLimits.admit(a),
         release: (a) => this.connectionLimits.release(a),
       },
-      this.options.tls,
+      this.tls,
       this.options.tlsOnly,
     );
     this.advertise = this.options.advertise ?? this.address;
@@ -221,8 +224,9 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
         address: this.address,
         advertise: this.advertise,
         role: this.role,
-        tls: Boolean(this.options.tls),
-        fingerprint: this.options.tls?.fingerprint,
+        tls: Boolean(this.tls),
+        fingerprint: this.tls?.fingerprint,
+        pin: this.tls?.pin,
       },
       'listening',
     );
@@ -250,8 +254,34 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.logger.info('stopped');
   }
 
+  /**
+   * What members announce to their primary, which vouches for it to clients: the SHA-256 of the
+   * public key (hex, the join message's format), so that a renewal keeping the key keeps it valid.
+   */
   get fingerprint(): string | undefined {
-    return this.options.tls?.fingerprint;
+    return this.tls && announcedPin(this.tls);
+  }
+
+  /** The certificate served now (a reload replaces it). */
+  get tls(): TlsMaterial | undefined {
+    return this.currentTls;
+  }
+
+  /**
+   * Serves a new certificate to new connections at once; open connections and sessions keep
+   * theirs. A server started without TLS has no TLS port to give it to.
+   */
+  reloadTls(material: TlsMaterial): void {
+    if (!this.currentTls) throw new Error('this server was started without TLS');
+    const previous = this.currentTls;
+    this.currentTls = material;
+    this.listener?.setTls(material);
+    this.metrics.setCertificateExpiry(material.notAfter);
+    this.logger.info(
+      { fingerprint: material.fingerprint, pin: material.pin, notAfter: material.notAfter.toISOString() },
+      'TLS certificate reloaded',
+    );
+    if (material.pin !== previous.pin) this.behaviour.tlsKeyChanged?.();
   }
 
   dialData(address: string, ticket: string, fingerprint: string | undefined): Promise<Duplex> {
@@ -303,7 +333,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
    */
   private async postRpc(address: string, request: object): Promise<{ status: number; body: unknown }> {
     const post = (dial: DialOptions) => postJson(address, RPC_PATH, request, dial, RPC_TIMEOUT_MS);
-    if (!this.options.tls && !this.options.clusterDial?.tls) return post({ tls: false });
+    if (!this.tls && !this.options.clusterDial?.tls) return post({ tls: false });
     try {
       return await post({ tls: true, insecure: true });
     } catch (err) {
@@ -541,7 +571,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       { peer: req.socket.remoteAddress, channel: 'client', client: id, to: placement.redirect },
       'client redirected',
     );
-    const location = `${this.options.tls ? 'https' : 'http'}://${placement.redirect}/v1/client`;
+    const location = `${this.tls ? 'https' : 'http'}://${placement.redirect}/v1/client`;
     answerRaw(socket, 307, { redirect: { to: placement.redirect, reason: placement.reason } }, { Location: location });
     return true;
   }
