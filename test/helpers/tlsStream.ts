@@ -1,6 +1,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { renameSync, writeFileSync } from 'node:fs';
+import { generate } from 'selfsigned';
 
 /**
  * A TCP connection through a forward session that stays open: each `roundTrip` sends bytes and
@@ -67,4 +69,31 @@ export function servedCertificate(address: string): Promise<tls.PeerCertificate>
     );
     socket.once('error', reject);
   });
+}
+
+/** A new EC key pair, PEM. */
+export function newKeyPair(): { privateKey: string; publicKey: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return {
+    privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
+}
+
+/** A self-signed certificate for 127.0.0.1 on the given key: a new one each call (a renewal). */
+export async function certificateFor(keys: { privateKey: string; publicKey: string }): Promise<string> {
+  const pems = await generate([{ name: 'commonName', value: 'switchboard-test' }], {
+    keyPair: keys,
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
+  } as Parameters<typeof generate>[1]);
+  return pems.cert;
+}
+
+/** Replaces a file as deployment tools do: a new file renamed over the old one. */
+export function replaceFile(file: string, text: string): void {
+  writeFileSync(`${file}.new`, text, { mode: 0o600 });
+  renameSync(`${file}.new`, file);
 }
