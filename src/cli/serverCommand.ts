@@ -9,6 +9,7 @@ import type { Role } from '../server/context.js';
 import { gatewayAddress } from './common.js';
 import { serverServiceCommands } from './serviceCommand.js';
 import { parseHostPort } from '../net/address.js';
+import { parsePins } from '../net/pins.js';
 import { newSecret } from '../protocol/proof.js';
 import { ConfigStore } from '../store/configStore.js';
 import { DataLock } from '../store/dataLock.js';
@@ -68,7 +69,10 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
     .option('--role <role>', 'standalone | primary | member | standby', 'standalone')
     .option('--advertise <host:port>', 'the address clients and servers use to reach this server')
     .option('--primary <host:port>', "the primary's address (members and standbys)")
-    .option('--primary-fingerprint <sha256>', "pin the primary's TLS certificate (members)")
+    .option(
+      '--primary-fingerprint <pins>',
+      "pin the primary's TLS certificate: its fingerprint or its key's pin (spki:sha256/BASE64), comma-separated (members)",
+    )
     .option('--cluster-secret-file <file>', 'file holding the cluster secret (or env SWITCHBOARD_CLUSTER_SECRET)')
     .option('--tls-only', 'the port speaks TLS alone (no plain HTTP beside it): faster TLS relaying')
     .option('--init', 'on the first run, create a key and an admin operator and print them once')
@@ -94,6 +98,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         );
       }
       checkServerTlsFlags(flags);
+      if (flags.primaryFingerprint) parsePins(flags.primaryFingerprint);
       if (flags.tlsOnly && !flags.tlsCert && !flags.tlsSelfSigned && !flags.acmeDomain)
         throw new Error('--tls-only needs a certificate: --tls-self-signed, --tls-cert/--tls-key or --acme-domain');
       const logger = createLogger(flags.logLevel);

@@ -8,6 +8,7 @@ import { placementHeaders } from '../protocol/placementRequest.js';
 import { keyProof } from '../protocol/proof.js';
 import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
 import { Backoff } from '../net/backoff.js';
+import { VouchedPins } from '../net/pins.js';
 import type { ClientIdentity } from './identity.js';
 import { checkPolicy, type LocalPolicy } from './policy.js';
 import { prepareSession } from './sessionRunner.js';
@@ -73,6 +74,11 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
   private sessions = 0;
   /** Where the cluster told us to go if the first contact fails (learned from welcome). */
   private known: { primary: string; secondary?: string };
+  /**
+   * Pins of the cluster's servers, vouched for by servers we trusted (a redirect, a welcome): a
+   * client pinned to its primary alone reaches the member it is placed on and the secondary.
+   */
+  private readonly vouched = new VouchedPins();
 
   constructor(private readonly options: ClientOptions) {
     super();
@@ -106,7 +112,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     // and puts us in the admission budget that connections proving nothing cannot take
     // (server/admission.ts): so it goes on every attempt, the server a redirect names included.
     const headers = placementHeaders(this.options.key, this.options.identity.id, Date.now());
-    const ws = openWebSocket(target, '/v1/client', this.options.dial, headers);
+    const ws = openWebSocket(target, '/v1/client', this.dialFor(target), headers);
     this.ws = ws;
     let nextTarget: string | undefined;
     let nextDelayMs = 0;
@@ -150,14 +156,17 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
           this.heartbeatMs = msg.heartbeat * 1000;
           if (msg.cluster.primary)
             this.known = { primary: msg.cluster.primary, secondary: msg.cluster.secondary ?? this.known.secondary };
+          this.vouched.learnAll(msg.cluster.pins);
           this.armWatchdog();
           this.setStatus('connected', { server: msg.server });
           break;
         case 'redirect':
+          this.vouched.learn(msg.to, msg.pin);
           nextTarget = msg.to;
           closeReason = `redirected to ${msg.to}`;
           break;
         case 'reconnect':
+          if (msg.to) this.vouched.learn(msg.to, msg.pin);
           closeReason = msg.reason;
           nextTarget = msg.to;
           nextDelayMs = msg.delayMs ?? 0;
@@ -169,8 +178,9 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     });
 
     ws.on('ping', () => this.armWatchdog());
-    ws.on('error', (err: Error & { retryAfterMs?: number; redirectTo?: string }) => {
+    ws.on('error', (err: Error & { retryAfterMs?: number; redirectTo?: string; redirectPin?: string }) => {
       if (err.redirectTo) {
+        this.vouched.learn(err.redirectTo, err.redirectPin);
         nextTarget = err.redirectTo;
         closeReason = `redirected to ${err.redirectTo}`;
         return;
@@ -212,6 +222,14 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     });
   }
 
+  /** How to dial `target`: the configured trust, plus the pin a trusted server vouched for it. */
+  private dialFor(target: string): DialOptions {
+    const { dial } = this.options;
+    const vouched = this.vouched.get(target);
+    if (!dial.tls || !vouched) return dial;
+    return { ...dial, fingerprint: this.vouched.forAddress(dial.fingerprint, target) };
+  }
+
   /** No ping for 2.5 heartbeats: the server or the path is gone, even if TCP has not noticed. */
   private armWatchdog(): void {
     clearTimeout(this.watchdog);
@@ -241,7 +259,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       return this.refuse(ticket, target, toWireError(err));
     }
     try {
-      const data = await openDataConnection(server, ticket, this.options.dial);
+      const data = await openDataConnection(server, ticket, this.dialFor(server));
       data.once('close', release);
       prepared.attach(data);
       this.emit('session', { target });

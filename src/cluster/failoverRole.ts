@@ -192,6 +192,10 @@ export class FailoverRole implements RoleBehaviour {
   replicationLagSeconds(): number {
     return this.actingRole ? 0 : this.member.replicationLagSeconds();
   }
+  tlsKeyChanged(): void {
+    this.member.tlsKeyChanged();
+  }
+
   configChanged(): void {
     this.member.configChanged();
     this.actingRole?.configChanged();

@@ -253,7 +253,7 @@ export function openWebSocket(
       try {
         const parsed = JSON.parse(body) as {
           error?: { code?: string; message?: string; retryAfterMs?: unknown };
-          redirect?: { to?: unknown; reason?: unknown };
+          redirect?: { to?: unknown; reason?: unknown; pin?: unknown };
         };
         const to = parsed.redirect?.to;
         if (res.statusCode === 307 && typeof to === 'string') {
@@ -262,6 +262,7 @@ export function openWebSocket(
             `${hostPort} placed this client on ${to}${typeof parsed.redirect?.reason === 'string' ? ` (${parsed.redirect.reason})` : ''}`,
           );
           err.redirectTo = to;
+          if (typeof parsed.redirect?.pin === 'string') err.redirectPin = parsed.redirect.pin.slice(0, 1024);
         }
         if (parsed.error?.message)
           err = new SwitchboardError(

@@ -107,3 +107,50 @@ export function pinsMatch(pins: PinSet, certDer: Buffer): boolean {
   const key = spkiHash(certDer);
   return pins.either.has(key) || pins.spki.has(key);
 }
+
+/** How many servers' pins one process keeps: far more than a cluster has, and bounded. */
+const MAX_VOUCHED = 1024;
+
+/**
+ * Pins vouched for by a server we already trust, by address: a primary vouches for its members
+ * (each announced its key over its authenticated cluster link) and for its secondary, so a client
+ * or control pinned to the primary alone can follow a redirect, or fail over, to them. A vouched
+ * pin is trusted for its address only, beside whatever the user configured.
+ */
+export class VouchedPins {
+  private readonly byAddress = new Map<string, string>();
+
+  /** Records `pins` for `address` (invalid or missing ones are ignored); true if anything changed. */
+  learn(address: string, pins: string | undefined): boolean {
+    if (!pins || !isPinList(pins) || this.byAddress.get(address) === pins) return false;
+    if (!this.byAddress.has(address) && this.byAddress.size >= MAX_VOUCHED) return false;
+    this.byAddress.set(address, pins);
+    return true;
+  }
+
+  learnAll(pins: Record<string, string> | undefined): boolean {
+    let changed = false;
+    for (const [address, pin] of Object.entries(pins ?? {})) changed = this.learn(address, pin) || changed;
+    return changed;
+  }
+
+  get(address: string): string | undefined {
+    return this.byAddress.get(address);
+  }
+
+  /** The pins of these addresses that are known, as a wire record. */
+  pick(addresses: (string | undefined)[]): Record<string, string> | undefined {
+    const out: Record<string, string> = {};
+    for (const a of addresses) if (a && this.byAddress.has(a)) out[a] = this.byAddress.get(a)!;
+    return Object.keys(out).length ? out : undefined;
+  }
+
+  toJSON(): Record<string, string> {
+    return Object.fromEntries(this.byAddress);
+  }
+
+  /** The dial options' pins for `address`: the user's, and the one vouched for it. */
+  forAddress(userPins: string | undefined, address: string): string | undefined {
+    return joinPins(userPins, this.byAddress.get(address));
+  }
+}

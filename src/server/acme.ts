@@ -32,11 +32,18 @@ export interface AcmeOptions {
 const CHALLENGE_PATH = '/.well-known/acme-challenge/';
 
 /** The files kept in the data directory, owner-only: the account's key, the certificate's key and chain. */
-export function acmeFiles(dataDir: string): { dir: string; accountKey: string; key: string; cert: string } {
+export function acmeFiles(dataDir: string): {
+  dir: string;
+  accountKey: string;
+  account: string;
+  key: string;
+  cert: string;
+} {
   const dir = join(dataDir, 'acme');
   return {
     dir,
     accountKey: join(dir, 'account-key.pem'),
+    account: join(dir, 'account.json'),
     key: join(dir, 'key.pem'),
     cert: join(dir, 'cert.pem'),
   };
@@ -167,7 +174,13 @@ export class AcmeCertificates {
     const key = await this.keyFile(this.files.key);
     if (this.options.directoryCa) acme.axios.defaults.httpsAgent = new https.Agent({ ca: this.options.directoryCa });
     acme.setLogger((line) => logger.debug({ acme: line }, 'ACME'));
-    const client = new acme.Client({ directoryUrl: this.options.directory, accountKey });
+    // The account's URL, once registered: a registration again would be an account update, which
+    // some CAs refuse when nothing changes.
+    const client = new acme.Client({
+      directoryUrl: this.options.directory,
+      accountKey,
+      accountUrl: this.accountUrl(),
+    });
     const [, csr] = await acme.crypto.createCsr({ commonName: domain, altNames: [domain] }, key);
     let chain: string;
     try {
@@ -196,6 +209,7 @@ export class AcmeCertificates {
     }
     const material = tlsMaterial(chain, key);
     writeSecret(this.files.cert, chain);
+    writeSecret(this.files.account, JSON.stringify({ directory: this.options.directory, url: client.getAccountUrl() }));
     const renewed = this.material !== undefined;
     this.material = material;
     this.lastFailure = '';
@@ -204,6 +218,16 @@ export class AcmeCertificates {
       renewed ? 'ACME: certificate renewed' : 'ACME: certificate obtained',
     );
     if (renewed) this.options.onCertificate(material);
+  }
+
+  /** The account URL registered with this directory, if any. */
+  private accountUrl(): string | undefined {
+    try {
+      const saved = JSON.parse(readFileSync(this.files.account, 'utf8')) as { directory?: unknown; url?: unknown };
+      return saved.directory === this.options.directory && typeof saved.url === 'string' ? saved.url : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** A key kept in the data directory, made (ECDSA P-256) the first time. */

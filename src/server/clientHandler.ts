@@ -148,7 +148,12 @@ class ClientConnection implements ConnectedClient {
       // server that keeps the client, over its own nonce; checking it here too would prove nothing
       // more to that server. A forged identity gets a redirect, and is refused (and logged) there.
       ctx.metrics.redirected(placement.redirect, 'hello');
-      sendJson(ws, { type: 'redirect', to: placement.redirect, reason: placement.reason });
+      sendJson(ws, {
+        type: 'redirect',
+        to: placement.redirect,
+        reason: placement.reason,
+        pin: ctx.pinOf(placement.redirect),
+      });
       this.log('debug', { client: hello.id, to: placement.redirect }, 'client redirected');
       closeWith(ws, 1000, 'redirected');
       return;

@@ -46,7 +46,8 @@ export type Acting = { acting: true } | { acting: false; primary: string | undef
 export interface RoleBehaviour {
   epoch(): number;
   acting(): Acting;
-  clusterAddresses(): { primary?: string; secondary?: string };
+  /** `pins`: added by the server (not the role), the pins it knows for the two. */
+  clusterAddresses(): { primary?: string; secondary?: string; pins?: Record<string, string> };
   /** Where an arriving client (its key proven) goes: kept here, or redirected. */
   place(clientId: string): Placement;
   servers(): ServerInfo[];
@@ -93,6 +94,12 @@ export interface ServerContext extends Omit<
   readonly clients: Map<string, ConnectedClient>;
   /** The clients a control may browse: the whole cluster's on the acting primary. */
   readonly directory: Directory;
+  /** The certificate pin `address` is trusted by: this server's own, or one the cluster vouched for (net/pins.ts). */
+  pinOf(address: string | undefined): string | undefined;
+  /** The known pins of these addresses, for a message that vouches for them. */
+  pinsOf(addresses: (string | undefined)[]): Record<string, string> | undefined;
+  /** Pins an authenticated cluster peer vouched for (a member's join, the primary's 'accepted'). */
+  learnPins(pins: Record<string, string> | undefined): void;
   /** The operator logged in to the REST API with this session token (and when it expires), if any. */
   operatorOfToken(token: string): { operator: Operator; expiresAt: number; stamp: string } | undefined;
 }

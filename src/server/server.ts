@@ -54,6 +54,10 @@ import { ConnectionLimits } from './connectionLimits.js';
 import { Metrics } from './metrics.js';
 import { TicketTable } from './tickets.js';
 import { announcedPin, type TlsMaterial } from './tlsFiles.js';
+import { VouchedPins } from '../net/pins.js';
+
+/** The store's local meta entry holding the pins vouched for by the cluster (not replicated). */
+const VOUCHED_PINS_META = 'vouched-pins';
 import { WebFront } from './webFront.js';
 import { Admission } from './admission.js';
 
@@ -146,10 +150,13 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   /** Nonces of cluster requests already answered: a replay is refused. */
   private readonly rpcNonces = new SeenNonces();
   private currentTls: TlsMaterial | undefined;
+  /** Pins of the cluster's other servers, vouched for over authenticated cluster links (pins.ts). */
+  private readonly vouched = new VouchedPins();
 
   constructor(private readonly options: ServerOptions) {
     this.role = options.role ?? 'standalone';
     this.currentTls = options.tls;
+    this.loadVouchedPins();
     this.logger = options.logger;
     this.store = options.store;
     this.config = new ConfigCache(options.store);
@@ -245,6 +252,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
         type: 'reconnect',
         reason: 'server shutting down',
         to: elsewhere !== this.advertise ? elsewhere : undefined,
+        pin: elsewhere !== this.advertise ? this.pinOf(elsewhere) : undefined,
         delayMs: 1000,
       });
       client.close(CloseCodes.SHUTTING_DOWN, 'server shutting down');
@@ -260,6 +268,40 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
    */
   get fingerprint(): string | undefined {
     return this.tls && announcedPin(this.tls);
+  }
+
+  /** The pin clients and servers may trust `address` by: ours, or one vouched for by the cluster. */
+  pinOf(address: string | undefined): string | undefined {
+    if (!address) return undefined;
+    return address === this.advertise ? this.fingerprint : this.vouched.get(address);
+  }
+
+  /** The pins of these addresses that we know, for a message that vouches for them. */
+  pinsOf(addresses: (string | undefined)[]): Record<string, string> | undefined {
+    const out: Record<string, string> = {};
+    for (const a of addresses) {
+      const pin = this.pinOf(a);
+      if (a && pin) out[a] = pin;
+    }
+    return Object.keys(out).length ? out : undefined;
+  }
+
+  /**
+   * Pins learned from an authenticated cluster peer (a member's join, the primary's 'accepted'):
+   * kept in the store's local meta, so a member restarted while the primary is down still links
+   * to the secondary it learned.
+   */
+  learnPins(pins: Record<string, string> | undefined): void {
+    const own = Object.fromEntries(Object.entries(pins ?? {}).filter(([a]) => a !== this.advertise));
+    if (this.vouched.learnAll(own)) this.store.setMeta(VOUCHED_PINS_META, JSON.stringify(this.vouched));
+  }
+
+  private loadVouchedPins(): void {
+    try {
+      this.vouched.learnAll(JSON.parse(this.store.meta(VOUCHED_PINS_META) ?? '{}') as Record<string, string>);
+    } catch {
+      /* unreadable: learned again at the next link */
+    }
   }
 
   /** The certificate served now (a reload replaces it). */
@@ -285,14 +327,24 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   dialData(address: string, ticket: string, fingerprint: string | undefined): Promise<Duplex> {
-    return openDataConnection(address, ticket, { tls: Boolean(fingerprint), fingerprint });
+    return openDataConnection(address, ticket, { tls: Boolean(fingerprint), fingerprint }).catch((err: Error) => {
+      if ((err as SwitchboardError).code === ErrorCodes.TLS_MISMATCH)
+        this.logger.warn(
+          { server: address, err: err.message },
+          `server ${address} presents a certificate whose key is not the one it announced when it linked: restart it, or check its TLS files; its sessions fail until then`,
+        );
+      throw err;
+    });
   }
 
   dialLink(address: string): Link {
+    // A member pinned to its primary (--primary-fingerprint) trusts the secondary by the pin the
+    // primary vouched for: after a failover it links there without being configured for it.
+    const dial = this.options.clusterDial ?? { tls: false };
     const ws = openWebSocket(
       address,
       this.blocked(address) ? '/v1/fault-blocked' : '/v1/cluster',
-      this.options.clusterDial ?? { tls: false },
+      dial.fingerprint ? { ...dial, fingerprint: this.vouched.forAddress(dial.fingerprint, address) } : dial,
       {},
       MAX_BULK_MESSAGE_BYTES,
     );
@@ -307,7 +359,10 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     const secret = this.options.clusterSecret;
     if (!secret) throw new SwitchboardError(ErrorCodes.NOT_IN_CLUSTER, 'this server has no cluster secret');
     if (this.blocked(address)) throw new SwitchboardError(ErrorCodes.UNREACHABLE, `${address} is cut off (fault hook)`);
-    const request = signRequest(secret, method, params, this.advertise, Date.now());
+    // Every signed request carries our pin: the secondary's announcement and status calls thus
+    // vouch for its key to members that were never told it (they linked before it ever joined).
+    const pin = this.fingerprint;
+    const request = signRequest(secret, method, pin ? { ...params, pin } : params, this.advertise, Date.now());
     const { body } = await this.postRpc(address, request);
     const reply = RpcReply.safeParse(body);
     if (!reply.success || !verifyReply(secret, request.nonce, reply.data))
@@ -378,7 +433,9 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       );
       return jsonReply(res, 403, { error: { code: ErrorCodes.CLUSTER_AUTH, message: refusal ?? 'cut off' } });
     }
-    this.behaviour.rpc(request.method, request.params, request.from).then(
+    const { pin, ...params } = request.params;
+    if (typeof pin === 'string') this.learnPins({ [request.from]: pin });
+    this.behaviour.rpc(request.method, params, request.from).then(
       (result) => jsonReply(res, 200, signReply(secret, request.nonce, { result })),
       (err: unknown) => jsonReply(res, 200, signReply(secret, request.nonce, { error: toWireError(err) })),
     );
@@ -397,8 +454,9 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     return this.behaviour.acting();
   }
 
-  clusterAddresses(): { primary?: string; secondary?: string } {
-    return this.behaviour.clusterAddresses();
+  clusterAddresses(): { primary?: string; secondary?: string; pins?: Record<string, string> } {
+    const addresses = this.behaviour.clusterAddresses();
+    return { ...addresses, pins: this.pinsOf([addresses.primary, addresses.secondary]) };
   }
 
   place(clientId: string): Placement {
@@ -572,7 +630,12 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       'client redirected',
     );
     const location = `${this.tls ? 'https' : 'http'}://${placement.redirect}/v1/client`;
-    answerRaw(socket, 307, { redirect: { to: placement.redirect, reason: placement.reason } }, { Location: location });
+    answerRaw(
+      socket,
+      307,
+      { redirect: { to: placement.redirect, reason: placement.reason, pin: this.pinOf(placement.redirect) } },
+      { Location: location },
+    );
     return true;
   }
 
