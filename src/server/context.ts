@@ -94,6 +94,8 @@ export interface ServerContext extends Omit<
   readonly clients: Map<string, ConnectedClient>;
   /** The clients a control may browse: the whole cluster's on the acting primary. */
   readonly directory: Directory;
+  /** This server's key pin (`spki:sha256/...`) when it serves TLS. */
+  readonly tlsPin: string | undefined;
   /** The certificate pin `address` is trusted by: this server's own, or one the cluster vouched for (net/pins.ts). */
   pinOf(address: string | undefined): string | undefined;
   /** The known pins of these addresses, for a message that vouches for them. */

@@ -304,6 +304,10 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     }
   }
 
+  get tlsPin(): string | undefined {
+    return this.tls?.pin;
+  }
+
   /** The certificate served now (a reload replaces it). */
   get tls(): TlsMaterial | undefined {
     return this.currentTls;
