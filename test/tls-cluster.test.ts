@@ -78,32 +78,34 @@ test('three servers with their own ACME certificates: pinned clients placed, a r
   const fingerprints = cluster.servers.map((n) => n.proc!.lines.find((l) => l.msg === 'listening')?.fingerprint);
   assert.equal(new Set(fingerprints).size, 3, 'each server has its own certificate');
 
-  // Clients know the primary's pin and nothing else; placed one by one: primary, secondary, member.
+  // Clients know the primary's pin and nothing else; placement by weight puts one on each server.
   const trust = ['--gateway', cluster.primary.address, '--secondary', cluster.secondary.address];
-  const clients = [];
-  for (const name of ['c-p', 'c-s', 'c-m']) {
-    const proc = cluster.spawn([
-      'client',
-      ...trust,
-      '--tls-fingerprint',
-      primaryPin,
-      '--key',
-      KEY,
-      '--name',
-      name,
-      '--state',
-      join(cluster.dir.path, `state-${name}`),
-      '--allow-forward',
-      String(echo.port),
-    ]);
-    await proc.waitForLine((l) => l.status === 'connected', `${name} connected`, 30_000);
-    clients.push(proc);
-  }
-  const [onPrimary, onSecondary, onMember] = clients as [(typeof clients)[0], (typeof clients)[0], (typeof clients)[0]];
-  assert.deepEqual(
-    clients.map((c) => connectedTo(c)[0]),
-    [cluster.primary.address, cluster.secondary.address, member.address],
+  const clients = await Promise.all(
+    ['c1', 'c2', 'c3'].map(async (name) => {
+      const proc = cluster.spawn([
+        'client',
+        ...trust,
+        '--tls-fingerprint',
+        primaryPin,
+        '--key',
+        KEY,
+        '--name',
+        name,
+        '--state',
+        join(cluster.dir.path, `state-${name}`),
+        '--allow-forward',
+        String(echo.port),
+      ]);
+      await proc.waitForLine((l) => l.status === 'connected', `${name} connected`, 30_000);
+      return { name, proc, on: connectedTo(proc)[0]! };
+    }),
   );
+  assert.deepEqual(clients.map((c) => c.on).sort(), cluster.servers.map((n) => n.address).sort());
+  const placedOn = (node: Node) => clients.find((c) => c.on === node.address)!;
+  const onPrimary = placedOn(cluster.primary).proc;
+  const onSecondary = placedOn(cluster.secondary).proc;
+  const onMember = placedOn(member).proc;
+  const memberClient = placedOn(member).name;
 
   // A long-running control pinned to the primary alone, and a session to the client on the member.
   const forward = cluster.spawn([
@@ -114,7 +116,7 @@ test('three servers with their own ACME certificates: pinned clients placed, a r
     '--key',
     KEY,
     'forward',
-    'c-m',
+    memberClient,
     `0:${echo.port}`,
   ]);
   const listen = String((await forward.waitForMsg('forwarding', 30_000)).listen);
@@ -137,7 +139,7 @@ test('three servers with their own ACME certificates: pinned clients placed, a r
   const second = await openEchoStream(forwardPort);
   await second.roundTrip();
   second.close();
-  for (const c of clients) assert.equal(connectedTo(c).length, 1, 'no client reconnected');
+  for (const c of clients) assert.equal(connectedTo(c.proc).length, 1, 'no client reconnected');
 
   // Failover: the primary is killed. The member, pinned to the primary, links to the secondary by
   // the pin the primary vouched for; the primary's client fails over to the secondary too.
@@ -159,11 +161,14 @@ test('three servers with their own ACME certificates: pinned clients placed, a r
       control.close();
     }
   };
-  assert.deepEqual(await browseVia(cluster.secondary.address, secondaryPin), [
-    `c-m@${member.address}`,
-    `c-p@${cluster.secondary.address}`,
-    `c-s@${cluster.secondary.address}`,
-  ]);
+  assert.deepEqual(
+    await browseVia(cluster.secondary.address, secondaryPin),
+    [
+      `${memberClient}@${member.address}`,
+      `${placedOn(cluster.primary).name}@${cluster.secondary.address}`,
+      `${placedOn(cluster.secondary).name}@${cluster.secondary.address}`,
+    ].sort(),
+  );
   // The control pinned to the primary alone opens a new session through the acting secondary.
   const viaSecondary = await openEchoStream(forwardPort);
   await viaSecondary.roundTrip();
@@ -184,7 +189,7 @@ test('three servers with their own ACME certificates: pinned clients placed, a r
   })();
   assert.deepEqual(
     all.map((n) => n.split('@')[0]),
-    ['c-m', 'c-p', 'c-s'],
+    ['c1', 'c2', 'c3'],
   );
   assert.equal(onMember.child.exitCode, null);
   assert.equal(onSecondary.child.exitCode, null);

@@ -154,3 +154,20 @@ export class VouchedPins {
     return joinPins(userPins, this.byAddress.get(address));
   }
 }
+
+/**
+ * When to repeat a warning about one server's certificate: a refusal retried for ever (a member's
+ * link, a client's dial) says what to fix once, then again only every `intervalMs`, never at each retry.
+ */
+export class WarnEvery {
+  private readonly last = new Map<string, number>();
+  constructor(private readonly intervalMs: number) {}
+
+  due(subject: string, now: number): boolean {
+    const last = this.last.get(subject);
+    if (last !== undefined && now - last < this.intervalMs) return false;
+    if (this.last.size >= MAX_VOUCHED) this.last.clear();
+    this.last.set(subject, now);
+    return true;
+  }
+}

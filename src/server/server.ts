@@ -54,7 +54,7 @@ import { ConnectionLimits } from './connectionLimits.js';
 import { Metrics } from './metrics.js';
 import { TicketTable } from './tickets.js';
 import { announcedPin, type TlsMaterial } from './tlsFiles.js';
-import { VouchedPins } from '../net/pins.js';
+import { VouchedPins, WarnEvery } from '../net/pins.js';
 
 /** The store's local meta entry holding the pins vouched for by the cluster (not replicated). */
 const VOUCHED_PINS_META = 'vouched-pins';
@@ -152,6 +152,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   private currentTls: TlsMaterial | undefined;
   /** Pins of the cluster's other servers, vouched for over authenticated cluster links (pins.ts). */
   private readonly vouched = new VouchedPins();
+  /** A link refused for its certificate is retried for ever: warned once per server every 5 minutes. */
+  private readonly mismatchWarnings = new WarnEvery(5 * 60_000);
 
   constructor(private readonly options: ServerOptions) {
     this.role = options.role ?? 'standalone';
@@ -332,7 +334,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
 
   dialData(address: string, ticket: string, fingerprint: string | undefined): Promise<Duplex> {
     return openDataConnection(address, ticket, { tls: Boolean(fingerprint), fingerprint }).catch((err: Error) => {
-      if ((err as SwitchboardError).code === ErrorCodes.TLS_MISMATCH)
+      if ((err as SwitchboardError).code === ErrorCodes.TLS_MISMATCH && this.mismatchWarnings.due(address, Date.now()))
         this.logger.warn(
           { server: address, err: err.message },
           `server ${address} presents a certificate whose key is not the one it announced when it linked: restart it, or check its TLS files; its sessions fail until then`,
@@ -352,6 +354,13 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       {},
       MAX_BULK_MESSAGE_BYTES,
     );
+    ws.once('error', (err: Error & { code?: string }) => {
+      if (err.code === ErrorCodes.TLS_MISMATCH && this.mismatchWarnings.due(address, Date.now()))
+        this.logger.warn(
+          { server: address, err: err.message },
+          `cannot link to ${address}: its certificate matches neither --primary-fingerprint nor the pin the primary vouched for; set --primary-fingerprint to the pin \`switchboard tls show\` prints there (old and new, comma-separated, during a key roll)`,
+        );
+    });
     return wsLink(ws, { remoteAddress: address });
   }
 
