@@ -160,7 +160,7 @@ test('ACME: issued by pebble after a real http-01 validation, renewed on SIGHUP 
   await again.proc.stop();
 });
 
-test('ACME: bad flags are refused with one clear line, and an unreachable CA stops the first start', async () => {
+test('ACME: bad flags are refused with one clear line', async () => {
   const data = join(dir.path, 'bad');
   const noDirectory = await runCli(['server', '--data', data, '--acme-domain', DOMAIN]);
   assert.notEqual(noDirectory.code, 0);
@@ -178,13 +178,4 @@ test('ACME: bad flags are refused with one clear line, and an unreachable CA sto
     'https://x/',
   ]);
   assert.match(badName.stderr, /--acme-domain must be a DNS name/);
-  // A CA whose certificate we do not trust: the first start cannot get a certificate and says so.
-  const untrusted = await runCli(
-    acmeArgs(join(dir.path, 'untrusted')).filter((a, i, all) => a !== '--acme-ca' && all[i - 1] !== '--acme-ca'),
-    {
-      timeoutMs: 60_000,
-    },
-  );
-  assert.notEqual(untrusted.code, 0);
-  assert.match(untrusted.stderr, /ACME certificate for sb-acme\.test .* failed/);
 });
