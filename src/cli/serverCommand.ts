@@ -62,7 +62,7 @@ async function initialCredentials(store: ConfigStore): Promise<string | undefine
 }
 
 export function serverCommand(env: NodeJS.ProcessEnv): Command {
-  const server = addServerTlsFlags(new Command('server'))
+  const server = new Command('server')
     .description('run a Switchboard server')
     .option('--data <dir>', 'data directory (SQLite store, TLS files)', './data')
     .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', '0.0.0.0:443')
@@ -73,7 +73,9 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
       '--primary-fingerprint <pins>',
       "pin the primary's TLS certificate: its fingerprint or its key's pin (spki:sha256/BASE64), comma-separated (members)",
     )
-    .option('--cluster-secret-file <file>', 'file holding the cluster secret (or env SWITCHBOARD_CLUSTER_SECRET)')
+    .option('--cluster-secret-file <file>', 'file holding the cluster secret (or env SWITCHBOARD_CLUSTER_SECRET)');
+  // The certificate flags keep their place in --help and in the units `server install` writes.
+  addServerTlsFlags(server)
     .option('--tls-only', 'the port speaks TLS alone (no plain HTTP beside it): faster TLS relaying')
     .option('--init', 'on the first run, create a key and an admin operator and print them once')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
