@@ -2,13 +2,17 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { DialOptions } from '../net/dial.js';
 import { printable } from './printable.js';
+import { parsePins } from '../net/pins.js';
 
 /** Flags every command that dials a server shares. */
 export function addDialFlags(cmd: Command): Command {
   return cmd
     .option('--proxy <url>', 'reach the server through an HTTP CONNECT proxy: http://[user:pass@]HOST:PORT')
     .option('--tls', 'speak TLS to the server (implied by https:// or any of the flags below)')
-    .option('--tls-fingerprint <sha256>', 'trust the server whose certificate has this SHA-256 fingerprint')
+    .option(
+      '--tls-fingerprint <pins>',
+      "trust the server by its certificate's SHA-256 fingerprint or its key's pin (spki:sha256/BASE64); several, comma-separated, for a key roll",
+    )
     .option('--ca <file>', 'trust server certificates signed by this CA (PEM)')
     .option('--insecure', 'speak TLS without verifying the server (testing only)');
 }
@@ -28,6 +32,8 @@ export function gatewayAddress(text: string): { address: string; tls: boolean } 
 }
 
 export function dialOptions(flags: DialFlags, gatewayTls = false): DialOptions {
+  // A malformed pin stops the command here, in one line, rather than failing every dial.
+  if (flags.tlsFingerprint) parsePins(flags.tlsFingerprint);
   return {
     tls: Boolean(gatewayTls || flags.tls || flags.tlsFingerprint || flags.ca || flags.insecure),
     fingerprint: flags.tlsFingerprint,

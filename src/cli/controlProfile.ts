@@ -3,6 +3,7 @@ import { ControlClient, type ControlOptions } from '../control/controlClient.js'
 import { profileDir, ProfileStore, sessionExpired, type Profile, type SavedSession } from '../control/profileStore.js';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import { dialOptions, gatewayAddress, readKey, readPassword, type DialFlags } from './common.js';
+import { VouchedPins } from '../net/pins.js';
 
 /**
  * How a control command finds its gateway and credentials: its flags over the named profile's,
@@ -66,6 +67,7 @@ export async function resolveControl(
     password: await readPassword(merged, env),
     totp: merged.totp,
     dial: dialOptions(merged, gateway.tls),
+    vouched: new VouchedPins(),
   };
   // A password given on this command wins over a kept session; so does another operator's name.
   if (options.password !== undefined || !store || !flags.profile) return { options };

@@ -7,6 +7,7 @@ import { controlCommand } from './controlCommand.js';
 import { printableLines } from './printable.js';
 import { cliErrorLine } from './errorHints.js';
 import { serverCommand } from './serverCommand.js';
+import { tlsCommand } from './tlsCommand.js';
 import { VERSION } from './version.js';
 
 /** The `switchboard` entry point: the only module that reads process.env and argv. */
@@ -25,6 +26,7 @@ program.addCommand(configCommand(process.env));
 program.addCommand(clientCommand(process.env));
 program.addCommand(controlCommand(process.env));
 program.addCommand(benchCommand(process.env));
+program.addCommand(tlsCommand());
 for (const command of backupCommands()) program.addCommand(command);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -83,7 +83,10 @@ export function profileCommand(env: NodeJS.ProcessEnv): Command {
     .option('--key-file <file>', 'file holding the connectivity key (its path is kept)')
     .option('--operator <name>', 'operator name')
     .option('--tls', 'speak TLS to the server')
-    .option('--tls-fingerprint <sha256>', 'trust the server whose certificate has this SHA-256 fingerprint')
+    .option(
+      '--tls-fingerprint <pins>',
+      "trust the server by its certificate's fingerprint or its key's pin (spki:sha256/BASE64)",
+    )
     .option('--ca <file>', 'trust server certificates signed by this CA (PEM; its path is kept)')
     .option('--insecure', 'speak TLS without verifying the server (testing only)')
     .option('--proxy <url>', 'reach the server through an HTTP CONNECT proxy: http://[user:pass@]HOST:PORT')

@@ -6,13 +6,14 @@ import type { RoleName } from '../server/role.js';
 import { gatewayAddress } from './common.js';
 import { serverServiceCommands } from './serviceCommand.js';
 import { parseHostPort } from '../net/address.js';
+import { parsePins } from '../net/pins.js';
 import { newSecret } from '../protocol/proof.js';
 import { ConfigStore } from '../store/configStore.js';
 import { DataLock } from '../store/dataLock.js';
 import { hashPassword } from '../store/passwords.js';
 import { createLogger } from '../server/logger.js';
 import { SwitchboardServer } from '../server/server.js';
-import { loadTlsFiles, selfSignedTls, type TlsMaterial } from '../server/tlsFiles.js';
+import { addServerTlsFlags, checkServerTlsFlags, startServerTls, type ServerTlsFlags } from './serverTls.js';
 
 /** The cluster secret never goes on a command line, where `ps` would show it. */
 function readClusterSecret(flags: ServerFlags, env: NodeJS.ProcessEnv): string {
@@ -27,7 +28,7 @@ function readClusterSecret(flags: ServerFlags, env: NodeJS.ProcessEnv): string {
   return secret;
 }
 
-interface ServerFlags {
+interface ServerFlags extends ServerTlsFlags {
   primaryFingerprint?: string;
   faultBlock?: string;
   data: string;
@@ -36,9 +37,6 @@ interface ServerFlags {
   advertise?: string;
   primary?: string;
   clusterSecretFile?: string;
-  tlsSelfSigned?: boolean;
-  tlsCert?: string;
-  tlsKey?: string;
   tlsOnly?: boolean;
   init?: boolean;
   logLevel: string;
@@ -69,11 +67,13 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
     .option('--role <role>', 'standalone | primary | member | standby', 'standalone')
     .option('--advertise <host:port>', 'the address clients and servers use to reach this server')
     .option('--primary <host:port>', "the primary's address (members and standbys)")
-    .option('--primary-fingerprint <sha256>', "pin the primary's TLS certificate (members)")
-    .option('--cluster-secret-file <file>', 'file holding the cluster secret (or env SWITCHBOARD_CLUSTER_SECRET)')
-    .option('--tls-self-signed', 'serve TLS with a self-signed certificate kept in the data directory')
-    .option('--tls-cert <file>', 'TLS certificate (PEM)')
-    .option('--tls-key <file>', 'TLS private key (PEM)')
+    .option(
+      '--primary-fingerprint <pins>',
+      "pin the primary's TLS certificate: its fingerprint or its key's pin (spki:sha256/BASE64), comma-separated (members)",
+    )
+    .option('--cluster-secret-file <file>', 'file holding the cluster secret (or env SWITCHBOARD_CLUSTER_SECRET)');
+  // The certificate flags keep their place in --help and in the units `server install` writes.
+  addServerTlsFlags(server)
     .option('--tls-only', 'the port speaks TLS alone (no plain HTTP beside it): faster TLS relaying')
     .option(
       '--max-clients <n>',
@@ -104,20 +104,22 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
       const maxClients = flags.maxClients === undefined ? undefined : Number(flags.maxClients);
       if (maxClients !== undefined && (!Number.isInteger(maxClients) || maxClients < 1))
         throw new Error(`--max-clients must be a positive whole number (got ${flags.maxClients})`);
-      if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
-      if (flags.tlsOnly && !flags.tlsCert && !flags.tlsSelfSigned)
-        throw new Error('--tls-only needs a certificate: --tls-self-signed or --tls-cert/--tls-key');
+      checkServerTlsFlags(flags);
+      if (flags.primaryFingerprint) parsePins(flags.primaryFingerprint);
+      if (flags.tlsOnly && !flags.tlsCert && !flags.tlsSelfSigned && !flags.acmeDomain)
+        throw new Error('--tls-only needs a certificate: --tls-self-signed, --tls-cert/--tls-key or --acme-domain');
       const logger = createLogger(flags.logLevel);
       // Before anything in the directory is touched: a second server on it stops here, naming the first.
       const lock = DataLock.acquire(flags.data);
       const store = ConfigStore.open(flags.data);
-      let tls: TlsMaterial | undefined;
-      if (flags.tlsCert && flags.tlsKey) tls = loadTlsFiles(flags.tlsCert, flags.tlsKey);
-      else if (flags.tlsSelfSigned)
-        tls = await selfSignedTls(flags.data, [
-          host,
-          ...(flags.advertise ? [parseHostPort(flags.advertise).host] : []),
-        ]);
+      const tlsSource = await startServerTls(
+        flags,
+        flags.data,
+        host,
+        [host, ...(flags.advertise ? [parseHostPort(flags.advertise).host] : [])],
+        logger,
+      );
+      const tls = tlsSource.material;
       if (flags.init) {
         const banner = await initialCredentials(store);
         if (banner) process.stderr.write(banner + '\n');
@@ -151,11 +153,18 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         faultBlock: flags.faultBlock?.split(','),
         maxClients,
       });
+      tlsSource.attach(server);
       await server.start();
-      if (tls) process.stderr.write(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint}\n`);
+      if (tls)
+        process.stderr.write(
+          `TLS certificate SHA-256 fingerprint: ${tls.fingerprint}\n` +
+            `TLS public key pin (stays the same across renewals that keep the key): ${tls.pin}\n`,
+        );
+      // SIGHUP: the certificate files are read again (ACME: renewed now if due or its key was replaced).
+      process.on('SIGHUP', () => tlsSource.reload('SIGHUP'));
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down');
-        void server.stop().then(() => {
+        void Promise.all([server.stop(), tlsSource.stop()]).then(() => {
           store.close();
           lock.release();
           logger.flush();

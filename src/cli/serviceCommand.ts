@@ -147,7 +147,7 @@ export function clientServiceCommands(): Command[] {
 }
 
 /** Server flags whose value is a path: made absolute, since the service does not run where install was typed. */
-const SERVER_PATH_FLAGS = new Set(['data', 'tlsCert', 'tlsKey', 'clusterSecretFile']);
+const SERVER_PATH_FLAGS = new Set(['data', 'tlsCert', 'tlsKey', 'clusterSecretFile', 'acmeCa']);
 const DEFAULT_SERVER_DATA = '/var/lib/switchboard';
 
 /**
@@ -199,7 +199,9 @@ export function serverServiceCommands(serverFlags: () => Command): Command[] {
         args,
         writablePaths: dataGiven ? [data] : [],
         stateDirectory: dataGiven ? undefined : 'switchboard',
-        privilegedPort: port > 0 && port < 1024,
+        // ACME's http-01 port (80 by default) is bound too.
+        privilegedPort:
+          (port > 0 && port < 1024) || (values.acmeDomain !== undefined && Number(values.acmeHttpPort ?? 80) < 1024),
         readPaths: ['tlsCert', 'tlsKey', 'clusterSecretFile']
           .map((k) => values[k])
           .filter((p): p is string => typeof p === 'string')

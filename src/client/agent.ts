@@ -16,6 +16,7 @@ import {
 } from '../net/dial.js';
 import { ServerList } from '../net/serverList.js';
 import { Backoff } from '../net/backoff.js';
+import { VouchedPins } from '../net/pins.js';
 import type { ClientIdentity } from './identity.js';
 import { checkPolicy, type LocalPolicy } from './policy.js';
 import { prepareSession } from './sessionRunner.js';
@@ -85,6 +86,11 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
   private readonly servers: ServerList;
   /** The key secret proven at each hello: a rotation replaces it. */
   private key: string;
+  /**
+   * Pins of the cluster's servers, vouched for by servers we trusted (a redirect, a welcome): a
+   * client pinned to its primary alone reaches the member it is placed on and the secondary.
+   */
+  private readonly vouched = new VouchedPins();
 
   constructor(private readonly options: ClientOptions) {
     super();
@@ -119,7 +125,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     // and puts us in the admission budget that connections proving nothing cannot take
     // (server/admission.ts): so it goes on every attempt, the server a redirect names included.
     const headers = placementHeaders(this.key, this.options.identity.id, Date.now());
-    const ws = openWebSocket(target, '/v1/client', this.options.dial, headers);
+    const ws = openWebSocket(target, '/v1/client', this.dialFor(target), headers);
     this.ws = ws;
     let nextTarget: string | undefined;
     let nextDelayMs = 0;
@@ -163,14 +169,17 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
           this.heartbeatMs = msg.heartbeat * 1000;
           if (msg.cluster.primary)
             this.servers.update(msg.cluster.primary, msg.cluster.secondary ?? this.servers.secondary);
+          this.vouched.learnAll(msg.cluster.pins);
           this.armWatchdog();
           this.setStatus('connected', { server: msg.server });
           break;
         case 'redirect':
+          this.vouched.learn(msg.to, msg.pin);
           nextTarget = msg.to;
           closeReason = `redirected to ${msg.to}`;
           break;
         case 'reconnect':
+          if (msg.to) this.vouched.learn(msg.to, msg.pin);
           closeReason = msg.reason;
           nextTarget = msg.to;
           nextDelayMs = msg.delayMs ?? 0;
@@ -186,6 +195,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
 
     ws.on('ping', () => this.armWatchdog());
     ws.on(REDIRECT_EVENT, (redirect: UpgradeRedirect) => {
+      this.vouched.learn(redirect.to, redirect.pin);
       nextTarget = redirect.to;
       closeReason = `redirected to ${redirect.to}`;
     });
@@ -248,6 +258,14 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     this.emit('keyRotated', { key: msg.key, stored: true });
   }
 
+  /** How to dial `target`: the configured trust, plus the pin a trusted server vouched for it. */
+  private dialFor(target: string): DialOptions {
+    const { dial } = this.options;
+    const vouched = this.vouched.get(target);
+    if (!dial.tls || !vouched) return dial;
+    return { ...dial, fingerprint: this.vouched.forAddress(dial.fingerprint, target) };
+  }
+
   /** No ping for 2.5 heartbeats: the server or the path is gone, even if TCP has not noticed. */
   private armWatchdog(): void {
     clearTimeout(this.watchdog);
@@ -277,7 +295,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       return this.refuse(ticket, target, toWireError(err));
     }
     try {
-      const data = await openDataConnection(server, ticket, this.options.dial);
+      const data = await openDataConnection(server, ticket, this.dialFor(server));
       data.once('close', release);
       prepared.attach(data);
       this.emit('session', { target });

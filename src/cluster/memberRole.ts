@@ -239,6 +239,19 @@ export class MemberRole implements RoleBehaviour {
     this.linkTargets.setSecondary(secondaryIn(this.host));
   }
 
+  /**
+   * Our certificate has a new key: the primary vouches for (and pins) the one we announced, so
+   * link again to announce the new one. The secondary does not drop its link (that would start
+   * an election): it says to restart it instead.
+   */
+  tlsKeyChanged(): void {
+    if (this.linkTargets.secondary === this.host.advertise)
+      return void this.host.logger.warn(
+        'the certificate key changed: restart this server (the secondary) so that its primary learns the new key',
+      );
+    if (this.state === 'linked') this.link?.close(1000, 'certificate key changed: linking again to announce it');
+  }
+
   /** As a plain member: report whether we reach the primary (the secondary asks before promoting). */
   rpc(call: RpcCall): Promise<unknown> {
     if (call.method === 'status')
@@ -390,6 +403,8 @@ export class MemberRole implements RoleBehaviour {
     // `config --data` on this directory names the server that takes writes now.
     this.host.store.setMeta('primary', msg.primary);
     this.linkTargets.setSecondary(msg.secondary);
+    // The primary vouches for itself and the secondary: we may link to either after a failover.
+    this.host.learnPins(msg.pins);
     if (this.draining) this.setDraining(false);
     // Our clients follow in small batches, all in this tick: any change that happens later is
     // sent after the last batch, so the primary applies them in order.
@@ -513,6 +528,7 @@ export class MemberRole implements RoleBehaviour {
           type: 'reconnect',
           reason: 'server draining',
           to: this.actingPrimary,
+          pin: this.host.pinOf(this.actingPrimary),
           delayMs: Math.floor(Math.random() * DRAIN_JITTER_MS),
         });
         client.close(CloseCodes.DRAINING, 'server draining');

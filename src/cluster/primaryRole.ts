@@ -250,12 +250,15 @@ export class PrimaryRole implements RoleBehaviour {
           syncing: new Set(),
         };
         this.members.set(msg.address, member);
+        // The member's key, announced over this authenticated link: vouched for to clients placed there.
+        if (msg.fingerprint) this.host.learnPins({ [msg.address]: msg.fingerprint });
         this.send(link, {
           type: 'accepted',
           proof: primaryProof(this.options.secret, msg.nonce, this.host.advertise, binding),
           epoch: this.epoch(),
           primary: this.host.advertise,
           secondary: this.secondary(),
+          pins: this.host.pinsOf([this.host.advertise, this.secondary(), this.options.actingFor]),
         });
         if (msg.configVersion !== this.host.store.version()) this.sendConfig(member, this.host.store.snapshot());
         this.devices.member(member.address, link, member.salt, mayAct(member, this.host.store.servers()));

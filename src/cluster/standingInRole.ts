@@ -191,6 +191,11 @@ export class StandingInRole implements RoleBehaviour {
   replicationLagSeconds(): number {
     return this.actingRole ? 0 : this.member.replicationLagSeconds();
   }
+
+  tlsKeyChanged(): void {
+    this.member.tlsKeyChanged();
+  }
+
   configChanged(): void {
     this.member.configChanged();
     this.actingRole?.configChanged();

@@ -58,6 +58,8 @@ export interface Me {
   csrf: string;
   expiresAt: string;
   server: string;
+  /** The server's key pin when it serves TLS (`spki:sha256/...`). */
+  tlsPin?: string;
 }
 
 /** A client as the REST API lists it: what a control sees, plus the client's own policy. */

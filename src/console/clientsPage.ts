@@ -12,11 +12,15 @@ export function localPortFor(port: number): number {
 /**
  * The command an operator runs to reach a client's port: shown, not run, by the console, but pasted
  * into a shell. Every value is quoted (a client chooses its own name), and `--` ends the options, so
- * a name that starts with a dash is still the client's name.
+ * a name that starts with a dash is still the client's name. A server with a certificate is reached
+ * in TLS, trusted by its key pin (which survives renewals), so a copied command never speaks plain HTTP.
  */
 export function forwardCommand(gateway: string, me: Me, client: Client, port: number | undefined): string {
   const ports = port === undefined ? 'LOCAL_PORT:REMOTE_PORT' : `${localPortFor(port)}:${port}`;
-  return `switchboard control --gateway ${shellQuote(gateway)} --key-file KEYFILE --operator ${shellQuote(me.operator)} --password-env SB_PASSWORD forward -- ${shellQuote(client.name)} 127.0.0.1:${ports}`;
+  const target = me.tlsPin
+    ? `${shellQuote(`https://${gateway}`)} --tls-fingerprint ${shellQuote(me.tlsPin)}`
+    : shellQuote(gateway);
+  return `switchboard control --gateway ${target} --key-file KEYFILE --operator ${shellQuote(me.operator)} --password-env SB_PASSWORD forward -- ${shellQuote(client.name)} 127.0.0.1:${ports}`;
 }
 
 function execPanel(client: Client): HTMLElement {

@@ -13,6 +13,7 @@ import {
 import { keyProof } from '../protocol/proof.js';
 import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
 import { ServerList } from '../net/serverList.js';
+import type { VouchedPins } from '../net/pins.js';
 
 export interface ControlOptions {
   gateway: string;
@@ -24,6 +25,17 @@ export interface ControlOptions {
   /** Instead of password and TOTP: an API session token kept by `control login`. */
   token?: string;
   dial: DialOptions;
+  /**
+   * Pins the servers we logged in to vouched for (the secondary's, the primary's): kept across
+   * reconnections, so a control pinned to the primary alone fails over to the secondary.
+   */
+  vouched?: VouchedPins;
+}
+
+/** How to dial `target`: the configured trust, plus the pin a trusted server vouched for it. */
+function dialFor(options: ControlOptions, target: string): DialOptions {
+  if (!options.dial.tls || !options.vouched?.get(target)) return options.dial;
+  return { ...options.dial, fingerprint: options.vouched.forAddress(options.dial.fingerprint, target) };
 }
 
 interface Pending {
@@ -101,7 +113,7 @@ export class ControlClient {
 
   private static connectTo(target: string, options: ControlOptions): Promise<ControlClient> {
     return new Promise((resolve, reject) => {
-      const ws = openWebSocket(target, '/v1/control', options.dial, {}, MAX_BULK_MESSAGE_BYTES);
+      const ws = openWebSocket(target, '/v1/control', dialFor(options, target), {}, MAX_BULK_MESSAGE_BYTES);
       let settled = false;
       const fail = (err: Error) => {
         if (settled) return;
@@ -147,6 +159,7 @@ export class ControlClient {
           ws.removeAllListeners('close');
           ws.removeAllListeners('error');
           ws.on('error', () => undefined);
+          options.vouched?.learnAll(msg.pins);
           const client = new ControlClient(ws, target, msg.server, options);
           client.tokenExpiresAt = msg.expiresAt;
           resolve(client);
@@ -189,7 +202,7 @@ export class ControlClient {
   /** Opens a session and returns its byte stream, spliced through the cluster to the client. */
   async open(client: string, target: SessionTarget): Promise<Duplex> {
     const { ticket } = await this.request<{ ticket: string }>('open', { client, target });
-    return openDataConnection(this.target, ticket, this.options.dial);
+    return openDataConnection(this.target, ticket, dialFor(this.options, this.target));
   }
 
   close(): void {

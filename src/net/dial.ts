@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { ErrorCodes, fromWireError, SwitchboardError } from '../protocol/errors.js';
 import { MAX_MESSAGE_BYTES } from '../protocol/messages.js';
 import { parseHostPort } from './address.js';
+import { parsePins, pinsMatch, spkiPin } from './pins.js';
 
 /**
  * How a client, a control or a member reaches a server: optionally through an HTTP CONNECT proxy,
@@ -16,7 +17,10 @@ export interface DialOptions {
   tls: boolean;
   /** PEM of the CA (or the self-signed certificate itself) to trust. */
   ca?: string | Buffer;
-  /** SHA-256 fingerprint of the server's certificate, hex with or without colons. */
+  /**
+   * Pins (src/net/pins.ts), comma-separated: the certificate's SHA-256 fingerprint (hex) or its
+   * public key's (`spki:sha256/BASE64`). Any one matching is enough.
+   */
   fingerprint?: string;
   /** Encrypt but do not verify: for tests and first contact only. */
   insecure?: boolean;
@@ -112,8 +116,20 @@ function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.
   });
 }
 
-function startTls(raw: net.Socket, host: string, opts: DialOptions, timeoutMs: number): Promise<tls.TLSSocket> {
-  const pinned = opts.fingerprint ? normalizeFingerprint(opts.fingerprint) : undefined;
+function startTls(
+  raw: net.Socket,
+  host: string,
+  port: number,
+  opts: DialOptions,
+  timeoutMs: number,
+): Promise<tls.TLSSocket> {
+  let pinned: ReturnType<typeof parsePins> | undefined;
+  try {
+    pinned = opts.fingerprint ? parsePins(opts.fingerprint) : undefined;
+  } catch (err) {
+    raw.destroy();
+    return Promise.reject(err as Error);
+  }
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
       socket: raw,
@@ -130,13 +146,14 @@ function startTls(raw: net.Socket, host: string, opts: DialOptions, timeoutMs: n
       clear();
       socket.removeListener('error', onError);
       if (pinned) {
-        const got = normalizeFingerprint(socket.getPeerCertificate().fingerprint256 ?? '');
-        if (got !== pinned) {
+        const peer = socket.getPeerCertificate();
+        if (!peer.raw || !pinsMatch(pinned, peer.raw)) {
           socket.destroy();
+          const presented = peer.raw ? `fingerprint ${peer.fingerprint256}, key ${spkiPin(peer.raw)}` : 'none';
           reject(
             new SwitchboardError(
               ErrorCodes.TLS_MISMATCH,
-              `server certificate fingerprint ${got} does not match the pinned ${pinned}`,
+              `the certificate of ${host}:${port} (${presented}) does not match the pinned ${opts.fingerprint}`,
             ),
           );
           return;
@@ -172,7 +189,7 @@ export async function connectSocket(hostPort: string, opts: DialOptions): Promis
     : await connectTcp(host, port, timeoutMs);
   raw.allowHalfOpen = true;
   if (!opts.tls) return raw;
-  const secure = await startTls(raw, host, opts, timeoutMs);
+  const secure = await startTls(raw, host, port, opts, timeoutMs);
   secure.allowHalfOpen = true;
   return secure;
 }
@@ -208,6 +225,8 @@ export const REDIRECT_EVENT = 'redirect';
 export interface UpgradeRedirect {
   to: string;
   reason: string;
+  /** The pin of the server redirected to, vouched for by the server that redirects (src/net/pins.ts). */
+  pin?: string;
 }
 
 /**
@@ -247,12 +266,13 @@ export function openWebSocket(
       try {
         const parsed = JSON.parse(body) as {
           error?: { code?: string; message?: string; retryAfterMs?: unknown };
-          redirect?: { to?: unknown; reason?: unknown };
+          redirect?: { to?: unknown; reason?: unknown; pin?: unknown };
         };
         const to = parsed.redirect?.to;
         if (res.statusCode === 307 && typeof to === 'string' && !parsed.error) {
           const reason = typeof parsed.redirect?.reason === 'string' ? parsed.redirect.reason : '';
-          ws.emit(REDIRECT_EVENT, { to, reason } satisfies UpgradeRedirect);
+          const pin = typeof parsed.redirect?.pin === 'string' ? parsed.redirect.pin.slice(0, 1024) : undefined;
+          ws.emit(REDIRECT_EVENT, { to, reason, pin } satisfies UpgradeRedirect);
           ws.terminate();
           return;
         }

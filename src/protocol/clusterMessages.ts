@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SessionTarget } from './messages.js';
+import { SessionTarget, VouchedPinsSchema } from './messages.js';
 import { keyProof } from './proof.js';
 import { seal, unseal } from './sealed.js';
 
@@ -81,7 +81,10 @@ export const MemberToPrimary = z.discriminatedUnion('type', [
     proof: z.string().max(128),
     configVersion: z.number().int().min(0),
     epoch: z.number().int().min(0),
-    /** The member's TLS certificate's SHA-256, as Node prints it (hex pairs and colons). */
+    /**
+     * The member's TLS pin, hex pairs and colons: the SHA-256 of its public key (src/net/pins.ts),
+     * which the primary vouches for to clients and pins when it dials the member.
+     */
     fingerprint: z
       .string()
       .regex(/^[0-9A-Fa-f:]{1,200}$/)
@@ -127,6 +130,8 @@ export const PrimaryToMember = z.discriminatedUnion('type', [
     epoch: z.number().int().min(0),
     primary: hostPort,
     secondary: hostPort.optional(),
+    /** Pins of the primary and the secondary: a member pinned to the primary alone can link to the secondary after a failover. */
+    pins: VouchedPinsSchema.optional(),
   }),
   /** A ConfigSnapshot, sealed: see sealConfig. */
   z.object({ type: z.literal('config'), sealed: z.string() }),

@@ -34,9 +34,21 @@ export const SessionTarget = z.discriminatedUnion('kind', [
 ]);
 export type SessionTarget = z.infer<typeof SessionTarget>;
 
+/**
+ * Certificate pins a server vouches for (src/net/pins.ts): hex or `spki:sha256/BASE64`, commas
+ * between several. Checked in full where they are used; here only bounded.
+ */
+const pin = z
+  .string()
+  .max(1024)
+  .regex(/^[A-Za-z0-9+/=:, -]+$/);
+export const VouchedPinsSchema = z.record(hostPort, pin).refine((r) => Object.keys(r).length <= 16, 'too many pins');
+
 export const ClusterAddresses = z.object({
   primary: hostPort.optional(),
   secondary: hostPort.optional(),
+  /** The pins of the primary and the secondary, so that a client placed here can fail over to them. */
+  pins: VouchedPinsSchema.optional(),
 });
 
 // ---- server → client -------------------------------------------------------------------------
@@ -53,11 +65,13 @@ export const ServerToClient = z.discriminatedUnion('type', [
     heartbeat: z.number().positive(),
     cluster: ClusterAddresses,
   }),
-  z.object({ type: z.literal('redirect'), to: hostPort, reason: z.string().max(256) }),
+  /** `pin`: the certificate pin of the server redirected to, vouched for by this one. */
+  z.object({ type: z.literal('redirect'), to: hostPort, reason: z.string().max(256), pin: pin.optional() }),
   z.object({
     type: z.literal('reconnect'),
     reason: z.string().max(256),
     to: hostPort.optional(),
+    pin: pin.optional(),
     delayMs: z.number().int().min(0).optional(),
   }),
   z.object({ type: z.literal('session'), ticket: z.string().max(128), target: SessionTarget }),
@@ -147,6 +161,8 @@ export const ServerToControl = z.discriminatedUnion('type', [
     role: z.string(),
     operator: z.string().optional(),
     expiresAt: z.string().optional(),
+    /** The secondary's (and the primary's) pins, so that a control can fail over to a server it was not pinned to. */
+    pins: VouchedPinsSchema.optional(),
   }),
   z.object({
     type: z.literal('response'),

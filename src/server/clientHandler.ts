@@ -174,7 +174,12 @@ class ClientConnection implements ConnectedClient {
       // server that keeps the client, over its own nonce; checking it here too would prove nothing
       // more to that server. A forged identity gets a redirect, and is refused (and logged) there.
       ctx.metrics.redirected(placement.redirect, 'hello');
-      sendJson(ws, { type: 'redirect', to: placement.redirect, reason: placement.reason });
+      sendJson(ws, {
+        type: 'redirect',
+        to: placement.redirect,
+        reason: placement.reason,
+        pin: ctx.pinOf(placement.redirect),
+      });
       this.log('debug', { client: hello.id, to: placement.redirect }, 'client redirected');
       closeWith(ws, 1000, 'redirected');
       return;
@@ -205,7 +210,7 @@ class ClientConnection implements ConnectedClient {
       type: 'welcome',
       server: ctx.advertise,
       heartbeat: ctx.config.settings.heartbeat,
-      cluster: ctx.behaviour.clusterAddresses(),
+      cluster: ctx.clusterAddressesWithPins(),
     });
     // Back with a rotated key's old secret, in its grace: handed the new one at once.
     if (key.successor !== undefined) this.handOver(key.name, key.successor);

@@ -22,6 +22,8 @@ export interface ClusterRpcClientOptions {
   tls: boolean;
   /** This server's advertised address, the `from` of its requests (known once it listens). */
   from(): string;
+  /** This server's key pin, sent with every call: the callee learns it as vouched by the secret. */
+  pin?(): string | undefined;
   /** Test-only fault hook: calls to these addresses fail as if the network were cut. */
   blocked(address: string): boolean;
 }
@@ -40,7 +42,8 @@ export class ClusterRpcClient {
     if (!secret) throw new SwitchboardError(ErrorCodes.NOT_IN_CLUSTER, 'this server has no cluster secret');
     if (this.options.blocked(address))
       throw new SwitchboardError(ErrorCodes.UNREACHABLE, `${address} is cut off (fault hook)`);
-    const request = signRequest(secret, method, params, this.options.from(), Date.now());
+    const pin = this.options.pin?.();
+    const request = signRequest(secret, method, pin ? { ...params, pin } : params, this.options.from(), Date.now());
     const { body } = await this.post(address, request);
     const reply = RpcReply.safeParse(body);
     if (!reply.success || !verifyReply(secret, request.nonce, reply.data))

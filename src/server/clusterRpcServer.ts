@@ -13,6 +13,8 @@ export interface ClusterRpcServerOptions {
   blocked(address: string): boolean;
   /** The role's answer to a verified call (RoleBehaviour.rpc). */
   answer(call: RpcCall): Promise<unknown>;
+  /** A verified caller's key pin (sent with its call): vouched for by the cluster secret. */
+  learnPin?(from: string, pin: string): void;
 }
 
 /**
@@ -67,7 +69,9 @@ export class ClusterRpcServer {
     const reply = (answer: { result: unknown } | { error: ReturnType<typeof toWireError> }) =>
       jsonReply(res, 200, signReply(secret, request.nonce, answer));
     // Signed by a holder of the secret, yet parsed all the same: the role sees only typed parameters.
-    const call = parseCall(request.method, request.params, request.from);
+    const { pin, ...params } = request.params;
+    if (typeof pin === 'string') this.options.learnPin?.(request.from, pin);
+    const call = parseCall(request.method, params, request.from);
     if (!call)
       return reply({
         error: { code: ErrorCodes.BAD_MESSAGE, message: `${request.method}: parameters do not fit the call` },

@@ -28,6 +28,13 @@ export const CONSOLE_HEADERS: Readonly<Record<string, string>> = {
   'cross-origin-opener-policy': 'same-origin',
 };
 
+/**
+ * Sent only over TLS (browsers ignore it on plain HTTP, and a plain answer must not claim it): the
+ * browser then never uses plain HTTP for this host for a year, so a typed http:// URL or a
+ * downgrading man in the middle cannot show the login page in clear.
+ */
+export const HSTS: Readonly<Record<string, string>> = { 'strict-transport-security': 'max-age=31536000' };
+
 /** A file name the console may ask for: flat, no dots but the extension, so no path escapes. */
 const FILE = /^[a-zA-Z0-9_-]+\.(html|css|js|svg|png)$/;
 
@@ -98,6 +105,7 @@ export class ConsoleFiles {
       // Revalidate each time: a new build must never run against a stale cached script.
       'cache-control': 'no-cache',
       ...CONSOLE_HEADERS,
+      ...((req.socket as { encrypted?: boolean }).encrypted ? HSTS : {}),
     });
     res.end(req.method === 'HEAD' ? undefined : body);
   }

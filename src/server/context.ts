@@ -5,7 +5,7 @@ import type { Operator } from '../store/configStore.js';
 import type { DeviceRegistry } from './deviceRegistry.js';
 import type { GrantedLogin } from './credentialStamp.js';
 import type { LoginLimiter } from './loginLimiter.js';
-import type { RoleBehaviour, RoleHost } from './role.js';
+import type { ClusterAddresses, RoleBehaviour, RoleHost } from './role.js';
 import type { UsedTotpSteps } from './totpReplay.js';
 
 /** The role contract lives in role.ts; these names stay importable from here. */
@@ -51,6 +51,12 @@ export interface ServerContext extends RoleHost {
   readonly sessionSigningKey?: Buffer;
   /** Known devices: recorded on the acting primary, decided (pending, named) on every server. */
   readonly devices: DeviceRegistry;
+  /** This server's key pin (`spki:sha256/...`) when it serves TLS. */
+  readonly tlsPin: string | undefined;
+  /** The certificate pin `address` is trusted by: this server's own, or one the cluster vouched for (net/pins.ts). */
+  pinOf(address: string | undefined): string | undefined;
+  /** Where clients go first and next, with the pins this server knows for both (told in welcome). */
+  clusterAddressesWithPins(): ClusterAddresses & { pins?: Record<string, string> };
   /** The operator logged in to the REST API with this session token (and when it expires), if any. */
   operatorOfToken(token: string): { operator: Operator; expiresAt: number; stamp: string } | undefined;
 }

@@ -119,6 +119,7 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
       role: ctx.role,
       operator: operator || undefined,
       expiresAt: expiresAt !== undefined ? new Date(expiresAt).toISOString() : undefined,
+      pins: ctx.clusterAddressesWithPins().pins,
     });
   }
 

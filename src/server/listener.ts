@@ -36,6 +36,11 @@ export interface Listener {
   close(): Promise<void>;
   /** Sockets currently open, plain or TLS: for shutdown and leak checks. */
   openSockets(): number;
+  /**
+   * Serves another certificate to every connection from now on; connections already open keep
+   * theirs (their TLS sessions are not touched), so a renewal disconnects no one.
+   */
+  setTls(material: TlsMaterial): void;
 }
 
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -183,6 +188,7 @@ export async function listen(
   return {
     address: tcpServer.address() as net.AddressInfo,
     openSockets: () => sockets.size,
+    setTls: (material) => tlsServer?.setSecureContext({ cert: material.cert, key: material.key }),
     close: () =>
       new Promise<void>((resolve) => {
         tcpServer.close(() => resolve());

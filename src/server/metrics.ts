@@ -16,6 +16,8 @@ export interface MetricsSource {
   maxClients?(): number;
 }
 
+const CERTIFICATE_EXPIRY = 'switchboard_tls_certificate_expiry_timestamp_seconds';
+
 /**
  * The server's Prometheus metrics. Gauges are read at scrape time from the server itself, so no
  * hot path pays for them; counters are bumped where the event happens.
@@ -28,6 +30,8 @@ export class Metrics {
   readonly refusals: Counter<'reason'>;
   readonly failovers: Counter;
   readonly sessionsOpened: Counter;
+  /** Not registered until the server has a certificate: a plain server exports no expiry. */
+  private readonly certificateExpiry: Gauge;
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
@@ -153,11 +157,22 @@ export class Metrics {
       help: 'Times this server took over as acting primary',
       registers,
     });
+    this.certificateExpiry = new Gauge({
+      name: CERTIFICATE_EXPIRY,
+      help: 'When the TLS certificate served now expires (Unix time); follows renewals and reloads',
+      registers: [],
+    });
     this.sessionsOpened = new Counter({
       name: 'switchboard_sessions_total',
       help: 'Sessions relayed through this server',
       registers,
     });
+  }
+
+  /** The certificate served now expires then: alert before it does (a renewal that keeps failing). */
+  setCertificateExpiry(notAfter: Date): void {
+    if (!this.registry.getSingleMetric(CERTIFICATE_EXPIRY)) this.registry.registerMetric(this.certificateExpiry);
+    this.certificateExpiry.set(Math.floor(notAfter.getTime() / 1000));
   }
 
   /** A client sent to another server: counted as placed there, and as redirected, on its upgrade request or after its hello. */

@@ -58,6 +58,12 @@ export interface ClusterHost extends RoleHost {
   readonly controls: Set<LoggedInControl>;
   /** Known devices: the acting primary copies them to the servers that may take over (deviceReplication.ts). */
   readonly devices: DeviceRegistry;
+  /** The certificate pin `address` is trusted by: this server's own, or one the cluster vouched for (net/pins.ts). */
+  pinOf(address: string | undefined): string | undefined;
+  /** The known pins of these addresses, for a message that vouches for them. */
+  pinsOf(addresses: (string | undefined)[]): Record<string, string> | undefined;
+  /** Pins an authenticated cluster peer vouched for (a member's join, the primary's 'accepted'). */
+  learnPins(pins: Record<string, string> | undefined): void;
   /** Opens a session data connection to another server of the cluster. */
   dialData(address: string, ticket: string, fingerprint: string | undefined): Promise<Duplex>;
   /** Opens the cluster link to the primary. */
@@ -88,6 +94,11 @@ export interface RoleBehaviour {
   configChanged(): void;
   /** On a member: seconds since it last had a live link to the acting primary (0 while linked). */
   replicationLagSeconds?(): number;
+  /**
+   * The server's certificate now has another public key: a member announces its new pin (it
+   * links again), or its primary would refuse it as a server presenting an unexpected certificate.
+   */
+  tlsKeyChanged?(): void;
   /** Answers a signed call from another server of the cluster, its parameters already checked. */
   rpc(call: RpcCall): Promise<unknown>;
   start(): void;

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { Directory } from './directory.js';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import { ErrorCodes } from '../protocol/errors.js';
+import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import { RPC_PATH, type RpcMethod, type RpcParams, type RpcResult } from '../protocol/clusterRpc.js';
 import { MAX_BULK_MESSAGE_BYTES, MAX_MESSAGE_BYTES } from '../protocol/messages.js';
 import { SESSION_UPGRADE } from '../net/dial.js';
@@ -14,7 +14,7 @@ import { ConfigCache } from './configCache.js';
 import { provenPlacementId } from '../protocol/placementRequest.js';
 import { wsLink } from '../net/wsLink.js';
 import type { ConnectedClient, LoggedInControl, ServerContext } from './context.js';
-import type { ClusterHost, RoleBehaviour, RoleFactory, RoleName } from './role.js';
+import type { ClusterAddresses, ClusterHost, RoleBehaviour, RoleFactory, RoleName } from './role.js';
 import { StandaloneRole } from './standaloneRole.js';
 import { ClusterRpcClient } from './clusterRpcClient.js';
 import { ClusterRpcServer } from './clusterRpcServer.js';
@@ -32,7 +32,8 @@ import { ConnectionLimits } from './connectionLimits.js';
 import type { Metrics } from './metrics.js';
 import { serverMetrics } from './serverMetrics.js';
 import { TicketTable } from './tickets.js';
-import type { TlsMaterial } from './tlsFiles.js';
+import { announcedPin, type TlsMaterial } from './tlsFiles.js';
+import { VouchedPins, WarnEvery } from '../net/pins.js';
 import { WebFront } from './webFront.js';
 import { Admission } from './admission.js';
 import { ClientCapacity } from './clientCapacity.js';
@@ -40,6 +41,9 @@ import { sessionSigningKey } from './api/sessionToken.js';
 import { fileBudget, readFileUse, type FileBudget } from './fileBudget.js';
 import { DeviceRegistry } from './deviceRegistry.js';
 import { enforceDeviceRules } from './deviceEnforcement.js';
+
+/** The store's local meta entry holding the pins vouched for by the cluster (not replicated). */
+const VOUCHED_PINS_META = 'vouched-pins';
 
 export interface ServerOptions {
   store: ConfigStore;
@@ -129,16 +133,24 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   private web: WebFront | undefined;
   private readonly rpcClient: ClusterRpcClient;
   private readonly rpcServer: ClusterRpcServer;
+  private currentTls: TlsMaterial | undefined;
+  /** Pins of the cluster's other servers, vouched for over authenticated cluster links (pins.ts). */
+  private readonly vouched = new VouchedPins();
+  /** A link refused for its certificate is retried for ever: warned once per server every 5 minutes. */
+  private readonly mismatchWarnings = new WarnEvery(5 * 60_000);
 
   constructor(private readonly options: ServerOptions) {
     this.role = options.role ?? 'standalone';
     this.logger = options.logger;
     this.store = options.store;
+    this.currentTls = options.tls;
+    this.loadVouchedPins();
     this.config = new ConfigCache(options.store);
     this.sessionSigningKey = sessionSigningKey(options.clusterSecret);
     this.devices = new DeviceRegistry(this);
     this.limiter = new LoginLimiter(this.config.settings['lockout-attempts']);
     this.metrics = serverMetrics(this, () => this.capacity.maxClients);
+    if (options.tls) this.metrics.setCertificateExpiry(options.tls.notAfter);
     // Once when the store starts refusing writes, once per interval while it does, once when it is back.
     this.store.onBacklogReport((report) => {
       if (report.state === 'failing')
@@ -166,6 +178,9 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       secret: options.clusterSecret,
       tls: Boolean(options.tls || options.clusterDial?.tls),
       from: () => this.advertise,
+      // Every signed request carries our pin: the secondary's announcement and status calls thus
+      // vouch for its key to members that were never told it (they linked before it ever joined).
+      pin: () => this.fingerprint,
       blocked: (address) => this.blocked(address),
     });
     this.rpcServer = new ClusterRpcServer({
@@ -173,6 +188,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       logger: this.logger,
       blocked: (address) => this.blocked(address),
       answer: (call) => this.behaviour.rpc(call),
+      learnPin: (from, pin) => this.learnPins({ [from]: pin }),
     });
     // A broken handshake (no key, a wrong version or method) gets a JSON error like every refusal.
     this.wss.on('wsClientError', (err, socket) =>
@@ -199,7 +215,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
         admit: (a) => this.capacity.admitSocket(this.openSockets()) && this.connectionLimits.admit(a),
         release: (a) => this.connectionLimits.release(a),
       },
-      this.options.tls,
+      this.tls,
       this.options.tlsOnly,
     );
     this.advertise = this.options.advertise ?? this.address;
@@ -214,8 +230,9 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
         address: this.address,
         advertise: this.advertise,
         role: this.role,
-        tls: Boolean(this.options.tls),
-        fingerprint: this.options.tls?.fingerprint,
+        tls: Boolean(this.tls),
+        fingerprint: this.tls?.fingerprint,
+        pin: this.tls?.pin,
         maxClients: this.fileBudget.maxClients,
         fileLimit: this.fileBudget.fileLimit,
       },
@@ -245,6 +262,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
         type: 'reconnect',
         reason: 'server shutting down',
         to: elsewhere !== this.advertise ? elsewhere : undefined,
+        pin: elsewhere !== this.advertise ? this.pinOf(elsewhere) : undefined,
         delayMs: 1000,
       });
       client.close(CloseCodes.SHUTTING_DOWN, 'server shutting down');
@@ -255,22 +273,109 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.logger.info('stopped');
   }
 
+  /**
+   * What members announce to their primary, which vouches for it to clients: the SHA-256 of the
+   * public key (hex, the join message's format), so that a renewal keeping the key keeps it valid.
+   */
   get fingerprint(): string | undefined {
-    return this.options.tls?.fingerprint;
+    return this.tls && announcedPin(this.tls);
+  }
+
+  /** The pin clients and servers may trust `address` by: ours, or one vouched for by the cluster. */
+  pinOf(address: string | undefined): string | undefined {
+    if (!address) return undefined;
+    return address === this.advertise ? this.fingerprint : this.vouched.get(address);
+  }
+
+  /** The pins of these addresses that we know, for a message that vouches for them. */
+  pinsOf(addresses: (string | undefined)[]): Record<string, string> | undefined {
+    const out: Record<string, string> = {};
+    for (const a of addresses) {
+      const pin = this.pinOf(a);
+      if (a && pin) out[a] = pin;
+    }
+    return Object.keys(out).length ? out : undefined;
+  }
+
+  /** Where clients go first and next, with the pins this server knows for both (told in welcome). */
+  clusterAddressesWithPins(): ClusterAddresses & { pins?: Record<string, string> } {
+    const addresses = this.behaviour.clusterAddresses();
+    return { ...addresses, pins: this.pinsOf([addresses.primary, addresses.secondary]) };
+  }
+
+  /**
+   * Pins learned from an authenticated cluster peer (a member's join, the primary's 'accepted'):
+   * kept in the store's local meta, so a member restarted while the primary is down still links
+   * to the secondary it learned.
+   */
+  learnPins(pins: Record<string, string> | undefined): void {
+    const own = Object.fromEntries(Object.entries(pins ?? {}).filter(([a]) => a !== this.advertise));
+    if (this.vouched.learnAll(own)) this.store.setMeta(VOUCHED_PINS_META, JSON.stringify(this.vouched));
+  }
+
+  private loadVouchedPins(): void {
+    try {
+      this.vouched.learnAll(JSON.parse(this.store.meta(VOUCHED_PINS_META) ?? '{}') as Record<string, string>);
+    } catch {
+      /* unreadable: learned again at the next link */
+    }
+  }
+
+  get tlsPin(): string | undefined {
+    return this.tls?.pin;
+  }
+
+  /** The certificate served now (a reload replaces it). */
+  get tls(): TlsMaterial | undefined {
+    return this.currentTls;
+  }
+
+  /**
+   * Serves a new certificate to new connections at once; open connections and sessions keep
+   * theirs. A server started without TLS has no TLS port to give it to.
+   */
+  reloadTls(material: TlsMaterial): void {
+    if (!this.currentTls) throw new Error('this server was started without TLS');
+    const previous = this.currentTls;
+    this.currentTls = material;
+    this.listener?.setTls(material);
+    this.metrics.setCertificateExpiry(material.notAfter);
+    this.logger.info(
+      { fingerprint: material.fingerprint, pin: material.pin, notAfter: material.notAfter.toISOString() },
+      'TLS certificate reloaded',
+    );
+    if (material.pin !== previous.pin) this.behaviour.tlsKeyChanged?.();
   }
 
   dialData(address: string, ticket: string, fingerprint: string | undefined): Promise<Duplex> {
-    return openDataConnection(address, ticket, { tls: Boolean(fingerprint), fingerprint });
+    return openDataConnection(address, ticket, { tls: Boolean(fingerprint), fingerprint }).catch((err: Error) => {
+      if ((err as SwitchboardError).code === ErrorCodes.TLS_MISMATCH && this.mismatchWarnings.due(address, Date.now()))
+        this.logger.warn(
+          { server: address, err: err.message },
+          `server ${address} presents a certificate whose key is not the one it announced when it linked: restart it, or check its TLS files; its sessions fail until then`,
+        );
+      throw err;
+    });
   }
 
   dialLink(address: string): Link {
+    // A member pinned to its primary (--primary-fingerprint) trusts the secondary by the pin the
+    // primary vouched for: after a failover it links there without being configured for it.
+    const dial = this.options.clusterDial ?? { tls: false };
     const ws = openWebSocket(
       address,
       this.blocked(address) ? '/v1/fault-blocked' : '/v1/cluster',
-      this.options.clusterDial ?? { tls: false },
+      dial.fingerprint ? { ...dial, fingerprint: this.vouched.forAddress(dial.fingerprint, address) } : dial,
       {},
       MAX_BULK_MESSAGE_BYTES,
     );
+    ws.once('error', (err: Error & { code?: string }) => {
+      if (err.code === ErrorCodes.TLS_MISMATCH && this.mismatchWarnings.due(address, Date.now()))
+        this.logger.warn(
+          { server: address, err: err.message },
+          `cannot link to ${address}: its certificate matches neither --primary-fingerprint nor the pin the primary vouched for; set --primary-fingerprint to the pin \`switchboard tls show\` prints there (old and new, comma-separated, during a key roll)`,
+        );
+    });
     return wsLink(ws, { remoteAddress: address });
   }
 
@@ -444,8 +549,13 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       { peer: req.socket.remoteAddress, channel: 'client', client: id, to: placement.redirect },
       'client redirected',
     );
-    const location = `${this.options.tls ? 'https' : 'http'}://${placement.redirect}/v1/client`;
-    answerRaw(socket, 307, { redirect: { to: placement.redirect, reason: placement.reason } }, { Location: location });
+    const location = `${this.tls ? 'https' : 'http'}://${placement.redirect}/v1/client`;
+    answerRaw(
+      socket,
+      307,
+      { redirect: { to: placement.redirect, reason: placement.reason, pin: this.pinOf(placement.redirect) } },
+      { Location: location },
+    );
     return true;
   }
 

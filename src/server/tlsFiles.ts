@@ -1,23 +1,52 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
+import { colonHex, spkiHash, spkiPin } from '../net/pins.js';
 
 export interface TlsMaterial {
   cert: string;
   key: string;
   /** SHA-256 of the certificate, colon-separated hex, as clients pin it. */
   fingerprint: string;
+  /** SHA-256 of the certificate's public key, `spki:sha256/BASE64`: the pin that survives renewal. */
+  pin: string;
+  /** When the certificate (the first in the PEM, the server's own) expires. */
+  notAfter: Date;
 }
 
 export function fingerprintOf(certPem: string): string {
   return new X509Certificate(certPem).fingerprint256;
 }
 
+/**
+ * The material of a certificate and its key, checked: a certificate that does not parse, or a key
+ * that is not the certificate's, throws a message that says which (a reload then keeps the old one).
+ */
+export function tlsMaterial(cert: string, key: string): TlsMaterial {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch (err) {
+    throw new Error(`the certificate is not a PEM certificate: ${(err as Error).message}`, { cause: err });
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (err) {
+    throw new Error(`the key is not a PEM private key: ${(err as Error).message}`, { cause: err });
+  }
+  if (!x509.checkPrivateKey(privateKey)) throw new Error('the key is not the key of the certificate');
+  return { cert, key, fingerprint: x509.fingerprint256, pin: spkiPin(x509), notAfter: new Date(x509.validTo) };
+}
+
 export function loadTlsFiles(certFile: string, keyFile: string): TlsMaterial {
-  const cert = readFileSync(certFile, 'utf8');
-  const key = readFileSync(keyFile, 'utf8');
-  return { cert, key, fingerprint: fingerprintOf(cert) };
+  return tlsMaterial(readFileSync(certFile, 'utf8'), readFileSync(keyFile, 'utf8'));
+}
+
+/** The data directory's self-signed certificate files. */
+export function selfSignedFiles(dataDir: string): { cert: string; key: string } {
+  return { cert: join(dataDir, 'tls-cert.pem'), key: join(dataDir, 'tls-key.pem') };
 }
 
 /**
@@ -25,8 +54,7 @@ export function loadTlsFiles(certFile: string, keyFile: string): TlsMaterial {
  * same across restarts and clients can pin it. Its names cover localhost and the given hosts.
  */
 export async function selfSignedTls(dataDir: string, hosts: string[]): Promise<TlsMaterial> {
-  const certFile = join(dataDir, 'tls-cert.pem');
-  const keyFile = join(dataDir, 'tls-key.pem');
+  const { cert: certFile, key: keyFile } = selfSignedFiles(dataDir);
   if (existsSync(certFile) && existsSync(keyFile)) return loadTlsFiles(certFile, keyFile);
   const names = new Set(['localhost', '127.0.0.1', ...hosts.filter((h) => h && h !== '0.0.0.0' && h !== '::')]);
   const altNames = [...names].map((name) =>
@@ -48,5 +76,10 @@ export async function selfSignedTls(dataDir: string, hosts: string[]): Promise<T
   });
   writeFileSync(keyFile, pems.private, { mode: 0o600 });
   writeFileSync(certFile, pems.cert, { mode: 0o644 });
-  return { cert: pems.cert, key: pems.private, fingerprint: fingerprintOf(pems.cert) };
+  return tlsMaterial(pems.cert, pems.private);
+}
+
+/** The public key's SHA-256 as colon hex: the pin a member announces in its join (pins.ts says why hex). */
+export function announcedPin(material: TlsMaterial): string {
+  return colonHex(spkiHash(material.cert));
 }

@@ -93,6 +93,8 @@ export class MemoryHost implements ClusterHost {
   readonly fingerprint = undefined;
   readonly controls = new Set<LoggedInControl>();
   readonly devices: DeviceRegistry;
+  /** Pins learned from peers: no TLS in memory, so only what a role vouched for. */
+  readonly pins = new Map<string, string>();
   stopping = false;
   /** Unreachable: links, data connections and calls to it fail, as to a killed process. */
   down = false;
@@ -108,6 +110,19 @@ export class MemoryHost implements ClusterHost {
     this.broker = new Broker(new TicketTable(5000), () => undefined);
     this.metrics = serverMetrics(this, () => 0);
     this.devices = new DeviceRegistry(this);
+  }
+
+  pinOf(address: string | undefined): string | undefined {
+    return address ? this.pins.get(address) : undefined;
+  }
+
+  pinsOf(addresses: (string | undefined)[]): Record<string, string> | undefined {
+    const known = addresses.flatMap((a) => (a && this.pins.has(a) ? [[a, this.pins.get(a)!] as const] : []));
+    return known.length ? Object.fromEntries(known) : undefined;
+  }
+
+  learnPins(pins: Record<string, string> | undefined): void {
+    for (const [address, pin] of Object.entries(pins ?? {})) this.pins.set(address, pin);
   }
 
   start(): this {

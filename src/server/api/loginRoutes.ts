@@ -15,6 +15,8 @@ function sessionView(deps: ApiDeps, operator: Principal['operator'], session: We
     csrf: session.csrf,
     expiresAt: new Date(deps.sessions.expiresAt(session)).toISOString(),
     server: deps.ctx.advertise,
+    /** The server's key pin when it serves TLS: the console's commands trust it by that. */
+    tlsPin: deps.ctx.tlsPin,
   };
 }
 
