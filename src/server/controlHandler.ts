@@ -170,7 +170,11 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
     switch (request.method) {
       case 'browse': {
         const params = BrowseParams.safeParse(request.params);
-        if (!params.success) throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, 'browse: bad parameters');
+        if (!params.success)
+          throw new SwitchboardError(
+            ErrorCodes.BAD_MESSAGE,
+            `browse: ${params.error.issues[0]?.path.join('.') ?? ''} ${params.error.issues[0]?.message ?? 'bad parameters'}`,
+          );
         return browseClients(ctx.directory, keys, params.data);
       }
       case 'servers':
