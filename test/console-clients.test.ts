@@ -140,6 +140,7 @@ describe('the Clients tab at size', { skip: !existsSync(CHROMIUM) && `no ${CHROM
     const row = page.locator('#clients tr[data-id]', { hasText: 'desk-1' });
     const id = await row.getAttribute('data-id');
     await row.getByText('Open').click();
+    await row.locator('.menu a').first().waitFor();
     const hrefs = await row.locator('.menu a').evaluateAll((links) => links.map((a) => a.getAttribute('href')));
     assert.deepEqual(
       hrefs,

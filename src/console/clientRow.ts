@@ -20,18 +20,21 @@ export interface RowActions {
   select(id: string, on: boolean): void;
 }
 
+/** The menu's links are made when it is first opened: most rows never are, and rows are made often. */
 function openMenu(client: Client): HTMLElement {
   const id = encodeURIComponent(client.id);
-  return h(
+  const menu = h('div', { class: 'menu', role: 'menu' });
+  const details = h(
     'details',
     { class: 'open-menu' },
     h('summary', { 'aria-label': `Open ${client.name}` }, 'Open'),
-    h(
-      'div',
-      { class: 'menu', role: 'menu' },
-      OPEN_TARGETS.map((t) => h('a', { href: `#/${t.page}/${id}`, role: 'menuitem' }, t.label)),
-    ),
+    menu,
   );
+  details.addEventListener('toggle', () => {
+    if (details.open && !menu.firstChild)
+      menu.append(...OPEN_TARGETS.map((t) => h('a', { href: `#/${t.page}/${id}`, role: 'menuitem' }, t.label)));
+  });
+  return details;
 }
 
 function cells(client: Client, actions: RowActions): HTMLTableCellElement[] {

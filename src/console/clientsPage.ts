@@ -127,7 +127,11 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
   search.addEventListener('input', refilter);
   group.addEventListener('change', refilter);
   viewport.addEventListener('scroll', schedule, { passive: true });
-  window.addEventListener('resize', schedule);
+  const resized = () => {
+    rows.remeasure();
+    schedule();
+  };
+  window.addEventListener('resize', resized);
   replace(
     view,
     h(
@@ -160,7 +164,7 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
     stop();
     clearInterval(timer);
     if (frame) cancelAnimationFrame(frame);
-    window.removeEventListener('resize', schedule);
+    window.removeEventListener('resize', resized);
     useSelection(undefined);
   };
 }

@@ -98,10 +98,21 @@ export class WindowedRows<T> {
     return { start, end: Math.max(start, end) };
   }
 
-  /** Rows are as tall as the stylesheet makes them: adopt the real height once it is known. */
+  /**
+   * Rows are as tall as the stylesheet makes them: adopt the real height once it is known. Once, and
+   * again after `remeasure()` (reading it forces a layout, which a redraw per frame should not pay for).
+   */
+  private measured = false;
+  remeasure(): void {
+    this.measured = false;
+  }
+
   private measure(items: readonly T[], empty: string): void {
+    if (this.measured) return;
     const first = this.rows.values().next().value;
-    const real = first?.row.getBoundingClientRect().height;
+    if (!first) return;
+    this.measured = true;
+    const real = first.row.getBoundingClientRect().height;
     if (real && Math.abs(real - this.rowHeight) >= 0.5) {
       this.rowHeight = real;
       this.render(items, empty);
