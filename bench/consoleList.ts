@@ -1,16 +1,17 @@
-import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { addOperator, request } from '../test/helpers/api.js';
-import { addKey, tempDir } from '../test/helpers/harness.js';
+import { freePortOn } from '../test/helpers/cluster.js';
+import { addKey, runCli, tempDir } from '../test/helpers/harness.js';
 import { runGenerators } from './generators.js';
 import { SwitchboardProcess } from './processes.js';
 import type { Section } from './scaleSections.js';
 
 /**
  * Issue 20: the console's Clients tab with a large fleet, in Debian's chromium against a real
- * server. `clients` real clients (bench/connectGenerator.js processes) connect to one standalone
- * server (its file limit raised with prlimit, as a service unit's LimitNOFILE would), an admin logs
+ * cluster. `clients` real clients (bench/connectGenerator.js processes) are placed by a primary on
+ * members of at most 15,000 each (a process may open 20,000 files here), an admin logs
  * in, and Chromium's long-task observer records every main-thread task over 50 ms: while the list
  * loads (page by page), then while `arrivals` more clients connect as fast as the server takes
  * them (each one a live client-up event) and the list is scrolled meanwhile, and then while all of
@@ -57,6 +58,74 @@ function figures(durations: number[]): TaskFigures {
   };
 }
 
+/** Clients per member: under the 20,000 files a process may open here (the hard limit). */
+const PER_MEMBER = 15_000;
+
+/**
+ * A primary of weight 0 (it places every client, holds none, and serves the console with the whole
+ * cluster's directory) and as many members as `total` clients need, on 127.0.93.x.
+ */
+async function startCluster(
+  dir: string,
+  total: number,
+  servers: SwitchboardProcess[],
+  log: (line: string) => void,
+): Promise<{ address: string; key: string }> {
+  const members = Math.max(1, Math.ceil(total / PER_MEMBER));
+  const hosts = Array.from({ length: members + 1 }, (_, i) => `127.0.93.${i + 1}`);
+  const port = await freePortOn(hosts);
+  const [primary, ...memberAddresses] = hosts.map((h) => `${h}:${port}`) as [string, ...string[]];
+  const data = join(dir, 'primary');
+  const secretFile = join(dir, 'cluster.secret');
+  writeFileSync(secretFile, `bench-console-secret-${Math.random().toString(36).slice(2)}-0123456789\n`, {
+    mode: 0o600,
+  });
+  const key = await addKey(data, 'bench');
+  await addOperator(data, 'admin', 'admin-password', 'admin');
+  for (const args of [
+    ['set', 'primary-weight', '0'],
+    ...memberAddresses.map((m) => ['server', 'add', m, '--weight', '1000']),
+  ]) {
+    const r = await runCli(['config', '--data', data, ...args]);
+    if (r.code !== 0) throw new Error(`config ${args.join(' ')}: ${r.stderr}`);
+  }
+  const cluster = ['--cluster-secret-file', secretFile];
+  const first = new SwitchboardProcess([
+    'server',
+    '--data',
+    data,
+    '--role',
+    'primary',
+    '--listen',
+    primary,
+    '--advertise',
+    primary,
+    ...cluster,
+  ]);
+  servers.push(first);
+  await first.waitForLine((l) => l.msg === 'listening', 'the primary listening');
+  for (const [i, m] of memberAddresses.entries()) {
+    const member = new SwitchboardProcess([
+      'server',
+      '--data',
+      join(dir, `member-${i}`),
+      '--role',
+      'member',
+      '--primary',
+      primary,
+      '--listen',
+      m,
+      '--advertise',
+      m,
+      ...cluster,
+    ]);
+    servers.push(member);
+    await member.waitForLine((l) => l.msg === 'configuration replicated', `member ${m} linked`, 120_000);
+  }
+  log(`  a primary and ${members} members on ${hosts[0]}...`);
+  return { address: primary, key };
+}
+
 export async function runConsoleList(opts: {
   clients: number;
   arrivals: number;
@@ -64,21 +133,14 @@ export async function runConsoleList(opts: {
   log: (line: string) => void;
 }): Promise<ConsoleListResult> {
   const dir = tempDir('sb-bench-console-');
-  const data = join(dir.path, 'data');
-  const key = await addKey(data, 'bench');
-  await addOperator(data, 'admin', 'admin-password', 'admin');
-  const server = new SwitchboardProcess(['server', '--data', data, '--listen', '127.0.0.1:0']);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
   });
   const generators: { stop(): Promise<void> }[] = [];
+  const servers: SwitchboardProcess[] = [];
   try {
-    const address = (await server.waitForLine((l) => l.msg === 'listening', 'the server listening')).address as string;
-    // One socket per client: more than the default 20,000 files.
-    const files = opts.clients + opts.arrivals + 10_000;
-    execFileSync('prlimit', ['--pid', String(server.child.pid), `--nofile=${files}:${files}`]);
-
+    const { address, key } = await startCluster(dir.path, opts.clients + opts.arrivals, servers, opts.log);
     const connectStart = Date.now();
     const fleet = await runGenerators(
       {
@@ -189,7 +251,7 @@ export async function runConsoleList(opts: {
   } finally {
     await browser.close();
     await Promise.all(generators.map((g) => g.stop()));
-    await server.stop('SIGKILL');
+    await Promise.all(servers.map((server) => server.stop('SIGKILL')));
     dir.remove();
   }
 }
@@ -207,7 +269,7 @@ export async function consoleListSection(quick: boolean, log: (line: string) => 
     key: 'consoleList',
     json: r,
     lines: [
-      `Console Clients tab (chromium, long-task observer): ${r.clients} real clients on one server, then ${r.arrivals} arrivals`,
+      `Console Clients tab (chromium, long-task observer): ${r.clients} real clients on a primary and members, then ${r.arrivals} arrivals`,
       `  GET /api/v1/clients: all ${r.clients} in ${r.fullListMs} ms (${r.fullListMB} MB); one page of 1000 in ${r.pageMs} ms`,
       `  list loaded in ${r.loadSeconds} s, ${r.domRows} rows in the DOM; long tasks while loading: ${tasks(r.loadLongTasks)}`,
       `  ${r.arrivals} arrivals at ${r.arrivalsPerSecond}/s (all shown after ${r.arrivalSeconds} s), scrolling meanwhile; long tasks: ${tasks(r.arrivalLongTasks)}`,

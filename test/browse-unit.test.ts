@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { ClientList, matches, type Listed } from '../src/console/clientList.js';
 import { compareClients, compareNatural, type SortKey } from '../src/console/naturalOrder.js';
 import { decodeCursor, encodeCursor } from '../src/server/browseCursor.js';
 import { pageOf } from '../src/server/clientPage.js';
@@ -102,5 +103,68 @@ test('paging through a set that changes between pages: every client that stayed 
       },
     ),
     { numRuns: 500 },
+  );
+});
+
+test("the console's list stays sorted and filtered as clients come and go one by one", () => {
+  const client = fc.record({
+    id: fc.constantFrom(...Array.from({ length: 30 }, (_, i) => `id${i}`)),
+    name: fc.stringMatching(/^(pc|PC|db)-[0-9]{1,3}$/),
+    group: fc.constantFrom('', 'lab', 'office'),
+    platform: fc.constant('linux'),
+    address: fc.constant('127.0.0.1'),
+    server: fc.constantFrom('a:1', 'b:1'),
+  });
+  const filter = fc.record({
+    text: fc.constantFrom('', 'pc-1', 'DB', 'b:1'),
+    group: fc.constantFrom(undefined, '', 'lab'),
+  });
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.boolean(), client)), filter, (ops, chosen) => {
+      const list = new ClientList<Listed>();
+      const model = new Map<string, Listed>();
+      // The filter set at the start for half the runs, at the end for the others: both paths must agree.
+      const early = chosen.text.length % 2 === 0;
+      if (early) list.setFilter(chosen);
+      for (const [up, c] of ops) {
+        if (up) {
+          list.upsert(c);
+          model.set(c.id, c);
+        } else {
+          list.remove(c.id);
+          model.delete(c.id);
+        }
+      }
+      if (!early) list.setFilter(chosen);
+      const text = chosen.text.toLowerCase();
+      const expected = [...model.values()]
+        .filter((c) => matches(c, { text, group: chosen.group }))
+        .sort(compareClients)
+        .map((c) => c.id);
+      assert.deepEqual(
+        list.shown.map((c) => c.id),
+        expected,
+      );
+      assert.equal(list.size, model.size);
+      assert.deepEqual(list.groups(), [...new Set([...model.values()].map((c) => c.group))].sort());
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('the group "(none)" means clients without a group, not every client', () => {
+  const list = new ClientList<Listed>();
+  const base = { platform: 'linux', address: '127.0.0.1', server: 'a:1' };
+  list.upsert({ ...base, id: '1', name: 'solo', group: '' });
+  list.upsert({ ...base, id: '2', name: 'desk', group: 'office' });
+  list.setFilter({ text: '', group: '' });
+  assert.deepEqual(
+    list.shown.map((c) => c.name),
+    ['solo'],
+  );
+  list.setFilter({ text: '' });
+  assert.deepEqual(
+    list.shown.map((c) => c.name),
+    ['desk', 'solo'],
   );
 });
