@@ -14,6 +14,7 @@ import {
   type SwitchboardPath,
 } from './paths.js';
 import { Driver, shippedNodeFlags, startScript, stopAll } from './processes.js';
+import { consoleListSection } from './consoleList.js';
 import { idleSection, manySessionsSection, placementSection, type Section as ScaleSection } from './scaleSections.js';
 import { fleetSection } from './fleetSection.js';
 import { runSetupLatency, type LatencyResult } from './setupLatency.js';
@@ -33,6 +34,7 @@ import { runThroughput, type ThroughputResult } from './throughput.js';
  *                      many-sessions, idle, placement (issue 7's scale benchmarks), failover,
  *                      file-copy (control cp against scp over a forward; 512 MB x 3, --quick 64 MB x 1)
  *                      fleet (issue 20: a primary and four members, 12,000 clients each, and a failover)
+ *                      console-list (issue 20: the console's list of 60,000 clients in chromium)
  *   --failover-clients N   clients in the failover section (default 10000)
  *   --no-tls           skip the TLS cases
  *   --direction D      download | upload (default both)
@@ -81,6 +83,7 @@ const SECTIONS = [
   'failover',
   'file-copy',
   'fleet',
+  'console-list',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 const ALIASES: Record<string, Section[]> = { cluster: ['cluster-throughput', 'cluster-latency'] };
@@ -335,6 +338,7 @@ const sections: { name: Section; key: string; run: () => Promise<SectionOutput> 
   { name: 'failover', key: 'failover', run: failoverSection },
   { name: 'file-copy', key: 'fileCopy', run: () => fileCopySection(flags.quick!) },
   { name: 'fleet', key: 'fleet', run: async () => scaleText(await fleetSection(flags.quick!, log)) },
+  { name: 'console-list', key: 'consoleList', run: async () => scaleText(await consoleListSection(flags.quick!, log)) },
 ];
 
 async function main(): Promise<void> {

@@ -4,8 +4,10 @@ import { runExec } from '../control/exec.js';
 import { parseForwardSpec, startForward } from '../control/forward.js';
 import { ReconnectingControl } from '../control/reconnectingControl.js';
 import { looksLikeClientId } from '../protocol/clientIdentity.js';
+import { runBrowse, type BrowseFlags } from './browseOutput.js';
 import { addDialFlags, table } from './common.js';
 import { cpCommand } from './cpCommand.js';
+import { MAX_BROWSE_PAGE } from '../protocol/messages.js';
 import { connectResolved, loginProfile, logoutProfile, resolveControl, type ControlFlags } from './controlProfile.js';
 import { printable } from './printable.js';
 import { profileCommand } from './profileCommand.js';
@@ -38,32 +40,17 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
     .option('--json', 'print JSON')
     .option('--group <group>', 'only this group')
     .option('--filter <text>', 'only clients whose name, id, group, platform or address contains this')
-    .option('--all', 'offline devices too, with when each was last seen')
-    .action(async (opts: { json?: boolean; group?: string; filter?: string; all?: boolean }, cmd: Command) => {
+    .option('--all', 'offline devices too, with when each was last seen (not paged)')
+    .option('--state <state>', 'which clients: online (the default)')
+    .option('--limit <n>', `one page of at most n clients (1-${MAX_BROWSE_PAGE}); without it, every page in turn`)
+    .option('--cursor <cursor>', 'the page after this cursor (printed with the previous page)')
+    .action(async (opts: BrowseFlags, cmd: Command) => {
       const client = await connect(cmd, env);
-      const clients = await client.browse({
-        group: opts.group,
-        filter: opts.filter,
-        ...(opts.all ? { all: true } : {}),
-      });
-      client.close();
-      if (opts.json) return void process.stdout.write(JSON.stringify(clients, null, 2) + '\n');
-      const headers = ['NAME', 'ID', 'GROUP', 'PLATFORM', 'ADDRESS', 'SERVER', 'CONNECTED'];
-      process.stdout.write(
-        table(
-          opts.all ? [...headers, 'LAST SEEN'] : headers,
-          clients.map((c) => [
-            c.name,
-            c.id,
-            c.group,
-            c.platform,
-            c.address,
-            c.server,
-            c.state === 'offline' ? 'offline' : c.connectedAt,
-            ...(opts.all ? [c.state === 'offline' ? (c.lastSeen ?? '') : 'now'] : []),
-          ]),
-        ) + '\n',
-      );
+      try {
+        await runBrowse(client, opts, process.stdout, process.stderr);
+      } finally {
+        client.close();
+      }
     });
 
   control

@@ -1,186 +1,170 @@
 import { api, type Client, type Me } from './api.js';
-import { field, openDialog } from './dialog.js';
-import { h, replace, since } from './dom.js';
+import { connectDialog } from './clientConnect.js';
+import { ClientList } from './clientList.js';
+import { CLIENT_COLUMNS, clientRows, COLUMN_CLASSES } from './clientRow.js';
+import { Selection, useSelection } from './clientSelection.js';
+import { h, replace } from './dom.js';
 import { subscribe } from './live.js';
-import { shellQuote } from './shellQuote.js';
+import { WindowedRows } from './windowedRows.js';
 
-/** A local port for a remote one: the same, unless that needs root to bind (then 10000 above it). */
-export function localPortFor(port: number): number {
-  return port < 1024 ? port + 10_000 : port;
-}
+export { forwardCommand, localPortFor } from './clientConnect.js';
 
-/**
- * The command an operator runs to reach a client's port: shown, not run, by the console, but pasted
- * into a shell. Every value is quoted (a client chooses its own name), and `--` ends the options, so
- * a name that starts with a dash is still the client's name. A server with a certificate is reached
- * in TLS, trusted by its key pin (which survives renewals), so a copied command never speaks plain HTTP.
- */
-export function forwardCommand(gateway: string, me: Me, client: Client, port: number | undefined): string {
-  const ports = port === undefined ? 'LOCAL_PORT:REMOTE_PORT' : `${localPortFor(port)}:${port}`;
-  const target = me.tlsPin
-    ? `${shellQuote(`https://${gateway}`)} --tls-fingerprint ${shellQuote(me.tlsPin)}`
-    : shellQuote(gateway);
-  return `switchboard control --gateway ${target} --key-file KEYFILE --operator ${shellQuote(me.operator)} --password-env SB_PASSWORD forward -- ${shellQuote(client.name)} 127.0.0.1:${ports}`;
-}
-
-function execPanel(client: Client): HTMLElement {
-  const command = h('input', { name: 'command', value: 'uname -a', 'aria-label': 'command' });
-  const output = h('pre', { class: 'output', 'aria-live': 'polite' });
-  const run = h('button', { type: 'submit' }, 'Run');
-  const form = h(
-    'form',
-    { class: 'exec' },
-    field('Run a short command', command, 'split on spaces; no shell unless you run one (sh -c "…")'),
-    run,
-    output,
-  );
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const argv = command.value.trim().split(/\s+/).filter(Boolean);
-    if (!argv.length) return;
-    output.textContent = 'running…';
-    run.disabled = true;
-    api<{ stdout: string; stderr: string; code: number | null; truncated: boolean; timedOut: boolean }>(
-      'POST',
-      '/exec',
-      { client: client.id, command: argv },
-    )
-      .then(
-        (r) => {
-          const status = r.timedOut
-            ? 'timed out'
-            : `exit code ${r.code ?? '—'}${r.truncated ? ' (output cut at 64 KiB)' : ''}`;
-          output.textContent = `${r.stdout.replace(/\n$/, '')}${r.stderr ? `\n[stderr]\n${r.stderr}` : ''}\n[${status}]`;
-        },
-        (err: Error) => (output.textContent = `error: ${err.message}`),
-      )
-      .finally(() => (run.disabled = false));
-  });
-  return form;
-}
-
-function connectDialog(me: Me, client: Client): void {
-  const ports: (number | undefined)[] = client.allowForward.length ? client.allowForward : [undefined];
-  const commands = ports.map((p) => h('pre', { class: 'command' }, forwardCommand(location.host, me, client, p)));
-  openDialog(
-    `Connect to ${client.name}`,
-    [
-      h(
-        'p',
-        {},
-        client.allowForward.length
-          ? `Ports this client allows: ${client.allowForward.join(', ')}. Forward one to this machine with:`
-          : 'This client allows no port forwards (its --allow-forward list is empty). When it does:',
-      ),
-      commands,
-      client.allowExec
-        ? execPanel(client)
-        : h('p', { class: 'muted' }, 'This client does not allow commands (--allow-exec).'),
-    ],
-    [{ label: 'Close' }],
-  );
-}
+/** Clients per request while loading: the API's largest page, so 60,000 take 12 requests. */
+const PAGE = 5000;
+/** The group choices are rebuilt at most this often (a fleet may report many groups, and churn). */
+const GROUPS_EVERY_MS = 1000;
+const ALL_GROUPS = '*';
 
 /**
- * Every client the operator may see, searchable, kept current by the event stream: the list is
- * loaded once, then each client-up and client-down event edits it in place.
+ * Every client the operator may see, searchable, kept current by the event stream. The list is
+ * loaded page by page (GET /clients?limit=&cursor=), then each client-up and client-down event
+ * edits the model in place (clientList.ts) and asks for one redraw at the next frame; the table
+ * draws only the rows in view (windowedRows.ts). So 60,000 clients and 1,000 arrivals a second
+ * cost a binary search per event and a few dozen rows per frame.
  */
 export function clientsPage(view: HTMLElement, me: Me): () => void {
-  const clients = new Map<string, Client>();
+  const list = new ClientList<Client>();
+  const selection = new Selection((id) => list.get(id));
+  useSelection(selection);
   const search = h('input', { type: 'search', placeholder: 'Search name, address, platform…', 'aria-label': 'search' });
-  const group = h('select', { 'aria-label': 'group' });
-  const count = h('span', { class: 'muted' });
+  const group = h('select', { 'aria-label': 'group' }, h('option', { value: ALL_GROUPS }, 'All groups'));
+  const count = h('span', { class: 'muted count' });
   const body = h('tbody');
   const table = h(
     'table',
-    { class: 'grid', id: 'clients' },
+    { class: 'grid clients', id: 'clients' },
     h(
       'thead',
       {},
       h(
         'tr',
         {},
-        ['Name', 'Group', 'Platform', 'Address', 'Server', 'Connected since', ''].map((t) => h('th', {}, t)),
+        CLIENT_COLUMNS.map((t, i) => h('th', { class: COLUMN_CLASSES[i] }, t)),
       ),
     ),
     body,
   );
+  const viewport = h('div', { class: 'list-viewport' }, table);
+  const rows = new WindowedRows(
+    viewport,
+    body,
+    clientRows({
+      connect: (c) => connectDialog(me, c),
+      isSelected: (id) => selection.has(id),
+      select: (id, on) => selection.set(id, on),
+    }),
+    CLIENT_COLUMNS.length,
+  );
 
-  function render(): void {
-    const text = search.value.trim().toLowerCase();
-    const chosen = group.value;
-    const groups = [...new Set([...clients.values()].map((c) => c.group))].sort();
+  /** The group choice: undefined for all, '' for "(none)" (clients without a group), else the name. */
+  function chosenGroup(): string | undefined {
+    return group.value === ALL_GROUPS ? undefined : group.value.slice(1);
+  }
+
+  let groupsShown = -1;
+  let groupsAt = 0;
+  function renderGroups(now: number): void {
+    if (groupsShown === list.groupsVersion || now - groupsAt < GROUPS_EVERY_MS) return;
+    groupsShown = list.groupsVersion;
+    groupsAt = now;
+    const chosen = chosenGroup();
+    const groups = list.groups();
+    if (chosen !== undefined && !groups.includes(chosen)) groups.push(chosen);
     replace(
       group,
-      h('option', { value: '' }, 'All groups'),
-      groups.map((g) => h('option', { value: g, selected: g === chosen }, g || '(none)')),
+      h('option', { value: ALL_GROUPS }, 'All groups'),
+      groups.map((g) => h('option', { value: `=${g}`, selected: g === chosen }, g || '(none)')),
     );
-    const rows = [...clients.values()]
-      .filter(
-        (c) =>
-          (!chosen || c.group === chosen) &&
-          (!text ||
-            [c.name, c.id, c.group, c.platform, c.address, c.server].some((f) => f.toLowerCase().includes(text))),
-      )
-      .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
-    replace(
-      body,
-      rows.length
-        ? rows.map((c) =>
-            h(
-              'tr',
-              { 'data-id': c.id },
-              h('td', {}, h('strong', {}, c.name)),
-              h('td', {}, c.group),
-              h('td', {}, c.platform),
-              h('td', {}, c.address),
-              h('td', {}, c.server),
-              h('td', { title: c.connectedAt }, since(c.connectedAt)),
-              h(
-                'td',
-                {},
-                h('button', { type: 'button', onclick: () => connectDialog(me, c) }, 'Connect'),
-                ' ',
-                h('a', { class: 'button', href: `#/files/${encodeURIComponent(c.id)}` }, 'Files'),
-              ),
-            ),
-          )
-        : h(
-            'tr',
-            {},
-            h('td', { colspan: 7, class: 'muted' }, clients.size ? 'No client matches.' : 'No client is connected.'),
-          ),
-    );
-    count.textContent = `${rows.length} of ${clients.size}`;
   }
 
+  let frame = 0;
+  function render(): void {
+    frame = 0;
+    renderGroups(performance.now());
+    rows.render(list.shown, list.size ? 'No client matches.' : 'No client is connected.');
+    count.textContent = `${list.shown.length} of ${list.size}`;
+  }
+  /** Many events, one redraw: at the next frame. */
+  function schedule(): void {
+    if (!frame) frame = requestAnimationFrame(render);
+  }
+
+  function refilter(): void {
+    list.setFilter({ text: search.value, group: chosenGroup() });
+    viewport.scrollTop = 0;
+    schedule();
+  }
+
+  /**
+   * Loads (or, after the stream reconnected, reloads) every page. Events keep applying meanwhile:
+   * a client that left during the load is not brought back by a page taken before it left, and one
+   * that was listed before but is in no page (and did not arrive meanwhile) is gone.
+   */
+  let loads = 0;
+  let upDuringLoad = new Set<string>();
+  let downDuringLoad = new Set<string>();
   async function load(): Promise<void> {
-    const list = await api<Client[]>('GET', '/clients');
-    clients.clear();
-    for (const c of list) clients.set(c.id, c);
-    render();
+    const generation = ++loads;
+    upDuringLoad = new Set();
+    downDuringLoad = new Set();
+    const listed = new Set<string>();
+    let cursor: string | null = null;
+    do {
+      const query = `/clients?limit=${PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const page: { clients: Client[]; next: string | null } = await api('GET', query);
+      if (generation !== loads) return;
+      for (const c of page.clients) {
+        listed.add(c.id);
+        if (!downDuringLoad.has(c.id) && !upDuringLoad.has(c.id)) list.upsert(c);
+      }
+      schedule();
+      cursor = page.next;
+    } while (cursor);
+    for (const id of list.ids()) if (!listed.has(id) && !upDuringLoad.has(id)) list.remove(id);
+    schedule();
   }
 
-  search.addEventListener('input', render);
-  group.addEventListener('change', render);
-  replace(view, h('section', {}, h('div', { class: 'toolbar' }, h('h1', {}, 'Clients'), search, group, count), table));
+  search.addEventListener('input', refilter);
+  group.addEventListener('change', refilter);
+  viewport.addEventListener('scroll', schedule, { passive: true });
+  const resized = () => {
+    rows.remeasure();
+    schedule();
+  };
+  window.addEventListener('resize', resized);
+  replace(
+    view,
+    h(
+      'section',
+      { class: 'clients-page' },
+      h('div', { class: 'toolbar' }, h('h1', {}, 'Clients'), search, group, count),
+      viewport,
+    ),
+  );
+  render();
   // Subscribe first, then load: an arrival between the two is an idempotent upsert, never lost.
   const stop = subscribe({
     clientUp: (c) => {
-      clients.set(c.id, c);
-      render();
+      upDuringLoad.add(c.id);
+      downDuringLoad.delete(c.id);
+      list.upsert(c);
+      schedule();
     },
     clientDown: (id) => {
-      clients.delete(id);
-      render();
+      downDuringLoad.add(id);
+      upDuringLoad.delete(id);
+      if (list.remove(id)) schedule();
     },
     reconnected: () => void load(),
   });
   void load().catch((err: Error) => replace(view, h('p', { class: 'error' }, err.message)));
   // Refresh "connected since" now and then; no data is fetched for it.
-  const timer = setInterval(render, 30_000);
+  const timer = setInterval(() => rows.refresh(), 30_000);
   return () => {
     stop();
     clearInterval(timer);
+    if (frame) cancelAnimationFrame(frame);
+    window.removeEventListener('resize', resized);
+    useSelection(undefined);
   };
 }

@@ -6,11 +6,20 @@ import {
   decode,
   MAX_BULK_MESSAGE_BYTES,
   ServerToControl,
+  type BrowsePage,
   type ClientInfo,
   type ServerInfo,
   type SessionTarget,
 } from '../protocol/messages.js';
 import { keyProof } from '../protocol/proof.js';
+
+export interface BrowsePageParams {
+  limit: number;
+  cursor?: string;
+  group?: string;
+  filter?: string;
+  state?: string;
+}
 import { openDataConnection, openWebSocket, type DialOptions } from '../net/dial.js';
 import { ServerList } from '../net/serverList.js';
 import type { VouchedPins } from '../net/pins.js';
@@ -188,11 +197,33 @@ export class ControlClient {
     });
   }
 
-  /** With `all`, offline devices follow the online clients, each with `state: 'offline'` and `lastSeen`. */
+  /**
+   * Every matching client in one answer (no paging: what controls before paging asked for). With
+   * `all`, offline devices follow the online clients, each with `state: 'offline'` and `lastSeen`.
+   */
   browse(
-    params: { group?: string; filter?: string; all?: boolean } = {},
+    params: { group?: string; filter?: string; state?: string; all?: boolean } = {},
   ): Promise<(ClientInfo & { state?: 'offline'; lastSeen?: string })[]> {
     return this.request('browse', params);
+  }
+
+  /**
+   * One page of at most `limit` clients after `cursor` (the `next` of the previous page). A server
+   * from before paging ignores the limit and answers everything: that is then the one page.
+   */
+  async browsePage(params: BrowsePageParams): Promise<BrowsePage> {
+    const answer = await this.request<ClientInfo[] | BrowsePage>('browse', params);
+    return Array.isArray(answer) ? { clients: answer } : answer;
+  }
+
+  /** Every matching client, page after page, each page as it comes (a fleet need not fit one message). */
+  async *browsePages(params: Omit<BrowsePageParams, 'cursor'>): AsyncGenerator<ClientInfo[]> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.browsePage({ ...params, cursor });
+      yield page.clients;
+      cursor = page.next;
+    } while (cursor !== undefined);
   }
 
   servers(): Promise<ServerInfo[]> {

@@ -137,12 +137,22 @@ export type ControlRequest = z.infer<typeof ControlRequest>;
 export const ControlToServer = z.discriminatedUnion('type', [ControlLogin, ControlRequest]);
 export type ControlToServer = z.infer<typeof ControlToServer>;
 
+/** The most clients one page may ask for: 5,000 take ~1.5 MB, well inside MAX_BULK_MESSAGE_BYTES. */
+export const MAX_BROWSE_PAGE = 5000;
+/**
+ * Without `limit` the answer is every matching client (ClientInfo[]), as controls before paging
+ * expect; with it, one page (BrowsePage). `state` is one of CLIENT_STATES (clientStates.ts).
+ */
 export const BrowseParams = z.object({
   group: z.string().max(128).optional(),
   filter: z.string().max(256).optional(),
-  /** Offline devices too, after the online clients, with when each was last seen. */
+  limit: z.number().int().min(1).max(MAX_BROWSE_PAGE).optional(),
+  cursor: z.string().max(512).optional(),
+  state: z.string().max(32).optional(),
+  /** Offline devices too, after the online clients, with when each was last seen (not paged). */
   all: z.boolean().optional(),
 });
+export type BrowseParams = z.infer<typeof BrowseParams>;
 export const OpenParams = z.object({ client: z.string().min(1).max(128), target: SessionTarget });
 export type OpenParams = z.infer<typeof OpenParams>;
 
@@ -182,6 +192,12 @@ export interface ClientInfo {
   address: string;
   server: string;
   connectedAt: string;
+}
+
+/** One page of a browse with `limit`: `next`, when present, is the cursor of the following page. */
+export interface BrowsePage<T = ClientInfo> {
+  clients: T[];
+  next?: string;
 }
 
 /** A server as a control sees it: the `servers --json` shape (the Servers tab). */

@@ -7,6 +7,7 @@ import {
   ControlToServer,
   decode,
   OpenParams,
+  type ClientInfo,
   type ControlLogin,
   type ControlRequest,
 } from '../protocol/messages.js';
@@ -173,9 +174,16 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
     switch (request.method) {
       case 'browse': {
         const params = BrowseParams.safeParse(request.params);
-        if (!params.success) throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, 'browse: bad parameters');
-        const online = browseClients(ctx.directory, keys, params.data);
-        return params.data.all ? [...online, ...offlineDevices(ctx.devices, keys, params.data)] : online;
+        if (!params.success)
+          throw new SwitchboardError(
+            ErrorCodes.BAD_MESSAGE,
+            `browse: ${params.error.issues[0]?.path.join('.') ?? ''} ${params.error.issues[0]?.message ?? 'bad parameters'}`,
+          );
+        if (!params.data.all) return browseClients(ctx.directory, keys, params.data);
+        if (params.data.limit !== undefined || params.data.state !== undefined)
+          throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, 'browse: all does not page and takes no state');
+        const online = browseClients(ctx.directory, keys, params.data) as ClientInfo[];
+        return [...online, ...offlineDevices(ctx.devices, keys, params.data)];
       }
       case 'servers':
         return ctx.behaviour.servers();

@@ -1,8 +1,11 @@
 import type { Duplex } from 'node:stream';
-import { toClientInfo, type Directory, type DirectoryEntry } from './directory.js';
+import { toClientInfo, type BrowseFilter, type Directory, type DirectoryEntry } from './directory.js';
+import { compareClients } from '../console/naturalOrder.js';
+import { CLIENT_STATES, DEFAULT_CLIENT_STATE, isClientState, type ClientState } from '../protocol/clientStates.js';
+import { pageOf, type Page } from './clientPage.js';
 import { looksLikeClientId } from '../protocol/clientIdentity.js';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
-import type { ClientInfo, SessionTarget } from '../protocol/messages.js';
+import type { BrowsePage, ClientInfo, SessionTarget } from '../protocol/messages.js';
 import type { ServerContext } from './context.js';
 
 /**
@@ -12,22 +15,54 @@ import type { ServerContext } from './context.js';
  */
 export type VisibleKeys = ReadonlySet<string> | undefined;
 
-/** The clients a caller may see, narrowed by group and a free-text filter, sorted by name. */
-export function visibleClients(
-  directory: Directory,
-  keys: VisibleKeys,
-  params: { group?: string; filter?: string },
-): DirectoryEntry[] {
-  return directory.list({ keys, ...params });
+/** What a listing asks for: the filters, and a page (limit, cursor) or, without limit, everything. */
+export interface ClientQuery {
+  group?: string;
+  filter?: string;
+  state?: string;
+  limit?: number;
+  cursor?: string;
 }
 
-/** `browse`: the visible clients in their public shape. */
-export function browseClients(
+/**
+ * Where the clients of each state come from. A new state (offline, pending) adds its name to
+ * CLIENT_STATES and its source here; the filters, the order and the paging then apply to it alike.
+ */
+const sources: Record<ClientState, (directory: Directory, filter: BrowseFilter) => Iterable<DirectoryEntry>> = {
+  online: (directory, filter) => directory.matching(filter),
+};
+
+function stateOf(text: string | undefined): ClientState {
+  if (text === undefined) return DEFAULT_CLIENT_STATE;
+  if (!isClientState(text))
+    throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, `unknown state ${text}: one of ${CLIENT_STATES.join(', ')}`);
+  return text;
+}
+
+/** The clients a caller may see, narrowed by state, group and a free-text filter, in the one client order. */
+export function visibleClients(directory: Directory, keys: VisibleKeys, query: ClientQuery): DirectoryEntry[] {
+  const { group, filter } = query;
+  return [...sources[stateOf(query.state)](directory, { keys, group, filter })].sort(compareClients);
+}
+
+/** One page of the clients a caller may see (see clientPage.ts for how the cursor holds its place). */
+export function visiblePage(
   directory: Directory,
   keys: VisibleKeys,
-  params: { group?: string; filter?: string },
-): ClientInfo[] {
-  return visibleClients(directory, keys, params).map(toClientInfo);
+  query: ClientQuery & { limit: number },
+): Page<DirectoryEntry> {
+  const { group, filter } = query;
+  return pageOf(sources[stateOf(query.state)](directory, { keys, group, filter }), query.limit, query.cursor);
+}
+
+/**
+ * `browse`: the visible clients in their public shape. Without `limit`, all of them (what controls
+ * before paging asked for and still get); with it, one page and the cursor of the next.
+ */
+export function browseClients(directory: Directory, keys: VisibleKeys, query: ClientQuery): ClientInfo[] | BrowsePage {
+  if (query.limit === undefined) return visibleClients(directory, keys, query).map(toClientInfo);
+  const page = visiblePage(directory, keys, { ...query, limit: query.limit });
+  return { ...page, clients: page.clients.map(toClientInfo) };
 }
 
 /** Finds the one client a caller means (id, or unique name among the clients it may see). */

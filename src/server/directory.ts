@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { looksLikeClientId } from '../protocol/clientIdentity.js';
 import type { ClientInfo } from '../protocol/messages.js';
+import { compareClients } from '../console/naturalOrder.js';
 
 /** A client as the directory holds it: what a control may see, plus the key that decides who may. */
 export interface DirectoryEntry extends ClientInfo {
@@ -143,9 +144,9 @@ export class Directory extends EventEmitter<{
     return new Map(this.perServer);
   }
 
-  list(filter: BrowseFilter = {}): DirectoryEntry[] {
+  /** Every entry the filter lets through, in no order (a page picks its window from these). */
+  *matching(filter: BrowseFilter = {}): Generator<DirectoryEntry> {
     const text = filter.filter?.toLowerCase();
-    const out: DirectoryEntry[] = [];
     for (const entry of this.entries.values()) {
       if (this.hidden.has(entry.id)) continue;
       if (filter.keys && !filter.keys.has(entry.key)) continue;
@@ -157,9 +158,13 @@ export class Directory extends EventEmitter<{
         )
       )
         continue;
-      out.push(entry);
+      yield entry;
     }
-    return out.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  }
+
+  /** The entries the filter lets through, in the one client order (natural by name, then id). */
+  list(filter: BrowseFilter = {}): DirectoryEntry[] {
+    return [...this.matching(filter)].sort(compareClients);
   }
 
   /**

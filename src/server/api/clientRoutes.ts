@@ -1,4 +1,4 @@
-import { findClient, visibleClients } from '../controlOps.js';
+import { findClient, visibleClients, visiblePage } from '../controlOps.js';
 import { toClientView } from './clientView.js';
 import type { ApiDeps, Route } from './route.js';
 import { ClientsQuery, queryObject } from './schemas.js';
@@ -11,8 +11,12 @@ export function clientRoutes({ ctx }: ApiDeps): Route[] {
       path: '/clients',
       access: 'operator',
       async handle(call) {
-        const query = ClientsQuery.parse(queryObject(call.url));
-        return visibleClients(ctx.directory, call.who.keys, query).map(toClientView);
+        const { q, filter, ...rest } = ClientsQuery.parse(queryObject(call.url));
+        const query = { ...rest, filter: q ?? filter };
+        // Without limit, every client as before; with it, `{ clients, next }` (next: the following page's cursor).
+        if (query.limit === undefined) return visibleClients(ctx.directory, call.who.keys, query).map(toClientView);
+        const page = visiblePage(ctx.directory, call.who.keys, { ...query, limit: query.limit });
+        return { clients: page.clients.map(toClientView), next: page.next ?? null };
       },
     },
     {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_BROWSE_PAGE } from '../../protocol/messages.js';
 
 /**
  * Every body and query the REST API accepts. Strict objects: an unknown field is a mistake worth
@@ -20,9 +21,14 @@ export const LoginBody = z.strictObject({
   totp: z.string().max(16).optional(),
 });
 
+/** `q` is the search text (`filter` is its older name); `limit` asks for one page (see BrowseParams). */
 export const ClientsQuery = z.strictObject({
   group: z.string().max(128).optional(),
   filter: z.string().max(256).optional(),
+  q: z.string().max(256).optional(),
+  state: z.string().max(32).optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_BROWSE_PAGE).optional(),
+  cursor: z.string().max(512).optional(),
 });
 
 export const AuditQuery = z.strictObject({

@@ -1,0 +1,324 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+import { addOperator, request } from '../test/helpers/api.js';
+import { freePortOn } from '../test/helpers/cluster.js';
+import { addKey, runCli, tempDir } from '../test/helpers/harness.js';
+import { cpuMs } from './cpuTime.js';
+import { runGenerators } from './generators.js';
+import { SwitchboardProcess } from './processes.js';
+import type { Section } from './scaleSections.js';
+
+/**
+ * Issue 20: the console's Clients tab with a large fleet, in Debian's chromium against a real
+ * cluster. `clients` real clients (bench/connectGenerator.js processes) are placed by a primary on
+ * members of at most 15,000 each (a process may open 20,000 files here), an admin logs
+ * in, and Chromium's long-task observer records every main-thread task over 50 ms: while the list
+ * loads (page by page), then while `arrivals` more clients connect as fast as the server takes
+ * them (each one a live client-up event) and the list is scrolled meanwhile, and then while all of
+ * those leave at once (their generator killed: a burst of client-down events the server does not
+ * pace, thousands a second).
+ */
+export interface ConsoleListResult {
+  clients: number;
+  arrivals: number;
+  connectSeconds: number;
+  /** GET /api/v1/clients, everything in one answer, and one page of 1,000. */
+  fullListMs: number;
+  fullListMB: number;
+  pageMs: number;
+  loadSeconds: number;
+  loadLongTasks: TaskFigures;
+  arrivalsPerSecond: number;
+  arrivalSeconds: number;
+  arrivalLongTasks: TaskFigures;
+  /** Chromium's CPU while clients arrived (scrolling included): % of one core, and ms per arrival. */
+  chromiumCpuPercent: number;
+  chromiumCpuMsPerArrival: number;
+  /** The arrivals all leaving at once (their generator killed): every client-down shown after this long. */
+  departureSeconds: number;
+  departuresPerSecond: number;
+  departureLongTasks: TaskFigures;
+  /** Rows in the DOM with every client listed (the window, not the fleet). */
+  domRows: number;
+}
+
+interface TaskFigures {
+  count: number;
+  longestMs: number;
+  over200ms: number;
+  totalMs: number;
+}
+
+const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * The CPU time chromium (all its processes) has used so far: unlike the wall-clock length of long
+ * tasks, this does not grow when other processes of a busy machine hold the cores.
+ */
+function chromiumCpuMs(): number {
+  const children = readdirSync(`/proc/${process.pid}/task`).flatMap((t) =>
+    readFileSync(`/proc/${process.pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+  );
+  let sum = 0;
+  for (const pid of children) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(CHROMIUM)) sum += cpuMs(pid) ?? 0;
+    } catch {
+      /* gone */
+    }
+  }
+  return sum;
+}
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function figures(durations: number[]): TaskFigures {
+  return {
+    count: durations.length,
+    longestMs: Math.round(Math.max(0, ...durations)),
+    over200ms: durations.filter((d) => d > 200).length,
+    totalMs: Math.round(durations.reduce((a, b) => a + b, 0)),
+  };
+}
+
+/** Clients per member: under the 20,000 files a process may open here (the hard limit). */
+const PER_MEMBER = 15_000;
+
+/**
+ * A primary of weight 0 (it places every client, holds none, and serves the console with the whole
+ * cluster's directory) and as many members as `total` clients need, on 127.0.93.x.
+ */
+async function startCluster(
+  dir: string,
+  total: number,
+  servers: SwitchboardProcess[],
+  log: (line: string) => void,
+): Promise<{ address: string; key: string }> {
+  const members = Math.max(1, Math.ceil(total / PER_MEMBER));
+  const hosts = Array.from({ length: members + 1 }, (_, i) => `127.0.93.${i + 1}`);
+  const port = await freePortOn(hosts);
+  const [primary, ...memberAddresses] = hosts.map((h) => `${h}:${port}`) as [string, ...string[]];
+  const data = join(dir, 'primary');
+  const secretFile = join(dir, 'cluster.secret');
+  writeFileSync(secretFile, `bench-console-secret-${Math.random().toString(36).slice(2)}-0123456789\n`, {
+    mode: 0o600,
+  });
+  const key = await addKey(data, 'bench');
+  await addOperator(data, 'admin', 'admin-password', 'admin');
+  for (const args of [
+    ['set', 'primary-weight', '0'],
+    ...memberAddresses.map((m) => ['server', 'add', m, '--weight', '1000']),
+  ]) {
+    const r = await runCli(['config', '--data', data, ...args]);
+    if (r.code !== 0) throw new Error(`config ${args.join(' ')}: ${r.stderr}`);
+  }
+  const cluster = ['--cluster-secret-file', secretFile];
+  const first = new SwitchboardProcess([
+    'server',
+    '--data',
+    data,
+    '--role',
+    'primary',
+    '--listen',
+    primary,
+    '--advertise',
+    primary,
+    ...cluster,
+  ]);
+  servers.push(first);
+  await first.waitForLine((l) => l.msg === 'listening', 'the primary listening');
+  for (const [i, m] of memberAddresses.entries()) {
+    const member = new SwitchboardProcess([
+      'server',
+      '--data',
+      join(dir, `member-${i}`),
+      '--role',
+      'member',
+      '--primary',
+      primary,
+      '--listen',
+      m,
+      '--advertise',
+      m,
+      ...cluster,
+    ]);
+    servers.push(member);
+    await member.waitForLine((l) => l.msg === 'configuration replicated', `member ${m} linked`, 120_000);
+  }
+  log(`  a primary and ${members} members on ${hosts[0]}...`);
+  return { address: primary, key };
+}
+
+export async function runConsoleList(opts: {
+  clients: number;
+  arrivals: number;
+  processes: number;
+  log: (line: string) => void;
+}): Promise<ConsoleListResult> {
+  const dir = tempDir('sb-bench-console-');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+  });
+  const generators: { stop(): Promise<void> }[] = [];
+  const servers: SwitchboardProcess[] = [];
+  try {
+    const { address, key } = await startCluster(dir.path, opts.clients + opts.arrivals, servers, opts.log);
+    const connectStart = Date.now();
+    const fleet = await runGenerators(
+      {
+        kind: 'switchboard',
+        target: address,
+        key,
+        count: opts.clients,
+        processes: opts.processes,
+        concurrency: 200,
+        prefix: 'pc',
+      },
+      1_200_000,
+    );
+    generators.push(fleet);
+    const connectSeconds = (Date.now() - connectStart) / 1000;
+    opts.log(`  ${opts.clients} clients connected in ${connectSeconds.toFixed(1)} s`);
+
+    const token = (await request(address, 'POST', 'login', { operator: 'admin', password: 'admin-password' })).body
+      .token as string;
+    let t = performance.now();
+    const full = await request(address, 'GET', 'clients', undefined, { token });
+    const fullListMs = performance.now() - t;
+    t = performance.now();
+    await request(address, 'GET', 'clients?limit=1000', undefined, { token });
+    const pageMs = performance.now() - t;
+
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    await page.addInitScript(() => {
+      const w = window as unknown as { longTasks: number[] };
+      w.longTasks = [];
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) w.longTasks.push(e.duration);
+      }).observe({ type: 'longtask', buffered: true });
+    });
+    await page.goto(`http://${address}/console/`);
+    await page.fill('input[name=operator]', 'admin');
+    await page.fill('input[name=password]', 'admin-password');
+    const loadStart = Date.now();
+    await page.click('form.login button[type=submit]');
+    await page.locator('.count', { hasText: `${opts.clients} of ${opts.clients}` }).waitFor({ timeout: 300_000 });
+    const loadSeconds = (Date.now() - loadStart) / 1000;
+    const domRows = await page.locator('#clients tr[data-id]').count();
+    const takeTasks = () =>
+      page.evaluate(() => {
+        const w = window as unknown as { longTasks: number[] };
+        const tasks = w.longTasks;
+        w.longTasks = [];
+        return tasks;
+      });
+    const loadTasks = await takeTasks();
+    opts.log(`  the list of ${opts.clients} loaded in ${loadSeconds.toFixed(1)} s; ${domRows} rows in the DOM`);
+
+    // Arrivals while the operator scrolls.
+    let scrolling = true;
+    const scroller = (async () => {
+      for (let i = 0; scrolling; i++) {
+        await page.locator('.list-viewport').evaluate((el, n) => (el.scrollTop = (n * 7919 * 37) % el.scrollHeight), i);
+        await sleep(250);
+      }
+    })();
+    const arrivalStart = Date.now();
+    const cpuBefore = chromiumCpuMs();
+    const arrivals = await runGenerators(
+      {
+        kind: 'switchboard',
+        target: address,
+        key,
+        count: opts.arrivals,
+        processes: 2,
+        concurrency: 400,
+        prefix: 'new',
+      },
+      1_200_000,
+    );
+    generators.push(arrivals);
+    const total = opts.clients + opts.arrivals;
+    await page.locator('.count', { hasText: `${total} of ${total}` }).waitFor({ timeout: 120_000 });
+    const arrivalSeconds = (Date.now() - arrivalStart) / 1000;
+    const arrivalTasks = await takeTasks();
+    const arrivalCpuMs = chromiumCpuMs() - cpuBefore;
+    opts.log(
+      `  ${opts.arrivals} arrivals at ${Math.round(arrivals.perSecond)}/s, all shown after ${arrivalSeconds.toFixed(1)} s`,
+    );
+
+    // A burst the server does not throttle: the arrivals' generator dies, its clients all leave at once.
+    const burstStart = Date.now();
+    await arrivals.stop();
+    await page.locator('.count', { hasText: `${opts.clients} of ${opts.clients}` }).waitFor({ timeout: 120_000 });
+    const departureSeconds = (Date.now() - burstStart) / 1000;
+    scrolling = false;
+    await scroller;
+    const departureTasks = await takeTasks();
+    return {
+      clients: opts.clients,
+      arrivals: opts.arrivals,
+      connectSeconds: Math.round(connectSeconds * 10) / 10,
+      fullListMs: Math.round(fullListMs),
+      fullListMB: Math.round((full.text.length / 2 ** 20) * 10) / 10,
+      pageMs: Math.round(pageMs),
+      loadSeconds: Math.round(loadSeconds * 10) / 10,
+      loadLongTasks: figures(loadTasks),
+      arrivalsPerSecond: Math.round(arrivals.perSecond),
+      arrivalSeconds: Math.round(arrivalSeconds * 10) / 10,
+      arrivalLongTasks: figures(arrivalTasks),
+      chromiumCpuPercent: Math.round(arrivalCpuMs / arrivalSeconds / 10),
+      chromiumCpuMsPerArrival: Math.round((arrivalCpuMs / opts.arrivals) * 100) / 100,
+      departureSeconds: Math.round(departureSeconds * 10) / 10,
+      departuresPerSecond: Math.round(opts.arrivals / departureSeconds),
+      departureLongTasks: figures(departureTasks),
+      domRows,
+    };
+  } finally {
+    await browser.close();
+    await Promise.all(generators.map((g) => g.stop()));
+    await Promise.all(servers.map((server) => server.stop('SIGKILL')));
+    dir.remove();
+  }
+}
+
+export async function consoleListSection(quick: boolean, log: (line: string) => void): Promise<Section> {
+  log('console client list:');
+  const r = await runConsoleList({
+    clients: quick ? 5000 : 60_000,
+    arrivals: quick ? 2000 : 10_000,
+    processes: quick ? 1 : 4,
+    log,
+  });
+  const tasks = (f: TaskFigures) => `${f.count} over 50 ms, longest ${f.longestMs} ms, ${f.over200ms} over 200 ms`;
+  return {
+    key: 'consoleList',
+    json: r,
+    lines: [
+      `Console Clients tab (chromium, long-task observer): ${r.clients} real clients on a primary and members, then ${r.arrivals} arrivals`,
+      `  GET /api/v1/clients: all ${r.clients} in ${r.fullListMs} ms (${r.fullListMB} MB); one page of 1000 in ${r.pageMs} ms`,
+      `  list loaded in ${r.loadSeconds} s, ${r.domRows} rows in the DOM; long tasks while loading: ${tasks(r.loadLongTasks)}`,
+      `  ${r.arrivals} arrivals at ${r.arrivalsPerSecond}/s (all shown after ${r.arrivalSeconds} s), scrolling meanwhile; long tasks: ${tasks(r.arrivalLongTasks)}`,
+      `  chromium's CPU meanwhile (all its processes, scrolling included): ${r.chromiumCpuPercent} % of one core, ${r.chromiumCpuMsPerArrival} ms per arrival`,
+      `  then all ${r.arrivals} leave at once: shown gone after ${r.departureSeconds} s (${r.departuresPerSecond}/s); long tasks: ${tasks(r.departureLongTasks)}`,
+    ],
+  };
+}
+
+/**
+ * Run alone at any size: `node dist/bench/consoleList.js [CLIENTS] [ARRIVALS]` (npm run bench --
+ * --only console-list runs 60,000 and 10,000).
+ */
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [clients = 60_000, arrivals = 10_000] = process.argv.slice(2).map(Number);
+  const log = (line: string) => process.stdout.write(line + '\n');
+  runConsoleList({ clients, arrivals, processes: Math.max(1, Math.ceil(clients / 15_000)), log }).then(
+    (r) => log(JSON.stringify(r, null, 2)),
+    (err: Error) => {
+      log(`failed: ${err.message}`);
+      process.exitCode = 1;
+    },
+  );
+}
