@@ -33,6 +33,7 @@ export function clientCommand(_env: NodeJS.ProcessEnv, { services = true } = {})
       .option('--state <dir>', 'where the client keeps its stable id', './.switchboard-client')
       .option('--allow-forward <ports>', 'ports on this machine that sessions may reach, e.g. 22,8080')
       .option('--allow-exec', 'allow sessions to run commands on this machine')
+      .option('--allow-shell', "allow interactive terminals on this machine, as this client's user in its $SHELL")
       .option('--log-level <level>', 'trace | debug | info | warn | error', 'info'),
   ).enablePositionalOptions();
   if (services) for (const sub of clientServiceCommands()) client.addCommand(sub);
@@ -57,7 +58,11 @@ export function clientCommand(_env: NodeJS.ProcessEnv, { services = true } = {})
       identity: loadOrCreateIdentity(flags.state!),
       name: flags.name,
       group: flags.group,
-      policy: { allowForward: new Set(parsePorts(flags.allowForward)), allowExec: Boolean(flags.allowExec) },
+      policy: {
+        allowForward: new Set(parsePorts(flags.allowForward)),
+        allowExec: Boolean(flags.allowExec),
+        allowShell: Boolean(flags.allowShell),
+      },
       dial: dialOptions(flags, gateway.tls),
     });
     const statusLog = new ClientStatusLog();

@@ -22,6 +22,7 @@ const ClientConfigSchema = z
     state: z.string().min(1),
     'allow-forward': z.array(port),
     'allow-exec': z.boolean(),
+    'allow-shell': z.boolean(),
     proxy: z.string().min(1),
     tls: z.boolean(),
     'tls-fingerprint': z.string().min(1),
@@ -45,6 +46,7 @@ export interface ClientFlagValues {
   state?: string;
   allowForward?: string;
   allowExec?: boolean;
+  allowShell?: boolean;
   proxy?: string;
   tls?: boolean;
   tlsFingerprint?: string;
@@ -113,6 +115,7 @@ function asFlags(config: ClientConfig): ClientFlagValues {
     state: config.state,
     allowForward: config['allow-forward']?.join(','),
     allowExec: config['allow-exec'],
+    allowShell: config['allow-shell'],
     proxy: config.proxy,
     tls: config.tls,
     tlsFingerprint: config['tls-fingerprint'],

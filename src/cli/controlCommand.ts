@@ -8,6 +8,7 @@ import { addDialFlags, table } from './common.js';
 import { connectResolved, loginProfile, logoutProfile, resolveControl, type ControlFlags } from './controlProfile.js';
 import { printable } from './printable.js';
 import { profileCommand } from './profileCommand.js';
+import { shellCommand } from './shellCommand.js';
 
 async function connect(cmd: Command, env: NodeJS.ProcessEnv, useStdinForPassword = true): Promise<ControlClient> {
   return connectResolved(await resolveControl(cmd.optsWithGlobals<ControlFlags>(), env, useStdinForPassword));
@@ -145,6 +146,7 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       process.stdout.write('', () => process.exit(process.exitCode));
     });
 
+  control.addCommand(shellCommand(connect, env));
   control.addCommand(profileCommand(env));
 
   control

@@ -8,6 +8,8 @@ import type { SessionTarget } from '../protocol/messages.js';
 export interface LocalPolicy {
   allowForward: ReadonlySet<number>;
   allowExec: boolean;
+  /** Interactive terminals (`--allow-shell`); absent means no. */
+  allowShell?: boolean;
 }
 
 export function checkPolicy(policy: LocalPolicy, target: SessionTarget): WireError | undefined {
@@ -26,6 +28,13 @@ export function checkPolicy(policy: LocalPolicy, target: SessionTarget): WireErr
     }
     return undefined;
   }
+  if (target.kind === 'shell')
+    return policy.allowShell
+      ? undefined
+      : {
+          code: ErrorCodes.POLICY_REFUSED,
+          message: 'this client does not allow terminals (start it with --allow-shell)',
+        };
   if (!policy.allowExec)
     return {
       code: ErrorCodes.POLICY_REFUSED,

@@ -5,6 +5,7 @@ import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
 import { encodeExecFrame, encodeExit, ExecChannel, ExecInputDecoder } from '../protocol/execFrames.js';
 import type { SessionTarget } from '../protocol/messages.js';
 import { splice } from '../net/splice.js';
+import { prepareShell } from './shellSession.js';
 
 /**
  * The client's end of a session: first the local resource is opened (so a refused port becomes a
@@ -16,6 +17,7 @@ export interface PreparedSession {
 }
 
 export function prepareSession(target: SessionTarget): Promise<PreparedSession> {
+  if (target.kind === 'shell') return Promise.resolve().then(() => prepareShell(target));
   return target.kind === 'forward'
     ? prepareForward(target.port, target.host ?? '127.0.0.1')
     : Promise.resolve(prepareExec(target.command));

@@ -24,6 +24,12 @@ const hostPort = z.string().min(3).max(260);
 export const SessionTarget = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('forward'), port, host: z.string().max(255).optional() }),
   z.object({ kind: z.literal('exec'), command: z.array(z.string().max(4096)).min(1).max(256) }),
+  /** An interactive terminal (shellFrames.ts), of this size at first; the client picks the shell. */
+  z.object({
+    kind: z.literal('shell'),
+    cols: z.number().int().min(1).max(1000),
+    rows: z.number().int().min(1).max(1000),
+  }),
 ]);
 export type SessionTarget = z.infer<typeof SessionTarget>;
 
