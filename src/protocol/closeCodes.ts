@@ -27,6 +27,8 @@ export const CloseCodes = {
   RATE_LIMITED: 4029,
   /** The operator was removed, its password or TOTP changed, or it may no longer use the key. */
   OPERATOR_REVOKED: 4030,
+  /** A session bridged to a browser could not open or was cut; the reason is `CODE: message`. */
+  SESSION_FAILED: 4040,
 } as const;
 
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];

@@ -55,6 +55,7 @@ import { Metrics } from './metrics.js';
 import { TicketTable } from './tickets.js';
 import type { TlsMaterial } from './tlsFiles.js';
 import { WebFront } from './webFront.js';
+import { BRIDGE_PATH } from './api/sessionBridge.js';
 import { Admission } from './admission.js';
 
 export interface ServerOptions {
@@ -504,6 +505,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       return refuseUpgrade(socket, 403, ErrorCodes.TLS_REQUIRED, 'this server requires TLS (https)');
     if (path.startsWith('/v1/session/'))
       return this.onDataConnection(req, socket, head, ticketFromPath(path.slice('/v1/session/'.length)));
+    if (path === BRIDGE_PATH && URL.canParse(req.url ?? '/', 'http://x'))
+      return (this.web ??= new WebFront(this)).bridge.upgrade(req, socket, head, new URL(req.url ?? '/', 'http://x'));
     if (path === '/v1/cluster') {
       return this.wss.handleUpgrade(req, socket, head, (ws) => this.behaviour.acceptClusterLink(wsLink(ws, remote)));
     }
