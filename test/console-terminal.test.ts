@@ -130,7 +130,14 @@ describe(
     });
 
     test('a terminal in the page: 42, 100 columns after a resize, Ctrl-C, the exit status', async () => {
-      await page.goto(`http://${server.address}/console/#/terminal/${encodeURIComponent(clientId)}`);
+      // From the client's Connect dialog, as an operator would.
+      await page
+        .locator('#clients tr[data-id]', { hasText: 'term-box' })
+        .getByRole('button', { name: 'Connect' })
+        .click();
+      await page.locator('dialog #open-terminal').click();
+      assert.equal(new URL(page.url()).hash, `#/terminal/${encodeURIComponent(clientId)}`);
+      assert.equal(await page.locator('dialog').count(), 0, 'the dialog closed');
       await page.locator('#terminal-status', { hasText: 'Connected.' }).waitFor();
       await page.locator('#terminal').click();
 

@@ -3,6 +3,7 @@ import { field, openDialog } from './dialog.js';
 import { h, replace, since } from './dom.js';
 import { subscribe } from './live.js';
 import { shellQuote } from './shellQuote.js';
+import { sessionLinks } from './sessionLinks.js';
 
 /** A local port for a remote one: the same, unless that needs root to bind (then 10000 above it). */
 export function localPortFor(port: number): number {
@@ -69,6 +70,7 @@ function connectDialog(me: Me, client: Client): void {
           : 'This client allows no port forwards (its --allow-forward list is empty). When it does:',
       ),
       commands,
+      sessionLinks(client),
       client.allowExec
         ? execPanel(client)
         : h('p', { class: 'muted' }, 'This client does not allow commands (--allow-exec).'),
