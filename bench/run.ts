@@ -15,6 +15,7 @@ import {
 import { Driver, shippedNodeFlags, startScript, stopAll } from './processes.js';
 import { idleSection, manySessionsSection, placementSection, type Section as ScaleSection } from './scaleSections.js';
 import { runSetupLatency, type LatencyResult } from './setupLatency.js';
+import { keystrokeSection } from './keystrokeEcho.js';
 import { round, table } from './stats.js';
 import { runThroughput, type ThroughputResult } from './throughput.js';
 
@@ -28,7 +29,8 @@ import { runThroughput, type ThroughputResult } from './throughput.js';
  *   --samples N        setup-latency samples per path (default 500)
  *   --only A,B         sections to run (default all): throughput, latency (one server),
  *                      cluster-throughput, cluster-latency (primary + member; `cluster` = both),
- *                      many-sessions, idle, placement (issue 7's scale benchmarks), failover
+ *                      many-sessions, idle, placement (issue 7's scale benchmarks), failover,
+ *                      keystroke (issue 19: echo through a shell session against ssh over a forward)
  *   --failover-clients N   clients in the failover section (default 10000)
  *   --no-tls           skip the TLS cases
  *   --direction D      download | upload (default both)
@@ -75,6 +77,7 @@ const SECTIONS = [
   'idle',
   'placement',
   'failover',
+  'keystroke',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 const ALIASES: Record<string, Section[]> = { cluster: ['cluster-throughput', 'cluster-latency'] };
@@ -327,6 +330,7 @@ const sections: { name: Section; key: string; run: () => Promise<SectionOutput> 
   { name: 'idle', key: 'idle', run: async () => scaleText(await idleSection(flags.quick!, log)) },
   { name: 'placement', key: 'placement', run: async () => scaleText(await placementSection(flags.quick!, log)) },
   { name: 'failover', key: 'failover', run: failoverSection },
+  { name: 'keystroke', key: 'keystroke', run: async () => scaleText(await keystrokeSection(flags.quick!, log)) },
 ];
 
 async function main(): Promise<void> {
