@@ -177,3 +177,19 @@ test('logging out ends a bridged session', async () => {
   assert.equal(code, 4030);
   assert.match(reason, /log in again/);
 });
+
+test("an operator no longer given the client's key loses its bridged session", async () => {
+  await addOperator(server.data, 'ops', 'ops-password', 'operator', ['default']);
+  const ops = await login(server.address, 'ops', 'ops-password');
+  const ws = bridge(`client=shell-box&kind=forward&port=${echo.port}`, {
+    cookie: ops.cookie,
+    origin: `http://${server.address}`,
+  });
+  await new Promise((resolve) => ws.once('open', resolve));
+  const end = closed(ws);
+  const changed = await request(server.address, 'PUT', 'operators/ops', { keys: [] }, { token: admin.token });
+  assert.equal(changed.status, 200, changed.text);
+  const { code, reason } = await end;
+  assert.equal(code, 4030);
+  assert.match(reason, /operator ops may no longer reach clients of this key/);
+});

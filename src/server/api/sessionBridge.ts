@@ -137,7 +137,7 @@ export class SessionBridge {
       slot.release();
       return fail(err);
     }
-    const stillValid = this.loginHolds(who);
+    const stillValid = this.loginHolds(who, entry.key);
     if (ws.readyState !== ws.OPEN || stillValid !== undefined) {
       far.destroy();
       slot.release();
@@ -150,28 +150,35 @@ export class SessionBridge {
       slot,
     );
     this.ctx.broker.tickets.take(ticket)?.(near, Buffer.alloc(0));
-    this.watchLogin(ws, who);
+    this.watchLogin(ws, who, entry.key);
   }
 
-  /** Why the operator's login no longer holds (logged out, expired, removed, password changed), if so. */
-  private loginHolds(who: Principal): string | undefined {
+  /**
+   * Why the operator may no longer hold this session (logged out, expired, removed, password
+   * changed, or no longer given the client's key), if so.
+   */
+  private loginHolds(who: Principal, clientKey: string): string | undefined {
     if (!this.sessions.live(who.token, this.now())) return 'the console session ended: log in again';
-    return revokedBecause(who.session, this.ctx.store);
+    const revoked = revokedBecause(who.session, this.ctx.store);
+    if (revoked) return revoked;
+    const now = this.ctx.store.operators().find((o) => o.name === who.operator.name);
+    if (now && now.role !== 'admin' && !now.keys.includes(clientKey))
+      return `operator ${now.name} may no longer reach clients of this key`;
+    return undefined;
   }
 
   /**
    * Ends the session when the login that opened it ends. Typing in a terminal is using the console,
    * so input keeps the login from going idle, as any API call does.
    */
-  private watchLogin(ws: WebSocket, who: Principal): void {
+  private watchLogin(ws: WebSocket, who: Principal, clientKey: string): void {
     let used = false;
     ws.on('message', () => (used = true));
     const timer = setInterval(() => {
       if (used && this.sessions.live(who.token, this.now())) this.sessions.touch(who.token, this.now());
       used = false;
-      const why = this.loginHolds(who);
+      const why = this.loginHolds(who, clientKey);
       if (why) {
-        this.sessions.end(who.token);
         ws.close(CloseCodes.OPERATOR_REVOKED, why.slice(0, MAX_REASON_BYTES));
       }
     }, RECHECK_MS);
