@@ -18,6 +18,7 @@ import { consoleListSection } from './consoleList.js';
 import { idleSection, manySessionsSection, placementSection, type Section as ScaleSection } from './scaleSections.js';
 import { fleetSection } from './fleetSection.js';
 import { runSetupLatency, type LatencyResult } from './setupLatency.js';
+import { keystrokeSection } from './keystrokeEcho.js';
 import { round, table } from './stats.js';
 import { runThroughput, type ThroughputResult } from './throughput.js';
 
@@ -35,6 +36,7 @@ import { runThroughput, type ThroughputResult } from './throughput.js';
  *                      file-copy (control cp against scp over a forward; 512 MB x 3, --quick 64 MB x 1)
  *                      fleet (issue 20: a primary and four members, 12,000 clients each, and a failover)
  *                      console-list (issue 20: the console's list of 60,000 clients in chromium)
+ *                      keystroke (issue 19: echo through a shell session against ssh over a forward)
  *   --failover-clients N   clients in the failover section (default 10000)
  *   --no-tls           skip the TLS cases
  *   --direction D      download | upload (default both)
@@ -84,6 +86,7 @@ const SECTIONS = [
   'file-copy',
   'fleet',
   'console-list',
+  'keystroke',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 const ALIASES: Record<string, Section[]> = { cluster: ['cluster-throughput', 'cluster-latency'] };
@@ -339,6 +342,7 @@ const sections: { name: Section; key: string; run: () => Promise<SectionOutput> 
   { name: 'file-copy', key: 'fileCopy', run: () => fileCopySection(flags.quick!) },
   { name: 'fleet', key: 'fleet', run: async () => scaleText(await fleetSection(flags.quick!, log)) },
   { name: 'console-list', key: 'consoleList', run: async () => scaleText(await consoleListSection(flags.quick!, log)) },
+  { name: 'keystroke', key: 'keystroke', run: async () => scaleText(await keystrokeSection(flags.quick!, log)) },
 ];
 
 async function main(): Promise<void> {

@@ -36,6 +36,7 @@ export function clientCommand(_env: NodeJS.ProcessEnv, { services = true } = {})
       .option('--allow-forward <ports>', 'ports on this machine that sessions may reach, e.g. 22,8080')
       .option('--allow-exec', 'allow sessions to run commands on this machine')
       .option('--allow-files <dir>', 'allow sessions to list, read and write files in this directory (control cp)')
+      .option('--allow-shell', "allow interactive terminals on this machine, as this client's user in its $SHELL")
       .option('--log-level <level>', 'trace | debug | info | warn | error', 'info'),
   ).enablePositionalOptions();
   if (services) for (const sub of clientServiceCommands()) client.addCommand(sub);
@@ -66,6 +67,7 @@ export function clientCommand(_env: NodeJS.ProcessEnv, { services = true } = {})
         allowForward: new Set(parsePorts(flags.allowForward)),
         allowExec: Boolean(flags.allowExec),
         allowFiles: flags.allowFiles === undefined ? undefined : resolve(flags.allowFiles),
+        allowShell: Boolean(flags.allowShell),
       },
       dial: dialOptions(flags, gateway.tls),
       onKeyRotated: (_name, secret) => storeRotatedKey(flags.state!, configuredKey, secret),

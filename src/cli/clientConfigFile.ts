@@ -23,6 +23,7 @@ const ClientConfigSchema = z
     'allow-forward': z.array(port),
     'allow-exec': z.boolean(),
     'allow-files': z.string().min(1),
+    'allow-shell': z.boolean(),
     proxy: z.string().min(1),
     tls: z.boolean(),
     'tls-fingerprint': z.string().min(1),
@@ -47,6 +48,7 @@ export interface ClientFlagValues {
   allowForward?: string;
   allowExec?: boolean;
   allowFiles?: string;
+  allowShell?: boolean;
   proxy?: string;
   tls?: boolean;
   tlsFingerprint?: string;
@@ -122,6 +124,7 @@ function asFlags(config: ClientConfig): ClientFlagValues {
     allowForward: config['allow-forward']?.join(','),
     allowExec: config['allow-exec'],
     allowFiles: config['allow-files'],
+    allowShell: config['allow-shell'],
     proxy: config.proxy,
     tls: config.tls,
     tlsFingerprint: config['tls-fingerprint'],

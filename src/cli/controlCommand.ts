@@ -11,6 +11,7 @@ import { MAX_BROWSE_PAGE } from '../protocol/messages.js';
 import { connectResolved, loginProfile, logoutProfile, resolveControl, type ControlFlags } from './controlProfile.js';
 import { printable } from './printable.js';
 import { profileCommand } from './profileCommand.js';
+import { shellCommand } from './shellCommand.js';
 
 async function connect(cmd: Command, env: NodeJS.ProcessEnv, useStdinForPassword = true): Promise<ControlClient> {
   return connectResolved(await resolveControl(cmd.optsWithGlobals<ControlFlags>(), env, useStdinForPassword));
@@ -148,6 +149,7 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
       process.stdout.write('', () => process.exit(process.exitCode));
     });
 
+  control.addCommand(shellCommand(connect, env));
   control.addCommand(profileCommand(env));
   control.addCommand(cpCommand((cmd) => connect(cmd, env)));
 

@@ -11,6 +11,8 @@ export interface LocalPolicy {
   allowExec: boolean;
   /** The one directory `files` sessions may read and write in (--allow-files); none when absent. */
   allowFiles?: string;
+  /** Interactive terminals (`--allow-shell`); absent means no. */
+  allowShell?: boolean;
 }
 
 export function checkPolicy(policy: LocalPolicy, target: SessionTarget): WireError | undefined {
@@ -37,6 +39,13 @@ export function checkPolicy(policy: LocalPolicy, target: SessionTarget): WireErr
       };
     return checkRelativePath(target.path);
   }
+  if (target.kind === 'shell')
+    return policy.allowShell
+      ? undefined
+      : {
+          code: ErrorCodes.POLICY_REFUSED,
+          message: 'this client does not allow terminals (start it with --allow-shell)',
+        };
   if (!policy.allowExec)
     return {
       code: ErrorCodes.POLICY_REFUSED,

@@ -7,6 +7,7 @@ import type { SessionTarget } from '../protocol/messages.js';
 import { splice } from '../net/splice.js';
 import { prepareFiles } from './fileSession.js';
 import type { LocalPolicy } from './policy.js';
+import { prepareShell } from './shellSession.js';
 
 /**
  * The client's end of a session: first the local resource is opened (so a refused port becomes a
@@ -22,6 +23,7 @@ export function prepareSession(
   policy?: Pick<LocalPolicy, 'allowFiles'>,
 ): Promise<PreparedSession> {
   if (target.kind === 'files') return prepareFiles(target, policy?.allowFiles);
+  if (target.kind === 'shell') return Promise.resolve().then(() => prepareShell(target));
   return target.kind === 'forward'
     ? prepareForward(target.port, target.host ?? '127.0.0.1')
     : Promise.resolve(prepareExec(target.command));

@@ -7,6 +7,8 @@ import { devicesPage } from './devicesPage.js';
 import { h, replace } from './dom.js';
 import { loginPage } from './loginPage.js';
 import { serversPage } from './serversPage.js';
+import { terminalPage } from './terminalPage.js';
+import { desktopPage } from './desktopPage.js';
 
 /**
  * The console's shell: who is logged in, the tabs they may use, and a hash router (#/clients ...).
@@ -20,6 +22,32 @@ const pages = {
   audit: { title: 'Audit', admin: true, show: (view: HTMLElement) => auditPage(view) },
 } as const;
 type PageName = keyof typeof pages;
+
+/**
+ * Pages about one thing, reached by link rather than by tab: `#/name/<param>` (a client's id), with
+ * an optional `?query` (`#/desktop/<id>?port=5900`). Each returns its leave function.
+ */
+const paramPages: Record<
+  string,
+  { title: string; show: (view: HTMLElement, param: string, query: URLSearchParams) => () => void }
+> = {
+  terminal: { title: 'Terminal', show: (view, id) => terminalPage(view, id) },
+  desktop: { title: 'Remote desktop', show: (view, id, query) => desktopPage(view, id, query) },
+  files: { title: 'Files', show: (view, id) => filesPage(view, id) },
+};
+
+/** `#/name/param?query` → its parts (pure); undefined for a plain tab's hash. */
+function paramRoute(hash: string): { name: string; param: string; query: URLSearchParams } | undefined {
+  const m = /^#\/?([a-z]+)\/([^/?]+)(?:\?(.*))?$/.exec(hash);
+  if (!m || !(m[1]! in paramPages)) return undefined;
+  let param: string;
+  try {
+    param = decodeURIComponent(m[2]!);
+  } catch {
+    return undefined;
+  }
+  return { name: m[1]!, param, query: new URLSearchParams(m[3] ?? '') };
+}
 
 const nav = document.getElementById('nav')!;
 const view = document.getElementById('view')!;
@@ -36,11 +64,12 @@ function route(): void {
   leave();
   leave = () => undefined;
   if (!me) return showLogin();
-  // #/files/<clientId>: a client's Files page (filesPage.ts).
-  const files = /^#\/files\/([^/]+)$/.exec(location.hash);
-  if (files) {
-    document.title = 'Files · Switchboard';
-    leave = filesPage(view, decodeURIComponent(files[1]!));
+  const withParam = paramRoute(location.hash);
+  if (withParam) {
+    const page = paramPages[withParam.name]!;
+    document.title = `${page.title} · Switchboard`;
+    for (const link of nav.querySelectorAll('a')) link.classList.remove('active');
+    leave = page.show(view, withParam.param, withParam.query);
     return;
   }
   const name = pageFromHash();

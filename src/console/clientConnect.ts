@@ -1,6 +1,7 @@
 import { api, type Client, type Me } from './api.js';
 import { field, openDialog } from './dialog.js';
 import { h } from './dom.js';
+import { sessionLinks } from './sessionLinks.js';
 import { shellQuote } from './shellQuote.js';
 
 /** A local port for a remote one: the same, unless that needs root to bind (then 10000 above it). */
@@ -72,6 +73,7 @@ export function connectDialog(me: Me, client: Client): void {
           : 'This client allows no port forwards (its --allow-forward list is empty). When it does:',
       ),
       commands,
+      sessionLinks(client),
       client.allowExec
         ? execPanel(client)
         : h('p', { class: 'muted' }, 'This client does not allow commands (--allow-exec).'),

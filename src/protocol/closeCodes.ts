@@ -31,6 +31,8 @@ export const CloseCodes = {
   DEVICE_REVOKED: 4031,
   /** The key secret the client proved was rotated and retired: the client needs the key's new secret. */
   KEY_ROTATED: 4032,
+  /** A session bridged to a browser could not open or was cut; the reason is `CODE: message`. */
+  SESSION_FAILED: 4040,
 } as const;
 
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];

@@ -31,6 +31,12 @@ export const SessionTarget = z.discriminatedUnion('kind', [
     path: z.string().max(4096),
     size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   }),
+  /** An interactive terminal (shellFrames.ts), of this size at first; the client picks the shell. */
+  z.object({
+    kind: z.literal('shell'),
+    cols: z.number().int().min(1).max(1000),
+    rows: z.number().int().min(1).max(1000),
+  }),
 ]);
 export type SessionTarget = z.infer<typeof SessionTarget>;
 

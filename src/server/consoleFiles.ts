@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type http from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readVendorFiles } from './consoleVendor.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Pages and styles are shipped as they are; the scripts are compiled from TypeScript by `tsc`. */
@@ -11,6 +12,7 @@ const TYPES: Record<string, string> = {
   html: 'text/html; charset=utf-8',
   css: 'text/css; charset=utf-8',
   js: 'text/javascript; charset=utf-8',
+  mjs: 'text/javascript; charset=utf-8',
   svg: 'image/svg+xml',
   png: 'image/png',
 };
@@ -64,7 +66,13 @@ function refuse(
 export class ConsoleFiles {
   private readonly files = new Map<string, Buffer>();
 
-  constructor(dirs: readonly string[] = STATIC_DIRS) {
+  /** `vendor`: the libraries under vendor/ (consoleVendor.ts); by default, with the console's own directories only. */
+  constructor(
+    dirs: readonly string[] = STATIC_DIRS,
+    vendor: ReadonlyMap<string, Buffer> = dirs === STATIC_DIRS ? readVendorFiles() : new Map(),
+  ) {
+    // Libraries the pages load (xterm.js, noVNC), under vendor/: see consoleVendor.ts.
+    for (const [name, body] of vendor) this.files.set(name, body);
     for (const dir of dirs) {
       let names: string[];
       try {

@@ -35,6 +35,7 @@ import { TicketTable } from './tickets.js';
 import { announcedPin, type TlsMaterial } from './tlsFiles.js';
 import { VouchedPins, WarnEvery } from '../net/pins.js';
 import { WebFront } from './webFront.js';
+import { BRIDGE_PATH } from './api/sessionBridge.js';
 import { Admission } from './admission.js';
 import { ClientCapacity } from './clientCapacity.js';
 import { sessionSigningKey } from './api/sessionToken.js';
@@ -509,6 +510,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       return this.refuseUpgrade(socket, 403, ErrorCodes.TLS_REQUIRED, 'this server requires TLS (https)');
     if (path.startsWith('/v1/session/'))
       return this.onDataConnection(req, socket, head, ticketFromPath(path.slice('/v1/session/'.length)));
+    if (path === BRIDGE_PATH && URL.canParse(req.url ?? '/', 'http://x'))
+      return (this.web ??= new WebFront(this)).bridge.upgrade(req, socket, head, new URL(req.url ?? '/', 'http://x'));
     if (path === '/v1/cluster') {
       return this.wss.handleUpgrade(req, socket, head, (ws) => this.behaviour.acceptClusterLink(wsLink(ws, remote)));
     }

@@ -2,6 +2,7 @@ import type http from 'node:http';
 import { API_PREFIX, ApiRouter } from './api/apiRouter.js';
 import { ConsoleFiles } from './consoleFiles.js';
 import type { ServerContext } from './context.js';
+import { SessionBridge } from './api/sessionBridge.js';
 
 /**
  * The plain-HTTP side of the server that people and scripts use: the REST API and the console.
@@ -9,10 +10,13 @@ import type { ServerContext } from './context.js';
  */
 export class WebFront {
   readonly api: ApiRouter;
+  /** The console's pages' WebSockets to relayed sessions (terminal, desktop). */
+  readonly bridge: SessionBridge;
   private readonly files = new ConsoleFiles();
 
   constructor(ctx: ServerContext) {
     this.api = new ApiRouter(ctx);
+    this.bridge = new SessionBridge(ctx, this.api.sessions);
   }
 
   handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL): boolean {
