@@ -2,7 +2,9 @@ import { api, type Client, type Me } from './api.js';
 import { field, openDialog } from './dialog.js';
 import { h, replace, since } from './dom.js';
 import { subscribe } from './live.js';
+import { ClientSelection } from './multiExec.js';
 import { shellQuote } from './shellQuote.js';
+import { SHELL_WORDS_HINT, shellWords } from './shellWords.js';
 
 /** A local port for a remote one: the same, unless that needs root to bind (then 10000 above it). */
 export function localPortFor(port: number): number {
@@ -23,16 +25,12 @@ function execPanel(client: Client): HTMLElement {
   const command = h('input', { name: 'command', value: 'uname -a', 'aria-label': 'command' });
   const output = h('pre', { class: 'output', 'aria-live': 'polite' });
   const run = h('button', { type: 'submit' }, 'Run');
-  const form = h(
-    'form',
-    { class: 'exec' },
-    field('Run a short command', command, 'split on spaces; no shell unless you run one (sh -c "…")'),
-    run,
-    output,
-  );
+  const form = h('form', { class: 'exec' }, field('Run a short command', command, SHELL_WORDS_HINT), run, output);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const argv = command.value.trim().split(/\s+/).filter(Boolean);
+    const parsed = shellWords(command.value);
+    if (!parsed.ok) return void (output.textContent = `not run: ${parsed.error}`);
+    const argv = parsed.words;
     if (!argv.length) return;
     output.textContent = 'running…';
     run.disabled = true;
@@ -87,6 +85,8 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
   const group = h('select', { 'aria-label': 'group' });
   const count = h('span', { class: 'muted' });
   const body = h('tbody');
+  // multi-exec hook (h6): the selection's checkboxes and its "Run on selected" button.
+  const selection = new ClientSelection();
   const table = h(
     'table',
     { class: 'grid', id: 'clients' },
@@ -97,6 +97,7 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
         'tr',
         {},
         ['Name', 'Group', 'Platform', 'Address', 'Server', 'Connected since', ''].map((t) => h('th', {}, t)),
+        h('th', {}, selection.allBox),
       ),
     ),
     body,
@@ -133,15 +134,17 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
               h('td', {}, c.server),
               h('td', { title: c.connectedAt }, since(c.connectedAt)),
               h('td', {}, h('button', { type: 'button', onclick: () => connectDialog(me, c) }, 'Connect')),
+              h('td', {}, selection.box(c)),
             ),
           )
         : h(
             'tr',
             {},
-            h('td', { colspan: 7, class: 'muted' }, clients.size ? 'No client matches.' : 'No client is connected.'),
+            h('td', { colspan: 8, class: 'muted' }, clients.size ? 'No client matches.' : 'No client is connected.'),
           ),
     );
     count.textContent = `${rows.length} of ${clients.size}`;
+    selection.shown(rows, clients);
   }
 
   async function load(): Promise<void> {
@@ -153,7 +156,15 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
 
   search.addEventListener('input', render);
   group.addEventListener('change', render);
-  replace(view, h('section', {}, h('div', { class: 'toolbar' }, h('h1', {}, 'Clients'), search, group, count), table));
+  replace(
+    view,
+    h(
+      'section',
+      {},
+      h('div', { class: 'toolbar' }, h('h1', {}, 'Clients'), search, group, count, selection.runButton),
+      table,
+    ),
+  );
   // Subscribe first, then load: an arrival between the two is an idempotent upsert, never lost.
   const stop = subscribe({
     clientUp: (c) => {
