@@ -15,6 +15,7 @@ import { DataLock } from '../store/dataLock.js';
 import { hashPassword } from '../store/passwords.js';
 import { createLogger } from '../server/logger.js';
 import { SwitchboardServer } from '../server/server.js';
+import { parseKindLimits } from '../server/sessionBudget.js';
 import { loadTlsFiles, selfSignedTls, type TlsMaterial } from '../server/tlsFiles.js';
 
 /** The cluster secret never goes on a command line, where `ps` would show it. */
@@ -33,6 +34,7 @@ function readClusterSecret(flags: ServerFlags, env: NodeJS.ProcessEnv): string {
 interface ServerFlags {
   primaryFingerprint?: string;
   faultBlock?: string;
+  sessionLimit?: string;
   data: string;
   listen: string;
   role: string;
@@ -79,6 +81,10 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
     .option('--tls-only', 'the port speaks TLS alone (no plain HTTP beside it): faster TLS relaying')
     .option('--init', 'on the first run, create a key and an admin operator and print them once')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
+    .option(
+      '--session-limit <kind=n,...>',
+      'sessions one operator may hold at once, by kind, over the defaults (forward=1024,web=256,exec=64,shell=16,files=16,desktop=8)',
+    )
     .addOption(
       new Option('--fault-block <addresses>', 'testing: drop cluster traffic with these HOST:PORTs').hideHelp(),
     )
@@ -99,6 +105,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
           'a cluster server needs --advertise HOST:PORT: the address other servers and clients use to reach it',
         );
       }
+      const sessionLimits = flags.sessionLimit ? parseKindLimits(flags.sessionLimit) : undefined;
       if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
       if (flags.tlsOnly && !flags.tlsCert && !flags.tlsSelfSigned)
         throw new Error('--tls-only needs a certificate: --tls-self-signed or --tls-cert/--tls-key');
@@ -151,6 +158,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         clusterDial,
         clusterSecret: secret,
         faultBlock: flags.faultBlock?.split(','),
+        sessionLimits,
       });
       await server.start();
       if (tls) process.stderr.write(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint}\n`);

@@ -11,6 +11,7 @@ import type { GrantedLogin } from './credentialStamp.js';
 import type { LoginLimiter } from './loginLimiter.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import type { OperatorSessions } from './sessionBudget.js';
 import type { UsedTotpSteps } from './totpReplay.js';
 
 export type Role = 'standalone' | 'primary' | 'member' | 'standby';
@@ -78,6 +79,8 @@ export interface ServerContext extends Omit<
   readonly config: ConfigCache;
   readonly store: ConfigStore;
   readonly broker: Broker;
+  /** Each operator's sessions by kind, over all its channels and the API (sessionBudget.ts). */
+  readonly operatorSessions: OperatorSessions;
   readonly limiter: LoginLimiter;
   /** TOTP codes already used, per operator: each is accepted once. */
   readonly totpSteps: UsedTotpSteps;

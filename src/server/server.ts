@@ -26,6 +26,7 @@ import {
 import { SESSION_UPGRADE } from '../net/dial.js';
 import type { ConfigStore, Operator } from '../store/configStore.js';
 import { Broker, type SessionClosed } from './broker.js';
+import { OPERATOR_KIND_LIMITS, OperatorSessions } from './sessionBudget.js';
 import { handleClientConnection } from './clientHandler.js';
 import { ConfigCache } from './configCache.js';
 import { provenPlacementId } from '../protocol/placementRequest.js';
@@ -78,6 +79,8 @@ export interface ServerOptions {
    * network between this server and them were cut.
    */
   faultBlock?: readonly string[];
+  /** Per-operator session limits by kind, over the defaults (`--session-limit shell=4,exec=32`). */
+  sessionLimits?: Readonly<Record<string, number>>;
   /** The role's behaviour; standalone when not given. */
   behaviour?: (host: ClusterHost) => RoleBehaviour;
 }
@@ -126,6 +129,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   readonly store: ConfigStore;
   readonly config: ConfigCache;
   readonly broker: Broker;
+  readonly operatorSessions: OperatorSessions;
   readonly limiter: LoginLimiter;
   readonly totpSteps = new UsedTotpSteps();
   readonly controls = new Set<LoggedInControl>();
@@ -173,6 +177,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     });
     this.connectionLimits = new ConnectionLimits(this.config.settings['max-connections-per-address']);
     this.admission = new Admission(this.config.settings['admission-rate'], Date.now());
+    this.operatorSessions = new OperatorSessions({ ...OPERATOR_KIND_LIMITS, ...options.sessionLimits });
     this.broker = new Broker(new TicketTable(options.ticketTtlMs ?? 10_000), (s) => this.sessionClosed(s));
     // One frame limit for everyone who dials in, cluster links included: a peer has proven nothing
     // when its first frames arrive. Members send their client lists in batches (clientBatches).
@@ -401,6 +406,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       client: s.clientId,
       clientName: s.clientName,
       server: s.server,
+      kind: s.target.kind,
       target: s.target,
       bytesToClient: s.bytesToClient,
       bytesFromClient: s.bytesFromClient,
