@@ -35,6 +35,8 @@ interface ServerFlags {
   primaryFingerprint?: string;
   faultBlock?: string;
   sessionLimit?: string;
+  webProxyListen?: string;
+  webProxyHost?: string;
   data: string;
   listen: string;
   role: string;
@@ -82,6 +84,14 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
     .option('--init', 'on the first run, create a key and an admin operator and print them once')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
     .option(
+      '--web-proxy-listen <host:port>',
+      "serve clients' web pages from the console on this address (each link its own origin)",
+    )
+    .option(
+      '--web-proxy-host <name>',
+      'the name browsers reach --web-proxy-listen by; link L is L.NAME, so NAME needs a wildcard DNS entry (default: localhost, for a loopback address)',
+    )
+    .option(
       '--session-limit <kind=n,...>',
       'sessions one operator may hold at once, by kind, over the defaults (forward=1024,web=256,exec=64,shell=16,files=16,desktop=8)',
     )
@@ -106,6 +116,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         );
       }
       const sessionLimits = flags.sessionLimit ? parseKindLimits(flags.sessionLimit) : undefined;
+      const webProxy = flags.webProxyListen ? webProxyOptions(flags.webProxyListen, flags.webProxyHost) : undefined;
       if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
       if (flags.tlsOnly && !flags.tlsCert && !flags.tlsSelfSigned)
         throw new Error('--tls-only needs a certificate: --tls-self-signed or --tls-cert/--tls-key');
@@ -159,6 +170,7 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         clusterSecret: secret,
         faultBlock: flags.faultBlock?.split(','),
         sessionLimits,
+        webProxy,
       });
       await server.start();
       if (tls) process.stderr.write(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint}\n`);
@@ -178,4 +190,22 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
   server.enablePositionalOptions();
   for (const sub of serverServiceCommands(() => serverCommand(env))) server.addCommand(sub);
   return server;
+}
+
+/**
+ * `--web-proxy-listen` and `--web-proxy-host`: each link is served at `LABEL.HOST`, a host of its own,
+ * so that no proxied page shares cookies with the console or another link. `*.localhost` reaches
+ * loopback in browsers with no DNS at all, hence the default for a loopback listener.
+ */
+function webProxyOptions(listen: string, host: string | undefined): { host: string; port: number; publicHost: string } {
+  const address = parseHostPort(listen, 443);
+  const loopback = /^127\./.test(address.host) || address.host === '::1' || address.host === 'localhost';
+  if (!host && !loopback)
+    throw new Error(
+      '--web-proxy-listen on a non-loopback address needs --web-proxy-host NAME (with a wildcard DNS entry *.NAME pointing to it)',
+    );
+  const publicHost = (host ?? 'localhost').toLowerCase();
+  if (!/^[a-z0-9]([a-z0-9.-]{0,200}[a-z0-9])?$/.test(publicHost))
+    throw new Error(`--web-proxy-host ${host} is not a host name`);
+  return { host: address.host, port: address.port, publicHost };
 }

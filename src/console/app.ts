@@ -5,6 +5,7 @@ import { configPage } from './configPage.js';
 import { h, replace } from './dom.js';
 import { loginPage } from './loginPage.js';
 import { serversPage } from './serversPage.js';
+import { webPage } from './webPage.js';
 
 /**
  * The console's shell: who is logged in, the tabs they may use, and a hash router (#/clients ...).
@@ -15,6 +16,13 @@ const pages = {
   servers: { title: 'Servers', admin: false, show: (view: HTMLElement) => serversPage(view) },
   config: { title: 'Configuration', admin: true, show: (view: HTMLElement) => configPage(view) },
   audit: { title: 'Audit', admin: true, show: (view: HTMLElement) => auditPage(view) },
+  // #/web/<clientId> (h6); not a tab. In h5's #/page/<param> router this is one more entry.
+  web: {
+    title: 'Web page',
+    admin: false,
+    tab: false,
+    show: (view: HTMLElement, _me: Me, id: string) => webPage(view, id),
+  },
 } as const;
 type PageName = keyof typeof pages;
 
@@ -25,8 +33,18 @@ let me: Me | undefined;
 let leave: () => void = () => undefined;
 
 function pageFromHash(): PageName {
-  const name = location.hash.replace(/^#\/?/, '');
+  const name = location.hash.replace(/^#\/?/, '').split('/')[0]!;
   return name in pages ? (name as PageName) : 'clients';
+}
+
+/** What follows the page's name in the hash (`#/web/<id>`), decoded. */
+function paramFromHash(): string {
+  const rest = location.hash.replace(/^#\/?/, '').split('/').slice(1).join('/');
+  try {
+    return decodeURIComponent(rest);
+  } catch {
+    return '';
+  }
 }
 
 function route(): void {
@@ -49,7 +67,7 @@ function route(): void {
     );
     return;
   }
-  leave = page.show(view, me);
+  leave = page.show(view, me, paramFromHash());
 }
 
 function showShell(): void {
@@ -57,7 +75,7 @@ function showShell(): void {
   replace(
     nav,
     Object.entries(pages)
-      .filter(([, p]) => !p.admin || me!.role === 'admin')
+      .filter(([, p]) => (!p.admin || me!.role === 'admin') && !('tab' in p && !p.tab))
       .map(([name, p]) => h('a', { href: `#/${name}`, 'data-page': name }, p.title)),
   );
   replace(

@@ -67,6 +67,22 @@ function connectDialog(me: Me, client: Client): void {
           : 'This client allows no port forwards (its --allow-forward list is empty). When it does:',
       ),
       commands,
+      // web page hook (h6): the client's web page through the server's proxy (webPage.ts).
+      client.allowForward.length
+        ? h(
+            'p',
+            {},
+            h(
+              'a',
+              {
+                href: `#/web/${encodeURIComponent(client.id)}`,
+                id: 'web-page-link',
+                onclick: (e: Event) => (e.target as HTMLElement).closest('dialog')?.close(),
+              },
+              'Open a web page of this client in the browser…',
+            ),
+          )
+        : null,
       client.allowExec
         ? execPanel(client)
         : h('p', { class: 'muted' }, 'This client does not allow commands (--allow-exec).'),

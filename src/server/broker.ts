@@ -20,6 +20,8 @@ export interface SessionMeta {
   server: string;
   operator: string;
   target: SessionTarget;
+  /** What the session is for, when not its target's kind (a forward that carries a proxied web page is `web`). */
+  kind?: string;
 }
 
 export interface ActiveSession extends SessionMeta {

@@ -12,6 +12,7 @@ import type { LoginLimiter } from './loginLimiter.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { OperatorSessions } from './sessionBudget.js';
+import type { WebProxy } from './webProxy.js';
 import type { UsedTotpSteps } from './totpReplay.js';
 
 export type Role = 'standalone' | 'primary' | 'member' | 'standby';
@@ -81,6 +82,8 @@ export interface ServerContext extends Omit<
   readonly broker: Broker;
   /** Each operator's sessions by kind, over all its channels and the API (sessionBudget.ts). */
   readonly operatorSessions: OperatorSessions;
+  /** The web proxy (`--web-proxy-listen`), when this server runs one. */
+  readonly webProxy?: WebProxy;
   readonly limiter: LoginLimiter;
   /** TOTP codes already used, per operator: each is accepted once. */
   readonly totpSteps: UsedTotpSteps;

@@ -56,6 +56,7 @@ import { Metrics } from './metrics.js';
 import { TicketTable } from './tickets.js';
 import type { TlsMaterial } from './tlsFiles.js';
 import { WebFront } from './webFront.js';
+import { WebProxy } from './webProxy.js';
 import { Admission } from './admission.js';
 
 export interface ServerOptions {
@@ -81,6 +82,8 @@ export interface ServerOptions {
   faultBlock?: readonly string[];
   /** Per-operator session limits by kind, over the defaults (`--session-limit shell=4,exec=32`). */
   sessionLimits?: Readonly<Record<string, number>>;
+  /** A listener for clients' web pages (`--web-proxy-listen`, webProxy.ts), each link its own origin. */
+  webProxy?: { host: string; port: number; publicHost: string };
   /** The role's behaviour; standalone when not given. */
   behaviour?: (host: ClusterHost) => RoleBehaviour;
 }
@@ -130,6 +133,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   readonly config: ConfigCache;
   readonly broker: Broker;
   readonly operatorSessions: OperatorSessions;
+  webProxy: WebProxy | undefined;
   readonly limiter: LoginLimiter;
   readonly totpSteps = new UsedTotpSteps();
   readonly controls = new Set<LoggedInControl>();
@@ -216,6 +220,10 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       this.options.tlsOnly,
     );
     this.advertise = this.options.advertise ?? this.address;
+    if (this.options.webProxy) {
+      this.webProxy = new WebProxy(this, { ...this.options.webProxy, tls: this.options.tls });
+      await this.webProxy.start();
+    }
     this.behaviour = (this.options.behaviour ?? ((host) => new StandaloneRole(host)))(this);
     this.behaviour.start();
     this.config.on('changed', (removed) => this.onConfigChanged(removed));
@@ -228,6 +236,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
         role: this.role,
         tls: Boolean(this.options.tls),
         fingerprint: this.options.tls?.fingerprint,
+        webProxy: this.webProxy?.address,
       },
       'listening',
     );
@@ -252,6 +261,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     }
     this.broker.close();
     await this.listener?.close();
+    await this.webProxy?.stop();
     this.logger.info('stopped');
   }
 
@@ -406,7 +416,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       client: s.clientId,
       clientName: s.clientName,
       server: s.server,
-      kind: s.target.kind,
+      kind: s.kind ?? s.target.kind,
       target: s.target,
       bytesToClient: s.bytesToClient,
       bytesFromClient: s.bytesFromClient,

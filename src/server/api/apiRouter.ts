@@ -18,6 +18,7 @@ import { compileRoute, matchRoute, Reply, STREAMED, type ApiDeps, type CompiledR
 import { serverRoutes } from './serverRoutes.js';
 import { SessionTable, type SessionLimits } from './sessionTable.js';
 import { settingRoutes } from './settingRoutes.js';
+import { webProxyRoutes } from './webProxyRoutes.js';
 import { operatorOfToken } from './tokenLogin.js';
 
 export const API_PREFIX = '/api/v1';
@@ -56,6 +57,7 @@ export class ApiRouter {
       auditRoutes,
       execRoutes,
       eventRoutes,
+      webProxyRoutes,
     ]
       .flatMap((routes) => routes(deps))
       .map(compileRoute);

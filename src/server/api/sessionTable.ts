@@ -79,6 +79,17 @@ export class SessionTable {
     return session !== undefined && now < this.expiresAt(session);
   }
 
+  /** What a session is kept under (its token's hash): for what must end with it without keeping its token. */
+  static idOf(token: string): string {
+    return digest(token);
+  }
+
+  /** Whether the session kept under this id is live, without counting this as a use. */
+  liveById(id: string, now: number): boolean {
+    const session = this.sessions.get(id);
+    return session !== undefined && now < this.expiresAt(session);
+  }
+
   end(token: string): boolean {
     return this.sessions.delete(digest(token));
   }
