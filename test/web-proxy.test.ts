@@ -23,6 +23,7 @@ import {
   type RunningServer,
 } from './helpers/harness.js';
 import { freePort, stopAll } from './helpers/sb.js';
+import { WebLinks } from '../src/server/webLinks.js';
 import { appCookies, fitLocation, fitSetCookie } from '../src/server/webProxy.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -75,6 +76,39 @@ test('the proxy fits the app to its origin: cookies, Set-Cookie and Location', (
   assert.equal(fitLocation('http://localhost:8080/a', '127.0.0.1:8080', origin), `${origin}/a`);
   assert.equal(fitLocation('/relative', '127.0.0.1:8080', origin), '/relative');
   assert.equal(fitLocation('https://elsewhere.example/', '127.0.0.1:8080', origin), 'https://elsewhere.example/');
+});
+
+test('web links: entry once and in time, the cookie alone after, bounded per operator, gone with the session', () => {
+  let now = 1000;
+  let alive = true;
+  const links = new WebLinks({ perOperator: 2, total: 3, entryTtlMs: 60_000 }, () => now);
+  const target = (operator: string) => ({
+    operator,
+    keys: undefined,
+    clientId: 'c',
+    clientName: 'n',
+    port: 80,
+    alive: () => alive,
+  });
+  const a = links.create(target('ops'));
+  const entry = a.entrySecret!;
+  assert.equal(links.enter(a, 'wrong'), undefined);
+  const cookie = links.enter(a, entry);
+  assert.equal(cookie, a.cookieSecret);
+  assert.equal(links.enter(a, entry), undefined, 'the entry works once');
+  assert.ok(links.admits(a, cookie) && !links.admits(a, 'x') && !links.admits(a, undefined));
+  const late = links.create(target('ops'));
+  now += 60_001;
+  assert.equal(links.enter(late, late.entrySecret!), undefined, 'too late');
+  links.create(target('ops')); // a third for ops pushes out its oldest
+  assert.equal(links.find(a.label), undefined);
+  assert.equal(links.size, 2);
+  links.create(target('other'));
+  assert.throws(() => links.create(target('third')), /at most 3/);
+  alive = false;
+  assert.equal(links.find(late.label), undefined, 'the session ended');
+  assert.equal(links.sweep().length, 2);
+  assert.equal(links.size, 0);
 });
 
 describe('a client web page through the server', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}` }, () => {

@@ -79,6 +79,10 @@ export class WebLinks {
     return link;
   }
 
+  has(label: string): boolean {
+    return this.links.has(label);
+  }
+
   /** The live link with this label, or undefined (unknown, or its session ended: then it is forgotten). */
   find(label: string): WebLink | undefined {
     const link = this.links.get(label);

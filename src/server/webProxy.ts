@@ -108,7 +108,12 @@ export class WebProxy {
     });
     this.server = server;
     // A link whose console session ended (logout, expiry, revocation) loses its open connections too.
-    this.sweeper = setInterval(() => this.endLinks(this.links.sweep()), 2000);
+    // So does one pushed out by the operator's newer links.
+    this.sweeper = setInterval(() => {
+      const ended = this.links.sweep();
+      for (const label of this.open.keys()) if (!this.links.has(label)) ended.push(label);
+      this.endLinks(ended);
+    }, 2000);
     this.sweeper.unref();
   }
 
