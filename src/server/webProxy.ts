@@ -14,6 +14,9 @@ export const LINK_COOKIE = '__sb_web_link';
 /** The path of the entry URL, out of the way of any app's own paths. */
 export const ENTRY_PATH = '/.switchboard/enter';
 
+/** Connections the proxy holds at once; past it Node closes new ones at once. */
+const MAX_PROXY_CONNECTIONS = 4096;
+
 /** Headers that belong to one hop (RFC 9110 §7.6.1), never passed through a proxy. */
 const HOP_BY_HOP = new Set([
   'connection',
@@ -102,6 +105,8 @@ export class WebProxy {
       (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.onUpgrade(req, socket, head),
     );
     server.on('clientError', (_err, socket: Duplex) => socket.destroy());
+    // Strangers reach this port too: a bound on connections, as the main port has by address.
+    server.maxConnections = MAX_PROXY_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.options.port, this.options.host, () => resolve());
@@ -184,6 +189,8 @@ export class WebProxy {
     } catch (err) {
       return refuse(502, `switchboard: ${(err as Error).message}`);
     }
+    // The browser may have gone while the session opened: the session goes too.
+    if (res.destroyed) return void far.destroy();
     const appHost = `127.0.0.1:${link.port}`;
     const upstream = http.request({
       createConnection: () => far as net.Socket,
@@ -293,6 +300,7 @@ export class WebProxy {
     } catch {
       return refuse('502 Bad Gateway');
     }
+    if (socket.destroyed) return void far.destroy();
     const appHost = `127.0.0.1:${link.port}`;
     const headers = this.appHeaders(req, link, appHost);
     const lines = [`${req.method} ${req.url} HTTP/1.1`];
