@@ -255,8 +255,11 @@ describe('a client web page through the server', { skip: !existsSync(CHROMIUM) &
     }[];
     assert.ok(audit.some((r) => r.action === 'web.link' && r.actor === 'admin' && r.detail.port === appPort));
     const web = audit.filter((r) => r.action === 'session.closed' && r.detail.kind === 'web');
-    assert.ok(web.length >= 3, JSON.stringify(audit.slice(0, 5)));
+    assert.ok(web.length >= 2, JSON.stringify(audit.slice(0, 5)));
     assert.ok(web.every((r) => r.actor === 'admin' && typeof r.detail.durationMs === 'number'));
     assert.ok(web.some((r) => (r.detail.bytesFromClient ?? 0) > 0));
+    // The redirects and the page went over pooled sessions: fewer sessions than requests to the app.
+    const requests = appLog.filter((l) => l.path !== '(listening)').length;
+    assert.ok(web.length < requests, `${web.length} sessions for ${requests} requests`);
   });
 });

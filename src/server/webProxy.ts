@@ -17,6 +17,9 @@ export const ENTRY_PATH = '/.switchboard/enter';
 /** Connections the proxy holds at once; past it Node closes new ones at once. */
 const MAX_PROXY_CONNECTIONS = 4096;
 
+/** An idle pooled session closes after this long. */
+const POOL_IDLE_MS = 5000;
+
 /** Headers that belong to one hop (RFC 9110 §7.6.1), never passed through a proxy. */
 const HOP_BY_HOP = new Set([
   'connection',
@@ -84,6 +87,7 @@ export class WebProxy {
   readonly links = new WebLinks();
   private server: http.Server | undefined;
   private readonly open = new Map<string, Set<Duplex>>();
+  private readonly agents = new Map<string, http.Agent>();
   private sweeper: NodeJS.Timeout | undefined;
   private scheme: string;
 
@@ -151,6 +155,8 @@ export class WebProxy {
 
   private endLinks(labels: string[]): void {
     for (const label of labels) {
+      this.agents.get(label)?.destroy();
+      this.agents.delete(label);
       for (const socket of this.open.get(label) ?? []) socket.destroy();
       this.open.delete(label);
     }
@@ -183,20 +189,14 @@ export class WebProxy {
         403,
         'switchboard: this browser has not entered this web link; open the page again from the console',
       );
-    let far: Duplex;
-    try {
-      far = await this.openSession(link);
-    } catch (err) {
-      return refuse(502, `switchboard: ${(err as Error).message}`);
-    }
-    // The browser may have gone while the session opened: the session goes too.
-    if (res.destroyed) return void far.destroy();
     const appHost = `127.0.0.1:${link.port}`;
     const upstream = http.request({
-      createConnection: () => far as net.Socket,
+      agent: this.agentFor(link),
+      host: '127.0.0.1',
+      port: link.port,
       method: req.method,
       path: req.url,
-      headers: { ...this.appHeaders(req, link, appHost), connection: 'close' },
+      headers: this.appHeaders(req, link, appHost),
     });
     upstream.on('response', (answer) => {
       const headers: http.OutgoingHttpHeaders = {};
@@ -211,8 +211,33 @@ export class WebProxy {
       answer.pipe(res);
     });
     upstream.on('error', (err) => refuse(502, `switchboard: the client's web page failed: ${err.message}`));
-    res.on('close', () => far.destroy());
+    // A browser that leaves mid-answer takes that session down (a finished one goes back to the pool).
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
     req.pipe(upstream);
+  }
+
+  /**
+   * A small pool of relayed sessions per link, kept alive between requests as a browser keeps its
+   * connections: a page of 30 assets takes a few sessions, not 30. A new session is opened (and
+   * checked, counted, limited) only when no idle one is left; idle ones close after a few seconds.
+   */
+  private agentFor(link: WebLink): http.Agent {
+    let agent = this.agents.get(link.label);
+    if (agent) return agent;
+    agent = new http.Agent({ keepAlive: true, maxSockets: 6, maxFreeSockets: 2, timeout: POOL_IDLE_MS });
+    // Node's Agent takes a connection made later through the callback when this returns nothing.
+    const opening = (_options: unknown, done: (err: Error | null, socket?: Duplex) => void) => {
+      this.openSession(link).then(
+        (far) => done(null, far),
+        (err: Error) => done(err),
+      );
+      return undefined;
+    };
+    agent.createConnection = opening as unknown as typeof agent.createConnection;
+    this.agents.set(link.label, agent);
+    return agent;
   }
 
   private enter(
