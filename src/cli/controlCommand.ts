@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ControlClient } from '../control/controlClient.js';
 import { runExec } from '../control/exec.js';
+import { DEFAULT_PARALLEL, MAX_PARALLEL } from '../control/multiExec.js';
 import { parseForwardSpec, startForward } from '../control/forward.js';
 import { ReconnectingControl } from '../control/reconnectingControl.js';
 import { looksLikeClientId } from '../protocol/clientIdentity.js';
@@ -9,6 +10,7 @@ import { addDialFlags, table } from './common.js';
 import { cpCommand } from './cpCommand.js';
 import { MAX_BROWSE_PAGE } from '../protocol/messages.js';
 import { connectResolved, loginProfile, logoutProfile, resolveControl, type ControlFlags } from './controlProfile.js';
+import { multiExec, parseParallel, splitExecWords, type MultiExecFlags } from './multiExecCommand.js';
 import { printable } from './printable.js';
 import { profileCommand } from './profileCommand.js';
 import { shellCommand } from './shellCommand.js';
@@ -128,15 +130,33 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
 
   control
     .command('exec')
-    .description('run a command on the client; its stdout, stderr and exit code come back')
+    .description(
+      'run a command on the client; its stdout, stderr and exit code come back. With --group or several clients (exec [--group G] CLIENT... -- CMD), on each of them: a table of results',
+    )
     .argument('<client>', "the client's name or id")
     .argument('<command...>', 'the command and its arguments (after --)')
+    .option('--group <group>', 'run on every connected client of this group (then CLIENT is optional)')
+    .option(
+      '--parallel <n>',
+      `clients at once with --group or several clients (1-${MAX_PARALLEL})`,
+      parseParallel,
+      DEFAULT_PARALLEL,
+    )
+    .option('--json', 'print the results as one JSON document')
     .passThroughOptions()
-    .action(async (clientName: string, words: string[], _opts: unknown, cmd: Command) => {
-      const command = words[0] === '--' ? words.slice(1) : words;
+    .action(async (clientName: string, rest: string[], opts: MultiExecFlags, cmd: Command) => {
+      const { targets, command } = splitExecWords([clientName, ...rest], opts.group !== undefined);
       if (command.length === 0) throw new Error('exec needs a command: exec CLIENT -- COMMAND [ARGS...]');
+      if (opts.group !== undefined || targets.length !== 1 || opts.json) {
+        const control = await connect(cmd, env, false);
+        const status = await multiExec(control, targets, command, opts);
+        control.close();
+        process.exitCode = status;
+        return void process.stdout.write('', () => process.exit(status));
+      }
+      const clientName1 = targets[0]!;
       const client = await connect(cmd, env, false);
-      const exit = await runExec(client, clientName, command, {
+      const exit = await runExec(client, clientName1, command, {
         stdin: process.stdin.isTTY ? undefined : process.stdin,
         stdout: process.stdout,
         stderr: process.stderr,

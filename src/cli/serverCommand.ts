@@ -14,6 +14,7 @@ import { hashPassword } from '../store/passwords.js';
 import { createLogger } from '../server/logger.js';
 import { SwitchboardServer } from '../server/server.js';
 import { addServerTlsFlags, checkServerTlsFlags, startServerTls, type ServerTlsFlags } from './serverTls.js';
+import { parseKindLimits } from '../server/sessionBudget.js';
 
 /** The cluster secret never goes on a command line, where `ps` would show it. */
 function readClusterSecret(flags: ServerFlags, env: NodeJS.ProcessEnv): string {
@@ -31,6 +32,9 @@ function readClusterSecret(flags: ServerFlags, env: NodeJS.ProcessEnv): string {
 interface ServerFlags extends ServerTlsFlags {
   primaryFingerprint?: string;
   faultBlock?: string;
+  sessionLimit?: string;
+  webProxyListen?: string;
+  webProxyHost?: string;
   data: string;
   listen: string;
   role: string;
@@ -81,6 +85,18 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
     )
     .option('--init', 'on the first run, create a key and an admin operator and print them once')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
+    .option(
+      '--web-proxy-listen <host:port>',
+      "serve clients' web pages from the console on this address (each link its own origin)",
+    )
+    .option(
+      '--web-proxy-host <name>',
+      'the name browsers reach --web-proxy-listen by; link L is L.NAME, so NAME needs a wildcard DNS entry (default: localhost, for a loopback address)',
+    )
+    .option(
+      '--session-limit <kind=n,...>',
+      'sessions one operator may hold at once, by kind, over the defaults (forward=1024,web=256,exec=64,shell=16,files=16,desktop=8)',
+    )
     .addOption(
       new Option('--fault-block <addresses>', 'testing: drop cluster traffic with these HOST:PORTs').hideHelp(),
     )
@@ -101,6 +117,8 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
           'a cluster server needs --advertise HOST:PORT: the address other servers and clients use to reach it',
         );
       }
+      const sessionLimits = flags.sessionLimit ? parseKindLimits(flags.sessionLimit) : undefined;
+      const webProxy = flags.webProxyListen ? webProxyOptions(flags.webProxyListen, flags.webProxyHost) : undefined;
       const maxClients = flags.maxClients === undefined ? undefined : Number(flags.maxClients);
       if (maxClients !== undefined && (!Number.isInteger(maxClients) || maxClients < 1))
         throw new Error(`--max-clients must be a positive whole number (got ${flags.maxClients})`);
@@ -152,6 +170,8 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
         clusterSecret: secret,
         faultBlock: flags.faultBlock?.split(','),
         maxClients,
+        sessionLimits,
+        webProxy,
       });
       tlsSource.attach(server);
       await server.start();
@@ -178,4 +198,22 @@ export function serverCommand(env: NodeJS.ProcessEnv): Command {
   server.enablePositionalOptions();
   for (const sub of serverServiceCommands(() => serverCommand(env))) server.addCommand(sub);
   return server;
+}
+
+/**
+ * `--web-proxy-listen` and `--web-proxy-host`: each link is served at `LABEL.HOST`, a host of its own,
+ * so that no proxied page shares cookies with the console or another link. `*.localhost` reaches
+ * loopback in browsers with no DNS at all, hence the default for a loopback listener.
+ */
+function webProxyOptions(listen: string, host: string | undefined): { host: string; port: number; publicHost: string } {
+  const address = parseHostPort(listen, 443);
+  const loopback = /^127\./.test(address.host) || address.host === '::1' || address.host === 'localhost';
+  if (!host && !loopback)
+    throw new Error(
+      '--web-proxy-listen on a non-loopback address needs --web-proxy-host NAME (with a wildcard DNS entry *.NAME pointing to it)',
+    );
+  const publicHost = (host ?? 'localhost').toLowerCase();
+  if (!/^[a-z0-9]([a-z0-9.-]{0,200}[a-z0-9])?$/.test(publicHost))
+    throw new Error(`--web-proxy-host ${host} is not a host name`);
+  return { host: address.host, port: address.port, publicHost };
 }

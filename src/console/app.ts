@@ -9,6 +9,7 @@ import { loginPage } from './loginPage.js';
 import { serversPage } from './serversPage.js';
 import { terminalPage } from './terminalPage.js';
 import { desktopPage } from './desktopPage.js';
+import { webPage } from './webPage.js';
 
 /**
  * The console's shell: who is logged in, the tabs they may use, and a hash router (#/clients ...).
@@ -34,6 +35,7 @@ const paramPages: Record<
   terminal: { title: 'Terminal', show: (view, id) => terminalPage(view, id) },
   desktop: { title: 'Remote desktop', show: (view, id, query) => desktopPage(view, id, query) },
   files: { title: 'Files', show: (view, id) => filesPage(view, id) },
+  web: { title: 'Web page', show: (view, id) => webPage(view, id) },
 };
 
 /** `#/name/param?query` → its parts (pure); undefined for a plain tab's hash. */

@@ -3,6 +3,7 @@ import { field, openDialog } from './dialog.js';
 import { h } from './dom.js';
 import { sessionLinks } from './sessionLinks.js';
 import { shellQuote } from './shellQuote.js';
+import { SHELL_WORDS_HINT, shellWords } from './shellWords.js';
 
 /** A local port for a remote one: the same, unless that needs root to bind (then 10000 above it). */
 export function localPortFor(port: number): number {
@@ -27,16 +28,12 @@ function execPanel(client: Client): HTMLElement {
   const command = h('input', { name: 'command', value: 'uname -a', 'aria-label': 'command' });
   const output = h('pre', { class: 'output', 'aria-live': 'polite' });
   const run = h('button', { type: 'submit' }, 'Run');
-  const form = h(
-    'form',
-    { class: 'exec' },
-    field('Run a short command', command, 'split on spaces; no shell unless you run one (sh -c "…")'),
-    run,
-    output,
-  );
+  const form = h('form', { class: 'exec' }, field('Run a short command', command, SHELL_WORDS_HINT), run, output);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const argv = command.value.trim().split(/\s+/).filter(Boolean);
+    const parsed = shellWords(command.value);
+    if (!parsed.ok) return void (output.textContent = `not run: ${parsed.error}`);
+    const argv = parsed.words;
     if (!argv.length) return;
     output.textContent = 'running…';
     run.disabled = true;
@@ -74,6 +71,22 @@ export function connectDialog(me: Me, client: Client): void {
       ),
       commands,
       sessionLinks(client),
+      // The client's web page through the server's proxy (webPage.ts).
+      client.allowForward.length
+        ? h(
+            'p',
+            {},
+            h(
+              'a',
+              {
+                href: `#/web/${encodeURIComponent(client.id)}`,
+                id: 'web-page-link',
+                onclick: (e: Event) => (e.target as HTMLElement).closest('dialog')?.close(),
+              },
+              'Open a web page of this client in the browser…',
+            ),
+          )
+        : null,
       client.allowExec
         ? execPanel(client)
         : h('p', { class: 'muted' }, 'This client does not allow commands (--allow-exec).'),

@@ -3,6 +3,7 @@ import { connectDialog } from './clientConnect.js';
 import { ClientList } from './clientList.js';
 import { CLIENT_COLUMNS, clientRows, COLUMN_CLASSES } from './clientRow.js';
 import { Selection, useSelection } from './clientSelection.js';
+import { RunOnSelected } from './multiExec.js';
 import { h, replace } from './dom.js';
 import { subscribe } from './live.js';
 import { WindowedRows } from './windowedRows.js';
@@ -26,6 +27,7 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
   const list = new ClientList<Client>();
   const selection = new Selection((id) => list.get(id));
   useSelection(selection);
+  const runOnSelected = new RunOnSelected(() => selection.clients());
   const search = h('input', { type: 'search', placeholder: 'Search name, address, platform…', 'aria-label': 'search' });
   const group = h('select', { 'aria-label': 'group' }, h('option', { value: ALL_GROUPS }, 'All groups'));
   const count = h('span', { class: 'muted count' });
@@ -51,7 +53,10 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
     clientRows({
       connect: (c) => connectDialog(me, c),
       isSelected: (id) => selection.has(id),
-      select: (id, on) => selection.set(id, on),
+      select: (id, on) => {
+        selection.set(id, on);
+        runOnSelected.refresh();
+      },
     }),
     CLIENT_COLUMNS.length,
   );
@@ -83,6 +88,7 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
     renderGroups(performance.now());
     rows.render(list.shown, list.size ? 'No client matches.' : 'No client is connected.');
     count.textContent = `${list.shown.length} of ${list.size}`;
+    runOnSelected.refresh();
   }
   /** Many events, one redraw: at the next frame. */
   function schedule(): void {
@@ -137,7 +143,7 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
     h(
       'section',
       { class: 'clients-page' },
-      h('div', { class: 'toolbar' }, h('h1', {}, 'Clients'), search, group, count),
+      h('div', { class: 'toolbar' }, h('h1', {}, 'Clients'), search, group, count, runOnSelected.runButton),
       viewport,
     ),
   );

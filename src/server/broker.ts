@@ -20,6 +20,8 @@ export interface SessionMeta {
   server: string;
   operator: string;
   target: SessionTarget;
+  /** What the session is for, when not its target's kind (a forward that carries a proxied web page is `web`). */
+  kind?: string;
 }
 
 export interface ActiveSession extends SessionMeta {
@@ -174,6 +176,35 @@ export class Broker {
       });
     });
     if (this.sessions.has(session.id)) this.aborts.set(session.id, abort);
+  }
+
+  /**
+   * A session whose far end the server reads itself (the REST API's exec, a bridge or proxy in the
+   * server) rather than splicing to a control: counted among the active sessions, torn down with its
+   * client or member, and reported closed, bytes and all, like a spliced one when the far end closes.
+   */
+  track(far: CountedStream, meta: SessionMeta): void {
+    const session: ActiveSession = { ...meta, id: randomUUID(), startedAt: new Date() };
+    // Bytes the far end carried before (its own HTTP upgrade) are not the session's.
+    const readBefore = (far.bytesRead ?? 0) - far.readableLength;
+    const writtenBefore = far.bytesWritten ?? 0;
+    let error: string | undefined;
+    const end = () => {
+      if (!this.sessions.delete(session.id)) return;
+      this.aborts.delete(session.id);
+      this.onClosed({
+        ...session,
+        bytesToClient: (far.bytesWritten ?? 0) - writtenBefore,
+        bytesFromClient: (far.bytesRead ?? 0) - readBefore,
+        durationMs: Date.now() - session.startedAt.getTime(),
+        error,
+      });
+    };
+    if (far.closed) return;
+    this.sessions.set(session.id, session);
+    this.aborts.set(session.id, () => far.destroy());
+    far.once('error', (err: Error) => (error = err.message));
+    far.once('close', end);
   }
 
   active(): ActiveSession[] {

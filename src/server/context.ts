@@ -6,6 +6,8 @@ import type { DeviceRegistry } from './deviceRegistry.js';
 import type { GrantedLogin } from './credentialStamp.js';
 import type { LoginLimiter } from './loginLimiter.js';
 import type { ClusterAddresses, RoleBehaviour, RoleHost } from './role.js';
+import type { OperatorSessions } from './sessionBudget.js';
+import type { WebProxy } from './webProxy.js';
 import type { UsedTotpSteps } from './totpReplay.js';
 
 /** The role contract lives in role.ts; these names stay importable from here. */
@@ -42,6 +44,10 @@ export interface LoggedInControl extends GrantedLogin {
  */
 export interface ServerContext extends RoleHost {
   readonly behaviour: RoleBehaviour;
+  /** Each operator's sessions by kind, over all its channels and the API (sessionBudget.ts). */
+  readonly operatorSessions: OperatorSessions;
+  /** The web proxy (`--web-proxy-listen`), when this server runs one. */
+  readonly webProxy?: WebProxy;
   readonly limiter: LoginLimiter;
   /** TOTP codes already used, per operator: each is accepted once. */
   readonly totpSteps: UsedTotpSteps;

@@ -18,7 +18,7 @@ import { browseClients, openFarEnd } from './controlOps.js';
 import { offlineDevices } from './offlineDevices.js';
 import type { Operator } from '../store/configStore.js';
 import { authenticateOperator } from './operatorAuth.js';
-import { CONTROL_SESSION_LIMITS, SessionBudget } from './sessionBudget.js';
+import { CONTROL_SESSION_LIMITS, SessionBudget, withOperatorPlace } from './sessionBudget.js';
 import { closeWith, remoteAddressOf, sendJson } from '../net/wsUtil.js';
 
 /** Sessions one control may have opening (or offered and not yet claimed) at once. */
@@ -195,8 +195,10 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
             `open: ${params.error.issues[0]?.message ?? 'bad parameters'}`,
           );
         const operator = who.operator || `key:${who.key}`;
-        const slot = budget.take();
+        const channelSlot = budget.take();
+        let slot = channelSlot;
         try {
+          slot = withOperatorPlace(channelSlot, ctx.operatorSessions.take(operator, params.data.target.kind));
           const { entry, far } = await openFarEnd(ctx, params.data.client, keys, params.data.target, operator);
           try {
             checkStillValid(who);

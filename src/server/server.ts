@@ -9,6 +9,7 @@ import { MAX_BULK_MESSAGE_BYTES, MAX_MESSAGE_BYTES } from '../protocol/messages.
 import { SESSION_UPGRADE } from '../net/dial.js';
 import type { ConfigStore, Operator } from '../store/configStore.js';
 import { Broker, type SessionClosed } from './broker.js';
+import { OPERATOR_KIND_LIMITS, OperatorSessions } from './sessionBudget.js';
 import { handleClientConnection } from './clientHandler.js';
 import { ConfigCache } from './configCache.js';
 import { provenPlacementId } from '../protocol/placementRequest.js';
@@ -36,6 +37,7 @@ import { announcedPin, type TlsMaterial } from './tlsFiles.js';
 import { VouchedPins, WarnEvery } from '../net/pins.js';
 import { WebFront } from './webFront.js';
 import { BRIDGE_PATH } from './api/sessionBridge.js';
+import { WebProxy } from './webProxy.js';
 import { Admission } from './admission.js';
 import { ClientCapacity } from './clientCapacity.js';
 import { sessionSigningKey } from './api/sessionToken.js';
@@ -71,6 +73,10 @@ export interface ServerOptions {
   behaviour?: RoleFactory;
   /** Client channels held at most (`--max-clients`); by default from the file limit (fileBudget.ts). */
   maxClients?: number;
+  /** Per-operator session limits by kind, over the defaults (`--session-limit shell=4,exec=32`). */
+  sessionLimits?: Readonly<Record<string, number>>;
+  /** A listener for clients' web pages (`--web-proxy-listen`, webProxy.ts), each link its own origin. */
+  webProxy?: { host: string; port: number; publicHost: string };
 }
 
 /** The ticket in a data connection's path; malformed percent-encoding is an unknown ticket, not a crash. */
@@ -110,6 +116,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   readonly store: ConfigStore;
   readonly config: ConfigCache;
   readonly broker: Broker;
+  readonly operatorSessions: OperatorSessions;
+  webProxy: WebProxy | undefined;
   readonly limiter: LoginLimiter;
   readonly totpSteps = new UsedTotpSteps();
   readonly controls = new Set<LoggedInControl>();
@@ -166,6 +174,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     const files = readFileUse();
     this.fileBudget = fileBudget(files.fileLimit, files.filesInUse, options.maxClients);
     this.capacity = new ClientCapacity(this.fileBudget, this.logger, (reason) => this.metrics.refusals.inc({ reason }));
+    this.operatorSessions = new OperatorSessions({ ...OPERATOR_KIND_LIMITS, ...options.sessionLimits });
     this.broker = new Broker(new TicketTable(options.ticketTtlMs ?? 10_000), (s) => this.sessionClosed(s));
     // One frame limit for everyone who dials in, cluster links included: a peer has proven nothing
     // when its first frames arrive. Members send their client lists in batches (clientBatches).
@@ -220,6 +229,10 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       this.options.tlsOnly,
     );
     this.advertise = this.options.advertise ?? this.address;
+    if (this.options.webProxy) {
+      this.webProxy = new WebProxy(this, { ...this.options.webProxy, tls: this.tls });
+      await this.webProxy.start();
+    }
     this.behaviour = (this.options.behaviour ?? ((host) => new StandaloneRole(host)))(this);
     this.behaviour.start();
     this.devices.start();
@@ -236,6 +249,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
         pin: this.tls?.pin,
         maxClients: this.fileBudget.maxClients,
         fileLimit: this.fileBudget.fileLimit,
+        webProxy: this.webProxy?.address,
       },
       'listening',
     );
@@ -271,6 +285,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.broker.close();
     this.devices.stop();
     await this.listener?.close();
+    await this.webProxy?.stop();
     this.logger.info('stopped');
   }
 
@@ -402,6 +417,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       client: s.clientId,
       clientName: s.clientName,
       server: s.server,
+      kind: s.kind ?? s.target.kind,
       target: s.target,
       bytesToClient: s.bytesToClient,
       bytesFromClient: s.bytesFromClient,

@@ -65,3 +65,91 @@ export class SessionBudget {
     };
   }
 }
+
+/**
+ * Sessions one operator may hold at once, by kind, over all of its control channels and the API
+ * together (a control channel's own budget above bounds one channel; an operator may open many).
+ * The bound follows what a session costs the client and the server: a forward or a proxied web
+ * request is a socket; a shell is a process with a PTY; a desktop streams a screen; a file transfer
+ * holds a disk and a file open. A kind without an entry (added later) still gets a bound.
+ */
+export const OPERATOR_KIND_LIMITS: Readonly<Record<string, number>> = Object.freeze({
+  forward: 1024,
+  web: 256,
+  exec: 64,
+  shell: 16,
+  files: 16,
+  desktop: 8,
+});
+export const DEFAULT_KIND_LIMIT = 16;
+
+/** Counts each operator's sessions by kind and refuses, with TOO_MANY_SESSIONS, past its kind's limit. */
+export class OperatorSessions {
+  private readonly held = new Map<string, Map<string, number>>();
+
+  constructor(
+    private readonly limits: Readonly<Record<string, number>> = OPERATOR_KIND_LIMITS,
+    private readonly fallback = DEFAULT_KIND_LIMIT,
+  ) {}
+
+  limitOf(kind: string): number {
+    return Object.hasOwn(this.limits, kind) ? this.limits[kind]! : this.fallback;
+  }
+
+  /** Sessions of this kind the operator holds now. */
+  count(operator: string, kind: string): number {
+    return this.held.get(operator)?.get(kind) ?? 0;
+  }
+
+  /** Takes a place for one session; the returned function gives it back (once, however often called). */
+  take(operator: string, kind: string): () => void {
+    const limit = this.limitOf(kind);
+    const kinds = this.held.get(operator) ?? new Map<string, number>();
+    const now = kinds.get(kind) ?? 0;
+    if (now >= limit)
+      throw new SwitchboardError(
+        ErrorCodes.TOO_MANY_SESSIONS,
+        `operator ${operator} has ${now} ${kind} sessions open (at most ${limit} per operator): close one first`,
+      );
+    kinds.set(kind, now + 1);
+    this.held.set(operator, kinds);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (kinds.get(kind) ?? 1) - 1;
+      if (left > 0) kinds.set(kind, left);
+      else kinds.delete(kind);
+      // Forget an operator with nothing open: names of departed operators must not pile up.
+      if (kinds.size === 0 && this.held.get(operator) === kinds) this.held.delete(operator);
+    };
+  }
+}
+
+/** A channel's slot that also gives back the operator's place for the session's kind when released. */
+export function withOperatorPlace(slot: SessionSlot, releasePlace: () => void): SessionSlot {
+  return {
+    claimed: () => slot.claimed(),
+    release: () => {
+      slot.release();
+      releasePlace();
+    },
+  };
+}
+
+/** `--session-limit shell=4,exec=32`: kinds and their per-operator limits (whole numbers, 1 or more). */
+export function parseKindLimits(text: string): Record<string, number> {
+  const limits: Record<string, number> = {};
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const match = /^([a-z][a-z0-9-]{0,31})=(\d{1,7})$/.exec(part);
+    if (!match || Number(match[2]) < 1)
+      throw new Error(
+        `--session-limit takes KIND=N[,KIND=N...] with N a whole number of at least 1 (got ${JSON.stringify(part)})`,
+      );
+    limits[match[1]!] = Number(match[2]);
+  }
+  return limits;
+}

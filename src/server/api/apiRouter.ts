@@ -20,6 +20,7 @@ import { compileRoute, matchRoute, Reply, STREAMED, type ApiDeps, type CompiledR
 import { serverRoutes } from './serverRoutes.js';
 import { SessionTable, type SessionLimits } from './sessionTable.js';
 import { settingRoutes } from './settingRoutes.js';
+import { webProxyRoutes } from './webProxyRoutes.js';
 import { operatorOfToken } from './tokenLogin.js';
 import { sessionSigningKey } from './sessionToken.js';
 import { storeAuthority } from './storeAuthority.js';
@@ -65,6 +66,7 @@ export class ApiRouter {
       eventRoutes,
       fileRoutes,
       deviceRoutes,
+      webProxyRoutes,
     ]
       .flatMap((routes) => routes(deps))
       .map(compileRoute);

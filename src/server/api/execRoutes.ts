@@ -29,9 +29,13 @@ export function execRoutes(deps: ApiDeps): Route[] {
         const target = { kind: 'exec' as const, command: body.command };
         const limits = { ...DEFAULT_EXEC_LIMITS, timeoutMs: body.timeoutMs ?? DEFAULT_EXEC_LIMITS.timeoutMs };
         const slot = budgetFor(operator).take();
+        let releasePlace = () => undefined as void;
         try {
+          releasePlace = ctx.operatorSessions.take(operator, 'exec');
           const { entry, far } = await openFarEnd(ctx, body.client, call.who.keys, target, operator);
           slot.claimed(); // the API reads the far end itself: there is no ticket to wait for
+          // Counted among the server's active sessions and audited (session.closed) like any other.
+          ctx.broker.track(far, { clientId: entry.id, clientName: entry.name, server: entry.server, operator, target });
           // A caller that hangs up ends the session, which stops the command on the client.
           const hangUp = () => far.destroy();
           call.res.once('close', hangUp);
@@ -51,6 +55,7 @@ export function execRoutes(deps: ApiDeps): Route[] {
           });
           return { client: entry.id, ...result };
         } finally {
+          releasePlace();
           slot.release();
         }
       },

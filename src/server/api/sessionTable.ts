@@ -129,6 +129,17 @@ export class SessionTable {
     return session !== undefined && now < this.expiresAt(session) && !this.authority.loggedOut(id);
   }
 
+  /** What a session is kept under (its token's hash): for what must end with it without keeping its token. */
+  static idOf(token: string): string {
+    return tokenId(token);
+  }
+
+  /** Whether the session kept under this id is live, without counting this as a use. */
+  liveById(id: string, now: number): boolean {
+    const session = this.sessions.get(id);
+    return session !== undefined && now < this.expiresAt(session) && !this.authority.loggedOut(id);
+  }
+
   /** Logs a session out, here and (through the replicated store) on every server. */
   end(token: string): boolean {
     const id = tokenId(token);
