@@ -347,7 +347,13 @@ export class MemberRole implements RoleBehaviour {
         return this.setDraining(msg.draining);
       case 'devices':
         try {
-          attempt.devicesSeq = receiveDevices(this.host, this.options.secret, attempt.salt, attempt.devicesSeq, msg.sealed);
+          attempt.devicesSeq = receiveDevices(
+            this.host,
+            this.options.secret,
+            attempt.salt,
+            attempt.devicesSeq,
+            msg.sealed,
+          );
         } catch (err) {
           log.error({ err: (err as Error).message }, 'known devices from the primary refused');
           return link.close(CloseCodes.BAD_MESSAGE, 'device batch refused');
