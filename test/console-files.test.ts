@@ -116,6 +116,8 @@ describe(
     });
 
     test('lists the directory, goes into a folder, downloads a file with equal bytes', async () => {
+      // The row's Open menu makes its links when first opened.
+      await page.locator(`#clients tr[data-id="${clientId}"] summary`).click();
       await page.locator(`a[href="#/files/${clientId}"]`).click();
       await page.locator('#files tr[data-name="readme.txt"]').waitFor();
       assert.deepEqual(

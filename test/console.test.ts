@@ -166,7 +166,9 @@ describe(
       const row = page.locator('#clients tr[data-id]', { hasText: 'arrives-live' });
       assert.match((await row.textContent()) ?? '', /office/);
       await page.fill('input[type=search]', 'box');
-      assert.equal(await page.locator('#clients tr[data-id]').count(), 2);
+      // The list redraws at the next animation frame after the search changes.
+      await page.waitForFunction(() => document.querySelectorAll('#clients tr[data-id]').length === 2);
+      assert.deepEqual(await page.locator('#clients tr[data-id] td:first-child').allTextContents(), ['box-1', 'box-2']);
       await page.fill('input[type=search]', '');
       await shot(page, 'clients');
       await live.stop();

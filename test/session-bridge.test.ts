@@ -33,6 +33,17 @@ function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
   return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
 }
 
+/** Resolves when the bridge opens; a bridge closed or refused first fails the test (never hangs it). */
+function opened(ws: WebSocket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('close', (code, reason) =>
+      reject(new Error(`the bridge closed before opening: ${code} ${reason.toString()}`)),
+    );
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`the upgrade was refused: ${res.statusCode}`)));
+  });
+}
+
 function refusedUpgrade(ws: WebSocket): Promise<number> {
   return new Promise((resolve, reject) => {
     ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
@@ -80,7 +91,7 @@ test('a terminal through the bridge: output, resize, exit; counted while open, a
     }
   });
   const done = closed(ws);
-  await new Promise((resolve) => ws.once('open', resolve));
+  await opened(ws);
   ws.send(encodeShellInput(Buffer.from('echo "A$((6*7))B $(tput cols)"\n')));
   await waitFor(() => screen.includes('A42B 80'), `A42B 80; got ${JSON.stringify(screen)}`);
   const servers = await request(server.address, 'GET', 'servers', undefined, { token: admin.token });
@@ -120,7 +131,7 @@ test('without a login, or from another origin, the bridge refuses before any upg
   assert.equal(await refusedUpgrade(bridge('client=shell-box&kind=forward&port=70000')), 400);
   // A bearer token is not ambient: a script may use one without an origin.
   const ws = bridge(`client=shell-box&kind=forward&port=${echo.port}`, { authorization: `Bearer ${admin.token}` });
-  await new Promise((resolve) => ws.once('open', resolve));
+  await opened(ws);
   ws.close();
 });
 
@@ -140,7 +151,7 @@ test("an operator's bridged sessions are bounded by its session budget", async (
   for (let i = 0; i < 64; i++) {
     const ws = bridge(`client=shell-box&kind=forward&port=${echo.port}`);
     open.push(ws);
-    await new Promise((resolve) => ws.once('open', resolve));
+    await opened(ws);
   }
   // Each is a live session: the echo answers through it.
   const last = open.at(-1)!;
@@ -169,7 +180,7 @@ test('logging out ends a bridged session', async () => {
     cookie: mine.cookie,
     origin: `http://${server.address}`,
   });
-  await new Promise((resolve) => ws.once('open', resolve));
+  await opened(ws);
   const end = closed(ws);
   const out = await request(server.address, 'POST', 'logout', {}, { cookie: mine.cookie, csrf: mine.csrf });
   assert.ok(out.status < 300, out.text);
@@ -185,7 +196,7 @@ test("an operator no longer given the client's key loses its bridged session", a
     cookie: ops.cookie,
     origin: `http://${server.address}`,
   });
-  await new Promise((resolve) => ws.once('open', resolve));
+  await opened(ws);
   const end = closed(ws);
   const changed = await request(server.address, 'PUT', 'operators/ops', { keys: [] }, { token: admin.token });
   assert.equal(changed.status, 200, changed.text);

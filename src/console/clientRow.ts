@@ -44,9 +44,6 @@ function cells(client: Client, actions: RowActions): HTMLTableCellElement[] {
     class: 'select',
     'aria-label': `select ${client.name}`,
     checked: actions.isSelected(client.id),
-    // The selection is for "Run on selected" (multiExec.ts): a client that runs no commands is not offered.
-    disabled: !client.allowExec,
-    title: client.allowExec ? undefined : 'this client does not allow commands (--allow-exec)',
   });
   tick.addEventListener('change', () => actions.select(client.id, tick.checked));
   const values: (Node | string)[] = [

@@ -272,7 +272,7 @@ export function openWebSocket(
         if (res.statusCode === 307 && typeof to === 'string' && !parsed.error) {
           const reason = typeof parsed.redirect?.reason === 'string' ? parsed.redirect.reason : '';
           const pin = typeof parsed.redirect?.pin === 'string' ? parsed.redirect.pin.slice(0, 1024) : undefined;
-          ws.emit(REDIRECT_EVENT, { to, reason, pin } satisfies UpgradeRedirect);
+          ws.emit(REDIRECT_EVENT, { to, reason, ...(pin ? { pin } : {}) } satisfies UpgradeRedirect);
           ws.terminate();
           return;
         }

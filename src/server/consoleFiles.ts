@@ -113,7 +113,7 @@ export class ConsoleFiles {
       // Revalidate each time: a new build must never run against a stale cached script.
       'cache-control': 'no-cache',
       ...CONSOLE_HEADERS,
-      ...((req.socket as { encrypted?: boolean }).encrypted ? HSTS : {}),
+      ...((req.socket as { encrypted?: boolean } | undefined)?.encrypted ? HSTS : {}),
     });
     res.end(req.method === 'HEAD' ? undefined : body);
   }

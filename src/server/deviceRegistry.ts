@@ -58,6 +58,7 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
   private wasActing = false;
   private pendingFullLoggedAt = 0;
   private writeFailedLogged = false;
+  private stopped = false;
 
   constructor(private readonly host: RegistryHost) {
     super();
@@ -75,10 +76,12 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
   stop(): void {
     clearInterval(this.timer);
     this.flush();
+    this.stopped = true;
   }
 
+  /** Nothing is recorded once stopped: the store may be closed while the last sockets close. */
   private get recording(): boolean {
-    return this.host.behaviour.acting().acting;
+    return !this.stopped && this.host.behaviour.acting().acting;
   }
 
   /** A device's record: the one waiting to be written, else the stored one. */
