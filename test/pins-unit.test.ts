@@ -68,3 +68,13 @@ test('pins: anything else is refused with SB_ERR_CONFIG and a message saying wha
   // A fingerprint of any length parses, as it always did: a wrong one fails at the handshake.
   assert.doesNotThrow(() => parsePins('AA:BB:CC'));
 });
+
+test('pins: a key pin whose base64 begins with a slash is read whole, in either notation', () => {
+  // A first byte of 0xfc is a base64 text that starts with '/': `spki:sha256//...` is that pin, not curl's `//`.
+  const hash = Buffer.concat([Buffer.from([0xfc]), Buffer.alloc(31, 7)]);
+  const b64 = hash.toString('base64');
+  assert.equal(b64[0], '/');
+  const hex = hash.toString('hex').toUpperCase();
+  for (const notation of [`spki:sha256/${b64}`, `sha256/${b64}`, `sha256//${b64}`])
+    assert.deepEqual([...parsePins(notation).spki], [hex], notation);
+});

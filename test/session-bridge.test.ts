@@ -79,63 +79,71 @@ after(async () => {
   dir.remove();
 });
 
-test('a terminal through the bridge: output, resize, exit; counted while open, audited when closed', async () => {
-  const ws = bridge('client=shell-box&kind=shell&cols=80&rows=24');
-  const decoder = ShellFrameDecoder.fromClient();
-  let screen = '';
-  let exit: unknown;
-  ws.on('message', (data: Buffer) => {
-    for (const frame of decoder.push(data)) {
-      if (frame.channel === ShellChannel.output) screen += frame.data.toString();
-      else if (frame.channel === ShellChannel.exit) exit = frame.exit;
-    }
-  });
-  const done = closed(ws);
-  await opened(ws);
-  ws.send(encodeShellInput(Buffer.from('echo "A$((6*7))B $(tput cols)"\n')));
-  await waitFor(() => screen.includes('A42B 80'), `A42B 80; got ${JSON.stringify(screen)}`);
-  const servers = await request(server.address, 'GET', 'servers', undefined, { token: admin.token });
-  assert.equal(servers.body[0].sessions, 1, 'the bridged terminal is an active session');
-  ws.send(encodeResize({ cols: 100, rows: 30 }));
-  ws.send(encodeShellInput(Buffer.from('echo "C$(tput cols)D"\n')));
-  await waitFor(() => screen.includes('C100D'), `C100D; got ${JSON.stringify(screen)}`);
-  ws.send(encodeShellInput(Buffer.from('exit 4\n')));
-  assert.equal((await done).code, 1000);
-  assert.deepEqual(exit, { code: 4, signal: null });
+test(
+  'a terminal through the bridge: output, resize, exit; counted while open, audited when closed',
+  { timeout: 90_000 },
+  async () => {
+    const ws = bridge('client=shell-box&kind=shell&cols=80&rows=24');
+    const decoder = ShellFrameDecoder.fromClient();
+    let screen = '';
+    let exit: unknown;
+    ws.on('message', (data: Buffer) => {
+      for (const frame of decoder.push(data)) {
+        if (frame.channel === ShellChannel.output) screen += frame.data.toString();
+        else if (frame.channel === ShellChannel.exit) exit = frame.exit;
+      }
+    });
+    const done = closed(ws);
+    await opened(ws);
+    ws.send(encodeShellInput(Buffer.from('echo "A$((6*7))B $(tput cols)"\n')));
+    await waitFor(() => screen.includes('A42B 80'), `A42B 80; got ${JSON.stringify(screen)}`);
+    const servers = await request(server.address, 'GET', 'servers', undefined, { token: admin.token });
+    assert.equal(servers.body[0].sessions, 1, 'the bridged terminal is an active session');
+    ws.send(encodeResize({ cols: 100, rows: 30 }));
+    ws.send(encodeShellInput(Buffer.from('echo "C$(tput cols)D"\n')));
+    await waitFor(() => screen.includes('C100D'), `C100D; got ${JSON.stringify(screen)}`);
+    ws.send(encodeShellInput(Buffer.from('exit 4\n')));
+    assert.equal((await done).code, 1000);
+    assert.deepEqual(exit, { code: 4, signal: null });
 
-  const entry = await waitFor(async () => {
-    const audit = await request(server.address, 'GET', '/api/v1/audit?limit=50', undefined, { token: admin.token });
-    return (audit.body as { actor: string; action: string; detail: Record<string, unknown> }[]).find(
-      (e) => e.action === 'session.closed' && (e.detail.target as { kind: string }).kind === 'shell',
+    const entry = await waitFor(async () => {
+      const audit = await request(server.address, 'GET', '/api/v1/audit?limit=50', undefined, { token: admin.token });
+      return (audit.body as { actor: string; action: string; detail: Record<string, unknown> }[]).find(
+        (e) => e.action === 'session.closed' && (e.detail.target as { kind: string }).kind === 'shell',
+      );
+    }, 'the shell session in the audit log');
+    assert.equal(entry.actor, 'admin');
+    assert.equal(entry.detail.clientName, 'shell-box');
+    assert.ok(Number(entry.detail.bytesToClient) > 0 && Number(entry.detail.bytesFromClient) > 0, 'bytes counted');
+    assert.ok(Number(entry.detail.durationMs) > 0);
+  },
+);
+
+test(
+  'without a login, or from another origin, the bridge refuses before any upgrade',
+  { timeout: 90_000 },
+  async () => {
+    assert.equal(
+      await refusedUpgrade(bridge('client=shell-box&kind=shell', { origin: `http://${server.address}` })),
+      401,
     );
-  }, 'the shell session in the audit log');
-  assert.equal(entry.actor, 'admin');
-  assert.equal(entry.detail.clientName, 'shell-box');
-  assert.ok(Number(entry.detail.bytesToClient) > 0 && Number(entry.detail.bytesFromClient) > 0, 'bytes counted');
-  assert.ok(Number(entry.detail.durationMs) > 0);
-});
+    assert.equal(
+      await refusedUpgrade(
+        bridge('client=shell-box&kind=shell', { cookie: admin.cookie, origin: 'http://evil.example' }),
+      ),
+      403,
+    );
+    assert.equal(await refusedUpgrade(bridge('client=shell-box&kind=shell', { cookie: admin.cookie })), 403);
+    assert.equal(await refusedUpgrade(bridge('client=shell-box&kind=exec')), 400);
+    assert.equal(await refusedUpgrade(bridge('client=shell-box&kind=forward&port=70000')), 400);
+    // A bearer token is not ambient: a script may use one without an origin.
+    const ws = bridge(`client=shell-box&kind=forward&port=${echo.port}`, { authorization: `Bearer ${admin.token}` });
+    await opened(ws);
+    ws.close();
+  },
+);
 
-test('without a login, or from another origin, the bridge refuses before any upgrade', async () => {
-  assert.equal(
-    await refusedUpgrade(bridge('client=shell-box&kind=shell', { origin: `http://${server.address}` })),
-    401,
-  );
-  assert.equal(
-    await refusedUpgrade(
-      bridge('client=shell-box&kind=shell', { cookie: admin.cookie, origin: 'http://evil.example' }),
-    ),
-    403,
-  );
-  assert.equal(await refusedUpgrade(bridge('client=shell-box&kind=shell', { cookie: admin.cookie })), 403);
-  assert.equal(await refusedUpgrade(bridge('client=shell-box&kind=exec')), 400);
-  assert.equal(await refusedUpgrade(bridge('client=shell-box&kind=forward&port=70000')), 400);
-  // A bearer token is not ambient: a script may use one without an origin.
-  const ws = bridge(`client=shell-box&kind=forward&port=${echo.port}`, { authorization: `Bearer ${admin.token}` });
-  await opened(ws);
-  ws.close();
-});
-
-test("the client's own policy refuses, and the page hears why in the close frame", async () => {
+test("the client's own policy refuses, and the page hears why in the close frame", { timeout: 90_000 }, async () => {
   const shell = await closed(bridge('client=plain-box&kind=shell&cols=80&rows=24'));
   assert.equal(shell.code, 4040);
   assert.match(shell.reason, /^SB_ERR_POLICY_REFUSED: .*this client does not allow terminals/);
@@ -146,7 +154,7 @@ test("the client's own policy refuses, and the page hears why in the close frame
   assert.match(nobody.reason, /^SB_ERR_UNKNOWN_CLIENT/);
 });
 
-test("an operator's bridged sessions are bounded by its session budget", async () => {
+test("an operator's bridged sessions are bounded by its session budget", { timeout: 90_000 }, async () => {
   const open: WebSocket[] = [];
   for (let i = 0; i < 64; i++) {
     const ws = bridge(`client=shell-box&kind=forward&port=${echo.port}`);
@@ -174,7 +182,7 @@ test("an operator's bridged sessions are bounded by its session budget", async (
   }, 'a session once the others closed');
 });
 
-test('logging out ends a bridged session', async () => {
+test('logging out ends a bridged session', { timeout: 90_000 }, async () => {
   const mine = await login(server.address, 'admin', 'admin-password');
   const ws = bridge(`client=shell-box&kind=forward&port=${echo.port}`, {
     cookie: mine.cookie,
@@ -189,7 +197,7 @@ test('logging out ends a bridged session', async () => {
   assert.match(reason, /log in again/);
 });
 
-test("an operator no longer given the client's key loses its bridged session", async () => {
+test("an operator no longer given the client's key loses its bridged session", { timeout: 90_000 }, async () => {
   await addOperator(server.data, 'ops', 'ops-password', 'operator', ['default']);
   const ops = await login(server.address, 'ops', 'ops-password');
   const ws = bridge(`client=shell-box&kind=forward&port=${echo.port}`, {

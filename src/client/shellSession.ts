@@ -113,15 +113,31 @@ function runShell(socket: Duplex, initial: WindowSize, env: NodeJS.ProcessEnv): 
   child.stdin.on('error', () => undefined); // the shell may be gone while keystrokes are in flight
 
   const input = ShellFrameDecoder.fromControl();
-  const onData = (chunk: Buffer) => {
-    for (const frame of input.push(chunk)) {
-      if (!running) break;
-      if (frame.channel === ShellChannel.resize) resizer.resize(frame.size);
-      else if (frame.channel === ShellChannel.input && !child.stdin.write(frame.data)) {
+  // Frames apply in order, as on a local terminal where a resize is a synchronous ioctl: keystrokes
+  // that follow a resize wait until its `stty` has run, so `tput cols` typed after it sees the size.
+  type Frame = ReturnType<typeof input.push>[number];
+  const apply = (frames: Frame[]): void => {
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i]!;
+      if (!running) return;
+      if (frame.channel === ShellChannel.resize) {
+        resizer.resize(frame.size);
+        if (!resizer.settled) {
+          socket.pause();
+          resizer.onSettled(() => {
+            socket.resume();
+            apply(frames.slice(i + 1));
+          });
+          return;
+        }
+      } else if (frame.channel === ShellChannel.input && !child.stdin.write(frame.data)) {
         socket.pause();
         child.stdin.once('drain', () => socket.resume());
       }
     }
+  };
+  const onData = (chunk: Buffer) => {
+    apply(input.push(chunk));
     if (input.error) socket.destroy();
   };
   let spawnError: Error | undefined;
@@ -163,8 +179,21 @@ class PtyResizer {
   private tty: string | undefined;
   private busy = false;
   private applied: WindowSize | undefined;
+  private waiters: (() => void)[] = [];
 
   constructor(private wanted: WindowSize) {}
+
+  /** Whether the pty has the size last asked for. */
+  get settled(): boolean {
+    const { wanted, applied } = this;
+    return applied !== undefined && applied.cols === wanted.cols && applied.rows === wanted.rows;
+  }
+
+  /** Runs `then` once the pty has the size last asked for. */
+  onSettled(then: () => void): void {
+    if (this.settled) then();
+    else this.waiters.push(then);
+  }
 
   attach(tty: string): void {
     this.tty = tty;
@@ -177,8 +206,14 @@ class PtyResizer {
   }
 
   private next(): void {
-    const { tty, wanted, applied } = this;
-    if (!tty || this.busy || (applied && applied.cols === wanted.cols && applied.rows === wanted.rows)) return;
+    if (this.settled) {
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const then of waiters) then();
+      return;
+    }
+    const { tty, wanted } = this;
+    if (!tty || this.busy) return;
     this.busy = true;
     const stty = spawn('stty', ['-F', tty, 'cols', String(wanted.cols), 'rows', String(wanted.rows)], {
       stdio: 'ignore',

@@ -30,7 +30,9 @@ function parseOne(text: string): { hex: string; spkiOnly: boolean } {
   // mistyped) is refused at the handshake with the certificate's real pins, not here.
   if (/^[0-9a-fA-F]+$/.test(hex) && !pin.startsWith('spki:')) return { hex: hex.toUpperCase(), spkiOnly: false };
   const body = pin.replace(/^spki:/, '');
-  const b64 = body.replace(/^sha256\/\/?/, '');
+  // `sha256/` then the base64, which may itself begin with a slash; curl writes `sha256//BASE64`.
+  let b64 = body.replace(/^sha256\//, '');
+  if (!BASE64_PIN.test(b64) && b64.startsWith('/') && BASE64_PIN.test(b64.slice(1))) b64 = b64.slice(1);
   if (b64 !== body || pin.startsWith('spki:')) {
     if (BASE64_PIN.test(b64)) return { hex: Buffer.from(b64, 'base64').toString('hex').toUpperCase(), spkiOnly: true };
     if (HEX_PIN.test(b64.replace(/:/g, ''))) return { hex: b64.replace(/:/g, '').toUpperCase(), spkiOnly: true };
