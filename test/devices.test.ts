@@ -137,7 +137,7 @@ test('bad input: unknown id, revoking twice, approving a device that is not pend
 test('revoke: a live device is cut off with 4031 on the server holding it, refused at each hello, audited', async () => {
   const a = clients.get('dev-a')!;
   const from = a.lines.length;
-  await cliOk(['config', '--data', primary.data, 'device', 'revoke', ids['dev-a']!]);
+  await cliOk(['config', '--data', primary.data, 'device', 'revoke', '--', ids['dev-a']!]);
   await a.waitForLine(
     (l) => l.status === 'waiting' && l.code === 'SB_ERR_DEVICE_REVOKED',
     'dev-a told it is revoked',
@@ -175,7 +175,7 @@ test('revoke: a live device is cut off with 4031 on the server holding it, refus
 });
 
 test('rename: the admin name wins over the reported one in browse', async () => {
-  await cliOk(['config', '--data', primary.data, 'device', 'rename', ids['dev-b']!, 'front-desk']);
+  await cliOk(['config', '--data', primary.data, 'device', 'rename', '--', ids['dev-b']!, 'front-desk']);
   await cluster.waitBrowse((c) => c.some((x) => x.name === 'front-desk' && x.id === ids['dev-b']), 'renamed in browse');
   const listed = (await devices(primary)).find((d) => d.id === ids['dev-b'])!;
   assert.equal(listed.name, 'front-desk');
@@ -198,7 +198,7 @@ test('device approval: a new identity waits unseen and without sessions until ap
   // A known device that comes back is not pending.
   await startClient('dev-c');
   await cluster.waitBrowse((c) => c.some((x) => x.name === 'dev-c'), 'known dev-c back in browse');
-  await cliOk(['config', '--data', primary.data, 'device', 'approve', d.id]);
+  await cliOk(['config', '--data', primary.data, 'device', 'approve', '--', d.id]);
   await cluster.waitBrowse((c) => c.some((x) => x.id === d.id), 'approved dev-d in browse without reconnecting');
   const again = await device(primary, 'approve', d.id);
   assert.match(again.stderr, /not pending approval \[SB_ERR_STATE_CONFLICT\]/);
@@ -232,6 +232,6 @@ test('after kill -9 of the primary: the secondary knows every device, refuses th
   // Revoking through the acting secondary cuts the device off wherever it is.
   const c = clients.get('dev-c')!;
   const from = c.lines.length;
-  await cliOk(['config', '--data', secondary.data, 'device', 'revoke', ids['dev-c']!]);
+  await cliOk(['config', '--data', secondary.data, 'device', 'revoke', '--', ids['dev-c']!]);
   await c.waitForLine((l) => l.code === 'SB_ERR_DEVICE_REVOKED', 'dev-c revoked through the secondary', 15_000, from);
 });

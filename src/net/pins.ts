@@ -173,3 +173,16 @@ export class WarnEvery {
     return true;
   }
 }
+
+/** The pins known for these addresses (`pinOf` says which), for a message that vouches for them; none → undefined. */
+export function knownPins(
+  addresses: readonly (string | undefined)[],
+  pinOf: (address: string) => string | undefined,
+): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const a of addresses) {
+    const pin = a && pinOf(a);
+    if (a && pin) out[a] = pin;
+  }
+  return Object.keys(out).length ? out : undefined;
+}

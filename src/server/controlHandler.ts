@@ -7,14 +7,13 @@ import {
   ControlToServer,
   decode,
   OpenParams,
-  type ClientInfo,
   type ControlLogin,
   type ControlRequest,
 } from '../protocol/messages.js';
 import { findProvenKey, newNonce } from '../protocol/proof.js';
 import type { LoggedInControl, ServerContext } from './context.js';
 import { revokedBecause } from './credentialStamp.js';
-import { browseClients, openFarEnd } from './controlOps.js';
+import { browseClients, openFarEnd, visibleClients } from './controlOps.js';
 import { offlineDevices } from './offlineDevices.js';
 import type { Operator } from '../store/configStore.js';
 import { authenticateOperator } from './operatorAuth.js';
@@ -182,7 +181,7 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
         if (!params.data.all) return browseClients(ctx.directory, keys, params.data);
         if (params.data.limit !== undefined || params.data.state !== undefined)
           throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, 'browse: all does not page and takes no state');
-        const online = browseClients(ctx.directory, keys, params.data) as ClientInfo[];
+        const online = visibleClients(ctx.directory, keys, params.data).map(toClientInfo);
         return [...online, ...offlineDevices(ctx.devices, keys, params.data)];
       }
       case 'servers':

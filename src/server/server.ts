@@ -34,7 +34,7 @@ import type { Metrics } from './metrics.js';
 import { serverMetrics } from './serverMetrics.js';
 import { TicketTable } from './tickets.js';
 import { announcedPin, type TlsMaterial } from './tlsFiles.js';
-import { VouchedPins, WarnEvery } from '../net/pins.js';
+import { knownPins, VouchedPins, WarnEvery } from '../net/pins.js';
 import { WebFront } from './webFront.js';
 import { BRIDGE_PATH } from './api/sessionBridge.js';
 import { WebProxy } from './webProxy.js';
@@ -305,12 +305,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
 
   /** The pins of these addresses that we know, for a message that vouches for them. */
   pinsOf(addresses: (string | undefined)[]): Record<string, string> | undefined {
-    const out: Record<string, string> = {};
-    for (const a of addresses) {
-      const pin = this.pinOf(a);
-      if (a && pin) out[a] = pin;
-    }
-    return Object.keys(out).length ? out : undefined;
+    return knownPins(addresses, (a) => this.pinOf(a));
   }
 
   /** Where clients go first and next, with the pins this server knows for both (told in welcome). */

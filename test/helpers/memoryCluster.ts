@@ -14,6 +14,7 @@ import { ErrorCodes, fromWireError, SwitchboardError, toWireError } from '../../
 import type { ServerToClient, SessionTarget } from '../../src/protocol/messages.js';
 import { Broker } from '../../src/server/broker.js';
 import { ConfigCache } from '../../src/server/configCache.js';
+import { knownPins } from '../../src/net/pins.js';
 import { DeviceRegistry } from '../../src/server/deviceRegistry.js';
 import type { ConnectedClient, LoggedInControl } from '../../src/server/context.js';
 import { Directory, type DirectoryEntry } from '../../src/server/directory.js';
@@ -117,8 +118,7 @@ export class MemoryHost implements ClusterHost {
   }
 
   pinsOf(addresses: (string | undefined)[]): Record<string, string> | undefined {
-    const known = addresses.flatMap((a) => (a && this.pins.has(a) ? [[a, this.pins.get(a)!] as const] : []));
-    return known.length ? Object.fromEntries(known) : undefined;
+    return knownPins(addresses, (a) => this.pins.get(a));
   }
 
   learnPins(pins: Record<string, string> | undefined): void {
