@@ -39,3 +39,13 @@ test('package main: starts a server, a client agent connects, a control browses 
     store.close();
   }
 });
+
+test('package version: the CLI prints the version package.json and the CHANGELOG name', async () => {
+  const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const { VERSION } = await import('../src/cli/version.js');
+  assert.equal(VERSION, version);
+  assert.match(
+    readFileSync(join(ROOT, 'CHANGELOG.md'), 'utf8'),
+    new RegExp(`^## ${version.replace(/\./g, '\\.')}\\b`, 'm'),
+  );
+});

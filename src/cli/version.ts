@@ -1,2 +1,2 @@
 /** The version every entry point prints (the `switchboard` CLI and the single-file agent). */
-export const VERSION = '0.1.0';
+export const VERSION = '0.2.0';
