@@ -9,7 +9,7 @@ import { accessSync, constants, createReadStream, createWriteStream } from 'node
 import net from 'node:net';
 import { delimiter, join } from 'node:path';
 import { once } from 'node:events';
-import { Proc } from './harness.js';
+import { Proc, trackChild } from './harness.js';
 import { freePort } from './ports.js';
 
 export { freePort };
@@ -45,7 +45,7 @@ export function runTool(
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
 ): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = trackChild(spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

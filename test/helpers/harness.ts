@@ -18,6 +18,66 @@ export function binSpawn(args: string[], env: NodeJS.ProcessEnv = {}): { argv: s
   return { argv: [...RELAY_NODE_FLAGS, BIN, ...args], env: { ...RELAY_NODE_ENV, ...process.env, ...env } };
 }
 
+/**
+ * Every process the tests started that may still run. A test file that times out is ended by
+ * `node --test` (SIGTERM) and its `after()` hooks never run; an interrupted run gets SIGINT. So the
+ * file's own process ends them: on exit and on those signals, synchronously (nothing asynchronous
+ * runs after 'exit'). Each is started detached, leading a process group of its own, so that
+ * whatever it started goes too. A SIGKILL of the test process cannot be caught; nothing is left
+ * to do then.
+ */
+const running = new Set<ChildProcess>();
+
+/** Whether a process started here has not yet been seen to exit. */
+function stillRunning(child: ChildProcess): boolean {
+  return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+}
+
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    try {
+      process.kill(child.pid!, 'SIGKILL');
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
+/** Kills (SIGKILL) every tracked process that still runs, with its process group. */
+export function killTrackedChildren(): void {
+  for (const child of running) if (stillRunning(child)) killGroup(child);
+  running.clear();
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  killTrackedChildren();
+  process.off(signal, onSignal);
+  // Only listener: the signal's default action (the process ends by it, as it would have).
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
+let handlersInstalled = false;
+
+/**
+ * Ends `child` (and its process group, when it leads one: spawn it with `detached: true` on
+ * POSIX) if the test process exits or is interrupted before the child has. Returns the child.
+ */
+export function trackChild<T extends ChildProcess>(child: T): T {
+  if (!handlersInstalled) {
+    handlersInstalled = true;
+    process.on('exit', killTrackedChildren);
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, onSignal);
+  }
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+/** spawn's options for a tracked child: its own process group (POSIX), so trackChild ends all of it. */
+export const OWN_GROUP = { detached: process.platform !== 'win32' } as const;
+
 export function tempDir(prefix = 'sb-test-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
@@ -51,7 +111,9 @@ export function runCli(
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const run = binSpawn(args, opts.env);
-    const child = spawn(process.execPath, run.argv, { env: run.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = trackChild(
+      spawn(process.execPath, run.argv, { env: run.env, stdio: ['pipe', 'pipe', 'pipe'], ...OWN_GROUP }),
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -87,9 +149,11 @@ export class Proc {
     exe?: { file: string; cwd: string; env: NodeJS.ProcessEnv },
   ) {
     const run = binSpawn(args, env);
-    this.child = exe
-      ? spawn(exe.file, args, { cwd: exe.cwd, env: exe.env, stdio: ['pipe', 'pipe', 'pipe'] })
-      : spawn(process.execPath, run.argv, { env: run.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = trackChild(
+      exe
+        ? spawn(exe.file, args, { cwd: exe.cwd, env: exe.env, stdio: ['pipe', 'pipe', 'pipe'], ...OWN_GROUP })
+        : spawn(process.execPath, run.argv, { env: run.env, stdio: ['pipe', 'pipe', 'pipe'], ...OWN_GROUP }),
+    );
     let partial = '';
     this.child.stdout!.on('data', (d: Buffer) => {
       const text = d.toString();

@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
+import { OWN_GROUP, trackChild } from './harness.js';
 
 /** A free TCP port on a loopback address (released before use: fine for a test on loopback). */
 export function freePortOn(host = '127.0.0.1'): Promise<number> {
@@ -115,15 +116,18 @@ export async function startPebble(
     }),
   );
   const args = ['-config', join(dir, 'pebble.json'), ...(opts.dnsServer ? ['-dnsserver', opts.dnsServer] : [])];
-  const child = spawn('/usr/bin/pebble', args, {
-    env: {
-      ...process.env,
-      PEBBLE_VA_NOSLEEP: '1',
-      PEBBLE_WFE_NONCEREJECT: '0',
-      ...(opts.alwaysValid ? { PEBBLE_VA_ALWAYS_VALID: '1' } : {}),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = trackChild(
+    spawn('/usr/bin/pebble', args, {
+      ...OWN_GROUP,
+      env: {
+        ...process.env,
+        PEBBLE_VA_NOSLEEP: '1',
+        PEBBLE_WFE_NONCEREJECT: '0',
+        ...(opts.alwaysValid ? { PEBBLE_VA_ALWAYS_VALID: '1' } : {}),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { findTool, freePort, runTool, type ToolResult } from './external.js';
+import { OWN_GROUP, trackChild } from './harness.js';
 
 export interface SshTools {
   sshd: string;
@@ -102,7 +103,9 @@ export async function startSshd(dir: string): Promise<Sshd> {
         '',
       ].join('\n'),
     );
-    const child: ChildProcess = spawn(tools.sshd, ['-D', '-e', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child: ChildProcess = trackChild(
+      spawn(tools.sshd, ['-D', '-e', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'], ...OWN_GROUP }),
+    );
     let output = '';
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));

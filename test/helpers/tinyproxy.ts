@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { findTool, freePort } from './external.js';
+import { OWN_GROUP, trackChild } from './harness.js';
 
 export interface TinyproxyOptions {
   /** Ports CONNECT may reach; empty or absent: any port. */
@@ -56,7 +57,9 @@ async function startOnce(binary: string, dir: string, options: TinyproxyOptions)
       '',
     ].join('\n'),
   );
-  const child: ChildProcess = spawn(binary, ['-d', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = trackChild(
+    spawn(binary, ['-d', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'], ...OWN_GROUP }),
+  );
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
