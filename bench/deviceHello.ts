@@ -9,7 +9,7 @@ import { tempDir } from '../test/helpers/harness.js';
 import { cpuDelta, cpuSnapshot } from './cpuTime.js';
 import { runGenerators } from './generators.js';
 import { stopAll, SwitchboardProcess } from './processes.js';
-import { median, round } from './stats.js';
+import { median, round, table } from './stats.js';
 
 /**
  * Issue 17's scale figure: what 60,000 known devices cost the hello path. A standalone server on a
@@ -20,6 +20,7 @@ import { median, round } from './stats.js';
  * in-process: the device list of 60,000, and a configuration reload with 60,000 rules.
  *
  *   node dist/bench/deviceHello.js [--clients 3000] [--rounds 3] [--devices 60000]
+ *   npm run bench -- --only device-hello [--quick]
  */
 const KEY = 'bench-devices-key-0123456789abcdef';
 const HOST = '127.0.91.21';
@@ -76,17 +77,30 @@ async function round1(data: string, clients: number, prefix: string): Promise<nu
   return cpu / clients;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      clients: { type: 'string', default: '3000' },
-      rounds: { type: 'string', default: '3' },
-      devices: { type: 'string', default: '60000' },
-    },
-  });
-  const clients = Number(values.clients);
-  const rounds = Number(values.rounds);
-  const devices = Number(values.devices);
+export interface DeviceHelloOptions {
+  clients: number;
+  rounds: number;
+  devices: number;
+  log: (line: string) => void;
+}
+
+export interface DeviceHelloResult {
+  clients: number;
+  rounds: number;
+  devices: number;
+  seedMs: number;
+  listMs: number;
+  listed: number;
+  configReloadMs: number;
+  helloCpuMsWithout: number;
+  helloCpuMsWith: number;
+  ratio: number;
+  roundsWithout: number[];
+  roundsWith: number[];
+}
+
+export async function runDeviceHello(opts: DeviceHelloOptions): Promise<DeviceHelloResult> {
+  const { clients, rounds, devices } = opts;
   const dir = tempDir('sb-bench-devices-');
   const empty = join(dir.path, 'empty');
   const full = join(dir.path, 'full');
@@ -111,12 +125,12 @@ async function main(): Promise<void> {
       for (const data of order) {
         const ms = await round1(data, clients, `r${r}-${data === full ? 'f' : 'e'}-`);
         (data === full ? withDevices : without).push(ms);
-        process.stderr.write(
-          `round ${r + 1}: ${data === full ? `${devices} devices` : 'no devices'}: ${round(ms, 3)} ms CPU per hello\n`,
+        opts.log(
+          `  round ${r + 1}: ${data === full ? `${devices} devices` : 'no devices'}: ${round(ms, 3)} ms CPU per hello`,
         );
       }
     }
-    const result = {
+    return {
       clients,
       rounds,
       devices,
@@ -130,11 +144,56 @@ async function main(): Promise<void> {
       roundsWithout: without.map((x) => round(x, 3)),
       roundsWith: withDevices.map((x) => round(x, 3)),
     };
-    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   } finally {
-    await stopAll();
     dir.remove();
   }
 }
 
-void main();
+/** The `device-hello` section of `npm run bench`: 3,000 clients x 3 rounds; --quick 500 x 1 (still 60,000 devices). */
+export async function deviceHelloSection(
+  quick: boolean,
+  log: (line: string) => void,
+): Promise<{ json: DeviceHelloResult; text: string }> {
+  const result = await runDeviceHello({ clients: quick ? 500 : 3000, rounds: quick ? 1 : 3, devices: 60_000, log });
+  const text = [
+    `Device checks at hello: server CPU per hello, ${result.clients} clients per round, median of ${result.rounds} round(s); store with ${result.devices} devices and rules against an empty one (ms)`,
+    table(
+      ['devices', 'CPU ms/hello', 'ratio', 'rounds', 'device list ms', 'config reload ms'],
+      [
+        [0, result.helloCpuMsWithout, 1, result.roundsWithout.join(','), '-', '-'],
+        [
+          result.devices,
+          result.helloCpuMsWith,
+          result.ratio,
+          result.roundsWith.join(','),
+          result.listMs,
+          result.configReloadMs,
+        ],
+      ],
+    ),
+  ].join('\n');
+  return { json: result, text };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      clients: { type: 'string', default: '3000' },
+      rounds: { type: 'string', default: '3' },
+      devices: { type: 'string', default: '60000' },
+    },
+  });
+  try {
+    const result = await runDeviceHello({
+      clients: Number(values.clients),
+      rounds: Number(values.rounds),
+      devices: Number(values.devices),
+      log: (line) => process.stderr.write(line + '\n'),
+    });
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  } finally {
+    await stopAll();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) void main();

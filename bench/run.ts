@@ -15,6 +15,7 @@ import {
 } from './paths.js';
 import { Driver, shippedNodeFlags, startScript, stopAll } from './processes.js';
 import { consoleListSection } from './consoleList.js';
+import { deviceHelloSection } from './deviceHello.js';
 import { idleSection, manySessionsSection, placementSection, type Section as ScaleSection } from './scaleSections.js';
 import { fleetSection } from './fleetSection.js';
 import { runSetupLatency, type LatencyResult } from './setupLatency.js';
@@ -37,6 +38,7 @@ import { runThroughput, type ThroughputResult } from './throughput.js';
  *                      fleet (issue 20: a primary and four members, 12,000 clients each, and a failover)
  *                      console-list (issue 20: the console's list of 60,000 clients in chromium)
  *                      keystroke (issue 19: echo through a shell session against ssh over a forward)
+ *                      device-hello (issue 17: server CPU per hello with 60,000 known devices; 3000 x 3, --quick 500 x 1)
  *   --failover-clients N   clients in the failover section (default 10000)
  *   --no-tls           skip the TLS cases
  *   --direction D      download | upload (default both)
@@ -87,6 +89,7 @@ const SECTIONS = [
   'fleet',
   'console-list',
   'keystroke',
+  'device-hello',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 const ALIASES: Record<string, Section[]> = { cluster: ['cluster-throughput', 'cluster-latency'] };
@@ -343,6 +346,7 @@ const sections: { name: Section; key: string; run: () => Promise<SectionOutput> 
   { name: 'fleet', key: 'fleet', run: async () => scaleText(await fleetSection(flags.quick!, log)) },
   { name: 'console-list', key: 'consoleList', run: async () => scaleText(await consoleListSection(flags.quick!, log)) },
   { name: 'keystroke', key: 'keystroke', run: async () => scaleText(await keystrokeSection(flags.quick!, log)) },
+  { name: 'device-hello', key: 'deviceHello', run: () => deviceHelloSection(flags.quick!, log) },
 ];
 
 async function main(): Promise<void> {
