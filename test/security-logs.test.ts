@@ -26,7 +26,12 @@ import { freePort, stopAll } from './helpers/sb.js';
 const dir = tempDir('sb-sec-logs-');
 const procs: Proc[] = [];
 const CLUSTER_SECRET = 'logs-cluster-secret-c0ffee-4242-beef';
-const PASSWORDS = { ops: 'ops-first-password-Q1w2', opsNew: 'ops-second-password-E3r4', wrong: 'not-the-password-Z9' };
+const PASSWORDS = {
+  ops: 'ops-first-password-Q1w2',
+  opsNew: 'ops-second-password-E3r4',
+  sec: 'sec-admin-password-T5y6',
+  wrong: 'not-the-password-Z9',
+};
 
 /** Output by process, for the search: [label, text, allowed-by-design]. */
 const outputs: { label: string; text: string; allowed?: boolean }[] = [];
@@ -110,8 +115,18 @@ test('no secret appears in any log of a realistic run, outside the --init banner
     ],
     { SB_NEW_PW: PASSWORDS.ops },
   );
+  // A TOTP code is accepted once, and only this step's and the next are, so an operator can log in
+  // with TOTP twice per 30 s: the four TOTP logins below are shared by two admins, with no wait.
+  await cli(
+    'operator add sec',
+    ['config', '--data', pData, 'operator', 'add', 'sec', '--role', 'admin', '--password-env', 'SB_NEW_PW'],
+    { SB_NEW_PW: PASSWORDS.sec },
+  );
   const seed = secretOf(
     (await cli('operator totp admin', ['config', '--data', pData, 'operator', 'totp', 'admin'], {}, true)).trim(),
+  );
+  const secSeed = secretOf(
+    (await cli('operator totp sec', ['config', '--data', pData, 'operator', 'totp', 'sec'], {}, true)).trim(),
   );
   await cli('operator list', ['config', '--data', pData, 'operator', 'list']);
   await cli('show', ['config', '--data', pData, 'show', '--json']);
@@ -197,7 +212,7 @@ test('no secret appears in any log of a realistic run, outside the --init banner
         '--key',
         defaultKey,
         '--operator',
-        label.startsWith('ops') ? 'ops' : 'admin',
+        label.startsWith('ops') ? 'ops' : label.startsWith('sec') ? 'sec' : 'admin',
         '--password-env',
         'SB_PW',
         ...(totp ? ['--totp', totp] : []),
@@ -207,10 +222,10 @@ test('no secret appears in any log of a realistic run, outside the --init banner
     ).then((r) => record(`control ${label}`, r));
   assert.equal((await control('admin browse', ['browse', '--json'], adminPassword, await unusedTotp(seed))).code, 0);
   const exec = await control(
-    'admin exec',
+    'sec exec',
     ['exec', 'c1', '--', process.execPath, '-e', 'console.log("ran")'],
-    adminPassword,
-    await unusedTotp(seed),
+    PASSWORDS.sec,
+    await unusedTotp(secSeed),
   );
   assert.equal(exec.stdout.trim(), 'ran', exec.stderr);
   assert.equal((await control('ops browse', ['browse'], PASSWORDS.ops)).code, 0);
@@ -262,15 +277,15 @@ test('no secret appears in any log of a realistic run, outside the --init banner
       '--gateway',
       P,
       '--operator',
-      'admin',
+      'sec',
       '--password-env',
       'SB_PW',
       '--totp',
-      await unusedTotp(seed),
+      await unusedTotp(secSeed),
       'key',
       'list',
     ],
-    { SB_PW: adminPassword },
+    { SB_PW: PASSWORDS.sec },
     true,
   );
   record(
@@ -311,6 +326,8 @@ test('no secret appears in any log of a realistic run, outside the --init banner
     'a wrong password': PASSWORDS.wrong,
     'cluster secret': CLUSTER_SECRET,
     'TOTP seed': seed,
+    'TOTP seed (sec)': secSeed,
+    'sec password': PASSWORDS.sec,
     'REST token': admin.token,
     'REST token (ops)': ops.token,
     'CSRF token': admin.csrf,
