@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startEchoServer, startForwardProc, startTrackedClient } from './helpers/external.js';
+import { pinnedEchoSession, startEchoServer } from './helpers/external.js';
 import { addKey, Proc, runCli, tempDir, waitFor } from './helpers/harness.js';
 import { startDns, startPebble, type Pebble } from './helpers/pebble.js';
-import { openEchoStream, servedCertificate } from './helpers/tlsStream.js';
+import { servedCertificate } from './helpers/tlsStream.js';
 
 const HOST = '127.0.18.1';
 const DOMAIN = 'sb-acme.test';
@@ -84,28 +84,13 @@ test('ACME: issued by pebble after a real http-01 validation, renewed on SIGHUP 
     assert.equal(statSync(join(acmeDir, f)).mode & 0o777, 0o600, `${f} is owner-only`);
 
   // A client and a control pinned by the public key, and a session with bytes flowing.
-  const client = await startTrackedClient(procs, [
-    '--gateway',
-    server.address,
-    '--tls-fingerprint',
+  const { client, forward, stream } = await pinnedEchoSession(procs, {
+    address: server.address,
     pin,
-    '--key',
     key,
-    '--name',
-    'pinned',
-    '--state',
-    join(dir.path, 'client-state'),
-    '--allow-forward',
-    String(echo.port),
-  ]);
-  const forward = await startForwardProc(
-    ['--gateway', server.address, '--key', key, '--tls-fingerprint', pin],
-    'pinned',
-    echo.port,
-  );
-  procs.push(forward.proc);
-  const stream = await openEchoStream(forward.port);
-  await stream.roundTrip();
+    state: join(dir.path, 'client-state'),
+    echoPort: echo.port,
+  });
 
   // Renewal: the renew-before window is longer than the certificate's life, so SIGHUP renews now.
   const from = server.proc.lines.length;
@@ -139,7 +124,7 @@ test('ACME: issued by pebble after a real http-01 validation, renewed on SIGHUP 
   const expiry = Number(/^switchboard_tls_certificate_expiry_timestamp_seconds (\d+)/m.exec(text)?.[1]);
   assert.equal(expiry, Math.floor(new Date(second.valid_to).getTime() / 1000));
   stream.close();
-  await forward.proc.stop();
+  await forward.stop();
   await client.stop();
 
   // `tls show` prints both pins and the expiry from the data directory.

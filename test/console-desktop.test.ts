@@ -11,13 +11,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { addOperator, freePort, login, request } from './helpers/api.js';
 import { findTool, startTrackedClient, startTrackedServer } from './helpers/external.js';
 import { addKey, tempDir, waitFor, type Proc, type RunningServer } from './helpers/harness.js';
+import { CHROMIUM, launchChromium, logInToConsole, watchedPage } from './helpers/consoleBrowser.js';
 import { connectTcp, stopAll } from './helpers/sb.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const WIDTH = 320;
 const HEIGHT = 240;
 const dir = tempDir('sb-console-desktop-');
@@ -112,18 +112,9 @@ describe(
       ]);
       const { token } = await login(server.address, 'admin', 'admin-password');
       clientId = (await request(server.address, 'GET', 'clients', undefined, { token })).body[0].id;
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-      });
-      page = await (await browser.newContext({ viewport: { width: 900, height: 700 } })).newPage();
-      page.on('console', (m) => m.type() === 'error' && !/status of 401/.test(m.text()) && pageErrors.push(m.text()));
-      page.on('pageerror', (e) => pageErrors.push(e.message));
-      await page.goto(`http://${server.address}/console/`);
-      await page.fill('input[name=operator]', 'admin');
-      await page.fill('input[name=password]', 'admin-password');
-      await page.click('form.login button[type=submit]');
-      await page.locator('#clients').waitFor();
+      browser = await launchChromium();
+      page = await watchedPage(browser, pageErrors, { viewport: { width: 900, height: 700 } });
+      await logInToConsole(page, server.address, 'admin', 'admin-password');
     });
 
     after(async () => {

@@ -11,12 +11,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { addOperator, freePort, login, request } from './helpers/api.js';
 import { addKey, Proc, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
+import { CHROMIUM, launchChromium, logInToConsole, watchedPage } from './helpers/consoleBrowser.js';
 import { stopAll } from './helpers/sb.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const dir = tempDir('sb-console-files-');
 const allowed = join(dir.path, 'allowed');
 const procs: Proc[] = [];
@@ -94,19 +94,9 @@ describe(
         }[];
         return clients.find((c) => c.name === 'box-files' && c.server === memberAddress)?.id;
       }, 'the client on the member');
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-      });
-      const context = await browser.newContext({ acceptDownloads: true });
-      page = await context.newPage();
-      page.on('console', (m) => m.type() === 'error' && !/status of 401/.test(m.text()) && pageErrors.push(m.text()));
-      page.on('pageerror', (e) => pageErrors.push(e.message));
-      await page.goto(`http://${primary.address}/console/`);
-      await page.fill('input[name=operator]', 'admin');
-      await page.fill('input[name=password]', 'admin-password');
-      await page.click('form.login button[type=submit]');
-      await page.locator('#clients').waitFor();
+      browser = await launchChromium();
+      page = await watchedPage(browser, pageErrors, { acceptDownloads: true });
+      await logInToConsole(page, primary.address, 'admin', 'admin-password');
     });
 
     after(async () => {

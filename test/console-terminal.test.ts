@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { addOperator, login, request } from './helpers/api.js';
 import { startTrackedServer } from './helpers/external.js';
 import { addKey, Proc, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
+import { CHROMIUM, launchChromium, logInToConsole, watchedPage } from './helpers/consoleBrowser.js';
 import { stopAll } from './helpers/sb.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const dir = tempDir('sb-console-terminal-');
 const procs: Proc[] = [];
 let server: RunningServer;
@@ -107,20 +107,9 @@ describe(
       await shellClient.waitForLine((l) => l.status === 'connected', 'the client connected');
       const { token } = await login(server.address, 'admin', 'admin-password');
       clientId = (await request(server.address, 'GET', 'clients', undefined, { token })).body[0].id;
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-      });
-      const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
-      page = await context.newPage();
-      // The console asks for its session before the login (a 401): expected; nothing else is.
-      page.on('console', (m) => m.type() === 'error' && !/status of 401/.test(m.text()) && pageErrors.push(m.text()));
-      page.on('pageerror', (e) => pageErrors.push(e.message));
-      await page.goto(`http://${server.address}/console/`);
-      await page.fill('input[name=operator]', 'admin');
-      await page.fill('input[name=password]', 'admin-password');
-      await page.click('form.login button[type=submit]');
-      await page.locator('#clients').waitFor();
+      browser = await launchChromium();
+      page = await watchedPage(browser, pageErrors, { viewport: { width: 1100, height: 700 } });
+      await logInToConsole(page, server.address, 'admin', 'admin-password');
     });
 
     after(async () => {

@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './helpers/consoleBrowser.js';
 import { addOperator, enrolTotp, freePort, login, request, unusedTotp } from './helpers/api.js';
 import { addKey, Proc, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const dir = tempDir('sb-console-');
 const shots = process.env.SB_SCREENSHOTS_DIR ?? join(dir.path, 'shots');
 const procs: Proc[] = [];
@@ -114,18 +114,7 @@ describe(
       await client('box-1', defaultKey, ['--allow-exec', '--allow-forward', '22,8080']);
       await client('box-2', defaultKey);
       await client('other-1', otherKey);
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-        ],
-      });
+      browser = await launchChromium();
       adminContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
       page = await newPage(adminContext);
     });

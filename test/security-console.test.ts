@@ -11,13 +11,13 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './helpers/consoleBrowser.js';
 import { shellQuote } from '../src/console/shellQuote.js';
 import { addOperator, login, request } from './helpers/api.js';
 import { addKey, Proc, startClient, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
 import { stopAll } from './helpers/sb.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const dir = tempDir('sb-sec-console-');
 
 /** The words /bin/sh makes of a command line, as the program it runs receives them. */
@@ -100,18 +100,7 @@ describe('the connect dialog in a real browser', { skip: !existsSync(CHROMIUM) &
         ]),
       );
     }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

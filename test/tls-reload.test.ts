@@ -11,10 +11,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { spkiPin } from '../src/net/pins.js';
-import { startEchoServer, startForwardProc, startTrackedClient, startTrackedServer } from './helpers/external.js';
+import { pinnedEchoSession, startEchoServer, startTrackedServer } from './helpers/external.js';
 import { addKey, Proc, runCli, tempDir } from './helpers/harness.js';
 import { stopAll } from './helpers/sb.js';
-import { certificateFor, newKeyPair, openEchoStream, replaceFile, servedCertificate } from './helpers/tlsStream.js';
+import { certificateFor, newKeyPair, replaceFile, servedCertificate } from './helpers/tlsStream.js';
 
 const dir = tempDir('sb-tls-reload-');
 const procs: Proc[] = [];
@@ -43,28 +43,13 @@ test('replaced --tls-cert/--tls-key files are served at once; sessions and clien
   const oldPin = spkiPin(first);
   const pinOf = (cert: string) => new X509Certificate(cert).fingerprint256;
 
-  const client = await startTrackedClient(procs, [
-    '--gateway',
-    server.address,
-    '--tls-fingerprint',
-    oldPin,
-    '--key',
+  const { client, stream } = await pinnedEchoSession(procs, {
+    address: server.address,
+    pin: oldPin,
     key,
-    '--name',
-    'pinned',
-    '--state',
-    join(dir.path, 'client'),
-    '--allow-forward',
-    String(echo.port),
-  ]);
-  const forward = await startForwardProc(
-    ['--gateway', server.address, '--key', key, '--tls-fingerprint', oldPin],
-    'pinned',
-    echo.port,
-  );
-  procs.push(forward.proc);
-  const stream = await openEchoStream(forward.port);
-  await stream.roundTrip();
+    state: join(dir.path, 'client'),
+    echoPort: echo.port,
+  });
 
   // A renewal: same key, new certificate, files replaced by rename.
   const renewed = await certificateFor(oldKey);

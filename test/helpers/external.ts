@@ -10,6 +10,7 @@ import net from 'node:net';
 import { delimiter, join } from 'node:path';
 import { once } from 'node:events';
 import { Proc, trackChild } from './harness.js';
+import { openEchoStream } from './tlsStream.js';
 import { freePort } from './ports.js';
 
 export { freePort };
@@ -226,4 +227,38 @@ export function exchange(port: number, payload: Buffer, timeoutMs = 30_000): Pro
     });
     socket.write(payload);
   });
+}
+
+/**
+ * A client pinned to a TLS server (`--tls-fingerprint PIN`), a pinned `control forward` to its
+ * echo port, and a stream through that session with bytes already gone both ways: what a
+ * certificate change must leave running (a reload, a renewal).
+ */
+export async function pinnedEchoSession(
+  procs: Proc[],
+  opts: { address: string; pin: string; key: string; state: string; echoPort: number },
+): Promise<{ client: Proc; forward: Proc; stream: Awaited<ReturnType<typeof openEchoStream>> }> {
+  const client = await startTrackedClient(procs, [
+    '--gateway',
+    opts.address,
+    '--tls-fingerprint',
+    opts.pin,
+    '--key',
+    opts.key,
+    '--name',
+    'pinned',
+    '--state',
+    opts.state,
+    '--allow-forward',
+    String(opts.echoPort),
+  ]);
+  const forward = await startForwardProc(
+    ['--gateway', opts.address, '--key', opts.key, '--tls-fingerprint', opts.pin],
+    'pinned',
+    opts.echoPort,
+  );
+  procs.push(forward.proc);
+  const stream = await openEchoStream(forward.port);
+  await stream.roundTrip();
+  return { client, forward: forward.proc, stream };
 }
