@@ -3,14 +3,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fairness, type Fairness } from './fairness.js';
 import type { ParallelRequest, ParallelResult } from './parallelSink.js';
-import { startRelayChain, startSwitchboard, type BenchPath } from './paths.js';
+import { CONTROL_SESSION_LIMITS } from '../src/server/sessionBudget.js';
+import { startForward, startRelayChain, startSwitchboard, type BenchPath } from './paths.js';
 import { shippedNodeFlags, startScript, track } from './processes.js';
 import { median, round, turn } from './stats.js';
 
 /**
  * Many sessions (issue 7, benchmark 2): `sessions` concurrent downloads through one Switchboard
- * server (driver → one `control forward` listener → server → client → service, a session per
+ * server (driver → `control forward` listeners → server → client → service, a session per
  * connection) against the same number of concurrent connections through the 3-process relay chain.
+ * One control channel may hold 64 sessions at once (CONTROL_SESSION_LIMITS, since session 6), so
+ * the sessions are spread evenly over as many forwards as that takes (200: 4 of 50); before, one
+ * forward carried them all.
  * Each round the sink (parallelSink.ts) runs all sessions at once for a fixed window; the paths take
  * turns going first. Reported: aggregate MB/s (median of the rounds), the ratio, and the fairness of
  * the round with the median aggregate: per-session min / median / max and Jain's index.
@@ -65,7 +69,7 @@ class Sink {
   run(req: ParallelRequest): Promise<ParallelResult> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`${req.sessions} sessions via ${req.address} did not finish in 5 minutes`)),
+        () => reject(new Error(`${req.sessions} sessions via ${req.addresses.join(', ')} did not finish in 5 minutes`)),
         300_000,
       );
       this.child.once('message', (m: ParallelResult & { error?: string }) => {
@@ -105,6 +109,13 @@ export async function runManySessions(opts: ManySessionsOptions): Promise<ManySe
   const service = await startScript('service.js');
   try {
     const sb = await startSwitchboard(service.address, { tls: false, nodeFlags: shippedNodeFlags() });
+    const servicePort = service.address.slice(service.address.lastIndexOf(':') + 1);
+    const forwards = Math.ceil(opts.sessions / CONTROL_SESSION_LIMITS.open);
+    const more = await Promise.all(
+      Array.from({ length: forwards - 1 }, () => startForward(sb, servicePort, shippedNodeFlags())),
+    );
+    const sbAddresses = [sb.address, ...more.map((f) => f.address)];
+    sb.pids.unshift(...more.map((f) => f.pid));
     const chain = await startRelayChain(service.address, 3);
     const flagged = {
       ...(await startRelayChain(service.address, 3, undefined, shippedNodeFlags())),
@@ -117,7 +128,7 @@ export async function runManySessions(opts: ManySessionsOptions): Promise<ManySe
       for (let r = 0; r < opts.rounds; r++) {
         for (const path of turn(paths, r)) {
           const res = await sink.run({
-            address: path.address,
+            addresses: path === sb ? sbAddresses : [path.address],
             sessions: opts.sessions,
             warmupMs: opts.warmupMs,
             windowMs: opts.windowMs,

@@ -2,7 +2,8 @@ import net from 'node:net';
 
 /**
  * The sink of the many-sessions benchmark, in its own process (forked with IPC). For a request
- * {address, sessions, warmupMs, windowMs} it opens `sessions` connections through the path, waits
+ * {addresses, sessions, warmupMs, windowMs} it opens `sessions` connections through the path (taking
+ * the addresses in turn), waits
  * for every service banner, asks each for an endless download, lets them all run `warmupMs`, then
  * counts each one's bytes over `windowMs` and closes them all. It answers
  * {bytes: [per session], windowMs, setupMs} (setupMs: until the last banner arrived).
@@ -10,7 +11,8 @@ import net from 'node:net';
  * session's byte count is its share, and a starved one shows as a small count.
  */
 export interface ParallelRequest {
-  address: string;
+  /** Where to connect: one address, or several taken in turn (one per control forward). */
+  addresses: string[];
   sessions: number;
   warmupMs: number;
   windowMs: number;
@@ -36,9 +38,13 @@ function open(address: string): Promise<{ socket: net.Socket; counter: { n: numb
       noDelay: true,
     });
     const counter = { n: 0 };
+    // Closed before its banner (a session refused): an error now, not a wait for ever.
+    const closed = () => reject(new Error(`a connection through ${address} closed before the service's first byte`));
     socket.once('error', reject);
+    socket.once('close', closed);
     socket.once('data', (chunk: Buffer) => {
       socket.removeListener('error', reject);
+      socket.removeListener('close', closed);
       socket.on('error', () => undefined);
       counter.n = chunk.length - 1;
       socket.on('data', (c: Buffer) => (counter.n += c.length));
@@ -53,8 +59,9 @@ async function run(req: ParallelRequest): Promise<ParallelResult> {
   let next = 0;
   const opener = async () => {
     while (next < req.sessions) {
+      const address = req.addresses[next % req.addresses.length]!;
       next++;
-      opened.push(await open(req.address));
+      opened.push(await open(address));
     }
   };
   try {

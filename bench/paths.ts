@@ -95,6 +95,31 @@ function tlsLabel(opts: SwitchboardOptions): string {
  * A standalone server, a key, one client allowing the service's port, and one `control forward`
  * to it: real `switchboard` processes with their default logging, as a user runs them.
  */
+/** One more `control forward` of a path's client port: its listening address and its pid. */
+export async function startForward(
+  path: Pick<SwitchboardPath, 'server' | 'key' | 'clientName' | 'dialFlags'>,
+  servicePort: number | string,
+  flags = shippedNodeFlags(),
+  env?: NodeJS.ProcessEnv,
+): Promise<{ address: string; pid: number }> {
+  const forward = new SwitchboardProcess(
+    [
+      'control',
+      '--gateway',
+      path.server,
+      `--key=${path.key}`,
+      ...path.dialFlags,
+      'forward',
+      path.clientName,
+      `127.0.0.1:0:${servicePort}`,
+    ],
+    flags,
+    env,
+  );
+  const line = await forward.waitForLine((l) => l.msg === 'forwarding', 'control forward listening');
+  return { address: line.listen as string, pid: forward.child.pid! };
+}
+
 export async function startSwitchboard(service: string, opts: SwitchboardOptions): Promise<SwitchboardPath> {
   const dir = tempDir('sb-bench-');
   process.once('exit', () => dir.remove());
@@ -132,26 +157,12 @@ export async function startSwitchboard(service: string, opts: SwitchboardOptions
     opts.env,
   );
   await client.waitForLine((l) => l.status === 'connected', 'the client connected');
-  const forward = new SwitchboardProcess(
-    [
-      'control',
-      '--gateway',
-      address,
-      `--key=${key}`,
-      ...dialFlags,
-      'forward',
-      clientName,
-      `127.0.0.1:0:${servicePort}`,
-    ],
-    flags,
-    opts.env,
-  );
-  const line = await forward.waitForLine((l) => l.msg === 'forwarding', 'control forward listening');
+  const forward = await startForward({ server: address, key, clientName, dialFlags }, servicePort, flags, opts.env);
   const label = opts.label ?? tlsLabel(opts);
   return {
     name: `switchboard${label ? ' ' + label : ''}`,
-    address: line.listen as string,
-    pids: [forward.child.pid!, server.child.pid!, client.child.pid!],
+    address: forward.address,
+    pids: [forward.pid, server.child.pid!, client.child.pid!],
     server: address,
     key,
     clientName,
