@@ -8,8 +8,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { ROOT, waitFor } from './helpers/harness.js';
 
 const FIXTURE = join(ROOT, 'dist', 'test', 'fixtures', 'abandonedServer.js');
@@ -39,7 +40,9 @@ async function abandon(
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const line = await waitFor(() => out.includes('\n') && out.split('\n')[0], 'the fixture to report its pids', 30_000);
-  const started = JSON.parse(line) as Started;
+  const { dir, ...started } = JSON.parse(line) as Started & { dir: string };
+  // Nobody is left to remove it once the fixture is ended.
+  after(() => rmSync(dir, { recursive: true, force: true }));
   for (const pid of Object.values(started)) assert.ok(alive(pid), `pid ${pid} runs before the end`);
   end(child);
   const how = await exited;
