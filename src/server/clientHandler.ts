@@ -32,7 +32,7 @@ function onWsMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean
 }
 
 function onWsPong(this: WebSocket): void {
-  (this as ClientSocket)[kConnection].alive = true;
+  (this as ClientSocket)[kConnection].lastSeen = Date.now();
 }
 
 function onWsClose(this: WebSocket): void {
@@ -47,7 +47,7 @@ function onWsClose(this: WebSocket): void {
  * nothing of the handshake (nonce, hello timer) once the hello is answered.
  */
 class ClientConnection implements ConnectedClient {
-  alive = true;
+  lastSeen = Date.now();
   /**
    * Set when the hello is accepted, before the client is registered: every client in
    * `ctx.clients` has one. Undefined while the connection is still in its handshake.
