@@ -63,6 +63,7 @@ test('/metrics names the state a server is in: clients, epoch, configuration, re
   assert.equal(seriesValue(text, 'switchboard_clients'), 1);
   assert.equal(seriesValue(text, 'switchboard_sessions_active'), 0);
   assert.equal(seriesValue(text, 'switchboard_failovers_total'), 0);
+  assert.equal(seriesValue(text, 'switchboard_heartbeats_missed_total'), 0);
   assert.equal(seriesValue(text, 'switchboard_replication_lag_seconds'), 0);
   assert.ok((seriesValue(text, 'switchboard_config_version') ?? 0) >= 1, 'the configuration version (a key was added)');
   for (const series of [

@@ -17,6 +17,7 @@ import {
 import { ServerList } from '../net/serverList.js';
 import { Backoff } from '../net/backoff.js';
 import { VouchedPins } from '../net/pins.js';
+import { watchPeer, type PeerWatch } from '../net/peerWatch.js';
 import type { ClientIdentity } from './identity.js';
 import { checkPolicy, type LocalPolicy } from './policy.js';
 import { prepareSession } from './sessionRunner.js';
@@ -64,6 +65,8 @@ const MAX_REDIRECTS = 4;
 export const MAX_CLIENT_SESSIONS = 256;
 /** A server's retry hint is honoured up to this; a longer one (a broken or hostile server) is cut. */
 const MAX_RETRY_HINT_MS = 5 * 60_000;
+/** Heartbeats without a ping from the server before the agent gives the connection up. */
+const WATCHDOG_HEARTBEATS = 2.5;
 
 /**
  * The agent on a managed machine: dials out to the gateway, proves its key, follows a redirect to
@@ -76,7 +79,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
   private ws: WebSocket | undefined;
   private stopped = true;
   private retryTimer: NodeJS.Timeout | undefined;
-  private watchdog: NodeJS.Timeout | undefined;
+  private watchdog: PeerWatch | undefined;
   private readonly backoff: Backoff;
   private heartbeatMs = 30_000;
   private redirects = 0;
@@ -108,7 +111,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
-    clearTimeout(this.watchdog);
+    this.watchdog?.stop();
     this.ws?.terminate();
     this.setStatus('stopped', {});
   }
@@ -193,7 +196,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       }
     });
 
-    ws.on('ping', () => this.armWatchdog());
+    ws.on('ping', () => this.watchdog?.seen());
     ws.on(REDIRECT_EVENT, (redirect: UpgradeRedirect) => {
       this.vouched.learn(redirect.to, redirect.pin);
       nextTarget = redirect.to;
@@ -205,7 +208,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       if (err.retryAfterMs !== undefined) retryAfterMs = Math.min(MAX_RETRY_HINT_MS, err.retryAfterMs);
     });
     ws.on('close', (code, reason) => {
-      clearTimeout(this.watchdog);
+      this.watchdog?.stop();
       if (this.ws === ws) this.ws = undefined;
       if (this.stopped) return;
       closeReason ||= reason.toString() || `closed (${code})`;
@@ -266,10 +269,17 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     return { ...dial, fingerprint: this.vouched.forAddress(dial.fingerprint, target) };
   }
 
-  /** No ping for 2.5 heartbeats: the server or the path is gone, even if TCP has not noticed. */
+  /**
+   * No ping for 2.5 heartbeats: the server or the path is gone, even if TCP has not noticed. The
+   * heartbeat policy (src/net/heartbeat.ts) judges once a heartbeat, and forgives a round in which
+   * our own event loop stalled (the server's pings may be sitting unread).
+   */
   private armWatchdog(): void {
-    clearTimeout(this.watchdog);
-    this.watchdog = setTimeout(() => this.ws?.terminate(), this.heartbeatMs * 2.5);
+    this.watchdog?.stop();
+    this.watchdog = watchPeer(
+      { intervalMs: this.heartbeatMs, missed: WATCHDOG_HEARTBEATS },
+      { dead: () => this.ws?.terminate() },
+    );
   }
 
   private async runSession(server: string, ticket: string, target: SessionTarget): Promise<void> {

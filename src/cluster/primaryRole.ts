@@ -1,34 +1,26 @@
 import type { Duplex } from 'node:stream';
 import { CloseCodes } from '../protocol/closeCodes.js';
-import {
-  linkSalt,
-  memberProof,
-  MemberToPrimary,
-  primaryProof,
-  type PrimaryToMember,
-} from '../protocol/clusterMessages.js';
+import type { PrimaryToMember } from '../protocol/clusterMessages.js';
 import type { RpcCall, StatusResult } from '../protocol/clusterRpc.js';
-import { clusterProtocolRefusal } from '../protocol/clusterCompat.js';
 import { ErrorCodes, SwitchboardError } from '../protocol/errors.js';
-import { decode, type ServerInfo, type SessionTarget } from '../protocol/messages.js';
-import { newNonce, proofMatches } from '../protocol/proof.js';
+import type { ServerInfo, SessionTarget } from '../protocol/messages.js';
 import type { ConnectedClient } from '../server/context.js';
 import type { Acting, ClusterAddresses, Placement, RoleBehaviour } from '../server/role.js';
 import { openLocal } from '../server/standaloneRole.js';
-import type { ConfigSnapshot, ServerRow } from '../store/configStore.js';
+import type { ServerRow } from '../store/configStore.js';
 import type { ClusterOptions } from './clusterOptions.js';
 import type { ClusterHost } from '../server/role.js';
 import type { DirectoryEntry } from '../server/directory.js';
 import type { Link } from '../net/link.js';
-import { configMessage, mayAct } from './configReplication.js';
 import type { MemberLink } from './memberLink.js';
+import { acceptMemberLink, replicateToMembers, type MemberLinksDeps } from './memberLinks.js';
+import { MemberReports } from './memberReports.js';
 import { OpenWaiters } from './openWaiters.js';
 import { PrimaryFailback } from './primaryFailback.js';
 import { primaryServerTable } from './primaryServerTable.js';
 import { chooseServer, PendingPlacements, type Candidate } from './placement.js';
 import { DeviceReplication } from './deviceReplication.js';
 
-const JOIN_TIMEOUT_MS = 10_000;
 const OPEN_TIMEOUT_MS = 15_000;
 
 export interface PrimaryRoleOptions extends ClusterOptions {
@@ -50,6 +42,7 @@ export class PrimaryRole implements RoleBehaviour {
   private readonly opens = new OpenWaiters(OPEN_TIMEOUT_MS);
   private readonly failback: PrimaryFailback | undefined;
   private readonly devices: DeviceReplication;
+  private readonly memberLinks: MemberLinksDeps;
 
   constructor(
     private readonly host: ClusterHost,
@@ -62,6 +55,18 @@ export class PrimaryRole implements RoleBehaviour {
         () => this.secondary(),
       );
     this.devices = new DeviceReplication(host, options.secret);
+    this.memberLinks = {
+      host,
+      secret: options.secret,
+      actingFor: options.actingFor,
+      members: this.members,
+      pending: this.pending,
+      opens: this.opens,
+      devices: this.devices,
+      reports: new MemberReports({ host, pending: this.pending, opens: this.opens }),
+      epoch: () => this.epoch(),
+      secondary: () => this.secondary(),
+    };
   }
 
   start(): void {
@@ -204,155 +209,13 @@ export class PrimaryRole implements RoleBehaviour {
     link.send(message);
   }
 
+  /** A member's link, handled by memberLinks.ts (join, reports, close). */
   acceptClusterLink(link: Link): void {
-    const log = this.host.logger.child({ peer: link.remoteAddress, channel: 'cluster' });
-    const nonce = newNonce();
-    let member: MemberLink | undefined;
-    const timer = setTimeout(() => link.close(CloseCodes.HELLO_TIMEOUT, 'no join in time'), JOIN_TIMEOUT_MS);
-    this.send(link, { type: 'challenge', nonce, epoch: this.epoch(), primary: this.host.advertise });
-
-    const refuse = (code: number, reason: string) => {
-      log.warn({ closeCode: code, reason }, 'cluster link refused');
-      link.close(code, reason);
-    };
-
-    link.onMessage((data) => {
-      const decoded = decode(MemberToPrimary, data);
-      if (!decoded.ok) return refuse(CloseCodes.BAD_MESSAGE, `malformed cluster message: ${decoded.error}`);
-      const msg = decoded.value;
-      if (!member) {
-        if (msg.type !== 'join') return refuse(CloseCodes.BAD_MESSAGE, 'expected join');
-        clearTimeout(timer);
-        const incompatible = clusterProtocolRefusal(msg.version);
-        if (incompatible) return refuse(CloseCodes.BAD_MESSAGE, incompatible);
-        const binding = link.channelBinding();
-        if (!proofMatches(memberProof(this.options.secret, nonce, msg, binding), msg.proof))
-          return refuse(CloseCodes.CLUSTER_AUTH, 'cluster secret not accepted');
-        const row = this.host.store.servers().find((s) => s.address === msg.address);
-        const standby = msg.standby === true;
-        if (!standby && !row)
-          return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is not in the primary's server table`);
-        if (!standby && !row?.enabled)
-          return refuse(CloseCodes.NOT_IN_CLUSTER, `${msg.address} is disabled in the primary's server table`);
-        this.members
-          .get(msg.address)
-          ?.link.close(CloseCodes.DUPLICATE_CLIENT, 'replaced by a newer link from the same server');
-        // What we had on this member stays browsable until its fresh list is whole.
-        member = {
-          address: msg.address,
-          standby,
-          link,
-          salt: linkSalt(nonce, msg.nonce),
-          configsSent: 0,
-          fingerprint: msg.fingerprint,
-          sessions: msg.sessions,
-          draining: false,
-          syncing: new Set(),
-        };
-        this.members.set(msg.address, member);
-        // The member's key, announced over this authenticated link: vouched for to clients placed there.
-        if (msg.fingerprint) this.host.learnPins({ [msg.address]: msg.fingerprint });
-        this.send(link, {
-          type: 'accepted',
-          proof: primaryProof(this.options.secret, msg.nonce, this.host.advertise, binding),
-          epoch: this.epoch(),
-          primary: this.host.advertise,
-          secondary: this.secondary(),
-          pins: this.host.pinsOf([this.host.advertise, this.secondary(), this.options.actingFor]),
-        });
-        if (msg.configVersion !== this.host.store.version()) this.sendConfig(member, this.host.store.snapshot());
-        this.devices.member(member.address, link, member.salt, mayAct(member, this.host.store.servers()));
-        log.info({ member: msg.address, configVersion: msg.configVersion }, 'member joined');
-        return;
-      }
-      switch (msg.type) {
-        case 'clients':
-          for (const entry of msg.entries) this.memberClientUp(member, entry);
-          if (msg.last && member.syncing) {
-            const removed = this.host.directory.retainOnServer(member.address, member.syncing);
-            log.info({ member: member.address, clients: member.syncing.size, removed }, 'member client list received');
-            member.syncing = undefined;
-          }
-          break;
-        case 'client-changes':
-          for (const id of msg.down) this.memberClientDown(member, id);
-          for (const entry of msg.up) this.memberClientUp(member, entry);
-          break;
-        case 'client-up':
-          this.memberClientUp(member, msg.entry);
-          break;
-        case 'client-down':
-          this.memberClientDown(member, msg.id);
-          break;
-        case 'load':
-          member.sessions = msg.sessions;
-          break;
-        case 'opened':
-          this.opens.settle(msg.req, { ticket: msg.ticket }, member.address);
-          break;
-        case 'open-failed':
-          this.opens.settle(msg.req, { error: msg.error }, member.address);
-          break;
-        case 'join':
-          refuse(CloseCodes.BAD_MESSAGE, 'already joined');
-          break;
-      }
-    });
-
-    link.onClose((code, reason) => {
-      clearTimeout(timer);
-      if (!member || this.members.get(member.address) !== member) return;
-      this.members.delete(member.address);
-      this.devices.left(member.address, link);
-      this.host.broker.serverGone(member.address);
-      const dropped = this.host.directory.dropServer(member.address);
-      this.pending.dropServer(member.address);
-      this.opens.memberGone(member.address);
-      log.warn({ member: member.address, closeCode: code, reason, clientsDropped: dropped }, 'member link lost');
-    });
-  }
-
-  private memberClientUp(member: MemberLink, entry: DirectoryEntry): void {
-    this.pending.settle(entry.id);
-    this.host.directory.upsert({ ...entry, server: member.address });
-    member.syncing?.add(entry.id);
-  }
-
-  private memberClientDown(member: MemberLink, id: string): void {
-    this.host.directory.remove(id, member.address);
-    // Its sessions here may sit half-open (the far side only sent EOF): end them now.
-    this.host.broker.clientGone(id);
-  }
-
-  private sendConfig(member: MemberLink, snapshot: ConfigSnapshot): void {
-    this.send(member.link, configMessage(this.options.secret, member, snapshot));
+    acceptMemberLink(this.memberLinks, link);
   }
 
   /** Replicates the new configuration, and applies enabled/removed to the linked members at once. */
   configChanged(): void {
-    const snapshot = this.host.store.snapshot();
-    const rows = new Map(snapshot.servers.map((r) => [r.address, r]));
-    for (const member of this.members.values()) {
-      if (member.standby) {
-        this.sendConfig(member, snapshot);
-        this.devices.member(member.address, member.link, member.salt, true);
-        continue;
-      }
-      const row = rows.get(member.address);
-      if (!row) {
-        member.link.close(CloseCodes.NOT_IN_CLUSTER, `${member.address} was removed from the primary's server table`);
-        continue;
-      }
-      this.sendConfig(member, snapshot);
-      this.devices.member(member.address, member.link, member.salt, mayAct(member, snapshot.servers));
-      if (row.enabled === member.draining) {
-        member.draining = !row.enabled;
-        this.send(member.link, { type: 'drain', draining: member.draining });
-        this.host.logger.info(
-          { member: member.address, draining: member.draining },
-          member.draining ? 'member draining' : 'member enabled',
-        );
-      }
-    }
+    replicateToMembers(this.memberLinks, this.host.store.snapshot());
   }
 }

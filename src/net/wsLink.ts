@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import type { Link } from './link.js';
+import { watchPeer, type PeerWatch } from './peerWatch.js';
 import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
 
 const EXPORTER_LABEL = 'EXPORTER-switchboard-cluster-link';
@@ -24,9 +25,8 @@ function bindingOf(socket: unknown): string {
 
 /**
  * A Link over a WebSocket, pinged every `pingMs`. The peer is dead when nothing (pong, ping or
- * message) came from it for `missed` intervals. A round in which our own timer ran late (our event
- * loop was blocked, so the peer's answer may be sitting unread) never counts against the peer:
- * a busy primary must not cut its members off.
+ * message) came from it for `missed` intervals; a round in which our own timer ran late never
+ * counts against it (the heartbeat policy, heartbeat.ts): a busy primary must not cut its members off.
  *
  * `remote` is the accepted socket (its TLS session binds the link), or, for a link we dial, an
  * address only: the socket is then the one the upgrade response comes on.
@@ -34,23 +34,23 @@ function bindingOf(socket: unknown): string {
 export function wsLink(ws: WebSocket, remote: { remoteAddress?: string }, pingMs = 1000, missed = 4): Link {
   let binding = bindingOf(remote);
   ws.once('upgrade', (response: { socket: Socket }) => (binding = bindingOf(response.socket)));
-  let lastSeen = Date.now();
-  let lastTick = Date.now();
-  const seen = () => (lastSeen = Date.now());
-  const timer = setInterval(() => {
-    if (ws.readyState !== WebSocket.OPEN) return;
-    const now = Date.now();
-    const late = now - lastTick > 2 * pingMs;
-    lastTick = now;
-    if (late) seen();
-    else if (now - lastSeen > missed * pingMs) return void ws.terminate();
-    ws.ping();
-  }, pingMs);
-  timer.unref();
+  // Watched from the moment it is open: a link still dialling has its own timeout.
+  let watch: PeerWatch | undefined;
+  const startWatch = () =>
+    (watch = watchPeer(
+      { intervalMs: pingMs, missed },
+      {
+        ping: () => ws.readyState === WebSocket.OPEN && ws.ping(),
+        dead: () => ws.terminate(),
+      },
+    ));
+  if (ws.readyState === WebSocket.OPEN) startWatch();
+  else ws.once('open', startWatch);
+  const seen = () => watch?.seen();
   ws.on('pong', seen);
   ws.on('ping', seen);
   ws.on('message', seen);
-  ws.on('close', () => clearInterval(timer));
+  ws.on('close', () => watch?.stop());
   ws.on('error', () => undefined);
   return {
     remoteAddress: remoteAddressOf(remote),

@@ -58,13 +58,16 @@ export const ClusterAddresses = z.object({
 });
 
 // ---- server → client -------------------------------------------------------------------------
+/** The server's first message to a client or a control: the nonce its proof must cover. */
+const Challenge = z.object({
+  type: z.literal('challenge'),
+  nonce: z.string().max(128),
+  server: hostPort,
+  epoch: z.number().int().min(0),
+});
+
 export const ServerToClient = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('challenge'),
-    nonce: z.string().max(128),
-    server: hostPort,
-    epoch: z.number().int().min(0),
-  }),
+  Challenge,
   z.object({
     type: z.literal('welcome'),
     server: hostPort,
@@ -165,12 +168,7 @@ export type OpenParams = z.infer<typeof OpenParams>;
 export const WireErrorSchema = z.object({ code: z.string(), message: z.string() });
 
 export const ServerToControl = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('challenge'),
-    nonce: z.string().max(128),
-    server: hostPort,
-    epoch: z.number().int().min(0),
-  }),
+  Challenge,
   z.object({
     type: z.literal('ready'),
     server: hostPort,

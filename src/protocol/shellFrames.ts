@@ -1,6 +1,8 @@
+import { encodeExitPayload, encodeFrame, encodeSplit, FrameDecoder, parseExit, type ExitStatus } from './frames.js';
+
 /**
- * The byte stream of a shell session (an interactive terminal on the client), framed like an exec
- * session (execFrames.ts): [1 byte channel][4 bytes big-endian length][payload].
+ * The byte stream of a shell session (an interactive terminal on the client), in the framing exec
+ * sessions use too (frames.ts): [1 byte channel][4 bytes big-endian length][payload].
  *
  * Control → client: `input` (keystrokes, raw bytes for the terminal) and `resize` (payload: cols and
  * rows, two big-endian uint16). Client → control: `output` (what the terminal shows) and `exit`
@@ -16,12 +18,8 @@ export type ShellChannel = (typeof ShellChannel)[keyof typeof ShellChannel];
 export const MAX_SHELL_FRAME = 1024 * 1024;
 /** Window sizes outside this are refused as malformed: no terminal is that large. */
 export const MAX_SHELL_DIMENSION = 1000;
-const HEADER = 5;
 
-export interface ShellExit {
-  code: number | null;
-  signal: string | null;
-}
+export type ShellExit = ExitStatus;
 
 export interface WindowSize {
   cols: number;
@@ -34,36 +32,27 @@ export type ShellFrame =
   | { channel: typeof ShellChannel.exit; exit: ShellExit };
 
 export function encodeShellFrame(channel: ShellChannel, payload: Buffer): Buffer {
-  const header = Buffer.allocUnsafe(HEADER);
-  header.writeUInt8(channel, 0);
-  header.writeUInt32BE(payload.length, 1);
-  return Buffer.concat([header, payload]);
+  return encodeFrame(channel, payload);
 }
 
 /** Keystrokes (or pasted text) for the terminal, split so that no frame is over the limit. */
 export function encodeShellInput(chunk: Buffer): Buffer {
-  const frames: Buffer[] = [];
-  for (let at = 0; at < chunk.length; at += MAX_SHELL_FRAME)
-    frames.push(encodeShellFrame(ShellChannel.input, chunk.subarray(at, at + MAX_SHELL_FRAME)));
-  return Buffer.concat(frames);
+  return encodeSplit(ShellChannel.input, chunk, MAX_SHELL_FRAME);
 }
 
 export function encodeShellOutput(chunk: Buffer): Buffer {
-  const frames: Buffer[] = [];
-  for (let at = 0; at < chunk.length; at += MAX_SHELL_FRAME)
-    frames.push(encodeShellFrame(ShellChannel.output, chunk.subarray(at, at + MAX_SHELL_FRAME)));
-  return Buffer.concat(frames);
+  return encodeSplit(ShellChannel.output, chunk, MAX_SHELL_FRAME);
 }
 
 export function encodeResize(size: WindowSize): Buffer {
   const payload = Buffer.allocUnsafe(4);
   payload.writeUInt16BE(clampDimension(size.cols), 0);
   payload.writeUInt16BE(clampDimension(size.rows), 2);
-  return encodeShellFrame(ShellChannel.resize, payload);
+  return encodeFrame(ShellChannel.resize, payload);
 }
 
 export function encodeShellExit(exit: ShellExit): Buffer {
-  return encodeShellFrame(ShellChannel.exit, Buffer.from(JSON.stringify(exit)));
+  return encodeFrame(ShellChannel.exit, encodeExitPayload(exit));
 }
 
 function clampDimension(n: number): number {
@@ -71,15 +60,20 @@ function clampDimension(n: number): number {
 }
 
 /**
- * An incremental decoder for one direction: push bytes in any split, get whole frames out. It never
- * throws; a malformed stream, or a channel the other direction uses, puts it in a failed state with
- * the reason (so a control cannot send `output` and a client cannot send `resize`).
+ * An incremental decoder for one direction (FrameDecoder: it never throws). A channel the other
+ * direction uses puts it in a failed state, so a control cannot send `output` and a client cannot
+ * send `resize`.
  */
-export class ShellFrameDecoder {
-  private buffered: Buffer = Buffer.alloc(0);
-  error: string | undefined;
-
-  constructor(private readonly accepts: ReadonlySet<ShellChannel>) {}
+export class ShellFrameDecoder extends FrameDecoder<ShellFrame> {
+  constructor(accepts: ReadonlySet<ShellChannel>) {
+    super({
+      kind: 'shell',
+      maxPayload: MAX_SHELL_FRAME,
+      refuseChannel: (channel) =>
+        accepts.has(channel as ShellChannel) ? undefined : `unexpected shell channel ${channel}`,
+      decode: decodeShellPayload,
+    });
+  }
 
   /** The client's decoder: what a control may send. */
   static fromControl(): ShellFrameDecoder {
@@ -90,39 +84,18 @@ export class ShellFrameDecoder {
   static fromClient(): ShellFrameDecoder {
     return new ShellFrameDecoder(new Set([ShellChannel.output, ShellChannel.exit]));
   }
+}
 
-  push(chunk: Buffer): ShellFrame[] {
-    if (this.error) return [];
-    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
-    const frames: ShellFrame[] = [];
-    while (this.buffered.length >= HEADER) {
-      const channel = this.buffered.readUInt8(0) as ShellChannel;
-      const length = this.buffered.readUInt32BE(1);
-      if (!this.accepts.has(channel)) return this.fail(frames, `unexpected shell channel ${channel}`);
-      if (length > MAX_SHELL_FRAME) return this.fail(frames, `shell frame of ${length} bytes is over the limit`);
-      if (this.buffered.length < HEADER + length) break;
-      const payload = this.buffered.subarray(HEADER, HEADER + length);
-      this.buffered = this.buffered.subarray(HEADER + length);
-      if (channel === ShellChannel.resize) {
-        const size = parseSize(payload);
-        if (!size) return this.fail(frames, 'malformed resize frame');
-        frames.push({ channel, size });
-      } else if (channel === ShellChannel.exit) {
-        const exit = parseExit(payload);
-        if (!exit) return this.fail(frames, 'malformed exit frame');
-        frames.push({ channel, exit });
-      } else {
-        frames.push({ channel, data: Buffer.from(payload) });
-      }
-    }
-    return frames;
+function decodeShellPayload(channel: number, payload: Buffer): ShellFrame | string {
+  if (channel === ShellChannel.resize) {
+    const size = parseSize(payload);
+    return size ? { channel, size } : 'malformed resize frame';
   }
-
-  private fail(frames: ShellFrame[], reason: string): ShellFrame[] {
-    this.error = reason;
-    this.buffered = Buffer.alloc(0);
-    return frames;
+  if (channel === ShellChannel.exit) {
+    const exit = parseExit(payload);
+    return exit ? { channel, exit } : 'malformed exit frame';
   }
+  return { channel: channel as typeof ShellChannel.output | typeof ShellChannel.input, data: Buffer.from(payload) };
 }
 
 function parseSize(payload: Buffer): WindowSize | undefined {
@@ -131,17 +104,4 @@ function parseSize(payload: Buffer): WindowSize | undefined {
   const rows = payload.readUInt16BE(2);
   if (cols < 1 || rows < 1 || cols > MAX_SHELL_DIMENSION || rows > MAX_SHELL_DIMENSION) return undefined;
   return { cols, rows };
-}
-
-function parseExit(payload: Buffer): ShellExit | undefined {
-  try {
-    const value = JSON.parse(payload.toString('utf8')) as unknown;
-    if (typeof value !== 'object' || value === null) return undefined;
-    const { code, signal } = value as Record<string, unknown>;
-    if (code !== null && !(typeof code === 'number' && Number.isInteger(code))) return undefined;
-    if (signal !== null && typeof signal !== 'string') return undefined;
-    return { code: code as number | null, signal: signal as string | null };
-  } catch {
-    return undefined;
-  }
 }

@@ -32,7 +32,7 @@ function onWsMessage(this: WebSocket, data: WebSocket.RawData, isBinary: boolean
 }
 
 function onWsPong(this: WebSocket): void {
-  (this as ClientSocket)[kConnection].alive = true;
+  (this as ClientSocket)[kConnection].lastSeen = Date.now();
 }
 
 function onWsClose(this: WebSocket): void {
@@ -47,7 +47,8 @@ function onWsClose(this: WebSocket): void {
  * nothing of the handshake (nonce, hello timer) once the hello is answered.
  */
 class ClientConnection implements ConnectedClient {
-  alive = true;
+  /** Set at the welcome, then by each pong (ConnectedClient.lastSeen). */
+  lastSeen = 0;
   /**
    * Set when the hello is accepted, before the client is registered: every client in
    * `ctx.clients` has one. Undefined while the connection is still in its handshake.
@@ -204,6 +205,9 @@ class ClientConnection implements ConnectedClient {
       allowExec: hello.allowExec,
       allowForward: hello.allowForward,
     };
+    // Judged by the heartbeat from now on: its handshake may have taken longer than an interval,
+    // and a client never pinged must not be found silent.
+    this.lastSeen = Date.now();
     ctx.clients.set(hello.id, this);
     this.keySecret = key.value;
     sendJson(ws, {

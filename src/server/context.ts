@@ -18,8 +18,8 @@ export interface ConnectedClient {
   id: string;
   entry: DirectoryEntry;
   ws: WebSocket;
-  /** Cleared at each ping, set by the pong: a client still unset at the next ping is dead. */
-  alive: boolean;
+  /** When the client last answered a ping (its pong): the heartbeat judges it by this (clientHeartbeat.ts). */
+  lastSeen: number;
   /** Connected over TLS: a client that is not is closed when `require-tls` is switched on. */
   secure: boolean;
   /** The key secret the client holds (a rotated key's old one until it is handed the new). */

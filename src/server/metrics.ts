@@ -29,6 +29,7 @@ export class Metrics {
   readonly redirects: Counter<'on'>;
   readonly refusals: Counter<'reason'>;
   readonly failovers: Counter;
+  readonly heartbeatsMissed: Counter;
   readonly sessionsOpened: Counter;
   /** Not registered until the server has a certificate: a plain server exports no expiry. */
   private readonly certificateExpiry: Gauge;
@@ -155,6 +156,11 @@ export class Metrics {
     this.failovers = new Counter({
       name: 'switchboard_failovers_total',
       help: 'Times this server took over as acting primary',
+      registers,
+    });
+    this.heartbeatsMissed = new Counter({
+      name: 'switchboard_heartbeats_missed_total',
+      help: 'Clients dropped because they did not answer the previous ping (heartbeat)',
       registers,
     });
     this.certificateExpiry = new Gauge({

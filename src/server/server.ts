@@ -44,6 +44,7 @@ import { sessionSigningKey } from './api/sessionToken.js';
 import { fileBudget, readFileUse, type FileBudget } from './fileBudget.js';
 import { DeviceRegistry } from './deviceRegistry.js';
 import { enforceDeviceRules } from './deviceEnforcement.js';
+import { ClientHeartbeat } from './clientHeartbeat.js';
 
 /** The store's local meta entry holding the pins vouched for by the cluster (not replicated). */
 const VOUCHED_PINS_META = 'vouched-pins';
@@ -129,8 +130,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   readonly sessionSigningKey: Buffer;
   private listener: Listener | undefined;
   private readonly wss: WebSocketServer;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
-  private heartbeatSeconds = 0;
+  private readonly heartbeat: ClientHeartbeat;
   private readonly connectionLimits: ConnectionLimits;
   private readonly admission: Admission;
   private readonly fileBudget: FileBudget;
@@ -173,6 +173,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.admission = new Admission(this.config.settings['admission-rate'], Date.now());
     const files = readFileUse();
     this.fileBudget = fileBudget(files.fileLimit, files.filesInUse, options.maxClients);
+    this.heartbeat = new ClientHeartbeat(this.clients, this.logger, (n) => this.metrics.heartbeatsMissed.inc(n));
     this.capacity = new ClientCapacity(this.fileBudget, this.logger, (reason) => this.metrics.refusals.inc({ reason }));
     this.operatorSessions = new OperatorSessions({ ...OPERATOR_KIND_LIMITS, ...options.sessionLimits });
     this.broker = new Broker(new TicketTable(options.ticketTtlMs ?? 10_000), (s) => this.sessionClosed(s));
@@ -238,7 +239,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.devices.start();
     this.config.on('changed', (removed) => this.onConfigChanged(removed));
     this.config.watch();
-    this.scheduleHeartbeat();
+    this.heartbeat.schedule(this.config.settings.heartbeat);
     this.logger.info(
       {
         address: this.address,
@@ -269,7 +270,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     if (this.stopping) return;
     this.stopping = true;
     this.config.stop();
-    clearInterval(this.heartbeatTimer);
+    this.heartbeat.stop();
     this.behaviour.stop();
     const elsewhere = this.behaviour.clusterAddresses().primary;
     for (const client of this.clients.values()) {
@@ -430,7 +431,8 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       }
       this.logger.info({ keys: removedKeys }, 'keys removed; their clients disconnected');
     }
-    if (this.config.settings.heartbeat !== this.heartbeatSeconds) this.scheduleHeartbeat();
+    if (this.config.settings.heartbeat !== this.heartbeat.seconds)
+      this.heartbeat.schedule(this.config.settings.heartbeat);
     if (this.config.settings['require-tls']) {
       for (const client of this.clients.values())
         if (!client.secure) client.close(CloseCodes.TLS_REQUIRED, 'this server now requires TLS');
@@ -454,24 +456,6 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     }
     const ended = this.web?.api.sessions.revokeStale((login) => revokedBecause(login, this.store)) ?? 0;
     if (ended) this.logger.info({ sessions: ended }, 'api sessions of revoked operators ended');
-  }
-
-  /** One timer for all clients: ping each; one that did not answer the last ping is dead. */
-  private scheduleHeartbeat(): void {
-    clearInterval(this.heartbeatTimer);
-    this.heartbeatSeconds = this.config.settings.heartbeat;
-    this.heartbeatTimer = setInterval(() => {
-      for (const client of this.clients.values()) {
-        if (!client.alive) {
-          this.logger.info({ client: client.id }, 'client missed its heartbeat');
-          client.ws.terminate();
-          continue;
-        }
-        client.alive = false;
-        client.ws.ping();
-      }
-    }, this.heartbeatSeconds * 1000);
-    this.heartbeatTimer.unref();
   }
 
   private tlsRefused(req: http.IncomingMessage): boolean {

@@ -67,6 +67,19 @@ export class SessionBudget {
 }
 
 /**
+ * One budget per operator name, made at its first use: a script with many tokens still shares its
+ * operator's budget. Each REST route that opens sessions (exec, files) keeps one of these.
+ */
+export function operatorBudgets(limits: SessionLimits = CONTROL_SESSION_LIMITS): (operator: string) => SessionBudget {
+  const budgets = new Map<string, SessionBudget>();
+  return (name) => {
+    let budget = budgets.get(name);
+    if (!budget) budgets.set(name, (budget = new SessionBudget(limits, `operator ${name}`)));
+    return budget;
+  };
+}
+
+/**
  * Sessions one operator may hold at once, by kind, over all of its control channels and the API
  * together (a control channel's own budget above bounds one channel; an operator may open many).
  * The bound follows what a session costs the client and the server: a forward or a proxied web

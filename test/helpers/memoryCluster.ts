@@ -32,7 +32,7 @@ export const KEY_NAME = 'k1';
 export class MemoryClient implements ConnectedClient {
   readonly id = clientIdFor(randomBytes(32));
   readonly entry: DirectoryEntry;
-  alive = true;
+  lastSeen = Date.now();
   secure = false;
   keySecret = 'memory-key-secret';
   readonly handedOver: { keyName: string; successor: string }[] = [];

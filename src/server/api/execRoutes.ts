@@ -1,5 +1,5 @@
 import { openFarEnd } from '../controlOps.js';
-import { CONTROL_SESSION_LIMITS, SessionBudget } from '../sessionBudget.js';
+import { operatorBudgets } from '../sessionBudget.js';
 import { collectExec, DEFAULT_EXEC_LIMITS } from './execCollector.js';
 import type { ApiDeps, Route } from './route.js';
 import { ExecBody } from './schemas.js';
@@ -11,13 +11,8 @@ import { ExecBody } from './schemas.js';
  */
 export function execRoutes(deps: ApiDeps): Route[] {
   const { ctx } = deps;
-  // One budget per operator name: a script with many tokens still shares its operator's budget.
-  const budgets = new Map<string, SessionBudget>();
-  const budgetFor = (name: string) => {
-    let budget = budgets.get(name);
-    if (!budget) budgets.set(name, (budget = new SessionBudget(CONTROL_SESSION_LIMITS, `operator ${name}`)));
-    return budget;
-  };
+  // One budget per operator name: many tokens of one operator share it.
+  const budgetFor = operatorBudgets();
   return [
     {
       method: 'POST',

@@ -5,7 +5,7 @@ import { putFile, readListing, receiveFile } from '../../protocol/fileWire.js';
 import type { SessionTarget } from '../../protocol/messages.js';
 import { openFarEnd } from '../controlOps.js';
 import type { DirectoryEntry } from '../directory.js';
-import { CONTROL_SESSION_LIMITS, SessionBudget } from '../sessionBudget.js';
+import { operatorBudgets } from '../sessionBudget.js';
 import { ApiError } from './apiError.js';
 import { API_HEADERS } from './httpIo.js';
 import { STREAMED, type ApiCall, type ApiDeps, type Route } from './route.js';
@@ -18,13 +18,8 @@ import { STREAMED, type ApiCall, type ApiDeps, type Route } from './route.js';
  */
 export function fileRoutes(deps: ApiDeps): Route[] {
   const { ctx } = deps;
-  // One budget per operator name, as for exec: many tokens of one operator share it.
-  const budgets = new Map<string, SessionBudget>();
-  const budgetFor = (name: string) => {
-    let budget = budgets.get(name);
-    if (!budget) budgets.set(name, (budget = new SessionBudget(CONTROL_SESSION_LIMITS, `operator ${name}`)));
-    return budget;
-  };
+  // One budget per operator name: many tokens of one operator share it.
+  const budgetFor = operatorBudgets();
 
   /** Runs one files session for the caller; the slot is held until `use` is done with the far end. */
   async function withSession<T>(

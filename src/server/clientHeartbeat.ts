@@ -1,0 +1,93 @@
+import { heartbeatVerdict, timerStalled, type HeartbeatPolicy } from '../net/heartbeat.js';
+import type { ConnectedClient } from './context.js';
+import type { Logger } from './logger.js';
+
+/** A client that did not answer the previous ping is dead (the heartbeat policy's `missed`). */
+const MISSED_PINGS = 1;
+/** Ids named in a round's summary line at the most: the count says how many there were. */
+const NAMED_PER_ROUND = 20;
+
+/** What the heartbeat needs of a client: one number of state per client, for 60,000 of them. */
+export type HeartbeatClient = Pick<ConnectedClient, 'id' | 'lastSeen'> & {
+  ws: { ping(): void; terminate(): void };
+};
+
+export interface HeartbeatRound {
+  /** Clients found dead (and terminated) this round. */
+  missed: number;
+  /** The first of them, for the log line. */
+  named: string[];
+  /** Our timer ran late: nobody was judged, everyone was pinged. */
+  stalled: boolean;
+}
+
+/**
+ * One round of the server's heartbeat over all its clients: each is judged by the heartbeat
+ * policy (src/net/heartbeat.ts), the dead terminated, the others pinged.
+ */
+export function heartbeatRound(
+  clients: Iterable<HeartbeatClient>,
+  policy: HeartbeatPolicy,
+  lastTick: number,
+  now: number,
+): HeartbeatRound {
+  const round: HeartbeatRound = { missed: 0, named: [], stalled: timerStalled(policy, lastTick, now) };
+  for (const client of clients) {
+    const verdict = heartbeatVerdict(policy, { lastSeen: client.lastSeen, lastTick, now });
+    if (verdict === 'dead') {
+      round.missed++;
+      if (round.named.length < NAMED_PER_ROUND) round.named.push(client.id);
+      client.ws.terminate();
+      continue;
+    }
+    if (verdict === 'forgive') client.lastSeen = now;
+    client.ws.ping();
+  }
+  return round;
+}
+
+/**
+ * The server's heartbeat: one timer for all its clients (one per client would cost a timer each,
+ * at 60,000 clients). A round that drops clients logs one line with the count, never one a client:
+ * a network blip at 500 machines is one line, and the count goes to a metric.
+ */
+export class ClientHeartbeat {
+  private timer: NodeJS.Timeout | undefined;
+  private intervalSeconds = 0;
+
+  constructor(
+    private readonly clients: Map<string, HeartbeatClient>,
+    private readonly logger: Logger,
+    private readonly countMissed: (n: number) => void,
+  ) {}
+
+  get seconds(): number {
+    return this.intervalSeconds;
+  }
+
+  /** (Re)starts the timer at `seconds`: a changed setting takes effect at once. */
+  schedule(seconds: number): void {
+    this.stop();
+    this.intervalSeconds = seconds;
+    const policy: HeartbeatPolicy = { intervalMs: seconds * 1000, missed: MISSED_PINGS };
+    let lastTick = Date.now();
+    this.timer = setInterval(() => {
+      const now = Date.now();
+      const round = heartbeatRound(this.clients.values(), policy, lastTick, now);
+      if (round.stalled)
+        this.logger.warn(
+          { lateMs: now - lastTick - policy.intervalMs },
+          'heartbeat ran late (the event loop stalled): no client judged this round',
+        );
+      lastTick = now;
+      if (!round.missed) return;
+      this.countMissed(round.missed);
+      this.logger.info({ missed: round.missed, clients: round.named }, 'clients missed their heartbeat');
+    }, policy.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
