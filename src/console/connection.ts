@@ -131,9 +131,13 @@ export async function connectionLost(): Promise<void> {
     });
     if (step.kind === 'resume') {
       banner(undefined);
+      // This server acts now: when it names another primary later, that is a failback, to follow at once.
+      left = undefined;
       reconnecting = false;
+      // Only the streams that were open: a page the hook shows now opens its own and loads.
+      const listeners = [...reconnectedListeners];
       hooks.resumed(me!);
-      for (const listener of [...reconnectedListeners]) listener();
+      for (const listener of listeners) listener();
       return;
     }
     if (step.kind === 'login') {
