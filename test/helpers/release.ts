@@ -42,15 +42,16 @@ function isShallow(root: string): boolean {
 }
 
 /**
- * The commit of release `version`: its tag `vVERSION`, else (a clone that fetched no tags, as some
- * CI checkouts do) the oldest commit whose package.json carries that version. Undefined when the
+ * The commit of release `version`: its tag `vVERSION`, else (a clone that fetched no tags at all, as
+ * some CI checkouts do) the oldest commit whose package.json carries that version. Undefined when the
  * history holds neither.
  */
 function releaseCommit(root: string, version: string): string | undefined {
   const tagged = git(root, ['rev-parse', '--verify', '--quiet', `refs/tags/v${version}^{commit}`]);
   if (tagged.ok && tagged.out) return tagged.out;
   // A shallow history starts at a commit that seems to add every line: it cannot date a version.
-  if (isShallow(root)) return undefined;
+  // And where tags were fetched, a release without one was never tagged (0.1.0): no guessing then.
+  if (isShallow(root) || git(root, ['tag', '--list', 'v*']).out !== '') return undefined;
   const line = `"version": "${version.replaceAll('.', '\\.')}"`;
   const touched = git(root, ['log', '--format=%H', '-G', line, '--', 'package.json']);
   for (const commit of touched.ok ? touched.out.split('\n').filter(Boolean).reverse() : []) {
