@@ -27,8 +27,11 @@ export interface PlanInput {
   left?: { address: string; agoMs: number };
 }
 
-/** Failed probes of its own server after which a page moves to another. */
-export const MOVE_AFTER_FAILURES = 3;
+/**
+ * Failed probes of its own server after which a page moves to another (about 7 s: 0, 1, 2, 4 s).
+ * A restart of that server is often quicker; a failover seldom is, so moving sooner gains little.
+ */
+export const MOVE_AFTER_FAILURES = 4;
 /**
  * How long a page that fled a dead primary waits for the secondary to stand in, while the
  * secondary still names that primary, before it goes back to look (a primary that only restarted).
