@@ -135,7 +135,7 @@ export function buildRelease(release: { version: string; commit: string }): Rele
     else
       run(
         'npm',
-        ['ci', '--offline', '--no-audit', '--no-fund', '--ignore-scripts=false'],
+        ['ci', '--offline', '--no-audit', '--no-fund'],
         building,
         `release ${release.version} locks other dependencies than this tree, and installing them from npm's cache ` +
           '(npm ci --offline)',
