@@ -4,7 +4,8 @@
  * the primary, without the operator logging in again, and follows the primary back after failback.
  * Each server is reached at its own address (no shared name), so the page must change origin and
  * carry its login with a handover ticket (src/server/api/handoverTicket.ts); the ticket's rules are
- * checked on the API first.
+ * checked on the API first. Last, one server reached by one name: the page says it is reconnecting
+ * and, the server back (kill -9, restart), carries on from the same origin.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -12,6 +13,8 @@ import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { addOperator, login, request } from './helpers/api.js';
 import { FailoverCluster } from './helpers/failover.js';
+import { addKey, startClient, startServer, type Proc } from './helpers/harness.js';
+import { freePort } from './helpers/ports.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** 127.0.204.0/24 is this file's: no other test uses it. */
@@ -20,9 +23,26 @@ const { primary, secondary } = cluster;
 const PASSWORD = 'console-failover-password-1';
 let browser: Browser | undefined;
 const pageErrors: string[] = [];
+/** Processes started outside the cluster helper, killed in the after hook. */
+const others: Proc[] = [];
 
 function redeem(address: string, ticket: string, headers: Record<string, string> = {}) {
   return request(address, 'POST', 'handover/redeem', { ticket }, { headers });
+}
+
+async function launched(): Promise<Browser> {
+  browser ??= await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+  });
+  return browser;
+}
+
+async function logIn(page: Page, address: string): Promise<void> {
+  await page.goto(`http://${address}/console/`);
+  await page.fill('input[name=operator]', 'ops');
+  await page.fill('input[name=password]', PASSWORD);
+  await page.click('form.login button[type=submit]');
 }
 
 async function names(page: Page): Promise<string[]> {
@@ -51,6 +71,7 @@ describe(
 
     after(async () => {
       await browser?.close();
+      await Promise.all(others.map((p) => p.stop('SIGKILL')));
       await cluster.cleanup();
     });
 
@@ -89,20 +110,13 @@ describe(
     });
 
     test('the console shows the clients from the secondary after kill -9 of the primary, and follows failback', async () => {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-      });
-      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const context = await (await launched()).newContext({ viewport: { width: 1280, height: 800 } });
       const page = await context.newPage();
       page.on('pageerror', (e) => pageErrors.push(e.message));
       const logins: string[] = [];
       page.on('request', (r) => r.url().endsWith('/api/v1/login') && logins.push(r.url()));
 
-      await page.goto(`http://${primary.address}/console/`);
-      await page.fill('input[name=operator]', 'ops');
-      await page.fill('input[name=password]', PASSWORD);
-      await page.click('form.login button[type=submit]');
+      await logIn(page, primary.address);
       await showsClients(page, primary.address, ['box-1', 'box-2']);
       // The page holds a ticket once it asked for one (it does right after login).
       await page
@@ -125,6 +139,31 @@ describe(
       await showsClients(page, primary.address, ['box-1', 'box-2', 'box-3']);
       assert.equal(await page.locator('form.login').count(), 0, 'no login page');
       assert.deepEqual(logins, [`http://${primary.address}/api/v1/login`], 'the operator logged in once');
+      assert.deepEqual(pageErrors, []);
+    });
+
+    test('a server reached by one name: the console reconnects to the same origin when it is back', async () => {
+      // One server, as behind a DNS name or a virtual IP: no other console to move to.
+      const data = `${cluster.dir.path}/alone`;
+      const key = await addKey(data, 'alone');
+      await addOperator(data, 'ops', PASSWORD, 'admin');
+      const address = `127.0.204.50:${await freePort('127.0.204.50')}`;
+      const env = { SWITCHBOARD_CLUSTER_SECRET: 'console-failover-alone-secret-0123456789' };
+      const first = await startServer(data, [], env, address);
+      others.push(first.proc);
+      const client = ['--gateway', address, '--key', key, '--state', `${data}-client`];
+      others.push(await startClient([...client, '--name', 'alone-1']));
+      const page = await (await launched()).newPage();
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      await logIn(page, address);
+      await showsClients(page, address, ['alone-1']);
+
+      await first.proc.stop('SIGKILL');
+      await page.locator('#connection', { hasText: /reconnecting/i }).waitFor({ timeout: 30_000 });
+      others.push((await startServer(data, [], env, address)).proc);
+      await page.locator('#connection').waitFor({ state: 'hidden', timeout: 60_000 });
+      await showsClients(page, address, ['alone-1']);
+      assert.equal(await page.locator('form.login').count(), 0, 'no login page');
       assert.deepEqual(pageErrors, []);
     });
   },
