@@ -1,6 +1,7 @@
 import { api, ApiFailure, setCsrf, type Me } from './api.js';
 import { auditPage } from './auditPage.js';
 import { clientsPage } from './clientsPage.js';
+import { arriveFromHandover, initConnection, keepHandover, stopHandover } from './connection.js';
 import { configPage } from './configPage.js';
 import { filesPage } from './filesPage.js';
 import { devicesPage } from './devicesPage.js';
@@ -116,17 +117,14 @@ function showLogin(): void {
   document.title = 'Log in · Switchboard';
   loginPage(view, (who) => {
     me = who;
+    keepHandover();
     showShell();
   });
 }
 
 async function logout(): Promise<void> {
   await api('POST', '/logout').catch(() => undefined);
-  me = undefined;
-  setCsrf('');
-  leave();
-  leave = () => undefined;
-  showLogin();
+  loggedOut();
 }
 
 /** On a member (or a secondary not acting), the API answers 421 with the primary's address. */
@@ -154,21 +152,40 @@ function showElsewhere(primary: string): void {
 window.addEventListener('hashchange', route);
 // A session that ended elsewhere (expired, logged out, operator removed) brings back the login page.
 window.addEventListener('unhandledrejection', (event) => {
-  if (event.reason instanceof ApiFailure && event.reason.status === 401) {
-    me = undefined;
-    showLogin();
-  }
+  if (event.reason instanceof ApiFailure && event.reason.status === 401) loggedOut();
 });
 
-api<Me>('GET', '/session').then(
-  (session) => {
+function loggedOut(): void {
+  stopHandover();
+  me = undefined;
+  setCsrf('');
+  leave();
+  leave = () => undefined;
+  showLogin();
+}
+
+// A page that lost its server finds the acting primary again, here or on another server.
+initConnection({
+  resumed(session) {
+    const first = me === undefined;
     me = session;
     setCsrf(session.csrf);
-    showShell();
+    if (first) showShell();
   },
-  (err: unknown) => {
-    if (err instanceof ApiFailure && err.status === 421 && typeof err.detail.primary === 'string')
-      return showElsewhere(err.detail.primary);
-    showLogin();
-  },
-);
+  loggedOut,
+});
+
+if (!arriveFromHandover())
+  api<Me>('GET', '/session').then(
+    (session) => {
+      me = session;
+      setCsrf(session.csrf);
+      keepHandover();
+      showShell();
+    },
+    (err: unknown) => {
+      if (err instanceof ApiFailure && err.status === 421 && typeof err.detail.primary === 'string')
+        return showElsewhere(err.detail.primary);
+      showLogin();
+    },
+  );

@@ -1,4 +1,5 @@
 import type { Client, ServerInfo } from './api.js';
+import { connectionLost, onReconnected } from './connection.js';
 
 export interface LiveHandlers {
   clientUp?(client: Client): void;
@@ -9,24 +10,41 @@ export interface LiveHandlers {
 }
 
 /**
- * The server's event stream (GET /api/v1/events). EventSource reconnects by itself; after a
- * reconnect the page reloads its list, since events sent meanwhile are gone.
+ * The server's event stream (GET /api/v1/events). When it drops, the page's connection
+ * (connection.ts) finds the acting primary again, here or on another server; the stream then
+ * reopens and the page reloads its list, since events sent meanwhile are gone.
  */
 export function subscribe(handlers: LiveHandlers): () => void {
-  const source = new EventSource('/api/v1/events');
-  let opened = false;
-  source.addEventListener('open', () => {
-    if (opened) handlers.reconnected?.();
-    opened = true;
+  let source: EventSource | undefined;
+  const open = () => {
+    const stream = new EventSource('/api/v1/events');
+    source = stream;
+    stream.addEventListener('client-up', (e) =>
+      handlers.clientUp?.(JSON.parse((e as MessageEvent<string>).data) as Client),
+    );
+    stream.addEventListener('client-down', (e) =>
+      handlers.clientDown?.((JSON.parse((e as MessageEvent<string>).data) as { id: string }).id),
+    );
+    stream.addEventListener('servers', (e) =>
+      handlers.servers?.(JSON.parse((e as MessageEvent<string>).data) as ServerInfo[]),
+    );
+    // EventSource would retry on its own, but not after a refusal (421 once the server stepped
+    // down, 401), and never elsewhere: the connection decides instead.
+    stream.addEventListener('error', () => {
+      stream.close();
+      if (source !== stream) return;
+      source = undefined;
+      void connectionLost();
+    });
+  };
+  open();
+  const off = onReconnected(() => {
+    if (!source) open();
+    handlers.reconnected?.();
   });
-  source.addEventListener('client-up', (e) =>
-    handlers.clientUp?.(JSON.parse((e as MessageEvent<string>).data) as Client),
-  );
-  source.addEventListener('client-down', (e) =>
-    handlers.clientDown?.((JSON.parse((e as MessageEvent<string>).data) as { id: string }).id),
-  );
-  source.addEventListener('servers', (e) =>
-    handlers.servers?.(JSON.parse((e as MessageEvent<string>).data) as ServerInfo[]),
-  );
-  return () => source.close();
+  return () => {
+    off();
+    source?.close();
+    source = undefined;
+  };
 }

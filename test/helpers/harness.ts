@@ -14,8 +14,12 @@ export const BIN = join(ROOT, 'bin', 'switchboard.js');
  * start itself again to get (src/cli/nodeRuntime.ts), so that the process a test watches (its pid,
  * memory, sockets) is Switchboard itself.
  */
-export function binSpawn(args: string[], env: NodeJS.ProcessEnv = {}): { argv: string[]; env: NodeJS.ProcessEnv } {
-  return { argv: [...RELAY_NODE_FLAGS, BIN, ...args], env: { ...RELAY_NODE_ENV, ...process.env, ...env } };
+export function binSpawn(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  bin = BIN,
+): { argv: string[]; env: NodeJS.ProcessEnv } {
+  return { argv: [...RELAY_NODE_FLAGS, bin, ...args], env: { ...RELAY_NODE_ENV, ...process.env, ...env } };
 }
 
 /**
@@ -104,13 +108,13 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs one `switchboard ...` command to completion. */
+/** Runs one `switchboard ...` command to completion (`bin`: another build's entry, e.g. a previous release). */
 export function runCli(
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {},
+  opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number; bin?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const run = binSpawn(args, opts.env);
+    const run = binSpawn(args, opts.env, opts.bin);
     const child = trackChild(
       spawn(process.execPath, run.argv, { env: run.env, stdio: ['pipe', 'pipe', 'pipe'], ...OWN_GROUP }),
     );

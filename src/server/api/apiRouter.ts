@@ -12,6 +12,7 @@ import { EventHub } from './eventHub.js';
 import { eventRoutes } from './eventRoutes.js';
 import { execRoutes } from './execRoutes.js';
 import { fileRoutes } from './fileRoutes.js';
+import { handoverRoutes } from './handoverRoutes.js';
 import { readJsonBody, sendJson } from './httpIo.js';
 import { keyRoutes } from './keyRoutes.js';
 import { loginRoutes } from './loginRoutes.js';
@@ -56,6 +57,7 @@ export class ApiRouter {
     };
     this.routes = [
       loginRoutes,
+      handoverRoutes,
       clientRoutes,
       serverRoutes,
       keyRoutes,
@@ -88,8 +90,10 @@ export class ApiRouter {
   }
 
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname.slice(API_PREFIX.length) || '/';
+    const match = matchRoute(this.routes, req.method ?? 'GET', path);
     const acting = this.ctx.behaviour.acting();
-    if (!acting.acting) {
+    if (!acting.acting && !('route' in match && match.route.anyServer)) {
       const primary = acting.primary ?? 'unknown';
       throw new ApiError(
         421,
@@ -98,8 +102,6 @@ export class ApiRouter {
         { primary },
       );
     }
-    const path = url.pathname.slice(API_PREFIX.length) || '/';
-    const match = matchRoute(this.routes, req.method ?? 'GET', path);
     if (!('route' in match)) {
       if (match.methods.length)
         throw new ApiError(405, ErrorCodes.NOT_FOUND, `${req.method} is not allowed on ${url.pathname}`, {

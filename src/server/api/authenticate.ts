@@ -56,7 +56,7 @@ export function tokenOf(req: http.IncomingMessage): { token: string; via: 'beare
   return cookie ? { token: cookie, via: 'cookie' } : undefined;
 }
 
-function hostOf(origin: string): string | undefined {
+export function hostOf(origin: string): string | undefined {
   try {
     return new URL(origin).host;
   } catch {

@@ -40,6 +40,9 @@ export function eventRoutes(deps: ApiDeps): Route[] {
           },
           alive() {
             if (!deps.sessions.live(who.token, deps.now())) return false;
+            // A secondary that stepped down (the primary is back) serves no more events: the console,
+            // reconnecting, hears 421 and follows the primary.
+            if (!deps.ctx.behaviour.acting().acting) return false;
             // A change of role or keys changes what this stream may carry: end it, the console reconnects.
             const now = deps.ctx.store.operators().find((o) => o.name === who.operator.name);
             return now !== undefined && now.role === role && JSON.stringify(now.keys) === keys;

@@ -7,7 +7,8 @@ import { Reply, type ApiDeps, type Route } from './route.js';
 import { LoginBody } from './schemas.js';
 import type { WebSession } from './sessionTable.js';
 
-function sessionView(deps: ApiDeps, operator: Principal['operator'], session: WebSession) {
+/** What the console knows of its login (GET /session); the handover answers the same. */
+export function sessionView(deps: ApiDeps, operator: Principal['operator'], session: WebSession) {
   return {
     operator: operator.name,
     role: operator.role,

@@ -42,6 +42,11 @@ export interface Route {
   /** Under /api/v1, with `:name` parameters: `/keys/:name`. */
   path: string;
   access: Access;
+  /**
+   * Answered by every server, not only the acting primary (which the others name with 421): for
+   * what does not touch the cluster's directory or write its configuration.
+   */
+  anyServer?: boolean;
   handle(call: ApiCall): Promise<unknown>;
 }
 

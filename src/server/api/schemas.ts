@@ -21,6 +21,14 @@ export const LoginBody = z.strictObject({
   totp: z.string().max(16).optional(),
 });
 
+/** A console handover ticket (handoverTicket.ts): base64url, a few hundred characters at most. */
+export const HandoverBody = z.strictObject({
+  ticket: z
+    .string()
+    .max(1024)
+    .regex(/^[A-Za-z0-9_-]+$/),
+});
+
 /** `q` is the search text (`filter` is its older name); `limit` asks for one page (see BrowseParams). */
 export const ClientsQuery = z.strictObject({
   group: z.string().max(128).optional(),

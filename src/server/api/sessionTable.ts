@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { csrfOf, issueToken, tokenId, verifyToken } from './sessionToken.js';
+import { openTicket, RedeemedTickets, sealTicket } from './handoverTicket.js';
 import type { GrantedLogin } from '../credentialStamp.js';
 
 export interface SessionLimits {
@@ -60,6 +61,7 @@ export function localAuthority(): SessionAuthority {
  */
 export class SessionTable {
   private readonly sessions = new Map<string, WebSession>();
+  private readonly redeemed = new RedeemedTickets();
 
   constructor(
     readonly limits: SessionLimits = DEFAULT_SESSION_LIMITS,
@@ -120,6 +122,19 @@ export class SessionTable {
     }
     session.lastSeen = now;
     return session;
+  }
+
+  /** A console handover ticket for a live session (handoverTicket.ts): any server of the cluster takes it once. */
+  handoverTicket(token: string, now: number): { ticket: string; expiresAt: number } {
+    return sealTicket(this.authority.key, token, now);
+  }
+
+  /** The session a handover ticket carries, taken in as a use; undefined when the ticket or its session no longer holds. */
+  redeem(ticket: string, now: number): { token: string; session: WebSession } | undefined {
+    const token = openTicket(this.authority.key, ticket, now);
+    if (token === undefined || !this.redeemed.take(ticket, now)) return undefined;
+    const session = this.touch(token, now);
+    return session && { token, session };
   }
 
   /** Whether the session is still live, without counting this as a use. */
