@@ -31,6 +31,11 @@ export interface Recovery {
   atEnd: number;
   /** [ms after the kill, browsable] each time the count changed: the shape of the recovery. */
   timeline: [number, number][];
+  /** The same moments, the browsable clients by the server that holds them: who came back when. */
+  byServer: [number, Record<string, number>][];
+  /** Connected by the generators' own account when `targetMs` had passed, and at the end: browsable or not. */
+  connectedAtTarget: number;
+  connectedAtEnd: number;
   /** Browses that failed (refused while not acting, timed out...), and the last error. */
   browseErrors: number;
   lastBrowseError: string | null;
@@ -167,6 +172,9 @@ export class BenchCluster {
    */
   async watchRecovery(gateway: string, total: number, windowMs: number, targetMs: number): Promise<Recovery> {
     const r: Recovery = {
+      byServer: [],
+      connectedAtTarget: 0,
+      connectedAtEnd: 0,
       allBackMs: null,
       atTarget: 0,
       atEnd: 0,
@@ -175,15 +183,23 @@ export class BenchCluster {
       lastBrowseError: null,
     };
     while (Date.now() - this.killedAt < windowMs) {
-      const now = await this.browseCount(gateway).catch((err: Error) => {
+      const list = await this.withControl(gateway, (c) => c.browse()).catch((err: Error) => {
         r.browseErrors++;
         r.lastBrowseError = err.message;
-        return r.atEnd;
+        return undefined;
       });
+      const now = list?.length ?? r.atEnd;
       const elapsed = Date.now() - this.killedAt;
-      if (now !== r.atEnd) r.timeline.push([elapsed, now]);
+      if (now !== r.atEnd) {
+        r.timeline.push([elapsed, now]);
+        r.byServer.push([elapsed, countByServer(list ?? [])]);
+      }
       r.atEnd = now;
-      if (elapsed <= targetMs) r.atTarget = now;
+      r.connectedAtEnd = this.connectedNow();
+      if (elapsed <= targetMs) {
+        r.atTarget = now;
+        r.connectedAtTarget = r.connectedAtEnd;
+      }
       if (now >= total) {
         r.allBackMs = elapsed;
         break;
@@ -191,6 +207,11 @@ export class BenchCluster {
       await new Promise((res) => setTimeout(res, 200));
     }
     return r;
+  }
+
+  /** Clients connected now by the generators' own account (their last status lines, each at most a second old). */
+  connectedNow(): number {
+    return this.generators.reduce((sum, g) => sum + Number(lastStatus(g)?.connected ?? 0), 0);
   }
 
   /** Why the generators' clients that are not connected wait, summed over the generators (their last status lines). */
@@ -216,6 +237,12 @@ export class BenchCluster {
     await Promise.all(this.procs.map((proc) => proc.stop('SIGKILL')));
     this.dir.remove();
   }
+}
+
+function countByServer(list: readonly { server: string }[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of list) out[c.server] = (out[c.server] ?? 0) + 1;
+  return out;
 }
 
 function lastStatus(generator: SwitchboardProcess): Record<string, unknown> | undefined {

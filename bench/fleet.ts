@@ -59,7 +59,13 @@ export interface FleetResult {
   /** Not browsable when the window closed. */
   lost: number;
   timeline: [number, number][];
+  /** The same moments by the server that holds the clients (host part of the address only). */
+  timelineByServer: [number, Record<string, number>][];
   browseErrors: number;
+  lastBrowseError: string | null;
+  /** Connected by the generators' own account (browsable or not) at 10 s and when the watch ended. */
+  connectedAt10s: number;
+  connectedAtEnd: number;
   /** Why the generators' clients that were not connected at the end waited (their last reason). */
   waitingAtEnd: Record<string, number>;
   loadAverageAtStart: number;
@@ -134,9 +140,12 @@ export async function runFleetBench(
     const r = await cluster.watchRecovery(cluster.secondary, total, RECOVERY_WINDOW_MS, TARGET_MS);
     const waitingAtEnd = cluster.waitingReasons();
     log(
-      `  fleet: after kill -9 of the primary (load average ${loadAverageAtKill}), ${r.atEnd} of ${total} browsable on the secondary ${r.allBackMs === null ? `when the ${RECOVERY_WINDOW_MS / 1000} s window closed` : `after ${r.allBackMs} ms`}; ${r.atTarget} at 10 s; timeline ${JSON.stringify(r.timeline)}; ${r.browseErrors} failed browses; waiting at the end: ${JSON.stringify(waitingAtEnd)}`,
+      `  fleet: after kill -9 of the primary (load average ${loadAverageAtKill}), ${r.atEnd} of ${total} browsable on the secondary ${r.allBackMs === null ? `when the ${RECOVERY_WINDOW_MS / 1000} s window closed` : `after ${r.allBackMs} ms`}; ${r.atTarget} at 10 s; timeline ${JSON.stringify(r.timeline)}; connected by the generators' account ${r.connectedAtTarget} at 10 s, ${r.connectedAtEnd} at the end; ${r.browseErrors} failed browses${r.lastBrowseError ? ` (last: ${r.lastBrowseError})` : ''}; waiting at the end: ${JSON.stringify(waitingAtEnd)}`,
     );
-    if (process.env.FLEET_DEBUG) for (const line of cluster.warningsSinceKill()) log(`  fleet: ${line}`);
+    if (process.env.FLEET_DEBUG) {
+      for (const line of cluster.warningsSinceKill()) log(`  fleet: ${line}`);
+      log(`  fleet: by server ${JSON.stringify(r.byServer)}`);
+    }
     return {
       perServer,
       clients: total,
@@ -153,7 +162,14 @@ export async function runFleetBench(
       browsableAt10s: r.atTarget,
       lost: total - r.atEnd,
       timeline: r.timeline,
+      timelineByServer: r.byServer.map(([ms, by]) => [
+        ms,
+        Object.fromEntries(Object.entries(by).map(([a, n]) => [a.split(':')[0]!, n])),
+      ]),
       browseErrors: r.browseErrors,
+      lastBrowseError: r.lastBrowseError,
+      connectedAt10s: r.connectedAtTarget,
+      connectedAtEnd: r.connectedAtEnd,
       waitingAtEnd,
       loadAverageAtStart,
       loadAverageAtKill,

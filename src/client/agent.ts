@@ -232,8 +232,9 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       // change by retrying at once (bad key) still retries, but slowly, as the backoff grows.
       const next = this.servers.current();
       // A busy server (admission control) said when to come back: never sooner, later if our own
-      // jittered backoff says so.
-      const backoffMs = this.backoff.next();
+      // jittered backoff says so. The backoff grows when a round begins again at the primary; the
+      // other servers of the round are tried at the same step.
+      const backoffMs = next === this.servers.primary ? this.backoff.next() : this.backoff.again();
       const delayMs =
         retryAfterMs !== undefined
           ? Math.max(retryAfterMs, backoffMs)
