@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { returnOrder } from '../src/net/returnOrder.js';
 import { ControlClient } from '../src/control/controlClient.js';
 import { startEchoServer } from './helpers/external.js';
 import { cliOk, FailoverCluster, KEY, type Node } from './helpers/failover.js';
@@ -142,14 +143,28 @@ test('three servers with their own ACME certificates: pinned clients placed, a r
   for (const c of clients) assert.equal(connectedTo(c.proc).length, 1, 'no client reconnected');
 
   // Failover: the primary is killed. The member, pinned to the primary, links to the secondary by
-  // the pin the primary vouched for; the primary's client fails over to the secondary too.
+  // the pin the primary vouched for; the primary's client returns to its own first choice among the
+  // servers left (src/net/returnOrder.ts), by the pin the primary's welcome vouched for.
+  const primaryClientId = await (async () => {
+    const control = await ControlClient.connect({
+      gateway: cluster.primary.address,
+      key: KEY,
+      dial: { tls: true, fingerprint: primaryPin },
+    });
+    try {
+      return (await control.browse()).find((c) => c.name === placedOn(cluster.primary).name)!.id;
+    } finally {
+      control.close();
+    }
+  })();
+  const returnedTo = returnOrder(primaryClientId, [cluster.secondary.address, member.address])[0]!;
   const memberFrom = member.proc!.lines.length;
   await cluster.kill9(cluster.primary);
   await cluster.waitHealth(cluster.secondary, (h) => h.acting, 'acting', 45_000);
   await cluster.linkedTo(member, cluster.secondary.address, memberFrom, 45_000);
   await onPrimary.waitForLine(
-    (l) => l.status === 'connected' && l.server === cluster.secondary.address,
-    'the primary client failed over to the secondary',
+    (l) => l.status === 'connected' && l.server === returnedTo,
+    `the primary client failed over to ${returnedTo}`,
     45_000,
   );
   const secondaryPin = pinOf(cluster.secondary);
@@ -165,7 +180,7 @@ test('three servers with their own ACME certificates: pinned clients placed, a r
     await browseVia(cluster.secondary.address, secondaryPin),
     [
       `${memberClient}@${member.address}`,
-      `${placedOn(cluster.primary).name}@${cluster.secondary.address}`,
+      `${placedOn(cluster.primary).name}@${returnedTo}`,
       `${placedOn(cluster.secondary).name}@${cluster.secondary.address}`,
     ].sort(),
   );

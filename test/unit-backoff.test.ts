@@ -38,3 +38,10 @@ test('Backoff: jittered delays between half and all of a step that doubles up to
     ),
   );
 });
+
+test('Backoff.again: the step next() last gave, not grown; before any next(), the first step', () => {
+  const b = new Backoff(500, 30_000, () => 0.999999);
+  assert.equal(b.again(), 500);
+  assert.deepEqual([b.next(), b.again(), b.again(), b.next(), b.again()], [500, 500, 500, 1000, 1000]);
+  assert.equal(b.attempts, 2, 'again() does not count an attempt');
+});

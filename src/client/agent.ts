@@ -71,7 +71,8 @@ const WATCHDOG_HEARTBEATS = 2.5;
 /**
  * The agent on a managed machine: dials out to the gateway, proves its key, follows a redirect to
  * the server that will hold it, answers heartbeats, runs sessions its policy allows, and
- * reconnects forever with jittered backoff, trying the primary and the secondary in turn.
+ * reconnects forever with jittered backoff, trying the primary and, in turn, the secondary and the
+ * members (each client in its own order, so a lost primary's clients spread over those that remain).
  */
 export class ClientAgent extends EventEmitter<ClientEvents> {
   status: ClientStatus = 'stopped';
@@ -85,7 +86,10 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
   private redirects = 0;
   /** Sessions being set up or running, each until its data connection closes. */
   private sessions = 0;
-  /** The gateway, then where the cluster told us to go if the first contact fails (learned from welcome). */
+  /**
+   * The gateway, then where the cluster told us to go if the first contact fails (learned from
+   * welcome): the secondary and the members, in an order of this client's own (by its id).
+   */
   private readonly servers: ServerList;
   /** The key secret proven at each hello: a rotation replaces it. */
   private key: string;
@@ -99,7 +103,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     super();
     this.key = options.key;
     this.backoff = options.backoff ?? new Backoff();
-    this.servers = new ServerList(options.gateway, options.secondary);
+    this.servers = new ServerList(options.gateway, options.secondary, undefined, options.identity.id);
   }
 
   start(): void {
@@ -171,7 +175,11 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
           this.server = msg.server;
           this.heartbeatMs = msg.heartbeat * 1000;
           if (msg.cluster.primary)
-            this.servers.update(msg.cluster.primary, msg.cluster.secondary ?? this.servers.secondary);
+            this.servers.update(
+              msg.cluster.primary,
+              msg.cluster.secondary ?? this.servers.secondary,
+              msg.cluster.members,
+            );
           this.vouched.learnAll(msg.cluster.pins);
           this.armWatchdog();
           this.setStatus('connected', { server: msg.server });
@@ -227,8 +235,9 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       // change by retrying at once (bad key) still retries, but slowly, as the backoff grows.
       const next = this.servers.current();
       // A busy server (admission control) said when to come back: never sooner, later if our own
-      // jittered backoff says so.
-      const backoffMs = this.backoff.next();
+      // jittered backoff says so. The backoff grows when a round begins again at the primary; the
+      // other servers of the round are tried at the same step.
+      const backoffMs = next === this.servers.primary ? this.backoff.next() : this.backoff.again();
       const delayMs =
         retryAfterMs !== undefined
           ? Math.max(retryAfterMs, backoffMs)

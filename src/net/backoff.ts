@@ -12,8 +12,22 @@ export class Backoff {
   ) {}
 
   next(): number {
-    const step = Math.min(this.maxMs, this.baseMs * 2 ** this.attempt);
+    const delay = this.jittered(this.attempt);
     this.attempt = Math.min(this.attempt + 1, 30);
+    return delay;
+  }
+
+  /**
+   * A delay at the step `next()` last gave, without growing: for a dialler that goes on to another
+   * server of the same round (serverList.ts). The backoff then grows once a round, not once an
+   * attempt: a dead primary that refuses at once must not double every other wait.
+   */
+  again(): number {
+    return this.jittered(Math.max(0, this.attempt - 1));
+  }
+
+  private jittered(attempt: number): number {
+    const step = Math.min(this.maxMs, this.baseMs * 2 ** attempt);
     return Math.round(step / 2 + (this.random() * step) / 2);
   }
 

@@ -1,18 +1,30 @@
+import { returnOrder } from './returnOrder.js';
+
 /**
  * The servers a dialler tries, and in which order: the one policy of the agent, a member and a
  * control (as nats.js's `Servers` is for its pool). The primary first; after each failed attempt
- * the secondary in turn, since it may be standing in for a lost primary; after an attempt that
- * worked, the primary first again. A server never dials itself (the secondary's own member side
- * only ever follows the primary). Pure: the caller says how each attempt went.
+ * another server in turn, since the primary may be lost; after an attempt that worked, the primary
+ * first again. The other servers are the secondary and, for an agent that a welcome told them, the
+ * members: each agent tries them in its own order (returnOrder.ts, by a hash of its id), so the
+ * clients of a lost primary return to every server that remains at once, not all to the
+ * secondary. A server never dials itself (the secondary's own member side only ever follows the
+ * primary). Pure: the caller says how each attempt went.
  */
 export class ServerList {
   private failures = 0;
+  private members: readonly string[] = [];
+  /** The other servers in this dialler's order; computed when the addresses change, not per attempt. */
+  private others: string[] = [];
 
   constructor(
     private primaryAddress: string,
     private secondaryAddress: string | undefined,
     private readonly self?: string,
-  ) {}
+    /** What spreads this dialler's order among the others (an agent's id); one order for all without it. */
+    private readonly spreadKey = '',
+  ) {
+    this.reorder();
+  }
 
   get primary(): string {
     return this.primaryAddress;
@@ -22,22 +34,18 @@ export class ServerList {
     return this.secondaryAddress;
   }
 
-  /** Where to dial now. */
+  /** Where to dial now: the primary after a success and after every other failure, else the next of the others. */
   current(): string {
-    const other = this.secondaryAddress;
-    if (!other || other === this.self || this.failures % 2 === 0) return this.primaryAddress;
-    return other;
+    if (this.others.length === 0 || this.failures % 2 === 0) return this.primaryAddress;
+    return this.others[((this.failures - 1) / 2) % this.others.length]!;
   }
 
   /** Every server once, primary first: for a caller that tries each in turn at once. */
   all(): string[] {
-    const other = this.secondaryAddress;
-    return other && other !== this.self && other !== this.primaryAddress
-      ? [this.primaryAddress, other]
-      : [this.primaryAddress];
+    return [this.primaryAddress, ...this.others];
   }
 
-  /** The last attempt failed: the next goes to the other server. */
+  /** The last attempt failed: the next goes to another server. */
   failed(): void {
     this.failures++;
   }
@@ -47,13 +55,28 @@ export class ServerList {
     this.failures = 0;
   }
 
-  /** What the cluster said its addresses are now (a welcome, the primary's answer, the table). */
-  update(primary: string, secondary: string | undefined): void {
+  /**
+   * What the cluster said its addresses are now (a welcome, the primary's answer, the table).
+   * `members` are the servers besides these two a client may return to; a server that names none
+   * (one before 0.3) leaves those we knew.
+   */
+  update(primary: string, secondary: string | undefined, members?: readonly string[]): void {
     this.primaryAddress = primary;
     this.secondaryAddress = secondary;
+    if (members) this.members = members;
+    this.reorder();
   }
 
   setSecondary(secondary: string | undefined): void {
     this.secondaryAddress = secondary;
+    this.reorder();
+  }
+
+  private reorder(): void {
+    const candidates = [...new Set([this.secondaryAddress, ...this.members])].filter(
+      (a): a is string => a !== undefined && a !== this.self && a !== this.primaryAddress,
+    );
+    // Only the secondary (every control, every member, an agent of an older cluster): no hash needed.
+    this.others = candidates.length <= 1 ? candidates : returnOrder(this.spreadKey, candidates);
   }
 }

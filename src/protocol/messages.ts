@@ -50,11 +50,23 @@ const pin = z
   .regex(/^[A-Za-z0-9+/=:, -]+$/);
 export const VouchedPinsSchema = z.record(hostPort, pin).refine((r) => Object.keys(r).length <= 16, 'too many pins');
 
+/**
+ * Members a welcome names at most: with the primary and the secondary, as many as a welcome's pins
+ * may vouch for (16), so that a pinned client can dial each one it is told of.
+ */
+export const MAX_RETURN_MEMBERS = 14;
+
 export const ClusterAddresses = z.object({
   primary: hostPort.optional(),
   secondary: hostPort.optional(),
-  /** The pins of the primary and the secondary, so that a client placed here can fail over to them. */
+  /** The pins of the primary, the secondary and the members, so that a client placed here can fail over to them. */
   pins: VouchedPinsSchema.optional(),
+  /**
+   * The other servers a client may return to straight away if it loses the primary (since 0.3;
+   * src/net/serverList.ts). Optional both ways: a client before 0.3 ignores it, one told none
+   * returns through the secondary as before.
+   */
+  members: z.array(hostPort).max(MAX_RETURN_MEMBERS).optional(),
 });
 
 // ---- server → client -------------------------------------------------------------------------

@@ -62,7 +62,7 @@ export interface ServerContext extends RoleHost {
   /** The certificate pin `address` is trusted by: this server's own, or one the cluster vouched for (net/pins.ts). */
   pinOf(address: string | undefined): string | undefined;
   /** Where clients go first and next, with the pins this server knows for both (told in welcome). */
-  clusterAddressesWithPins(): ClusterAddresses & { pins?: Record<string, string> };
+  clusterAddressesWithPins(): ClusterAddresses & { pins?: Record<string, string>; members?: string[] };
   /** The operator logged in to the REST API with this session token (and when it expires), if any. */
   operatorOfToken(token: string): { operator: Operator; expiresAt: number; stamp: string } | undefined;
 }

@@ -45,6 +45,7 @@ import { fileBudget, readFileUse, type FileBudget } from './fileBudget.js';
 import { DeviceRegistry } from './deviceRegistry.js';
 import { enforceDeviceRules } from './deviceEnforcement.js';
 import { ClientHeartbeat } from './clientHeartbeat.js';
+import { returnMembers } from './returnMembers.js';
 
 /** The store's local meta entry holding the pins vouched for by the cluster (not replicated). */
 const VOUCHED_PINS_META = 'vouched-pins';
@@ -309,10 +310,15 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     return knownPins(addresses, (a) => this.pinOf(a));
   }
 
-  /** Where clients go first and next, with the pins this server knows for both (told in welcome). */
-  clusterAddressesWithPins(): ClusterAddresses & { pins?: Record<string, string> } {
+  /**
+   * Where clients go first and next, and the members they may return to if the primary is lost,
+   * with the pins this server knows for them all (told in welcome).
+   */
+  clusterAddressesWithPins(): ClusterAddresses & { pins?: Record<string, string>; members?: string[] } {
     const addresses = this.behaviour.clusterAddresses();
-    return { ...addresses, pins: this.pinsOf([addresses.primary, addresses.secondary]) };
+    const members = returnMembers(addresses, this.config.servers);
+    const pins = this.pinsOf([addresses.primary, addresses.secondary, ...(members ?? [])]);
+    return { ...addresses, pins, ...(members?.length ? { members } : {}) };
   }
 
   /**

@@ -1,0 +1,255 @@
+import { join } from 'node:path';
+import { ControlClient } from '../src/control/controlClient.js';
+import { plainDial } from '../src/net/dial.js';
+import { runCli, tempDir, waitFor } from '../test/helpers/harness.js';
+import { SwitchboardProcess } from './processes.js';
+
+/**
+ * A real cluster for the failover and fleet benchmarks: a primary, a secondary and members as
+ * `switchboard server` processes on the given addresses, fleets of real clients from `bench
+ * clients` processes, and the watch after a kill -9 of the primary. Every process it starts is
+ * killed by `stop()` (and by processes.ts's stopAll at the latest).
+ */
+
+export interface BenchClusterOptions {
+  /** The primary first, the secondary second, then the members. */
+  servers: readonly string[];
+  secret: string;
+  key: string;
+  /** Settings of the primary's store (replicated to the members), e.g. admission-rate. */
+  settings?: Record<string, string>;
+  tempPrefix: string;
+}
+
+/** How the cluster came back after the kill: what a control browsing `gateway` saw. */
+export interface Recovery {
+  /** kill -9 → the browse lists every client; null if not within the window. */
+  allBackMs: number | null;
+  /** Browsable when `targetMs` had passed. */
+  atTarget: number;
+  /** Browsable when the watch ended (all, or when the window closed). */
+  atEnd: number;
+  /** [ms after the kill, browsable] each time the count changed: the shape of the recovery. */
+  timeline: [number, number][];
+  /** The same moments, the browsable clients by the server that holds them: who came back when. */
+  byServer: [number, Record<string, number>][];
+  /** Connected by the generators' own account when `targetMs` had passed, and at the end: browsable or not. */
+  connectedAtTarget: number;
+  connectedAtEnd: number;
+  /** Browses that failed (refused while not acting, timed out...), and the last error. */
+  browseErrors: number;
+  lastBrowseError: string | null;
+}
+
+export class BenchCluster {
+  readonly primary: string;
+  readonly secondary: string;
+  private readonly dir;
+  private readonly procs: SwitchboardProcess[] = [];
+  private servers: SwitchboardProcess[] = [];
+  private readonly generators: SwitchboardProcess[] = [];
+  private killedAt = 0;
+
+  constructor(private readonly options: BenchClusterOptions) {
+    [this.primary, this.secondary] = [options.servers[0]!, options.servers[1]!];
+    this.dir = tempDir(options.tempPrefix);
+  }
+
+  private spawn(args: string[]): SwitchboardProcess {
+    const p = new SwitchboardProcess(args, undefined, { SWITCHBOARD_CLUSTER_SECRET: this.options.secret });
+    this.procs.push(p);
+    return p;
+  }
+
+  /** The server processes, primary first (for their pids: CPU, RSS). */
+  get serverProcesses(): readonly SwitchboardProcess[] {
+    return this.servers;
+  }
+
+  /** Configures the primary, starts every server and waits until each member is linked to the primary. */
+  async start(): Promise<void> {
+    const { servers, key, settings = {} } = this.options;
+    const p = join(this.dir.path, 'p');
+    await cli(['config', '--data', p, '--create', 'key', 'add', 'k', '--value', key]);
+    for (const [name, value] of Object.entries(settings)) await cli(['config', '--data', p, 'set', name, value]);
+    await cli(['config', '--data', p, 'server', 'add', this.secondary, '--weight', '1000', '--secondary']);
+    for (const m of servers.slice(2)) await cli(['config', '--data', p, 'server', 'add', m, '--weight', '1000']);
+    this.servers = servers.map((address, i) =>
+      this.spawn([
+        'server',
+        '--data',
+        i === 0 ? p : join(this.dir.path, `s${i}`),
+        ...(i === 0 ? ['--role', 'primary'] : ['--role', 'member', '--primary', this.primary]),
+        '--listen',
+        address,
+        '--log-level',
+        'warn',
+      ]),
+    );
+    // At warn level the servers log nothing when they are up: ask the primary until every member is.
+    await waitFor(
+      async () => {
+        const rows = await this.withControl(this.primary, (c) => c.servers()).catch(() => []);
+        return rows.filter((s) => s.status === 'up' && s.address !== this.primary).length === servers.length - 1;
+      },
+      'every member linked to the primary',
+      60_000,
+      200,
+    );
+  }
+
+  /**
+   * `total` clients, one generator process of at most `perProcess` after another, each once its
+   * clients are in: thousands dialling the primary within a second is a storm benchmark of its own
+   * (on a loaded 2-core machine every handshake timed out). Rejects with the generator's last
+   * status (how many connected, why the others waited) if one does not get there in `timeoutMs`.
+   */
+  async addClients(total: number, perProcess: number, prefix: string, timeoutMs: number): Promise<number> {
+    const processes = Math.ceil(total / perProcess);
+    for (let i = 0; i < processes; i++) {
+      const generator = this.spawn([
+        'bench',
+        'clients',
+        '--gateway',
+        this.primary,
+        '--secondary',
+        this.secondary,
+        '--key',
+        this.options.key,
+        '--count',
+        String(Math.min(perProcess, total - i * perProcess)),
+        '--prefix',
+        `${prefix}${i}`,
+        '--interval',
+        '1',
+      ]);
+      this.generators.push(generator);
+      await generator
+        .waitForLine((l) => l.msg === 'all connected', 'all clients connected', timeoutMs)
+        .catch((err: Error) => {
+          throw new Error(
+            `${err.message.split(';')[0]} (generator ${i + 1}) within ${timeoutMs / 1000} s; its last status: ${JSON.stringify(lastStatus(generator) ?? {})}`,
+          );
+        });
+    }
+    return processes;
+  }
+
+  async withControl<T>(gateway: string, fn: (c: ControlClient) => Promise<T>): Promise<T> {
+    const control = await ControlClient.connect({ gateway, key: this.options.key, dial: plainDial });
+    try {
+      return await fn(control);
+    } finally {
+      control.close();
+    }
+  }
+
+  browseCount(gateway: string): Promise<number> {
+    return this.withControl(gateway, async (c) => (await c.browse()).length);
+  }
+
+  /** Polls the primary's browse until it lists `total` clients (a member reports arrivals in batches). */
+  async waitBrowsable(total: number, timeoutMs: number): Promise<{ ms: number | null; count: number }> {
+    const started = Date.now();
+    let count = 0;
+    while (Date.now() - started < timeoutMs) {
+      count = await this.browseCount(this.primary).catch(() => count);
+      if (count >= total) return { ms: Date.now() - started, count };
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    return { ms: null, count };
+  }
+
+  async killPrimary(): Promise<void> {
+    await this.servers[0]!.stop('SIGKILL');
+    this.killedAt = Date.now();
+  }
+
+  /**
+   * After the kill: browses `gateway` (the secondary) until it lists `total` clients or `windowMs`
+   * has passed. A failed browse keeps the last count, but is counted: "stuck at N" must not hide
+   * "no answer".
+   */
+  async watchRecovery(gateway: string, total: number, windowMs: number, targetMs: number): Promise<Recovery> {
+    const r: Recovery = {
+      byServer: [],
+      connectedAtTarget: 0,
+      connectedAtEnd: 0,
+      allBackMs: null,
+      atTarget: 0,
+      atEnd: 0,
+      timeline: [],
+      browseErrors: 0,
+      lastBrowseError: null,
+    };
+    while (Date.now() - this.killedAt < windowMs) {
+      const list = await this.withControl(gateway, (c) => c.browse()).catch((err: Error) => {
+        r.browseErrors++;
+        r.lastBrowseError = err.message;
+        return undefined;
+      });
+      const now = list?.length ?? r.atEnd;
+      const elapsed = Date.now() - this.killedAt;
+      if (now !== r.atEnd) {
+        r.timeline.push([elapsed, now]);
+        r.byServer.push([elapsed, countByServer(list ?? [])]);
+      }
+      r.atEnd = now;
+      r.connectedAtEnd = this.connectedNow();
+      if (elapsed <= targetMs) {
+        r.atTarget = now;
+        r.connectedAtTarget = r.connectedAtEnd;
+      }
+      if (now >= total) {
+        r.allBackMs = elapsed;
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    return r;
+  }
+
+  /** Clients connected now by the generators' own account (their last status lines, each at most a second old). */
+  connectedNow(): number {
+    return this.generators.reduce((sum, g) => sum + Number(lastStatus(g)?.connected ?? 0), 0);
+  }
+
+  /** Why the generators' clients that are not connected wait, summed over the generators (their last status lines). */
+  waitingReasons(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const g of this.generators)
+      for (const [reason, n] of Object.entries((lastStatus(g)?.waiting ?? {}) as Record<string, number>))
+        out[reason] = (out[reason] ?? 0) + n;
+    return out;
+  }
+
+  /** Warnings the surviving servers logged since the kill, with their time after it: the failover's story. */
+  warningsSinceKill(): string[] {
+    const lines: string[] = [];
+    for (const [i, s] of this.servers.entries())
+      for (const l of s.lines)
+        if (typeof l.time === 'string' && Date.parse(l.time) >= this.killedAt - 1000)
+          lines.push(`${this.options.servers[i]} +${Date.parse(l.time) - this.killedAt} ms: ${String(l.msg)}`);
+    return lines;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.procs.map((proc) => proc.stop('SIGKILL')));
+    this.dir.remove();
+  }
+}
+
+function countByServer(list: readonly { server: string }[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of list) out[c.server] = (out[c.server] ?? 0) + 1;
+  return out;
+}
+
+function lastStatus(generator: SwitchboardProcess): Record<string, unknown> | undefined {
+  return generator.lines.filter((l) => l.msg === 'bench clients').at(-1);
+}
+
+async function cli(args: string[]): Promise<void> {
+  const result = await runCli(args, { timeoutMs: 60_000 });
+  if (result.code !== 0) throw new Error(`${args.join(' ')}: ${result.stderr}`);
+}
