@@ -304,7 +304,10 @@ test('a running server applies a new heartbeat setting without a restart', async
   const from = server.proc.lines.length;
   socket.pause();
   await server.proc.waitForLine(
-    (l) => l.msg === 'client missed its heartbeat' && l.client === raw.identity.id,
+    (l) =>
+      l.msg === 'clients missed their heartbeat' &&
+      Array.isArray(l.clients) &&
+      (l.clients as unknown[]).includes(raw.identity.id),
     'the server to drop the silent peer',
     20_000,
     from,
