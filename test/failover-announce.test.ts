@@ -67,16 +67,16 @@ test('after its promotion the secondary announces itself, and the member links t
   assert.equal(linked.epoch, takeoverEpoch);
 
   // The member's list came with that link: its clients did not move, and browse shows them all.
+  // (The lost primary's clients may have joined them there: each returns to a server of its choice.)
   const clients = await cluster.waitBrowse(
     (c) => c.length === BENCH && c.every((x) => x.server !== primary.address),
     'every bench client browsable on the acting secondary',
   );
+  const nowOnMember = new Set(clients.filter((c) => c.server === member.address).map((c) => c.name));
   assert.deepEqual(
-    clients
-      .filter((c) => c.server === member.address)
-      .map((c) => c.name)
-      .sort(),
-    onMember,
+    onMember.filter((name) => !nowOnMember.has(name)),
+    [],
+    "the member's clients stayed on it",
   );
 });
 
