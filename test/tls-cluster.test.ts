@@ -14,6 +14,7 @@ import { ControlClient } from '../src/control/controlClient.js';
 import { startEchoServer } from './helpers/external.js';
 import { cliOk, FailoverCluster, KEY, type Node } from './helpers/failover.js';
 import { startDns, startPebble, type Pebble } from './helpers/pebble.js';
+import { waitFor } from './helpers/harness.js';
 import { openEchoStream } from './helpers/tlsStream.js';
 
 const SUBNET = '127.0.181';
@@ -176,14 +177,23 @@ test('three servers with their own ACME certificates: pinned clients placed, a r
       control.close();
     }
   };
-  assert.deepEqual(
-    await browseVia(cluster.secondary.address, secondaryPin),
-    [
-      `${memberClient}@${member.address}`,
-      `${placedOn(cluster.primary).name}@${returnedTo}`,
-      `${placedOn(cluster.secondary).name}@${cluster.secondary.address}`,
-    ].sort(),
-  );
+  // The server it returned to reports it to the acting secondary over its link: wait for that.
+  const expected = [
+    `${memberClient}@${member.address}`,
+    `${placedOn(cluster.primary).name}@${returnedTo}`,
+    `${placedOn(cluster.secondary).name}@${cluster.secondary.address}`,
+  ].sort();
+  let seen: string[] = [];
+  await waitFor(
+    async () => {
+      seen = await browseVia(cluster.secondary.address, secondaryPin);
+      return JSON.stringify(seen) === JSON.stringify(expected);
+    },
+    'every client browsable on the acting secondary',
+    15_000,
+    200,
+  ).catch(() => undefined);
+  assert.deepEqual(seen, expected);
   // The control pinned to the primary alone opens a new session through the acting secondary.
   const viaSecondary = await openEchoStream(forwardPort);
   await viaSecondary.roundTrip();
