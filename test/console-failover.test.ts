@@ -10,13 +10,13 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { addOperator, login, request } from './helpers/api.js';
+import { CHROMIUM, launchChromium, logInToConsole } from './helpers/consoleBrowser.js';
 import { FailoverCluster } from './helpers/failover.js';
 import { addKey, startClient, startServer, type Proc } from './helpers/harness.js';
 import { freePort } from './helpers/ports.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 /** 127.0.204.0/24 is this file's: no other test uses it. */
 const cluster = new FailoverCluster({ subnet: '127.0.204', members: 1, heartbeat: 1 });
 const { primary, secondary } = cluster;
@@ -31,18 +31,8 @@ function redeem(address: string, ticket: string, headers: Record<string, string>
 }
 
 async function launched(): Promise<Browser> {
-  browser ??= await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
+  browser ??= await launchChromium();
   return browser;
-}
-
-async function logIn(page: Page, address: string): Promise<void> {
-  await page.goto(`http://${address}/console/`);
-  await page.fill('input[name=operator]', 'ops');
-  await page.fill('input[name=password]', PASSWORD);
-  await page.click('form.login button[type=submit]');
 }
 
 async function names(page: Page): Promise<string[]> {
@@ -116,7 +106,7 @@ describe(
       const logins: string[] = [];
       page.on('request', (r) => r.url().endsWith('/api/v1/login') && logins.push(r.url()));
 
-      await logIn(page, primary.address);
+      await logInToConsole(page, primary.address, 'ops', PASSWORD);
       await showsClients(page, primary.address, ['box-1', 'box-2']);
       // The page holds a ticket once it asked for one (it does right after login).
       await page
@@ -155,7 +145,7 @@ describe(
       others.push(await startClient([...client, '--name', 'alone-1']));
       const page = await (await launched()).newPage();
       page.on('pageerror', (e) => pageErrors.push(e.message));
-      await logIn(page, address);
+      await logInToConsole(page, address, 'ops', PASSWORD);
       await showsClients(page, address, ['alone-1']);
 
       await first.proc.stop('SIGKILL');
