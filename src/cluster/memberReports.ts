@@ -25,7 +25,7 @@ export class MemberReports {
   apply(member: MemberLink, msg: MemberReport, log: Logger): void {
     switch (msg.type) {
       case 'clients':
-        for (const entry of msg.entries) this.clientUp(member, entry);
+        this.clientsUp(member, msg.entries);
         if (msg.last && member.syncing) {
           const removed = this.deps.host.directory.retainOnServer(member.address, member.syncing);
           log.info({ member: member.address, clients: member.syncing.size, removed }, 'member client list received');
@@ -34,10 +34,10 @@ export class MemberReports {
         break;
       case 'client-changes':
         for (const id of msg.down) this.clientDown(member, id);
-        for (const entry of msg.up) this.clientUp(member, entry);
+        this.clientsUp(member, msg.up);
         break;
       case 'client-up':
-        this.clientUp(member, msg.entry);
+        this.clientsUp(member, [msg.entry]);
         break;
       case 'client-down':
         this.clientDown(member, msg.id);
@@ -54,10 +54,12 @@ export class MemberReports {
     }
   }
 
-  private clientUp(member: MemberLink, entry: DirectoryEntry): void {
-    this.deps.pending.settle(entry.id);
-    this.deps.host.directory.upsert({ ...entry, server: member.address });
-    member.syncing?.add(entry.id);
+  /** Clients arrived on a member: the devices of a batch are read in one query (deviceRegistry.ts). */
+  private clientsUp(member: MemberLink, entries: readonly DirectoryEntry[]): void {
+    const placed = entries.map((entry) => ({ ...entry, server: member.address }));
+    for (const entry of placed) this.deps.pending.settle(entry.id);
+    this.deps.host.directory.upsertMany(placed);
+    for (const entry of placed) member.syncing?.add(entry.id);
   }
 
   private clientDown(member: MemberLink, id: string): void {

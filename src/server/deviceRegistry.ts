@@ -5,9 +5,16 @@ import type { ConfigCache } from './configCache.js';
 import type { Directory, DirectoryEntry, DirectoryGate } from './directory.js';
 import type { Logger } from './logger.js';
 import { deviceState, type DeviceState } from './deviceState.js';
+import { recordUnchanged } from './deviceRecordChange.js';
 
-/** How often arrivals and departures seen since the last write go to SQLite, in one transaction. */
+/** How often arrivals and departures seen since the last write go to SQLite. */
 export const DEVICE_FLUSH_MS = 2000;
+/**
+ * Records (or removals) per transaction when there are more to write: a take-over may change tens of
+ * thousands at once, and one transaction of them all held the event loop for seconds, long enough
+ * for members' cluster links to be judged dead. Between two slices the event loop answers.
+ */
+export const FLUSH_SLICE = 2000;
 /**
  * New identities held pending at most: anyone with a key can make identities, so the table of
  * devices waiting for an admin is bounded. Past it, a new identity is still held (hidden) while it
@@ -40,18 +47,37 @@ interface RegistryHost {
   readonly behaviour: { acting(): { acting: boolean } };
 }
 
+/** Changes taken from `dirty` and being written slice by slice: read as `dirty` is until written. */
+interface Writing {
+  records: Map<string, DeviceRecord>;
+  removed: Set<string>;
+  /** How many of `records` are pending (the cap counts them until they are in SQLite). */
+  pending: number;
+}
+
 /**
  * Known devices on this server. On the acting primary it records every identity its directory
- * admits (first and last seen, where), writing arrivals and departures in one transaction every
- * DEVICE_FLUSH_MS rather than one write per event; on every server it decides, as a client arrives,
- * whether it is held pending (hidden) and under which name (the directory's gate). A member does
- * not record (the acting primary sees its clients), but decides the same from its copies, so that
- * a secondary that takes over already holds its pending clients hidden.
+ * admits (first and last seen, where), writing arrivals and departures every DEVICE_FLUSH_MS rather
+ * than one write per event, in slices of FLUSH_SLICE; on every server it decides, as a client
+ * arrives, whether it is held pending (hidden) and under which name (the directory's gate). A member
+ * does not record (the acting primary sees its clients), but decides the same from its copies, so
+ * that a secondary that takes over already holds its pending clients hidden.
+ *
+ * `lastSeen`: the time a device left, or arrived with a record that changed (another address,
+ * server, name, key...). A client that arrives unchanged is not rewritten, so that a take-over (every
+ * member re-reports all its clients) costs one batch read and no write per client; while a device
+ * is online the list says so, and its departure stamps `lastSeen`.
  */
 export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChanges] }> implements DirectoryGate {
   /** Records changed since the last write; read before SQLite, so a lookup never misses one. */
   private readonly dirty = new Map<string, DeviceRecord>();
+  /** How many of `dirty` are pending: counted as they change, not by a walk per arrival. */
+  private dirtyPending = 0;
   private readonly removed = new Set<string>();
+  private writing: Writing | undefined;
+  private sliceScheduled = false;
+  /** SQLite's count of pending devices, read once between two writes. */
+  private storedPending: number | undefined;
   /** Directory entries shown under an admin's name, so that dropping the name restores the reported one. */
   private readonly renamed = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
@@ -86,8 +112,31 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
 
   /** A device's record: the one waiting to be written, else the stored one. */
   get(id: string): DeviceRecord | undefined {
-    if (this.removed.has(id)) return undefined;
-    return this.dirty.get(id) ?? this.host.store.devices.get(id);
+    const held = this.inMemory(id);
+    return held === undefined ? this.host.store.devices.get(id) : (held ?? undefined);
+  }
+
+  /** A record not yet in SQLite (or its removal, as null); undefined: SQLite has the answer. */
+  private inMemory(id: string): DeviceRecord | null | undefined {
+    if (this.removed.has(id)) return null;
+    const dirty = this.dirty.get(id);
+    if (dirty) return dirty;
+    const writing = this.writing;
+    if (writing?.removed.has(id)) return null;
+    return writing?.records.get(id);
+  }
+
+  /** The records of these ids, as `get` gives each, with one SQLite read for all that are not in memory. */
+  private getMany(ids: readonly string[]): Map<string, DeviceRecord> {
+    const found = new Map<string, DeviceRecord>();
+    const toRead: string[] = [];
+    for (const id of ids) {
+      const held = this.inMemory(id);
+      if (held) found.set(id, held);
+      else if (held === undefined) toRead.push(id);
+    }
+    for (const [id, record] of this.host.store.devices.getMany(toRead)) found.set(id, record);
+    return found;
   }
 
   stateOf(id: string): DeviceState | undefined {
@@ -98,7 +147,17 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
   }
 
   arrive(entry: DirectoryEntry): { entry: DirectoryEntry; hidden: boolean } {
-    const known = this.get(entry.id);
+    return this.decide(entry, this.get(entry.id));
+  }
+
+  /** As `arrive` for each, in order, with one SQLite read for the batch (a member's list of clients). */
+  arriveMany(entries: readonly DirectoryEntry[]): { entry: DirectoryEntry; hidden: boolean }[] {
+    const known = this.getMany(entries.map((e) => e.id));
+    // A record this batch wrote (an id twice in it) is in `dirty`, newer than what was read.
+    return entries.map((entry) => this.decide(entry, this.dirty.get(entry.id) ?? known.get(entry.id)));
+  }
+
+  private decide(entry: DirectoryEntry, known: DeviceRecord | undefined): { entry: DirectoryEntry; hidden: boolean } {
     const rule = this.host.config.deviceRules.get(entry.id);
     const state = deviceState(known, rule, this.host.config.settings['device-approval']);
     if (this.recording) this.record(entry, known, state === 'pending');
@@ -109,7 +168,9 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
   }
 
   private record(entry: DirectoryEntry, known: DeviceRecord | undefined, pending: boolean): void {
-    if (!known && pending && this.host.store.devices.pendingCount() + this.dirtyPending() >= MAX_PENDING_DEVICES) {
+    // Nothing to write but the time: lastSeen moves when it leaves (see the class comment).
+    if (known && recordUnchanged(known, entry, pending)) return;
+    if (!known && pending && this.pendingCount() >= MAX_PENDING_DEVICES) {
       const now = Date.now();
       if (now - this.pendingFullLoggedAt > PENDING_FULL_LOG_MS) {
         this.pendingFullLoggedAt = now;
@@ -122,7 +183,7 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
     }
     const now = new Date().toISOString();
     this.removed.delete(entry.id);
-    this.dirty.set(entry.id, {
+    this.setDirty({
       id: entry.id,
       name: entry.name,
       group: entry.group,
@@ -136,54 +197,138 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
     });
   }
 
-  private dirtyPending(): number {
-    let n = 0;
-    for (const d of this.dirty.values()) if (d.pending) n++;
-    return n;
+  /**
+   * Pending devices, counted as the cap wants them: stored, waiting to be written, being written
+   * (one already stored and changed since counts twice: the cap errs on the safe side).
+   */
+  private pendingCount(): number {
+    this.storedPending ??= this.host.store.devices.pendingCount();
+    return this.storedPending + this.dirtyPending + (this.writing?.pending ?? 0);
+  }
+
+  private setDirty(record: DeviceRecord): void {
+    this.deleteDirty(record.id);
+    this.dirty.set(record.id, record);
+    if (record.pending) this.dirtyPending++;
+  }
+
+  private deleteDirty(id: string): void {
+    if (this.dirty.get(id)?.pending) this.dirtyPending--;
+    this.dirty.delete(id);
   }
 
   private left(entry: DirectoryEntry): void {
     if (!this.recording) return;
     const known = this.get(entry.id);
-    if (known) this.dirty.set(entry.id, { ...known, lastSeen: new Date().toISOString() });
+    if (known) this.setDirty({ ...known, lastSeen: new Date().toISOString() });
   }
 
   private tick(): void {
+    // Replicated batches may have changed the table since it was counted.
+    this.storedPending = undefined;
     const acting = this.recording;
     // Just became the acting primary (a failover): the clients already here were not recorded by us.
-    if (acting && !this.wasActing)
-      for (const entry of this.host.directory.all()) {
-        const known = this.get(entry.id);
-        // The directory holds an admin's name; the record keeps the one the client reports.
-        const reported = known && this.renamed.has(entry.id) ? { ...entry, name: known.name } : entry;
-        this.record(reported, known, known?.pending ?? this.host.directory.isHidden(entry.id));
-      }
+    if (acting && !this.wasActing) this.recordDirectory();
     this.wasActing = acting;
-    this.flush();
+    this.flushInSlices();
   }
 
-  /** Writes what changed since the last write, in one transaction; on failure it stays for the next try. */
+  /** Records every client the directory holds, reading their records in one query; unchanged ones are not rewritten. */
+  private recordDirectory(): void {
+    const entries = [...this.host.directory.all()];
+    const known = this.getMany(entries.map((e) => e.id));
+    for (const entry of entries) {
+      const record = known.get(entry.id);
+      // The directory holds an admin's name; the record keeps the one the client reports.
+      const reported = record && this.renamed.has(entry.id) ? { ...entry, name: record.name } : entry;
+      this.record(reported, record, record?.pending ?? this.host.directory.isHidden(entry.id));
+    }
+  }
+
+  /**
+   * Writes everything not yet written, slices still to write first, in one transaction; on failure
+   * it all stays for the next try. For those that need the table whole now (a copy for a follower,
+   * the list, a stop).
+   */
   flush(): void {
-    if (this.dirty.size === 0 && this.removed.size === 0) return;
-    const changes: DeviceChanges = { records: [...this.dirty.values()], removed: [...this.removed] };
+    const writing = this.writing;
+    if (this.dirty.size === 0 && this.removed.size === 0 && !writing) return;
+    // Removals go before records in a batch (putMany, and the follower's too): a device forgotten
+    // and seen again since is removed, then recorded anew.
+    const records = new Map(writing?.records);
+    const removed = new Set(writing?.removed);
+    for (const id of this.removed) {
+      records.delete(id);
+      removed.add(id);
+    }
+    for (const [id, record] of this.dirty) records.set(id, record);
+    const changes: DeviceChanges = { records: [...records.values()], removed: [...removed] };
+    if (!this.write(changes)) return;
+    this.writing = undefined;
+    this.dirty.clear();
+    this.dirtyPending = 0;
+    this.removed.clear();
+    this.emit('flushed', changes);
+  }
+
+  /** Writes what changed: at once when it is little, else in slices with the event loop free between. */
+  private flushInSlices(): void {
+    if (this.writing) {
+      // A slice failed (and waits for this tick), or slices are still being written.
+      if (!this.sliceScheduled) this.writeSlice();
+      return;
+    }
+    if (this.dirty.size + this.removed.size <= FLUSH_SLICE) {
+      this.flush();
+      return;
+    }
+    this.writing = { records: new Map(this.dirty), removed: new Set(this.removed), pending: this.dirtyPending };
+    this.dirty.clear();
+    this.dirtyPending = 0;
+    this.removed.clear();
+    this.writeSlice();
+  }
+
+  private writeSlice(): void {
+    this.sliceScheduled = false;
+    const writing = this.writing;
+    if (!writing || this.stopped) return;
+    const removed = [...take(writing.removed.keys(), FLUSH_SLICE)];
+    const records = [...take(writing.records.values(), FLUSH_SLICE - removed.length)];
+    const changes: DeviceChanges = { records, removed };
+    // On failure the slice stays; the next tick tries again.
+    if (!this.write(changes)) return;
+    for (const id of removed) writing.removed.delete(id);
+    for (const record of records) {
+      writing.records.delete(record.id);
+      if (record.pending) writing.pending--;
+    }
+    if (writing.records.size === 0 && writing.removed.size === 0) this.writing = undefined;
+    else {
+      this.sliceScheduled = true;
+      setImmediate(() => this.writeSlice());
+    }
+    this.emit('flushed', changes);
+  }
+
+  private write(changes: DeviceChanges): boolean {
     try {
       this.host.store.devices.putMany(changes.records, changes.removed);
     } catch (err) {
       if (!this.writeFailedLogged)
         this.host.logger.error({ err: (err as Error).message }, 'known devices could not be written; retrying');
       this.writeFailedLogged = true;
-      return;
+      return false;
     }
+    this.storedPending = undefined;
     if (this.writeFailedLogged) this.host.logger.warn('known devices written again');
     this.writeFailedLogged = false;
-    this.dirty.clear();
-    this.removed.clear();
-    this.emit('flushed', changes);
+    return true;
   }
 
   /** Forgets a device (an admin's `remove`): its record goes at the next write. */
   forget(id: string): void {
-    this.dirty.delete(id);
+    this.deleteDirty(id);
     this.removed.add(id);
   }
 
@@ -194,13 +339,15 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
   configChanged(): void {
     const { directory, config } = this.host;
     const approval = config.settings['device-approval'];
-    for (const entry of directory.all()) {
+    const entries = [...directory.all()];
+    const records = this.getMany(entries.map((e) => e.id));
+    for (const entry of entries) {
       const rule = config.deviceRules.get(entry.id);
       const hidden = directory.isHidden(entry.id);
-      const known = this.get(entry.id);
+      const known = records.get(entry.id);
       const state = deviceState(known, rule, approval);
       if (hidden && state === 'active') {
-        if (known?.pending && this.recording) this.dirty.set(entry.id, { ...known, pending: false });
+        if (known?.pending && this.recording) this.setDirty({ ...known, pending: false });
         directory.reveal(this.named(entry, rule?.name ?? null, known));
       } else if (!hidden && (rule?.name ? rule.name !== entry.name : this.renamed.has(entry.id))) {
         directory.reveal(this.named(entry, rule?.name ?? null, known));
@@ -234,5 +381,14 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
         approved: rule?.approved ?? false,
       };
     });
+  }
+}
+
+/** At most `n` of an iterator's values. */
+function* take<T>(values: Iterator<T>, n: number): Generator<T> {
+  for (let i = 0; i < n; i++) {
+    const next = values.next();
+    if (next.done) return;
+    yield next.value;
   }
 }

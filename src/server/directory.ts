@@ -19,7 +19,14 @@ export interface DirectoryEntry extends ClientInfo {
  * name, and hidden (a device pending approval: in the counts, never browsed or opened).
  */
 export interface DirectoryGate {
-  arrive(entry: DirectoryEntry): { entry: DirectoryEntry; hidden: boolean };
+  arrive(entry: DirectoryEntry): GateDecision;
+  /** As `arrive` for each, in order: a batch (a member's list) decided with one read of the records. */
+  arriveMany(entries: readonly DirectoryEntry[]): GateDecision[];
+}
+
+export interface GateDecision {
+  entry: DirectoryEntry;
+  hidden: boolean;
 }
 
 export interface BrowseFilter {
@@ -55,9 +62,18 @@ export class Directory extends EventEmitter<{
   }
 
   upsert(arriving: DirectoryEntry): void {
+    this.hold(arriving, this.gate?.arrive(arriving));
+  }
+
+  /** As `upsert` for each, in order; the gate decides them as one batch. */
+  upsertMany(arriving: readonly DirectoryEntry[]): void {
+    const held = this.gate?.arriveMany(arriving);
+    arriving.forEach((entry, i) => this.hold(entry, held?.[i]));
+  }
+
+  private hold(arriving: DirectoryEntry, held: GateDecision | undefined): void {
     let entry = arriving;
-    if (this.gate) {
-      const held = this.gate.arrive(arriving);
+    if (held) {
       entry = held.entry;
       if (held.hidden) this.hidden.add(entry.id);
       else this.hidden.delete(entry.id);
@@ -112,10 +128,8 @@ export class Directory extends EventEmitter<{
   replaceServer(server: string, entries: DirectoryEntry[]): { added: number; removed: number } {
     const removed = this.retainOnServer(server, new Set(entries.map((e) => e.id)));
     let added = 0;
-    for (const entry of entries) {
-      if (!this.entries.has(entry.id)) added++;
-      this.upsert(entry);
-    }
+    for (const entry of entries) if (!this.entries.has(entry.id)) added++;
+    this.upsertMany(entries);
     return { added, removed };
   }
 

@@ -60,6 +60,8 @@ export class DeviceStore {
   constructor(private readonly db: Database.Database) {
     this.stmts = {
       get: db.prepare('SELECT * FROM devices WHERE id = ?'),
+      // One read for a batch of ids (a member's list of clients): one statement, not one per id.
+      getMany: db.prepare('SELECT * FROM devices WHERE id IN (SELECT value FROM json_each(?))'),
       all: db.prepare('SELECT * FROM devices ORDER BY name, id'),
       count: db.prepare('SELECT COUNT(*) FROM devices').pluck(),
       pendingCount: db.prepare('SELECT COUNT(*) FROM devices WHERE pending = 1').pluck(),
@@ -78,6 +80,14 @@ export class DeviceStore {
   get(id: string): DeviceRecord | undefined {
     const row = this.stmts.get.get(id) as Row | undefined;
     return row ? fromRow(row) : undefined;
+  }
+
+  /** The records of these ids that exist, by id: as `get` for each, in one read. */
+  getMany(ids: readonly string[]): Map<string, DeviceRecord> {
+    const found = new Map<string, DeviceRecord>();
+    if (ids.length === 0) return found;
+    for (const row of this.stmts.getMany.all(JSON.stringify(ids)) as Row[]) found.set(row.id as string, fromRow(row));
+    return found;
   }
 
   all(): DeviceRecord[] {

@@ -1,0 +1,192 @@
+/**
+ * The device registry's batch work (issue 20): a member's list of clients read with one query, an
+ * unchanged device not rewritten, large writes in slices, and the cap on pending devices kept.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import { DeviceRegistry, FLUSH_SLICE, MAX_PENDING_DEVICES, type DeviceChanges } from '../src/server/deviceRegistry.js';
+import { Directory, type DirectoryEntry } from '../src/server/directory.js';
+import { silentLogger } from '../src/server/logger.js';
+import type { ConfigCache } from '../src/server/configCache.js';
+import { ConfigStore } from '../src/store/configStore.js';
+import type { DeviceRecord } from '../src/store/deviceStore.js';
+import { tempDir } from './helpers/harness.js';
+
+function entry(i: number, over: Partial<DirectoryEntry> = {}): DirectoryEntry {
+  return {
+    id: `dev-${i}`,
+    name: `pc-${i}`,
+    group: 'g',
+    platform: 'linux',
+    address: '10.0.0.1',
+    server: '127.0.0.1:1',
+    connectedAt: new Date().toISOString(),
+    key: 'k',
+    ...over,
+  };
+}
+
+function record(i: number, over: Partial<DeviceRecord> = {}): DeviceRecord {
+  const e = entry(i);
+  return {
+    id: e.id,
+    name: e.name,
+    group: e.group,
+    key: e.key,
+    platform: e.platform,
+    firstSeen: '2026-01-01T00:00:00.000Z',
+    lastSeen: '2026-01-02T00:00:00.000Z',
+    lastAddress: e.address,
+    server: e.server,
+    pending: false,
+    ...over,
+  };
+}
+
+function setup(approval = false) {
+  const dir = tempDir();
+  const store = ConfigStore.open(dir.path);
+  const directory = new Directory();
+  const config = { deviceRules: new Map(), settings: { 'device-approval': approval } } as unknown as ConfigCache;
+  const registry = new DeviceRegistry({
+    store,
+    config,
+    directory,
+    logger: silentLogger(),
+    behaviour: { acting: () => ({ acting: true }) },
+  });
+  const flushed: DeviceChanges[] = [];
+  registry.on('flushed', (c) => flushed.push(c));
+  const tick = () => (registry as unknown as { tick(): void }).tick();
+  const close = () => {
+    registry.stop();
+    store.close();
+    dir.remove();
+  };
+  return { store, directory, registry, flushed, tick, close };
+}
+
+test('store: a batch read gives what point reads give, absent ids left out', (t) => {
+  const { store, close } = setup();
+  t.after(close);
+  store.devices.putMany([record(1), record(2, { pending: true }), record(3, { name: 'it\'s "quoted"' })]);
+  const ids = ['dev-1', 'dev-2', 'dev-3', 'dev-9', "x' OR 1=1 --", 'dev-1'];
+  const batch = store.devices.getMany(ids);
+  for (const id of ids) assert.deepEqual(batch.get(id), store.devices.get(id));
+  assert.equal(batch.size, 3);
+  assert.equal(store.devices.getMany([]).size, 0);
+});
+
+test('registry: a client that arrives unchanged is not rewritten; a change is; leaving stamps lastSeen', (t) => {
+  const { store, directory, registry, flushed, close } = setup();
+  t.after(close);
+  store.devices.putMany([record(1), record(2), record(3)]);
+  directory.upsertMany([entry(1), entry(2), entry(3, { address: '10.0.0.9' })]);
+  registry.flush();
+  assert.equal(flushed.length, 1);
+  assert.deepEqual(
+    flushed[0]!.records.map((r) => r.id),
+    ['dev-3'],
+  );
+  assert.equal(store.devices.get('dev-1')!.lastSeen, '2026-01-02T00:00:00.000Z');
+  assert.equal(store.devices.get('dev-3')!.lastAddress, '10.0.0.9');
+  assert.equal(store.devices.get('dev-3')!.firstSeen, '2026-01-01T00:00:00.000Z');
+  directory.remove('dev-1');
+  registry.flush();
+  assert.notEqual(store.devices.get('dev-1')!.lastSeen, '2026-01-02T00:00:00.000Z');
+  // A new device is recorded; seen again unchanged (one at a time or in a batch), it is not written again.
+  directory.upsert(entry(4));
+  registry.flush();
+  const written = flushed.length;
+  directory.upsert(entry(4));
+  directory.upsertMany([entry(4), entry(2)]);
+  registry.flush();
+  assert.equal(flushed.length, written);
+});
+
+test('registry: a batch decides as one arrival at a time does (pending, names, repeats)', (t) => {
+  const one = setup(true);
+  const many = setup(true);
+  t.after(() => {
+    one.close();
+    many.close();
+  });
+  for (const s of [one, many]) {
+    s.store.devices.putMany([record(1), record(2, { pending: true })]);
+    (s.registry as unknown as { host: { config: ConfigCache } }).host.config.deviceRules.set('dev-1', {
+      id: 'dev-1',
+      revoked: false,
+      approved: false,
+      name: 'admin-name',
+    });
+  }
+  const arrivals = [entry(1), entry(2), entry(3), entry(3, { address: '10.0.0.2' }), entry(4)];
+  const singly = arrivals.map((e) => one.registry.arrive(e));
+  assert.deepEqual(many.registry.arriveMany(arrivals), singly);
+  assert.deepEqual(
+    singly.map((d) => [d.entry.name, d.hidden]),
+    [
+      ['admin-name', false],
+      ['pc-2', true],
+      ['pc-3', true],
+      ['pc-3', true],
+      ['pc-4', true],
+    ],
+  );
+  one.registry.flush();
+  many.registry.flush();
+  const strip = (r: DeviceRecord[]) => r.map(({ firstSeen: _f, lastSeen: _l, ...rest }) => rest);
+  assert.deepEqual(strip(many.store.devices.all()), strip(one.store.devices.all()));
+});
+
+test('registry: a large write goes in slices, all written, read back meanwhile, a removal kept', async (t) => {
+  const { store, directory, registry, flushed, tick, close } = setup();
+  t.after(close);
+  const n = FLUSH_SLICE * 2 + 7;
+  directory.upsertMany(Array.from({ length: n }, (_, i) => entry(i)));
+  tick();
+  assert.equal(flushed.length, 1, 'one slice written at once, the rest after the event loop turns');
+  assert.ok(store.devices.count() < n);
+  // Not yet in SQLite, yet known; forgotten meanwhile, it stays forgotten.
+  assert.equal(registry.get(`dev-${n - 1}`)?.name, `pc-${n - 1}`);
+  registry.forget(`dev-${n - 1}`);
+  assert.equal(registry.get(`dev-${n - 1}`), undefined);
+  while (store.devices.count() < n - 1) await once(registry, 'flushed');
+  tick();
+  assert.equal(store.devices.count(), n - 1);
+  assert.equal(store.devices.get(`dev-${n - 1}`), undefined);
+  for (const c of flushed) assert.ok(c.records.length + c.removed.length <= FLUSH_SLICE);
+  const sent = new Set(flushed.flatMap((c) => c.records.map((r) => r.id)));
+  assert.equal(sent.size, n, 'every record went to the followers');
+});
+
+test('registry: a full flush in the middle of slices writes the rest, and later slices write nothing twice', async (t) => {
+  const { store, directory, registry, flushed, tick, close } = setup();
+  t.after(close);
+  const n = FLUSH_SLICE * 3;
+  directory.upsertMany(Array.from({ length: n }, (_, i) => entry(i)));
+  tick();
+  registry.flush();
+  assert.equal(store.devices.count(), n);
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(
+    flushed.reduce((sum, c) => sum + c.records.length, 0),
+    n,
+  );
+});
+
+test('registry: the cap on pending devices holds across batches and slices', async (t) => {
+  const { store, directory, registry, tick, close } = setup(true);
+  t.after(close);
+  directory.upsertMany(Array.from({ length: MAX_PENDING_DEVICES - 10 }, (_, i) => entry(i)));
+  tick(); // slices under way: the ones being written still count
+  directory.upsertMany(Array.from({ length: 50 }, (_, i) => entry(MAX_PENDING_DEVICES + i)));
+  registry.flush();
+  assert.equal(store.devices.pendingCount(), MAX_PENDING_DEVICES);
+  directory.upsert(entry(MAX_PENDING_DEVICES * 2));
+  registry.flush();
+  assert.equal(store.devices.pendingCount(), MAX_PENDING_DEVICES);
+  assert.equal(directory.isHidden(`dev-${MAX_PENDING_DEVICES * 2}`), true, 'held, hidden, not recorded');
+});
