@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { addOperator, request } from '../test/helpers/api.js';
@@ -64,7 +64,9 @@ function chromiumCpuMs(): number {
   let sum = 0;
   for (const pid of children) {
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(CHROMIUM)) sum += cpuMs(pid) ?? 0;
+      // Debian's /usr/bin/chromium is a launcher script that execs /usr/lib/chromium/chromium.
+      const program = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+      if (basename(program) === 'chromium') sum += cpuMs(pid) ?? 0;
     } catch {
       /* gone */
     }
