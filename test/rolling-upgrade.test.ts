@@ -13,10 +13,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { ControlClient } from '../src/control/controlClient.js';
-import { RELAY_NODE_ENV, RELAY_NODE_FLAGS } from '../src/cli/nodeRuntime.js';
 import type { ClientInfo } from '../src/protocol/messages.js';
 import { health, waitUntil } from './helpers/failover.js';
-import { Proc, ROOT, runCli, tempDir, type CliResult } from './helpers/harness.js';
+import { binSpawn, Proc, ROOT, runCli, tempDir, type CliResult } from './helpers/harness.js';
 import { freePortOn } from './helpers/ports.js';
 import { buildRelease, previousRelease, ReleaseNotInClone, type Release } from './helpers/release.js';
 
@@ -57,14 +56,12 @@ const label = (build: Build) => (build === 'current' ? 'current' : `v${build.ver
 
 /** A long-running `switchboard ...` process of either build. */
 function spawn(build: Build, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const proc =
-    build === 'current'
-      ? new Proc(args, env)
-      : new Proc([...RELAY_NODE_FLAGS, build.bin, ...args], env, {
-          file: process.execPath,
-          cwd: build.root,
-          env: { ...RELAY_NODE_ENV, ...process.env, ...env },
-        });
+  let proc: Proc;
+  if (build === 'current') proc = new Proc(args, env);
+  else {
+    const run = binSpawn(args, env, build.bin);
+    proc = new Proc(run.argv, env, { file: process.execPath, cwd: build.root, env: run.env });
+  }
   procs.add(proc);
   void proc.exited.then(() => procs.delete(proc));
   return proc;
