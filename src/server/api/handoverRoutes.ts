@@ -1,4 +1,5 @@
 import { ErrorCodes } from '../../protocol/errors.js';
+import { revokedBecause } from '../credentialStamp.js';
 import { ApiError } from './apiError.js';
 import { hostOf, sessionCookie } from './authenticate.js';
 import { sessionView } from './loginRoutes.js';
@@ -51,8 +52,13 @@ export function handoverRoutes(deps: ApiDeps): Route[] {
             ErrorCodes.LOGIN_REQUIRED,
             'handover ticket expired, already used, or not ours; log in',
           );
-        const operator = ctx.store.operators().find((o) => o.name === taken.session.operator);
-        if (!operator) throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, 'operator no longer exists; log in');
+        // The same test as every request's (authenticate.ts): removed, or password or TOTP changed.
+        const revoked = revokedBecause(taken.session, ctx.store);
+        const operator = revoked ? undefined : ctx.store.operators().find((o) => o.name === taken.session.operator);
+        if (!operator) {
+          sessions.forget(taken.token);
+          throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, revoked ?? 'operator no longer exists; log in');
+        }
         ctx.logger.info({ operator: operator.name, peer: call.address }, 'console handed over');
         // As long as the login holds (its idle clock is the server's to keep, as with the login's cookie).
         const maxAge = Math.max(0, Math.floor((taken.session.createdAt + sessions.limits.maxAgeMs - now) / 1000));
