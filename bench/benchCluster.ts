@@ -2,7 +2,14 @@ import { join } from 'node:path';
 import { ControlClient } from '../src/control/controlClient.js';
 import { plainDial } from '../src/net/dial.js';
 import { runCli, tempDir, waitFor } from '../test/helpers/harness.js';
-import { SwitchboardProcess } from './processes.js';
+import { cpuMs } from './cpuTime.js';
+import { shippedNodeFlags, SwitchboardProcess } from './processes.js';
+
+/**
+ * `BENCH_CPU_PROF=DIR` profiles every server (node --cpu-prof into DIR); the servers left are then
+ * stopped with SIGTERM, so that each writes its profile on the way out.
+ */
+const PROFILE_DIR = process.env.BENCH_CPU_PROF;
 
 /**
  * A real cluster for the failover and fleet benchmarks: a primary, a secondary and members as
@@ -36,6 +43,8 @@ export interface Recovery {
   /** Connected by the generators' own account when `targetMs` had passed, and at the end: browsable or not. */
   connectedAtTarget: number;
   connectedAtEnd: number;
+  /** CPU (ms of one core) from the kill until `targetMs` had passed: the servers left, the generators. */
+  cpuToTarget: { servers: number; generators: number };
   /** Browses that failed (refused while not acting, timed out...), and the last error. */
   browseErrors: number;
   lastBrowseError: string | null;
@@ -49,14 +58,15 @@ export class BenchCluster {
   private servers: SwitchboardProcess[] = [];
   private readonly generators: SwitchboardProcess[] = [];
   private killedAt = 0;
+  private cpuAtKill = { servers: 0, generators: 0 };
 
   constructor(private readonly options: BenchClusterOptions) {
     [this.primary, this.secondary] = [options.servers[0]!, options.servers[1]!];
     this.dir = tempDir(options.tempPrefix);
   }
 
-  private spawn(args: string[]): SwitchboardProcess {
-    const p = new SwitchboardProcess(args, undefined, { SWITCHBOARD_CLUSTER_SECRET: this.options.secret });
+  private spawn(args: string[], nodeFlags = shippedNodeFlags()): SwitchboardProcess {
+    const p = new SwitchboardProcess(args, nodeFlags, { SWITCHBOARD_CLUSTER_SECRET: this.options.secret });
     this.procs.push(p);
     return p;
   }
@@ -75,16 +85,19 @@ export class BenchCluster {
     await cli(['config', '--data', p, 'server', 'add', this.secondary, '--weight', '1000', '--secondary']);
     for (const m of servers.slice(2)) await cli(['config', '--data', p, 'server', 'add', m, '--weight', '1000']);
     this.servers = servers.map((address, i) =>
-      this.spawn([
-        'server',
-        '--data',
-        i === 0 ? p : join(this.dir.path, `s${i}`),
-        ...(i === 0 ? ['--role', 'primary'] : ['--role', 'member', '--primary', this.primary]),
-        '--listen',
-        address,
-        '--log-level',
-        'warn',
-      ]),
+      this.spawn(
+        [
+          'server',
+          '--data',
+          i === 0 ? p : join(this.dir.path, `s${i}`),
+          ...(i === 0 ? ['--role', 'primary'] : ['--role', 'member', '--primary', this.primary]),
+          '--listen',
+          address,
+          '--log-level',
+          'warn',
+        ],
+        PROFILE_DIR ? [...shippedNodeFlags(), '--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : undefined,
+      ),
     );
     // At warn level the servers log nothing when they are up: ask the primary until every member is.
     await waitFor(
@@ -163,18 +176,23 @@ export class BenchCluster {
   async killPrimary(): Promise<void> {
     await this.servers[0]!.stop('SIGKILL');
     this.killedAt = Date.now();
+    this.cpuAtKill = this.cpuNow();
   }
 
   /**
-   * After the kill: browses `gateway` (the secondary) until it lists `total` clients or `windowMs`
-   * has passed. A failed browse keeps the last count, but is counted: "stuck at N" must not hide
-   * "no answer".
+   * After the kill: asks `gateway` (the secondary) for its server table, whose client counts are its
+   * directory's (what a browse lists), until they add up to `total` or `windowMs` has passed; then
+   * one full browse confirms it. The table and not a full browse every 200 ms: a browse of 60,000
+   * costs the server most of a second of CPU, and the watch must not be the load it measures (an
+   * operator's console asks for a page of 500). A failed ask keeps the last count, but is counted:
+   * "stuck at N" must not hide "no answer".
    */
   async watchRecovery(gateway: string, total: number, windowMs: number, targetMs: number): Promise<Recovery> {
     const r: Recovery = {
       byServer: [],
       connectedAtTarget: 0,
       connectedAtEnd: 0,
+      cpuToTarget: { servers: 0, generators: 0 },
       allBackMs: null,
       atTarget: 0,
       atEnd: 0,
@@ -182,23 +200,34 @@ export class BenchCluster {
       browseErrors: 0,
       lastBrowseError: null,
     };
+    const failed = (err: Error) => {
+      r.browseErrors++;
+      r.lastBrowseError = err.message;
+      return undefined;
+    };
     while (Date.now() - this.killedAt < windowMs) {
-      const list = await this.withControl(gateway, (c) => c.browse()).catch((err: Error) => {
-        r.browseErrors++;
-        r.lastBrowseError = err.message;
-        return undefined;
-      });
-      const now = list?.length ?? r.atEnd;
+      const rows = await this.withControl(gateway, (c) => c.servers()).catch(failed);
+      let now = rows?.reduce((sum, row) => sum + row.clients, 0) ?? r.atEnd;
+      // The table counts entries; the browse is what an operator sees: it has the last word.
+      if (now >= total) now = (await this.browseCount(gateway).catch(failed)) ?? r.atEnd;
       const elapsed = Date.now() - this.killedAt;
-      if (now !== r.atEnd) {
+      if (now !== r.atEnd && rows) {
         r.timeline.push([elapsed, now]);
-        r.byServer.push([elapsed, countByServer(list ?? [])]);
+        r.byServer.push([
+          elapsed,
+          Object.fromEntries(rows.filter((row) => row.clients).map((row) => [row.address, row.clients])),
+        ]);
       }
       r.atEnd = now;
       r.connectedAtEnd = this.connectedNow();
       if (elapsed <= targetMs) {
         r.atTarget = now;
         r.connectedAtTarget = r.connectedAtEnd;
+        const cpu = this.cpuNow();
+        r.cpuToTarget = {
+          servers: cpu.servers - this.cpuAtKill.servers,
+          generators: cpu.generators - this.cpuAtKill.generators,
+        };
       }
       if (now >= total) {
         r.allBackMs = elapsed;
@@ -223,26 +252,38 @@ export class BenchCluster {
     return out;
   }
 
+  /** Each generator's account of its clients that lost their server and came back (bench clients' `returns`). */
+  generatorReturns(): unknown[] {
+    return this.generators.map((g) => lastStatus(g)?.returns);
+  }
+
   /** Warnings the surviving servers logged since the kill, with their time after it: the failover's story. */
   warningsSinceKill(): string[] {
     const lines: string[] = [];
     for (const [i, s] of this.servers.entries())
       for (const l of s.lines)
         if (typeof l.time === 'string' && Date.parse(l.time) >= this.killedAt - 1000)
-          lines.push(`${this.options.servers[i]} +${Date.parse(l.time) - this.killedAt} ms: ${String(l.msg)}`);
+          lines.push(`${this.options.servers[i]} +${Date.parse(l.time) - this.killedAt} ms: ${String(l.msg)}${why(l)}`);
     return lines;
   }
 
+  /** CPU used so far, in ms of one core: the servers (killed ones count 0) and the generators together. */
+  cpuNow(): { servers: number; generators: number } {
+    const sum = (ps: readonly SwitchboardProcess[]) => ps.reduce((t, p) => t + (cpuMs(p.child.pid!) ?? 0), 0);
+    return { servers: sum(this.servers), generators: sum(this.generators) };
+  }
+
   async stop(): Promise<void> {
+    if (PROFILE_DIR) await Promise.all(this.servers.map((s) => s.stop('SIGTERM')));
     await Promise.all(this.procs.map((proc) => proc.stop('SIGKILL')));
     this.dir.remove();
   }
 }
 
-function countByServer(list: readonly { server: string }[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const c of list) out[c.server] = (out[c.server] ?? 0) + 1;
-  return out;
+/** The fields of a log line that say why a link or a connection ended. */
+function why(line: Record<string, unknown>): string {
+  const fields = ['member', 'closeCode', 'reason', 'clientsDropped'].filter((f) => line[f] !== undefined);
+  return fields.length ? ` (${fields.map((f) => `${f} ${String(line[f])}`).join(', ')})` : '';
 }
 
 function lastStatus(generator: SwitchboardProcess): Record<string, unknown> | undefined {

@@ -61,6 +61,8 @@ export interface FleetResult {
   timeline: [number, number][];
   /** The same moments by the server that holds the clients (host part of the address only). */
   timelineByServer: [number, Record<string, number>][];
+  /** CPU seconds (of one core) in the first 10 s after the kill: the servers left, and the generators. */
+  cpuToTargetS: { servers: number; generators: number };
   browseErrors: number;
   lastBrowseError: string | null;
   /** Connected by the generators' own account (browsable or not) at 10 s and when the watch ended. */
@@ -137,14 +139,17 @@ export async function runFleetBench(
 
     const loadAverageAtKill = loadAverage();
     await cluster.killPrimary();
+    if (process.env.FLEET_DEBUG) log(`  fleet: primary killed at ${new Date().toISOString()}`);
     const r = await cluster.watchRecovery(cluster.secondary, total, RECOVERY_WINDOW_MS, TARGET_MS);
     const waitingAtEnd = cluster.waitingReasons();
     log(
-      `  fleet: after kill -9 of the primary (load average ${loadAverageAtKill}), ${r.atEnd} of ${total} browsable on the secondary ${r.allBackMs === null ? `when the ${RECOVERY_WINDOW_MS / 1000} s window closed` : `after ${r.allBackMs} ms`}; ${r.atTarget} at 10 s; timeline ${JSON.stringify(r.timeline)}; connected by the generators' account ${r.connectedAtTarget} at 10 s, ${r.connectedAtEnd} at the end; ${r.browseErrors} failed browses${r.lastBrowseError ? ` (last: ${r.lastBrowseError})` : ''}; waiting at the end: ${JSON.stringify(waitingAtEnd)}`,
+      `  fleet: after kill -9 of the primary (load average ${loadAverageAtKill}), ${r.atEnd} of ${total} browsable on the secondary ${r.allBackMs === null ? `when the ${RECOVERY_WINDOW_MS / 1000} s window closed` : `after ${r.allBackMs} ms`}; ${r.atTarget} at 10 s; timeline ${JSON.stringify(r.timeline)}; connected by the generators' account ${r.connectedAtTarget} at 10 s, ${r.connectedAtEnd} at the end; CPU in the first 10 s: servers ${r.cpuToTarget.servers} ms, generators ${r.cpuToTarget.generators} ms; ${r.browseErrors} failed browses${r.lastBrowseError ? ` (last: ${r.lastBrowseError})` : ''}; waiting at the end: ${JSON.stringify(waitingAtEnd)}`,
     );
     if (process.env.FLEET_DEBUG) {
       for (const line of cluster.warningsSinceKill()) log(`  fleet: ${line}`);
       log(`  fleet: by server ${JSON.stringify(r.byServer)}`);
+      for (const returns of cluster.generatorReturns())
+        log(`  fleet: a generator's returns ${JSON.stringify(returns)}`);
     }
     return {
       perServer,
@@ -166,6 +171,10 @@ export async function runFleetBench(
         ms,
         Object.fromEntries(Object.entries(by).map(([a, n]) => [a.split(':')[0]!, n])),
       ]),
+      cpuToTargetS: {
+        servers: Math.round(r.cpuToTarget.servers / 100) / 10,
+        generators: Math.round(r.cpuToTarget.generators / 100) / 10,
+      },
       browseErrors: r.browseErrors,
       lastBrowseError: r.lastBrowseError,
       connectedAt10s: r.connectedAtTarget,

@@ -8,7 +8,8 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { ControlClient } from '../src/control/controlClient.js';
 import { request, seriesValue } from './helpers/api.js';
-import { runCli } from './helpers/harness.js';
+import type { BenchStatus } from './helpers/cluster.js';
+import { runCli, type Proc } from './helpers/harness.js';
 import {
   cliOk,
   echoRoundTrip,
@@ -26,6 +27,7 @@ const member = cluster.members[0]!;
 const BENCH = 300;
 const REAL = ['fo-real-a', 'fo-real-b', 'fo-real-c', 'fo-real-d'];
 let echo: Awaited<ReturnType<typeof echoServer>>;
+let bench: Proc;
 let epochBefore = 0;
 /** The local port of a `control forward` started before the failure and left running through it. */
 let forwardPort = 0;
@@ -46,7 +48,7 @@ before(async () => {
   echo = await echoServer();
   await cluster.configure();
   await cluster.startAll();
-  await cluster.bench(BENCH, 'fo', ['--allow-forward', String(echo.port), '--allow-exec']);
+  bench = await cluster.bench(BENCH, 'fo', ['--allow-forward', String(echo.port), '--allow-exec']);
   for (const name of REAL) await cluster.client(name, [echo.port]);
 });
 
@@ -90,6 +92,9 @@ test('before the failure: the primary answers browse with every client, spread o
 test('kill -9 of the primary: the secondary takes over with a higher epoch and every client is browsable through it', async () => {
   const onPrimary = (await cluster.browse()).filter((c) => c.server === primary.address).length;
   assert.ok(onPrimary > 0, 'some clients were on the primary');
+  const benchStatus = (l: Record<string, unknown>) => l as unknown as BenchStatus;
+  const lastStatus = bench.lines.filter((l) => l.msg === 'bench clients').at(-1);
+  const benchOnPrimary = lastStatus ? (benchStatus(lastStatus).byServer[primary.address] ?? 0) : 0;
   const mark = member.proc!.lines.length;
   await cluster.kill9(primary);
 
@@ -112,6 +117,17 @@ test('kill -9 of the primary: the secondary takes over with a higher epoch and e
   assert.equal(new Set(clients.map((c) => c.id)).size, clients.length);
   for (const c of clients)
     assert.ok([secondary.address, member.address].includes(c.server), `${c.name} on ${c.server}`);
+  // The bench's own account of the return: each of its clients that was on the primary came back
+  // after trying the dead primary (and waiting for the refusal), then a server that remains.
+  const back = benchStatus(
+    await bench.waitForLine(
+      (l) => l.msg === 'bench clients' && benchStatus(l).returns.count >= benchOnPrimary,
+      'the bench to count its returns',
+      30_000,
+    ),
+  );
+  assert.ok(benchOnPrimary > 0 && back.returns.attempts!.min >= 1, JSON.stringify(back.returns));
+  assert.ok(Object.keys(back.returns.reasons).length > 0, JSON.stringify(back.returns));
   // The CLI too, given the dead primary first and --secondary.
   const cli = await cluster.browse();
   assert.deepEqual(cli.map((c) => c.name).sort(), expectedNames());

@@ -63,9 +63,23 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
     const retries = { attempts: 0, welcomes: 0, busy: 0, early: 0 };
     const busyWaits: number[] = [];
     const hinted = new Map<ClientAgent, { at: number; hintMs: number }>();
-    const spread = () => {
-      if (busyWaits.length === 0) return undefined;
-      const sorted = [...busyWaits].sort((x, y) => x - y);
+    /**
+     * Clients that lost a server they were connected to and came back: how long each was away and
+     * how many connections it tried meanwhile, and every reason it waited on the way (a failover's
+     * story, where the last reason alone shows only the stragglers).
+     */
+    const away = new Map<ClientAgent, { since: number; attempts: number; attemptAt: number }>();
+    const returns = {
+      awayMs: [] as number[],
+      attempts: [] as number[],
+      /** Each attempt meanwhile: dial → its outcome; and each wait chosen before the next. */
+      attemptMs: [] as number[],
+      waitMs: [] as number[],
+      reasons: {} as Record<string, number>,
+    };
+    const spread = (values: readonly number[]) => {
+      if (values.length === 0) return undefined;
+      const sorted = [...values].sort((x, y) => x - y);
       const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
       return { min: sorted[0]!, p10: at(0.1), p50: at(0.5), p90: at(0.9), max: sorted.at(-1)! };
     };
@@ -85,7 +99,15 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
         connected,
         byServer,
         waiting,
-        retries: { ...retries, busyWaitMs: spread() },
+        retries: { ...retries, busyWaitMs: spread(busyWaits) },
+        returns: {
+          count: returns.awayMs.length,
+          awayMs: spread(returns.awayMs),
+          attempts: spread(returns.attempts),
+          attemptMs: spread(returns.attemptMs),
+          waitMs: spread(returns.waitMs),
+          reasons: returns.reasons,
+        },
         elapsedMs: Date.now() - started,
       };
     };
@@ -104,7 +126,25 @@ export function benchCommand(_env: NodeJS.ProcessEnv): Command {
         backoff: new Backoff(250, 10_000),
       });
       agent.on('status', (s, detail) => {
-        if (s === 'waiting') lastReason.set(agent, (detail.reason ?? '').replace(/\d+ ms/, 'N ms').slice(0, 80));
+        const reason = (detail.reason ?? '').replace(/\d+ ms/, 'N ms').slice(0, 80);
+        if (s === 'waiting') lastReason.set(agent, reason);
+        let gone = away.get(agent);
+        if (!gone && s !== 'connected' && everConnected.has(agent))
+          away.set(agent, (gone = { since: Date.now(), attempts: 0, attemptAt: 0 }));
+        if (gone && gone.attemptAt && s !== 'connecting') returns.attemptMs.push(Date.now() - gone.attemptAt);
+        if (gone && s === 'connecting') {
+          gone.attempts++;
+          gone.attemptAt = Date.now();
+        }
+        if (gone && s === 'waiting') {
+          returns.reasons[reason] = (returns.reasons[reason] ?? 0) + 1;
+          returns.waitMs.push(detail.delayMs ?? 0);
+        }
+        if (gone && s === 'connected') {
+          away.delete(agent);
+          returns.awayMs.push(Date.now() - gone.since);
+          returns.attempts.push(gone.attempts);
+        }
         if (s === 'waiting' && detail.retryAfterMs !== undefined) {
           retries.busy++;
           busyWaits.push(detail.delayMs ?? 0);

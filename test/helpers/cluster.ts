@@ -71,6 +71,8 @@ export interface BenchStatus {
   count: number;
   connected: number;
   byServer: Record<string, number>;
+  /** Clients that lost their server and came back: how many, and how many attempts each took. */
+  returns: { count: number; attempts?: { min: number; max: number }; reasons: Record<string, number> };
 }
 
 /** `switchboard bench clients`: many real clients in one process, reporting where they are. */
