@@ -106,12 +106,19 @@ test('a ticket of an operator removed since is refused', async () => {
   assert.equal((await login(server.address, 'ops', NEW_PW)).role, 'admin', 'everyone else is as before');
 });
 
-test('once the server has read the change (its poll), the ticket still opens nothing', async () => {
+test('once the server has read the change (its poll), the ticket still opens nothing, and says why', async () => {
   const before = await login(server.address, 'ops', NEW_PW);
   const ticket = await ticketOf(before.token);
 
   await cli('operator', 'add', 'ops', '--role', 'admin', '--password-env', 'SB_PW');
-  // What the stopped poll does: the stale session is forgotten, so the ticket finds no session at all.
+  // What the stopped poll does: the stale session is forgotten, so the ticket finds no session at all,
+  // and the token's signature no longer holds under the stamp the store has now.
   server.config.check();
-  assertRefused(await redeem(ticket), /log in/);
+  assertRefused(await redeem(ticket), /^operator ops's password or TOTP changed: log in again$/);
+
+  // Logged out: said so.
+  const gone = await login(server.address, 'ops', NEW_PW);
+  const late = await ticketOf(gone.token);
+  assert.equal((await request(server.address, 'POST', 'logout', undefined, { token: gone.token })).status, 204);
+  assertRefused(await redeem(late), /^that session was logged out; log in$/);
 });
