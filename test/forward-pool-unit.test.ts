@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { PassThrough, type Duplex } from 'node:stream';
 import { test } from 'node:test';
-import { ControlPool } from '../src/control/controlPool.js';
+import { ControlPool, MAX_CONTROLS_PER_FORWARD, SESSIONS_PER_CONTROL } from '../src/control/controlPool.js';
+import { CONTROL_SESSION_LIMITS, MAX_SESSIONS_PER_CLIENT } from '../src/server/sessionBudget.js';
 import { ErrorCodes, SwitchboardError } from '../src/protocol/errors.js';
 import { waitFor } from './helpers/harness.js';
 
@@ -135,4 +136,9 @@ test('an extra control left with no session closes once idle; the first stays', 
   assert.equal(first.closed, false);
   assert.equal(p.controls, 1);
   p.close();
+});
+
+test("the pool's figures are the server's: a control's budget, and four of them one client's", () => {
+  assert.equal(SESSIONS_PER_CONTROL, CONTROL_SESSION_LIMITS.open);
+  assert.equal(SESSIONS_PER_CONTROL * MAX_CONTROLS_PER_FORWARD, MAX_SESSIONS_PER_CLIENT);
 });

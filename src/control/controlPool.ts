@@ -149,11 +149,20 @@ export class ControlPool implements SessionOpener {
 
   private roomOrTimeout(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.max(0, ms));
-      this.roomWaiters.push(() => {
+      const wake = () => {
         clearTimeout(timer);
         resolve();
-      });
+      };
+      // Gone from the list when it times out: a flood past the cap leaves nothing behind.
+      const timer = setTimeout(
+        () => {
+          const at = this.roomWaiters.indexOf(wake);
+          if (at >= 0) this.roomWaiters.splice(at, 1);
+          resolve();
+        },
+        Math.max(0, ms),
+      );
+      this.roomWaiters.push(wake);
     });
   }
 
