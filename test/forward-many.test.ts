@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { after, before, test } from 'node:test';
 import { MAX_CONTROLS_PER_FORWARD, SESSIONS_PER_CONTROL } from '../src/control/controlPool.js';
-import { addOperator, request, seriesValue } from './helpers/api.js';
+import { addOperator, enrolTotp, login, request, seriesValue, unusedTotp } from './helpers/api.js';
 import { addKey, Proc, startServer, tempDir, waitFor, type RunningServer } from './helpers/harness.js';
 import {
   connectTcp,
@@ -25,6 +25,8 @@ import {
 const dir = tempDir('sb-forward-many-');
 const procs: Proc[] = [];
 const OPS = { operator: 'ops', password: 'forward-many-password-1' };
+const TOTP_OPS = { operator: 'totp-ops', password: 'forward-many-password-2' };
+let totpSecret: string;
 const MOST = MAX_CONTROLS_PER_FORWARD * SESSIONS_PER_CONTROL;
 /** A guard against a hang, not a timing assertion: 256 sessions set up on a loaded 2-core machine. */
 const ECHO_WAIT_MS = 120_000;
@@ -40,6 +42,8 @@ before(async () => {
   procs.push(server.proc);
   key = await addKey(server.data, 'default');
   await addOperator(server.data, OPS.operator, OPS.password, 'operator', ['default']);
+  await addOperator(server.data, TOTP_OPS.operator, TOTP_OPS.password, 'operator', ['default']);
+  totpSecret = await enrolTotp(server.data, TOTP_OPS.operator);
   echo = await echoService();
   procs.push(await startForwardingClient(server.address, key, 'box', `${dir.path}/box`, [echo.port]));
   ({ proc: forward, port } = await startForwardProc(server.address, key, 'box', echo.port, OPS));
@@ -53,9 +57,9 @@ after(async () => {
   dir.remove();
 });
 
-/** Opens `n` connections through the forward, all at once, and has each echo a line of its own. */
-async function openEchoing(n: number, tag: string): Promise<net.Socket[]> {
-  const sockets = await Promise.all(Array.from({ length: n }, () => connectTcp(port)));
+/** Opens `n` connections through a forward (by default the first), all at once, and has each echo a line of its own. */
+async function openEchoing(n: number, tag: string, to = port): Promise<net.Socket[]> {
+  const sockets = await Promise.all(Array.from({ length: n }, () => connectTcp(to)));
   held.push(...sockets);
   const lines = sockets.map((_, i) => `${tag}-${i}\n`);
   const echoed = await Promise.all(sockets.map((s, i) => echoRoundTrip(s, lines[i]!, ECHO_WAIT_MS)));
@@ -129,4 +133,51 @@ test(`past ${MOST} at once a connection is closed unanswered, says why, and harm
   const s = await connectTcp(other.port);
   held.push(s);
   assert.equal(await echoRoundTrip(s, 'other forward\n', ECHO_WAIT_MS), 'other forward\n');
+  await closeAll([s]);
+});
+
+test('logged in with a TOTP code, a forward keeps one control: past 64 a refusal that says why, and no lockout', async () => {
+  await sessionsEnded();
+  const totpForward = new Proc(
+    [
+      'control',
+      '--gateway',
+      server.address,
+      '--key',
+      key,
+      '--operator',
+      TOTP_OPS.operator,
+      '--password-env',
+      'SB_TEST_PASSWORD',
+      '--totp',
+      await unusedTotp(totpSecret),
+      'forward',
+      'box',
+      `0:${echo.port}`,
+    ],
+    { SB_TEST_PASSWORD: TOTP_OPS.password },
+  );
+  procs.push(totpForward);
+  const totpPort = Number(
+    String((await totpForward.waitForMsg('forwarding')).listen)
+      .split(':')
+      .pop(),
+  );
+  const sockets = await openEchoing(SESSIONS_PER_CONTROL, 'totp', totpPort);
+
+  const extra = await connectTcp(totpPort);
+  const heard = readAll(extra);
+  extra.write('one too many\n');
+  assert.equal((await heard).length, 0);
+  await waitFor(() => totpForward.stderr.includes('failed'), 'the forward says why', ECHO_WAIT_MS);
+  assert.match(
+    totpForward.stderr,
+    /this forward holds 64 sessions at once, its most \(64, one control connection: a TOTP code logs in once; `control --profile NAME login` lets a forward open more\); close some first/,
+  );
+  // It never tried a second login with the used code (refused, it would count toward the lockout).
+  const metrics = (await request(server.address, 'GET', '/metrics')).text;
+  assert.equal(seriesValue(metrics, 'switchboard_refusals_total{reason="control_bad_login"}') ?? 0, 0);
+  const again = await login(server.address, TOTP_OPS.operator, TOTP_OPS.password, await unusedTotp(totpSecret));
+  assert.equal(again.role, 'operator');
+  await closeAll(sockets);
 });
