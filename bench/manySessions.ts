@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fairness, type Fairness } from './fairness.js';
 import type { ParallelRequest, ParallelResult } from './parallelSink.js';
-import { CONTROL_SESSION_LIMITS } from '../src/server/sessionBudget.js';
+import { MAX_CONTROLS_PER_FORWARD, SESSIONS_PER_CONTROL } from '../src/control/controlPool.js';
 import { startForward, startRelayChain, startSwitchboard, type BenchPath } from './paths.js';
 import { shippedNodeFlags, startScript, track } from './processes.js';
 import { median, round, turn } from './stats.js';
@@ -12,9 +12,9 @@ import { median, round, turn } from './stats.js';
  * Many sessions (issue 7, benchmark 2): `sessions` concurrent downloads through one Switchboard
  * server (driver → `control forward` listeners → server → client → service, a session per
  * connection) against the same number of concurrent connections through the 3-process relay chain.
- * One control channel may hold 64 sessions at once (CONTROL_SESSION_LIMITS, since session 6), so
- * the sessions are spread evenly over as many forwards as that takes (200: 4 of 50); before, one
- * forward carried them all.
+ * One forward holds 256 sessions at once (four control channels of 64: src/control/controlPool.ts),
+ * so 200 go through one forward again; more are spread evenly over as many forwards as that takes.
+ * (Sessions 6 to 9 used four forwards of 50: one forward then held one control's 64.)
  * Each round the sink (parallelSink.ts) runs all sessions at once for a fixed window; the paths take
  * turns going first. Reported: aggregate MB/s (median of the rounds), the ratio, and the fairness of
  * the round with the median aggregate: per-session min / median / max and Jain's index.
@@ -110,7 +110,7 @@ export async function runManySessions(opts: ManySessionsOptions): Promise<ManySe
   try {
     const sb = await startSwitchboard(service.address, { tls: false, nodeFlags: shippedNodeFlags() });
     const servicePort = service.address.slice(service.address.lastIndexOf(':') + 1);
-    const forwards = Math.ceil(opts.sessions / CONTROL_SESSION_LIMITS.open);
+    const forwards = Math.ceil(opts.sessions / (SESSIONS_PER_CONTROL * MAX_CONTROLS_PER_FORWARD));
     const more = await Promise.all(
       Array.from({ length: forwards - 1 }, () => startForward(sb, servicePort, shippedNodeFlags())),
     );

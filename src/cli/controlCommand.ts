@@ -3,6 +3,7 @@ import { ControlClient } from '../control/controlClient.js';
 import { runExec } from '../control/exec.js';
 import { DEFAULT_PARALLEL, MAX_PARALLEL } from '../control/multiExec.js';
 import { parseForwardSpec, startForward } from '../control/forward.js';
+import { ControlPool } from '../control/controlPool.js';
 import { ReconnectingControl } from '../control/reconnectingControl.js';
 import { looksLikeClientId } from '../protocol/clientIdentity.js';
 import { runBrowse, type BrowseFlags } from './browseOutput.js';
@@ -98,10 +99,22 @@ export function controlCommand(env: NodeJS.ProcessEnv): Command {
         throw new Error(`no client ${clientName}`);
       // A forward runs for hours: when its server goes away, the next session dials again.
       // ... unless the server refused it for good (operator revoked, password changed): then it stops, saying why.
-      const client = new ReconnectingControl(first, resolved.options, (err) => {
+      const stopped = (err: Error) => {
         process.stderr.write(`switchboard: forward stopped: ${printable(err.message)}\n`);
         process.exit(1);
-      });
+      };
+      // Past one control's budget of sessions, more controls (controlPool.ts), the same login each.
+      const client = new ControlPool(
+        new ReconnectingControl(first, resolved.options, stopped),
+        async (onFinal) =>
+          new ReconnectingControl(await ControlClient.connect(resolved.options), resolved.options, onFinal),
+        {
+          noExtraBecause:
+            resolved.options.totp !== undefined && resolved.options.token === undefined
+              ? 'a TOTP code logs in once; `control --profile NAME login` lets a forward open more'
+              : undefined,
+        },
+      );
       const server = await startForward(client, clientName, spec, {
         onSession: (e) => {
           if (!e.ok)

@@ -23,7 +23,10 @@ export function parseForwardSpec(text: string): ForwardSpec {
   return { bindHost, localPort, remotePort };
 }
 
-/** Sessions a forward opens at once: the server's per-control limit (MAX_PENDING_SESSIONS_PER_CONTROL). */
+/**
+ * Sessions a forward opens at once: the server's per-control limit (MAX_PENDING_SESSIONS_PER_CONTROL),
+ * so that it holds over the forward's controls together (controlPool.ts) as it does for each.
+ */
 const MAX_OPENING = 16;
 
 export interface ForwardEvents {

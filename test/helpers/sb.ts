@@ -12,7 +12,7 @@ import { newIdentity, type ClientIdentity } from '../../src/client/identity.js';
 import { ControlClient } from '../../src/control/controlClient.js';
 import type { ClientInfo, ServerInfo } from '../../src/protocol/messages.js';
 import { keyProof } from '../../src/protocol/proof.js';
-import { Proc, runCli, type CliResult } from './harness.js';
+import { Proc, runCli, startClient, type CliResult } from './harness.js';
 import { freePort, sleep } from './ports.js';
 
 export { freePort, sleep };
@@ -119,6 +119,18 @@ export function controlCli(
     env: { SB_TEST_PASSWORD: login.password ?? '' },
     ...opts,
   });
+}
+
+/** A client named `name` (its state in `stateDir`) that allows forwards to `ports`, once connected. */
+export function startForwardingClient(
+  address: string,
+  key: string,
+  name: string,
+  stateDir: string,
+  ports: number[],
+): Promise<Proc> {
+  const allow = ['--allow-forward', ports.join(',')];
+  return startClient(['--gateway', address, '--key', key, '--name', name, '--state', stateDir, ...allow]);
 }
 
 /** `control forward CLIENT 0:PORT`, waiting until it listens; returns the local port. */

@@ -52,6 +52,7 @@ export function handoverRoutes(deps: ApiDeps): Route[] {
             ErrorCodes.LOGIN_REQUIRED,
             'handover ticket expired, already used, or not ours; log in',
           );
+        if (!taken.session) throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, taken.ended);
         // The same test as every request's (authenticate.ts): removed, or password or TOTP changed.
         const revoked = revokedBecause(taken.session, ctx.store);
         const operator = revoked ? undefined : ctx.store.operators().find((o) => o.name === taken.session.operator);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { csrfOf, issueToken, tokenId, verifyToken } from './sessionToken.js';
+import { csrfOf, issueToken, tokenId, tokenOperator, verifyToken } from './sessionToken.js';
 import { openTicket, RedeemedTickets, sealTicket } from './handoverTicket.js';
 import type { GrantedLogin } from '../credentialStamp.js';
 
@@ -129,12 +129,34 @@ export class SessionTable {
     return sealTicket(this.authority.key, token, now);
   }
 
-  /** The session a handover ticket carries, taken in as a use; undefined when the ticket or its session no longer holds. */
-  redeem(ticket: string, now: number): { token: string; session: WebSession } | undefined {
+  /**
+   * The session a handover ticket carries, taken in as a use; undefined when the ticket does not
+   * open (expired, taken, not this cluster's); without `session`, with why, when it opens but its
+   * session no longer holds.
+   */
+  redeem(
+    ticket: string,
+    now: number,
+  ): { token: string; session: WebSession } | { token: string; session?: undefined; ended: string } | undefined {
     const token = openTicket(this.authority.key, ticket, now);
     if (token === undefined || !this.redeemed.take(ticket, now)) return undefined;
     const session = this.touch(token, now);
-    return session && { token, session };
+    return session ? { token, session } : { token, ended: this.whyEnded(token) };
+  }
+
+  /**
+   * Why the session of a token this cluster issued (a ticket's) no longer holds here, in the words
+   * of credentialStamp.ts revokedBecause where it is that.
+   */
+  private whyEnded(token: string): string {
+    if (this.authority.loggedOut(tokenId(token))) return 'that session was logged out; log in';
+    const operator = tokenOperator(token);
+    if (operator !== undefined) {
+      if (this.authority.stampOf(operator) === undefined) return `operator ${operator} was removed`;
+      if (!verifyToken(this.authority.key, token, (op) => this.authority.stampOf(op)))
+        return `operator ${operator}'s password or TOTP changed: log in again`;
+    }
+    return 'that session expired; log in';
   }
 
   /** Whether the session is still live, without counting this as a use. */

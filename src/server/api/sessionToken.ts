@@ -80,6 +80,12 @@ export function verifyToken(
   return { operator, createdAt: raw.readUInt32BE(0) * 1000, stamp };
 }
 
+/** The operator a token names, unverified: for words about a token already known to be ours (a handover ticket's). */
+export function tokenOperator(token: string): string | undefined {
+  const operator = Buffer.from(token, 'base64url').subarray(HEAD_BYTES).toString('utf8');
+  return NAME.test(operator) ? operator : undefined;
+}
+
 /** The CSRF token of a session: derived from its token, so every server gives the console the same one. */
 export function csrfOf(key: Buffer, token: string): string {
   return createHmac('sha256', key).update('csrf\0').update(token).digest().subarray(0, 24).toString('base64url');
