@@ -190,3 +190,42 @@ test('registry: the cap on pending devices holds across batches and slices', asy
   assert.equal(store.devices.pendingCount(), MAX_PENDING_DEVICES);
   assert.equal(directory.isHidden(`dev-${MAX_PENDING_DEVICES * 2}`), true, 'held, hidden, not recorded');
 });
+
+test('registry: on becoming the acting primary it records the clients already here a slice a turn, skipping those gone meanwhile', async (t) => {
+  const dir = tempDir();
+  const store = ConfigStore.open(dir.path);
+  const directory = new Directory();
+  const config = { deviceRules: new Map(), settings: { 'device-approval': false } } as unknown as ConfigCache;
+  let acting = false;
+  const registry = new DeviceRegistry({
+    store,
+    config,
+    directory,
+    logger: silentLogger(),
+    behaviour: { acting: () => ({ acting }) },
+  });
+  t.after(() => {
+    registry.stop();
+    store.close();
+    dir.remove();
+  });
+  const tick = () => (registry as unknown as { tick(): void }).tick();
+  const n = FLUSH_SLICE * 2 + 5;
+  // Arrived while this server was a member: nothing recorded.
+  directory.upsertMany(Array.from({ length: n }, (_, i) => entry(i)));
+  tick();
+  assert.equal(store.devices.count(), 0);
+
+  acting = true; // the take-over
+  tick();
+  assert.ok(registry.get('dev-0'), 'the first slice is recorded at once');
+  assert.equal(registry.get(`dev-${n - 1}`), undefined, 'the last slice waits for its turn of the event loop');
+  // It leaves before its slice comes: never recorded as here.
+  directory.remove(`dev-${n - 1}`);
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  tick();
+  while (registry.get(`dev-${n - 2}`) === undefined || store.devices.count() < n - 1)
+    await new Promise((r) => setTimeout(r, 10));
+  assert.equal(store.devices.count(), n - 1);
+  assert.equal(store.devices.get(`dev-${n - 1}`), undefined);
+});

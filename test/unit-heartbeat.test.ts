@@ -1,11 +1,19 @@
 // Unit tests of the one heartbeat policy (src/net/heartbeat.ts) and its two runners: the server's
 // round over all its clients (src/server/clientHeartbeat.ts) and one connection's watch
-// (src/net/peerWatch.ts). No sockets, no timers; clocks are passed in.
+// (src/net/peerWatch.ts). No sockets; clocks are passed in, but for the last test, which runs the
+// server's round on its timer to see it go a slice at a time.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { heartbeatVerdict, timerStalled, type HeartbeatPolicy } from '../src/net/heartbeat.js';
 import { PeerHeartbeat } from '../src/net/peerWatch.js';
-import { heartbeatRound, type HeartbeatClient } from '../src/server/clientHeartbeat.js';
+import { pino } from 'pino';
+import {
+  ClientHeartbeat,
+  HEARTBEAT_SLICE,
+  heartbeatRound,
+  type HeartbeatClient,
+} from '../src/server/clientHeartbeat.js';
+import type { Logger } from '../src/server/logger.js';
 
 const SERVER: HeartbeatPolicy = { intervalMs: 30_000, missed: 1 };
 const LINK: HeartbeatPolicy = { intervalMs: 1000, missed: 4 };
@@ -132,3 +140,48 @@ test('a connection’s heartbeat: a stalled event loop is forgiven and the peer 
   assert.equal(beat.tick(), false);
   assert.equal(deaths, 1);
 });
+
+test('the server’s round goes a slice at a time: the event loop serves others between slices, and a client gone meanwhile is skipped', async () => {
+  const count = HEARTBEAT_SLICE * 2 + 200;
+  const clients = fleet(count, Date.now() + 60_000);
+  const connected = new Map(clients.map((c) => [c.id, c]));
+  // Counts the turns of the event loop while the round runs: pings made in one turn share its number.
+  let turn = 0;
+  let turning = true;
+  const spin = () => {
+    turn++;
+    if (turning) setImmediate(spin);
+  };
+  const pingTurns = new Set<number>();
+  const gone = clients[count - 1]!;
+  for (const c of clients) {
+    const ping = c.ws.ping;
+    c.ws.ping = () => {
+      pingTurns.add(turn);
+      // The first slice's last ping: the last client leaves before its slice comes.
+      if (c === clients[HEARTBEAT_SLICE - 1]) connected.delete(gone.id);
+      ping();
+    };
+  }
+  const heartbeat = new ClientHeartbeat(connected, silentLogger(), () => undefined);
+  heartbeat.schedule(0.05);
+  setImmediate(spin);
+  try {
+    await waitUntil(() => clients[count - 2]!.pings >= 1);
+  } finally {
+    heartbeat.stop();
+    turning = false;
+  }
+  assert.ok(pingTurns.size >= 3, `a round of ${count} in ${pingTurns.size} turns of the event loop`);
+  assert.equal(gone.pings, 0, 'a client that left during the round is not pinged');
+  assert.ok(clients.slice(0, count - 1).every((c) => c.pings >= 1 && !c.terminated));
+});
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(check(), 'the round did not reach the last clients within 5 s');
+}
+
+function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

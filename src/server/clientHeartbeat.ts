@@ -6,6 +6,13 @@ import type { Logger } from './logger.js';
 const MISSED_PINGS = 1;
 /** Ids named in a round's summary line at the most: the count says how many there were. */
 const NAMED_PER_ROUND = 20;
+/**
+ * Clients judged and pinged per turn of the event loop. A round over 12,000 clients in one go held
+ * the loop for 2-4 s on a loaded 2-core machine (a CPU profile of a fleet failover, docs/benchmarks.md):
+ * long enough for the cluster links' peers to judge this server dead. In slices, the link pings,
+ * hellos and controls waiting meanwhile are served between them.
+ */
+export const HEARTBEAT_SLICE = 500;
 
 /** What the heartbeat needs of a client: one number of state per client, for 60,000 of them. */
 export type HeartbeatClient = Pick<ConnectedClient, 'id' | 'lastSeen'> & {
@@ -30,8 +37,8 @@ export function heartbeatRound(
   policy: HeartbeatPolicy,
   lastTick: number,
   now: number,
+  round: HeartbeatRound = { missed: 0, named: [], stalled: timerStalled(policy, lastTick, now) },
 ): HeartbeatRound {
-  const round: HeartbeatRound = { missed: 0, named: [], stalled: timerStalled(policy, lastTick, now) };
   for (const client of clients) {
     const verdict = heartbeatVerdict(policy, { lastSeen: client.lastSeen, lastTick, now });
     if (verdict === 'dead') {
@@ -53,6 +60,8 @@ export function heartbeatRound(
  */
 export class ClientHeartbeat {
   private timer: NodeJS.Timeout | undefined;
+  /** The next slice of a round under way. */
+  private slicing: NodeJS.Immediate | undefined;
   private intervalSeconds = 0;
 
   constructor(
@@ -72,22 +81,47 @@ export class ClientHeartbeat {
     const policy: HeartbeatPolicy = { intervalMs: seconds * 1000, missed: MISSED_PINGS };
     let lastTick = Date.now();
     this.timer = setInterval(() => {
+      // A round still going (a loop so busy that it outlasted an interval) is not started twice.
+      if (this.slicing) return;
       const now = Date.now();
-      const round = heartbeatRound(this.clients.values(), policy, lastTick, now);
-      if (round.stalled)
-        this.logger.warn(
-          { lateMs: now - lastTick - policy.intervalMs },
-          'heartbeat ran late (the event loop stalled): no client judged this round',
-        );
+      this.runRound(policy, lastTick, now);
       lastTick = now;
-      if (!round.missed) return;
-      this.countMissed(round.missed);
-      this.logger.info({ missed: round.missed, clients: round.named }, 'clients missed their heartbeat');
     }, policy.intervalMs);
     this.timer.unref();
   }
 
+  /**
+   * One round, HEARTBEAT_SLICE clients a turn, over the clients connected when it began; one that
+   * left meanwhile is skipped (its socket is closed). Every client is judged by the round's own
+   * times, so a slice that runs a little later judges no one more harshly.
+   */
+  private runRound(policy: HeartbeatPolicy, lastTick: number, now: number): void {
+    const round: HeartbeatRound = { missed: 0, named: [], stalled: timerStalled(policy, lastTick, now) };
+    if (round.stalled)
+      this.logger.warn(
+        { lateMs: now - lastTick - policy.intervalMs },
+        'heartbeat ran late (the event loop stalled): no client judged this round',
+      );
+    const clients = [...this.clients.values()];
+    let from = 0;
+    const slice = () => {
+      this.slicing = undefined;
+      const part = clients.slice(from, (from += HEARTBEAT_SLICE)).filter((c) => this.clients.get(c.id) === c);
+      heartbeatRound(part, policy, lastTick, now, round);
+      if (from < clients.length) {
+        this.slicing = setImmediate(slice);
+        return;
+      }
+      if (!round.missed) return;
+      this.countMissed(round.missed);
+      this.logger.info({ missed: round.missed, clients: round.named }, 'clients missed their heartbeat');
+    };
+    slice();
+  }
+
   stop(): void {
     clearInterval(this.timer);
+    clearImmediate(this.slicing);
+    this.slicing = undefined;
   }
 }

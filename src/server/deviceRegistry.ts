@@ -82,6 +82,8 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
   private readonly renamed = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private wasActing = false;
+  /** The clients a take-over found here, still to record (recordDirectory), by id. */
+  private readonly toRecord = new Map<string, DirectoryEntry>();
   private pendingFullLoggedAt = 0;
   private writeFailedLogged = false;
   private stopped = false;
@@ -233,16 +235,30 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
     this.flushInSlices();
   }
 
-  /** Records every client the directory holds, reading their records in one query; unchanged ones are not rewritten. */
+  /**
+   * Records every client the directory holds, FLUSH_SLICE a turn of the event loop, reading each
+   * slice's records in one query; unchanged ones are not rewritten. In one go this held a taking-over
+   * secondary's loop for seconds (a CPU profile of a fleet failover: docs/benchmarks.md), while its
+   * members, re-linking, waited for its pongs. An entry gone or replaced meanwhile is skipped (its
+   * arrival or departure was recorded as it happened), and so is a device forgotten meanwhile.
+   */
   private recordDirectory(): void {
-    const entries = [...this.host.directory.all()];
-    const known = this.getMany(entries.map((e) => e.id));
-    for (const entry of entries) {
-      const record = known.get(entry.id);
-      // The directory holds an admin's name; the record keeps the one the client reports.
-      const reported = record && this.renamed.has(entry.id) ? { ...entry, name: record.name } : entry;
-      this.record(reported, record, record?.pending ?? this.host.directory.isHidden(entry.id));
-    }
+    for (const entry of this.host.directory.all()) this.toRecord.set(entry.id, entry);
+    const slice = () => {
+      if (!this.recording) return this.toRecord.clear();
+      const part = [...take(this.toRecord.values(), FLUSH_SLICE)];
+      for (const entry of part) this.toRecord.delete(entry.id);
+      const here = part.filter((e) => this.host.directory.get(e.id) === e);
+      const known = this.getMany(here.map((e) => e.id));
+      for (const entry of here) {
+        const record = known.get(entry.id);
+        // The directory holds an admin's name; the record keeps the one the client reports.
+        const reported = record && this.renamed.has(entry.id) ? { ...entry, name: record.name } : entry;
+        this.record(reported, record, record?.pending ?? this.host.directory.isHidden(entry.id));
+      }
+      if (this.toRecord.size > 0) setImmediate(slice);
+    };
+    slice();
   }
 
   /**
@@ -328,6 +344,8 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
 
   /** Forgets a device (an admin's `remove`): its record goes at the next write. */
   forget(id: string): void {
+    // Forgotten while the take-over's walk had yet to come to it: it stays forgotten until it arrives again.
+    this.toRecord.delete(id);
     this.deleteDirty(id);
     this.removed.add(id);
   }
