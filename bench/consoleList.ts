@@ -47,6 +47,9 @@ export interface ConsoleListResult {
   /** The arrivals all leaving at once (their generator killed): every client-down shown after this long. */
   departureSeconds: number;
   departuresPerSecond: number;
+  /** Chromium's CPU while they left (scrolling included), per departure: all processes, and the renderers. */
+  departureCpuMsPerDeparture: number;
+  departureRendererCpuMsPerDeparture: number;
   departureLongTasks: TaskFigures;
   /** Rows in the DOM with every client listed (the window, not the fleet). */
   domRows: number;
@@ -341,9 +344,11 @@ export async function runConsoleList(opts: {
 
     // A burst the server does not throttle: the arrivals' generator dies, its clients all leave at once.
     const burstStart = Date.now();
+    const burstCpuBefore = chromiumCpuMs();
     await arrivals.stop();
     await page.locator('.count', { hasText: `${opts.clients} of ${opts.clients}` }).waitFor({ timeout: 120_000 });
     const departureSeconds = (Date.now() - burstStart) / 1000;
+    const burstCpuAfter = chromiumCpuMs();
     scrolling = false;
     await scroller;
     const departureTasks = await takeTasks();
@@ -368,6 +373,8 @@ export async function runConsoleList(opts: {
       netRendererCpuMsPerArrival: round2((arrivalCpu.renderer - scrollRate.renderer * arrivalSeconds) / opts.arrivals),
       departureSeconds: Math.round(departureSeconds * 10) / 10,
       departuresPerSecond: Math.round(opts.arrivals / departureSeconds),
+      departureRendererCpuMsPerDeparture: round2((burstCpuAfter.renderer - burstCpuBefore.renderer) / opts.arrivals),
+      departureCpuMsPerDeparture: round2((burstCpuAfter.all - burstCpuBefore.all) / opts.arrivals),
       departureLongTasks: figures(departureTasks),
       domRows,
     };
@@ -399,7 +406,7 @@ export async function consoleListSection(quick: boolean, log: (line: string) => 
       `  ${r.arrivals} arrivals at ${r.arrivalsPerSecond}/s (all shown after ${r.arrivalSeconds} s), scrolling meanwhile; long tasks: ${tasks(r.arrivalLongTasks)}`,
       `  chromium's CPU meanwhile (all its processes, scrolling included): ${r.chromiumCpuPercent} % of one core (renderer ${r.rendererCpuPercent} %), ${r.chromiumCpuMsPerArrival} ms per arrival`,
       `  scrolling alone just before: ${r.scrollingCpuPercent} % (renderer ${r.scrollingRendererCpuPercent} %); net of it, ${r.netCpuMsPerArrival} ms per arrival (renderer ${r.netRendererCpuMsPerArrival} ms)`,
-      `  then all ${r.arrivals} leave at once: shown gone after ${r.departureSeconds} s (${r.departuresPerSecond}/s); long tasks: ${tasks(r.departureLongTasks)}`,
+      `  then all ${r.arrivals} leave at once: shown gone after ${r.departureSeconds} s (${r.departuresPerSecond}/s); long tasks: ${tasks(r.departureLongTasks)}; chromium's CPU ${r.departureCpuMsPerDeparture} ms per departure (renderer ${r.departureRendererCpuMsPerDeparture} ms)`,
     ],
   };
 }

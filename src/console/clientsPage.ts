@@ -4,7 +4,7 @@ import { ClientList } from './clientList.js';
 import { CLIENT_COLUMNS, clientRows, COLUMN_CLASSES } from './clientRow.js';
 import { Selection, useSelection } from './clientSelection.js';
 import { RunOnSelected } from './multiExec.js';
-import { h, replace } from './dom.js';
+import { h, replace, setText } from './dom.js';
 import { subscribe } from './live.js';
 import { WindowedRows } from './windowedRows.js';
 
@@ -101,7 +101,7 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
     }
     rows.render(list.shown, list.size ? 'No client matches.' : 'No client is connected.', (id) => list.indexOf(id));
     renderGroups(performance.now());
-    count.textContent = `${list.shown.length} of ${list.size}`;
+    setText(count, `${list.shown.length} of ${list.size}`);
     runOnSelected.refresh();
   }
   /** Many events, one redraw: at the next frame. */
@@ -168,7 +168,8 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
 
   search.addEventListener('input', refilter);
   group.addEventListener('change', refilter);
-  viewport.addEventListener('scroll', schedule, { passive: true });
+  // Not when the table scrolled itself to keep the rows in view still: that render is done.
+  viewport.addEventListener('scroll', () => rows.scrolledSinceRender() && schedule(), { passive: true });
   const resized = () => {
     rows.remeasure();
     schedule();

@@ -107,6 +107,11 @@ export class WindowedRows<T> {
     return now < 0 ? 0 : now - anchor.index;
   }
 
+  /** Whether the view scrolled since the last render (by the operator, not by the table keeping its rows still). */
+  scrolledSinceRender(): boolean {
+    return this.viewport.scrollTop !== this.anchor?.scrollTop;
+  }
+
   /** Redraws every row in view in place (e.g. "3 min ago" getting older). */
   refresh(): void {
     for (const { row, item } of this.rows.values()) this.renderer.update(row, item);
