@@ -1,5 +1,10 @@
 import { h } from './dom.js';
 
+/** Scroll offsets read back within a pixel of what was set (fractional on screens scaled 1.25, 1.5...). */
+function sameOffset(a: number, b: number): boolean {
+  return Math.abs(a - b) < 1;
+}
+
 /** How a windowed table draws one item: its key, a new row for it, and an update of a row in place. */
 export interface RowRenderer<T> {
   key(item: T): string;
@@ -102,14 +107,14 @@ export class WindowedRows<T> {
   private anchored(scrollTop: number, locate?: (key: string) => number): number {
     const anchor = this.anchor;
     // The operator scrolled (or is at the top, where arrivals should show): the view stays where it is.
-    if (!locate || !anchor || scrollTop !== anchor.scrollTop || scrollTop <= 0) return 0;
+    if (!locate || !anchor || !sameOffset(scrollTop, anchor.scrollTop) || scrollTop <= 0) return 0;
     const now = locate(anchor.key);
     return now < 0 ? 0 : now - anchor.index;
   }
 
   /** Whether the view scrolled since the last render (by the operator, not by the table keeping its rows still). */
   scrolledSinceRender(): boolean {
-    return this.viewport.scrollTop !== this.anchor?.scrollTop;
+    return this.anchor === undefined || !sameOffset(this.viewport.scrollTop, this.anchor.scrollTop);
   }
 
   /** Redraws every row in view in place (e.g. "3 min ago" getting older). */
