@@ -110,6 +110,16 @@ const round2 = (n: number) => Math.round(n * 100) / 100;
 const SCROLL_BASELINE_MS = 10_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Waits until the page lists `n` clients, or says what it lists instead. */
+async function shown(page: Page, n: number): Promise<void> {
+  const count = page.locator('.count');
+  try {
+    await count.filter({ hasText: `${n} of ${n}` }).waitFor({ timeout: 120_000 });
+  } catch {
+    throw new Error(`the page did not list ${n} clients within 120 s: it shows "${await count.textContent()}"`);
+  }
+}
+
 const TRACE_MS = 5000;
 /** Chromium's own timeline (style, layout, paint, script, event dispatch) for `ms`, written to `path`. */
 async function traceFor(browser: Browser, page: Page, path: string, ms: number): Promise<string> {
@@ -265,6 +275,8 @@ export async function runConsoleList(opts: {
         for (const e of list.getEntries()) w.longTasks.push(e.duration);
       }).observe({ type: 'longtask', buffered: true });
     });
+    page.on('pageerror', (err) => opts.log(`  the page: ${err.message}`));
+    page.on('console', (m) => m.type() === 'error' && opts.log(`  the page's console: ${m.text()}`));
     await page.goto(`http://${address}/console/`);
     await page.fill('input[name=operator]', 'admin');
     await page.fill('input[name=password]', 'admin-password');
@@ -290,7 +302,7 @@ export async function runConsoleList(opts: {
         await page.locator('.list-viewport').evaluate((el, n) => (el.scrollTop = (n * 7919 * 37) % el.scrollHeight), i);
         await sleep(250);
       }
-    })();
+    })().catch(() => undefined); // the page closed: the step that failed says why
     const quietStart = Date.now();
     const quietBefore = chromiumCpuMs();
     await sleep(SCROLL_BASELINE_MS);
@@ -321,7 +333,7 @@ export async function runConsoleList(opts: {
     );
     generators.push(arrivals);
     const total = opts.clients + opts.arrivals;
-    await page.locator('.count', { hasText: `${total} of ${total}` }).waitFor({ timeout: 120_000 });
+    await shown(page, total);
     const arrivalSeconds = (Date.now() - arrivalStart) / 1000;
     const cpuAfter = chromiumCpuMs();
     const arrivalTasks = await takeTasks();
@@ -346,7 +358,7 @@ export async function runConsoleList(opts: {
     const burstStart = Date.now();
     const burstCpuBefore = chromiumCpuMs();
     await arrivals.stop();
-    await page.locator('.count', { hasText: `${opts.clients} of ${opts.clients}` }).waitFor({ timeout: 120_000 });
+    await shown(page, opts.clients);
     const departureSeconds = (Date.now() - burstStart) / 1000;
     const burstCpuAfter = chromiumCpuMs();
     scrolling = false;
