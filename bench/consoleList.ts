@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { addOperator, request } from '../test/helpers/api.js';
 import { freePortOn } from '../test/helpers/cluster.js';
 import { addKey, runCli, tempDir } from '../test/helpers/harness.js';
-import { cpuMs } from './cpuTime.js';
+import { ownCpuMs } from './cpuTime.js';
 import { runGenerators } from './generators.js';
 import { SwitchboardProcess } from './processes.js';
 import type { Section } from './scaleSections.js';
@@ -36,9 +36,20 @@ export interface ConsoleListResult {
   /** Chromium's CPU while clients arrived (scrolling included): % of one core, and ms per arrival. */
   chromiumCpuPercent: number;
   chromiumCpuMsPerArrival: number;
+  /** The renderer processes' share (the page's main thread, its compositor and raster threads). */
+  rendererCpuPercent: number;
+  /** Chromium's CPU while the list only scrolled (no arrivals), just before: the baseline. */
+  scrollingCpuPercent: number;
+  scrollingRendererCpuPercent: number;
+  /** Per arrival, with the scrolling baseline taken off: what the live updates cost. */
+  netCpuMsPerArrival: number;
+  netRendererCpuMsPerArrival: number;
   /** The arrivals all leaving at once (their generator killed): every client-down shown after this long. */
   departureSeconds: number;
   departuresPerSecond: number;
+  /** Chromium's CPU while they left (scrolling included), per departure: all processes, and the renderers. */
+  departureCpuMsPerDeparture: number;
+  departureRendererCpuMsPerDeparture: number;
   departureLongTasks: TaskFigures;
   /** Rows in the DOM with every client listed (the window, not the fleet). */
   domRows: number;
@@ -53,27 +64,73 @@ interface TaskFigures {
 
 const CHROMIUM = '/usr/bin/chromium';
 
+/** Chromium's CPU so far (ms), all its processes, and the renderers' (the page's main thread and its helpers) apart. */
+interface ChromiumCpu {
+  all: number;
+  renderer: number;
+}
+
+/** Every descendant of `pid` (Chromium forks a zygote, which forks the renderers). */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+      readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    /* gone */
+  }
+  return children.flatMap((c) => [c, ...descendants(c)]);
+}
+
 /**
  * The CPU time chromium (all its processes) has used so far: unlike the wall-clock length of long
  * tasks, this does not grow when other processes of a busy machine hold the cores.
  */
-function chromiumCpuMs(): number {
-  const children = readdirSync(`/proc/${process.pid}/task`).flatMap((t) =>
-    readFileSync(`/proc/${process.pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
-  );
-  let sum = 0;
-  for (const pid of children) {
+function chromiumCpuMs(): ChromiumCpu {
+  const sum = { all: 0, renderer: 0 };
+  for (const pid of descendants(process.pid)) {
     try {
-      // Debian's /usr/bin/chromium is a launcher script that execs /usr/lib/chromium/chromium.
-      const program = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
-      if (basename(program) === 'chromium') sum += cpuMs(pid) ?? 0;
+      // Debian's /usr/bin/chromium is a launcher script that execs /usr/lib/chromium/chromium; its
+      // helpers rewrite their command line as one string ("chromium --type=renderer ..."), so the
+      // name comes from comm.
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'chromium') continue;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const own = ownCpuMs(pid) ?? 0;
+      sum.all += own;
+      if (cmdline.includes('--type=renderer')) sum.renderer += own;
     } catch {
       /* gone */
     }
   }
   return sum;
 }
+const round2 = (n: number) => Math.round(n * 100) / 100;
+/** How long the list is scrolled with no arrivals, to measure Chromium's CPU for the scrolling alone. */
+const SCROLL_BASELINE_MS = 10_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Waits until the page lists `n` clients, or says what it lists instead. */
+async function shown(page: Page, n: number): Promise<void> {
+  const count = page.locator('.count');
+  try {
+    await count.filter({ hasText: `${n} of ${n}` }).waitFor({ timeout: 120_000 });
+  } catch {
+    throw new Error(`the page did not list ${n} clients within 120 s: it shows "${await count.textContent()}"`);
+  }
+}
+
+const TRACE_MS = 5000;
+/** Chromium's own timeline (style, layout, paint, script, event dispatch) for `ms`, written to `path`. */
+async function traceFor(browser: Browser, page: Page, path: string, ms: number): Promise<string> {
+  await browser.startTracing(page, {
+    path,
+    categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'blink', 'cc', 'toplevel'],
+  });
+  await sleep(ms);
+  await browser.stopTracing();
+  return path;
+}
 
 function figures(durations: number[]): TaskFigures {
   return {
@@ -83,6 +140,14 @@ function figures(durations: number[]): TaskFigures {
     totalMs: Math.round(durations.reduce((a, b) => a + b, 0)),
   };
 }
+
+/** A server that dies during the run says so at once (the run would otherwise stall until a timeout). */
+function reportDeath(server: SwitchboardProcess, name: string, log: (line: string) => void): void {
+  server.child.once('exit', (code, signal) => {
+    if (!stopping) log(`  ${name} exited (${code ?? signal}); stderr: ${server.stderrTail.slice(-1500)}`);
+  });
+}
+let stopping = false;
 
 /** Clients per member: under the 20,000 files a process may open here (the hard limit). */
 const PER_MEMBER = 15_000;
@@ -129,6 +194,7 @@ async function startCluster(
     ...cluster,
   ]);
   servers.push(first);
+  reportDeath(first, 'the primary', log);
   await first.waitForLine((l) => l.msg === 'listening', 'the primary listening');
   for (const [i, m] of memberAddresses.entries()) {
     const member = new SwitchboardProcess([
@@ -146,6 +212,7 @@ async function startCluster(
       ...cluster,
     ]);
     servers.push(member);
+    reportDeath(member, `member ${m}`, log);
     await member.waitForLine((l) => l.msg === 'configuration replicated', `member ${m} linked`, 120_000);
   }
   log(`  a primary and ${members} members on ${hosts[0]}...`);
@@ -156,6 +223,13 @@ export async function runConsoleList(opts: {
   clients: number;
   arrivals: number;
   processes: number;
+  /** Generator processes and connections in progress for the arrivals (default 2 and 400). */
+  arrivalProcesses?: number;
+  arrivalConcurrency?: number;
+  /** Write a performance trace (chrome://tracing JSON) of the first seconds of arrivals to this file. */
+  trace?: string;
+  /** Write the page's CPU profile (CDP Profiler, .cpuprofile) while clients arrive to this file. */
+  profile?: string;
   log: (line: string) => void;
 }): Promise<ConsoleListResult> {
   const dir = tempDir('sb-bench-console-');
@@ -201,6 +275,12 @@ export async function runConsoleList(opts: {
         for (const e of list.getEntries()) w.longTasks.push(e.duration);
       }).observe({ type: 'longtask', buffered: true });
     });
+    page.on('pageerror', (err) => opts.log(`  the page: ${err.message}`));
+    // (A 401 is the login page asking whether a session exists yet.)
+    page.on(
+      'console',
+      (m) => m.type() === 'error' && !/status of 401/.test(m.text()) && opts.log(`  the page's console: ${m.text()}`),
+    );
     await page.goto(`http://${address}/console/`);
     await page.fill('input[name=operator]', 'admin');
     await page.fill('input[name=password]', 'admin-password');
@@ -219,43 +299,72 @@ export async function runConsoleList(opts: {
     const loadTasks = await takeTasks();
     opts.log(`  the list of ${opts.clients} loaded in ${loadSeconds.toFixed(1)} s; ${domRows} rows in the DOM`);
 
-    // Arrivals while the operator scrolls.
+    // The operator scrolls throughout: first alone (the baseline of Chromium's CPU), then while clients arrive.
     let scrolling = true;
     const scroller = (async () => {
       for (let i = 0; scrolling; i++) {
         await page.locator('.list-viewport').evaluate((el, n) => (el.scrollTop = (n * 7919 * 37) % el.scrollHeight), i);
         await sleep(250);
       }
-    })();
+    })().catch(() => undefined); // the page closed: the step that failed says why
+    const quietStart = Date.now();
+    const quietBefore = chromiumCpuMs();
+    await sleep(SCROLL_BASELINE_MS);
+    const quietAfter = chromiumCpuMs();
+    const quietSeconds = (Date.now() - quietStart) / 1000;
+    await takeTasks();
+
+    const profiler = opts.profile ? await page.context().newCDPSession(page) : undefined;
+    if (profiler) {
+      await profiler.send('Profiler.enable');
+      await profiler.send('Profiler.setSamplingInterval', { interval: 500 });
+      await profiler.send('Profiler.start');
+    }
     const arrivalStart = Date.now();
     const cpuBefore = chromiumCpuMs();
+    const traced = opts.trace ? traceFor(browser, page, opts.trace, TRACE_MS) : undefined;
     const arrivals = await runGenerators(
       {
         kind: 'switchboard',
         target: address,
         key,
         count: opts.arrivals,
-        processes: 2,
-        concurrency: 400,
+        processes: opts.arrivalProcesses ?? 2,
+        concurrency: opts.arrivalConcurrency ?? 400,
         prefix: 'new',
       },
       1_200_000,
     );
     generators.push(arrivals);
     const total = opts.clients + opts.arrivals;
-    await page.locator('.count', { hasText: `${total} of ${total}` }).waitFor({ timeout: 120_000 });
+    await shown(page, total);
     const arrivalSeconds = (Date.now() - arrivalStart) / 1000;
+    const cpuAfter = chromiumCpuMs();
     const arrivalTasks = await takeTasks();
-    const arrivalCpuMs = chromiumCpuMs() - cpuBefore;
+    if (traced) opts.log(`  a performance trace of the first ${TRACE_MS / 1000} s of arrivals: ${await traced}`);
+    if (profiler && opts.profile) {
+      const { profile } = await profiler.send('Profiler.stop');
+      writeFileSync(opts.profile, JSON.stringify(profile));
+      await profiler.detach();
+      opts.log(`  the page's CPU profile while they arrived: ${opts.profile}`);
+    }
+    /** Chromium's CPU per second of scrolling alone, subtracted from the arrivals' window to leave their own cost. */
+    const scrollRate = {
+      all: (quietAfter.all - quietBefore.all) / quietSeconds,
+      renderer: (quietAfter.renderer - quietBefore.renderer) / quietSeconds,
+    };
+    const arrivalCpu = { all: cpuAfter.all - cpuBefore.all, renderer: cpuAfter.renderer - cpuBefore.renderer };
     opts.log(
       `  ${opts.arrivals} arrivals at ${Math.round(arrivals.perSecond)}/s, all shown after ${arrivalSeconds.toFixed(1)} s`,
     );
 
     // A burst the server does not throttle: the arrivals' generator dies, its clients all leave at once.
     const burstStart = Date.now();
+    const burstCpuBefore = chromiumCpuMs();
     await arrivals.stop();
-    await page.locator('.count', { hasText: `${opts.clients} of ${opts.clients}` }).waitFor({ timeout: 120_000 });
+    await shown(page, opts.clients);
     const departureSeconds = (Date.now() - burstStart) / 1000;
+    const burstCpuAfter = chromiumCpuMs();
     scrolling = false;
     await scroller;
     const departureTasks = await takeTasks();
@@ -271,14 +380,22 @@ export async function runConsoleList(opts: {
       arrivalsPerSecond: Math.round(arrivals.perSecond),
       arrivalSeconds: Math.round(arrivalSeconds * 10) / 10,
       arrivalLongTasks: figures(arrivalTasks),
-      chromiumCpuPercent: Math.round(arrivalCpuMs / arrivalSeconds / 10),
-      chromiumCpuMsPerArrival: Math.round((arrivalCpuMs / opts.arrivals) * 100) / 100,
+      chromiumCpuPercent: Math.round(arrivalCpu.all / arrivalSeconds / 10),
+      chromiumCpuMsPerArrival: round2(arrivalCpu.all / opts.arrivals),
+      rendererCpuPercent: Math.round(arrivalCpu.renderer / arrivalSeconds / 10),
+      scrollingCpuPercent: Math.round(scrollRate.all / 10),
+      scrollingRendererCpuPercent: Math.round(scrollRate.renderer / 10),
+      netCpuMsPerArrival: round2((arrivalCpu.all - scrollRate.all * arrivalSeconds) / opts.arrivals),
+      netRendererCpuMsPerArrival: round2((arrivalCpu.renderer - scrollRate.renderer * arrivalSeconds) / opts.arrivals),
       departureSeconds: Math.round(departureSeconds * 10) / 10,
       departuresPerSecond: Math.round(opts.arrivals / departureSeconds),
+      departureRendererCpuMsPerDeparture: round2((burstCpuAfter.renderer - burstCpuBefore.renderer) / opts.arrivals),
+      departureCpuMsPerDeparture: round2((burstCpuAfter.all - burstCpuBefore.all) / opts.arrivals),
       departureLongTasks: figures(departureTasks),
       domRows,
     };
   } finally {
+    stopping = true;
     await browser.close();
     await Promise.all(generators.map((g) => g.stop()));
     await Promise.all(servers.map((server) => server.stop('SIGKILL')));
@@ -303,20 +420,37 @@ export async function consoleListSection(quick: boolean, log: (line: string) => 
       `  GET /api/v1/clients: all ${r.clients} in ${r.fullListMs} ms (${r.fullListMB} MB); one page of 1000 in ${r.pageMs} ms`,
       `  list loaded in ${r.loadSeconds} s, ${r.domRows} rows in the DOM; long tasks while loading: ${tasks(r.loadLongTasks)}`,
       `  ${r.arrivals} arrivals at ${r.arrivalsPerSecond}/s (all shown after ${r.arrivalSeconds} s), scrolling meanwhile; long tasks: ${tasks(r.arrivalLongTasks)}`,
-      `  chromium's CPU meanwhile (all its processes, scrolling included): ${r.chromiumCpuPercent} % of one core, ${r.chromiumCpuMsPerArrival} ms per arrival`,
-      `  then all ${r.arrivals} leave at once: shown gone after ${r.departureSeconds} s (${r.departuresPerSecond}/s); long tasks: ${tasks(r.departureLongTasks)}`,
+      `  chromium's CPU meanwhile (all its processes, scrolling included): ${r.chromiumCpuPercent} % of one core (renderer ${r.rendererCpuPercent} %), ${r.chromiumCpuMsPerArrival} ms per arrival`,
+      `  scrolling alone just before: ${r.scrollingCpuPercent} % (renderer ${r.scrollingRendererCpuPercent} %); net of it, ${r.netCpuMsPerArrival} ms per arrival (renderer ${r.netRendererCpuMsPerArrival} ms)`,
+      `  then all ${r.arrivals} leave at once: shown gone after ${r.departureSeconds} s (${r.departuresPerSecond}/s); long tasks: ${tasks(r.departureLongTasks)}; chromium's CPU ${r.departureCpuMsPerDeparture} ms per departure (renderer ${r.departureRendererCpuMsPerDeparture} ms)`,
     ],
   };
 }
 
 /**
- * Run alone at any size: `node dist/bench/consoleList.js [CLIENTS] [ARRIVALS]` (npm run bench --
- * --only console-list runs 60,000 and 10,000).
+ * Run alone at any size: `node dist/bench/consoleList.js [CLIENTS] [ARRIVALS] [ARRIVAL_PROCESSES]
+ * [ARRIVAL_CONCURRENCY] [--profile=FILE.cpuprofile] [--trace=FILE.json]` (npm run bench -- --only console-list runs
+ * 60,000 and 10,000).
  */
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const [clients = 60_000, arrivals = 10_000] = process.argv.slice(2).map(Number);
+  const [clients = 60_000, arrivals = 10_000, arrivalProcesses = 2, arrivalConcurrency = 400] = process.argv
+    .slice(2)
+    .filter((a) => !a.startsWith('--'))
+    .map(Number);
+  const option = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const profile = option('profile');
+  const trace = option('trace');
   const log = (line: string) => process.stdout.write(line + '\n');
-  runConsoleList({ clients, arrivals, processes: Math.max(1, Math.ceil(clients / 15_000)), log }).then(
+  runConsoleList({
+    clients,
+    arrivals,
+    processes: Math.max(1, Math.ceil(clients / 15_000)),
+    arrivalProcesses,
+    arrivalConcurrency,
+    profile,
+    trace,
+    log,
+  }).then(
     (r) => log(JSON.stringify(r, null, 2)),
     (err: Error) => {
       log(`failed: ${err.message}`);

@@ -22,7 +22,8 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-function ownCpuMs(pid: number): number | undefined {
+/** One process's own CPU time (ms), its children not included. */
+export function ownCpuMs(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces) start after the last ')'.

@@ -191,6 +191,11 @@ export class SwitchboardProcess {
     this.child.once('exit', () => this.notify());
   }
 
+  /** The last few KB the process wrote to stderr (why it died, when it did). */
+  get stderrTail(): string {
+    return this.stderr;
+  }
+
   private notify(): void {
     const waiters = this.waiters;
     this.waiters = [];

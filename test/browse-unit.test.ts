@@ -1,11 +1,13 @@
 /**
  * The pure parts of paging (issue 20): the natural order of client names, the cursor, and the
- * choice of a page, including clients that arrive and leave between pages.
+ * choice of a page, including clients that arrive and leave between pages; the console's list,
+ * kept sorted as live changes come in one by one or in batches.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { ClientList, matches, type Listed } from '../src/console/clientList.js';
+import { applySorted } from '../src/console/sortedBatch.js';
 import { compareClients, compareNatural, type SortKey } from '../src/console/naturalOrder.js';
 import { decodeCursor, encodeCursor } from '../src/server/browseCursor.js';
 import { pageOf } from '../src/server/clientPage.js';
@@ -150,6 +152,65 @@ test("the console's list stays sorted and filtered as clients come and go one by
     }),
     { numRuns: 500 },
   );
+});
+
+test("the console's list applies a batch of changes as the same changes one by one would", () => {
+  // Batches up to 120 changes: both ways of applySorted (splices for a few, one merge for many).
+  const client = fc.record({
+    id: fc.constantFrom(...Array.from({ length: 150 }, (_, i) => `id${i}`)),
+    name: fc.stringMatching(/^(pc|PC|new)-[0-9]{1,3}$/),
+    group: fc.constantFrom('', 'lab'),
+    platform: fc.constant('linux'),
+    address: fc.constant('127.0.0.1'),
+    server: fc.constant('a:1'),
+  });
+  const change = fc.tuple(fc.boolean(), client);
+  fc.assert(
+    fc.property(
+      fc.array(fc.array(change, { maxLength: 120 }), { maxLength: 6 }),
+      fc.constantFrom(undefined, 'lab'),
+      (batches, group) => {
+        const batched = new ClientList<Listed>();
+        const oneByOne = new ClientList<Listed>();
+        batched.setFilter({ text: '', group });
+        oneByOne.setFilter({ text: '', group });
+        for (const batch of batches) {
+          const changes = new Map<string, Listed | undefined>();
+          for (const [up, c] of batch) {
+            changes.set(c.id, up ? c : undefined);
+            if (up) oneByOne.upsert(c);
+            else oneByOne.remove(c.id);
+          }
+          batched.apply(changes);
+          assert.deepEqual(batched.shown, oneByOne.shown);
+          assert.equal(batched.size, oneByOne.size);
+          for (const [i, c] of batched.shown.entries()) assert.equal(batched.indexOf(c.id), i);
+        }
+        batched.setFilter({ text: '' });
+        const all = batched.shown.map((c) => c.id);
+        assert.deepEqual(
+          all,
+          [...all].sort((a, b) => compareClients(batched.get(a)!, batched.get(b)!)),
+        );
+        assert.deepEqual(batched.groups(), oneByOne.groups());
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('applySorted takes out by identity and merges in, small batch or large', () => {
+  const byNumber = (a: { n: number }, b: { n: number }) => a.n - b.n;
+  const items = Array.from({ length: 100 }, (_, n) => ({ n: n * 2 }));
+  for (const size of [1, 5, 40, 100]) {
+    const gone = new Set(items.slice(0, size));
+    const added = Array.from({ length: size }, (_, i) => ({ n: 2 * (size - i) - 1 }));
+    const out = applySorted([...items], gone, added, byNumber);
+    const want = [...items.slice(size), ...added].sort(byNumber);
+    assert.deepEqual(out, want, `batch of ${2 * size}`);
+    // An equal-looking item that is not the one held is not taken out.
+    assert.equal(applySorted([...items], new Set([{ n: 0 }]), [], byNumber).length, items.length);
+  }
 });
 
 test('the group "(none)" means clients without a group, not every client', () => {

@@ -1,7 +1,7 @@
 /**
  * Issue 20, the console's Clients tab at size, in Debian's chromium against a real server and real
  * clients: only the rows in view exist in the DOM, a live arrival adds its row without rebuilding
- * the others, the "(none)" group selects clients without a group, a 375 px phone screen does not
+ * the others and, above the rows in view, leaves them where they were, the "(none)" group selects clients without a group, a 375 px phone screen does not
  * scroll sideways, the system's dark mode darkens the page, and each row links to the other pages.
  */
 import assert from 'node:assert/strict';
@@ -118,6 +118,31 @@ describe('the Clients tab at size', { skip: !existsSync(CHROMIUM) && `no ${CHROM
         .first()
         .evaluate((r) => (r as unknown as { kept?: boolean }).kept)) === true,
     );
+  });
+
+  test('an arrival above the rows in view leaves them where they were: same elements, same place', async () => {
+    const viewport = page.locator('.list-viewport');
+    await viewport.evaluate((el) => (el.scrollTop = 100 * 37));
+    await page.locator('#clients tr[data-id] td.c-name', { hasText: /^pc-100$/ }).waitFor();
+    const place = () =>
+      page.locator('#clients tr[data-id]').evaluateAll((rows) =>
+        rows.map((r) => ({
+          id: r.getAttribute('data-id'),
+          top: Math.round(r.getBoundingClientRect().top),
+          kept: Boolean((r as unknown as { kept?: boolean }).kept),
+        })),
+      );
+    await page
+      .locator('#clients tr[data-id]')
+      .evaluateAll((rows) => rows.forEach((r) => ((r as unknown as { kept: boolean }).kept = true)));
+    const before = await place();
+    const arrival = await client('pc-1b', 'pc'); // sorts among the first rows, far above the view
+    await page.locator('.count', { hasText: `${FLEET + 3} of ${FLEET + 3}` }).waitFor();
+    const after = await place();
+    assert.deepEqual(after, before, 'the rows in view did not move and none was rebuilt');
+    await arrival.stop();
+    await page.locator('.count', { hasText: `${FLEET + 2} of ${FLEET + 2}` }).waitFor();
+    await viewport.evaluate((el) => (el.scrollTop = 0));
   });
 
   test('the group "(none)" shows only the clients without a group; a group shows its own', async () => {

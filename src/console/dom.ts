@@ -43,6 +43,11 @@ export function replace(parent: Element, ...children: (Child | Child[])[]): void
 }
 
 /** "3 min ago" for a timestamp; the exact time goes in the title. */
+/** Sets an element's text only when it differs: writing the same text still replaces its node, and costs a layout. */
+export function setText(el: Element, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
+}
+
 export function since(iso: string, now = Date.now()): string {
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
   if (s < 60) return `${s} s ago`;

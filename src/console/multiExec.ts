@@ -1,6 +1,6 @@
 import { api, type Client } from './api.js';
 import { field, openDialog } from './dialog.js';
-import { h, replace } from './dom.js';
+import { h, replace, setText } from './dom.js';
 import { SHELL_WORDS_HINT, shellWords } from './shellWords.js';
 
 /** Requests at once: within the API's per-operator exec budget, and gentle on a fleet. */
@@ -57,7 +57,7 @@ export class RunOnSelected {
   refresh(): void {
     const n = this.targets().length;
     this.runButton.disabled = n === 0;
-    this.runButton.textContent = n ? `Run on selected (${n})` : 'Run on selected';
+    setText(this.runButton, n ? `Run on selected (${n})` : 'Run on selected');
   }
 
   /** Only clients that allow commands can be ticked; one whose policy changed since is left out. */

@@ -1,9 +1,8 @@
 import { API_HEADERS } from './httpIo.js';
 import type { HubEvent } from './eventHub.js';
+import { EventStream } from './eventStream.js';
 import { STREAMED, type ApiDeps, type Route } from './route.js';
 
-/** A stream that falls this far behind is dropped; the browser's EventSource reconnects and reloads. */
-const MAX_BUFFERED_BYTES = 1024 * 1024;
 const KEEPALIVE_MS = 20_000;
 
 export function formatEvent(event: HubEvent): string {
@@ -31,12 +30,12 @@ export function eventRoutes(deps: ApiDeps): Route[] {
         res.write('retry: 2000\n\n');
         const role = who.operator.role;
         const keys = JSON.stringify(who.operator.keys);
-        const close = () => res.end();
+        const stream = new EventStream(res);
+        const close = () => stream.end();
         const unsubscribe = deps.hub.subscribe({
           keys: who.keys,
           send(event) {
-            if (res.writableLength > MAX_BUFFERED_BYTES) return close();
-            res.write(formatEvent(event));
+            stream.write(formatEvent(event));
           },
           alive() {
             if (!deps.sessions.live(who.token, deps.now())) return false;
@@ -49,7 +48,7 @@ export function eventRoutes(deps: ApiDeps): Route[] {
           },
           close,
         });
-        const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
+        const keepalive = setInterval(() => stream.write(': keepalive\n\n'), KEEPALIVE_MS);
         keepalive.unref();
         res.once('close', () => {
           clearInterval(keepalive);
