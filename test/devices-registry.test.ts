@@ -229,3 +229,24 @@ test('registry: on becoming the acting primary it records the clients already he
   assert.equal(store.devices.count(), n - 1);
   assert.equal(store.devices.get(`dev-${n - 1}`), undefined);
 });
+
+test('registry: a member’s clients all leaving at once are stamped a slice a turn, not in one go; one back meanwhile keeps its arrival', async (t) => {
+  const { store, directory, registry, close } = setup();
+  t.after(close);
+  const n = FLUSH_SLICE * 2 + 5;
+  const old = '2026-01-02T00:00:00.000Z';
+  store.devices.putMany(Array.from({ length: n }, (_, i) => record(i, { server: 'm:1' })));
+  directory.upsertMany(Array.from({ length: n }, (_, i) => entry(i, { server: 'm:1' })));
+  registry.flush();
+  assert.equal(directory.dropServer('m:1'), n, 'the member’s link is lost');
+  assert.equal(registry.get('dev-0')!.lastSeen, old, 'no SQLite read in the drop itself');
+  directory.upsert(entry(n - 1, { server: 'm:2', address: '10.0.0.7' })); // back on another server
+  await new Promise((r) => setImmediate(r));
+  assert.notEqual(registry.get('dev-0')!.lastSeen, old, 'the first slice is stamped at the next turn');
+  assert.equal(registry.get(`dev-${n - 2}`)!.lastSeen, old, 'the last slice waits for its turn');
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < n - 1; i++) assert.notEqual(registry.get(`dev-${i}`)!.lastSeen, old, `dev-${i} stamped`);
+  const back = registry.get(`dev-${n - 1}`)!;
+  assert.equal(back.server, 'm:2', 'the one back keeps the record of its arrival');
+  assert.equal(back.lastAddress, '10.0.0.7');
+});
