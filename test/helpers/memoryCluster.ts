@@ -136,6 +136,8 @@ export class MemoryHost implements ClusterHost {
     this.stopping = true;
     this.behaviour.stop();
     this.broker.close();
+    // As the server does: the registry's slices and last write come before the store closes.
+    this.devices.stop();
     this.store.close();
   }
 
