@@ -45,8 +45,6 @@ import { fileBudget, readFileUse, type FileBudget } from './fileBudget.js';
 import { DeviceRegistry } from './deviceRegistry.js';
 import { enforceDeviceRules } from './deviceEnforcement.js';
 import { ClientHeartbeat } from './clientHeartbeat.js';
-import { LoopLag, shedNewClient } from './loopLag.js';
-import { ThrottledWarning } from './throttledWarning.js';
 import { returnMembers } from './returnMembers.js';
 
 /** The store's local meta entry holding the pins vouched for by the cluster (not replicated). */
@@ -136,8 +134,6 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   private readonly heartbeat: ClientHeartbeat;
   private readonly connectionLimits: ConnectionLimits;
   private readonly admission: Admission;
-  private readonly loopLag = new LoopLag();
-  private readonly laggingWarning: ThrottledWarning;
   private readonly fileBudget: FileBudget;
   private readonly capacity: ClientCapacity;
   stopping = false;
@@ -176,10 +172,6 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     });
     this.connectionLimits = new ConnectionLimits(this.config.settings['max-connections-per-address']);
     this.admission = new Admission(this.config.settings['admission-rate'], Date.now());
-    this.laggingWarning = new ThrottledWarning(
-      this.logger,
-      'event loop running late: new clients told to come back later',
-    );
     const files = readFileUse();
     this.fileBudget = fileBudget(files.fileLimit, files.filesInUse, options.maxClients);
     this.heartbeat = new ClientHeartbeat(this.clients, this.logger, (n) => this.metrics.heartbeatsMissed.inc(n));
@@ -249,7 +241,6 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.config.on('changed', (removed) => this.onConfigChanged(removed));
     this.config.watch();
     this.heartbeat.schedule(this.config.settings.heartbeat);
-    this.loopLag.start();
     this.logger.info(
       {
         address: this.address,
@@ -281,7 +272,6 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.stopping = true;
     this.config.stop();
     this.heartbeat.stop();
-    this.loopLag.stop();
     this.behaviour.stop();
     const elsewhere = this.behaviour.clusterAddresses().primary;
     for (const client of this.clients.values()) {
@@ -530,14 +520,6 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       // A reconnect storm is admitted at a steady rate; the rest are each told when to come back.
       // A key proven in the headers puts the caller in the budget that strangers cannot reach
       // (admission.ts), and the same check serves the redirect.
-      // A loop running seconds late would answer this client after it gave up (loopLag.ts).
-      const lagMs = this.loopLag.lagMs;
-      const shed = shedNewClient(lagMs, Math.random());
-      if (shed) {
-        this.metrics.refusals.inc({ reason: 'busy_lagging' });
-        this.laggingWarning.hit({ lagMs });
-        return refuseUpgrade(socket, 503, ErrorCodes.BUSY, `server busy: running ${lagMs} ms late`, shed.retryAfterMs);
-      }
       const now = Date.now();
       const provenId = provenPlacementId(req.headers, this.config.keys, now);
       const refused = this.admission.take(provenId !== undefined, remote.remoteAddress ?? '', now);
