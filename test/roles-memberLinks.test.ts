@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
 import { admitJoin, isRefusal, type JoinMessage } from '../src/cluster/memberJoin.js';
 import { PrimaryRole } from '../src/cluster/primaryRole.js';
+import { REPORT_SLICE } from '../src/cluster/memberReports.js';
+import { clientBatches } from '../src/cluster/clientBatches.js';
 import { memoryLinkPair } from '../src/net/memoryLink.js';
 import { clientIdFor } from '../src/protocol/clientIdentity.js';
 import { CloseCodes } from '../src/protocol/closeCodes.js';
@@ -157,4 +159,41 @@ test('a link that does not join first, or joins twice, is closed as a bad messag
   await twice.join();
   twice.link.send(joinFor(M, 'whatever'));
   await until('closed', () => twice.closed() === CloseCodes.BAD_MESSAGE);
+});
+
+test('a long client list is applied a slice a turn, in order, and dropped with its link', async () => {
+  const p = primary();
+  const m = memberEnd(p);
+  await m.join();
+  // As a member sends its list: in batches that fit one cluster message (about 300 entries each).
+  const all = Array.from({ length: 5 * REPORT_SLICE }, () => entryOn(M));
+  const batches = clientBatches(all);
+  batches.forEach((entries, i) => m.link.send({ type: 'clients', entries, last: i === batches.length - 1 }));
+  const gone = all[all.length - 7]!;
+  m.link.send({ type: 'client-changes', up: [], down: [gone.id] });
+  // Looked at once a turn of the event loop: the list comes in slices, the loop turning between
+  // them (in one go it held the loop for seconds at 36,000 and the members' links timed out).
+  const seen = new Set<number>();
+  await new Promise<void>((resolve) => {
+    const look = () => {
+      seen.add(p.directory.size);
+      if (p.directory.size === 5 * REPORT_SLICE - 1 || m.closed() !== undefined) resolve();
+      else setImmediate(look);
+    };
+    look();
+  });
+  const partial = [...seen].filter((n) => n > 0 && n < 5 * REPORT_SLICE - 1);
+  assert.ok(partial.length >= 3, `sizes seen between turns: ${[...seen].join(', ')}`);
+  assert.equal(p.directory.get(gone.id), undefined, 'the departure applied after the list that had it');
+
+  // A link lost with reports still queued: nothing of them is applied after its clients were dropped.
+  const second = memberEnd(p);
+  await second.join();
+  await until('the first link replaced', () => m.closed() === CloseCodes.DUPLICATE_CLIENT);
+  const late = clientBatches(Array.from({ length: 3 * REPORT_SLICE }, () => entryOn(M)));
+  late.forEach((entries, i) => second.link.send({ type: 'clients', entries, last: i === late.length - 1 }));
+  second.link.close(1000, 'member stopping');
+  await until('the member gone', () => p.behaviour.servers().find((r) => r.address === M)?.status !== 'up');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(p.directory.size, 0, 'no entry of the lost link applied after its close');
 });

@@ -86,6 +86,7 @@ export function acceptMemberLink(deps: MemberLinksDeps, link: Link): void {
 
   link.onClose((code, reason) => {
     clearTimeout(timer);
+    if (member) deps.reports.forget(member);
     if (!member || deps.members.get(member.address) !== member) return;
     deps.members.delete(member.address);
     deps.devices.left(member.address, link);
