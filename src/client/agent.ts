@@ -65,6 +65,16 @@ const MAX_REDIRECTS = 4;
 export const MAX_CLIENT_SESSIONS = 256;
 /** A server's retry hint is honoured up to this; a longer one (a broken or hostile server) is cut. */
 const MAX_RETRY_HINT_MS = 5 * 60_000;
+/**
+ * How long a server that took our connection may take to answer the upgrade, then to welcome us:
+ * a heartbeat (the time the cluster allows any peer to show life; 30 s by default), never less than
+ * this. Its TCP connect stays bounded by the dial's own timeout. After a failover thousands of
+ * clients arrive at once and the servers left answer them in turn: a client that gave up at 10 s
+ * went to the back of the queue, and the server still worked through its stale request (the fleet
+ * bench: a median of 8 attempts per returning client, most of them timeouts). A hung server (its
+ * kernel still takes connections) holds an attempt that long.
+ */
+export const MIN_ANSWER_TIMEOUT_MS = 10_000;
 /** Heartbeats without a ping from the server before the agent gives the connection up. */
 const WATCHDOG_HEARTBEATS = 2.5;
 
@@ -132,8 +142,14 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     // and puts us in the admission budget that connections proving nothing cannot take
     // (server/admission.ts): so it goes on every attempt, the server a redirect names included.
     const headers = placementHeaders(this.key, this.options.identity.id, Date.now());
-    const ws = openWebSocket(target, '/v1/client', this.dialFor(target), headers);
+    const dial = { answerTimeoutMs: Math.max(MIN_ANSWER_TIMEOUT_MS, this.heartbeatMs), ...this.dialFor(target) };
+    const ws = openWebSocket(target, '/v1/client', dial, headers);
     this.ws = ws;
+    // A server that took the upgrade but never welcomes us (stalled, or not ours) is left for the next.
+    const welcomeTimer = setTimeout(() => {
+      closeReason ||= `no welcome from ${target} within ${dial.answerTimeoutMs} ms`;
+      ws.terminate();
+    }, dial.answerTimeoutMs);
     let nextTarget: string | undefined;
     let nextDelayMs = 0;
     let welcomed = false;
@@ -168,6 +184,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
           );
           break;
         case 'welcome':
+          clearTimeout(welcomeTimer);
           welcomed = true;
           this.redirects = 0;
           this.servers.succeeded();
@@ -216,6 +233,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       if (err.retryAfterMs !== undefined) retryAfterMs = Math.min(MAX_RETRY_HINT_MS, err.retryAfterMs);
     });
     ws.on('close', (code, reason) => {
+      clearTimeout(welcomeTimer);
       this.watchdog?.stop();
       if (this.ws === ws) this.ws = undefined;
       if (this.stopped) return;

@@ -28,6 +28,12 @@ export interface DialOptions {
   proxy?: string;
   connectTimeoutMs?: number;
   /**
+   * How long a server that took the connection may take to answer a WebSocket upgrade (default:
+   * connectTimeoutMs). A server in a reconnect storm answers late but in order; a client that gives
+   * up goes to the back of the queue and leaves the server a stale request to work through.
+   */
+  answerTimeoutMs?: number;
+  /**
    * TLS 1.3 or nothing. The cluster link binds its proofs to the TLS session's exported keying
    * material, which only TLS 1.3 (or 1.2 with the extended master secret, which Node cannot
    * require) ties to one session.
@@ -244,7 +250,7 @@ export function openWebSocket(
     // ws's own type for this option is net.createConnection's; it passes it to http.request as is.
     createConnection: dialer(hostPort, opts) as unknown as typeof net.createConnection,
     maxPayload,
-    handshakeTimeout: opts.connectTimeoutMs ?? 10_000,
+    handshakeTimeout: opts.answerTimeoutMs ?? opts.connectTimeoutMs ?? 10_000,
     perMessageDeflate: false,
     headers,
   });

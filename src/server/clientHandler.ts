@@ -65,11 +65,13 @@ class ClientConnection implements ConnectedClient {
     private readonly address: string,
     readonly secure: boolean,
   ) {
-    this.helloTimer = setTimeout(() => {
-      ctx.metrics.refusals.inc({ reason: 'hello_timeout' });
-      this.log('warn', { code: 'SB_ERR_HELLO_TIMEOUT' }, 'client sent no hello in time');
-      closeWith(ws, CloseCodes.HELLO_TIMEOUT, 'no hello in time');
-    }, ctx.config.settings['hello-timeout'] * 1000);
+    // Judged after the next poll of the sockets, not in the timers phase: on a server running
+    // behind (a failover's reconnect storm) the hello may have come and be waiting unread, and
+    // closing then sends a client that did its part to the back of the queue.
+    this.helloTimer = setTimeout(
+      () => setImmediate(() => this.helloOverdue()),
+      ctx.config.settings['hello-timeout'] * 1000,
+    );
     sendJson(ws, { type: 'challenge', nonce: this.nonce, server: ctx.advertise, epoch: ctx.behaviour.epoch() });
     (ws as ClientSocket)[kConnection] = this;
     ws.on('message', onWsMessage);
@@ -91,6 +93,14 @@ class ClientConnection implements ConnectedClient {
 
   private log(level: 'debug' | 'info' | 'warn', fields: object, msg: string): void {
     this.ctx.logger[level]({ peer: this.address, channel: 'client', ...fields }, msg);
+  }
+
+  private helloOverdue(): void {
+    if (this.nonce === undefined || this.helloTimer === undefined) return;
+    this.helloTimer = undefined;
+    this.ctx.metrics.refusals.inc({ reason: 'hello_timeout' });
+    this.log('warn', { code: 'SB_ERR_HELLO_TIMEOUT' }, 'client sent no hello in time');
+    closeWith(this.ws, CloseCodes.HELLO_TIMEOUT, 'no hello in time');
   }
 
   private stopHelloTimer(): void {
