@@ -9,6 +9,15 @@ import { closeWith, remoteAddressOf, sendJson } from './wsUtil.js';
 const EXPORTER_LABEL = 'EXPORTER-switchboard-cluster-link';
 
 /**
+ * Pings (one a second) a cluster link's peer may leave unanswered before it is dead. A peer that
+ * exits closes its sockets and is noticed at once; this is for a silent one (a hung process, a lost
+ * host or path). It was 4: in a fleet failover the acting secondary, given an eighth of a core by a
+ * machine full of reconnecting clients, let a socket poll run past 4 s, and members cut links that
+ * were alive, each costing their whole client list dropped and sent again.
+ */
+export const LINK_MISSED_PINGS = 10;
+
+/**
  * The TLS session's exported keying material, or '' for a plain socket (see Link.channelBinding).
  * Taken once, while the socket is open (Node throws once it is closed); should that fail, a value
  * no other end can have, so that the link's proofs fail rather than the process.
@@ -31,7 +40,12 @@ function bindingOf(socket: unknown): string {
  * `remote` is the accepted socket (its TLS session binds the link), or, for a link we dial, an
  * address only: the socket is then the one the upgrade response comes on.
  */
-export function wsLink(ws: WebSocket, remote: { remoteAddress?: string }, pingMs = 1000, missed = 4): Link {
+export function wsLink(
+  ws: WebSocket,
+  remote: { remoteAddress?: string },
+  pingMs = 1000,
+  missed = LINK_MISSED_PINGS,
+): Link {
   let binding = bindingOf(remote);
   ws.once('upgrade', (response: { socket: Socket }) => (binding = bindingOf(response.socket)));
   // Watched from the moment it is open: a link still dialling has its own timeout.
