@@ -7,6 +7,7 @@ import { decode, ServerToClient, type SessionTarget } from '../protocol/messages
 import { placementHeaders } from '../protocol/placementRequest.js';
 import { keyProof } from '../protocol/proof.js';
 import { openKeyHandover } from '../protocol/keyHandover.js';
+import { newExchangeKey, openTicket, resumeProof, ticketUsable, type HeldTicket } from '../protocol/resumeTicket.js';
 import {
   openDataConnection,
   openWebSocket,
@@ -108,6 +109,13 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
    * client pinned to its primary alone reaches the member it is placed on and the secondary.
    */
   private readonly vouched = new VouchedPins();
+  /**
+   * A resume ticket from the last signed hello's welcome (resumeTicket.ts): proven instead of a
+   * signature while it lasts. In memory only: a restarted agent signs its first hello.
+   */
+  private ticket: HeldTicket | undefined;
+  /** The X25519 key tickets are sealed to, made the first time a server offers resumption. */
+  private exchange: ReturnType<typeof newExchangeKey> | undefined;
 
   constructor(private readonly options: ClientOptions) {
     super();
@@ -156,6 +164,8 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
     let closeReason = '';
     let retryAfterMs: number | undefined;
     let errorCode: string | undefined;
+    /** This connection's hello proved a ticket, not a signature. */
+    let resumed = false;
 
     ws.on('message', (data) => {
       const decoded = decode(ServerToClient, data);
@@ -166,23 +176,12 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       }
       const msg = decoded.value;
       switch (msg.type) {
-        case 'challenge':
-          ws.send(
-            JSON.stringify({
-              type: 'hello',
-              version: 1,
-              id: this.options.identity.id,
-              publicKey: this.options.identity.publicKey,
-              signature: this.options.identity.sign(msg.nonce),
-              name: this.options.name ?? hostname(),
-              group: this.options.group ?? '',
-              platform: this.options.platform ?? `${osPlatform()} ${release()}`,
-              proof: keyProof(this.key, 'client', msg.nonce, this.options.identity.id),
-              allowForward: [...this.options.policy.allowForward],
-              allowExec: this.options.policy.allowExec,
-            }),
-          );
+        case 'challenge': {
+          const hello = this.hello(msg);
+          resumed = hello.resume !== undefined;
+          ws.send(JSON.stringify(hello));
           break;
+        }
         case 'welcome':
           clearTimeout(welcomeTimer);
           welcomed = true;
@@ -198,6 +197,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
               msg.cluster.members,
             );
           this.vouched.learnAll(msg.cluster.pins);
+          if (msg.resume) this.takeTicket(msg.resume);
           this.armWatchdog();
           this.setStatus('connected', { server: msg.server });
           break;
@@ -237,6 +237,12 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       this.watchdog?.stop();
       if (this.ws === ws) this.ws = undefined;
       if (this.stopped) return;
+      // A ticket refused (expired, another cluster's): forgotten, and the same server asked again
+      // at once with a signed hello. Not a failure of the server, so no backoff and no next server.
+      if (resumed && code === CloseCodes.RESUME_REFUSED) {
+        this.ticket = undefined;
+        return this.connect(target);
+      }
       closeReason ||= reason.toString() || `closed (${code})`;
       errorCode ??= errorCodeForClose(code);
       if (nextTarget && this.redirects < MAX_REDIRECTS) {
@@ -265,6 +271,43 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       this.setStatus('waiting', { reason: closeReason, delayMs, retryAfterMs, code: errorCode });
       this.retryTimer = setTimeout(() => this.connect(next), delayMs);
     });
+  }
+
+  /**
+   * The hello for this challenge: with a ticket's proof instead of a signature when the server
+   * accepts our ticket; signed otherwise, and then asking for a ticket if the server issues them.
+   */
+  private hello(challenge: { nonce: string; resume?: string }): Record<string, unknown> {
+    const { identity, policy } = this.options;
+    const { nonce } = challenge;
+    const hello = {
+      type: 'hello',
+      version: 1,
+      id: identity.id,
+      publicKey: identity.publicKey,
+      name: this.options.name ?? hostname(),
+      group: this.options.group ?? '',
+      platform: this.options.platform ?? `${osPlatform()} ${release()}`,
+      proof: keyProof(this.key, 'client', nonce, identity.id),
+      allowForward: [...policy.allowForward],
+      allowExec: policy.allowExec,
+    };
+    if (challenge.resume === undefined) return { ...hello, signature: identity.sign(nonce) };
+    if (ticketUsable(this.ticket, challenge.resume, Date.now()))
+      return { ...hello, resume: resumeProof(this.ticket, nonce, identity.id) };
+    this.exchange ??= newExchangeKey();
+    const ticketKey = this.exchange.publicKey;
+    return { ...hello, signature: identity.sign(nonce, ticketKey), ticketKey };
+  }
+
+  /** A ticket the welcome sealed to our exchange key; one that does not open is not kept. */
+  private takeTicket(issued: Parameters<typeof openTicket>[0]): void {
+    if (!this.exchange) return;
+    try {
+      this.ticket = openTicket(issued, this.exchange.privateKey, this.options.identity.id, Date.now());
+    } catch {
+      this.ticket = undefined;
+    }
   }
 
   /** A rotated key's new secret, sealed under the one we hold: kept, then proven from the next hello on. */

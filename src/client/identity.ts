@@ -7,13 +7,18 @@ import { clientIdFor, rawPublicKey, signIdentity } from '../protocol/clientIdent
 export interface ClientIdentity {
   id: string;
   publicKey: string;
-  sign(nonce: string): string;
+  /** Signs a hello for this nonce (and the X25519 key a resume ticket is to be sealed to, if any). */
+  sign(nonce: string, ticketKey?: string): string;
 }
 
 function identityOf(privateKey: KeyObject): ClientIdentity {
   const raw = rawPublicKey(createPublicKey(privateKey));
   const id = clientIdFor(raw);
-  return { id, publicKey: raw.toString('base64url'), sign: (nonce) => signIdentity(privateKey, nonce, id) };
+  return {
+    id,
+    publicKey: raw.toString('base64url'),
+    sign: (nonce, ticketKey) => signIdentity(privateKey, nonce, id, ticketKey),
+  };
 }
 
 export function newIdentity(): ClientIdentity {

@@ -31,6 +31,11 @@ export const CloseCodes = {
   DEVICE_REVOKED: 4031,
   /** The key secret the client proved was rotated and retired: the client needs the key's new secret. */
   KEY_ROTATED: 4032,
+  /**
+   * The resume ticket the client proved was not accepted (expired, another cluster's, or a wrong
+   * proof): the client forgets it and signs its next hello, at once.
+   */
+  RESUME_REFUSED: 4033,
   /** A session bridged to a browser could not open or was cut; the reason is `CODE: message`. */
   SESSION_FAILED: 4040,
 } as const;

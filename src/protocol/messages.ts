@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EXCHANGE_KEY } from './resumeTicket.js';
 
 /**
  * Every JSON message of the control plane, validated at the edge. `decode*` never throws: bad input
@@ -76,6 +77,20 @@ const Challenge = z.object({
   nonce: z.string().max(128),
   server: hostPort,
   epoch: z.number().int().min(0),
+  /**
+   * The server accepts resume proofs (resumeTicket.ts) of tickets under this key id. A server
+   * before resume tickets sets none, and a client then signs its hello as before.
+   */
+  resume: z.string().max(32).optional(),
+});
+
+/** A resume ticket a welcome hands the client, sealed to the X25519 key its hello signed (resumeTicket.ts). */
+const IssuedTicket = z.object({
+  kid: z.string().max(32),
+  at: z.number().int().min(0),
+  server: z.string().max(64),
+  salt: z.string().max(128),
+  sealed: z.string().max(512),
 });
 
 export const ServerToClient = z.discriminatedUnion('type', [
@@ -85,6 +100,8 @@ export const ServerToClient = z.discriminatedUnion('type', [
     server: hostPort,
     heartbeat: z.number().positive(),
     cluster: ClusterAddresses,
+    /** Only for a hello that named a `ticketKey`: a client before resume tickets names none (and would drop this field). */
+    resume: IssuedTicket.optional(),
   }),
   /** `pin`: the certificate pin of the server redirected to, vouched for by this one. */
   z.object({ type: z.literal('redirect'), to: hostPort, reason: z.string().max(256), pin: pin.optional() }),
@@ -107,7 +124,7 @@ export const ServerToClient = z.discriminatedUnion('type', [
 export type ServerToClient = z.infer<typeof ServerToClient>;
 
 // ---- client → server -------------------------------------------------------------------------
-export const ClientHello = z.object({
+const ClientHelloFields = z.object({
   type: z.literal('hello'),
   version: z.literal(1),
   id,
@@ -117,11 +134,19 @@ export const ClientHello = z.object({
   proof: z.string().max(128),
   /** The client's Ed25519 public key (raw, base64url); the id is derived from it. */
   publicKey: z.string().max(64),
-  /** The key's signature over the server's nonce and the id. */
-  signature: z.string().max(128),
+  /** The key's signature over the server's nonce and the id (and `ticketKey`); absent only with `resume`. */
+  signature: z.string().max(128).optional(),
   allowForward: z.array(port).max(1024),
   allowExec: z.boolean(),
+  /** The client's X25519 public key (raw, base64url) to seal a resume ticket to: asks for one. */
+  ticketKey: z.string().regex(EXCHANGE_KEY).optional(),
+  /** Instead of the signature, to a server whose challenge accepts resume proofs: the ticket's time and proof. */
+  resume: z.object({ at: z.number().int().min(0), proof: z.string().max(128) }).optional(),
 });
+export const ClientHello = ClientHelloFields.refine(
+  (hello) => hello.signature !== undefined || hello.resume !== undefined,
+  { message: 'a signature is required without resume', path: ['signature'] },
+);
 export type ClientHello = z.infer<typeof ClientHello>;
 
 export const ClientToServer = z.discriminatedUnion('type', [

@@ -4,6 +4,7 @@ import { ClientToServer, decode, type ClientHello, type ServerToClient } from '.
 import { idMatchesKey, verifyIdentity } from '../protocol/clientIdentity.js';
 import { findProvenKey, newNonce } from '../protocol/proof.js';
 import { sealKeyHandover } from '../protocol/keyHandover.js';
+import { issueTicket, resumeRefusal, type IssuedTicket } from '../protocol/resumeTicket.js';
 import type { DirectoryEntry } from './directory.js';
 import type { ConnectedClient, ServerContext } from './context.js';
 import { closeWith, remoteAddressOf, sendJson } from '../net/wsUtil.js';
@@ -72,7 +73,13 @@ class ClientConnection implements ConnectedClient {
       () => setImmediate(() => this.helloOverdue()),
       ctx.config.settings['hello-timeout'] * 1000,
     );
-    sendJson(ws, { type: 'challenge', nonce: this.nonce, server: ctx.advertise, epoch: ctx.behaviour.epoch() });
+    sendJson(ws, {
+      type: 'challenge',
+      nonce: this.nonce,
+      server: ctx.advertise,
+      epoch: ctx.behaviour.epoch(),
+      resume: ctx.resumeKeys.id,
+    });
     (ws as ClientSocket)[kConnection] = this;
     ws.on('message', onWsMessage);
     ws.on('pong', onWsPong);
@@ -195,7 +202,17 @@ class ClientConnection implements ConnectedClient {
       closeWith(ws, 1000, 'redirected');
       return;
     }
-    if (!verifyIdentity(hello.id, hello.publicKey, hello.signature, nonce)) return this.refuseIdentity(hello.id);
+    // A resume ticket's HMAC stands for the signature of a client this cluster welcomed recently
+    // (resumeTicket.ts): no Ed25519 verification when a lost server's clients all come back.
+    if (hello.resume) {
+      const why = resumeRefusal(ctx.resumeKeys, hello.id, hello.publicKey, hello.resume, nonce, Date.now());
+      if (why !== undefined)
+        return this.refuse(CloseCodes.RESUME_REFUSED, `resume ticket of ${hello.id} not accepted: ${why}`, hello.id);
+    } else if (
+      hello.signature === undefined ||
+      !verifyIdentity(hello.id, hello.publicKey, hello.signature, nonce, hello.ticketKey)
+    )
+      return this.refuseIdentity(hello.id);
     ctx.metrics.placements.inc({ server: ctx.advertise });
     const existing = ctx.clients.get(hello.id);
     if (existing)
@@ -225,10 +242,27 @@ class ClientConnection implements ConnectedClient {
       server: ctx.advertise,
       heartbeat: ctx.config.settings.heartbeat,
       cluster: ctx.clusterAddressesWithPins(),
+      resume: this.ticketFor(hello),
     });
     // Back with a rotated key's old secret, in its grace: handed the new one at once.
     if (key.successor !== undefined) this.handOver(key.name, key.successor);
     ctx.behaviour.clientUp(this);
-    this.log('info', { client: hello.id, name: hello.name, keyName: key.name }, 'client up');
+    this.log(
+      'info',
+      { client: hello.id, name: hello.name, keyName: key.name, resumed: hello.resume !== undefined },
+      'client up',
+    );
+  }
+
+  /** A resume ticket for a signed hello that asked for one (named the key to seal it to). */
+  private ticketFor(hello: ClientHello): IssuedTicket | undefined {
+    if (hello.resume || hello.ticketKey === undefined) return undefined;
+    try {
+      return issueTicket(this.ctx.resumeKeys, hello.id, hello.publicKey, hello.ticketKey, Date.now());
+    } catch (err) {
+      // Not an X25519 key we can agree with (a low-order point): the client goes without a ticket.
+      this.log('debug', { client: hello.id, reason: (err as Error).message }, 'no resume ticket issued');
+      return undefined;
+    }
   }
 }

@@ -9,6 +9,7 @@ import type { ClusterAddresses, RoleBehaviour, RoleHost } from './role.js';
 import type { OperatorSessions } from './sessionBudget.js';
 import type { WebProxy } from './webProxy.js';
 import type { UsedTotpSteps } from './totpReplay.js';
+import type { ResumeKeys } from '../protocol/resumeTicket.js';
 
 /** The role contract lives in role.ts; these names stay importable from here. */
 export type { Acting, Placement, RoleBehaviour, RoleName as Role } from './role.js';
@@ -55,6 +56,8 @@ export interface ServerContext extends RoleHost {
   readonly controls: Set<LoggedInControl>;
   /** The key API session tokens are signed with: the same on every server of a cluster (sessionToken.ts). */
   readonly sessionSigningKey?: Buffer;
+  /** What client resume tickets are issued and checked with: the same key on every server of a cluster (resumeTicket.ts). */
+  readonly resumeKeys: ResumeKeys;
   /** Known devices: recorded on the acting primary, decided (pending, named) on every server. */
   readonly devices: DeviceRegistry;
   /** This server's key pin (`spki:sha256/...`) when it serves TLS. */

@@ -41,6 +41,7 @@ import { WebProxy } from './webProxy.js';
 import { Admission } from './admission.js';
 import { ClientCapacity } from './clientCapacity.js';
 import { sessionSigningKey } from './api/sessionToken.js';
+import { resumeKeys, type ResumeKeys } from '../protocol/resumeTicket.js';
 import { fileBudget, readFileUse, type FileBudget } from './fileBudget.js';
 import { DeviceRegistry } from './deviceRegistry.js';
 import { enforceDeviceRules } from './deviceEnforcement.js';
@@ -129,6 +130,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   readonly devices: DeviceRegistry;
   advertise = '';
   readonly sessionSigningKey: Buffer;
+  readonly resumeKeys: ResumeKeys;
   private listener: Listener | undefined;
   private readonly wss: WebSocketServer;
   private readonly heartbeat: ClientHeartbeat;
@@ -157,6 +159,7 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
     this.loadVouchedPins();
     this.config = new ConfigCache(options.store);
     this.sessionSigningKey = sessionSigningKey(options.clusterSecret);
+    this.resumeKeys = resumeKeys(options.clusterSecret);
     this.devices = new DeviceRegistry(this);
     this.limiter = new LoginLimiter(this.config.settings['lockout-attempts']);
     this.metrics = serverMetrics(this, () => this.capacity.maxClients);
