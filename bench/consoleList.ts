@@ -8,6 +8,7 @@ import { addKey, runCli, tempDir } from '../test/helpers/harness.js';
 import { ownCpuMs } from './cpuTime.js';
 import { runGenerators } from './generators.js';
 import { SwitchboardProcess } from './processes.js';
+import type { ServerInfo } from '../src/protocol/messages.js';
 import type { Section } from './scaleSections.js';
 
 /**
@@ -18,7 +19,8 @@ import type { Section } from './scaleSections.js';
  * loads (page by page), then while `arrivals` more clients connect as fast as the server takes
  * them (each one a live client-up event) and the list is scrolled meanwhile, and then while all of
  * those leave at once (their generator killed: a burst of client-down events the server does not
- * pace, thousands a second).
+ * pace, thousands a second), and last while the clients of a member killed with -9 leave at once and
+ * come back elsewhere (returns with resume tickets: the fastest arrivals a fleet makes).
  */
 export interface ConsoleListResult {
   clients: number;
@@ -51,6 +53,12 @@ export interface ConsoleListResult {
   departureCpuMsPerDeparture: number;
   departureRendererCpuMsPerDeparture: number;
   departureLongTasks: TaskFigures;
+  /**
+   * A member killed (-9) with the list open: its clients leave at once and come back through the
+   * primary to the other members (with resume tickets) as fast as they can. How many it held, the
+   * time until all are listed again, the rate they came back at, and the long tasks meanwhile.
+   */
+  memberLoss: { clients: number; seconds: number; returnsPerSecond: number; longTasks: TaskFigures };
   /** Rows in the DOM with every client listed (the window, not the fleet). */
   domRows: number;
 }
@@ -144,10 +152,13 @@ function figures(durations: number[]): TaskFigures {
 /** A server that dies during the run says so at once (the run would otherwise stall until a timeout). */
 function reportDeath(server: SwitchboardProcess, name: string, log: (line: string) => void): void {
   server.child.once('exit', (code, signal) => {
-    if (!stopping) log(`  ${name} exited (${code ?? signal}); stderr: ${server.stderrTail.slice(-1500)}`);
+    if (!stopping && !killedOnPurpose.has(server))
+      log(`  ${name} exited (${code ?? signal}); stderr: ${server.stderrTail.slice(-1500)}`);
   });
 }
 let stopping = false;
+/** The member the bench kills itself: its exit is the measurement, not a failure. */
+const killedOnPurpose = new Set<SwitchboardProcess>();
 
 /** Clients per member: under the 20,000 files a process may open here (the hard limit). */
 const PER_MEMBER = 15_000;
@@ -365,9 +376,37 @@ export async function runConsoleList(opts: {
     await shown(page, opts.clients);
     const departureSeconds = (Date.now() - burstStart) / 1000;
     const burstCpuAfter = chromiumCpuMs();
+    const departureTasks = await takeTasks();
+
+    // A member lost: the live arrival rate of a fleet's returns, faster than first placements.
+    const rows = (await request(address, 'GET', 'servers', undefined, { token })).body as ServerInfo[];
+    const victim = rows.filter((r) => r.address !== address).sort((a, b) => b.clients - a.clients)[0]!;
+    const lossStart = Date.now();
+    const victimProcess = servers.find((p) => p.child.spawnargs.includes(victim.address))!;
+    killedOnPurpose.add(victimProcess);
+    await victimProcess.stop('SIGKILL');
+    // The count falls (the primary drops the member's clients when its link goes), then climbs back.
+    await page
+      .waitForFunction(
+        (n) => Number(/^\d+/.exec(document.querySelector('.count')?.textContent ?? '')?.[0] ?? n) < n,
+        opts.clients,
+        { timeout: 60_000 },
+      )
+      .catch(() => undefined);
+    const returnsStart = Date.now();
+    await shown(page, opts.clients);
+    const lossSeconds = (Date.now() - lossStart) / 1000;
+    const memberLoss = {
+      clients: victim.clients,
+      seconds: Math.round(lossSeconds * 10) / 10,
+      returnsPerSecond: Math.round(victim.clients / ((Date.now() - returnsStart) / 1000)),
+      longTasks: figures(await takeTasks()),
+    };
+    opts.log(
+      `  a member with ${victim.clients} clients killed: all listed again after ${memberLoss.seconds} s (${memberLoss.returnsPerSecond}/s once gone)`,
+    );
     scrolling = false;
     await scroller;
-    const departureTasks = await takeTasks();
     return {
       clients: opts.clients,
       arrivals: opts.arrivals,
@@ -392,6 +431,7 @@ export async function runConsoleList(opts: {
       departureRendererCpuMsPerDeparture: round2((burstCpuAfter.renderer - burstCpuBefore.renderer) / opts.arrivals),
       departureCpuMsPerDeparture: round2((burstCpuAfter.all - burstCpuBefore.all) / opts.arrivals),
       departureLongTasks: figures(departureTasks),
+      memberLoss,
       domRows,
     };
   } finally {
@@ -423,6 +463,7 @@ export async function consoleListSection(quick: boolean, log: (line: string) => 
       `  chromium's CPU meanwhile (all its processes, scrolling included): ${r.chromiumCpuPercent} % of one core (renderer ${r.rendererCpuPercent} %), ${r.chromiumCpuMsPerArrival} ms per arrival`,
       `  scrolling alone just before: ${r.scrollingCpuPercent} % (renderer ${r.scrollingRendererCpuPercent} %); net of it, ${r.netCpuMsPerArrival} ms per arrival (renderer ${r.netRendererCpuMsPerArrival} ms)`,
       `  then all ${r.arrivals} leave at once: shown gone after ${r.departureSeconds} s (${r.departuresPerSecond}/s); long tasks: ${tasks(r.departureLongTasks)}; chromium's CPU ${r.departureCpuMsPerDeparture} ms per departure (renderer ${r.departureRendererCpuMsPerDeparture} ms)`,
+      `  then a member with ${r.memberLoss.clients} clients is killed: all listed again after ${r.memberLoss.seconds} s, returning at ${r.memberLoss.returnsPerSecond}/s; long tasks: ${tasks(r.memberLoss.longTasks)}`,
     ],
   };
 }
