@@ -75,7 +75,9 @@ function clientUp(node: ServerNode, id: string, from: number): Promise<Record<st
   );
 }
 
-async function connected(agent: ClientAgent): Promise<void> {
+/** Starts the agent (again) and waits for its welcome. */
+async function startConnected(agent: ClientAgent): Promise<void> {
+  agent.start();
   await waitFor(() => agent.status === 'connected', 'the agent connected', 60_000);
 }
 
@@ -97,8 +99,7 @@ test('a client welcomed by one member comes back to the other with its ticket, s
   const identity = countingIdentity();
   const agent = agentFor(identity);
   try {
-    agent.start();
-    await connected(agent);
+    await startConnected(agent);
     const first = nodeAt(agent.server);
     assert.equal((await clientUp(first, identity.id, 0)).resumed, false, 'the first hello is signed');
     const signed = identity.signatures;
@@ -133,8 +134,7 @@ test('a key holder cannot resume as another client, with its own ticket or any: 
   const victim = newIdentity();
   const agent = agentFor(victim);
   try {
-    agent.start();
-    await connected(agent);
+    await startConnected(agent);
     const node = nodeAt(agent.server);
     const from = node.proc!.lines.length;
     const refusedBefore = await refusalsOf(node, 'resume_refused');
@@ -177,16 +177,14 @@ test('an agent whose ticket is refused signs its next hello at once and is welco
   const identity = countingIdentity();
   const agent = agentFor(identity);
   try {
-    agent.start();
-    await connected(agent);
+    await startConnected(agent);
     await disconnect(agent, identity.id);
     // Its ticket ages past the TTL while it is away (the agent's memory, as a day's absence leaves it).
     (agent as unknown as { ticket: { at: number } }).ticket.at -= RESUME_TICKET_TTL_MS + 60_000;
     const lines = new Map(cluster.members.map((m) => [m, m.proc!.lines.length]));
     const signed = identity.signatures;
     agent.statuses.length = 0;
-    agent.start();
-    await connected(agent);
+    await startConnected(agent);
     const node = nodeAt(agent.server);
     const refused = await node.proc!.waitForLine(
       (l) => l.msg === 'client refused' && l.closeCode === CloseCodes.RESUME_REFUSED && l.client === identity.id,
@@ -203,8 +201,7 @@ test('an agent whose ticket is refused signs its next hello at once and is welco
     // The welcome of that signed hello brought a fresh ticket: the next return uses it.
     await disconnect(agent, identity.id);
     const again = new Map(cluster.members.map((m) => [m, m.proc!.lines.length]));
-    agent.start();
-    await connected(agent);
+    await startConnected(agent);
     const back = nodeAt(agent.server);
     assert.equal((await clientUp(back, identity.id, again.get(back)!)).resumed, true);
     assert.equal(identity.signatures, signed + 1);
