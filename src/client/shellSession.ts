@@ -91,9 +91,11 @@ function runShell(socket: Duplex, initial: WindowSize, env: NodeJS.ProcessEnv): 
   const resizer = new PtyResizer(initial);
   // Keystrokes are read only once the shell's side of the pty is set up (the wrapper reports it from
   // inside): `script` flushes the pty's input while it sets the terminal up, which would drop typeahead.
+  // And only once the pty has the window's size: a command typed at once (`tput cols`) must not see
+  // the pty's default size while the first `stty` is still starting on a busy machine.
   readTtyPath(child.stdio[3] as Readable, (tty) => {
     resizer.attach(tty);
-    socket.on('data', onData);
+    resizer.onSettled(() => socket.on('data', onData));
   });
 
   let running = true;
