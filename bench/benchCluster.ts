@@ -12,6 +12,10 @@ import { shippedNodeFlags, SwitchboardProcess } from './processes.js';
  * stopped with SIGTERM, so that each writes its profile on the way out.
  */
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
+/** `BENCH_CPU_PROF_GENERATORS=DIR` profiles the client generators the same way (they exit on SIGTERM). */
+const GENERATOR_PROFILE_DIR = process.env.BENCH_CPU_PROF_GENERATORS;
+const profiled = (dir: string | undefined) =>
+  dir ? [...shippedNodeFlags(), '--cpu-prof', '--cpu-prof-dir', dir] : undefined;
 /**
  * `FLEET_GENERATOR_NICE=N` runs the client generators at that niceness (1-19): the servers' CPU is
  * then theirs first, as it is when the clients run on machines of their own. Off by default: the
@@ -104,7 +108,7 @@ export class BenchCluster {
           '--log-level',
           'warn',
         ],
-        PROFILE_DIR ? [...shippedNodeFlags(), '--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : undefined,
+        profiled(PROFILE_DIR),
       ),
     );
     // At warn level the servers log nothing when they are up: ask the primary until every member is.
@@ -128,22 +132,25 @@ export class BenchCluster {
   async addClients(total: number, perProcess: number, prefix: string, timeoutMs: number): Promise<number> {
     const processes = Math.ceil(total / perProcess);
     for (let i = 0; i < processes; i++) {
-      const generator = this.spawn([
-        'bench',
-        'clients',
-        '--gateway',
-        this.primary,
-        '--secondary',
-        this.secondary,
-        '--key',
-        this.options.key,
-        '--count',
-        String(Math.min(perProcess, total - i * perProcess)),
-        '--prefix',
-        `${prefix}${i}`,
-        '--interval',
-        '1',
-      ]);
+      const generator = this.spawn(
+        [
+          'bench',
+          'clients',
+          '--gateway',
+          this.primary,
+          '--secondary',
+          this.secondary,
+          '--key',
+          this.options.key,
+          '--count',
+          String(Math.min(perProcess, total - i * perProcess)),
+          '--prefix',
+          `${prefix}${i}`,
+          '--interval',
+          '1',
+        ],
+        profiled(GENERATOR_PROFILE_DIR),
+      );
       this.generators.push(generator);
       if (GENERATOR_NICE > 0) renice(generator.child.pid!, GENERATOR_NICE);
       await generator
@@ -312,6 +319,7 @@ export class BenchCluster {
 
   async stop(): Promise<void> {
     if (PROFILE_DIR) await Promise.all(this.servers.map((s) => s.stop('SIGTERM')));
+    if (GENERATOR_PROFILE_DIR) await Promise.all(this.generators.map((g) => g.stop('SIGTERM')));
     await Promise.all(this.procs.map((proc) => proc.stop('SIGKILL')));
     this.dir.remove();
   }
