@@ -16,7 +16,7 @@ import { newIdentity, type ClientIdentity } from '../src/client/identity.js';
  *   kind 'ws':          a WebSocket to the bare server: its first message, one message of a hello's
  *                       size sent and echoed back, done.
  *
- * Argument: a JSON object {kind, target, key?, count, concurrency, prefix}.
+ * Argument: a JSON object {kind, target, key?, count, concurrency, prefix, localAddress?}.
  */
 interface Spec {
   kind: 'switchboard' | 'ws';
@@ -25,6 +25,8 @@ interface Spec {
   count: number;
   concurrency: number;
   prefix: string;
+  /** The address to dial from (generators.ts): each process its own, as a fleet's machines. */
+  localAddress?: string;
 }
 
 const spec = JSON.parse(process.argv[2]!) as Spec;
@@ -38,7 +40,7 @@ const HELLO_SIZED = JSON.stringify({ type: 'hello', pad: 'x'.repeat(380) });
 function openWs(): Promise<void> {
   return new Promise((resolve) => {
     const attempt = () => {
-      const ws = new WebSocket(`ws://${spec.target}/`, { perMessageDeflate: false });
+      const ws = new WebSocket(`ws://${spec.target}/`, { perMessageDeflate: false, localAddress: spec.localAddress });
       let got = 0;
       ws.on('message', () => {
         if (++got === 1) ws.send(HELLO_SIZED);
@@ -74,7 +76,7 @@ function switchboardOpener(): () => Promise<void> {
         group: spec.prefix,
         platform: 'bench',
         policy: { allowForward: new Set(), allowExec: false },
-        dial: { tls: false },
+        dial: { tls: false, localAddress: spec.localAddress },
         backoff: new Backoff(250, 10_000),
       });
       const onStatus = (status: string) => {

@@ -2,12 +2,13 @@
  * Dialling a peer that accepts the TCP connection and then says nothing (a hung process: the kernel
  * still completes the handshake): the WebSocket, the data connection and the JSON request each give
  * up at their own deadline with a clear error, rather than waiting for ever; and the data
- * connection's deadline ends with the answer, not cutting a quiet session.
+ * connection's deadline ends with the answer, not cutting a quiet session. A dial from a chosen
+ * local address (the load generators') arrives from it.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { openDataConnection, openWebSocket, postJson, SESSION_UPGRADE } from '../src/net/dial.js';
+import { connectSocket, openDataConnection, openWebSocket, postJson, SESSION_UPGRADE } from '../src/net/dial.js';
 
 let silent: net.Server;
 let address: string;
@@ -72,4 +73,24 @@ test('an answered data connection stays open while quiet, past the deadline of i
   } finally {
     upgrading.close();
   }
+});
+
+test('a dial from a chosen local address arrives from it; an address not on this machine fails clearly', async () => {
+  const seen = new Promise<string | undefined>((resolve) => {
+    const server = net.createServer((socket) => {
+      resolve(socket.remoteAddress);
+      socket.destroy();
+      server.close();
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      void connectSocket(`127.0.0.1:${port}`, { tls: false, localAddress: '127.0.0.7' }).then((s) => s.destroy());
+    });
+  });
+  assert.equal(await seen, '127.0.0.7');
+  // 192.0.2.1 (TEST-NET-1) is on no interface here: the bind fails before any packet is sent.
+  await assert.rejects(
+    connectSocket(address, { tls: false, localAddress: '192.0.2.1' }),
+    /cannot reach .*EADDRNOTAVAIL/,
+  );
 });
