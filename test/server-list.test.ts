@@ -61,6 +61,26 @@ test('members told in a welcome: after a failure each client tries the others in
   assert.equal(list.all().length, 4);
 });
 
+test('a connection lost from the primary is followed by the others first; one lost from a member, by the primary', () => {
+  const list = new ServerList('p:1', 's:1', undefined, 'client-a');
+  list.update('p:1', 's:1', ['m:1', 'm:2']);
+  const others = list.all().slice(1);
+  list.succeeded();
+  list.lost('p:1');
+  const tried: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    tried.push(list.current());
+    list.failed();
+  }
+  assert.deepEqual(tried, [others[0], 'p:1', others[1], 'p:1']);
+  list.succeeded();
+  list.lost('m:2');
+  assert.equal(list.current(), 'p:1');
+  const alone = new ServerList('p:1', undefined);
+  alone.lost('p:1');
+  assert.equal(alone.current(), 'p:1', 'a standalone server is the only one to go back to');
+});
+
 test('a fleet that loses its primary spreads over the servers that remain; one leaving moves only its own', () => {
   const servers = ['s:1', 'm:1', 'm:2', 'm:3'];
   const first = new Map<string, number>();

@@ -255,6 +255,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       }
       this.redirects = 0;
       if (!welcomed) this.servers.failed();
+      else this.servers.lost(this.server ?? target);
       // After failures, alternate between the primary and the secondary; a refusal that will not
       // change by retrying at once (bad key) still retries, but slowly, as the backoff grows.
       const next = this.servers.current();

@@ -4,7 +4,7 @@ import { returnOrder } from './returnOrder.js';
  * The servers a dialler tries, and in which order: the one policy of the agent, a member and a
  * control (as nats.js's `Servers` is for its pool). The primary first; after each failed attempt
  * another server in turn, since the primary may be lost; after an attempt that worked, the primary
- * first again. The other servers are the secondary and, for an agent that a welcome told them, the
+ * first again, unless the primary is the server that was lost. The other servers are the secondary and, for an agent that a welcome told them, the
  * members: each agent tries them in its own order (returnOrder.ts, by a hash of its id), so the
  * clients of a lost primary return to every server that remains at once, not all to the
  * secondary. A server never dials itself (the secondary's own member side only ever follows the
@@ -53,6 +53,16 @@ export class ServerList {
   /** The last attempt worked (or the caller starts afresh): the next goes to the primary. */
   succeeded(): void {
     this.failures = 0;
+  }
+
+  /**
+   * A connection that worked, to `server`, has ended. Lost from the primary, the next attempt goes
+   * to the next of the others, as after a failure: a primary that has just dropped its clients is
+   * the server least likely to take them back, and a crashed host may not even refuse, holding each
+   * of them for a connect timeout before they try elsewhere. Lost from any other, the primary next.
+   */
+  lost(server: string): void {
+    this.failures = server === this.primaryAddress && this.others.length > 0 ? 1 : 0;
   }
 
   /**
