@@ -16,7 +16,7 @@ import { newIdentity, type ClientIdentity } from '../src/client/identity.js';
  *   kind 'ws':          a WebSocket to the bare server: its first message, one message of a hello's
  *                       size sent and echoed back, done.
  *
- * Argument: a JSON object {kind, target, key?, count, concurrency, prefix, localAddress?}.
+ * Argument: a JSON object {kind, target, key?, count, concurrency, prefix}.
  */
 interface Spec {
   kind: 'switchboard' | 'ws';
@@ -25,8 +25,6 @@ interface Spec {
   count: number;
   concurrency: number;
   prefix: string;
-  /** The address to dial from (generators.ts): each process its own, as a fleet's machines. */
-  localAddress?: string;
 }
 
 const spec = JSON.parse(process.argv[2]!) as Spec;
@@ -40,7 +38,7 @@ const HELLO_SIZED = JSON.stringify({ type: 'hello', pad: 'x'.repeat(380) });
 function openWs(): Promise<void> {
   return new Promise((resolve) => {
     const attempt = () => {
-      const ws = new WebSocket(`ws://${spec.target}/`, { perMessageDeflate: false, localAddress: spec.localAddress });
+      const ws = new WebSocket(`ws://${spec.target}/`, { perMessageDeflate: false });
       let got = 0;
       ws.on('message', () => {
         if (++got === 1) ws.send(HELLO_SIZED);
@@ -76,7 +74,7 @@ function switchboardOpener(): () => Promise<void> {
         group: spec.prefix,
         platform: 'bench',
         policy: { allowForward: new Set(), allowExec: false },
-        dial: { tls: false, localAddress: spec.localAddress },
+        dial: { tls: false },
         backoff: new Backoff(250, 10_000),
       });
       const onStatus = (status: string) => {

@@ -186,8 +186,6 @@ async function startCluster(
   await addOperator(data, 'admin', 'admin-password', 'admin');
   for (const args of [
     ['set', 'primary-weight', '0'],
-    // Each generator process dials from its own address (ownAddresses), thousands of clients each.
-    ['set', 'max-connections-per-address', '1000000'],
     ...memberAddresses.map((m) => ['server', 'add', m, '--weight', '1000']),
   ]) {
     const r = await runCli(['config', '--data', data, ...args]);
@@ -264,7 +262,6 @@ export async function runConsoleList(opts: {
         processes: opts.processes,
         concurrency: 200,
         prefix: 'pc',
-        ownAddresses: true,
       },
       1_200_000,
     );
@@ -346,7 +343,6 @@ export async function runConsoleList(opts: {
         processes: opts.arrivalProcesses ?? 2,
         concurrency: opts.arrivalConcurrency ?? 400,
         prefix: 'new',
-        ownAddresses: true,
       },
       1_200_000,
     );

@@ -2,7 +2,6 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { track } from './processes.js';
-import { generatorAddress } from './sourceAddresses.js';
 
 /**
  * Runs connectGenerator.js in several processes (one process may hold at most 20,000 files, and
@@ -21,17 +20,7 @@ export interface GeneratorSpec {
   /** Connections in progress at once, in total (each process takes its share). */
   concurrency: number;
   prefix: string;
-  /**
-   * Each process dials from an address of its own (generatorAddress), as a fleet's machines do;
-   * the servers must then allow that many connections per address (`max-connections-per-address`).
-   * Without it every process dials from 127.0.0.1, and a connect to a server that already holds
-   * thousands of them costs ~0.7 ms of kernel time (the search for a free port).
-   */
-  ownAddresses?: boolean;
 }
-
-/** Addresses handed to generator processes so far in this run: no two processes share one. */
-let addressesGiven = 0;
 
 export interface GeneratorRun {
   count: number;
@@ -76,7 +65,6 @@ export async function runGenerators(spec: GeneratorSpec, timeoutMs = 600_000): P
       count,
       concurrency,
       prefix: `${spec.prefix}${p}`,
-      localAddress: spec.ownAddresses ? generatorAddress(addressesGiven++) : undefined,
     });
     const child = fork(join(HERE, 'connectGenerator.js'), [arg], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     track(child);
