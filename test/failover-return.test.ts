@@ -1,8 +1,8 @@
 /**
  * Issue 20, "returning clients should not all queue at the secondary": kill -9 of the primary; each
- * client that was on it returns straight to a server of its own choosing among those that remain
- * (src/net/returnOrder.ts, over the members its welcome named), with a full hello there, and no
- * round trip through the secondary; the acting secondary learns them over the members' links.
+ * client that was on it returns straight to a member of its own choosing (src/net/returnOrder.ts,
+ * over the members its welcome named; the secondary, taking over, last), with a full hello there,
+ * and no round trip through the secondary; the acting secondary learns them over the members' links.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -12,7 +12,7 @@ import { FailoverCluster, linesSince } from './helpers/failover.js';
 
 const cluster = new FailoverCluster({ subnet: '127.0.76', members: 2, heartbeat: 1 });
 const { primary, secondary } = cluster;
-const others = [secondary, ...cluster.members].map((n) => n.address);
+const members = cluster.members.map((n) => n.address);
 const NAMES = Array.from({ length: 8 }, (_, i) => `ret-${i}`);
 const clients = new Map<string, Proc>();
 
@@ -41,11 +41,13 @@ test('the welcome names the members; kill -9 of the primary: its clients return 
   );
   for (const c of onPrimary) {
     const proc = clients.get(c.name)!;
-    const order = returnOrder(c.id, others);
+    // The members in its own order, then the secondary, which is taking over (serverList.ts).
+    const order = [...returnOrder(c.id, members), secondary.address];
     const since = proc.lines.slice(marks.get(c.name));
-    // Every attempt after the loss: the dead primary, then the others in this client's own order,
-    // the primary between; never a server it was redirected to.
+    // Every attempt after the loss: its own first choice (not the primary that dropped it), then
+    // the others in its order, the dead primary between; never a server it was redirected to.
     const attempts = since.filter((l) => l.status === 'connecting').map((l) => String(l.server));
+    assert.equal(attempts[0], order[0], `${c.name} went first to ${attempts[0]}`);
     const elsewhere = attempts.filter((a) => a !== primary.address);
     assert.deepEqual(elsewhere, order.slice(0, elsewhere.length), `${c.name} tried ${attempts.join(', ')}`);
     assert.ok(!since.some((l) => /redirected/.test(String(l.reason ?? ''))), `${c.name} was not redirected`);

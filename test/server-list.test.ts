@@ -41,13 +41,21 @@ test('addresses the cluster announces replace the configured ones; all() lists e
   assert.deepEqual(new ServerList('p:1', 'p:1').all(), ['p:1']);
 });
 
-test('members told in a welcome: after a failure each client tries the others in its own order, the primary between', () => {
+test('members told in a welcome: after a failure each client tries the members in its own order, then the secondary, the primary between', () => {
   const list = new ServerList('p:1', 's:1', undefined, 'client-a');
   list.update('p:1', 's:1', ['m:1', 'm:2', 's:1', 'p:1']);
   const others = list.all().slice(1);
   assert.equal(list.all()[0], 'p:1');
   assert.deepEqual([...others].sort(), ['m:1', 'm:2', 's:1'], 'each other server once, never the primary');
-  assert.deepEqual(others, returnOrder('client-a', ['s:1', 'm:1', 'm:2']));
+  assert.deepEqual(others, [...returnOrder('client-a', ['m:1', 'm:2']), 's:1'], 'the secondary, taking over, last');
+  const orders = new Set(
+    ['client-a', 'client-b', 'client-c', 'client-d'].map((id) => {
+      const l = new ServerList('p:1', 's:1', undefined, id);
+      l.update('p:1', 's:1', ['m:1', 'm:2']);
+      return l.all()[1];
+    }),
+  );
+  assert.ok(orders.has('m:1') && orders.has('m:2'), `clients spread over the members first: ${[...orders].join(', ')}`);
   const tried: string[] = [];
   for (let i = 0; i < 7; i++) {
     tried.push(list.current());

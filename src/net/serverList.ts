@@ -4,11 +4,12 @@ import { returnOrder } from './returnOrder.js';
  * The servers a dialler tries, and in which order: the one policy of the agent, a member and a
  * control (as nats.js's `Servers` is for its pool). The primary first; after each failed attempt
  * another server in turn, since the primary may be lost; after an attempt that worked, the primary
- * first again, unless the primary is the server that was lost. The other servers are the secondary and, for an agent that a welcome told them, the
- * members: each agent tries them in its own order (returnOrder.ts, by a hash of its id), so the
- * clients of a lost primary return to every server that remains at once, not all to the
- * secondary. A server never dials itself (the secondary's own member side only ever follows the
- * primary). Pure: the caller says how each attempt went.
+ * first again, unless the primary is the server that was lost. The other servers are the secondary
+ * and, for an agent that a welcome told them, the members: each agent tries the members in its own
+ * order (returnOrder.ts, by a hash of its id), the secondary after them, so the clients of a lost
+ * primary return to every member at once, not to the secondary that is taking over. A server never
+ * dials itself (the secondary's own member side only ever follows the primary). Pure: the caller
+ * says how each attempt went.
  */
 export class ServerList {
   private failures = 0;
@@ -83,10 +84,14 @@ export class ServerList {
   }
 
   private reorder(): void {
-    const candidates = [...new Set([this.secondaryAddress, ...this.members])].filter(
-      (a): a is string => a !== undefined && a !== this.self && a !== this.primaryAddress,
-    );
-    // Only the secondary (every control, every member, an agent of an older cluster): no hash needed.
-    this.others = candidates.length <= 1 ? candidates : returnOrder(this.spreadKey, candidates);
+    const elsewhere = (a: string | undefined): a is string =>
+      a !== undefined && a !== this.self && a !== this.primaryAddress;
+    const secondary = [this.secondaryAddress].filter(elsewhere);
+    const members = [...new Set(this.members)].filter((a) => elsewhere(a) && a !== this.secondaryAddress);
+    // The members in this dialler's own order, then the secondary: a lost primary's clients spare
+    // the server taking over from it, which has the members' lists, the controls and every new
+    // placement to serve. With no members (every control and member, an agent of an older
+    // cluster), the secondary alone.
+    this.others = [...(members.length <= 1 ? members : returnOrder(this.spreadKey, members)), ...secondary];
   }
 }
