@@ -157,8 +157,8 @@ export class BenchCluster {
           `${prefix}${i}`,
           '--interval',
           '1',
-          // Each generator its own source address, as each machine of a fleet has its own: from one
-          // address, connects to a server holding 12,000 of them cost ~0.7 ms of kernel time each.
+          // Each generator its own source address, as each machine of a fleet has its own (why, and
+          // what one shared address costs: sourceAddresses.ts).
           '--local-address',
           generatorAddress(this.generators.length),
         ],
