@@ -191,6 +191,42 @@ describe('the Clients tab at size', { skip: !existsSync(CHROMIUM) && `no ${CHROM
     await phone.context().close();
   });
 
+  test('a client that arrives while the live stream is still opening is listed: the list loads once it is open', async () => {
+    // The page's stream request is held at the browser: until it reaches the server, no change is sent to it.
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const late = await context.newPage();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let streamAsked!: () => void;
+    const asked = new Promise<void>((resolve) => (streamAsked = resolve));
+    await late.route('**/api/v1/events', async (route) => {
+      streamAsked();
+      await held;
+      await route.continue();
+    });
+    try {
+      await late.goto(`http://${server.address}/console/`);
+      await late.fill('input[name=operator]', 'admin');
+      await late.fill('input[name=password]', 'admin-password');
+      await late.click('form.login button[type=submit]');
+      await asked;
+      // A page that loads at once has its list by now; one that waits for the stream has not asked.
+      await Promise.race([
+        late.waitForResponse((r) => r.url().includes('/api/v1/clients')).catch(() => undefined),
+        new Promise((r) => setTimeout(r, 1000)),
+      ]);
+      // Connected means welcomed: a standalone server lists a client before it sends the welcome.
+      const arrival = await client('while-opening');
+      release();
+      await late.locator('.count', { hasText: `${FLEET + 3} of ${FLEET + 3}` }).waitFor({ timeout: 15_000 });
+      await arrival.stop();
+      await late.locator('.count', { hasText: `${FLEET + 2} of ${FLEET + 2}` }).waitFor({ timeout: 15_000 });
+    } finally {
+      release();
+      await context.close();
+    }
+  });
+
   test("the page follows the system's dark mode", async () => {
     const luminance = (p: Page) =>
       p.evaluate(() => {

@@ -129,7 +129,7 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
   }
 
   /**
-   * Loads (or, after the stream reconnected, reloads) every page. Events keep applying meanwhile:
+   * Loads (or, after the stream reopened, reloads) every page. Events keep applying meanwhile:
    * a client that left during the load is not brought back by a page taken before it left, and one
    * that was listed before but is in no page (and did not arrive meanwhile) is gone.
    */
@@ -185,7 +185,8 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
     ),
   );
   render();
-  // Subscribe first, then load: an arrival between the two is an idempotent upsert, never lost.
+  // Loaded once the stream is open (and again each time it reopens): an arrival after that is an
+  // idempotent upsert, never lost; one before it is in the pages.
   const stop = subscribe({
     clientUp: (c) => {
       if (loading) {
@@ -203,9 +204,8 @@ export function clientsPage(view: HTMLElement, me: Me): () => void {
       pending.set(id, undefined);
       scheduleLive();
     },
-    reconnected: () => void load(),
+    opened: () => void load().catch((err: Error) => replace(view, h('p', { class: 'error' }, err.message))),
   });
-  void load().catch((err: Error) => replace(view, h('p', { class: 'error' }, err.message)));
   // Refresh "connected since" now and then; no data is fetched for it.
   const timer = setInterval(() => rows.refresh(), 30_000);
   return () => {

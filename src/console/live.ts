@@ -5,8 +5,12 @@ export interface LiveHandlers {
   clientUp?(client: Client): void;
   clientDown?(id: string): void;
   servers?(rows: ServerInfo[]): void;
-  /** The stream (re)connected: events may have been missed, so reload what is shown. */
-  reconnected?(): void;
+  /**
+   * The stream is open, the first time or again after a drop: the server sends every change from
+   * now on, so load what is shown now. Loading before the stream is open loses what changes in
+   * between (a fleet returning after a failover arrives by the thousand a second).
+   */
+  opened?(): void;
 }
 
 /**
@@ -19,6 +23,8 @@ export function subscribe(handlers: LiveHandlers): () => void {
   const open = () => {
     const stream = new EventSource('/api/v1/events');
     source = stream;
+    // The server subscribes the stream before its first byte: open means no change is missed from here.
+    stream.addEventListener('open', () => handlers.opened?.());
     stream.addEventListener('client-up', (e) =>
       handlers.clientUp?.(JSON.parse((e as MessageEvent<string>).data) as Client),
     );
@@ -40,7 +46,6 @@ export function subscribe(handlers: LiveHandlers): () => void {
   open();
   const off = onReconnected(() => {
     if (!source) open();
-    handlers.reconnected?.();
   });
   return () => {
     off();
