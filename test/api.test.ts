@@ -27,6 +27,7 @@ import {
   waitFor,
   type RunningServer,
 } from './helpers/harness.js';
+import { batchingClientChanges } from '../src/server/api/eventRoutes.js';
 
 const dir = tempDir('sb-api-');
 const procs: Proc[] = [];
@@ -529,6 +530,46 @@ describe('events', () => {
     } finally {
       stream.close();
     }
+  });
+
+  test("with ?batch=1 client changes come as `clients` events, for the caller's keys only", async () => {
+    const stream = await EventReader.open(server.address, ops.token, '?batch=1');
+    try {
+      await stream.next((e) => e.event === 'servers', 'the initial server table');
+      const hidden = await client('batch-other', otherKey);
+      const late = await client('batch-default', defaultKey);
+      type Change = { up?: { id: string; name: string; server: string }; down?: { id: string } };
+      const changes = () => stream.events.filter((e) => e.event === 'clients').flatMap((e) => e.data as Change[]);
+      await waitFor(() => changes().some((c) => c.up?.name === 'batch-default'), 'batch-default up');
+      const up = changes().find((c) => c.up?.name === 'batch-default')!.up!;
+      assert.equal(up.server, server.address);
+      await late.stop();
+      await hidden.stop();
+      await waitFor(() => changes().some((c) => c.down?.id === up.id), 'batch-default down');
+      assert.ok(!changes().some((c) => c.up?.name === 'batch-other'), 'no change for a client of another key');
+      assert.ok(!stream.events.some((e) => e.event === 'client-up' || e.event === 'client-down'));
+    } finally {
+      stream.close();
+    }
+  });
+
+  test('a batched stream sends the changes of one turn as one event, in order, the server table between', async () => {
+    const written: string[] = [];
+    const send = batchingClientChanges((text) => written.push(text));
+    const up = (name: string) => ({ type: 'client-up' as const, key: 'k', data: { name } as never });
+    const down = (id: string) => ({ type: 'client-down' as const, key: 'k', data: { id, server: 's' } });
+    send(up('a'));
+    send(down('x'));
+    send(up('b'));
+    send({ type: 'servers', data: [] });
+    send(up('c'));
+    await new Promise((r) => setImmediate(r));
+    const data = written.map((t) => [/^event: (.*)$/m.exec(t)![1], JSON.parse(/^data: (.*)$/m.exec(t)![1]!)]);
+    assert.deepEqual(data, [
+      ['clients', [{ up: { name: 'a' } }, { down: { id: 'x', server: 's' } }, { up: { name: 'b' } }]],
+      ['servers', []],
+      ['clients', [{ up: { name: 'c' } }]],
+    ]);
   });
 
   test('the stream ends when its session does', async () => {

@@ -199,7 +199,7 @@ describe('the Clients tab at size', { skip: !existsSync(CHROMIUM) && `no ${CHROM
     const held = new Promise<void>((resolve) => (release = resolve));
     let streamAsked!: () => void;
     const asked = new Promise<void>((resolve) => (streamAsked = resolve));
-    await late.route('**/api/v1/events', async (route) => {
+    await late.route('**/api/v1/events?*', async (route) => {
       streamAsked();
       await held;
       await route.continue();

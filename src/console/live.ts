@@ -1,6 +1,9 @@
 import type { Client, ServerInfo } from './api.js';
 import { connectionLost, onReconnected } from './connection.js';
 
+/** One change of a `clients` event, in the order they happened. */
+type ClientChange = { up: Client } | { down: { id: string; server: string } };
+
 export interface LiveHandlers {
   clientUp?(client: Client): void;
   clientDown?(id: string): void;
@@ -21,16 +24,17 @@ export interface LiveHandlers {
 export function subscribe(handlers: LiveHandlers): () => void {
   let source: EventSource | undefined;
   const open = () => {
-    const stream = new EventSource('/api/v1/events');
+    // Batched: a burst of client changes is one event to dispatch, not thousands (eventRoutes.ts).
+    const stream = new EventSource('/api/v1/events?batch=1');
     source = stream;
     // The server subscribes the stream before its first byte: open means no change is missed from here.
     stream.addEventListener('open', () => handlers.opened?.());
-    stream.addEventListener('client-up', (e) =>
-      handlers.clientUp?.(JSON.parse((e as MessageEvent<string>).data) as Client),
-    );
-    stream.addEventListener('client-down', (e) =>
-      handlers.clientDown?.((JSON.parse((e as MessageEvent<string>).data) as { id: string }).id),
-    );
+    stream.addEventListener('clients', (e) => {
+      const changes = JSON.parse((e as MessageEvent<string>).data) as ClientChange[];
+      for (const change of changes)
+        if ('up' in change) handlers.clientUp?.(change.up);
+        else handlers.clientDown?.(change.down.id);
+    });
     stream.addEventListener('servers', (e) =>
       handlers.servers?.(JSON.parse((e as MessageEvent<string>).data) as ServerInfo[]),
     );

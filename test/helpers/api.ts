@@ -190,7 +190,7 @@ export class EventReader {
   private waiters: (() => void)[] = [];
   private ended = false;
 
-  static open(address: string, token: string): Promise<EventReader> {
+  static open(address: string, token: string, query = ''): Promise<EventReader> {
     const reader = new EventReader();
     const [host, port] = [
       address.slice(0, address.lastIndexOf(':')),
@@ -201,7 +201,7 @@ export class EventReader {
         {
           host,
           port,
-          path: '/api/v1/events',
+          path: `/api/v1/events${query}`,
           headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
           agent: false,
         },

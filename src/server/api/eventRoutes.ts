@@ -9,9 +9,40 @@ export function formatEvent(event: HubEvent): string {
   return `event: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`;
 }
 
+type ClientEvent = Exclude<HubEvent, { type: 'servers' }>;
+
+/** A `clients` event: client changes in the order they happened, `{"up": client}` or `{"down": {id, server}}`. */
+export function formatClientBatch(events: readonly ClientEvent[]): string {
+  const changes = events.map((e) => (e.type === 'client-up' ? { up: e.data } : { down: e.data }));
+  return `event: clients\ndata: ${JSON.stringify(changes)}\n\n`;
+}
+
 /**
- * GET /events: Server-Sent Events for the console (`client-up`, `client-down`, `servers`), filtered
- * by the caller's keys. The session must stay valid: when it ends, so does the stream.
+ * What a `?batch=1` stream sends: the client changes of one turn of the event loop as one
+ * `clients` event, anything else as it comes, after the changes before it. A browser pays tens of
+ * microseconds of its own per event it dispatches, before any script: 12,000 clients listed again
+ * at once (a member re-linking) were 12,000 events, and a main-thread task of a third of a second.
+ */
+export function batchingClientChanges(write: (text: string) => void): (event: HubEvent) => void {
+  let batch: ClientEvent[] = [];
+  const flush = () => {
+    if (batch.length > 0) write(formatClientBatch(batch));
+    batch = [];
+  };
+  return (event) => {
+    if (event.type === 'servers') {
+      flush();
+      return write(formatEvent(event));
+    }
+    if (batch.length === 0) setImmediate(flush);
+    batch.push(event);
+  };
+}
+
+/**
+ * GET /events: Server-Sent Events for the console (`client-up`, `client-down`, `servers`; with
+ * `?batch=1`, `clients` instead of the first two), filtered by the caller's keys. The session must
+ * stay valid: when it ends, so does the stream.
  */
 export function eventRoutes(deps: ApiDeps): Route[] {
   return [
@@ -32,11 +63,14 @@ export function eventRoutes(deps: ApiDeps): Route[] {
         const keys = JSON.stringify(who.operator.keys);
         const stream = new EventStream(res);
         const close = () => stream.end();
+        const write = (text: string) => stream.write(text);
+        const send =
+          call.url.searchParams.get('batch') === '1'
+            ? batchingClientChanges(write)
+            : (event: HubEvent) => write(formatEvent(event));
         const unsubscribe = deps.hub.subscribe({
           keys: who.keys,
-          send(event) {
-            stream.write(formatEvent(event));
-          },
+          send,
           alive() {
             if (!deps.sessions.live(who.token, deps.now())) return false;
             // A secondary that stepped down (the primary is back) serves no more events: the console,
