@@ -19,8 +19,11 @@ import type { Section } from './scaleSections.js';
  * loads (page by page), then while `arrivals` more clients connect as fast as the server takes
  * them (each one a live client-up event) and the list is scrolled meanwhile, and then while all of
  * those leave at once (their generator killed: a burst of client-down events the server does not
- * pace, thousands a second), and last while the clients of a member killed with -9 leave at once and
- * come back elsewhere (returns with resume tickets: the fastest arrivals a fleet makes).
+ * pace, thousands a second), then while a member is cut off from the primary (SIGSTOP until the
+ * primary drops its link and its clients) and comes back (SIGCONT: it re-links and lists all its
+ * clients again at once, the fastest arrivals the console sees, none of them reconnecting), and last
+ * while the clients of a member killed with -9 leave at once and come back elsewhere (returns with
+ * resume tickets: the fastest reconnections a fleet makes).
  */
 export interface ConsoleListResult {
   clients: number;
@@ -59,6 +62,13 @@ export interface ConsoleListResult {
    * time until all are listed again, the rate they came back at, and the long tasks meanwhile.
    */
   memberLoss: { clients: number; seconds: number; returnsPerSecond: number; longTasks: TaskFigures };
+  /**
+   * A member cut off (SIGSTOP) until the primary drops its link and its clients, then resumed: it
+   * re-links and sends its whole list, listed again in a burst (no client reconnects). How many it
+   * held, how long they took to be shown gone, then all listed again after resuming, at what rate,
+   * and the long tasks from the cut to the end.
+   */
+  memberRelink: { clients: number; goneSeconds: number; seconds: number; perSecond: number; longTasks: TaskFigures };
   /** Rows in the DOM with every client listed (the window, not the fleet). */
   domRows: number;
 }
@@ -230,6 +240,47 @@ async function startCluster(
   return { address: primary, key };
 }
 
+/** The member with the most clients (not the primary at `primary`), and its process. */
+async function busiestMember(servers: SwitchboardProcess[], primary: string, token: string) {
+  const rows = (await request(primary, 'GET', 'servers', undefined, { token })).body as ServerInfo[];
+  const row = rows.filter((r) => r.address !== primary).sort((a, b) => b.clients - a.clients)[0]!;
+  return { row, process: servers.find((p) => p.child.spawnargs.includes(row.address))! };
+}
+
+/**
+ * Stops the busiest member (SIGSTOP) until the page shows its clients gone (the primary drops them
+ * when the member's link has been silent for 10 s), then resumes it and times the page until it
+ * lists all `total` again: the member re-links and reports its whole list at once.
+ */
+async function cutOffAndBack(
+  page: Page,
+  servers: SwitchboardProcess[],
+  primary: string,
+  token: string,
+  total: number,
+  takeTasks: () => Promise<number[]>,
+): Promise<ConsoleListResult['memberRelink']> {
+  const { row, process: member } = await busiestMember(servers, primary, token);
+  await takeTasks();
+  const cutAt = Date.now();
+  member.child.kill('SIGSTOP');
+  try {
+    await shown(page, total - row.clients);
+  } finally {
+    member.child.kill('SIGCONT');
+  }
+  const resumedAt = Date.now();
+  await shown(page, total);
+  const seconds = (Date.now() - resumedAt) / 1000;
+  return {
+    clients: row.clients,
+    goneSeconds: Math.round((resumedAt - cutAt) / 100) / 10,
+    seconds: Math.round(seconds * 10) / 10,
+    perSecond: Math.round(row.clients / seconds),
+    longTasks: figures(await takeTasks()),
+  };
+}
+
 export async function runConsoleList(opts: {
   clients: number;
   arrivals: number;
@@ -378,11 +429,15 @@ export async function runConsoleList(opts: {
     const burstCpuAfter = chromiumCpuMs();
     const departureTasks = await takeTasks();
 
+    // A member cut off, then back: its whole list arrives at once when it re-links.
+    const memberRelink = await cutOffAndBack(page, servers, address, token, opts.clients, takeTasks);
+    opts.log(
+      `  a member with ${memberRelink.clients} clients cut off: shown gone after ${memberRelink.goneSeconds} s; resumed, all listed again after ${memberRelink.seconds} s (${memberRelink.perSecond}/s)`,
+    );
+
     // A member lost: the live arrival rate of a fleet's returns, faster than first placements.
-    const rows = (await request(address, 'GET', 'servers', undefined, { token })).body as ServerInfo[];
-    const victim = rows.filter((r) => r.address !== address).sort((a, b) => b.clients - a.clients)[0]!;
+    const { row: victim, process: victimProcess } = await busiestMember(servers, address, token);
     const lossStart = Date.now();
-    const victimProcess = servers.find((p) => p.child.spawnargs.includes(victim.address))!;
     killedOnPurpose.add(victimProcess);
     await victimProcess.stop('SIGKILL');
     // The count falls (the primary drops the member's clients when its link goes), then climbs back.
@@ -432,6 +487,7 @@ export async function runConsoleList(opts: {
       departureCpuMsPerDeparture: round2((burstCpuAfter.all - burstCpuBefore.all) / opts.arrivals),
       departureLongTasks: figures(departureTasks),
       memberLoss,
+      memberRelink,
       domRows,
     };
   } finally {
@@ -463,6 +519,7 @@ export async function consoleListSection(quick: boolean, log: (line: string) => 
       `  chromium's CPU meanwhile (all its processes, scrolling included): ${r.chromiumCpuPercent} % of one core (renderer ${r.rendererCpuPercent} %), ${r.chromiumCpuMsPerArrival} ms per arrival`,
       `  scrolling alone just before: ${r.scrollingCpuPercent} % (renderer ${r.scrollingRendererCpuPercent} %); net of it, ${r.netCpuMsPerArrival} ms per arrival (renderer ${r.netRendererCpuMsPerArrival} ms)`,
       `  then all ${r.arrivals} leave at once: shown gone after ${r.departureSeconds} s (${r.departuresPerSecond}/s); long tasks: ${tasks(r.departureLongTasks)}; chromium's CPU ${r.departureCpuMsPerDeparture} ms per departure (renderer ${r.departureRendererCpuMsPerDeparture} ms)`,
+      `  then a member with ${r.memberRelink.clients} clients is cut off (SIGSTOP): shown gone after ${r.memberRelink.goneSeconds} s; resumed, all listed again after ${r.memberRelink.seconds} s (${r.memberRelink.perSecond}/s); long tasks: ${tasks(r.memberRelink.longTasks)}`,
       `  then a member with ${r.memberLoss.clients} clients is killed: all listed again after ${r.memberLoss.seconds} s, returning at ${r.memberLoss.returnsPerSecond}/s; long tasks: ${tasks(r.memberLoss.longTasks)}`,
     ],
   };
