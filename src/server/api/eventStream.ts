@@ -13,9 +13,11 @@ export interface StreamLimits {
  * A reader is judged by what it leaves unread over seconds, not within one turn of the event loop:
  * a member re-linking sends its whole list, and 12,000 clients listed again in one turn are 3 MB of
  * events, more than any reader can take before the turn ends. At 1 MB judged at each write, every
- * console was cut by such a burst and reloaded the whole list (13 MB at 60,000 clients).
+ * console was cut by such a burst and reloaded the whole list (13 MB at 60,000 clients). The hard
+ * limit holds two such bursts and more unread; it is per stream, and an operator's streams are
+ * not counted (docs/security.md, known limits).
  */
-export const STREAM_LIMITS: StreamLimits = { behindBytes: 1024 * 1024, graceMs: 10_000, maxBytes: 16 * 1024 * 1024 };
+export const STREAM_LIMITS: StreamLimits = { behindBytes: 1024 * 1024, graceMs: 10_000, maxBytes: 8 * 1024 * 1024 };
 
 /**
  * One Server-Sent Events answer, written to by the event hub and a keepalive timer. The events of
