@@ -28,15 +28,20 @@ async function client(name: string, group?: string): Promise<Proc> {
   return proc;
 }
 
+/** Opens the console on `p` and logs in as the admin. */
+async function logIn(p: Page): Promise<void> {
+  await p.goto(`http://${server.address}/console/`);
+  await p.fill('input[name=operator]', 'admin');
+  await p.fill('input[name=password]', 'admin-password');
+  await p.click('form.login button[type=submit]');
+}
+
 async function newPage(options: Parameters<Browser['newContext']>[0]): Promise<Page> {
   const context = await browser.newContext(options);
   const p = await context.newPage();
   p.on('console', (m) => m.type() === 'error' && !/status of 401/.test(m.text()) && pageErrors.push(m.text()));
   p.on('pageerror', (e) => pageErrors.push(e.message));
-  await p.goto(`http://${server.address}/console/`);
-  await p.fill('input[name=operator]', 'admin');
-  await p.fill('input[name=password]', 'admin-password');
-  await p.click('form.login button[type=submit]');
+  await logIn(p);
   await p.locator('#clients tr[data-id]').first().waitFor();
   await p.locator('.count', { hasText: `of ${FLEET + 2}` }).waitFor();
   return p;
@@ -205,10 +210,7 @@ describe('the Clients tab at size', { skip: !existsSync(CHROMIUM) && `no ${CHROM
       await route.continue();
     });
     try {
-      await late.goto(`http://${server.address}/console/`);
-      await late.fill('input[name=operator]', 'admin');
-      await late.fill('input[name=password]', 'admin-password');
-      await late.click('form.login button[type=submit]');
+      await logIn(late);
       await asked;
       // A page that loads at once has its list by now; one that waits for the stream has not asked.
       await Promise.race([
@@ -223,6 +225,27 @@ describe('the Clients tab at size', { skip: !existsSync(CHROMIUM) && `no ${CHROM
       await late.locator('.count', { hasText: `${FLEET + 2} of ${FLEET + 2}` }).waitFor({ timeout: 15_000 });
     } finally {
       release();
+      await context.close();
+    }
+  });
+
+  test('a live stream that fails at once each time is asked for again with backoff, and the page recovers', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const refused = await context.newPage();
+    let asked = 0;
+    await refused.route('**/api/v1/events?*', (route) => {
+      asked++;
+      return route.abort();
+    });
+    try {
+      await logIn(refused);
+      await refused.locator('.count').waitFor();
+      await new Promise((r) => setTimeout(r, 6000));
+      // Backoff of 0, 0, 1, 2, 4 s: five asks at most in 6 s; without it, one per round trip.
+      assert.ok(asked >= 2 && asked <= 8, `the stream was asked for ${asked} times in 6 s`);
+      await refused.unroute('**/api/v1/events?*');
+      await refused.locator('.count', { hasText: `${FLEET + 2} of ${FLEET + 2}` }).waitFor({ timeout: 30_000 });
+    } finally {
       await context.close();
     }
   });

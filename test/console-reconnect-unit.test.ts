@@ -4,7 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MOVE_AFTER_FAILURES, nextStep, retryDelay, STAND_IN_WAIT_MS } from '../src/console/reconnectPlan.js';
+import {
+  MOVE_AFTER_FAILURES,
+  nextStep,
+  retryDelay,
+  STAND_IN_WAIT_MS,
+  streamRetryDelay,
+} from '../src/console/reconnectPlan.js';
 import { HANDOVER_TTL_MS, openTicket, RedeemedTickets, sealTicket } from '../src/server/api/handoverTicket.js';
 import { sessionSigningKey } from '../src/server/api/sessionToken.js';
 
@@ -64,4 +70,8 @@ test('a handover ticket carries the token sealed, until it expires, and is taken
   taken.take('b', HANDOVER_TTL_MS);
   taken.take('c', HANDOVER_TTL_MS);
   assert.equal(taken.take('c', HANDOVER_TTL_MS), false, 'bounded, newest kept');
+});
+
+test('a live stream that keeps failing at once is retried after 0, then 1, 2, 4, 8 and 10 s', () => {
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 20].map(streamRetryDelay), [0, 0, 1000, 2000, 4000, 8000, 10_000, 10_000]);
 });

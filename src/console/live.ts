@@ -1,5 +1,6 @@
 import type { Client, ServerInfo } from './api.js';
 import { connectionLost, onReconnected } from './connection.js';
+import { SHORT_LIVED_STREAM_MS, streamRetryDelay } from './reconnectPlan.js';
 
 /** One change of a `clients` event, in the order they happened. */
 type ClientChange = { up: Client } | { down: { id: string; server: string } };
@@ -23,12 +24,19 @@ export interface LiveHandlers {
  */
 export function subscribe(handlers: LiveHandlers): () => void {
   let source: EventSource | undefined;
+  /** Streams in a row that failed at once (SHORT_LIVED_STREAM_MS), and the wait they ask for. */
+  let quickFailures = 0;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
   const open = () => {
+    let openedAt: number | undefined;
     // Batched: a burst of client changes is one event to dispatch, not thousands (eventRoutes.ts).
     const stream = new EventSource('/api/v1/events?batch=1');
     source = stream;
     // The server subscribes the stream before its first byte: open means no change is missed from here.
-    stream.addEventListener('open', () => handlers.opened?.());
+    stream.addEventListener('open', () => {
+      openedAt = Date.now();
+      handlers.opened?.();
+    });
     stream.addEventListener('clients', (e) => {
       const changes = JSON.parse((e as MessageEvent<string>).data) as ClientChange[];
       for (const change of changes)
@@ -44,7 +52,9 @@ export function subscribe(handlers: LiveHandlers): () => void {
       stream.close();
       if (source !== stream) return;
       source = undefined;
-      void connectionLost();
+      const atOnce = openedAt === undefined || Date.now() - openedAt < SHORT_LIVED_STREAM_MS;
+      quickFailures = atOnce ? quickFailures + 1 : 0;
+      retryTimer = setTimeout(() => void connectionLost(), streamRetryDelay(quickFailures));
     });
   };
   open();
@@ -53,6 +63,7 @@ export function subscribe(handlers: LiveHandlers): () => void {
   });
   return () => {
     off();
+    clearTimeout(retryTimer);
     source?.close();
     source = undefined;
   };

@@ -69,3 +69,15 @@ export function nextStep({ probe, failures, here, consoles, left }: PlanInput): 
     }
   }
 }
+
+/**
+ * A live stream that ended this soon after it opened (or before it opened) failed "at once": a
+ * server that refuses it, or drops it each time as too slow a reader, would otherwise have the page
+ * reconnect (and reload its whole list) in a tight loop, since asking who we are still succeeds.
+ */
+export const SHORT_LIVED_STREAM_MS = 30_000;
+
+/** How long to wait before looking for the server again after `quickFailures` streams in a row failed at once: the first not at all. */
+export function streamRetryDelay(quickFailures: number): number {
+  return quickFailures <= 1 ? 0 : retryDelay(quickFailures - 2);
+}
