@@ -27,7 +27,7 @@ import {
   waitFor,
   type RunningServer,
 } from './helpers/harness.js';
-import { batchingClientChanges } from '../src/server/api/eventRoutes.js';
+import { batchingClientChanges, MAX_STREAMS_PER_OPERATOR } from '../src/server/api/eventRoutes.js';
 
 const dir = tempDir('sb-api-');
 const procs: Proc[] = [];
@@ -570,6 +570,32 @@ describe('events', () => {
       ['servers', []],
       ['clients', [{ up: { name: 'c' } }]],
     ]);
+  });
+
+  test('an operator holds at most 16 live streams on a server; closing one makes room', async () => {
+    const streams = await Promise.all(
+      Array.from({ length: MAX_STREAMS_PER_OPERATOR }, () => EventReader.open(server.address, admin.token)),
+    );
+    try {
+      assert.deepEqual([...new Set(streams.map((s) => s.status))], [200]);
+      const refused = await EventReader.open(server.address, admin.token);
+      refused.close();
+      assert.equal(refused.status, 429);
+      const answer = await request(server.address, 'GET', 'events', undefined, { token: admin.token });
+      assert.equal(answer.body.error.code, 'SB_ERR_TOO_MANY_SESSIONS');
+      const other = await EventReader.open(server.address, ops.token);
+      other.close();
+      assert.equal(other.status, 200, "another operator's streams are counted apart");
+      streams.pop()!.close();
+      await waitFor(async () => {
+        const again = await EventReader.open(server.address, admin.token);
+        if (again.status !== 200) again.close();
+        else streams.push(again);
+        return again.status === 200;
+      }, 'room for a stream once one closed');
+    } finally {
+      for (const s of streams) s.close();
+    }
   });
 
   test('the stream ends when its session does', async () => {

@@ -1,9 +1,17 @@
+import { ErrorCodes } from '../../protocol/errors.js';
+import { ApiError } from './apiError.js';
 import { API_HEADERS } from './httpIo.js';
 import type { HubEvent } from './eventHub.js';
 import { EventStream } from './eventStream.js';
 import { STREAMED, type ApiDeps, type Route } from './route.js';
 
 const KEEPALIVE_MS = 20_000;
+/**
+ * Live streams one operator may hold open on one server (a console tab holds one): each may hold a
+ * backlog of up to 8 MB while it is behind (eventStream.ts), so their number is bounded too. A
+ * console refused one asks again with backoff (src/console/live.ts).
+ */
+export const MAX_STREAMS_PER_OPERATOR = 16;
 
 export function formatEvent(event: HubEvent): string {
   return `event: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`;
@@ -45,6 +53,8 @@ export function batchingClientChanges(write: (text: string) => void): (event: Hu
  * stay valid: when it ends, so does the stream.
  */
 export function eventRoutes(deps: ApiDeps): Route[] {
+  /** Open streams by operator name. */
+  const held = new Map<string, number>();
   return [
     {
       method: 'GET',
@@ -52,6 +62,15 @@ export function eventRoutes(deps: ApiDeps): Route[] {
       access: 'operator',
       async handle(call) {
         const { res, who } = call;
+        const operator = who.operator.name;
+        const streams = held.get(operator) ?? 0;
+        if (streams >= MAX_STREAMS_PER_OPERATOR)
+          throw new ApiError(
+            429,
+            ErrorCodes.TOO_MANY_SESSIONS,
+            `operator ${operator} holds ${streams} live event streams on this server, the most it may; close one (a console tab) first`,
+          );
+        held.set(operator, streams + 1);
         res.writeHead(200, {
           ...API_HEADERS,
           'content-type': 'text/event-stream; charset=utf-8',
@@ -87,6 +106,9 @@ export function eventRoutes(deps: ApiDeps): Route[] {
         res.once('close', () => {
           clearInterval(keepalive);
           unsubscribe();
+          const left = (held.get(operator) ?? 1) - 1;
+          if (left > 0) held.set(operator, left);
+          else held.delete(operator);
         });
         return STREAMED;
       },
