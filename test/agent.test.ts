@@ -111,3 +111,22 @@ test('the agent connects and serves a forward session end to end', async (t) => 
 
   assert.equal(await agent.stop(), 0, 'SIGTERM stops the agent cleanly');
 });
+
+test('two builds at once into the same place both succeed, and the agent they leave runs', async () => {
+  // Two processes, as the test runner's two at a time are: each its own scratch files and partial binary.
+  const out = join(dir.path, 'concurrent', 'switchboard-agent');
+  const script = `import(${JSON.stringify(join(ROOT, 'dist', 'tools', 'buildAgent.js'))}).then((m) => m.buildAgent({ out: process.argv[1] })).then((r) => console.log(JSON.stringify(r)))`;
+  const builds = [0, 1].map(
+    () => new Proc(['-e', script, out], {}, { file: process.execPath, cwd: ROOT, env: process.env }),
+  );
+  const codes = await Promise.all(builds.map((b) => b.exited));
+  for (const [i, code] of codes.entries()) assert.equal(code, 0, `build ${i}: ${builds[i]!.stderr}`);
+  const version = spawnSync(out, ['--version'], { env: bareEnv, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(version.status, 0, version.stderr);
+  assert.match(version.stdout, new RegExp(VERSION.replace(/\./g, '\\.')));
+  assert.deepEqual(
+    readdirSync(join(dir.path, 'concurrent')).sort(),
+    ['switchboard-agent', 'switchboard-agent.stamp'],
+    'no partial binary left behind',
+  );
+});

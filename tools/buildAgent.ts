@@ -92,8 +92,20 @@ export async function buildAgent(options: { root?: string; out?: string } = {}):
   const root = options.root ?? ROOT;
   const out = resolve(options.out ?? AGENT_PATH);
   const work = join(root, 'dist', 'agent');
-  mkdirSync(work, { recursive: true });
-  const script = join(work, 'switchboard-agent.cjs');
+  // Each build its own scratch files: two at once (the test runner runs two test files at a time,
+  // and both agent tests build) wrote one shared partial binary, and the second injection found
+  // the first's blob in it. Only the finished agent and its stamp are shared, each replaced whole.
+  const scratch = join(work, `build-${process.pid}`);
+  mkdirSync(scratch, { recursive: true });
+  try {
+    return await buildIn(scratch, root, out, started);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function buildIn(scratch: string, root: string, out: string, started: number): Promise<AgentBuild> {
+  const script = join(scratch, 'switchboard-agent.cjs');
   // The client's whole import graph in one script: SEA's require() sees only Node's built-in modules.
   // Nothing in it is native (the store's better-sqlite3 is the server's alone); logging goes to a
   // plain pino destination on stdout, never a transport (those load worker files from disk).
@@ -111,13 +123,14 @@ export async function buildAgent(options: { root?: string; out?: string } = {}):
   });
   const bundle = readFileSync(script);
   const stamp = stampOf(bundle, process.execPath);
-  const stampFile = join(work, 'stamp');
+  // Beside the agent it describes: an agent built elsewhere (`out`) must not vouch for this one.
+  const stampFile = `${out}.stamp`;
   if (existsSync(out) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) {
     return { path: out, bytes: statSync(out).size, rebuilt: false, ms: Date.now() - started };
   }
 
-  const blob = join(work, 'sea-prep.blob');
-  const config = join(work, 'sea-config.json');
+  const blob = join(scratch, 'sea-prep.blob');
+  const config = join(scratch, 'sea-config.json');
   writeFileSync(
     config,
     JSON.stringify({ main: script, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }),
@@ -125,7 +138,7 @@ export async function buildAgent(options: { root?: string; out?: string } = {}):
   quietly(process.execPath, ['--experimental-sea-config', config]);
 
   // Built beside the target and renamed into place: a half-written agent is never left at `out`.
-  const partial = `${out}.partial`;
+  const partial = `${out}.${process.pid}.partial`;
   rmSync(partial, { force: true });
   mkdirSync(dirname(out), { recursive: true });
   copyFileSync(process.execPath, partial);
@@ -133,14 +146,19 @@ export async function buildAgent(options: { root?: string; out?: string } = {}):
   stripSymbols(partial);
   // postject's own CLI, in a child: its ELF library warns on stderr about every note section it
   // does not name, which would bury the build's output; it is shown only when the injection fails.
-  quietly(process.execPath, [
-    createRequire(import.meta.url).resolve('postject/dist/cli.js'),
-    partial,
-    'NODE_SEA_BLOB',
-    blob,
-    '--sentinel-fuse',
-    SEA_FUSE,
-  ]);
+  try {
+    quietly(process.execPath, [
+      createRequire(import.meta.url).resolve('postject/dist/cli.js'),
+      partial,
+      'NODE_SEA_BLOB',
+      blob,
+      '--sentinel-fuse',
+      SEA_FUSE,
+    ]);
+  } catch (err) {
+    rmSync(partial, { force: true });
+    throw err;
+  }
   renameSync(partial, out);
   writeFileSync(stampFile, stamp);
   return { path: out, bytes: statSync(out).size, rebuilt: true, ms: Date.now() - started };
