@@ -57,6 +57,14 @@ before(async () => {
   await waitFor(async () => (await devices(admin)).length === 2, 'two devices recorded', 15_000);
   const set = await runCli(['config', '--data', data, 'set', 'device-approval', 'on']);
   assert.equal(set.code, 0, set.stderr);
+  // The running server reads the store's changes every 250 ms: a newcomer before that is admitted
+  // as known (CI saw it on a busy machine).
+  await waitFor(
+    async () =>
+      (await request(address, 'GET', 'config', undefined, { token: admin.token })).body.settings['device-approval'] ===
+      true,
+    'the server to apply device-approval',
+  );
   await client('newcomer', k1);
   await waitFor(async () => (await devices(admin)).length === 3, 'the newcomer recorded', 15_000);
   for (const d of await devices(admin)) ids[d.name] = d.id;

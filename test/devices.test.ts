@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { after, before, test } from 'node:test';
 import type { Proc } from './helpers/harness.js';
 import { runCli } from './helpers/harness.js';
+import { storeVersion } from './helpers/cluster.js';
 import { cliOk, FailoverCluster, KEY, waitUntil, type Node } from './helpers/failover.js';
 import type { DeviceListing } from '../src/store/deviceTarget.js';
 
@@ -184,6 +185,14 @@ test('rename: the admin name wins over the reported one in browse', async () => 
 
 test('device approval: a new identity waits unseen and without sessions until approved; known devices are unaffected', async () => {
   await cliOk(['config', '--data', primary.data, 'set', 'device-approval', 'on']);
+  // Every server decides pending as a client arrives: wait until the running primary has sent the
+  // setting on (it reads its store's changes every 250 ms) and every other server holds it.
+  const want = storeVersion(primary.data);
+  await waitUntil(
+    () => [secondary, ...cluster.members].every((s) => storeVersion(s.data) >= want),
+    'device-approval replicated',
+    15_000,
+  );
   await startClient('dev-d');
   const pending = await waitDevices(primary, (d) => d.some((x) => x.name === 'dev-d'), 'dev-d recorded');
   const d = byName(pending, 'dev-d');
