@@ -32,7 +32,6 @@ export class EventStream {
   private pending: string[] = [];
   /** The length of `pending`, in characters (the events are ASCII JSON but for names). */
   private pendingSize = 0;
-  private flushScheduled = false;
   private behindFrom: number | undefined;
 
   constructor(
@@ -55,9 +54,8 @@ export class EventStream {
     this.pending.push(text);
     this.pendingSize += text.length;
     if (this.res.writableLength + this.pendingSize > this.limits.maxBytes) return this.drop();
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    // The first of a turn schedules the write; every flush and drop empties `pending`.
+    if (this.pending.length === 1) setImmediate(() => this.flush());
   }
 
   end(): void {
@@ -67,7 +65,6 @@ export class EventStream {
   }
 
   private flush(): void {
-    this.flushScheduled = false;
     if (!this.open || this.pending.length === 0) return;
     if (this.res.writableLength > this.limits.behindBytes) {
       this.behindFrom ??= this.now();
