@@ -50,6 +50,11 @@ export interface BenchClusterOptions {
 export interface Recovery {
   /** kill -9 → the browse lists every client; null if not within the window. */
   allBackMs: number | null;
+  /**
+   * kill -9 → every other server is linked to the secondary (a client listed from the secondary's
+   * copy of the directory can have a session once its member is linked); null if not in the window.
+   */
+  membersLinkedMs: number | null;
   /** Browsable when `targetMs` had passed. */
   atTarget: number;
   /** Browsable when the watch ended (all, or when the window closed). */
@@ -223,6 +228,7 @@ export class BenchCluster {
       connectedAtEnd: 0,
       cpuToTarget: { servers: 0, generators: 0 },
       allBackMs: null,
+      membersLinkedMs: null,
       atTarget: 0,
       atEnd: 0,
       timeline: [],
@@ -274,10 +280,12 @@ export class BenchCluster {
       r.atEnd = now;
       r.connectedAtEnd = this.connectedNow();
       if (elapsed <= targetMs) r.atTarget = now;
-      if (now >= total) {
-        r.allBackMs = elapsed;
-        break;
-      }
+      // A member answers with no rows: nobody is linked to a secondary that is not acting yet.
+      const members = rows?.filter((row) => row.address !== this.primary && row.address !== gateway) ?? [];
+      if (r.membersLinkedMs === null && members.length > 0 && members.every((row) => row.status === 'up'))
+        r.membersLinkedMs = elapsed;
+      if (now >= total) r.allBackMs ??= elapsed;
+      if (r.allBackMs !== null && r.membersLinkedMs !== null) break;
       await new Promise((res) => setTimeout(res, 200));
     }
     control?.close();

@@ -55,6 +55,8 @@ export interface FleetResult {
   onPrimaryAtKill: number;
   /** kill -9 of the primary → the secondary browses every client; null if not within the window. */
   failoverAllBrowsableMs: number | null;
+  /** kill -9 → every member linked to the acting secondary (sessions to their clients open from then). */
+  failoverMembersLinkedMs: number | null;
   browsableAt10s: number;
   /** Not browsable when the window closed. */
   lost: number;
@@ -143,7 +145,7 @@ export async function runFleetBench(
     const r = await cluster.watchRecovery(cluster.secondary, total, RECOVERY_WINDOW_MS, TARGET_MS);
     const waitingAtEnd = cluster.waitingReasons();
     log(
-      `  fleet: after kill -9 of the primary (load average ${loadAverageAtKill}), ${r.atEnd} of ${total} browsable on the secondary ${r.allBackMs === null ? `when the ${RECOVERY_WINDOW_MS / 1000} s window closed` : `after ${r.allBackMs} ms`}; ${r.atTarget} at 10 s; timeline ${JSON.stringify(r.timeline)}; connected by the generators' account ${r.connectedAtTarget} at 10 s, ${r.connectedAtEnd} at the end; CPU in the first 10 s: servers ${r.cpuToTarget.servers} ms, generators ${r.cpuToTarget.generators} ms; ${r.browseErrors} failed browses${r.lastBrowseError ? ` (last: ${r.lastBrowseError})` : ''}; waiting at the end: ${JSON.stringify(waitingAtEnd)}`,
+      `  fleet: after kill -9 of the primary (load average ${loadAverageAtKill}), ${r.atEnd} of ${total} browsable on the secondary ${r.allBackMs === null ? `when the ${RECOVERY_WINDOW_MS / 1000} s window closed` : `after ${r.allBackMs} ms`}; ${r.atTarget} at 10 s; every member linked to it after ${r.membersLinkedMs ?? 'never'} ms; timeline ${JSON.stringify(r.timeline)}; connected by the generators' account ${r.connectedAtTarget} at 10 s, ${r.connectedAtEnd} at the end; CPU in the first 10 s: servers ${r.cpuToTarget.servers} ms, generators ${r.cpuToTarget.generators} ms; ${r.browseErrors} failed browses${r.lastBrowseError ? ` (last: ${r.lastBrowseError})` : ''}; waiting at the end: ${JSON.stringify(waitingAtEnd)}`,
     );
     if (process.env.FLEET_DEBUG) {
       for (const line of cluster.warningsSinceKill()) log(`  fleet: ${line}`);
@@ -164,6 +166,7 @@ export async function runFleetBench(
       pageSize: page.clients.length,
       onPrimaryAtKill: clientsBy.get(cluster.primary) ?? 0,
       failoverAllBrowsableMs: r.allBackMs,
+      failoverMembersLinkedMs: r.membersLinkedMs,
       browsableAt10s: r.atTarget,
       lost: total - r.atEnd,
       timeline: r.timeline,

@@ -247,7 +247,9 @@ test("a forged join in a real member's name is refused and does not replace the 
   assert.equal(olderClose.code, 4000);
   assert.match(
     olderClose.reason,
-    /cluster protocol 1 is not compatible with this primary's 2 \(accepted: 2-3\): upgrade one release at a time/,
+    new RegExp(
+      `cluster protocol 1 is not compatible with this primary's ${CLUSTER_PROTOCOL_VERSION} \\(accepted: ${CLUSTER_PROTOCOL_VERSION - 1}-${CLUSTER_PROTOCOL_VERSION + 1}\\): upgrade one release at a time`,
+    ),
   );
   // A peer that has proven nothing gets the same 64 KiB frame limit as anyone: a frame announcing
   // more is refused at its header (1009), before the server buffers any of it.

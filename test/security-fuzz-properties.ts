@@ -293,6 +293,7 @@ const samples: { schema: { safeParse(v: unknown): { success: boolean } }; name: 
       { type: 'open', req: 1, clientId: 'c', target: { kind: 'forward', port: 22 }, operator: 'o' },
       { type: 'open', req: 2, clientId: 'c', target: { kind: 'exec', command: ['ls', '-l'] }, operator: 'o' },
       { type: 'drain', draining: true },
+      { type: 'directory', reset: true, down: ['x'], up: [entry] },
     ],
   },
   { name: 'ConfigSnapshot', schema: ConfigSnapshotSchema, examples: [snapshot] },

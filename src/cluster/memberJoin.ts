@@ -43,6 +43,7 @@ export function admitJoin(msg: JoinMessage, link: Link, check: JoinCheck): Membe
   return {
     address: msg.address,
     standby,
+    version: msg.version,
     link,
     salt: linkSalt(check.nonce, msg.nonce),
     configsSent: 0,

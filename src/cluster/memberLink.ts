@@ -4,6 +4,8 @@ import type { Link } from '../net/link.js';
 export interface MemberLink {
   address: string;
   standby: boolean;
+  /** The cluster protocol it joined with: what it understands (clusterMessages.ts). */
+  version: number;
   link: Link;
   /** Seals the configuration sent on this link (linkSalt), with the count sent so far. */
   salt: string;

@@ -4,9 +4,10 @@ import { decode } from '../protocol/messages.js';
 import { newNonce } from '../protocol/proof.js';
 import type { Link } from '../net/link.js';
 import type { ClusterHost } from '../server/role.js';
-import type { ConfigSnapshot } from '../store/configStore.js';
+import type { ConfigSnapshot, ServerRow } from '../store/configStore.js';
 import { configMessage, mayAct } from './configReplication.js';
 import type { DeviceReplication } from './deviceReplication.js';
+import type { DirectoryFeed } from './directoryFeed.js';
 import { admitJoin, isRefusal } from './memberJoin.js';
 import type { MemberLink } from './memberLink.js';
 import type { MemberReports } from './memberReports.js';
@@ -26,6 +27,8 @@ export interface MemberLinksDeps {
   pending: PendingPlacements;
   opens: OpenWaiters;
   devices: DeviceReplication;
+  /** The secondary's copy of the directory. */
+  directory: DirectoryFeed;
   reports: MemberReports;
   epoch(): number;
   secondary(): string | undefined;
@@ -77,6 +80,7 @@ export function acceptMemberLink(deps: MemberLinksDeps, link: Link): void {
       });
       if (msg.configVersion !== host.store.version()) sendConfig(deps, member, host.store.snapshot());
       deps.devices.member(member.address, link, member.salt, mayAct(member, host.store.servers()));
+      feedDirectory(deps, member, host.store.servers());
       log.info({ member: msg.address, configVersion: msg.configVersion }, 'member joined');
       return;
     }
@@ -90,12 +94,18 @@ export function acceptMemberLink(deps: MemberLinksDeps, link: Link): void {
     if (!member || deps.members.get(member.address) !== member) return;
     deps.members.delete(member.address);
     deps.devices.left(member.address, link);
+    deps.directory.left(member.address, link);
     host.broker.serverGone(member.address);
     const dropped = host.directory.dropServer(member.address);
     deps.pending.dropServer(member.address);
     deps.opens.memberGone(member.address);
     log.warn({ member: member.address, closeCode: code, reason, clientsDropped: dropped }, 'member link lost');
   });
+}
+
+function feedDirectory(deps: MemberLinksDeps, member: MemberLink, rows: readonly ServerRow[]): void {
+  const secondary = rows.some((r) => r.address === member.address && r.secondary);
+  deps.directory.member(member.address, member.link, secondary, member.version);
 }
 
 function sendConfig(deps: MemberLinksDeps, member: MemberLink, snapshot: ConfigSnapshot): void {
@@ -109,6 +119,7 @@ function sendConfig(deps: MemberLinksDeps, member: MemberLink, snapshot: ConfigS
 export function replicateToMembers(deps: MemberLinksDeps, snapshot: ConfigSnapshot): void {
   const rows = new Map(snapshot.servers.map((r) => [r.address, r]));
   for (const member of deps.members.values()) {
+    feedDirectory(deps, member, snapshot.servers);
     if (member.standby) {
       sendConfig(deps, member, snapshot);
       deps.devices.member(member.address, member.link, member.salt, true);

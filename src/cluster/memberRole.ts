@@ -23,6 +23,7 @@ import { announcementDecision } from './announcement.js';
 import { clientBatches } from './clientBatches.js';
 import { receiveDevices } from './deviceReplication.js';
 import { ClientChanges } from './clientChanges.js';
+import { DirectoryCopy } from './directoryCopy.js';
 import type { ClusterOptions } from './clusterOptions.js';
 import type { ClusterHost } from '../server/role.js';
 import type { DirectoryEntry } from '../server/directory.js';
@@ -98,6 +99,8 @@ export class MemberRole implements RoleBehaviour {
   private changesTimer: NodeJS.Timeout | undefined;
   private applyTimer: NodeJS.Timeout | undefined;
   private readonly changes = new ClientChanges();
+  /** The acting primary's directory, as the secondary is fed it (directoryFeed.ts); empty elsewhere. */
+  readonly directoryCopy = new DirectoryCopy();
 
   constructor(
     private readonly host: ClusterHost,
@@ -345,6 +348,8 @@ export class MemberRole implements RoleBehaviour {
         return;
       case 'drain':
         return this.setDraining(msg.draining);
+      case 'directory':
+        return this.directoryCopy.apply(msg);
       case 'devices':
         try {
           attempt.devicesSeq = receiveDevices(
@@ -402,6 +407,7 @@ export class MemberRole implements RoleBehaviour {
     }
     attempt.state = 'accepted';
     this.state = 'linked';
+    this.directoryCopy.clear();
     this.linkTargets.succeeded();
     this.backoff.reset();
     this.actingPrimary = msg.primary;

@@ -20,8 +20,15 @@ import { PrimaryFailback } from './primaryFailback.js';
 import { primaryServerTable } from './primaryServerTable.js';
 import { chooseServer, PendingPlacements, type Candidate } from './placement.js';
 import { DeviceReplication } from './deviceReplication.js';
+import { DirectoryFeed } from './directoryFeed.js';
 
 const OPEN_TIMEOUT_MS = 15_000;
+/**
+ * How long clients listed from the secondary's copy of the directory stay listed for a member that
+ * has not re-linked: a member that went down with the primary has its clients reconnect elsewhere,
+ * and the copy must not outlive them. Re-links of a fleet's members took up to 6 s on a busy machine.
+ */
+export const INHERITED_GRACE_MS = 15_000;
 
 export interface PrimaryRoleOptions extends ClusterOptions {
   /**
@@ -29,6 +36,11 @@ export interface PrimaryRoleOptions extends ClusterOptions {
    * which stays what clients are told to try first. Unset on the configured primary itself.
    */
   actingFor?: string;
+  /**
+   * The acting secondary's copy of the lost primary's directory (directoryCopy.ts): listed at once,
+   * each member's share until that member's own list replaces it.
+   */
+  inherited?: readonly DirectoryEntry[];
 }
 
 /**
@@ -42,7 +54,9 @@ export class PrimaryRole implements RoleBehaviour {
   private readonly opens = new OpenWaiters(OPEN_TIMEOUT_MS);
   private readonly failback: PrimaryFailback | undefined;
   private readonly devices: DeviceReplication;
+  private readonly directoryFeed: DirectoryFeed;
   private readonly memberLinks: MemberLinksDeps;
+  private inheritedTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly host: ClusterHost,
@@ -55,6 +69,7 @@ export class PrimaryRole implements RoleBehaviour {
         () => this.secondary(),
       );
     this.devices = new DeviceReplication(host, options.secret);
+    this.directoryFeed = new DirectoryFeed(host.directory);
     this.memberLinks = {
       host,
       secret: options.secret,
@@ -63,6 +78,7 @@ export class PrimaryRole implements RoleBehaviour {
       pending: this.pending,
       opens: this.opens,
       devices: this.devices,
+      directory: this.directoryFeed,
       reports: new MemberReports({ host, pending: this.pending, opens: this.opens }),
       epoch: () => this.epoch(),
       secondary: () => this.secondary(),
@@ -76,12 +92,42 @@ export class PrimaryRole implements RoleBehaviour {
     store.setMeta('role', this.options.actingFor ? 'acting-primary' : 'primary');
     store.setMeta('primary', this.host.advertise);
     this.failback?.start();
+    if (this.options.inherited) this.inherit(this.options.inherited);
+  }
+
+  /**
+   * Lists the clients the lost primary had on members, as its copy says: they are still connected
+   * there, and an operator's list should not lose them while their members re-link. A member's
+   * re-link replaces its share with its own list (memberReports.ts); the share of one that has not
+   * re-linked after INHERITED_GRACE_MS is dropped. Sessions to them open once their member is back.
+   */
+  private inherit(entries: readonly DirectoryEntry[]): void {
+    const servers = new Set(entries.map((e) => e.server));
+    this.host.directory.upsertMany(entries);
+    this.host.logger.info(
+      { clients: entries.length, servers: servers.size },
+      "listed the members' clients from the copy",
+    );
+    this.inheritedTimer = setTimeout(() => {
+      for (const server of servers) {
+        if (this.members.has(server)) continue;
+        const dropped = this.host.directory.dropServer(server);
+        if (dropped > 0)
+          this.host.logger.warn(
+            { member: server, clientsDropped: dropped },
+            'a member did not re-link in time: its clients listed from the copy are dropped',
+          );
+      }
+    }, INHERITED_GRACE_MS);
+    this.inheritedTimer.unref();
   }
 
   /** Closes the member links; they find the acting primary again by themselves. */
   stop(reason = 'primary shutting down'): void {
     this.failback?.stop();
+    clearTimeout(this.inheritedTimer);
     this.devices.stop();
+    this.directoryFeed.stop();
     for (const m of [...this.members.values()]) m.link.close(CloseCodes.SHUTTING_DOWN, reason);
   }
 

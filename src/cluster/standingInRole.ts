@@ -116,10 +116,11 @@ export class StandingInRole implements RoleBehaviour {
     this.stopElection();
     this.host.store.setMeta('epoch', String(epoch));
     this.member.suspend();
-    this.actingRole = new PrimaryRole(this.host, { ...this.options, actingFor: this.options.primary });
+    // Our own clients are already in the directory. The members' are listed from the copy the
+    // primary fed us, until each member re-links (at once when told) and lists its own.
+    const inherited = this.member.directoryCopy.take(new Set([this.host.advertise, this.options.primary]));
+    this.actingRole = new PrimaryRole(this.host, { ...this.options, actingFor: this.options.primary, inherited });
     this.actingRole.start();
-    // Our own clients are already in the directory; members bring theirs as they re-link, which
-    // they do at once when told.
     this.host.metrics.failovers.inc();
     this.host.logger.warn({ epoch, reason }, 'the secondary takes over as acting primary');
     announceActingPrimary(this.host, epoch);
@@ -190,6 +191,10 @@ export class StandingInRole implements RoleBehaviour {
   }
   replicationLagSeconds(): number {
     return this.actingRole ? 0 : this.member.replicationLagSeconds();
+  }
+
+  directoryCopySize(): number {
+    return this.member.directoryCopy.size;
   }
 
   tlsKeyChanged(): void {

@@ -67,10 +67,13 @@ export const ConfigSnapshotSchema = z.object({
 
 /**
  * The cluster protocol a server speaks. Version 2 seals the configuration and binds the link's
- * proofs to its TLS session, which version 1 servers neither do nor expect: every server of a
- * cluster runs the same version, and a join of another version is refused with a message saying so.
+ * proofs to its TLS session, which version 1 servers neither do nor expect. Version 3 adds the
+ * `directory` message, which the primary sends only to a secondary that joined with 3 or more.
+ * Adjacent versions interoperate (clusterCompat.ts).
  */
-export const CLUSTER_PROTOCOL_VERSION = 2;
+export const CLUSTER_PROTOCOL_VERSION = 3;
+/** The first version whose secondary takes the primary's directory (the `directory` message). */
+export const DIRECTORY_FEED_VERSION = 3;
 
 export const MemberToPrimary = z.discriminatedUnion('type', [
   z.object({
@@ -145,6 +148,17 @@ export const PrimaryToMember = z.discriminatedUnion('type', [
   z.object({ type: z.literal('drain'), draining: z.boolean() }),
   /** Known devices for the secondary and standbys, sealed like the configuration: see sealDevices. */
   z.object({ type: z.literal('devices'), sealed: z.string() }),
+  /**
+   * The primary's directory for the secondary (protocol 3, src/cluster/directoryFeed.ts): on its
+   * join the whole list in batches, the first with `reset`; then what changed, departures first.
+   * A secondary that takes over lists these clients at once, while their members re-link.
+   */
+  z.object({
+    type: z.literal('directory'),
+    reset: z.boolean(),
+    down: z.array(id).max(10_000),
+    up: z.array(DirectoryEntrySchema).max(10_000),
+  }),
 ]);
 export type PrimaryToMember = z.infer<typeof PrimaryToMember>;
 

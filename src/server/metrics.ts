@@ -10,6 +10,8 @@ export interface MetricsSource {
   acting(): boolean;
   /** On a member: seconds its replicated configuration may be behind (0 while linked). */
   replicationLagSeconds(): number;
+  /** On the secondary: clients in its copy of the acting primary's directory (0 elsewhere). */
+  directoryCopySize(): number;
   /** The store's writes that wait for room (a full disk), with cumulative counts. */
   storeBacklog(): BacklogStats;
   /** Client channels this server holds at most (`max-clients`). */
@@ -127,6 +129,14 @@ export class Metrics {
       registers,
       collect() {
         this.set(source.replicationLagSeconds());
+      },
+    });
+    new Gauge({
+      name: 'switchboard_directory_copy_clients',
+      help: "On the secondary: clients in its copy of the acting primary's directory, listed at once if it takes over",
+      registers,
+      collect() {
+        this.set(source.directoryCopySize());
       },
     });
     this.bytesRelayed = new Counter({

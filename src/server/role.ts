@@ -94,6 +94,8 @@ export interface RoleBehaviour {
   configChanged(): void;
   /** On a member: seconds since it last had a live link to the acting primary (0 while linked). */
   replicationLagSeconds?(): number;
+  /** On the secondary: clients in its copy of the acting primary's directory (directoryCopy.ts). */
+  directoryCopySize?(): number;
   /**
    * The server's certificate now has another public key: a member announces its new pin (it
    * links again), or its primary would refuse it as a server presenting an unexpected certificate.

@@ -14,6 +14,7 @@ export function serverMetrics(
     configVersion: () => server.config.version,
     acting: () => server.behaviour.acting().acting,
     replicationLagSeconds: () => server.behaviour.replicationLagSeconds?.() ?? 0,
+    directoryCopySize: () => server.behaviour.directoryCopySize?.() ?? 0,
     storeBacklog: () => server.store.backlogStats(),
     maxClients,
   });
