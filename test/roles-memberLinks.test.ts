@@ -197,3 +197,22 @@ test('a long client list is applied a slice a turn, in order, and dropped with i
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(p.directory.size, 0, 'no entry of the lost link applied after its close');
 });
+
+test("a re-linking member's list announces only what changed: a connection already listed is not gated again", async () => {
+  const p = primary();
+  // As a takeover lists them from the secondary's copy: a, c and d, on the member.
+  const [a, c, d, b] = [entryOn(M), entryOn(M), entryOn(M), entryOn(M)];
+  p.directory.upsertMany([a, c, d]);
+  const announced: string[] = [];
+  p.directory.on('up', (entry) => announced.push(entry.id));
+  const m = memberEnd(p);
+  await m.join();
+  const reconnected = { ...c, connectedAt: new Date(Date.parse(c.connectedAt) + 1000).toISOString() };
+  m.link.send({ type: 'clients', entries: [a, b], last: false });
+  m.link.send({ type: 'clients', entries: [reconnected], last: true });
+  await until('the list applied', () => p.directory.get(b.id) && !p.directory.get(d.id));
+  assert.deepEqual(announced.sort(), [b.id, c.id].sort(), 'the new client and the new connection, not a');
+  assert.equal(p.directory.get(a.id)?.server, M, 'a stays listed');
+  assert.equal(p.directory.get(c.id)?.connectedAt, reconnected.connectedAt);
+  assert.equal(p.directory.get(d.id), undefined, 'd, not in the list, is dropped');
+});

@@ -125,11 +125,17 @@ export class MemberReports {
     else for (const id of part as string[]) this.clientDown(member, id);
   }
 
-  /** Clients arrived on a member: the devices of a batch are read in one query (deviceRegistry.ts). */
+  /**
+   * Clients arrived on a member: the devices of a batch are read in one query (deviceRegistry.ts).
+   * A connection the directory already holds (a re-linking member's list, after a takeover listed
+   * it from the copy) is only counted as listed: gating it again and telling every console would
+   * make a failover pay twice for the clients that never moved.
+   */
   private clientsUp(member: MemberLink, entries: readonly DirectoryEntry[]): void {
+    const { directory } = this.deps.host;
     const placed = entries.map((entry) => ({ ...entry, server: member.address }));
     for (const entry of placed) this.deps.pending.settle(entry.id);
-    this.deps.host.directory.upsertMany(placed);
+    directory.upsertMany(placed.filter((entry) => !directory.holdsConnection(entry)));
     for (const entry of placed) member.syncing?.add(entry.id);
   }
 

@@ -204,5 +204,7 @@ export class StandingInRole implements RoleBehaviour {
   configChanged(): void {
     this.member.configChanged();
     this.actingRole?.configChanged();
+    // No longer the secondary: the primary stops the feed, and a copy that only ages is let go.
+    if (!this.isSecondary()) this.member.directoryCopy.clear();
   }
 }

@@ -61,6 +61,12 @@ export class Directory extends EventEmitter<{
     return this.entries.get(id);
   }
 
+  /** Whether this very connection of the client is held already: same server, same time of connecting. */
+  holdsConnection(entry: DirectoryEntry): boolean {
+    const held = this.entries.get(entry.id);
+    return held !== undefined && held.server === entry.server && held.connectedAt === entry.connectedAt;
+  }
+
   upsert(arriving: DirectoryEntry): void {
     this.hold(arriving, this.gate?.arrive(arriving));
   }
