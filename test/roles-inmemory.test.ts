@@ -255,4 +255,18 @@ describe('cluster flows in memory', () => {
     await linkedTo(s, P);
     assert.equal(onMember.closed, undefined, 'the member client was never disturbed');
   });
+
+  test('a member that cannot answer the election in time has already said it lost the primary', async () => {
+    const w = world();
+    const p = configure(w.add(P, 'primary', (h) => new PrimaryRole(h, { secret: SECRET }))).start();
+    const s = configure(w.add(S, 'member', (h) => new StandingInRole(h, { secret: SECRET, primary: P }))).start();
+    const m = configure(w.add(M, 'member', (h) => new StandingInRole(h, { secret: SECRET, primary: P }))).start();
+    await linkedTo(s, P);
+    await linkedTo(m, P);
+    // The lost primary's clients fill the member: the secondary's question to it is never answered.
+    m.swamped = true;
+    p.down = true;
+    p.behaviour.stop();
+    await until('the secondary acting', () => s.behaviour.acting().acting);
+  });
 });

@@ -483,12 +483,24 @@ export class MemberRole implements RoleBehaviour {
       this.setDraining(true);
     } else {
       if (accepted) log.warn({ closeCode: code, reason }, 'link to the primary lost; serving from the local copy');
+      if (accepted) this.reportLoss(this.actingPrimary);
       if (this.state !== 'refused' || code === CloseCodes.NOT_PRIMARY) this.state = 'linking';
     }
     // An announcement that came while this attempt was out is acted on at once.
     const delay =
       this.announced !== undefined ? 0 : refused ? Math.max(5000, this.backoff.next()) : this.backoff.next();
     this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /**
+   * Tells the secondary that the link to the configured primary is gone, before it asks: when the
+   * primary dies, its clients flood this server, and the secondary's question would wait behind
+   * them. Best effort; the secondary still asks those that did not say.
+   */
+  private reportLoss(lost: string): void {
+    const { secondary, primary } = this.linkTargets;
+    if (lost !== primary || !secondary || secondary === this.host.advertise) return;
+    this.host.callRpc(secondary, 'primary-lost', { epoch: this.epoch() }).catch(() => undefined);
   }
 
   private async openForPrimary(

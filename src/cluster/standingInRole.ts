@@ -12,9 +12,12 @@ import { nextEpoch, promotionDecision, type Probe } from './failover.js';
 import type { Link } from '../net/link.js';
 import { MemberRole } from './memberRole.js';
 import { handControlsBack } from '../server/handControlsBack.js';
+import { LossReports } from './lossReports.js';
 import { PrimaryRole } from './primaryRole.js';
 
 const ELECTION_EVERY_MS = 500;
+
+type ElectionProbe = Probe & { epoch: number; acting: boolean; reported?: boolean };
 
 /**
  * Every member runs this role: a member that may stand in for the primary. As a plain member it
@@ -27,6 +30,7 @@ export class StandingInRole implements RoleBehaviour {
   private actingRole: PrimaryRole | undefined;
   private electionTimer: NodeJS.Timeout | undefined;
   private electing = false;
+  private readonly lossReports = new LossReports();
 
   constructor(
     private readonly host: ClusterHost,
@@ -74,7 +78,30 @@ export class StandingInRole implements RoleBehaviour {
     this.electionTimer = undefined;
   }
 
-  private async probe(address: string): Promise<Probe & { epoch: number; acting: boolean }> {
+  /**
+   * What `address` answers about the primary, or what it reported of its own accord (lossReports.ts),
+   * whichever comes first: a member swamped by the lost primary's clients answers late.
+   */
+  private async probe(address: string): Promise<ElectionProbe> {
+    const reported = (epoch: number): ElectionProbe => ({
+      address,
+      reachable: true,
+      reachesPrimary: false,
+      epoch,
+      acting: false,
+      reported: true,
+    });
+    const recent = this.lossReports.recent(address);
+    if (recent !== undefined) return reported(recent);
+    const report = this.lossReports.next(address);
+    try {
+      return await Promise.race([this.ask(address), report.reported.then(reported)]);
+    } finally {
+      report.cancel();
+    }
+  }
+
+  private async ask(address: string): Promise<ElectionProbe> {
     try {
       const reply = await this.host.callRpc(address, 'status', {});
       return {
@@ -97,7 +124,7 @@ export class StandingInRole implements RoleBehaviour {
     this.electing = true;
     try {
       // The primary itself may answer a direct question even if the link is down: then it lives.
-      const primary = await this.probe(this.options.primary);
+      const primary = await this.ask(this.options.primary);
       if (primary.reachable) return;
       const others = this.host.store.servers().filter((s) => s.enabled && s.address !== this.host.advertise);
       const probes = await Promise.all(others.map((s) => this.probe(s.address)));
@@ -106,13 +133,15 @@ export class StandingInRole implements RoleBehaviour {
         this.host.logger.info({ reason: decision.reason }, 'primary lost, not taking over');
         return;
       }
-      this.promote(nextEpoch(this.epoch(), ...probes.map((p) => p.epoch)), decision.reason);
+      const reported = probes.filter((p) => p.reported).length;
+      this.promote(nextEpoch(this.epoch(), ...probes.map((p) => p.epoch)), decision.reason, reported);
     } finally {
       this.electing = false;
     }
   }
 
-  private promote(epoch: number, reason: string): void {
+  /** `reported`: how many of the others had said they lost the primary before they were asked. */
+  private promote(epoch: number, reason: string, reported: number): void {
     this.stopElection();
     this.host.store.setMeta('epoch', String(epoch));
     this.member.suspend();
@@ -122,7 +151,7 @@ export class StandingInRole implements RoleBehaviour {
     this.actingRole = new PrimaryRole(this.host, { ...this.options, actingFor: this.options.primary, inherited });
     this.actingRole.start();
     this.host.metrics.failovers.inc();
-    this.host.logger.warn({ epoch, reason }, 'the secondary takes over as acting primary');
+    this.host.logger.warn({ epoch, reason, reported }, 'the secondary takes over as acting primary');
     announceActingPrimary(this.host, epoch);
   }
 
@@ -139,6 +168,10 @@ export class StandingInRole implements RoleBehaviour {
 
   async rpc(call: RpcCall): Promise<unknown> {
     const { from } = call;
+    if (call.method === 'primary-lost') {
+      this.lossReports.report(from, call.params.epoch);
+      return Promise.resolve({});
+    }
     if (call.method === 'step-down') {
       const { epoch } = call.params;
       if (from !== this.options.primary)

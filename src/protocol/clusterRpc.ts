@@ -14,7 +14,7 @@ import { seal, unseal } from './sealed.js';
 export const RPC_PATH = '/v1/cluster/rpc';
 const MAX_AGE_MS = 30_000;
 
-export const RpcMethod = z.enum(['status', 'snapshot', 'step-down', 'acting-primary']);
+export const RpcMethod = z.enum(['status', 'snapshot', 'step-down', 'acting-primary', 'primary-lost']);
 export type RpcMethod = z.infer<typeof RpcMethod>;
 
 const epoch = z.number().int().min(0);
@@ -43,6 +43,12 @@ export const RpcCalls = {
     params: z.object({ epoch }),
     result: z.object({ action: z.enum(['relink', 'ignore']), reason: z.string() }),
   },
+  /**
+   * A member tells the secondary it has just lost its link to the primary (lossReports.ts): what
+   * the secondary's election would ask it. A server that does not know the call refuses it; the
+   * member does not mind.
+   */
+  'primary-lost': { params: z.object({ epoch }), result: z.object({}) },
 } satisfies Record<RpcMethod, { params: z.ZodType; result: z.ZodType }>;
 
 export type RpcParams<M extends RpcMethod> = z.infer<(typeof RpcCalls)[M]['params']>;

@@ -99,6 +99,8 @@ export class MemoryHost implements ClusterHost {
   stopping = false;
   /** Unreachable: links, data connections and calls to it fail, as to a killed process. */
   down = false;
+  /** Calls to it get no answer, as from a server whose accept queue is full of returning clients. */
+  swamped = false;
   behaviour!: RoleBehaviour;
 
   constructor(
@@ -180,6 +182,7 @@ export class MemoryHost implements ClusterHost {
   async callRpc<M extends RpcMethod>(address: string, method: M, params: RpcParams<M>): Promise<RpcResult<M>> {
     const target = this.world.reachable(address, this);
     if (!target) throw new SwitchboardError(ErrorCodes.UNREACHABLE, `${address} unreachable`);
+    if (target.swamped) return new Promise(() => undefined);
     const call = parseCall(method, params, this.advertise);
     if (!call) throw new SwitchboardError(ErrorCodes.BAD_MESSAGE, `${method}: parameters do not fit the call`);
     let result: unknown;
