@@ -348,7 +348,9 @@ export class BenchCluster {
 
 /** The fields of a log line that say why a link or a connection ended. */
 function why(line: Record<string, unknown>): string {
-  const fields = ['member', 'closeCode', 'reason', 'clientsDropped'].filter((f) => line[f] !== undefined);
+  const fields = ['member', 'closeCode', 'reason', 'clientsDropped', 'reported', 'unlinkedS'].filter(
+    (f) => line[f] !== undefined,
+  );
   return fields.length ? ` (${fields.map((f) => `${f} ${String(line[f])}`).join(', ')})` : '';
 }
 

@@ -221,13 +221,19 @@ describe('cluster flows in memory', () => {
     assert.equal(m.store.operatorSecrets('ops')?.passwordHash, 'withheld');
   });
 
-  test('failover to the secondary, then failback to the returning primary', async () => {
+  /** A primary, the secondary and a member, both linked to the primary. */
+  async function linkedCluster() {
     const w = world();
     const p = configure(w.add(P, 'primary', (h) => new PrimaryRole(h, { secret: SECRET }))).start();
     const s = configure(w.add(S, 'member', (h) => new StandingInRole(h, { secret: SECRET, primary: P }))).start();
     const m = configure(w.add(M, 'member', (h) => new StandingInRole(h, { secret: SECRET, primary: P }))).start();
     await linkedTo(s, P);
     await linkedTo(m, P);
+    return { p, s, m };
+  }
+
+  test('failover to the secondary, then failback to the returning primary', async () => {
+    const { p, s, m } = await linkedCluster();
     const onMember = m.connect('stays-on-m');
     const before = p.behaviour.epoch();
 
@@ -257,12 +263,7 @@ describe('cluster flows in memory', () => {
   });
 
   test('a member that cannot answer the election in time has already said it lost the primary', async () => {
-    const w = world();
-    const p = configure(w.add(P, 'primary', (h) => new PrimaryRole(h, { secret: SECRET }))).start();
-    const s = configure(w.add(S, 'member', (h) => new StandingInRole(h, { secret: SECRET, primary: P }))).start();
-    const m = configure(w.add(M, 'member', (h) => new StandingInRole(h, { secret: SECRET, primary: P }))).start();
-    await linkedTo(s, P);
-    await linkedTo(m, P);
+    const { p, s, m } = await linkedCluster();
     // The lost primary's clients fill the member: the secondary's question to it is never answered.
     m.swamped = true;
     p.down = true;

@@ -14,7 +14,7 @@ import type { DirectoryEntry } from '../server/directory.js';
 import type { Link } from '../net/link.js';
 import type { MemberLink } from './memberLink.js';
 import { acceptMemberLink, replicateToMembers, type MemberLinksDeps } from './memberLinks.js';
-import { MemberReports } from './memberReports.js';
+import { MemberReports, REPORT_SLICE } from './memberReports.js';
 import { OpenWaiters } from './openWaiters.js';
 import { PrimaryFailback } from './primaryFailback.js';
 import { primaryServerTable } from './primaryServerTable.js';
@@ -57,6 +57,7 @@ export class PrimaryRole implements RoleBehaviour {
   private readonly directoryFeed: DirectoryFeed;
   private readonly memberLinks: MemberLinksDeps;
   private inheritedTimer: NodeJS.Timeout | undefined;
+  private inheriting: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly host: ClusterHost,
@@ -97,17 +98,29 @@ export class PrimaryRole implements RoleBehaviour {
 
   /**
    * Lists the clients the lost primary had on members, as its copy says: they are still connected
-   * there, and an operator's list should not lose them while their members re-link. A member's
-   * re-link replaces its share with its own list (memberReports.ts); the share of one that has not
-   * re-linked after INHERITED_GRACE_MS is dropped. Sessions to them open once their member is back.
+   * there, and an operator's list should not lose them while their members re-link. REPORT_SLICE a
+   * turn from the next one on, as members' lists are applied: 49,000 at once (a device read each)
+   * held the event loop for two seconds on a busy machine, and the takeover's announcement to the
+   * members waited behind them. A
+   * member that has re-linked meanwhile lists its own, and its share of the copy is skipped; the
+   * share of one that has not re-linked after INHERITED_GRACE_MS is dropped. Sessions to these
+   * clients open once their member is back.
    */
   private inherit(entries: readonly DirectoryEntry[]): void {
     const servers = new Set(entries.map((e) => e.server));
-    this.host.directory.upsertMany(entries);
-    this.host.logger.info(
-      { clients: entries.length, servers: servers.size },
-      "listed the members' clients from the copy",
-    );
+    let next = 0;
+    const slice = () => {
+      const part = entries.slice(next, next + REPORT_SLICE);
+      next += part.length;
+      this.host.directory.upsertMany(part.filter((entry) => !this.members.has(entry.server)));
+      if (next < entries.length) this.inheriting = setImmediate(slice);
+      else
+        this.host.logger.info(
+          { clients: entries.length, servers: servers.size },
+          "listed the members' clients from the copy",
+        );
+    };
+    this.inheriting = setImmediate(slice);
     this.inheritedTimer = setTimeout(() => {
       for (const server of servers) {
         if (this.members.has(server)) continue;
@@ -126,6 +139,7 @@ export class PrimaryRole implements RoleBehaviour {
   stop(reason = 'primary shutting down'): void {
     this.failback?.stop();
     clearTimeout(this.inheritedTimer);
+    clearImmediate(this.inheriting);
     this.devices.stop();
     this.directoryFeed.stop();
     for (const m of [...this.members.values()]) m.link.close(CloseCodes.SHUTTING_DOWN, reason);

@@ -142,6 +142,8 @@ export class StandingInRole implements RoleBehaviour {
 
   /** `reported`: how many of the others had said they lost the primary before they were asked. */
   private promote(epoch: number, reason: string, reported: number): void {
+    /** How long since our own link to the primary dropped: the election's time, for the log. */
+    const unlinkedS = Math.round(this.member.replicationLagSeconds() * 10) / 10;
     this.stopElection();
     this.host.store.setMeta('epoch', String(epoch));
     this.member.suspend();
@@ -151,7 +153,7 @@ export class StandingInRole implements RoleBehaviour {
     this.actingRole = new PrimaryRole(this.host, { ...this.options, actingFor: this.options.primary, inherited });
     this.actingRole.start();
     this.host.metrics.failovers.inc();
-    this.host.logger.warn({ epoch, reason, reported }, 'the secondary takes over as acting primary');
+    this.host.logger.warn({ epoch, reason, reported, unlinkedS }, 'the secondary takes over as acting primary');
     announceActingPrimary(this.host, epoch);
   }
 
