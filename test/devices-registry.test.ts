@@ -230,6 +230,43 @@ test('registry: on becoming the acting primary it records the clients already he
   assert.equal(store.devices.get(`dev-${n - 1}`), undefined);
 });
 
+test('registry: a role that says it became acting has the clients here recorded once; later arrivals are not read again', async (t) => {
+  const dir = tempDir();
+  const store = ConfigStore.open(dir.path);
+  const directory = new Directory();
+  const config = { deviceRules: new Map(), settings: { 'device-approval': false } } as unknown as ConfigCache;
+  let acting = false;
+  const registry = new DeviceRegistry({
+    store,
+    config,
+    directory,
+    logger: silentLogger(),
+    behaviour: { acting: () => ({ acting }) },
+  });
+  t.after(() => {
+    registry.stop();
+    store.close();
+    dir.remove();
+  });
+  const read: string[] = [];
+  const getMany = store.devices.getMany.bind(store.devices);
+  store.devices.getMany = (ids) => {
+    read.push(...ids);
+    return getMany(ids);
+  };
+  directory.upsertMany([entry(0), entry(1)]); // here before the takeover
+  read.length = 0;
+  acting = true;
+  registry.becameActing();
+  // What a takeover lists after it (the secondary's copy) goes through the gate, which records it.
+  directory.upsertMany([entry(2), entry(3)]);
+  (registry as unknown as { tick(): void }).tick();
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(read.sort(), ['dev-0', 'dev-1', 'dev-2', 'dev-3'], 'each read once from the takeover on');
+  registry.flush();
+  assert.equal(store.devices.count(), 4);
+});
+
 test('registry: a member’s clients all leaving at once are stamped a slice a turn, not in one go; one back meanwhile keeps its arrival', async (t) => {
   const { store, directory, registry, close } = setup();
   t.after(close);

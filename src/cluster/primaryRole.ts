@@ -92,6 +92,7 @@ export class PrimaryRole implements RoleBehaviour {
     if ((store.epoch() ?? 0) < 1) store.setMeta('epoch', '1');
     store.setMeta('role', this.options.actingFor ? 'acting-primary' : 'primary');
     store.setMeta('primary', this.host.advertise);
+    this.host.devices.becameActing();
     this.failback?.start();
     if (this.options.inherited) this.inherit(this.options.inherited);
   }

@@ -250,10 +250,21 @@ export class DeviceRegistry extends EventEmitter<{ flushed: [changes: DeviceChan
     // Replicated batches may have changed the table since it was counted.
     this.storedPending = undefined;
     const acting = this.recording;
-    // Just became the acting primary (a failover): the clients already here were not recorded by us.
-    if (acting && !this.wasActing) this.recordDirectory();
+    if (acting) this.becameActing();
     this.wasActing = acting;
     this.flushInSlices();
+  }
+
+  /**
+   * This server has just become the acting primary (a failover): the clients already here were not
+   * recorded by us, and are, a slice a turn. The role says so as it starts acting, before anything
+   * else arrives: every arrival after that is recorded by the gate, and noticed only at the next
+   * tick, a takeover's 49,000 clients listed from the secondary's copy were read a second time.
+   */
+  becameActing(): void {
+    if (this.wasActing || !this.recording) return;
+    this.wasActing = true;
+    this.recordDirectory();
   }
 
   /**
