@@ -83,7 +83,7 @@ export class StandingInRole implements RoleBehaviour {
    * whichever comes first: a member swamped by the lost primary's clients answers late.
    */
   private async probe(address: string): Promise<ElectionProbe> {
-    const reported = (epoch: number): ElectionProbe => ({
+    const fromReport = (epoch: number): ElectionProbe => ({
       address,
       reachable: true,
       reachesPrimary: false,
@@ -92,10 +92,10 @@ export class StandingInRole implements RoleBehaviour {
       reported: true,
     });
     const recent = this.lossReports.recent(address);
-    if (recent !== undefined) return reported(recent);
+    if (recent !== undefined) return fromReport(recent);
     const report = this.lossReports.next(address);
     try {
-      return await Promise.race([this.ask(address), report.reported.then(reported)]);
+      return await Promise.race([this.ask(address), report.reported.then(fromReport)]);
     } finally {
       report.cancel();
     }
@@ -142,7 +142,7 @@ export class StandingInRole implements RoleBehaviour {
 
   /** `reported`: how many of the others had said they lost the primary before they were asked. */
   private promote(epoch: number, reason: string, reported: number): void {
-    /** How long since our own link to the primary dropped: the election's time, for the log. */
+    // How long since our own link to the primary dropped: the election's time, for the log.
     const unlinkedS = Math.round(this.member.replicationLagSeconds() * 10) / 10;
     this.stopElection();
     this.host.store.setMeta('epoch', String(epoch));
