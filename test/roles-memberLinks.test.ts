@@ -216,3 +216,25 @@ test("a re-linking member's list announces only what changed: a connection alrea
   assert.equal(p.directory.get(c.id)?.connectedAt, reconnected.connectedAt);
   assert.equal(p.directory.get(d.id), undefined, 'd, not in the list, is dropped');
 });
+
+test('a member is fed the directory from the moment it is flagged the secondary, and no longer once it is not', async () => {
+  const p = primary();
+  const m = memberEnd(p);
+  await m.join();
+  p.connect('on-primary');
+  const fed = () => m.got.filter((msg) => msg.type === 'directory') as unknown as { reset: boolean; up: unknown[] }[];
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(fed().length, 0, 'a plain member gets no copy');
+
+  p.changeConfig((store) => store.setServer(M, { secondary: true }));
+  await until('the whole list, on the flag', () => fed().length === 1);
+  assert.equal(fed()[0]!.reset, true);
+  assert.equal(fed()[0]!.up.length, 1);
+  p.connect('arrives-later');
+  await until('then the changes', () => fed().length === 2);
+
+  p.changeConfig((store) => store.setServer(M, { secondary: false }));
+  p.connect('after-the-flag-moved');
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(fed().length, 2, 'nothing once it is not the secondary');
+});
