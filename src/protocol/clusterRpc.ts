@@ -5,7 +5,8 @@ import { seal, unseal } from './sealed.js';
 
 /**
  * Signed one-shot requests between servers (status probes for failover, the configuration
- * handback at failback, step-down, and the acting primary's announcement to the members). Each
+ * handback at failback, step-down, the acting primary's announcement to the members, and a member's
+ * word to the secondary that it lost the primary). Each
  * request carries a fresh nonce and a timestamp under an HMAC of the cluster secret, and so does
  * its reply, bound to the request's nonce: neither a process without the secret nor a replay of an
  * old message gets anywhere. A reply's result is also sealed (sealed.ts) under the secret and the
