@@ -11,6 +11,7 @@ import { PrimaryToMember } from '../src/protocol/clusterMessages.js';
 import { decode } from '../src/protocol/messages.js';
 import { memoryLinkPair } from '../src/net/memoryLink.js';
 import { Directory, type DirectoryEntry } from '../src/server/directory.js';
+import { until } from './helpers/memoryCluster.js';
 
 const entry = (id: string, server: string): DirectoryEntry => ({
   id,
@@ -41,6 +42,7 @@ function fedCopy(directory: Directory, version = 3, secondary = true) {
   return { feed, copy, received, link: primaryEnd };
 }
 
+/** Long enough for a feed of 5 ms to have sent, where the test asserts that nothing was. */
 const settle = () => new Promise((r) => setTimeout(r, 40));
 const ids = (entries: readonly DirectoryEntry[]) => entries.map((e) => `${e.id}@${e.server}`).sort();
 
@@ -48,7 +50,7 @@ test('the secondary gets the whole directory on its join, then the changes: its 
   const directory = new Directory();
   directory.upsertMany([entry('a', 'm1:1'), entry('b', 'm2:1'), entry('c', 'p:1')]);
   const { copy, received } = fedCopy(directory);
-  await settle();
+  await until('the whole list', () => received.length === 1);
   assert.deepEqual(received, ['reset']);
   assert.equal(copy.size, 3);
 
@@ -56,6 +58,7 @@ test('the secondary gets the whole directory on its join, then the changes: its 
   directory.upsert(entry('d', 'm1:1'));
   directory.upsert(entry('b', 'm1:1')); // moved from m2 to m1
   directory.remove('c', 'm1:1'); // not there: no change
+  await until('the changes', () => received.length === 2);
   await settle();
   assert.deepEqual(received, ['reset', 'changes'], 'the changes of a moment go together');
   assert.deepEqual(ids(copy.take(new Set())), ['b@m1:1', 'c@p:1', 'd@m1:1']);
@@ -66,7 +69,7 @@ test("what a takeover inherits leaves out the lost primary's clients and the sec
   const directory = new Directory();
   directory.upsertMany([entry('a', 'm1:1'), entry('b', 's:1'), entry('c', 'p:1'), entry('d', 'm2:1')]);
   const { copy } = fedCopy(directory);
-  await settle();
+  await until('the whole list', () => copy.size === 4);
   assert.deepEqual(ids(copy.take(new Set(['p:1', 's:1']))), ['a@m1:1', 'd@m2:1']);
 });
 
@@ -74,7 +77,7 @@ test('a copy sent again on a new link starts over: what the old one held and the
   const directory = new Directory();
   directory.upsertMany([entry('a', 'm1:1'), entry('b', 'm1:1')]);
   const first = fedCopy(directory);
-  await settle();
+  await until('the whole list', () => first.copy.size === 2);
   first.feed.left('s:1', first.link);
   directory.remove('a', 'm1:1');
   const [primaryEnd, secondaryEnd] = memoryLinkPair('p:1', 's:1');
@@ -83,7 +86,7 @@ test('a copy sent again on a new link starts over: what the old one held and the
     if (decoded.ok && decoded.value.type === 'directory') first.copy.apply(decoded.value);
   });
   first.feed.member('s:1', primaryEnd, true, 3);
-  await settle();
+  await until('the new list', () => first.copy.size === 1);
   assert.deepEqual(ids(first.copy.take(new Set())), ['b@m1:1']);
 });
 
@@ -103,7 +106,7 @@ test('no feed to a member that is not the secondary, to a secondary of protocol 
   assert.equal(directory.listenerCount('up'), listeners, 'the directory is not followed for nobody');
 
   const { feed, received, link } = fedCopy(directory);
-  await settle();
+  await until('the whole list', () => received.length === 1);
   feed.left('s:1', link);
   directory.upsert(entry('c', 'm1:1'));
   await settle();
