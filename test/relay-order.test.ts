@@ -210,12 +210,28 @@ function listening(port: number): boolean {
   });
 }
 
-/** `iperf3 -s -1` (one client, then exit): a probe that reached it would take its only test. */
+/** Resolves once the child has exited (at once if it has). */
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/**
+ * `iperf3 -s -1` (one client, then exit): a probe that reached it would take its only test. One that
+ * exits without listening (its port still held a moment by the last run's server, on a loaded
+ * machine) is started again.
+ */
 async function iperfServer(): Promise<ChildProcess> {
-  const child = spawn(iperf3, ['-s', '-1', '-p', String(iperfPort)], { stdio: 'ignore' });
-  // Its output is buffered when piped: /proc says when it listens (a test connection would be its one client).
-  await waitFor(() => listening(iperfPort), 'iperf3 -s to listen');
-  return child;
+  for (let attempt = 1; ; attempt++) {
+    const child = spawn(iperf3, ['-s', '-1', '-p', String(iperfPort)], { stdio: 'ignore' });
+    let gone = false;
+    void exited(child).then(() => (gone = true));
+    // Its output is buffered when piped: /proc says when it listens (a test connection would be its one client).
+    await waitFor(() => gone || listening(iperfPort), 'iperf3 -s to listen');
+    if (!gone) return child;
+    if (attempt === 5) throw new Error(`iperf3 -s exited without listening on ${iperfPort}, ${attempt} times`);
+    await sleep(500);
+  }
 }
 
 test('iperf3 through control forward completes three times in a row, each after a quick connect-and-close', async () => {
@@ -229,7 +245,9 @@ test('iperf3 through control forward completes three times in a row, each after 
       assert.equal(result.code, 0, `run ${run}: iperf3 -c failed: ${result.stdout.slice(-500)} ${result.stderr}`);
       assert.match(result.stdout, /iperf Done/);
     } finally {
-      if (service.exitCode === null) service.kill('SIGKILL');
+      // Gone before the next run's server binds the same port.
+      if (service.exitCode === null && service.signalCode === null) service.kill('SIGKILL');
+      await exited(service);
     }
   }
 });
