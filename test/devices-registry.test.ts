@@ -49,12 +49,14 @@ function setup(approval = false) {
   const store = ConfigStore.open(dir.path);
   const directory = new Directory();
   const config = { deviceRules: new Map(), settings: { 'device-approval': approval } } as unknown as ConfigCache;
+  /** Whether this server acts as the primary (the registry records only then); a test may flip it. */
+  let acting = true;
   const registry = new DeviceRegistry({
     store,
     config,
     directory,
     logger: silentLogger(),
-    behaviour: { acting: () => ({ acting: true }) },
+    behaviour: { acting: () => ({ acting }) },
   });
   const flushed: DeviceChanges[] = [];
   registry.on('flushed', (c) => flushed.push(c));
@@ -64,7 +66,8 @@ function setup(approval = false) {
     store.close();
     dir.remove();
   };
-  return { store, directory, registry, flushed, tick, close };
+  const setActing = (value: boolean) => (acting = value);
+  return { store, directory, registry, flushed, tick, close, setActing };
 }
 
 test('store: a batch read gives what point reads give, absent ids left out', (t) => {
@@ -192,31 +195,16 @@ test('registry: the cap on pending devices holds across batches and slices', asy
 });
 
 test('registry: on becoming the acting primary it records the clients already here a slice a turn, skipping those gone meanwhile', async (t) => {
-  const dir = tempDir();
-  const store = ConfigStore.open(dir.path);
-  const directory = new Directory();
-  const config = { deviceRules: new Map(), settings: { 'device-approval': false } } as unknown as ConfigCache;
-  let acting = false;
-  const registry = new DeviceRegistry({
-    store,
-    config,
-    directory,
-    logger: silentLogger(),
-    behaviour: { acting: () => ({ acting }) },
-  });
-  t.after(() => {
-    registry.stop();
-    store.close();
-    dir.remove();
-  });
-  const tick = () => (registry as unknown as { tick(): void }).tick();
+  const { store, directory, registry, tick, close, setActing } = setup();
+  t.after(close);
+  setActing(false);
   const n = FLUSH_SLICE * 2 + 5;
   // Arrived while this server was a member: nothing recorded.
   directory.upsertMany(Array.from({ length: n }, (_, i) => entry(i)));
   tick();
   assert.equal(store.devices.count(), 0);
 
-  acting = true; // the take-over
+  setActing(true); // the take-over
   tick();
   assert.ok(registry.get('dev-0'), 'the first slice is recorded at once');
   assert.equal(registry.get(`dev-${n - 1}`), undefined, 'the last slice waits for its turn of the event loop');
@@ -231,23 +219,9 @@ test('registry: on becoming the acting primary it records the clients already he
 });
 
 test('registry: a role that says it became acting has the clients here recorded once; later arrivals are not read again', async (t) => {
-  const dir = tempDir();
-  const store = ConfigStore.open(dir.path);
-  const directory = new Directory();
-  const config = { deviceRules: new Map(), settings: { 'device-approval': false } } as unknown as ConfigCache;
-  let acting = false;
-  const registry = new DeviceRegistry({
-    store,
-    config,
-    directory,
-    logger: silentLogger(),
-    behaviour: { acting: () => ({ acting }) },
-  });
-  t.after(() => {
-    registry.stop();
-    store.close();
-    dir.remove();
-  });
+  const { store, directory, registry, tick, close, setActing } = setup();
+  t.after(close);
+  setActing(false);
   const read: string[] = [];
   const getMany = store.devices.getMany.bind(store.devices);
   store.devices.getMany = (ids) => {
@@ -256,11 +230,11 @@ test('registry: a role that says it became acting has the clients here recorded 
   };
   directory.upsertMany([entry(0), entry(1)]); // here before the takeover
   read.length = 0;
-  acting = true;
+  setActing(true);
   registry.becameActing();
   // What a takeover lists after it (the secondary's copy) goes through the gate, which records it.
   directory.upsertMany([entry(2), entry(3)]);
-  (registry as unknown as { tick(): void }).tick();
+  tick();
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
   assert.deepEqual(read.sort(), ['dev-0', 'dev-1', 'dev-2', 'dev-3'], 'each read once from the takeover on');
   registry.flush();
