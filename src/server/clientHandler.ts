@@ -181,7 +181,12 @@ class ClientConnection implements ConnectedClient {
     // Cheap checks first (a hash, then the key proof's HMAC, which binds this nonce and id): they
     // are all a placement needs, so nothing counts a pending placement for a client without the key.
     if (!idMatchesKey(hello.id, hello.publicKey)) return this.refuseIdentity(hello.id);
-    const key = findProvenKey(ctx.config.keys, 'client', nonce, hello.id, hello.proof);
+    let key = findProvenKey(ctx.config.keys, 'client', nonce, hello.id, hello.proof);
+    if (!key) {
+      // Not refused for a key that `config --data` added a moment ago, before the next poll.
+      ctx.config.check();
+      key = findProvenKey(ctx.config.keys, 'client', nonce, hello.id, hello.proof);
+    }
     if (!key) return this.refuseKey(hello, nonce);
     // One map lookup (device rules, replicated to every server): a revoked device gets nowhere.
     if (ctx.config.deviceRules.get(hello.id)?.revoked)

@@ -82,6 +82,10 @@ export function handleControlConnection(ctx: ServerContext, ws: WebSocket, remot
 
   async function onLogin(login: ControlLogin): Promise<void> {
     clearTimeout(loginTimer);
+    // The keys and whether a login is needed, as the store is now (a prepared PRAGMA when
+    // unchanged): what `config --data` wrote a moment ago holds at once, not at the next poll, which
+    // would admit a key alone and then close the channel as revoked.
+    ctx.config.check();
     const key = findProvenKey(ctx.config.keys, 'control', nonce, login.operator ?? '', login.proof);
     if (!key) return refuse(CloseCodes.BAD_KEY, 'key not accepted');
     let operator = '';
