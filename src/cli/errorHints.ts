@@ -1,3 +1,4 @@
+import { looksLikeClientId } from '../protocol/clientIdentity.js';
 import { ErrorCodes } from '../protocol/errors.js';
 
 /** Refusals of a device or key change that scripts tell apart by their code, printed with it. */
@@ -27,4 +28,14 @@ export function cliErrorLine(err: unknown): string {
             : undefined;
   if (typeof code === 'string' && CODE_SHOWN.has(code)) return `${message} [${code}]`;
   return hint ? `${message} (${hint})` : message;
+}
+
+/**
+ * What to add when the command line was refused for an unknown option that is a client id: ids
+ * made before 0.4 may begin with '-' (newer ones never do), and `--` ends the options.
+ */
+export function unknownOptionHint(commanderMessage: string): string | undefined {
+  const word = /unknown option '(.*)'/.exec(commanderMessage)?.[1];
+  if (word === undefined || !looksLikeClientId(word)) return undefined;
+  return `if ${word} is a client id, write -- before it: control exec -- ID -- COMMAND, config device approve -- ID`;
 }

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { printableLines } from './printable.js';
-import { cliErrorLine } from './errorHints.js';
+import { cliErrorLine, unknownOptionHint } from './errorHints.js';
 import { VERSION } from './version.js';
 
 /** The `switchboard` entry point: the only module that reads process.env and argv. */
@@ -30,9 +30,20 @@ const COMMANDS: [names: string[], load: () => Promise<Command[]>][] = [
 ];
 const named = COMMANDS.find(([names]) => names.includes(process.argv[2] ?? ''));
 for (const [, load] of named ? [named] : COMMANDS) for (const command of await load()) program.addCommand(command);
+// An added command does not inherit exitOverride: every refusal of the command line comes to the catch below.
+const overrideExits = (command: Command): void => {
+  command.exitOverride();
+  command.commands.forEach(overrideExits);
+};
+overrideExits(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof CommanderError) process.exit(err.exitCode);
+  if (err instanceof CommanderError) {
+    // Commander has printed its own line; a client id read as an option gets a way round it.
+    const hint = err.code === 'commander.unknownOption' ? unknownOptionHint(err.message) : undefined;
+    if (hint) process.stderr.write(`switchboard: ${printableLines(hint)}\n`);
+    process.exit(err.exitCode);
+  }
   // The message may echo a server's or a client's text: nothing in it may drive the terminal.
   process.stderr.write(`switchboard: ${printableLines(cliErrorLine(err))}\n`);
   process.exit(1);

@@ -21,8 +21,21 @@ function identityOf(privateKey: KeyObject): ClientIdentity {
   };
 }
 
+/**
+ * A new key pair whose id does not begin with '-': an id is typed as a command-line word
+ * (`control exec ID`, `device approve ID`), where a leading '-' reads as an option. One key pair in
+ * 64 is drawn again; the id is still the hash of the key, so every server, of any version, derives
+ * the same. Ids made before this rule keep working: the CLI takes them after `--`.
+ */
+function newPrivateKey(): KeyObject {
+  for (;;) {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    if (!clientIdFor(rawPublicKey(createPublicKey(privateKey))).startsWith('-')) return privateKey;
+  }
+}
+
 export function newIdentity(): ClientIdentity {
-  return identityOf(generateKeyPairSync('ed25519').privateKey);
+  return identityOf(newPrivateKey());
 }
 
 /** The identity survives restarts: the key pair is made once and kept (owner-only) in the state directory. */
@@ -35,7 +48,7 @@ export function loadOrCreateIdentity(stateDir: string): ClientIdentity {
       throw new Error(`cannot read the client identity ${file}: ${(err as Error).message}`, { cause: err });
   }
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const { privateKey } = generateKeyPairSync('ed25519');
+  const privateKey = newPrivateKey();
   writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
   return identityOf(privateKey);
 }
