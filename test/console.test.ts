@@ -210,14 +210,17 @@ describe(
       assert.equal(await dialog.locator('input[name=port]').inputValue(), memberAddress.split(':')[1]);
       await dialog.locator('input[name=weight]').fill('777');
       await dialog.getByRole('button', { name: 'Save' }).click();
-      await page.locator('#server-table tr[data-address]', { hasText: '777' }).waitFor();
+      // The member's row, by a cell of exactly 777: a port may hold those digits too (36777).
+      const weightShown = (table: string) =>
+        page.locator(`${table} tr[data-address="${memberAddress}"] td`, { hasText: /^\s*777\s*$/ }).waitFor();
+      await weightShown('#server-table');
       const servers = await request(primary.address, 'GET', 'servers', undefined, { token });
       assert.equal(servers.body.find((r: { address: string }) => r.address === memberAddress).weight, 777);
       await page.locator('#cfg-operators tr[data-name]').first().waitFor();
       await page.locator('#cfg-security input[name=heartbeat]').waitFor();
       await shot(page, 'config');
       await page.click('#nav a[data-page=servers]');
-      await page.locator('#servers tr[data-address]', { hasText: '777' }).waitFor();
+      await weightShown('#servers');
     });
 
     test('an admin enrols an operator in TOTP and sees the QR code to scan', async () => {

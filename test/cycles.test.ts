@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Duplex } from 'node:stream';
+import { isDeepStrictEqual } from 'node:util';
 import { after, before, test } from 'node:test';
 import { ControlClient } from '../src/control/controlClient.js';
 import type { ClientInfo } from '../src/protocol/messages.js';
@@ -213,10 +214,20 @@ test(`kill -9 and restart of a member, the secondary and the primary, ${CYCLES} 
     assert.equal(r.stdout, `end-${name}\n`);
   }
 
-  // The same configuration everywhere, with every key written on either side of each failover.
-  const configs = await Promise.all(
-    cluster.servers.map(async (n) => ({ name: n.name, config: await cluster.replicatedConfig(n) })),
-  );
+  // The same configuration everywhere, with every key written on either side of each failover
+  // (the last key was written a moment ago: replication is given time to carry it).
+  let configs: { name: string; config: unknown }[] = [];
+  await waitUntil(
+    async () => {
+      configs = await Promise.all(
+        cluster.servers.map(async (n) => ({ name: n.name, config: await cluster.replicatedConfig(n) })),
+      );
+      return configs.every((c) => isDeepStrictEqual(c.config, configs[0]!.config));
+    },
+    'the same configuration on every server',
+    20_000,
+    250,
+  ).catch(() => undefined);
   for (const { name, config } of configs.slice(1))
     assert.deepEqual(config, configs[0]!.config, `${name} has the primary's configuration`);
   const keys = (configs[0]!.config as { keys: { name: string }[] }).keys.map((k) => k.name).sort();

@@ -180,9 +180,12 @@ test('cp: an upload whose control is killed, and a download whose client is kill
   // The upload: kill -9 the control once the client has a partial file; the client removes it.
   const control = new Proc(['control', '--gateway', server.address, '--key', key, 'cp', source, 'files-1:cut-up.bin']);
   procs.push(control);
+  // The receiver is held while the sender dies: 200 MiB could otherwise arrive whole in between.
   await waitFor(() => partials(allowed).length > 0, 'a partial upload on the client');
+  client.child.kill('SIGSTOP');
   control.child.kill('SIGKILL');
   await control.exited;
+  client.child.kill('SIGCONT');
   await waitFor(() => partials(allowed).length === 0, 'the partial upload removed by the client');
   assert.equal(existsSync(join(allowed, 'cut-up.bin')), false);
 
@@ -199,7 +202,10 @@ test('cp: an upload whose control is killed, and a download whose client is kill
   ]);
   procs.push(getter);
   await waitFor(() => partials(local).length > 0, 'a partial download on the control');
+  getter.child.kill('SIGSTOP');
   client.child.kill('SIGKILL');
+  await client.exited;
+  getter.child.kill('SIGCONT');
   const code = await getter.exited;
   assert.notEqual(code, 0);
   assert.match(getter.stderr, /cut after \d+ of 209715200 bytes/);

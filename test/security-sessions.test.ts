@@ -156,7 +156,8 @@ test("exec: the API's timeoutMs ends the command, not only the answer", async ()
     server.address,
     'POST',
     'exec',
-    { client: 'box', command: pidsCommand(file), timeoutMs: 3000 },
+    // Long enough that the command has started and written its pids before the deadline, on a loaded machine.
+    { client: 'box', command: pidsCommand(file), timeoutMs: 8000 },
     { token: ops.token },
   );
   const pids = await pidsOf(file);

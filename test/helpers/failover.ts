@@ -90,7 +90,9 @@ export class FailoverCluster {
     ];
     const proc = this.spawn(args, SERVER_ENV);
     node.proc = proc;
-    await proc.waitForMsg('listening', 15_000);
+    // Generous: a server with ACME flags gets its certificate before it listens, and pebble may keep
+    // an order pending for 5 to 10 s.
+    await proc.waitForMsg('listening', 60_000);
     return proc;
   }
 
