@@ -236,11 +236,9 @@ test('client: reconnects after the server stops (SIGTERM) and after it is killed
 });
 
 test('heartbeat: a stopped client vanishes from browse and comes back when continued; one that answers stays', async () => {
-  // A short heartbeat, set while the server runs (it reschedules its pings at once).
-  const set = await runCli(['config', '--data', mainData, 'set', 'heartbeat', '1']);
-  assert.equal(set.code, 0, set.stderr);
-  // `awake` connects first: any round of pings that can find `sleepy` dead is at least the second
-  // since `awake` connected, so `awake` has been pinged and checked by then.
+  // `awake` connects first, before the heartbeat is shortened: the new timer must not drop it for
+  // pings it was never sent. Any round that can find `sleepy` dead is at least the second since
+  // the change, so `awake` has been pinged and checked by then.
   const from = main.proc.lines.length;
   const awake = await client([
     '--gateway',
@@ -252,6 +250,10 @@ test('heartbeat: a stopped client vanishes from browse and comes back when conti
     '--state',
     `${dir.path}/awake`,
   ]);
+  // A short heartbeat, set while the server runs (it reschedules its pings at once); 2 s, so that
+  // a client process the loaded machine keeps waiting a second is not judged for it.
+  const set = await runCli(['config', '--data', mainData, 'set', 'heartbeat', '2']);
+  assert.equal(set.code, 0, set.stderr);
   const c = await client([
     '--gateway',
     main.address,

@@ -141,6 +141,26 @@ test('a connection’s heartbeat: a stalled event loop is forgiven and the peer 
   assert.equal(deaths, 1);
 });
 
+test('a timer’s first round (the server started, or the setting changed) pings everyone and judges nobody', async () => {
+  // Seen a while ago, at the pings of a longer interval: not asked to answer anything since.
+  const clients = fleet(3, Date.now() - 10_000);
+  assert.deepEqual(heartbeatRound(clients, SERVER, undefined, Date.now()), { missed: 0, named: [], stalled: false });
+  assert.ok(clients.every((c) => c.pings === 1 && !c.terminated));
+
+  const rescheduled = fleet(3, Date.now() - 10_000);
+  const heartbeat = new ClientHeartbeat(new Map(rescheduled.map((c) => [c.id, c])), silentLogger(), () => undefined);
+  heartbeat.schedule(0.05);
+  try {
+    await waitUntil(() => rescheduled.every((c) => c.pings >= 1 || c.terminated));
+  } finally {
+    heartbeat.stop();
+  }
+  assert.deepEqual(
+    rescheduled.filter((c) => c.terminated).map((c) => c.id),
+    [],
+  );
+});
+
 test('the server’s round goes a slice at a time: the event loop serves others between slices, and a client gone meanwhile is skipped', async () => {
   const count = HEARTBEAT_SLICE * 2 + 200;
   const clients = fleet(count, Date.now() + 60_000);

@@ -35,12 +35,21 @@ export interface HeartbeatRound {
 export function heartbeatRound(
   clients: Iterable<HeartbeatClient>,
   policy: HeartbeatPolicy,
-  lastTick: number,
+  /**
+   * When the previous round pinged everyone; undefined for a timer's first round (the server
+   * started, or the setting changed), which judges nobody: no client was asked to answer yet.
+   */
+  lastTick: number | undefined,
   now: number,
-  round: HeartbeatRound = { missed: 0, named: [], stalled: timerStalled(policy, lastTick, now) },
+  round: HeartbeatRound = {
+    missed: 0,
+    named: [],
+    stalled: lastTick !== undefined && timerStalled(policy, lastTick, now),
+  },
 ): HeartbeatRound {
   for (const client of clients) {
-    const verdict = heartbeatVerdict(policy, { lastSeen: client.lastSeen, lastTick, now });
+    const verdict =
+      lastTick === undefined ? 'forgive' : heartbeatVerdict(policy, { lastSeen: client.lastSeen, lastTick, now });
     if (verdict === 'dead') {
       round.missed++;
       if (round.named.length < NAMED_PER_ROUND) round.named.push(client.id);
@@ -79,7 +88,8 @@ export class ClientHeartbeat {
     this.stop();
     this.intervalSeconds = seconds;
     const policy: HeartbeatPolicy = { intervalMs: seconds * 1000, missed: MISSED_PINGS };
-    let lastTick = Date.now();
+    /** When this timer last pinged everyone: none yet, so its first round judges nobody. */
+    let lastTick: number | undefined;
     this.timer = setInterval(() => {
       // A round still going (a loop so busy that it outlasted an interval) is not started twice.
       if (this.slicing) return;
@@ -95,9 +105,13 @@ export class ClientHeartbeat {
    * left meanwhile is skipped (its socket is closed). Every client is judged by the round's own
    * times, so a slice that runs a little later judges no one more harshly.
    */
-  private runRound(policy: HeartbeatPolicy, lastTick: number, now: number): void {
-    const round: HeartbeatRound = { missed: 0, named: [], stalled: timerStalled(policy, lastTick, now) };
-    if (round.stalled)
+  private runRound(policy: HeartbeatPolicy, lastTick: number | undefined, now: number): void {
+    const round: HeartbeatRound = {
+      missed: 0,
+      named: [],
+      stalled: lastTick !== undefined && timerStalled(policy, lastTick, now),
+    };
+    if (round.stalled && lastTick !== undefined)
       this.logger.warn(
         { lateMs: now - lastTick - policy.intervalMs },
         'heartbeat ran late (the event loop stalled): no client judged this round',
@@ -116,7 +130,10 @@ export class ClientHeartbeat {
       this.countMissed(round.missed);
       this.logger.info({ missed: round.missed, clients: round.named }, 'clients missed their heartbeat');
     };
-    slice();
+    // Not judged in the timers phase: a loop busy until the tick may hold the pongs of the last
+    // ping unread in their sockets, and a client is dead for not answering that ping. The poll
+    // phase reads them first; the first slice runs after it.
+    this.slicing = setImmediate(slice);
   }
 
   stop(): void {
