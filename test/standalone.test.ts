@@ -19,7 +19,8 @@ import {
   waitFor,
   type RunningServer,
 } from './helpers/harness.js';
-import { browse, controlCli, freePort, jsonOf, stopAll } from './helpers/sb.js';
+import { setSettingLive } from './helpers/api.js';
+import { browse, controlCli, freePort, jsonOf, sleep, stopAll } from './helpers/sb.js';
 
 const dir = tempDir('sb-standalone-');
 const procs: Proc[] = [];
@@ -304,6 +305,35 @@ test('heartbeat: a stopped client vanishes from browse and comes back when conti
     200,
   );
   assert.equal((await runCli(['config', '--data', mainData, 'set', 'heartbeat', '30'])).code, 0);
+});
+
+test('connected clients are told a changed heartbeat: one welcomed with 1 s stays when it becomes 10 s', async () => {
+  await setSettingLive(main, 'heartbeat', '1');
+  // Welcomed with 1 s, it gives up on a server silent for 2.5 s ...
+  const paced = await client([
+    '--gateway',
+    main.address,
+    '--key',
+    mainKey,
+    '--name',
+    'paced',
+    '--state',
+    `${dir.path}/paced`,
+  ]);
+  const from = paced.lines.length;
+  // ... unless it is told that the pings now come 10 s apart.
+  await setSettingLive(main, 'heartbeat', '10');
+  await sleep(6000);
+  assert.deepEqual(
+    paced.lines
+      .slice(from)
+      .filter((l) => l.status !== undefined)
+      .map((l) => `${String(l.status)} ${String(l.reason ?? '')}`),
+    [],
+    'the client did not reconnect',
+  );
+  await setSettingLive(main, 'heartbeat', '30');
+  await paced.stop();
 });
 
 test('bench clients --count 200: all connect and show in browse', async () => {

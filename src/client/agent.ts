@@ -218,6 +218,11 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
         case 'key-rotated':
           this.takeRotatedKey(msg);
           break;
+        case 'heartbeat':
+          // The watch starts again at the new pace: silence is judged by it from now on.
+          this.heartbeatMs = msg.heartbeat * 1000;
+          this.armWatchdog();
+          break;
       }
     });
 
@@ -292,6 +297,7 @@ export class ClientAgent extends EventEmitter<ClientEvents> {
       proof: keyProof(this.key, 'client', nonce, identity.id),
       allowForward: [...policy.allowForward],
       allowExec: policy.allowExec,
+      heartbeatUpdates: true,
     };
     if (challenge.resume === undefined) return { ...hello, signature: identity.sign(nonce) };
     if (ticketUsable(this.ticket, challenge.resume, Date.now()))

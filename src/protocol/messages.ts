@@ -113,6 +113,8 @@ export const ServerToClient = z.discriminatedUnion('type', [
     delayMs: z.number().int().min(0).optional(),
   }),
   z.object({ type: z.literal('session'), ticket: z.string().max(128), target: SessionTarget }),
+  /** The `heartbeat` setting changed: the server's pings come this many seconds apart from now on. */
+  z.object({ type: z.literal('heartbeat'), heartbeat: z.number().positive() }),
   /** The client's key was rotated: its new secret, sealed under the old one (keyHandover.ts). */
   z.object({
     type: z.literal('key-rotated'),
@@ -142,6 +144,11 @@ const ClientHelloFields = z.object({
   ticketKey: z.string().regex(EXCHANGE_KEY).optional(),
   /** Instead of the signature, to a server whose challenge accepts resume proofs: the ticket's time and proof. */
   resume: z.object({ at: z.number().int().min(0), proof: z.string().max(128) }).optional(),
+  /**
+   * The client follows a changed heartbeat (the `heartbeat` message) without reconnecting. A client
+   * before 0.3 names none, and is never sent one: it would take the unknown message for a fault.
+   */
+  heartbeatUpdates: z.literal(true).optional(),
 });
 export const ClientHello = ClientHelloFields.refine(
   (hello) => hello.signature !== undefined || hello.resume !== undefined,

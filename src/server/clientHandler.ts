@@ -57,6 +57,7 @@ class ClientConnection implements ConnectedClient {
   entry!: DirectoryEntry;
   /** The key secret this client holds: after a rotation, the old one until it is handed the new. */
   keySecret = '';
+  followsHeartbeat = false;
   private nonce: string | undefined = newNonce();
   private helloTimer: NodeJS.Timeout | undefined;
 
@@ -242,6 +243,7 @@ class ClientConnection implements ConnectedClient {
     this.lastSeen = Date.now();
     ctx.clients.set(hello.id, this);
     this.keySecret = key.value;
+    this.followsHeartbeat = hello.heartbeatUpdates === true;
     sendJson(ws, {
       type: 'welcome',
       server: ctx.advertise,

@@ -23,6 +23,8 @@ export interface ConnectedClient {
   lastSeen: number;
   /** Connected over TLS: a client that is not is closed when `require-tls` is switched on. */
   secure: boolean;
+  /** Its hello said it follows a changed heartbeat (the `heartbeat` message). */
+  followsHeartbeat: boolean;
   /** The key secret the client holds (a rotated key's old one until it is handed the new). */
   keySecret: string;
   /** Hands the client its key's new secret (a rotation). */

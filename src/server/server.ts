@@ -440,8 +440,14 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
       }
       this.logger.info({ keys: removedKeys }, 'keys removed; their clients disconnected');
     }
-    if (this.config.settings.heartbeat !== this.heartbeat.seconds)
-      this.heartbeat.schedule(this.config.settings.heartbeat);
+    const { heartbeat } = this.config.settings;
+    if (heartbeat !== this.heartbeat.seconds) {
+      this.heartbeat.schedule(heartbeat);
+      // Each client gives up on a server silent for 2.5 of the heartbeats it knows: told the new
+      // one, it neither gives up on a longer one nor waits out the old after a shorter one.
+      for (const client of this.clients.values())
+        if (client.followsHeartbeat) client.send({ type: 'heartbeat', heartbeat });
+    }
     if (this.config.settings['require-tls']) {
       for (const client of this.clients.values())
         if (!client.secure) client.close(CloseCodes.TLS_REQUIRED, 'this server now requires TLS');

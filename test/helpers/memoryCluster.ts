@@ -34,6 +34,7 @@ export class MemoryClient implements ConnectedClient {
   readonly entry: DirectoryEntry;
   lastSeen = Date.now();
   secure = false;
+  followsHeartbeat = true;
   keySecret = 'memory-key-secret';
   readonly handedOver: { keyName: string; successor: string }[] = [];
   closed: { code: number; reason: string } | undefined;
