@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { heartbeatVerdict, timerStalled, type HeartbeatPolicy } from '../src/net/heartbeat.js';
 import { PeerHeartbeat } from '../src/net/peerWatch.js';
+import { decode, ServerToClient } from '../src/protocol/messages.js';
 import { pino } from 'pino';
 import {
   ClientHeartbeat,
@@ -59,6 +60,12 @@ test('the cluster link figures (1 s × 4) and the agent’s (2.5 heartbeats)', (
   const agentNow = lastTick + 30_000;
   assert.equal(heartbeatVerdict(AGENT, { lastSeen: agentNow - 75_000, lastTick, now: agentNow }), 'ping');
   assert.equal(heartbeatVerdict(AGENT, { lastSeen: agentNow - 75_001, lastTick, now: agentNow }), 'dead');
+});
+
+test('the heartbeat a server tells its clients is bounded as the setting is: a client arms a timer with it', () => {
+  const told = (heartbeat: number) => decode(ServerToClient, JSON.stringify({ type: 'heartbeat', heartbeat })).ok;
+  for (const ok of [0.2, 30, 3600]) assert.ok(told(ok), String(ok));
+  for (const bad of [0, 0.1, 3601, 1e12]) assert.ok(!told(bad), String(bad));
 });
 
 function fleet(n: number, lastSeen: number): (HeartbeatClient & { pings: number; terminated: boolean })[] {

@@ -93,12 +93,20 @@ const IssuedTicket = z.object({
   sealed: z.string().max(512),
 });
 
+/**
+ * The heartbeat a server tells its clients, in seconds: what the `heartbeat` setting allows
+ * (store/settings.ts). Bounded, since a client arms a timer with it (Node runs a timer of over
+ * 2^31 - 1 ms after 1 ms).
+ */
+export const HEARTBEAT_SECONDS = { min: 0.2, max: 3600 } as const;
+const heartbeatSeconds = z.number().min(HEARTBEAT_SECONDS.min).max(HEARTBEAT_SECONDS.max);
+
 export const ServerToClient = z.discriminatedUnion('type', [
   Challenge,
   z.object({
     type: z.literal('welcome'),
     server: hostPort,
-    heartbeat: z.number().positive(),
+    heartbeat: heartbeatSeconds,
     cluster: ClusterAddresses,
     /** Only for a hello that named a `ticketKey`: a client before resume tickets names none (and would drop this field). */
     resume: IssuedTicket.optional(),
@@ -114,7 +122,7 @@ export const ServerToClient = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('session'), ticket: z.string().max(128), target: SessionTarget }),
   /** The `heartbeat` setting changed: the server's pings come this many seconds apart from now on. */
-  z.object({ type: z.literal('heartbeat'), heartbeat: z.number().positive() }),
+  z.object({ type: z.literal('heartbeat'), heartbeat: heartbeatSeconds }),
   /** The client's key was rotated: its new secret, sealed under the old one (keyHandover.ts). */
   z.object({
     type: z.literal('key-rotated'),

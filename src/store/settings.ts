@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HEARTBEAT_SECONDS } from '../protocol/messages.js';
 
 /**
  * Cluster-wide settings: edited on the acting primary and replicated. Each has a CLI name, a parser
@@ -14,7 +15,7 @@ export const settingDefinitions = {
       .or(z.boolean()),
     default: false,
   },
-  heartbeat: { schema: z.coerce.number().min(0.2).max(3600), default: 30 },
+  heartbeat: { schema: z.coerce.number().min(HEARTBEAT_SECONDS.min).max(HEARTBEAT_SECONDS.max), default: 30 },
   'hello-timeout': { schema: z.coerce.number().min(0.5).max(300), default: 10 },
   'lockout-attempts': { schema: z.coerce.number().int().min(1).max(1000), default: 5 },
   /** New client connections admitted per second (bursts of twice that); the rest back off. */
