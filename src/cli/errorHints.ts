@@ -31,8 +31,9 @@ export function cliErrorLine(err: unknown): string {
 }
 
 /**
- * What to add when the command line was refused for an unknown option that is a client id: ids
- * made before 0.4 may begin with '-' (newer ones never do), and `--` ends the options.
+ * What to add when the command line was refused for an unknown option that is a client id: an
+ * identity made before 0.3 may have an id that begins with '-' (newer ones never do), and `--`
+ * ends the options.
  */
 export function unknownOptionHint(commanderMessage: string): string | undefined {
   const word = /unknown option '(.*)'/.exec(commanderMessage)?.[1];
