@@ -80,14 +80,20 @@ export function authenticate(
   const presented = tokenOf(req);
   if (!presented) throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, 'log in first: POST /api/v1/login');
   const session = sessions.touch(presented.token, now);
-  if (!session) throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, 'session expired or unknown; log in again');
+  if (!session)
+    throw new ApiError(
+      401,
+      ErrorCodes.LOGIN_REQUIRED,
+      sessions.endedBecause(presented.token) ?? 'session expired or unknown; log in again',
+    );
   // Removed, or its password or TOTP changed (here, offline, or replicated): the token ends.
   // Role and keys are read here at each request, so a change of scope applies at once.
   const revoked = revokedBecause(session, store);
   const secrets = revoked === undefined ? store.operatorSecrets(session.operator) : undefined;
   if (!secrets) {
-    sessions.forget(presented.token);
-    throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, revoked ?? `operator ${session.operator} no longer exists`);
+    const reason = revoked ?? `operator ${session.operator} no longer exists`;
+    sessions.forget(presented.token, reason);
+    throw new ApiError(401, ErrorCodes.LOGIN_REQUIRED, reason);
   }
   const { passwordHash: _p, totpSecret: _t, ...operator } = secrets;
   if (presented.via === 'cookie' && !SAFE_METHODS.has(req.method ?? 'GET')) {

@@ -61,6 +61,12 @@ export function localAuthority(): SessionAuthority {
  */
 export class SessionTable {
   private readonly sessions = new Map<string, WebSession>();
+  /**
+   * Why sessions ended by a revocation did (by id, as many as sessions are kept): a token presented
+   * after the sweep ended it is told the reason, not that it is unknown. Only ids of sessions held
+   * here get in, so a forged token learns nothing.
+   */
+  private readonly ended = new Map<string, string>();
   private readonly redeemed = new RedeemedTickets();
 
   constructor(
@@ -190,8 +196,24 @@ export class SessionTable {
   }
 
   /** Drops a session from this server's memory only: its login no longer holds anywhere (credentialStamp.ts). */
-  forget(token: string): void {
-    this.sessions.delete(tokenId(token));
+  /** Ends the session of this token; with a reason, a later use of it is told that reason. */
+  forget(token: string, reason?: string): void {
+    const id = tokenId(token);
+    this.sessions.delete(id);
+    if (reason !== undefined) this.remember(id, reason);
+  }
+
+  /** Why a revocation ended this token's session, if one did (the sweep, or a request that found it revoked). */
+  endedBecause(token: string): string | undefined {
+    return this.ended.get(tokenId(token));
+  }
+
+  private remember(id: string, reason: string): void {
+    this.ended.set(id, reason);
+    for (const old of this.ended.keys()) {
+      if (this.ended.size <= this.limits.maxSessions) break;
+      this.ended.delete(old);
+    }
   }
 
   /** Ends every session of an operator (removed, or its password changed). */
@@ -210,8 +232,10 @@ export class SessionTable {
   revokeStale(why: (login: GrantedLogin) => string | undefined): number {
     let n = 0;
     for (const [id, s] of this.sessions) {
-      if (why(s) === undefined) continue;
+      const reason = why(s);
+      if (reason === undefined) continue;
       this.sessions.delete(id);
+      this.remember(id, reason);
       n++;
     }
     return n;
