@@ -151,8 +151,11 @@ test('a connection’s heartbeat: a stalled event loop is forgiven and the peer 
 test('a timer’s first round (the server started, or the setting changed) pings everyone and judges nobody', async () => {
   // Seen a while ago, at the pings of a longer interval: not asked to answer anything since.
   const clients = fleet(3, Date.now() - 10_000);
-  assert.deepEqual(heartbeatRound(clients, SERVER, undefined, Date.now()), { missed: 0, named: [], stalled: false });
+  const first = Date.now();
+  assert.deepEqual(heartbeatRound(clients, SERVER, undefined, first), { missed: 0, named: [], stalled: false });
   assert.ok(clients.every((c) => c.pings === 1 && !c.terminated));
+  // Whoever does not answer that ping is found at the next round, not one later.
+  assert.equal(heartbeatRound(clients, SERVER, first, first + SERVER.intervalMs).missed, 3);
 
   const rescheduled = fleet(3, Date.now() - 10_000);
   const heartbeat = new ClientHeartbeat(new Map(rescheduled.map((c) => [c.id, c])), silentLogger(), () => undefined);

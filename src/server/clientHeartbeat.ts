@@ -49,7 +49,8 @@ export function heartbeatRound(
 ): HeartbeatRound {
   for (const client of clients) {
     const verdict =
-      lastTick === undefined ? 'forgive' : heartbeatVerdict(policy, { lastSeen: client.lastSeen, lastTick, now });
+      // A first round only pings: whoever does not answer it is found at the next.
+      lastTick === undefined ? 'ping' : heartbeatVerdict(policy, { lastSeen: client.lastSeen, lastTick, now });
     if (verdict === 'dead') {
       round.missed++;
       if (round.named.length < NAMED_PER_ROUND) round.named.push(client.id);

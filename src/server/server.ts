@@ -433,6 +433,9 @@ export class SwitchboardServer implements ServerContext, ClusterHost {
   }
 
   private onConfigChanged(removedKeys: string[]): void {
+    // A login or hello still in flight while the server stops may read the store again
+    // (ConfigCache.check): nothing stopped is started again.
+    if (this.stopping) return;
     if (removedKeys.length) {
       const removed = new Set(removedKeys);
       for (const client of this.clients.values()) {
