@@ -28,6 +28,11 @@ export interface HeartbeatRound {
   stalled: boolean;
 }
 
+/** A round before anyone is judged: stalled when our timer ran late (never for a first round). */
+function newRound(policy: HeartbeatPolicy, lastTick: number | undefined, now: number): HeartbeatRound {
+  return { missed: 0, named: [], stalled: lastTick !== undefined && timerStalled(policy, lastTick, now) };
+}
+
 /**
  * One round of the server's heartbeat over all its clients: each is judged by the heartbeat
  * policy (src/net/heartbeat.ts), the dead terminated, the others pinged.
@@ -41,11 +46,7 @@ export function heartbeatRound(
    */
   lastTick: number | undefined,
   now: number,
-  round: HeartbeatRound = {
-    missed: 0,
-    named: [],
-    stalled: lastTick !== undefined && timerStalled(policy, lastTick, now),
-  },
+  round: HeartbeatRound = newRound(policy, lastTick, now),
 ): HeartbeatRound {
   for (const client of clients) {
     const verdict =
@@ -107,11 +108,7 @@ export class ClientHeartbeat {
    * times, so a slice that runs a little later judges no one more harshly.
    */
   private runRound(policy: HeartbeatPolicy, lastTick: number | undefined, now: number): void {
-    const round: HeartbeatRound = {
-      missed: 0,
-      named: [],
-      stalled: lastTick !== undefined && timerStalled(policy, lastTick, now),
-    };
+    const round = newRound(policy, lastTick, now);
     if (round.stalled && lastTick !== undefined)
       this.logger.warn(
         { lateMs: now - lastTick - policy.intervalMs },

@@ -86,12 +86,7 @@ export class SessionTable {
   }
 
   private keep(id: string, session: WebSession): void {
-    this.sessions.set(id, session);
-    // Map iteration is insertion order: the first entries are the oldest logins.
-    for (const old of this.sessions.keys()) {
-      if (this.sessions.size <= this.limits.maxSessions) break;
-      this.sessions.delete(old);
-    }
+    setBounded(this.sessions, id, session, this.limits.maxSessions);
   }
 
   /** A token issued by another server of the cluster (or by this one before a restart), taken in if it holds. */
@@ -209,11 +204,7 @@ export class SessionTable {
   }
 
   private remember(id: string, reason: string): void {
-    this.ended.set(id, reason);
-    for (const old of this.ended.keys()) {
-      if (this.ended.size <= this.limits.maxSessions) break;
-      this.ended.delete(old);
-    }
+    setBounded(this.ended, id, reason, this.limits.maxSessions);
   }
 
   /** Ends every session of an operator (removed, or its password changed). */
@@ -243,5 +234,14 @@ export class SessionTable {
 
   prune(now: number): void {
     for (const [id, s] of this.sessions) if (now >= this.expiresAt(s)) this.sessions.delete(id);
+  }
+}
+
+/** Sets, then drops the oldest entries beyond `max` (a Map iterates in insertion order). */
+function setBounded<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.set(key, value);
+  for (const old of map.keys()) {
+    if (map.size <= max) break;
+    map.delete(old);
   }
 }
